@@ -1,0 +1,70 @@
+# momo: MTN Mobile Money payments from inside PostgreSQL.
+#
+#   make                  build the extension
+#   make install          install it into the PostgreSQL that pg_config names
+#   make demo             fresh machine -> a payment taken from SQL against the local sandbox
+#   make test             fresh machine -> every test (regression + TAP) against the local sandbox
+#   make installcheck     regression tests against a running cluster (see test/cluster.sh)
+#   make prove-tap        TAP tests in test/t/ (each starts its own cluster and sandbox)
+#   make installcheck-live  the regression outcomes against MTN's real sandbox (needs credentials)
+#   make bench            worker throughput against a plain libcurl client (bench/)
+
+EXTENSION = momo
+MODULE_big = momo
+DATA = sql/momo--1.0.sql
+
+OBJS = \
+	src/momo.o \
+	src/settings.o \
+	src/http.o \
+	src/json.o \
+	src/protocol.o \
+	src/api.o \
+	src/validate.o \
+	src/store.o \
+	src/functions.o \
+	src/worker.o
+
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
+SHLIB_LINK = -lcurl
+
+# Regression tests: SQL in sql/, expected output in expected/.
+REGRESS = setup sandbox validation settings security outcomes faults functions trigger
+REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
+
+# No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+override CFLAGS += -Wall -Wmissing-prototypes -Werror=implicit-function-declaration
+
+SANDBOX = test/sandbox/momo-sandbox
+
+$(SANDBOX):
+	$(MAKE) -C test/sandbox
+
+.PHONY: sandbox demo test prove-tap installcheck-live bench
+sandbox: $(SANDBOX)
+
+demo:
+	test/demo.sh
+
+test:
+	test/run-tests.sh
+
+prove-tap: $(SANDBOX)
+	test/run-tap.sh
+
+installcheck-live:
+	test/live.sh
+
+bench: $(SANDBOX)
+	bench/run.sh
+
+clean: clean-momo
+clean-momo:
+	$(MAKE) -C test/sandbox clean 2>/dev/null || true
+	rm -rf results regression.diffs regression.out tmp_check test/tmp_check

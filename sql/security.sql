@@ -1,0 +1,70 @@
+--
+-- security: nothing of momo is open to PUBLIC, an application role gets
+-- exactly what README.md grants, and secrets stay hidden from it.
+--
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+CREATE ROLE momo_stranger;
+CREATE ROLE momo_app;
+
+-- No privilege on momo's objects is granted to PUBLIC.
+SELECT p.proname, has_function_privilege('momo_stranger', p.oid, 'EXECUTE') AS stranger_can_execute
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'momo') AND d.deptype = 'e'
+ ORDER BY 1;
+SELECT has_table_privilege('momo_stranger', 'momo_payments', 'SELECT') AS stranger_can_select;
+
+-- The grants README.md gives an application role.
+GRANT USAGE ON SCHEMA public TO momo_app;
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
+                          momo_payment_status(uuid),
+                          momo_await(uuid, interval) TO momo_app;
+GRANT SELECT ON momo_payments TO momo_app;
+
+-- A stranger can do nothing.
+SET ROLE momo_stranger;
+SELECT momo_request_to_pay(10, 'EUR', '46733123456');
+SELECT count(*) FROM momo_payments;
+SELECT momo_payment_status('00000000-0000-4000-8000-000000000000');
+RESET ROLE;
+
+-- Secrets: invisible to every role but superusers.
+SET ROLE momo_app;
+SHOW momo.api_key;
+SHOW momo.subscription_key_primary;
+SHOW momo.subscription_key_secondary;
+SELECT current_setting('momo.api_key');
+SELECT current_setting('momo.api_key', true) IS NULL AS hidden;
+SELECT name FROM pg_settings WHERE name LIKE 'momo.%' AND (name LIKE '%key%') ORDER BY 1;
+SELECT count(*) AS file_settings_visible FROM pg_file_settings;
+-- Settings that are not secrets are visible.
+SHOW momo.environment;
+SHOW momo.api_user;
+RESET ROLE;
+
+-- The application role requests, reads and follows payments ...
+SET ROLE momo_app;
+SELECT momo_request_to_pay(25, 'EUR', '46733000001', 'ROLE-1', 'From the app role') AS ref \gset
+SELECT status, reason, financial_transaction_id IS NOT NULL AS has_ftid FROM momo_await(:'ref');
+SELECT status FROM momo_payment_status(:'ref');
+SELECT external_id, amount, status FROM momo_payments WHERE reference_id = :'ref';
+-- ... but cannot forge, change or delete them.
+INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn)
+VALUES (gen_random_uuid(), 'FORGED', 1, 'EUR', '46733000001');
+UPDATE momo_payments SET status = 'successful' WHERE reference_id = :'ref';
+DELETE FROM momo_payments WHERE reference_id = :'ref';
+RESET ROLE;
+
+-- No column of the payments table holds a secret.
+SELECT count(*) AS rows_holding_a_secret
+  FROM momo_payments p
+ WHERE p::text LIKE '%' || current_setting('momo.api_key') || '%'
+    OR p::text LIKE '%' || current_setting('momo.subscription_key_primary') || '%';
+
+REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
+                       momo_payment_status(uuid), momo_await(uuid, interval) FROM momo_app;
+REVOKE ALL ON momo_payments FROM momo_app;
+REVOKE ALL ON SCHEMA public FROM momo_app;
+DROP ROLE momo_app;
+DROP ROLE momo_stranger;

@@ -1,0 +1,96 @@
+--
+-- setup: install momo and wait until its worker serves this database.
+--
+-- Start clean, even in a database an earlier run left behind (this also
+-- drops and recreates the extension under a running worker).
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS momo CASCADE;
+DROP SCHEMA IF EXISTS momo_test CASCADE;
+DROP TABLE IF EXISTS invoices CASCADE;
+DROP FUNCTION IF EXISTS invoices_request_payment(), invoices_payment_final();
+DROP ROLE IF EXISTS momo_app;
+DROP ROLE IF EXISTS momo_stranger;
+RESET client_min_messages;
+
+CREATE EXTENSION momo;
+CREATE SCHEMA momo_test;
+
+-- Runs a statement and returns its error as "SQLSTATE: message" (with
+-- detail and hint), or 'no error': the tests show each error's code.
+-- Nothing the statement did survives an error (it runs in a subtransaction).
+CREATE FUNCTION momo_test.try(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+    message text;
+    detail text;
+    hint text;
+BEGIN
+    EXECUTE statement;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    -- Reference ids are random: shown as <uuid>.
+    RETURN regexp_replace(state || ': ' || message
+                          || coalesce(E'\n  DETAIL: ' || nullif(detail, ''), '')
+                          || coalesce(E'\n  HINT: ' || nullif(hint, ''), ''),
+                          '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'g');
+END
+$$;
+
+-- Waits until the payment is final and returns its row (a test's outcome).
+CREATE FUNCTION momo_test.outcome(ref uuid, timeout interval DEFAULT '30 seconds')
+RETURNS TABLE (status text, reason text, has_ftid boolean, attempts integer)
+LANGUAGE sql AS $$
+    SELECT p.status, p.reason, p.financial_transaction_id IS NOT NULL, p.attempts
+      FROM momo_await(ref, timeout) p
+$$;
+
+-- Waits until the worker recorded something for the payment (it left queued).
+CREATE FUNCTION momo_test.wait_sent(ref uuid) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    s text;
+BEGIN
+    FOR i IN 1..300 LOOP
+        SELECT status INTO s FROM momo_payments WHERE reference_id = ref;
+        IF s <> 'queued' THEN
+            RETURN s;
+        END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RETURN s;
+END
+$$;
+
+-- The worker connects to momo.database_name; it may still be restarting
+-- after the database was created.
+DO $$
+BEGIN
+    FOR i IN 1..600 LOOP
+        PERFORM 1 FROM pg_stat_activity
+         WHERE backend_type = 'momo worker' AND datname = current_database();
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RAISE EXCEPTION 'the momo worker did not start in database %', current_database();
+END
+$$;
+
+SELECT backend_type, datname = current_database() AS in_this_database,
+       application_name
+  FROM pg_stat_activity WHERE backend_type = 'momo worker';
+
+-- Everything momo installed.
+SELECT pg_describe_object(classid, objid, objsubid) AS object
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'momo')
+   AND deptype = 'e'
+ ORDER BY 1;
+
+-- pg_dump keeps the payments.
+SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'momo';

@@ -1,0 +1,270 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  Access tokens and exchanges with MTN.
+ *
+ *	  One access token is cached in shared memory for every backend and the
+ *	  worker, and refreshed momo.token_refresh_margin before it expires or
+ *	  when the credentials change.  When MTN refuses the primary subscription
+ *	  key and a secondary key is set, every process switches to the secondary
+ *	  (key rotation).  An exchange sends all its calls concurrently, retries
+ *	  the ones answered 401 once with a fresh token, and hands one final
+ *	  answer per call to its caller.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+#include "momo.h"
+#include "settings.h"
+
+/* Collects the single answer of a token request. */
+static void
+token_done(MomoHttpRequest *req, void *arg)
+{
+	*(MomoHttpRequest **) arg = req;
+}
+
+/* Asks MTN for a new access token with subscription key `key`. */
+static MomoTokenResult
+fetch_token(MomoHttpClient *client, const MomoConfig *cfg, int key,
+			char **token, int *expires_in, char **error)
+{
+	MomoHttpRequest *req = momo_build_token_request(cfg, key);
+	MomoHttpRequest *finished = NULL;
+	MomoTokenResult r;
+
+	PG_TRY();
+	{
+		momo_http_run(client, cfg, &req, 1, 1, token_done, &finished);
+	}
+	PG_FINALLY();
+	{
+		momo_http_request_free(req);
+		explicit_bzero(req->userpwd, strlen(req->userpwd));
+	}
+	PG_END_TRY();
+
+	r = momo_parse_token_answer(req->status, req->response, req->response_len,
+								token, expires_in, error);
+	if (r == MOMO_TOKEN_TRANSIENT && req->status == 0)
+		*error = psprintf("token request failed: %s", momo_http_describe_failure(req));
+	return r;
+}
+
+/*
+ * Returns an access token for cfg in *token and the subscription key index
+ * it goes with in *key.  refused, when not NULL, is a token MTN just
+ * refused: it is not handed out again.
+ */
+MomoTokenResult
+momo_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refused,
+			   char **token, int *key, char **error)
+{
+	uint32		hash = momo_config_credentials_hash(cfg);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz fresh_until = TimestampTzPlusMilliseconds(now, momo_token_refresh_margin_s * 1000L);
+	MomoTokenSlot *slot = &momo_shared->token;
+	MomoTokenResult r;
+	int			use_key = 0;
+	int			expires_in;
+
+	*token = NULL;
+	*error = NULL;
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	if (slot->credentials_hash == hash)
+	{
+		use_key = slot->key;
+		if (slot->token[0] != '\0' && slot->expires_at > fresh_until &&
+			(refused == NULL || strcmp(refused, slot->token) != 0))
+			*token = pstrdup(slot->token);
+	}
+	LWLockRelease(momo_shared->lock);
+	*key = use_key;
+	if (*token)
+		return MOMO_TOKEN_OK;
+
+	r = fetch_token(client, cfg, use_key, token, &expires_in, error);
+	if (r == MOMO_TOKEN_KEY_REFUSED && use_key == 0 && cfg->subscription_key[1])
+	{
+		ereport(LOG,
+				(errmsg("momo: MTN refused the primary subscription key; switching to the secondary key")));
+		use_key = 1;
+		r = fetch_token(client, cfg, use_key, token, &expires_in, error);
+	}
+	if (r != MOMO_TOKEN_OK)
+		return r;
+
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	slot->credentials_hash = hash;
+	slot->key = use_key;
+	slot->expires_at = TimestampTzPlusMilliseconds(now, expires_in * 1000L);
+	slot->refreshes++;
+	strlcpy(slot->token, *token, sizeof(slot->token));
+	LWLockRelease(momo_shared->lock);
+	*key = use_key;
+	return MOMO_TOKEN_OK;
+}
+
+/* Forgets the subscription key in use if MTN refused it and a secondary exists. */
+static bool
+switch_to_secondary_key(const MomoConfig *cfg, int key_refused)
+{
+	uint32		hash = momo_config_credentials_hash(cfg);
+	MomoTokenSlot *slot = &momo_shared->token;
+	bool		switched = false;
+
+	if (key_refused != 0 || cfg->subscription_key[1] == NULL)
+		return false;
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	if (slot->credentials_hash == hash && slot->key == 0)
+	{
+		slot->key = 1;
+		slot->token[0] = '\0';
+		switched = true;
+	}
+	LWLockRelease(momo_shared->lock);
+	if (switched)
+		ereport(LOG,
+				(errmsg("momo: MTN refused the primary subscription key; switching to the secondary key")));
+	return switched;
+}
+
+/* Raises the ERROR that describes a failure to get an access token. */
+void
+momo_raise_token_error(MomoTokenResult r, const char *error)
+{
+	if (r == MOMO_TOKEN_KEY_REFUSED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("momo: MTN refused the subscription key"),
+				 errdetail("%s", error),
+				 errhint("Check momo.subscription_key_primary and momo.subscription_key_secondary: they must be the Collection keys of your MoMo developer profile.")));
+	if (r == MOMO_TOKEN_LOGIN_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("momo: MTN refused the API user and key"),
+				 errdetail("%s", error),
+				 errhint("Check momo.api_user and momo.api_key, and that the API user belongs to this subscription and environment.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("momo: could not get an access token from MTN"),
+			 errdetail("%s", error ? error : "no detail"),
+			 errhint("Check momo.base_url and the network path to MTN; the call can be repeated.")));
+}
+
+typedef struct ExchangeState
+{
+	MomoCall  **retry;			/* calls answered 401 in the first pass */
+	int			nretry;
+	bool		key_refused;
+	bool		last_pass;
+	MomoAnswerFn fn;
+	void	   *arg;
+} ExchangeState;
+
+/* Classifies one finished request; holds back 401s of the first pass for a retry. */
+static void
+exchange_done(MomoHttpRequest *req, void *arg)
+{
+	ExchangeState *st = (ExchangeState *) arg;
+	MomoCall   *call = (MomoCall *) req->context;
+
+	momo_classify(call->op, req, &call->answer);
+	momo_http_request_free(req);
+	if (!st->last_pass &&
+		(call->answer.verdict == MOMO_TOKEN_REFUSED || call->answer.verdict == MOMO_KEY_REFUSED))
+	{
+		if (call->answer.verdict == MOMO_KEY_REFUSED)
+			st->key_refused = true;
+		st->retry[st->nretry++] = call;
+		return;
+	}
+	call->answered = true;
+	st->fn(call, &call->answer, st->arg);
+}
+
+/* Sends the given calls with token; reports answers through exchange_done. */
+static void
+exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, int n,
+			  int max_in_flight, const char *token, int key, ExchangeState *st)
+{
+	MomoHttpRequest **reqs = palloc(sizeof(MomoHttpRequest *) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		reqs[i] = momo_build_request(cfg, key, token, calls[i]->op, calls[i]->terms);
+		reqs[i]->context = calls[i];
+		calls[i]->req = reqs[i];
+	}
+	PG_TRY();
+	{
+		momo_http_run(client, cfg, reqs, n, max_in_flight, exchange_done, st);
+	}
+	PG_FINALLY();
+	{
+		for (int i = 0; i < n; i++)
+			momo_http_request_free(reqs[i]);
+	}
+	PG_END_TRY();
+	pfree(reqs);
+}
+
+/*
+ * Sends every call and hands fn one final answer per call.  Returns
+ * MOMO_TOKEN_OK, or the reason no access token could be had (then fn was
+ * called for no call, and *error says why).
+ */
+MomoTokenResult
+momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, int ncalls,
+			  int max_in_flight, MomoAnswerFn fn, void *arg, char **error)
+{
+	ExchangeState st;
+	MomoCall  **all = palloc(sizeof(MomoCall *) * Max(ncalls, 1));
+	char	   *token;
+	int			key;
+	MomoTokenResult r;
+
+	r = momo_get_token(client, cfg, NULL, &token, &key, error);
+	if (r != MOMO_TOKEN_OK)
+		return r;
+
+	memset(&st, 0, sizeof(st));
+	st.retry = palloc(sizeof(MomoCall *) * Max(ncalls, 1));
+	st.fn = fn;
+	st.arg = arg;
+	for (int i = 0; i < ncalls; i++)
+	{
+		calls[i].answered = false;
+		all[i] = &calls[i];
+	}
+	exchange_pass(client, cfg, all, ncalls, max_in_flight, token, key, &st);
+	if (st.nretry == 0)
+		return MOMO_TOKEN_OK;
+
+	/* 401: fetch a new token once (with the secondary key if the key was refused) and retry. */
+	if (st.key_refused)
+		switch_to_secondary_key(cfg, key);
+	r = momo_get_token(client, cfg, token, &token, &key, error);
+	st.last_pass = true;
+	if (r != MOMO_TOKEN_OK)
+	{
+		for (int i = 0; i < st.nretry; i++)
+		{
+			MomoCall   *call = st.retry[i];
+
+			call->answer.error = psprintf("%s; then no new access token: %s",
+										  call->answer.error ? call->answer.error : "HTTP 401",
+										  *error ? *error : "unknown");
+			call->answered = true;
+			fn(call, &call->answer, arg);
+		}
+		return MOMO_TOKEN_OK;
+	}
+	exchange_pass(client, cfg, st.retry, st.nretry, max_in_flight, token, key, &st);
+	return MOMO_TOKEN_OK;
+}

@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.h
+ *	  Conversations with MTN: access tokens shared by all processes, and
+ *	  exchanges that send many payment calls at once and report one final
+ *	  answer per call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_API_H
+#define MOMO_API_H
+
+#include "http.h"
+#include "protocol.h"
+
+/* One call of an exchange. */
+typedef struct MomoCall
+{
+	MomoOp		op;
+	MomoPaymentTerms *terms;
+	void	   *context;		/* the caller's */
+	/* private */
+	MomoHttpRequest *req;
+	MomoAnswer	answer;
+	bool		answered;
+} MomoCall;
+
+/* Receives the final answer of each call of an exchange. */
+typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
+
+extern MomoTokenResult momo_get_token(MomoHttpClient *client, const MomoConfig *cfg,
+									  const char *refused, char **token, int *key,
+									  char **error);
+extern MomoTokenResult momo_exchange(MomoHttpClient *client, const MomoConfig *cfg,
+									 MomoCall *calls, int ncalls, int max_in_flight,
+									 MomoAnswerFn fn, void *arg, char **error);
+extern void momo_raise_token_error(MomoTokenResult r, const char *error);
+
+#endif							/* MOMO_API_H */

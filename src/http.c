@@ -1,0 +1,355 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *	  The HTTP client: runs any number of requests concurrently through one
+ *	  libcurl multi handle per process, which keeps connections alive
+ *	  between calls.  TLS peer and host verification are always on, redirects
+ *	  are never followed, response bodies are capped, and a query cancel or
+ *	  shutdown request aborts the transfers promptly.
+ *
+ *	  Memory: response buffers are palloc'd in the request's context;
+ *	  libcurl owns its handles, which are always returned to the pool, also
+ *	  when an ERROR leaves momo_http_run.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/memutils.h"
+
+#include "http.h"
+
+struct MomoHttpClient
+{
+	CURLM	   *multi;
+	CURL	  **idle;			/* reusable easy handles */
+	int			nidle;
+	int			maxidle;
+};
+
+static MomoHttpClient *process_client = NULL;
+
+/* Returns the process's HTTP client, creating it (and initialising libcurl) on first use. */
+MomoHttpClient *
+momo_http_client(void)
+{
+	CURLcode	rc;
+	MomoHttpClient *c;
+
+	if (process_client)
+		return process_client;
+
+	rc = curl_global_init(CURL_GLOBAL_ALL);
+	if (rc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("momo: could not initialise libcurl: %s", curl_easy_strerror(rc))));
+
+	c = MemoryContextAllocZero(TopMemoryContext, sizeof(MomoHttpClient));
+	c->multi = curl_multi_init();
+	if (c->multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("momo: could not create a libcurl multi handle")));
+	c->maxidle = 1024;
+	c->idle = MemoryContextAllocZero(TopMemoryContext, sizeof(CURL *) * c->maxidle);
+	process_client = c;
+	return c;
+}
+
+/* Makes a request in the current memory context. */
+MomoHttpRequest *
+momo_http_request(bool post, char *url)
+{
+	MomoHttpRequest *req = palloc0(sizeof(MomoHttpRequest));
+
+	req->post = post;
+	req->url = url;
+	req->cxt = CurrentMemoryContext;
+	return req;
+}
+
+/* Adds a header "name: value" to a request. */
+void
+momo_http_header(MomoHttpRequest *req, const char *name, const char *value)
+{
+	char	   *line = psprintf("%s: %s", name, value);
+	struct curl_slist *l = curl_slist_append(req->headers, line);
+
+	/* libcurl copies the string, so ours can go at once. */
+	explicit_bzero(line, strlen(line));
+	pfree(line);
+	if (l == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("momo: out of memory building an HTTP request")));
+	req->headers = l;
+}
+
+/* Releases what a request holds outside palloc (its libcurl header list). */
+void
+momo_http_request_free(MomoHttpRequest *req)
+{
+	if (req->headers)
+	{
+		curl_slist_free_all(req->headers);
+		req->headers = NULL;
+	}
+}
+
+/* libcurl write callback: appends to the request's buffer, refusing oversized bodies. */
+static size_t
+write_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+	MomoHttpRequest *req = (MomoHttpRequest *) userp;
+	size_t		n = size * nmemb;
+	size_t		need = req->response_len + n + 1;
+	char	   *buf;
+
+	if (need > MOMO_HTTP_MAX_RESPONSE)
+	{
+		req->response_too_large = true;
+		return 0;				/* makes libcurl fail with CURLE_WRITE_ERROR */
+	}
+	/* No ereport inside a libcurl callback: allocation failure aborts the transfer. */
+	if (need > req->response_cap)
+	{
+		size_t		cap = Max(need * 2, 1024);
+
+		buf = MemoryContextAllocExtended(req->cxt, cap, MCXT_ALLOC_NO_OOM);
+		if (buf == NULL)
+			return 0;
+		if (req->response)
+		{
+			memcpy(buf, req->response, req->response_len);
+			pfree(req->response);
+		}
+		req->response = buf;
+		req->response_cap = cap;
+	}
+	buf = req->response;
+	memcpy(buf + req->response_len, data, n);
+	req->response = buf;
+	req->response_len += n;
+	buf[req->response_len] = '\0';
+	return n;
+}
+
+/* libcurl progress callback: aborts transfers when the process has an interrupt pending. */
+static int
+check_interrupts(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+				 curl_off_t ultotal, curl_off_t ulnow)
+{
+	return (InterruptPending && (QueryCancelPending || ProcDiePending)) ? 1 : 0;
+}
+
+/* Sets one easy option, raising an ERROR if libcurl refuses it. */
+#define SETOPT(easy, opt, val) \
+	do { \
+		CURLcode _rc = curl_easy_setopt((easy), (opt), (val)); \
+		if (_rc != CURLE_OK) \
+			ereport(ERROR, \
+					(errcode(ERRCODE_SYSTEM_ERROR), \
+					 errmsg("momo: libcurl refused option %s: %s", #opt, curl_easy_strerror(_rc)))); \
+	} while (0)
+
+/* Takes an easy handle from the pool (or makes one) and configures it for req. */
+static void
+prepare_easy(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
+{
+	CURL	   *easy;
+
+	if (c->nidle > 0)
+	{
+		easy = c->idle[--c->nidle];
+		curl_easy_reset(easy);
+	}
+	else if ((easy = curl_easy_init()) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("momo: could not create a libcurl handle")));
+	req->easy = easy;
+	req->status = 0;
+	req->result = CURLE_OK;
+	req->error[0] = '\0';
+	req->response_len = 0;
+	req->response_too_large = false;
+	if (req->response)
+		req->response[0] = '\0';
+
+	SETOPT(easy, CURLOPT_URL, req->url);
+	SETOPT(easy, CURLOPT_PRIVATE, req);
+	SETOPT(easy, CURLOPT_ERRORBUFFER, req->error);
+	SETOPT(easy, CURLOPT_WRITEFUNCTION, write_body);
+	SETOPT(easy, CURLOPT_WRITEDATA, req);
+	SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(easy, CURLOPT_NOPROGRESS, 0L);
+	SETOPT(easy, CURLOPT_XFERINFOFUNCTION, check_interrupts);
+	SETOPT(easy, CURLOPT_XFERINFODATA, req);
+	SETOPT(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) momo_connect_timeout_ms);
+	SETOPT(easy, CURLOPT_TIMEOUT_MS, (long) momo_request_timeout_ms);
+	SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(easy, CURLOPT_MAXFILESIZE, (long) MOMO_HTTP_MAX_RESPONSE);
+	SETOPT(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(easy, CURLOPT_PROTOCOLS_STR, cfg->production ? "https" : "http,https");
+	SETOPT(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(easy, CURLOPT_USERAGENT, "momo-postgresql/1.0");
+	if (cfg->ca_file)
+		SETOPT(easy, CURLOPT_CAINFO, cfg->ca_file);
+	if (req->headers)
+		SETOPT(easy, CURLOPT_HTTPHEADER, req->headers);
+	if (req->userpwd)
+	{
+		SETOPT(easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		SETOPT(easy, CURLOPT_USERPWD, req->userpwd);
+	}
+	if (req->post)
+	{
+		/* A bodyless POST still carries Content-Length: 0, as MTN requires. */
+		SETOPT(easy, CURLOPT_POST, 1L);
+		SETOPT(easy, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		SETOPT(easy, CURLOPT_POSTFIELDSIZE, (long) (req->body ? strlen(req->body) : 0));
+	}
+	else
+		SETOPT(easy, CURLOPT_HTTPGET, 1L);
+}
+
+/* Returns an easy handle to the pool, forgetting the request it served. */
+static void
+release_easy(MomoHttpClient *c, MomoHttpRequest *req)
+{
+	CURL	   *easy = req->easy;
+
+	if (easy == NULL)
+		return;
+	req->easy = NULL;
+	/* Drop references to the request's memory before the handle idles. */
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(easy, CURLOPT_USERPWD, NULL);
+	if (c->nidle < c->maxidle)
+		c->idle[c->nidle++] = easy;
+	else
+		curl_easy_cleanup(easy);
+}
+
+/* Records the outcome of a finished transfer in its request. */
+static void
+finish_request(MomoHttpRequest *req, CURLcode result)
+{
+	long		code = 0;
+	double		total = 0;
+
+	req->result = result;
+	if (curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+		code = 0;
+	if (curl_easy_getinfo(req->easy, CURLINFO_TOTAL_TIME, &total) != CURLE_OK)
+		total = 0;
+	/* A body cut short is no answer: only a complete transfer has a status. */
+	req->status = (result == CURLE_OK) ? code : 0;
+	req->elapsed = total;
+	if (result != CURLE_OK && req->error[0] == '\0')
+		strlcpy(req->error, curl_easy_strerror(result), sizeof(req->error));
+}
+
+/*
+ * Runs nreqs requests with at most max_in_flight at once and calls done for
+ * each as it finishes.  done may use SPI and raise errors; transfers still in
+ * flight are then abandoned and their handles returned to the pool.
+ */
+void
+momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
+			  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
+			  MomoHttpDone done, void *arg)
+{
+	int			next = 0;
+	int			running = 0;
+	int			in_flight = 0;
+	MomoHttpRequest **active = palloc0(sizeof(MomoHttpRequest *) * Max(nreqs, 1));
+
+	if (max_in_flight < 1)
+		max_in_flight = 1;
+
+	PG_TRY();
+	{
+		CURLMcode	mrc;
+
+		mrc = curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) max_in_flight);
+		if (mrc != CURLM_OK)
+			elog(ERROR, "momo: curl_multi_setopt failed: %s", curl_multi_strerror(mrc));
+
+		while (next < nreqs || in_flight > 0)
+		{
+			CURLMsg    *msg;
+			int			queued;
+
+			while (next < nreqs && in_flight < max_in_flight)
+			{
+				MomoHttpRequest *req = reqs[next];
+
+				prepare_easy(c, cfg, req);
+				active[next] = req;
+				next++;
+				mrc = curl_multi_add_handle(c->multi, req->easy);
+				if (mrc != CURLM_OK)
+					elog(ERROR, "momo: curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
+				in_flight++;
+			}
+
+			mrc = curl_multi_perform(c->multi, &running);
+			if (mrc != CURLM_OK)
+				elog(ERROR, "momo: curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+
+			while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL)
+			{
+				MomoHttpRequest *req;
+
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req) != CURLE_OK)
+					elog(ERROR, "momo: lost track of an HTTP transfer");
+				finish_request(req, msg->data.result);
+				curl_multi_remove_handle(c->multi, req->easy);
+				release_easy(c, req);
+				in_flight--;
+				done(req, arg);
+			}
+
+			CHECK_FOR_INTERRUPTS();
+
+			if (in_flight > 0 && (next >= nreqs || in_flight >= max_in_flight))
+			{
+				mrc = curl_multi_poll(c->multi, NULL, 0, 100, NULL);
+				if (mrc != CURLM_OK)
+					elog(ERROR, "momo: curl_multi_poll failed: %s", curl_multi_strerror(mrc));
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		for (int i = 0; i < next; i++)
+		{
+			if (active[i] && active[i]->easy)
+			{
+				curl_multi_remove_handle(c->multi, active[i]->easy);
+				release_easy(c, active[i]);
+			}
+		}
+	}
+	PG_END_TRY();
+	pfree(active);
+}
+
+/* Describes why a request got no HTTP answer, for last_error and logs. */
+char *
+momo_http_describe_failure(const MomoHttpRequest *req)
+{
+	if (req->response_too_large)
+		return psprintf("response larger than %d bytes", MOMO_HTTP_MAX_RESPONSE);
+	if (req->result == CURLE_OPERATION_TIMEDOUT)
+		return psprintf("timed out: %s", req->error);
+	return psprintf("%s (curl error %d)", req->error[0] ? req->error : curl_easy_strerror(req->result),
+					(int) req->result);
+}

@@ -1,0 +1,286 @@
+/*-------------------------------------------------------------------------
+ *
+ * momo.c
+ *	  Module glue: _PG_init defines the settings, reserves shared memory and
+ *	  registers the background worker; transaction and utility hooks wake the
+ *	  worker when payments commit (also through COMMIT PREPARED); a log hook
+ *	  keeps secrets out of the server log.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
+
+#include "momo.h"
+#include "settings.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+MomoShared *momo_shared = NULL;
+
+static bool wake_at_commit = false;
+static bool announce_at_commit = false;
+
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* Reserves momo's shared memory and lock. */
+static void
+momo_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(MAXALIGN(sizeof(MomoShared)));
+	RequestNamedLWLockTranche("momo", 1);
+}
+
+/* Creates or attaches to momo's shared memory. */
+static void
+momo_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	momo_shared = ShmemInitStruct("momo", sizeof(MomoShared), &found);
+	if (!found)
+	{
+		memset(momo_shared, 0, sizeof(MomoShared));
+		momo_shared->lock = &(GetNamedLWLockTranche("momo"))->lock;
+		ConditionVariableInit(&momo_shared->finished_cv);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Raises an ERROR unless momo was loaded through shared_preload_libraries. */
+void
+momo_require_preload(void)
+{
+	if (momo_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo must be loaded via shared_preload_libraries"),
+				 errdetail("Payments are sent by momo's background worker, which only runs when the server preloads momo."),
+				 errhint("Add momo to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* Sets the worker's latch, if a worker is running. */
+void
+momo_wake_worker(void)
+{
+	Latch	   *latch = NULL;
+
+	if (momo_shared == NULL)
+		return;
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	latch = momo_shared->worker_latch;
+	if (latch)
+		SetLatch(latch);
+	LWLockRelease(momo_shared->lock);
+}
+
+/* Arranges for the worker to be woken when the current transaction commits. */
+void
+momo_wake_worker_at_commit(void)
+{
+	wake_at_commit = true;
+}
+
+/* Wakes every momo_await, because payments became final. */
+void
+momo_announce_final(void)
+{
+	if (momo_shared)
+		ConditionVariableBroadcast(&momo_shared->finished_cv);
+}
+
+/* Arranges for momo_await sessions to be woken when the current transaction commits. */
+void
+momo_announce_final_at_commit(void)
+{
+	announce_at_commit = true;
+}
+
+/* Transaction callback: acts on commit, forgets on abort or prepare. */
+static void
+momo_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit)
+				momo_wake_worker();
+			if (announce_at_commit)
+				momo_announce_final();
+			wake_at_commit = announce_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* A prepared transaction wakes the worker at COMMIT PREPARED. */
+			wake_at_commit = announce_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Utility hook: COMMIT PREPARED may publish payments, so it wakes the worker at commit. */
+static void
+momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					ProcessUtilityContext context, ParamListInfo params,
+					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, TransactionStmt) &&
+		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
+		wake_at_commit = true;
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+/* Replaces every occurrence of secret in *text with a marker. */
+static void
+redact_value(char **text, const char *secret)
+{
+	char	   *hit;
+	StringInfoData buf;
+	const char *rest;
+	size_t		slen = strlen(secret);
+
+	if (*text == NULL || (hit = strstr(*text, secret)) == NULL)
+		return;
+	initStringInfo(&buf);
+	rest = *text;
+	while ((hit = strstr(rest, secret)) != NULL)
+	{
+		appendBinaryStringInfo(&buf, rest, hit - rest);
+		appendStringInfoString(&buf, "[redacted]");
+		rest = hit + slen;
+	}
+	appendStringInfoString(&buf, rest);
+	*text = buf.data;
+}
+
+/*
+ * Cuts a server-log message after the name of a secret setting when a value
+ * may follow it: a logged statement (log_statement, log_duration) or a
+ * refused value.  Other messages that merely name a setting stay whole.
+ */
+static void
+redact_after_setting_name(char **text)
+{
+	const char *name;
+	const char *after;
+
+	if (*text == NULL || (name = momo_secret_setting_name_in(*text)) == NULL)
+		return;
+	if (strncmp(*text, "statement: ", 11) != 0 && strncmp(*text, "execute ", 8) != 0 &&
+		strncmp(*text, "duration: ", 10) != 0 &&
+		strncmp(*text, "invalid value for parameter", 27) != 0)
+		return;
+	after = strstr(*text, name) + strlen(name);
+	*text = psprintf("%.*s [redacted]", (int) (after - *text), *text);
+}
+
+/*
+ * Log hook: the postmaster logs "parameter ... changed to ..." on reload, and
+ * statements may quote values; no secret value reaches the server log.
+ */
+static void
+momo_emit_log_hook(ErrorData *edata)
+{
+	const char *secrets[8];
+	int			n;
+
+	if (edata->output_to_server)
+	{
+		n = momo_secret_values(secrets, lengthof(secrets));
+		for (int i = 0; i < n; i++)
+		{
+			redact_value(&edata->message, secrets[i]);
+			redact_value(&edata->detail, secrets[i]);
+			redact_value(&edata->hint, secrets[i]);
+			redact_value(&edata->context, secrets[i]);
+			redact_value(&edata->internalquery, secrets[i]);
+		}
+		redact_after_setting_name(&edata->message);
+		redact_after_setting_name(&edata->detail);
+		redact_after_setting_name(&edata->context);
+		/* The STATEMENT: line of a logged error could quote a secret value. */
+		if (debug_query_string && momo_secret_setting_name_in(debug_query_string))
+			edata->hide_stmt = true;
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/* Registers momo's background worker. */
+static void
+register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "momo");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "momo_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "momo worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "momo worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Module load: settings always; shared memory, hooks and the worker when preloaded. */
+void
+_PG_init(void)
+{
+	momo_define_settings();
+
+	RegisterXactCallback(momo_xact_callback, NULL);
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = momo_emit_log_hook;
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = momo_shmem_request;
+#else
+	momo_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = momo_shmem_startup;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = momo_ProcessUtility;
+
+	register_worker();
+}

@@ -1,0 +1,49 @@
+/*-------------------------------------------------------------------------
+ *
+ * momo.h
+ *	  State shared by every momo process: the worker's latch, the access
+ *	  token cache and the condition variable that wakes momo_await.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_H
+#define MOMO_H
+
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+
+#include "protocol.h"
+
+/* The cached access token of the Collection product. */
+typedef struct MomoTokenSlot
+{
+	uint32		credentials_hash;	/* of the configuration it was issued for */
+	int			key;			/* subscription key in use: 0 primary, 1 secondary */
+	TimestampTz expires_at;
+	uint64		refreshes;
+	char		token[MOMO_MAX_TOKEN_LEN];
+} MomoTokenSlot;
+
+typedef struct MomoShared
+{
+	LWLock	   *lock;			/* protects everything below but the CV */
+	pid_t		worker_pid;
+	Latch	   *worker_latch;
+	ConditionVariable finished_cv;	/* broadcast when payments became final */
+	MomoTokenSlot token;
+} MomoShared;
+
+extern MomoShared *momo_shared;
+
+extern void momo_require_preload(void);
+extern void momo_wake_worker(void);
+extern void momo_wake_worker_at_commit(void);
+extern void momo_announce_final_at_commit(void);
+extern void momo_announce_final(void);
+
+/* worker.c */
+extern PGDLLEXPORT void momo_worker_main(Datum arg);
+
+#endif							/* MOMO_H */

@@ -1,0 +1,513 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *	  Defines momo's GUCs, resolves each against its environment variable
+ *	  (the GUC wins when both are set), and checks the configuration so that
+ *	  a mistake is reported by the name of the setting to fix.
+ *
+ *	  The three secrets (subscription keys and API key) are GUC_SUPERUSER_ONLY
+ *	  and PGC_SIGHUP: invisible to SHOW, current_setting() and pg_settings for
+ *	  other roles, and impossible to set per session, role or database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/hashfn.h"
+#include "utils/guc.h"
+
+#include "settings.h"
+
+/* GUC variables; empty strings mean "not set here, look at the environment". */
+static char *momo_environment = NULL;
+static char *momo_base_url = NULL;
+static char *momo_target_environment = NULL;
+static char *momo_subscription_key_primary = NULL;
+static char *momo_subscription_key_secondary = NULL;
+static char *momo_api_user = NULL;
+static char *momo_api_key = NULL;
+static char *momo_callback_url = NULL;
+static char *momo_ca_file = NULL;
+
+char	   *momo_database_name = NULL;
+int			momo_connect_timeout_ms = 5000;
+int			momo_request_timeout_ms = 30000;
+int			momo_max_in_flight = 32;
+int			momo_batch_size = 1000;
+int			momo_max_attempts = 10;
+int			momo_retry_base_ms = 1000;
+int			momo_retry_max_ms = 300000;
+int			momo_poll_interval_min_ms = 2000;
+int			momo_poll_interval_max_ms = 60000;
+int			momo_status_checks_per_second = 10;
+int			momo_idle_interval_ms = 1000;
+int			momo_token_refresh_margin_s = 60;
+double		momo_max_amount = 100000000.0;
+
+/* The GUCs whose values are secrets, for log redaction. */
+static const char *const secret_setting_names[] = {
+	"momo.subscription_key_primary",
+	"momo.subscription_key_secondary",
+	"momo.api_key",
+};
+
+/* Returns true if s contains a control character or white space. */
+static bool
+has_control_or_space(const char *s)
+{
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c < 0x21 || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* GUC check hook: header values (keys, ids) must be a single printable token. */
+static bool
+check_header_token(char **newval, void **extra, GucSource source)
+{
+	if (*newval && has_control_or_space(*newval))
+	{
+		GUC_check_errdetail("The value must not contain spaces or control characters.");
+		return false;
+	}
+	return true;
+}
+
+/* GUC check hook: a URL setting must be empty or an http(s) URL without spaces. */
+static bool
+check_url(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (has_control_or_space(v))
+	{
+		GUC_check_errdetail("A URL must not contain spaces or control characters.");
+		return false;
+	}
+	if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+	{
+		GUC_check_errdetail("The URL must start with https:// (or http:// in the sandbox).");
+		return false;
+	}
+	return true;
+}
+
+/* GUC check hook: momo.environment is empty, sandbox or production. */
+static bool
+check_environment(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0' || strcmp(v, "sandbox") == 0 ||
+		strcmp(v, "production") == 0)
+		return true;
+	GUC_check_errdetail("momo.environment must be \"sandbox\" or \"production\".");
+	return false;
+}
+
+/* Defines a PGC_SIGHUP string setting. */
+static void
+define_string(const char *name, const char *desc, char **var, int flags,
+			  GucStringCheckHook check)
+{
+	DefineCustomStringVariable(name, desc, NULL, var, "", PGC_SIGHUP,
+							   flags, check, NULL, NULL);
+}
+
+/* Defines a PGC_SIGHUP integer setting. */
+static void
+define_int(const char *name, const char *desc, int *var, int boot, int min,
+		   int max, int flags)
+{
+	DefineCustomIntVariable(name, desc, NULL, var, boot, min, max, PGC_SIGHUP,
+							flags, NULL, NULL, NULL);
+}
+
+/* Defines every momo setting; called from _PG_init. */
+void
+momo_define_settings(void)
+{
+	define_string("momo.environment",
+				  gettext_noop("MoMo environment: sandbox or production (default sandbox, or MOMO_ENVIRONMENT)."),
+				  &momo_environment, 0, check_environment);
+	define_string("momo.base_url",
+				  gettext_noop("Base URL of the MoMo API (MOMO_BASE_URL); defaults to MTN's sandbox in the sandbox environment."),
+				  &momo_base_url, 0, check_url);
+	define_string("momo.target_environment",
+				  gettext_noop("X-Target-Environment sent to MTN, e.g. mtnrwanda (MOMO_TARGET_ENVIRONMENT)."),
+				  &momo_target_environment, 0, check_header_token);
+	define_string("momo.subscription_key_primary",
+				  gettext_noop("Collection primary subscription key (MOMO_SUBSCRIPTION_KEY_PRIMARY)."),
+				  &momo_subscription_key_primary,
+				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
+	define_string("momo.subscription_key_secondary",
+				  gettext_noop("Collection secondary subscription key, used when the primary is refused (MOMO_SUBSCRIPTION_KEY_SECONDARY)."),
+				  &momo_subscription_key_secondary,
+				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
+	define_string("momo.api_user",
+				  gettext_noop("Collection API user, a UUID (MOMO_API_USER)."),
+				  &momo_api_user, 0, check_header_token);
+	define_string("momo.api_key",
+				  gettext_noop("Collection API key (MOMO_API_KEY)."),
+				  &momo_api_key,
+				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
+	define_string("momo.callback_url",
+				  gettext_noop("URL sent as X-Callback-Url; must be https:// in production (MOMO_CALLBACK_URL)."),
+				  &momo_callback_url, 0, check_url);
+	define_string("momo.ca_file",
+				  gettext_noop("Extra trusted CA bundle (PEM) for TLS to the MoMo API."),
+				  &momo_ca_file, 0, NULL);
+
+	DefineCustomStringVariable("momo.database_name",
+							   gettext_noop("Database in which the momo background worker runs."),
+							   NULL, &momo_database_name, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	define_int("momo.connect_timeout",
+			   gettext_noop("Time allowed to connect to the MoMo API."),
+			   &momo_connect_timeout_ms, 5000, 100, 600000, GUC_UNIT_MS);
+	define_int("momo.request_timeout",
+			   gettext_noop("Time allowed for one whole request to the MoMo API."),
+			   &momo_request_timeout_ms, 30000, 100, 3600000, GUC_UNIT_MS);
+	define_int("momo.max_in_flight",
+			   gettext_noop("Requests the worker keeps in flight at once."),
+			   &momo_max_in_flight, 32, 1, 1024, 0);
+	define_int("momo.batch_size",
+			   gettext_noop("Payments the worker claims per cycle."),
+			   &momo_batch_size, 1000, 1, 100000, 0);
+	define_int("momo.max_attempts",
+			   gettext_noop("Sends of one request before the worker asks MTN whether it arrived instead of sending again."),
+			   &momo_max_attempts, 10, 1, 1000, 0);
+	define_int("momo.retry_base",
+			   gettext_noop("First retry delay after a transient failure; doubles per attempt, with jitter."),
+			   &momo_retry_base_ms, 1000, 10, 3600000, GUC_UNIT_MS);
+	define_int("momo.retry_max",
+			   gettext_noop("Longest retry delay after a transient failure."),
+			   &momo_retry_max_ms, 300000, 10, 86400000, GUC_UNIT_MS);
+	define_int("momo.poll_interval_min",
+			   gettext_noop("Delay before the first status check of an accepted payment; doubles per check."),
+			   &momo_poll_interval_min_ms, 2000, 10, 3600000, GUC_UNIT_MS);
+	define_int("momo.poll_interval_max",
+			   gettext_noop("Longest delay between status checks of a pending payment."),
+			   &momo_poll_interval_max_ms, 60000, 10, 86400000, GUC_UNIT_MS);
+	define_int("momo.status_checks_per_second",
+			   gettext_noop("Status checks per second the worker allows itself (MTN caps them near 10); 0 means no limit."),
+			   &momo_status_checks_per_second, 10, 0, 100000, 0);
+	define_int("momo.idle_interval",
+			   gettext_noop("Longest time the worker sleeps when nothing is due."),
+			   &momo_idle_interval_ms, 1000, 10, 3600000, GUC_UNIT_MS);
+	define_int("momo.token_refresh_margin",
+			   gettext_noop("Access tokens are refreshed this long before they expire."),
+			   &momo_token_refresh_margin_s, 60, 0, 3600, GUC_UNIT_S);
+	DefineCustomRealVariable("momo.max_amount",
+							 gettext_noop("Largest amount momo_request_to_pay accepts."),
+							 NULL, &momo_max_amount, 100000000.0, 1.0, 1e15,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("momo");
+}
+
+/* Returns the GUC value if set, else the environment variable if set, else NULL. */
+static const char *
+pick(const char *guc_value, const char *env_name)
+{
+	const char *v;
+
+	if (guc_value && guc_value[0] != '\0')
+		return guc_value;
+	if (env_name == NULL)
+		return NULL;
+	v = getenv(env_name);
+	if (v && v[0] != '\0')
+		return v;
+	return NULL;
+}
+
+/* Resolves the effective configuration from GUCs, environment and defaults. */
+void
+momo_config_resolve(MomoConfig *cfg)
+{
+	const char *env = pick(momo_environment, "MOMO_ENVIRONMENT");
+	const char *url;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->production = (env != NULL && strcmp(env, "production") == 0);
+
+	url = pick(momo_base_url, "MOMO_BASE_URL");
+	if (url == NULL && !cfg->production)
+		url = MOMO_SANDBOX_BASE_URL;
+	if (url != NULL)
+	{
+		size_t		len = strlen(url);
+
+		while (len > 0 && url[len - 1] == '/')
+			len--;
+		url = pnstrdup(url, len);
+	}
+	cfg->base_url = url;
+
+	cfg->target_environment = pick(momo_target_environment, "MOMO_TARGET_ENVIRONMENT");
+	if (cfg->target_environment == NULL && !cfg->production)
+		cfg->target_environment = "sandbox";
+	cfg->subscription_key[0] = pick(momo_subscription_key_primary, "MOMO_SUBSCRIPTION_KEY_PRIMARY");
+	cfg->subscription_key[1] = pick(momo_subscription_key_secondary, "MOMO_SUBSCRIPTION_KEY_SECONDARY");
+	cfg->api_user = pick(momo_api_user, "MOMO_API_USER");
+	cfg->api_key = pick(momo_api_key, "MOMO_API_KEY");
+	cfg->callback_url = pick(momo_callback_url, "MOMO_CALLBACK_URL");
+	cfg->ca_file = pick(momo_ca_file, NULL);
+}
+
+/* Fills in a problem and returns true, for momo_config_check. */
+static bool
+problem_at(MomoConfigProblem *p, const char *setting, char *message, char *hint)
+{
+	p->setting = setting;
+	p->message = message;
+	p->hint = hint;
+	return true;
+}
+
+/* Returns true if s is a UUID in its canonical 8-4-4-4-12 hex form. */
+static bool
+is_uuid(const char *s)
+{
+	int			i;
+
+	if (strlen(s) != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Extracts the host of an http(s) URL into a palloc'd string, and its port
+ * (0 when not given).  Returns NULL when the URL has no host.
+ */
+static char *
+url_host(const char *url, int *port)
+{
+	const char *p = strstr(url, "://");
+	const char *end;
+	const char *colon = NULL;
+
+	*port = 0;
+	if (p == NULL)
+		return NULL;
+	p += 3;
+	if (*p == '[')				/* IPv6 literal */
+	{
+		end = strchr(p, ']');
+		if (end == NULL)
+			return NULL;
+		if (end[1] == ':')
+			*port = atoi(end + 2);
+		return pnstrdup(p, end - p + 1);
+	}
+	end = p + strcspn(p, "/?#");
+	for (const char *c = p; c < end; c++)
+		if (*c == ':')
+			colon = c;
+		else if (*c == '@')
+			return NULL;		/* credentials in a URL are refused */
+	if (colon)
+	{
+		*port = atoi(colon + 1);
+		end = colon;
+	}
+	if (end == p)
+		return NULL;
+	return pnstrdup(p, end - p);
+}
+
+/* Returns true if host is an IPv4 or IPv6 literal rather than a domain name. */
+static bool
+host_is_ip(const char *host)
+{
+	if (host[0] == '[')
+		return true;
+	return strspn(host, "0123456789.") == strlen(host);
+}
+
+/* Checks a URL value from any source; returns a problem message or NULL. */
+static char *
+url_problem(const char *name, const char *url, bool production, bool is_callback)
+{
+	char	   *host;
+	int			port;
+
+	if (has_control_or_space(url))
+		return psprintf("%s must not contain spaces or control characters", name);
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+		return psprintf("%s must start with https://", name);
+	host = url_host(url, &port);
+	if (host == NULL)
+		return psprintf("%s has no valid host name", name);
+	if (production && strncmp(url, "https://", 8) != 0)
+		return psprintf("%s must use https:// in production", name);
+	if (production && is_callback && host_is_ip(host))
+		return psprintf("%s must name a domain, not an IP address, in production", name);
+	if (production && is_callback && port != 0 && port != 443)
+		return psprintf("%s must use port 443 in production", name);
+	return NULL;
+}
+
+/*
+ * Checks the effective configuration.  Returns true and describes the first
+ * problem found, or returns false when the configuration is usable.
+ */
+bool
+momo_config_check(const MomoConfig *cfg, MomoConfigProblem *p)
+{
+	const char *env = pick(momo_environment, "MOMO_ENVIRONMENT");
+	char	   *msg;
+
+	if (env && strcmp(env, "sandbox") != 0 && strcmp(env, "production") != 0)
+		return problem_at(p, "momo.environment",
+						  psprintf("momo.environment (MOMO_ENVIRONMENT) must be \"sandbox\" or \"production\", not \"%s\"", env),
+						  NULL);
+
+	if (cfg->base_url == NULL)
+		return problem_at(p, "momo.base_url",
+						  pstrdup("momo.base_url must be set in production"),
+						  pstrdup("Set momo.base_url (or MOMO_BASE_URL) to the API host MTN gave you at Go Live, e.g. https://proxy.momoapi.mtn.com."));
+	if ((msg = url_problem("momo.base_url", cfg->base_url, cfg->production, false)) != NULL)
+		return problem_at(p, "momo.base_url", msg,
+						  pstrdup("Use the API host MTN gave you, e.g. https://proxy.momoapi.mtn.com."));
+
+	if (cfg->target_environment == NULL)
+		return problem_at(p, "momo.target_environment",
+						  pstrdup("momo.target_environment must be set in production"),
+						  pstrdup("Set momo.target_environment (or MOMO_TARGET_ENVIRONMENT) to your market's name, e.g. mtnrwanda."));
+	if (has_control_or_space(cfg->target_environment))
+		return problem_at(p, "momo.target_environment",
+						  pstrdup("momo.target_environment must not contain spaces or control characters"), NULL);
+	if (cfg->production && (strcmp(cfg->target_environment, "production") == 0 ||
+							strcmp(cfg->target_environment, "sandbox") == 0))
+		return problem_at(p, "momo.target_environment",
+						  psprintf("momo.target_environment cannot be \"%s\" in production", cfg->target_environment),
+						  pstrdup("MTN expects the market's name, e.g. mtnrwanda, mtnuganda or mtnghana."));
+
+	if (cfg->subscription_key[0] == NULL)
+		return problem_at(p, "momo.subscription_key_primary",
+						  pstrdup("momo.subscription_key_primary is not set"),
+						  pstrdup("Set momo.subscription_key_primary in postgresql.conf, or MOMO_SUBSCRIPTION_KEY_PRIMARY in the server's environment, to the Collection key from your MoMo developer profile, then reload."));
+	for (int i = 0; i < 2; i++)
+		if (cfg->subscription_key[i] && has_control_or_space(cfg->subscription_key[i]))
+			return problem_at(p, i == 0 ? "momo.subscription_key_primary" : "momo.subscription_key_secondary",
+							  psprintf("%s must not contain spaces or control characters",
+									   i == 0 ? "momo.subscription_key_primary" : "momo.subscription_key_secondary"),
+							  NULL);
+
+	if (cfg->api_user == NULL)
+		return problem_at(p, "momo.api_user",
+						  pstrdup("momo.api_user is not set"),
+						  pstrdup(cfg->production ?
+								  "Create the API user in the Partner Portal and set momo.api_user (or MOMO_API_USER)." :
+								  "Create a sandbox API user with the Provisioning API and set momo.api_user (or MOMO_API_USER)."));
+	if (!is_uuid(cfg->api_user))
+		return problem_at(p, "momo.api_user",
+						  pstrdup("momo.api_user must be a UUID"),
+						  pstrdup("The API user is the X-Reference-Id it was created with, e.g. 5f9b2c7e-3c1a-4d2e-9f10-0a1b2c3d4e5f."));
+	if (cfg->api_key == NULL)
+		return problem_at(p, "momo.api_key",
+						  pstrdup("momo.api_key is not set"),
+						  pstrdup("Set momo.api_key in postgresql.conf, or MOMO_API_KEY in the server's environment, then reload."));
+	if (has_control_or_space(cfg->api_key))
+		return problem_at(p, "momo.api_key",
+						  pstrdup("momo.api_key must not contain spaces or control characters"), NULL);
+
+	if (cfg->callback_url == NULL && cfg->production)
+		return problem_at(p, "momo.callback_url",
+						  pstrdup("momo.callback_url must be set in production"),
+						  pstrdup("Set it to the https:// URL registered in the Partner Portal, e.g. https://yourdomain.com/auth/api/momo/callback/."));
+	if (cfg->callback_url &&
+		(msg = url_problem("momo.callback_url", cfg->callback_url, cfg->production, true)) != NULL)
+		return problem_at(p, "momo.callback_url", msg,
+						  pstrdup("MTN requires an https:// callback on port 443 whose host is a registered domain name."));
+
+	if (cfg->ca_file && access(cfg->ca_file, R_OK) != 0)
+		return problem_at(p, "momo.ca_file",
+						  psprintf("momo.ca_file \"%s\" cannot be read: %m", cfg->ca_file),
+						  pstrdup("Give a PEM file readable by the PostgreSQL server's operating-system user."));
+	return false;
+}
+
+/* Resolves the configuration and raises an ERROR naming the setting if it is unusable. */
+void
+momo_config_require(MomoConfig *cfg)
+{
+	MomoConfigProblem p;
+
+	momo_config_resolve(cfg);
+	if (momo_config_check(cfg, &p))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo is not configured: %s", p.message),
+				 errdetail("Setting: %s.", p.setting),
+				 p.hint ? errhint("%s", p.hint) : 0));
+}
+
+/* A hash of everything an access token depends on, to notice credential changes. */
+uint32
+momo_config_credentials_hash(const MomoConfig *cfg)
+{
+	const char *parts[6] = {cfg->base_url, cfg->target_environment,
+		cfg->subscription_key[0], cfg->subscription_key[1],
+	cfg->api_user, cfg->api_key};
+	uint32		h = 0;
+
+	for (int i = 0; i < 6; i++)
+	{
+		const char *s = parts[i] ? parts[i] : "";
+
+		h = hash_combine(h, hash_bytes((const unsigned char *) s, strlen(s)));
+	}
+	return h;
+}
+
+/* Lists the current secret values (from GUCs and environment) for log redaction. */
+int
+momo_secret_values(const char **values, int max)
+{
+	const char *candidates[6] = {
+		momo_subscription_key_primary, momo_subscription_key_secondary, momo_api_key,
+		getenv("MOMO_SUBSCRIPTION_KEY_PRIMARY"), getenv("MOMO_SUBSCRIPTION_KEY_SECONDARY"),
+		getenv("MOMO_API_KEY")
+	};
+	int			n = 0;
+
+	for (int i = 0; i < 6 && n < max; i++)
+		if (candidates[i] && strlen(candidates[i]) >= 4)
+			values[n++] = candidates[i];
+	return n;
+}
+
+/* Returns the name of a secret setting that text mentions, or NULL. */
+const char *
+momo_secret_setting_name_in(const char *text)
+{
+	for (int i = 0; i < lengthof(secret_setting_names); i++)
+		if (strstr(text, secret_setting_names[i]) != NULL)
+			return secret_setting_names[i];
+	return NULL;
+}

@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *	  momo's settings: GUC variables, their environment-variable fallbacks
+ *	  and the effective configuration resolved from both.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_SETTINGS_H
+#define MOMO_SETTINGS_H
+
+#define MOMO_SANDBOX_BASE_URL "https://sandbox.momodeveloper.mtn.com"
+
+/* Settings read directly by other files. */
+extern char *momo_database_name;
+extern int	momo_connect_timeout_ms;
+extern int	momo_request_timeout_ms;
+extern int	momo_max_in_flight;
+extern int	momo_batch_size;
+extern int	momo_max_attempts;
+extern int	momo_retry_base_ms;
+extern int	momo_retry_max_ms;
+extern int	momo_poll_interval_min_ms;
+extern int	momo_poll_interval_max_ms;
+extern int	momo_status_checks_per_second;
+extern int	momo_idle_interval_ms;
+extern int	momo_token_refresh_margin_s;
+extern double momo_max_amount;
+
+/*
+ * The effective configuration: each value taken from its GUC when that is
+ * set, else from the environment variable of the same meaning, else from
+ * the default of the chosen environment.  NULL means "not set".
+ */
+typedef struct MomoConfig
+{
+	bool		production;
+	const char *base_url;		/* without a trailing slash */
+	const char *target_environment;
+	const char *subscription_key[2];	/* primary, secondary */
+	const char *api_user;
+	const char *api_key;
+	const char *callback_url;
+	const char *ca_file;
+} MomoConfig;
+
+/* A configuration mistake, described for an error report. */
+typedef struct MomoConfigProblem
+{
+	const char *setting;		/* the GUC to fix */
+	char	   *message;
+	char	   *hint;
+} MomoConfigProblem;
+
+extern void momo_define_settings(void);
+extern void momo_config_resolve(MomoConfig *cfg);
+extern bool momo_config_check(const MomoConfig *cfg, MomoConfigProblem *problem);
+extern void momo_config_require(MomoConfig *cfg);
+extern uint32 momo_config_credentials_hash(const MomoConfig *cfg);
+extern int	momo_secret_values(const char **values, int max);
+extern const char *momo_secret_setting_name_in(const char *text);
+
+#endif							/* MOMO_SETTINGS_H */

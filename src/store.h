@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.h
+ *	  The momo_payments table: inserting, claiming, recording answers and
+ *	  reading rows, all through SPI in the caller's transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_STORE_H
+#define MOMO_STORE_H
+
+#include "fmgr.h"
+
+#include "protocol.h"
+
+/* A payment as the worker and the SQL functions handle it. */
+typedef struct MomoPayment
+{
+	MomoPaymentTerms terms;
+	bool		queued;			/* status queued: MTN has not confirmed it */
+	bool		final;
+	int			attempts;
+	int			status_checks;
+	TransactionId xmin;
+	Datum		row;			/* the whole row, when fetched */
+} MomoPayment;
+
+extern char *momo_store_extension_schema(void);
+extern char *momo_store_function_schema(FunctionCallInfo fcinfo);
+extern void momo_store_insert(const char *schema, const MomoPaymentTerms *t);
+extern bool momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p);
+extern int	momo_store_claim(const char *schema, bool send, int limit, MomoPayment **out);
+extern bool momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
+							  const MomoAnswer *a, bool reschedule);
+extern long momo_store_next_due_ms(const char *schema);
+
+#endif							/* MOMO_STORE_H */

@@ -1,0 +1,336 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Checks every argument of a payment request at once, before anything is
+ *	  written or sent.  Each problem names its field; the first becomes the
+ *	  error message and the others its detail, so one round trip shows
+ *	  everything to fix.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
+#include "validate.h"
+
+#define MAX_PROBLEMS 16
+#define MAX_MESSAGE_CHARS 160
+#define MAX_EXTERNAL_ID_CHARS 128
+
+typedef struct Problem
+{
+	int			sqlstate;
+	char	   *message;
+	char	   *hint;
+} Problem;
+
+typedef struct Problems
+{
+	Problem		items[MAX_PROBLEMS];
+	int			n;
+} Problems;
+
+/* Currencies whose amounts have no minor unit (ISO 4217). */
+static const char *const whole_currencies[] = {
+	"RWF", "UGX", "XAF", "XOF", "GNF", "BIF", "KMF", "DJF", "JPY", "KRW", "VND", "CLP", "PYG", "ISK",
+};
+
+/* Records one problem. */
+static void
+add_problem(Problems *ps, int sqlstate, char *message, const char *hint)
+{
+	if (ps->n >= MAX_PROBLEMS)
+		return;
+	ps->items[ps->n].sqlstate = sqlstate;
+	ps->items[ps->n].message = message;
+	ps->items[ps->n].hint = hint ? pstrdup(hint) : NULL;
+	ps->n++;
+}
+
+/* Raises an ERROR for the first problem, listing the others in the detail. */
+static void
+raise_problems(Problems *ps)
+{
+	StringInfoData detail;
+
+	if (ps->n == 0)
+		return;
+	initStringInfo(&detail);
+	for (int i = 1; i < ps->n; i++)
+		appendStringInfo(&detail, "%s%s", i > 1 ? "; " : "Also: ", ps->items[i].message);
+	if (ps->n > 1)
+		appendStringInfoChar(&detail, '.');
+	ereport(ERROR,
+			(errcode(ps->items[0].sqlstate),
+			 errmsg("%s", ps->items[0].message),
+			 ps->n > 1 ? errdetail("%s", detail.data) : 0,
+			 ps->items[0].hint ? errhint("%s", ps->items[0].hint) : 0));
+}
+
+/* Raises an ERROR naming the argument if it is NULL. */
+void
+momo_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+}
+
+/* Returns the number of minor-unit digits a currency's amounts may have. */
+static int
+currency_decimals(const char *currency)
+{
+	for (int i = 0; i < lengthof(whole_currencies); i++)
+		if (strcmp(currency, whole_currencies[i]) == 0)
+			return 0;
+	return 2;
+}
+
+/* Returns the first control character's position in s, or -1. */
+static int
+control_char_at(const char *s)
+{
+	for (int i = 0; s[i]; i++)
+		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+			return i;
+	return -1;
+}
+
+/* Returns a text argument as a C string, or NULL if it is NULL. */
+static char *
+text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Checks the currency; returns it (possibly NULL) for the amount check. */
+static char *
+check_currency(Problems *ps, char *currency, const MomoConfig *cfg)
+{
+	bool		upper = true;
+	bool		letters = true;
+
+	if (currency == NULL)
+	{
+		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("currency must not be null"),
+					"Give an ISO 4217 code, e.g. 'RWF' (or 'EUR' in the sandbox).");
+		return NULL;
+	}
+	for (const char *c = currency; *c; c++)
+	{
+		if (!(*c >= 'A' && *c <= 'Z'))
+			upper = false;
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z')))
+			letters = false;
+	}
+	if (strlen(currency) != 3 || !letters)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					pstrdup("currency must be a three-letter ISO 4217 code"),
+					"For example 'RWF' in Rwanda, or 'EUR' in the sandbox.");
+		return NULL;
+	}
+	if (!upper)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("currency must be written in capital letters, not \"%s\"", currency),
+					"MTN expects ISO 4217 codes in capitals, e.g. 'EUR'.");
+		return NULL;
+	}
+	if (!cfg->production && strcmp(currency, "EUR") != 0)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("currency must be EUR in the sandbox, not %s", currency),
+					"MTN's sandbox accepts only EUR; production uses your market's currency, e.g. RWF.");
+		return currency;
+	}
+	return currency;
+}
+
+/*
+ * Checks the amount and returns its canonical text (no trailing zeros), or
+ * NULL when it is unusable.
+ */
+static char *
+check_amount(Problems *ps, FunctionCallInfo fcinfo, const char *currency)
+{
+	char	   *s;
+	char	   *dot;
+	int			decimals = 0;
+	int			allowed;
+	double		value;
+
+	if (PG_ARGISNULL(0))
+	{
+		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("amount must not be null"), NULL);
+		return NULL;
+	}
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, PG_GETARG_DATUM(0)));
+	if (strcmp(s, "NaN") == 0 || strstr(s, "Infinity") != NULL)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("amount must be a finite number, not %s", s), NULL);
+		return NULL;
+	}
+	if (s[0] == '-' || strspn(s, "0.") == strlen(s))
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("amount must be greater than zero, not %s", s), NULL);
+		return NULL;
+	}
+	/* Drop trailing zeros of the fraction: 1500.00 is 1500. */
+	if ((dot = strchr(s, '.')) != NULL)
+	{
+		char	   *end = s + strlen(s) - 1;
+
+		while (end > dot && *end == '0')
+			*end-- = '\0';
+		if (end == dot)
+			*end = '\0';
+		else
+			decimals = (int) (end - dot);
+	}
+	value = strtod(s, NULL);
+	if (!(value <= momo_max_amount))
+	{
+		add_problem(ps, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+					psprintf("amount %s exceeds the largest allowed amount, %.0f", s, momo_max_amount),
+					"The limit is momo.max_amount.");
+		return NULL;
+	}
+	allowed = currency ? currency_decimals(currency) : 2;
+	if (decimals > allowed)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					allowed == 0 ?
+					psprintf("amount must be a whole number of %s, not %s", currency, s) :
+					psprintf("amount has %d decimal places; %s allows at most %d", decimals,
+							 currency ? currency : "the currency", allowed),
+					"Round the amount to the currency's smallest unit.");
+		return NULL;
+	}
+	return s;
+}
+
+/* Checks the payer's number and returns it as MTN wants it (digits only). */
+static char *
+check_msisdn(Problems *ps, char *msisdn)
+{
+	const char *digits;
+	size_t		n;
+	const char *hint = "Write the number with its country code, digits only, e.g. 250788123456.";
+
+	if (msisdn == NULL)
+	{
+		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("msisdn must not be null"), hint);
+		return NULL;
+	}
+	digits = (msisdn[0] == '+') ? msisdn + 1 : msisdn;
+	n = strlen(digits);
+	if (strspn(digits, "0123456789") != n || n == 0)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					pstrdup("msisdn must contain only digits"), hint);
+		return NULL;
+	}
+	if (n < 8)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("msisdn is too short: %zu digits, at least 8 are needed", n), hint);
+		return NULL;
+	}
+	if (n > 15)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("msisdn is too long: %zu digits, at most 15 are allowed (ITU-T E.164)", n), hint);
+		return NULL;
+	}
+	if (digits[0] == '0')
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					pstrdup("msisdn must start with the country code, not 0"), hint);
+		return NULL;
+	}
+	return pstrdup(digits);
+}
+
+/* Checks a free-text field (external id or a message); returns it or NULL. */
+static char *
+check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_message)
+{
+	int			chars;
+
+	if (value == NULL)
+		return NULL;
+	if (value[0] == '\0')
+	{
+		if (is_message)
+			return NULL;		/* omitted: MTN answers 500 to empty messages */
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("%s must not be empty", name),
+					"Pass NULL to use the reference id as the external id.");
+		return NULL;
+	}
+	chars = pg_mbstrlen(value);
+	if (chars > max_chars)
+	{
+		add_problem(ps, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+					psprintf("%s is too long: %d characters, at most %d are allowed", name, chars, max_chars),
+					NULL);
+		return NULL;
+	}
+	if (control_char_at(value) >= 0)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("%s must not contain control characters (such as line breaks or tabs)", name),
+					NULL);
+		return NULL;
+	}
+	if (is_message && strchr(value, '\'') != NULL)
+	{
+		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("%s must not contain an apostrophe (')", name),
+					"MTN refuses messages containing apostrophes with HTTP 400; rephrase the text.");
+		return NULL;
+	}
+	return value;
+}
+
+/*
+ * Checks every argument of momo_request_to_pay (amount, currency, msisdn,
+ * external_id, payer_message, payee_note) and fills in terms, or raises one
+ * ERROR describing every problem.
+ */
+void
+momo_validate_request_to_pay(FunctionCallInfo fcinfo, const MomoConfig *cfg,
+							 MomoPaymentTerms *terms)
+{
+	Problems	ps;
+	char	   *currency;
+
+	ps.n = 0;
+	memset(terms, 0, sizeof(*terms));
+	currency = text_arg(fcinfo, 1);
+	/* In argument order, so the error names the first bad argument. */
+	terms->amount = check_amount(&ps, fcinfo,
+								 (currency && strlen(currency) == 3 &&
+								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
+	terms->currency = check_currency(&ps, currency, cfg);
+	terms->msisdn = check_msisdn(&ps, text_arg(fcinfo, 2));
+	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 3),
+									 MAX_EXTERNAL_ID_CHARS, false);
+	terms->payer_message = check_text(&ps, "payer_message", text_arg(fcinfo, 4),
+									  MAX_MESSAGE_CHARS, true);
+	terms->payee_note = check_text(&ps, "payee_note", text_arg(fcinfo, 5),
+								   MAX_MESSAGE_CHARS, true);
+	raise_problems(&ps);
+}

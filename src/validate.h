@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.h
+ *	  Checks of the terms of a payment before anything is written.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_VALIDATE_H
+#define MOMO_VALIDATE_H
+
+#include "fmgr.h"
+
+#include "protocol.h"
+#include "settings.h"
+
+extern void momo_validate_request_to_pay(FunctionCallInfo fcinfo, const MomoConfig *cfg,
+										 MomoPaymentTerms *terms);
+extern void momo_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+
+#endif							/* MOMO_VALIDATE_H */

@@ -1,0 +1,322 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The momo background worker.  Each cycle it claims due payments (and
+ *	  commits the claim before any request leaves), sends queued requests
+ *	  and status checks concurrently through one libcurl multi handle, and
+ *	  records every answer in its own transaction.  It sleeps on its latch
+ *	  until a payment commits or the next one falls due, reloads settings on
+ *	  SIGHUP, exits on SIGTERM, and never runs on a standby.
+ *
+ *	  Its transactions commit asynchronously, except those that make a
+ *	  payment final: every other write can be lost in a crash without harm,
+ *	  because the worker then repeats the same request with the same
+ *	  X-Reference-Id and MTN answers 409.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+#include "momo.h"
+#include "settings.h"
+#include "store.h"
+
+typedef struct WorkerState
+{
+	MemoryContext cycle_cxt;
+	MomoHttpClient *client;
+	char	   *schema;			/* of the extension, for this cycle */
+	char	   *last_problem;	/* last configuration problem logged */
+	double		check_budget;	/* status checks allowed now */
+	TimestampTz budget_at;
+	int			finished;		/* payments made final this cycle */
+} WorkerState;
+
+/* Unpublishes the worker's latch when it exits. */
+static void
+worker_exit(int code, Datum arg)
+{
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	if (momo_shared->worker_pid == MyProcPid)
+	{
+		momo_shared->worker_pid = 0;
+		momo_shared->worker_latch = NULL;
+	}
+	LWLockRelease(momo_shared->lock);
+}
+
+/* Starts a transaction with SPI connected and a snapshot, allocating in cxt. */
+static void
+begin_work(MemoryContext cxt)
+{
+	int			rc;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+/* Commits the transaction begun by begin_work and returns to cxt. */
+static void
+end_work(MemoryContext cxt)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+/* Logs a problem that stops the worker from sending, once until it changes. */
+static void
+report_problem(WorkerState *st, const char *message, const char *hint)
+{
+	if (st->last_problem && strcmp(st->last_problem, message) == 0)
+		return;
+	if (st->last_problem)
+		pfree(st->last_problem);
+	st->last_problem = MemoryContextStrdup(TopMemoryContext, message);
+	ereport(WARNING,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("momo worker is not sending payments: %s", message),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* Forgets the last problem, logging that sending resumed. */
+static void
+clear_problem(WorkerState *st)
+{
+	if (st->last_problem == NULL)
+		return;
+	ereport(LOG, (errmsg("momo worker: the problem is solved, sending payments again")));
+	pfree(st->last_problem);
+	st->last_problem = NULL;
+}
+
+/* Exchange callback: records one answer in its own transaction. */
+static void
+record_answer(MomoCall *call, MomoAnswer *answer, void *arg)
+{
+	WorkerState *st = (WorkerState *) arg;
+	MomoPayment *p = (MomoPayment *) call->context;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		bool		final;
+
+		begin_work(cxt);
+		final = momo_store_record(st->schema, p, call->op, answer, true);
+		/* A final status is committed durably before anyone is told. */
+		if (final)
+			ForceSyncCommit();
+		end_work(cxt);
+		if (final)
+		{
+			st->finished++;
+			momo_announce_final();
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+		ereport(WARNING,
+				(errmsg("momo worker could not record MTN's answer for payment %s: %s",
+						p->terms.reference_id, edata->message),
+				 errdetail("The payment will be asked about again.")));
+	}
+	PG_END_TRY();
+}
+
+/* Refills the status-check budget (momo.status_checks_per_second) and returns it. */
+static int
+check_budget(WorkerState *st)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	double		rate = momo_status_checks_per_second;
+
+	if (rate <= 0)
+		return momo_batch_size;
+	st->check_budget += rate * (double) (now - st->budget_at) / 1000000.0;
+	st->check_budget = Min(st->check_budget, Max(rate, 1.0));
+	st->budget_at = now;
+	return Min((int) st->check_budget, momo_batch_size);
+}
+
+/*
+ * Runs one cycle.  Returns how long to sleep before the next one: 0 when
+ * more work may be due at once.
+ */
+static long
+run_cycle(WorkerState *st)
+{
+	MemoryContext cxt = st->cycle_cxt;
+	MomoConfig	cfg;
+	MomoConfigProblem problem;
+	MomoPayment *to_send = NULL;
+	MomoPayment *to_check = NULL;
+	MomoCall   *calls;
+	int			nsend = 0;
+	int			ncheck = 0;
+	long		next_due = -1;
+	char	   *token;
+	char	   *error;
+	int			key;
+	MomoTokenResult r;
+
+	/* Nothing is claimed unless the configuration is usable and a token can be had. */
+	momo_config_resolve(&cfg);
+	if (momo_config_check(&cfg, &problem))
+	{
+		report_problem(st, problem.message, problem.hint);
+		return Max(momo_idle_interval_ms, 5000);
+	}
+
+	pgstat_report_activity(STATE_RUNNING, "momo: looking for due payments");
+	begin_work(cxt);
+	st->schema = momo_store_extension_schema();
+	if (st->schema)
+	{
+		next_due = momo_store_next_due_ms(st->schema);
+		if (next_due > 0)
+			st->schema = NULL;	/* nothing due yet: sleep until it is */
+	}
+	end_work(cxt);
+	if (st->schema == NULL)
+		return (next_due > 0) ? Min(next_due, (long) momo_idle_interval_ms) : momo_idle_interval_ms;
+
+	r = momo_get_token(st->client, &cfg, NULL, &token, &key, &error);
+	if (r != MOMO_TOKEN_OK)
+	{
+		report_problem(st, psprintf("no access token: %s", error ? error : "unknown"),
+					   r == MOMO_TOKEN_TRANSIENT ? "The worker retries by itself." :
+					   "Check the credentials: momo.api_user, momo.api_key and the subscription keys.");
+		return Max(momo_retry_base_ms, 1000);
+	}
+	clear_problem(st);
+
+	pgstat_report_activity(STATE_RUNNING, "momo: claiming due payments");
+	begin_work(cxt);
+	nsend = momo_store_claim(st->schema, true, momo_batch_size, &to_send);
+	ncheck = momo_store_claim(st->schema, false, check_budget(st), &to_check);
+	end_work(cxt);
+	if (nsend + ncheck == 0)
+		return (momo_status_checks_per_second > 0 && st->check_budget < 1.0) ?
+			Max(1000 / momo_status_checks_per_second, 10) : 100;
+	st->check_budget -= ncheck;
+
+	calls = palloc0(sizeof(MomoCall) * (nsend + ncheck));
+	for (int i = 0; i < nsend + ncheck; i++)
+	{
+		MomoPayment *p = (i < nsend) ? &to_send[i] : &to_check[i - nsend];
+
+		calls[i].op = (i < nsend) ? MOMO_OP_CREATE : MOMO_OP_STATUS;
+		calls[i].terms = &p->terms;
+		calls[i].context = p;
+	}
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("momo: sending %d payment requests and %d status checks", nsend, ncheck));
+	st->finished = 0;
+	r = momo_exchange(st->client, &cfg, calls, nsend + ncheck, momo_max_in_flight,
+					  record_answer, st, &error);
+	if (r != MOMO_TOKEN_OK)
+	{
+		/* The claimed rows come due again when their claim lapses. */
+		report_problem(st, psprintf("no access token: %s", error ? error : "unknown"), NULL);
+		return Max(momo_retry_base_ms, 1000);
+	}
+	return 0;
+}
+
+/* Entry point of the momo background worker. */
+void
+momo_worker_main(Datum arg)
+{
+	WorkerState st;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(momo_database_name, NULL, 0);
+	pgstat_report_appname("momo worker");
+
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	momo_shared->worker_pid = MyProcPid;
+	momo_shared->worker_latch = MyLatch;
+	LWLockRelease(momo_shared->lock);
+	before_shmem_exit(worker_exit, (Datum) 0);
+
+	/* See the file header: only final statuses need a synchronous commit. */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	memset(&st, 0, sizeof(st));
+	st.cycle_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker cycle",
+										 ALLOCSET_DEFAULT_SIZES);
+	st.client = momo_http_client();
+	st.budget_at = GetCurrentTimestamp();
+
+	ereport(LOG, (errmsg("momo worker started in database \"%s\"", momo_database_name)));
+
+	for (;;)
+	{
+		long		sleep_ms = 0;
+
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextSwitchTo(st.cycle_cxt);
+		MemoryContextReset(st.cycle_cxt);
+		PG_TRY();
+		{
+			sleep_ms = run_cycle(&st);
+		}
+		PG_CATCH();
+		{
+			/* Log and carry on: every claimed row comes due again by itself. */
+			MemoryContextSwitchTo(TopMemoryContext);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			sleep_ms = Max(momo_retry_base_ms, 1000);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+
+		if (sleep_ms > 0)
+		{
+			pgstat_report_activity(STATE_IDLE, NULL);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+		}
+	}
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# =============================================================================
+# test/install-deps.sh -- install the Debian 12 packages that building and
+# testing momo need (compiler, PostgreSQL 15 + server headers, libcurl,
+# OpenSSL, libmicrohttpd for the sandbox, Perl IPC::Run for the TAP tests,
+# curl/jq for the scripts).
+#
+# Idempotent: when every package is already installed it does nothing (no
+# apt-get run at all).  Otherwise, as root, it runs `apt-get update` once and
+# installs the missing ones; not as root, it names them and exits 1.
+# Usage: bash test/install-deps.sh
+# =============================================================================
+set -euo pipefail
+
+PACKAGES=(
+    build-essential            # gcc, make, libc headers
+    pkg-config
+    postgresql-15              # server (initdb, pg_ctl, postgres), contrib
+    postgresql-contrib
+    postgresql-server-dev-15   # PGXS, pg_config, pg_regress, PostgreSQL::Test::*
+    libcurl4-openssl-dev       # the worker's HTTP client (curl multi)
+    libssl-dev
+    openssl                    # test/make-ca.sh
+    libmicrohttpd-dev          # test/sandbox (pulls in libgnutls28-dev)
+    libipc-run-perl            # TAP tests (PostgreSQL::Test::Utils)
+    perl
+    curl                       # scripts talk to the sandbox with it
+    ca-certificates
+    jq
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    # dpkg -s exits 0 also for removed-but-configured packages; check the status
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps: missing: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: not root; install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-deps: installed: ${missing[*]}"

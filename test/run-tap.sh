@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# =============================================================================
+# test/run-tap.sh [TEST...] -- runs momo's TAP tests (test/t/*.pl) with
+# PostgreSQL's own framework (PostgreSQL::Test::Cluster).  Each test file
+# starts its own clusters and its own sandbox on free ports, so this needs
+# neither test/cluster.sh nor anything else running.
+#
+# Called as root (the tests then run as user postgres: initdb refuses root)
+# or as any other user, from any directory.  Copies test/t to a fresh scratch
+# directory ($MOMO_TAP_DIR, default /tmp/momo-tap) and runs
+# `prove -v --timer t/*.pl` there (or only the given tests, e.g. t/002_crash.pl);
+# exits with prove's status.  On failure it prints the tail of every server
+# and sandbox log under tmp_check/log.
+#
+# Needs: momo installed (make install), the sandbox built
+# (make -C test/sandbox), perl with IPC::Run, prove, PostgreSQL 15's pgxs.
+# =============================================================================
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SCRATCH=${MOMO_TAP_DIR:-/tmp/momo-tap}
+SANDBOX_BIN=$REPO/test/sandbox/momo-sandbox
+
+die() { echo "run-tap.sh: $*" >&2; exit 2; }
+
+command -v pg_config >/dev/null || die "pg_config not found (run test/install-deps.sh)"
+command -v prove >/dev/null || die "prove not found (perl)"
+BINDIR=$(pg_config --bindir)
+PGXSDIR=$(dirname "$(dirname "$(dirname "$(pg_config --pgxs)")")")
+PERLLIB=$PGXSDIR/src/test/perl
+PG_REGRESS_BIN=$PGXSDIR/src/test/regress/pg_regress
+[ -f "$PERLLIB/PostgreSQL/Test/Cluster.pm" ] || die "$PERLLIB/PostgreSQL/Test/Cluster.pm is missing (postgresql-server-dev)"
+[ -x "$PG_REGRESS_BIN" ] || die "$PG_REGRESS_BIN is missing"
+perl -MIPC::Run -e 1 2>/dev/null || die "perl module IPC::Run is missing (libipc-run-perl)"
+[ -x "$SANDBOX_BIN" ] || die "$SANDBOX_BIN is missing: make -C $REPO/test/sandbox"
+SO=$(pg_config --pkglibdir)/momo.so
+[ -f "$SO" ] || die "$SO is missing: make -C $REPO install"
+if [ -f "$REPO/momo.so" ] && [ "$REPO/momo.so" -nt "$SO" ]; then
+    echo "run-tap.sh: warning: $REPO/momo.so is newer than the installed $SO (make install?)" >&2
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    RUN_USER=postgres
+    id "$RUN_USER" >/dev/null 2>&1 || die "user postgres does not exist (run test/install-deps.sh)"
+else
+    RUN_USER=$(id -un)
+fi
+
+# a fresh scratch directory owned by the user who runs the tests
+case "$SCRATCH" in /|/tmp|"") die "refusing scratch directory '$SCRATCH'" ;; esac
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+cp -r "$REPO/test/t" "$SCRATCH/t"
+if [ "$(id -u)" -eq 0 ]; then
+    chown -R "$RUN_USER:" "$SCRATCH"
+    chmod 0755 "$SCRATCH"
+fi
+
+TESTS=("$@")
+if [ ${#TESTS[@]} -eq 0 ]; then
+    # prove looks for *.t by default; ours are *.pl, as in PostgreSQL
+    TESTS=($(cd "$SCRATCH" && ls t/*.pl))
+fi
+
+run_env=(env
+    HOME="$SCRATCH"
+    PATH="$BINDIR:/usr/local/bin:/usr/bin:/bin"
+    LANG=C.UTF-8 LC_ALL=C.UTF-8
+    TESTDIR="$SCRATCH"
+    PERL5LIB="$PERLLIB${PERL5LIB:+:$PERL5LIB}"
+    PG_REGRESS="$PG_REGRESS_BIN"
+    MOMO_SANDBOX_BIN="$SANDBOX_BIN")
+[ -n "${PG_TEST_NOCLEAN:-}" ] && run_env+=(PG_TEST_NOCLEAN="$PG_TEST_NOCLEAN")
+
+rc=0
+start=$(date +%s)
+if [ "$(id -u)" -eq 0 ]; then
+    (cd "$SCRATCH" && runuser -u "$RUN_USER" -- "${run_env[@]}" prove -v --timer "${TESTS[@]}") || rc=$?
+else
+    (cd "$SCRATCH" && "${run_env[@]}" prove -v --timer "${TESTS[@]}") || rc=$?
+fi
+echo "run-tap.sh: prove exited with $rc after $(( $(date +%s) - start )) s (scratch dir $SCRATCH)"
+
+if [ "$rc" -ne 0 ]; then
+    shopt -s nullglob
+    for log in "$SCRATCH"/tmp_check/log/*.log; do
+        echo
+        echo "======== tail of $log ========"
+        tail -n 60 "$log"
+    done
+    echo
+    echo "run-tap.sh: full test logs: $SCRATCH/tmp_check/log/regress_log_*"
+fi
+exit "$rc"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# =============================================================================
+# test/run-tests.sh -- `make test`: from a fresh Debian 12 machine to every
+# test of momo.  Installs what is missing, builds and installs the extension
+# and the local MoMo sandbox, starts the throwaway test environment
+# (test/cluster.sh), runs the pg_regress suite against it, then the TAP
+# suite (test/run-tap.sh), and ends with one line "N passed, N failed".
+# =============================================================================
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+bash test/install-deps.sh
+make -s
+if [ "$(id -u)" -eq 0 ]; then
+    make -s install
+else
+    sudo make -s install
+fi
+make -s -C test/sandbox
+
+test/cluster.sh start
+eval "$(test/cluster.sh env)"
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# count PATTERN: lines of the last suite's output that match.
+count() { grep -cE "$1" "$log" || true; }
+
+echo "== regression tests (pg_regress) =="
+set +e
+make -s installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(count '\.\.\. ok ')))
+failed=$((failed + $(count '\.\.\. FAILED')))
+if [ "$rc" -ne 0 ]; then
+    [ -f regression.diffs ] && cat regression.diffs
+    [ "$(count '\.\.\. FAILED')" -gt 0 ] || failed=$((failed + 1))
+fi
+
+echo "== TAP tests (prove) =="
+set +e
+bash test/run-tap.sh 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(count '^t/[^ ]+ \.+ ok')))
+failed=$((failed + $(count '^t/[^ ]+ \.+ (Dubious|Failed|not ok)')))
+if [ "$rc" -ne 0 ] && [ "$(count '^t/[^ ]+ \.+ (Dubious|Failed|not ok)')" -eq 0 ]; then
+    failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
