@@ -89,6 +89,8 @@ SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amo
                                                   created_at, updated_at, next_check_at)
                        VALUES ('7d1f9b8e-0000-4000-8000-000000000002', 'FN-bad', 1, 'EUR', '46733000001', 'successful',
                                '2026-01-01', '2026-01-01', '2026-01-01')$$);
+SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn)
+                       VALUES ('7d1f9b8e-0000-4000-8000-000000000003', 'FN-bad', 1, 'EUR', '+46733000001')$$);
 \pset tuples_only off
 \pset format aligned
 SELECT status, amount FROM momo_payments WHERE reference_id = :'final_ref';

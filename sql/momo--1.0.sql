@@ -6,10 +6,10 @@ CREATE TABLE @extschema@.momo_payments (
     reference_id             uuid PRIMARY KEY,
     external_id              text NOT NULL,
     amount                   numeric NOT NULL CHECK (amount > 0),
-    currency                 text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
-    msisdn                   text NOT NULL CHECK (msisdn ~ '^[1-9][0-9]{7,14}$'),
-    payer_message            text CHECK (length(payer_message) BETWEEN 1 AND 160),
-    payee_note               text CHECK (length(payee_note) BETWEEN 1 AND 160),
+    currency                 text NOT NULL,
+    msisdn                   text NOT NULL,
+    payer_message            text,
+    payee_note               text,
     status                   text NOT NULL DEFAULT 'queued'
                              CHECK (status IN ('queued', 'pending', 'successful', 'failed')),
     reason                   text,
@@ -25,7 +25,7 @@ CREATE TABLE @extschema@.momo_payments (
     next_check_at            timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT momo_payments_completed_iff_final
         CHECK ((status IN ('successful', 'failed')) = (completed_at IS NOT NULL))
-);
+) WITH (fillfactor = 80);   -- room for the worker's HOT updates
 
 COMMENT ON TABLE @extschema@.momo_payments IS
     'MTN MoMo payments: one row per request to pay, written before anything is sent';
@@ -43,11 +43,24 @@ CREATE INDEX momo_payments_external_id ON @extschema@.momo_payments (external_id
 -- pg_dump keeps the payments.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payments', '');
 
--- A payment's terms never change, it never goes back to queued, a final
--- payment never changes at all, and only final payments may be deleted.
+-- A payment's terms are well-formed when written (momo_request_to_pay
+-- checks them first; this also covers rows written by hand) and never
+-- change; it never goes back to queued; a final payment never changes at
+-- all; and only final payments may be deleted.
 CREATE FUNCTION @extschema@.momo_payments_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.currency !~ '^[A-Z]{3}$' OR NEW.msisdn !~ '^[1-9][0-9]{7,14}$'
+           OR length(NEW.payer_message) NOT BETWEEN 1 AND 160
+           OR length(NEW.payee_note) NOT BETWEEN 1 AND 160
+           OR NEW.external_id = '' THEN
+            RAISE EXCEPTION 'momo: payment % has malformed terms', NEW.reference_id
+                USING ERRCODE = 'check_violation',
+                      HINT = 'Request payments with momo_request_to_pay, which explains what is wrong.';
+        END IF;
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         IF OLD.status NOT IN ('successful', 'failed') THEN
             RAISE EXCEPTION 'momo: payment % is % and cannot be deleted', OLD.reference_id, OLD.status
@@ -78,7 +91,7 @@ END
 $$;
 
 CREATE TRIGGER momo_payments_guard
-    BEFORE UPDATE OR DELETE ON @extschema@.momo_payments
+    BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.momo_payments
     FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_payments_guard();
 
 -- NOTIFY momo_payments, '{"reference_id":…,"external_id":…,"status":…,"reason":…}'

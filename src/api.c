@@ -40,7 +40,7 @@ fetch_token(MomoHttpClient *client, const MomoConfig *cfg, int key,
 
 	PG_TRY();
 	{
-		momo_http_run(client, cfg, &req, 1, 1, token_done, &finished);
+		momo_http_run(client, cfg, &req, 1, 1, token_done, NULL, &finished);
 	}
 	PG_FINALLY();
 	{
@@ -164,6 +164,7 @@ typedef struct ExchangeState
 	bool		key_refused;
 	bool		last_pass;
 	MomoAnswerFn fn;
+	MomoFlushFn flush;
 	void	   *arg;
 } ExchangeState;
 
@@ -188,6 +189,16 @@ exchange_done(MomoHttpRequest *req, void *arg)
 	st->fn(call, &call->answer, st->arg);
 }
 
+/* Passes the end of a round of answers on to the caller. */
+static void
+exchange_drained(void *arg)
+{
+	ExchangeState *st = (ExchangeState *) arg;
+
+	if (st->flush)
+		st->flush(st->arg);
+}
+
 /* Sends the given calls with token; reports answers through exchange_done. */
 static void
 exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, int n,
@@ -203,7 +214,7 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
 	}
 	PG_TRY();
 	{
-		momo_http_run(client, cfg, reqs, n, max_in_flight, exchange_done, st);
+		momo_http_run(client, cfg, reqs, n, max_in_flight, exchange_done, exchange_drained, st);
 	}
 	PG_FINALLY();
 	{
@@ -215,13 +226,15 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
 }
 
 /*
- * Sends every call and hands fn one final answer per call.  Returns
+ * Sends every call and hands fn one final answer per call; flush (if not
+ * NULL) is called after each round of answers and once at the end.  Returns
  * MOMO_TOKEN_OK, or the reason no access token could be had (then fn was
  * called for no call, and *error says why).
  */
 MomoTokenResult
 momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, int ncalls,
-			  int max_in_flight, MomoAnswerFn fn, void *arg, char **error)
+			  int max_in_flight, MomoAnswerFn fn, MomoFlushFn flush, void *arg,
+			  char **error)
 {
 	ExchangeState st;
 	MomoCall  **all = palloc(sizeof(MomoCall *) * Max(ncalls, 1));
@@ -236,6 +249,7 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	memset(&st, 0, sizeof(st));
 	st.retry = palloc(sizeof(MomoCall *) * Max(ncalls, 1));
 	st.fn = fn;
+	st.flush = flush;
 	st.arg = arg;
 	for (int i = 0; i < ncalls; i++)
 	{
@@ -244,7 +258,10 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	}
 	exchange_pass(client, cfg, all, ncalls, max_in_flight, token, key, &st);
 	if (st.nretry == 0)
+	{
+		exchange_drained(&st);
 		return MOMO_TOKEN_OK;
+	}
 
 	/* 401: fetch a new token once (with the secondary key if the key was refused) and retry. */
 	if (st.key_refused)
@@ -263,8 +280,10 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 			call->answered = true;
 			fn(call, &call->answer, arg);
 		}
+		exchange_drained(&st);
 		return MOMO_TOKEN_OK;
 	}
 	exchange_pass(client, cfg, st.retry, st.nretry, max_in_flight, token, key, &st);
+	exchange_drained(&st);
 	return MOMO_TOKEN_OK;
 }

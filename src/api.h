@@ -28,12 +28,16 @@ typedef struct MomoCall
 /* Receives the final answer of each call of an exchange. */
 typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
 
+/* Called when a round of answers has been handed out, and at the end. */
+typedef void (*MomoFlushFn) (void *arg);
+
 extern MomoTokenResult momo_get_token(MomoHttpClient *client, const MomoConfig *cfg,
 									  const char *refused, char **token, int *key,
 									  char **error);
 extern MomoTokenResult momo_exchange(MomoHttpClient *client, const MomoConfig *cfg,
 									 MomoCall *calls, int ncalls, int max_in_flight,
-									 MomoAnswerFn fn, void *arg, char **error);
+									 MomoAnswerFn fn, MomoFlushFn flush, void *arg,
+									 char **error);
 extern void momo_raise_token_error(MomoTokenResult r, const char *error);
 
 #endif							/* MOMO_API_H */

@@ -47,13 +47,16 @@ typedef struct MomoHttpClient MomoHttpClient;
 /* Called once per finished request, outside any libcurl callback. */
 typedef void (*MomoHttpDone) (MomoHttpRequest *req, void *arg);
 
+/* Called after each round of finished requests has been handed to MomoHttpDone. */
+typedef void (*MomoHttpDrained) (void *arg);
+
 extern MomoHttpClient *momo_http_client(void);
 extern MomoHttpRequest *momo_http_request(bool post, char *url);
 extern void momo_http_header(MomoHttpRequest *req, const char *name, const char *value);
 extern void momo_http_request_free(MomoHttpRequest *req);
 extern void momo_http_run(MomoHttpClient *client, const MomoConfig *cfg,
 						  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
-						  MomoHttpDone done, void *arg);
+						  MomoHttpDone done, MomoHttpDrained drained, void *arg);
 extern char *momo_http_describe_failure(const MomoHttpRequest *req);
 
 #endif							/* MOMO_HTTP_H */

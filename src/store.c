@@ -20,6 +20,7 @@
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -39,6 +40,7 @@ typedef struct StorePlans
 	SPIPlanPtr	claim_send;
 	SPIPlanPtr	claim_check;
 	SPIPlanPtr	record;
+	SPIPlanPtr	record_batch;
 } StorePlans;
 
 static StorePlans plans;
@@ -109,9 +111,11 @@ prepare_kept(const char *sql, int nargs, Oid *types)
 static void
 prepare_plans(const char *schema)
 {
-	Oid			claim_types[3] = {INT4OID, INT4OID, FLOAT8OID};
+	Oid			claim_types[2] = {INT4OID, INT4OID};
 	Oid			record_types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
 	TEXTOID, FLOAT8OID, INT4OID};
+	Oid			batch_types[8] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
 	const char *claim =
 		"WITH due AS ("
 		" SELECT reference_id, attempts AS old_attempts FROM %s.momo_payments"
@@ -120,7 +124,6 @@ prepare_plans(const char *schema)
 		" UPDATE %s.momo_payments p SET"
 		"  attempts = p.attempts + CASE WHEN %s THEN 1 ELSE 0 END,"
 		"  sent_at = CASE WHEN %s THEN COALESCE(p.sent_at, pg_catalog.now()) ELSE p.sent_at END,"
-		"  next_check_at = pg_catalog.now() + $3 * interval '1 millisecond',"
 		"  updated_at = pg_catalog.now()"
 		" FROM due WHERE p.reference_id = due.reference_id"
 		" RETURNING p, " PAYMENT_COLUMNS;
@@ -132,6 +135,7 @@ prepare_plans(const char *schema)
 		SPI_freeplan(plans.claim_send);
 		SPI_freeplan(plans.claim_check);
 		SPI_freeplan(plans.record);
+		SPI_freeplan(plans.record_batch);
 		pfree(plans.schema);
 		memset(&plans, 0, sizeof(plans));
 	}
@@ -140,12 +144,12 @@ prepare_plans(const char *schema)
 	plans.claim_send = prepare_kept(psprintf(claim, schema,
 											 "status = 'queued' AND attempts < $2", schema,
 											 "true", "true"),
-									3, claim_types);
+									2, claim_types);
 	/* Pending rows, and queued rows out of sends, are checked. */
 	plans.claim_check = prepare_kept(psprintf(claim, schema,
 											  "(status = 'pending' OR (status = 'queued' AND attempts >= $2))",
 											  schema, "false", "false"),
-									 3, claim_types);
+									 2, claim_types);
 	plans.record = prepare_kept(psprintf(
 										 "UPDATE %s.momo_payments SET"
 										 " status = CASE WHEN $2 = 'queued' THEN status ELSE $2 END,"
@@ -161,6 +165,26 @@ prepare_plans(const char *schema)
 										 " WHERE reference_id = $1::uuid AND status IN ('queued', 'pending')",
 										 schema),
 								8, record_types);
+	plans.record_batch = prepare_kept(psprintf(
+											   "UPDATE %s.momo_payments p SET"
+											   " status = CASE WHEN v.status = 'queued' THEN p.status ELSE v.status END,"
+											   " reason = COALESCE(v.reason, p.reason),"
+											   " financial_transaction_id = COALESCE(v.ftid, p.financial_transaction_id),"
+											   " last_http_status = v.http_status,"
+											   " last_error = v.error,"
+											   " next_check_at = CASE WHEN v.delay_ms < 0 THEN p.next_check_at"
+											   "   ELSE pg_catalog.now() + v.delay_ms * interval '1 millisecond' END,"
+											   " status_checks = p.status_checks + v.checks,"
+											   " completed_at = CASE WHEN v.status IN ('successful', 'failed') THEN pg_catalog.now() END,"
+											   " updated_at = pg_catalog.now()"
+											   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+											   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+											   "  pg_catalog.unnest($7), pg_catalog.unnest($8))"
+											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks)"
+											   " WHERE p.reference_id = v.reference_id::uuid AND p.status IN ('queued', 'pending')"
+											   " RETURNING v.status IN ('successful', 'failed')",
+											   schema),
+									  8, batch_types);
 	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
 }
 
@@ -264,17 +288,19 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 }
 
 /*
- * Claims up to limit due payments: to send (send = true) or to check.  The
- * claim pushes next_check_at past the time the work can take, so a crash
- * mid-work only delays a row.  Returns the number claimed, in *out.
+ * Claims up to limit due payments: to send (send = true) or to check.  A
+ * send is counted (attempts, sent_at) before the request leaves.  The claim
+ * leaves next_check_at alone, so that it is a HOT update and a row whose
+ * answer could not be recorded (or whose worker crashed) is due again at
+ * once; the single worker answers every claimed row before it claims again.
+ * Returns the number claimed, in *out.
  */
 int
 momo_store_claim(const char *schema, bool send, int limit, MomoPayment **out)
 {
-	Datum		values[3];
+	Datum		values[2];
 	int			rc;
 	int			n;
-	double		lease_ms = 2.0 * momo_request_timeout_ms + momo_connect_timeout_ms + 10000.0;
 
 	*out = NULL;
 	if (limit <= 0)
@@ -282,7 +308,6 @@ momo_store_claim(const char *schema, bool send, int limit, MomoPayment **out)
 	prepare_plans(schema);
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int32GetDatum(momo_max_attempts);
-	values[2] = Float8GetDatum(lease_ms);
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
 	spi_check(rc, SPI_OK_UPDATE_RETURNING, "claiming due payments");
 	n = (int) SPI_processed;
@@ -329,85 +354,198 @@ clip(const char *s, int max)
 	return conv;
 }
 
-/*
- * Records the answer to op for payment p.  With reschedule false (a status
- * check asked for by a user) only a definite answer changes the row, and the
- * worker's schedule is left alone.  Returns true if the payment became final.
- */
-bool
-momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
-				  const MomoAnswer *a, bool reschedule)
+/* The change of a row that one answer calls for. */
+typedef struct RowChange
 {
-	const char *status = p->queued ? "queued" : "pending";
+	const char *status;
+	char	   *reason;
+	char	   *ftid;
+	int			http_status;
+	char	   *error;
+	double		delay_ms;		/* < 0: keep next_check_at */
+	int			checks;			/* added to status_checks */
+} RowChange;
+
+/*
+ * Decides how the answer to op changes payment p: its next status and when
+ * it is next due.  With reschedule false (a status check asked for by a
+ * user) only a definite answer changes the row, and the worker's schedule is
+ * left alone.
+ */
+static void
+decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, RowChange *c)
+{
 	const char *reason = NULL;
 	const char *ftid = NULL;
 	const char *error = a->error;
-	double		delay = -1;
-	int			checks = (op == MOMO_OP_STATUS && reschedule) ? 1 : 0;
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	int			rc;
 
+	c->status = p->queued ? "queued" : "pending";
+	c->delay_ms = -1;
+	c->checks = (op == MOMO_OP_STATUS && reschedule) ? 1 : 0;
 	switch (a->verdict)
 	{
 		case MOMO_ACCEPTED:
-			status = "pending";
-			delay = poll_delay_ms(0);
+			c->status = "pending";
+			c->delay_ms = poll_delay_ms(0);
 			break;
 		case MOMO_PENDING:
-			status = "pending";
-			delay = poll_delay_ms(p->status_checks);
+			c->status = "pending";
+			c->delay_ms = poll_delay_ms(p->status_checks);
 			break;
 		case MOMO_SUCCESSFUL:
-			status = "successful";
+			c->status = "successful";
 			ftid = a->financial_transaction_id;
 			break;
 		case MOMO_FAILED:
 		case MOMO_REJECTED:
-			status = "failed";
+			c->status = "failed";
 			reason = a->reason;
 			break;
 		case MOMO_NOT_FOUND:
 			if (p->queued && p->attempts >= momo_max_attempts && reschedule)
 			{
 				/* Every send failed and MTN has never heard of it: it was not delivered. */
-				status = "failed";
+				c->status = "failed";
 				reason = "NOT_DELIVERED";
 				error = psprintf("MTN never received the request after %d attempts", p->attempts);
 			}
 			else
-				delay = (op == MOMO_OP_STATUS) ? poll_delay_ms(p->status_checks) : retry_delay_ms(p->attempts);
+				c->delay_ms = (op == MOMO_OP_STATUS) ?
+					poll_delay_ms(p->status_checks) : retry_delay_ms(p->attempts);
 			break;
 		case MOMO_TOKEN_REFUSED:
 		case MOMO_KEY_REFUSED:
 		case MOMO_RETRY:
-			delay = retry_delay_ms(op == MOMO_OP_CREATE ? p->attempts : p->status_checks + 1);
+			c->delay_ms = retry_delay_ms(op == MOMO_OP_CREATE ? p->attempts : p->status_checks + 1);
 			break;
 	}
 	if (!reschedule)
 	{
-		delay = -1;
+		c->delay_ms = -1;
 		if (a->verdict != MOMO_PENDING && a->verdict != MOMO_SUCCESSFUL && a->verdict != MOMO_FAILED)
-			status = p->queued ? "queued" : "pending";
+			c->status = p->queued ? "queued" : "pending";
 	}
+	c->reason = clip(reason, 100);
+	c->ftid = clip(ftid, 100);
+	c->error = clip(error, 500);
+	c->http_status = a->http_status;
+}
 
+/* Returns true if a status is final. */
+static bool
+is_final(const char *status)
+{
+	return strcmp(status, "successful") == 0 || strcmp(status, "failed") == 0;
+}
+
+/*
+ * Records the answer to op for payment p (see decide).  Returns true if the
+ * payment became final.
+ */
+bool
+momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
+				  const MomoAnswer *a, bool reschedule)
+{
+	RowChange	c;
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int			rc;
+
+	decide(p, op, a, reschedule, &c);
 	prepare_plans(schema);
 	values[0] = CStringGetTextDatum(p->terms.reference_id);
-	values[1] = CStringGetTextDatum(status);
-	values[2] = reason ? CStringGetTextDatum(clip(reason, 100)) : (Datum) 0;
-	nulls[2] = reason ? ' ' : 'n';
-	values[3] = ftid ? CStringGetTextDatum(clip(ftid, 100)) : (Datum) 0;
-	nulls[3] = ftid ? ' ' : 'n';
-	values[4] = Int32GetDatum(a->http_status);
-	nulls[4] = a->http_status ? ' ' : 'n';
-	values[5] = error ? CStringGetTextDatum(clip(error, 500)) : (Datum) 0;
-	nulls[5] = error ? ' ' : 'n';
-	values[6] = Float8GetDatum(delay);
-	values[7] = Int32GetDatum(checks);
+	values[1] = CStringGetTextDatum(c.status);
+	values[2] = c.reason ? CStringGetTextDatum(c.reason) : (Datum) 0;
+	nulls[2] = c.reason ? ' ' : 'n';
+	values[3] = c.ftid ? CStringGetTextDatum(c.ftid) : (Datum) 0;
+	nulls[3] = c.ftid ? ' ' : 'n';
+	values[4] = Int32GetDatum(c.http_status);
+	nulls[4] = c.http_status ? ' ' : 'n';
+	values[5] = c.error ? CStringGetTextDatum(c.error) : (Datum) 0;
+	nulls[5] = c.error ? ' ' : 'n';
+	values[6] = Float8GetDatum(c.delay_ms);
+	values[7] = Int32GetDatum(c.checks);
 	rc = SPI_execute_plan(plans.record, values, nulls, false, 0);
 	spi_check(rc, SPI_OK_UPDATE, "recording an answer from MTN");
-	return SPI_processed == 1 &&
-		(strcmp(status, "successful") == 0 || strcmp(status, "failed") == 0);
+	return SPI_processed == 1 && is_final(c.status);
+}
+
+/* Builds a one-dimensional text[] from strings, NULL entries becoming NULLs. */
+static Datum
+text_array(char **items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	bool	   *isnull = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		isnull[i] = (items[i] == NULL);
+		elems[i] = isnull[i] ? (Datum) 0 : CStringGetTextDatum(items[i]);
+	}
+	return PointerGetDatum(construct_md_array(elems, isnull, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Records many answers with one statement (the worker's fast path).  Returns
+ * the number of payments that became final.
+ */
+int
+momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
+{
+	char	  **refs = palloc(sizeof(char *) * n);
+	char	  **statuses = palloc(sizeof(char *) * n);
+	char	  **reasons = palloc(sizeof(char *) * n);
+	char	  **ftids = palloc(sizeof(char *) * n);
+	char	  **errors = palloc(sizeof(char *) * n);
+	Datum	   *https = palloc(sizeof(Datum) * n);
+	bool	   *http_nulls = palloc(sizeof(bool) * n);
+	Datum	   *delays = palloc(sizeof(Datum) * n);
+	Datum	   *checks = palloc(sizeof(Datum) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Datum		values[8];
+	int			rc;
+	int			finals = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		RowChange	c;
+
+		decide(recs[i].payment, recs[i].op, recs[i].answer, true, &c);
+		refs[i] = recs[i].payment->terms.reference_id;
+		statuses[i] = (char *) c.status;
+		reasons[i] = c.reason;
+		ftids[i] = c.ftid;
+		errors[i] = c.error;
+		https[i] = Int32GetDatum(c.http_status);
+		http_nulls[i] = (c.http_status == 0);
+		delays[i] = Float8GetDatum(c.delay_ms);
+		checks[i] = Int32GetDatum(c.checks);
+	}
+	prepare_plans(schema);
+	values[0] = text_array(refs, n);
+	values[1] = text_array(statuses, n);
+	values[2] = text_array(reasons, n);
+	values[3] = text_array(ftids, n);
+	values[4] = PointerGetDatum(construct_md_array(https, http_nulls, 1, dims, lbs,
+												   INT4OID, 4, true, TYPALIGN_INT));
+	values[5] = text_array(errors, n);
+	values[6] = PointerGetDatum(construct_array(delays, n, FLOAT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[7] = PointerGetDatum(construct_array(checks, n, INT4OID, 4, true, TYPALIGN_INT));
+	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
+	spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)))
+			finals++;
+	}
+	return finals;
 }
 
 /* Milliseconds until the next payment falls due (may be negative), or -1 if none is waiting. */

@@ -25,6 +25,14 @@ typedef struct MomoPayment
 	Datum		row;			/* the whole row, when fetched */
 } MomoPayment;
 
+/* An answer to record, with the payment and operation it belongs to. */
+typedef struct MomoRecord
+{
+	const MomoPayment *payment;
+	MomoOp		op;
+	const MomoAnswer *answer;
+} MomoRecord;
+
 extern char *momo_store_extension_schema(void);
 extern char *momo_store_function_schema(FunctionCallInfo fcinfo);
 extern void momo_store_insert(const char *schema, const MomoPaymentTerms *t);
@@ -32,6 +40,7 @@ extern bool momo_store_fetch(const char *schema, const char *reference_id, MomoP
 extern int	momo_store_claim(const char *schema, bool send, int limit, MomoPayment **out);
 extern bool momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
 							  const MomoAnswer *a, bool reschedule);
+extern int	momo_store_record_batch(const char *schema, const MomoRecord *recs, int n);
 extern long momo_store_next_due_ms(const char *schema);
 
 #endif							/* MOMO_STORE_H */

@@ -45,7 +45,8 @@ typedef struct WorkerState
 	char	   *last_problem;	/* last configuration problem logged */
 	double		check_budget;	/* status checks allowed now */
 	TimestampTz budget_at;
-	int			finished;		/* payments made final this cycle */
+	MomoRecord *answers;		/* answers not yet recorded */
+	int			nanswers;
 } WorkerState;
 
 /* Unpublishes the worker's latch when it exits. */
@@ -111,29 +112,32 @@ clear_problem(WorkerState *st)
 	st->last_problem = NULL;
 }
 
-/* Exchange callback: records one answer in its own transaction. */
-static void
-record_answer(MomoCall *call, MomoAnswer *answer, void *arg)
+/*
+ * Records answers in a transaction of their own; returns false (with the
+ * transaction rolled back and the error logged) if that failed.
+ */
+static bool
+record_answers(WorkerState *st, MomoRecord *recs, int n)
 {
-	WorkerState *st = (WorkerState *) arg;
-	MomoPayment *p = (MomoPayment *) call->context;
 	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
 
 	PG_TRY();
 	{
-		bool		final;
+		int			finals;
 
 		begin_work(cxt);
-		final = momo_store_record(st->schema, p, call->op, answer, true);
+		if (n == 1)
+			finals = momo_store_record(st->schema, recs[0].payment, recs[0].op,
+									   recs[0].answer, true) ? 1 : 0;
+		else
+			finals = momo_store_record_batch(st->schema, recs, n);
 		/* A final status is committed durably before anyone is told. */
-		if (final)
+		if (finals > 0)
 			ForceSyncCommit();
 		end_work(cxt);
-		if (final)
-		{
-			st->finished++;
+		if (finals > 0)
 			momo_announce_final();
-		}
 	}
 	PG_CATCH();
 	{
@@ -145,11 +149,47 @@ record_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 		AbortCurrentTransaction();
 		MemoryContextSwitchTo(cxt);
 		ereport(WARNING,
-				(errmsg("momo worker could not record MTN's answer for payment %s: %s",
-						p->terms.reference_id, edata->message),
-				 errdetail("The payment will be asked about again.")));
+				(errmsg("momo worker could not record MTN's answer%s for payment %s%s: %s",
+						n > 1 ? "s" : "", recs[0].payment->terms.reference_id,
+						n > 1 ? " and others" : "", edata->message),
+				 errdetail("Unrecorded payments are asked about again.")));
+		FreeErrorData(edata);
+		ok = false;
 	}
 	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Exchange flush callback: records the answers gathered since the last
+ * flush, together in one short transaction; should that fail, each in a
+ * transaction of its own, so one bad row holds up no other.
+ */
+static void
+flush_answers(void *arg)
+{
+	WorkerState *st = (WorkerState *) arg;
+
+	if (st->nanswers == 0)
+		return;
+	if (!record_answers(st, st->answers, st->nanswers) && st->nanswers > 1)
+	{
+		for (int i = 0; i < st->nanswers; i++)
+			(void) record_answers(st, &st->answers[i], 1);
+	}
+	st->nanswers = 0;
+}
+
+/* Exchange callback: keeps an answer for the next flush. */
+static void
+keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
+{
+	WorkerState *st = (WorkerState *) arg;
+	MomoRecord *r = &st->answers[st->nanswers++];
+
+	r->payment = (MomoPayment *) call->context;
+	r->op = call->op;
+	r->answer = answer;
 }
 
 /* Refills the status-check budget (momo.status_checks_per_second) and returns it. */
@@ -240,9 +280,10 @@ run_cycle(WorkerState *st)
 	}
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("momo: sending %d payment requests and %d status checks", nsend, ncheck));
-	st->finished = 0;
+	st->answers = palloc(sizeof(MomoRecord) * (nsend + ncheck));
+	st->nanswers = 0;
 	r = momo_exchange(st->client, &cfg, calls, nsend + ncheck, momo_max_in_flight,
-					  record_answer, st, &error);
+					  keep_answer, flush_answers, st, &error);
 	if (r != MOMO_TOKEN_OK)
 	{
 		/* The claimed rows come due again when their claim lapses. */
