@@ -75,6 +75,7 @@ BEGIN
             RETURN;
         END IF;
         PERFORM pg_sleep(0.1);
+        PERFORM pg_stat_clear_snapshot();   -- see backends that started meanwhile
     END LOOP;
     RAISE EXCEPTION 'the momo worker did not start in database %', current_database();
 END

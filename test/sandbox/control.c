@@ -1,0 +1,282 @@
+/*
+ * control.c - the test-control endpoints under /_sandbox/ (loopback only):
+ * health, counters, stored payments, per-reference-id counters, run-time
+ * configuration, reset and token expiry.
+ */
+#define _GNU_SOURCE
+#include "sandbox.h"
+#include "park.h"
+#include "store.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* 1 if the client connected from a loopback address. */
+static int client_is_loopback(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return 0;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return 1;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+            return in6->sin6_addr.s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+/* Append one counter as "name":value with a leading comma unless first. */
+static void counter(struct sbuf *b, const char *name, unsigned long v, int first)
+{
+    sb_printf(b, "%s\"%s\":%lu", first ? "" : ",", name, v);
+}
+
+/* GET /_sandbox/stats. */
+static void handle_stats(struct req *r)
+{
+    struct sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{");
+    counter(&b, "requests", STAT_GET(requests), 1);
+    counter(&b, "token_requests", STAT_GET(token_requests), 0);
+    counter(&b, "tokens_issued", STAT_GET(tokens_issued), 0);
+    counter(&b, "token_rejected", STAT_GET(token_rejected), 0);
+    counter(&b, "rtp_posts", STAT_GET(rtp_posts), 0);
+    counter(&b, "rtp_accepted", STAT_GET(rtp_accepted), 0);
+    counter(&b, "rtp_conflicts", STAT_GET(rtp_conflicts), 0);
+    counter(&b, "rtp_bad_requests", STAT_GET(rtp_bad_requests), 0);
+    counter(&b, "rtp_rejected", STAT_GET(rtp_rejected), 0);
+    counter(&b, "rtp_faults", STAT_GET(rtp_faults), 0);
+    counter(&b, "status_gets", STAT_GET(status_gets), 0);
+    counter(&b, "status_not_found", STAT_GET(status_not_found), 0);
+    counter(&b, "get_faults", STAT_GET(get_faults), 0);
+    counter(&b, "unauthorized", STAT_GET(unauthorized), 0);
+    counter(&b, "redirects", STAT_GET(redirects), 0);
+    counter(&b, "provisioning_requests", STAT_GET(provisioning_requests), 0);
+    store_lock();
+    size_t np = store_payments();
+    store_unlock();
+    counter(&b, "payments", np, 0);
+    counter(&b, "provisioned_users", users_provisioned(), 0);
+    counter(&b, "tokens_active", tokens_active(), 0);
+    counter(&b, "hung_connections", park_hung(), 0);
+    sb_str(&b, "}");
+    reply_sbuf(r, 200, &b);
+}
+
+/* Append the per-id counters of a record. */
+static void rec_counters(struct sbuf *b, const struct refrec *rec)
+{
+    sb_printf(b, ",\"posts\":%lu,\"accepted\":%d,\"conflicts\":%lu,\"faults\":%lu,"
+              "\"status_gets\":%lu,\"bad_requests\":%lu",
+              rec->posts, rec->pay ? 1 : 0, rec->conflicts, rec->faults,
+              rec->status_gets, rec->bad_requests);
+}
+
+/* Append one stored payment as a JSON object (caller holds the store lock). */
+static void payment_json(struct sbuf *b, const struct refrec *rec, int64_t now)
+{
+    const struct payment *p = rec->pay;
+    const char *reason;
+    const char *status = payment_status_now(p, now, &reason);
+    sb_str(b, "{\"referenceId\":");
+    sb_jstrz(b, rec->id);
+    sb_str(b, ",\"externalId\":");
+    sb_jstrz(b, p->external_id);
+    sb_str(b, ",\"amount\":");
+    sb_jstrz(b, p->amount);
+    sb_str(b, ",\"currency\":");
+    sb_jstrz(b, p->currency);
+    sb_str(b, ",\"partyIdType\":");
+    sb_jstrz(b, p->party_type);
+    sb_str(b, ",\"msisdn\":");
+    sb_jstrz(b, p->party_id);
+    sb_str(b, ",\"payerMessage\":");
+    sb_jstrz(b, p->payer_message);
+    sb_str(b, ",\"payeeNote\":");
+    sb_jstrz(b, p->payee_note);
+    sb_str(b, ",\"status\":");
+    sb_jstrz(b, status);
+    sb_str(b, ",\"reason\":");
+    sb_jstrz(b, reason);
+    sb_str(b, ",\"financialTransactionId\":");
+    sb_jstrz(b, strcmp(status, "SUCCESSFUL") == 0 ? p->ftid : NULL);
+    sb_printf(b, ",\"visible\":%s", now >= p->visible_ms ? "true" : "false");
+    rec_counters(b, rec);
+    sb_str(b, "}");
+}
+
+/* GET /_sandbox/payments. */
+static void handle_payments(struct req *r)
+{
+    struct sbuf b;
+    sb_init(&b);
+    sb_str(&b, "[");
+    int first = 1;
+    int64_t now = now_ms();
+    store_lock();
+    for (const struct refrec *rec = store_first(); rec && !b.failed; rec = rec->onext) {
+        if (!rec->pay)
+            continue;
+        if (!first)
+            sb_str(&b, ",");
+        first = 0;
+        payment_json(&b, rec, now);
+    }
+    store_unlock();
+    sb_str(&b, "]");
+    reply_sbuf(r, 200, &b);
+}
+
+/* GET /_sandbox/payments/{ref} (requests=0) or /_sandbox/requests/{ref} (requests=1). */
+static void handle_one(struct req *r, const char *ref, int requests)
+{
+    char id[37];
+    if (!is_uuid(ref)) {
+        reply_json(r, 404, "{\"error\":\"unknown reference id\"}");
+        return;
+    }
+    lower_copy(id, ref, sizeof(id));
+    struct sbuf b;
+    sb_init(&b);
+    int found = 0;
+    store_lock();
+    const struct refrec *rec = store_find(id);
+    if (rec && requests) {
+        found = 1;
+        sb_str(&b, "{\"referenceId\":");
+        sb_jstrz(&b, rec->id);
+        rec_counters(&b, rec);
+        sb_printf(&b, ",\"stored\":%s}", rec->pay ? "true" : "false");
+    } else if (rec && rec->pay) {
+        found = 1;
+        payment_json(&b, rec, now_ms());
+    }
+    store_unlock();
+    if (!found) {
+        sb_free(&b);
+        reply_json(r, 404, "{\"error\":\"unknown reference id\"}");
+        return;
+    }
+    reply_sbuf(r, 200, &b);
+}
+
+/* GET or POST /_sandbox/config. */
+static void handle_config(struct req *r, const char *method)
+{
+    if (strcmp(method, "POST") == 0 && r->body_len > 0) {
+        struct json doc;
+        if (json_parse(r->body, r->body_len, &doc) != 0) {
+            reply_json(r, 400, "{\"error\":\"body is not valid JSON\"}");
+            return;
+        }
+        const struct jnode *root = json_root(&doc);
+        char err[256];
+        if (!root || root->type != J_OBJECT) {
+            json_free(&doc);
+            reply_json(r, 400, "{\"error\":\"body must be a JSON object\"}");
+            return;
+        }
+        if (config_apply_json(&doc, root, err, sizeof(err)) != 0) {
+            json_free(&doc);
+            struct sbuf b;
+            sb_init(&b);
+            sb_str(&b, "{\"error\":");
+            sb_jstrz(&b, err);
+            sb_str(&b, "}");
+            reply_sbuf(r, 400, &b);
+            return;
+        }
+        json_free(&doc);
+    }
+    struct sbuf b;
+    sb_init(&b);
+    config_to_json(&b);
+    reply_sbuf(r, 200, &b);
+}
+
+void control_handle(struct MHD_Connection *c, const char *url, const char *method, struct req *r)
+{
+    if (!client_is_loopback(c)) {
+        reply_json(r, 403, "{\"error\":\"the /_sandbox/ endpoints answer loopback clients only\"}");
+        return;
+    }
+    const char *p = url + strlen("/_sandbox");
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int post = strcmp(method, "POST") == 0;
+    const char *allow = NULL;
+
+    if (strcmp(p, "/health") == 0) {
+        if (get) {
+            reply_text(r, 200, "ok");
+            return;
+        }
+        allow = "GET";
+    } else if (strcmp(p, "/stats") == 0) {
+        if (get) {
+            handle_stats(r);
+            return;
+        }
+        allow = "GET";
+    } else if (strcmp(p, "/payments") == 0) {
+        if (get) {
+            handle_payments(r);
+            return;
+        }
+        allow = "GET";
+    } else if (strncmp(p, "/payments/", 10) == 0) {
+        if (get) {
+            handle_one(r, p + 10, 0);
+            return;
+        }
+        allow = "GET";
+    } else if (strncmp(p, "/requests/", 10) == 0) {
+        if (get) {
+            handle_one(r, p + 10, 1);
+            return;
+        }
+        allow = "GET";
+    } else if (strcmp(p, "/config") == 0) {
+        if (get || post) {
+            handle_config(r, method);
+            return;
+        }
+        allow = "GET, POST";
+    } else if (strcmp(p, "/reset") == 0) {
+        if (post) {
+            config_reset();
+            stats_reset();
+            store_clear();
+            tokens_clear();
+            users_restore_keys();
+            reply_json(r, 200, "{\"ok\":true}");
+            return;
+        }
+        allow = "POST";
+    } else if (strcmp(p, "/expire-tokens") == 0) {
+        if (post) {
+            tokens_expire_all();
+            reply_json(r, 200, "{\"ok\":true}");
+            return;
+        }
+        allow = "POST";
+    } else {
+        reply_shared(r, ANS_404_PATH);
+        return;
+    }
+    reply_json(r, 405, "{\"statusCode\":405,\"message\":\"Method not allowed\"}");
+    reply_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+}

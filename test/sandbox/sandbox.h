@@ -1,0 +1,153 @@
+/*
+ * sandbox.h - shared declarations of momo-sandbox: run-time configuration,
+ * counters, the per-request state and the answer helpers used by the MTN API
+ * emulation (mtn.c) and the test-control endpoints (control.c).
+ */
+#ifndef MOMO_SANDBOX_H
+#define MOMO_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <microhttpd.h>
+
+#include "json.h"
+#include "store.h"
+
+#define MAX_BODY (1024 * 1024)          /* larger request bodies get 413 */
+#define REDIRECT_MAX 2048
+
+enum status_body { SB_NORMAL, SB_MALFORMED, SB_TRUNCATED, SB_OVERSIZED };
+
+/* Fault injection and behaviour knobs, changeable at run time. */
+struct config {
+    long delay_ms;
+    long fail_first;
+    long fail_status;           /* 500, 503 or 429 */
+    long drop_first;
+    long rate_limit_first;
+    long fail_share;            /* percent */
+    long drop_share;            /* percent */
+    long hang_first;
+    long status_body;           /* enum status_body */
+    char *redirect;             /* NULL = off */
+    long pending_ms;
+    long ongoing_seconds;
+    long not_found_ms;
+    long token_lifetime;
+    long reason_object;         /* 0/1 */
+};
+
+/* Copy the live configuration (redirect is strdup'ed; release with config_release). */
+void config_snapshot(struct config *out);
+/* Free what config_snapshot allocated. */
+void config_release(struct config *c);
+/* Apply the members of a JSON object; 0 ok, else -1 with a message in err. */
+int config_apply_json(const struct json *doc, const struct jnode *obj, char *err, size_t errlen);
+/* Restore the command-line configuration. */
+void config_reset(void);
+/* Append the live configuration as a JSON object. */
+void config_to_json(struct sbuf *b);
+
+/* Counters shown by /_sandbox/stats (updated atomically). */
+struct stats {
+    unsigned long requests;
+    unsigned long token_requests;
+    unsigned long tokens_issued;
+    unsigned long token_rejected;
+    unsigned long rtp_posts;
+    unsigned long rtp_accepted;
+    unsigned long rtp_conflicts;
+    unsigned long rtp_bad_requests;
+    unsigned long rtp_rejected;         /* 500 answers with a logical error code */
+    unsigned long rtp_faults;
+    unsigned long status_gets;
+    unsigned long status_not_found;
+    unsigned long get_faults;           /* injected failures on GETs */
+    unsigned long unauthorized;
+    unsigned long redirects;
+    unsigned long provisioning_requests;
+};
+
+extern struct stats g_stats;
+#define STAT_INC(f) __atomic_add_fetch(&g_stats.f, 1, __ATOMIC_RELAXED)
+#define STAT_GET(f) __atomic_load_n(&g_stats.f, __ATOMIC_RELAXED)
+
+/* Zero every counter. */
+void stats_reset(void);
+
+extern int g_verbose;
+extern const char **g_sub_keys;       /* accepted subscription keys (NULL-terminated) */
+extern size_t g_n_sub_keys;
+
+enum action { ACT_RESPOND, ACT_DROP, ACT_HANG };
+
+/* State of one HTTP request, kept in MHD's per-request pointer. */
+struct req {
+    int phase;                  /* PH_* in momo-sandbox.c */
+    char *body;
+    size_t body_len, body_cap;
+    int too_big;
+    /* decided answer */
+    enum action action;
+    struct MHD_Response *resp;
+    int resp_shared;            /* resp is one of the shared answers: do not destroy */
+    unsigned int status;
+    int64_t due_ms;             /* answer not before this (0 = now) */
+    volatile int gone;          /* set when a parked connection must be closed */
+    /* for --verbose */
+    int64_t t0;
+    char method[16];
+    char *url;
+    const char *note;
+};
+
+/* Answer with a copy of a JSON body (or an empty body when json is NULL). */
+void reply_json(struct req *r, unsigned int status, const char *json);
+/* Answer with a malloc'd body of len bytes that the response takes over. */
+void reply_take(struct req *r, unsigned int status, char *body, size_t len, const char *ctype);
+/* Answer with a shared prebuilt answer (see enum shared_answer). */
+void reply_shared(struct req *r, int which);
+/* Answer with text/plain. */
+void reply_text(struct req *r, unsigned int status, const char *text);
+/* Answer with an sbuf's contents (500 with empty body if it failed). */
+void reply_sbuf(struct req *r, unsigned int status, struct sbuf *b);
+/* Add a header to the decided answer (ignored if there is none or it is shared). */
+void reply_header(struct req *r, const char *name, const char *value);
+
+enum shared_answer {
+    ANS_202_EMPTY,
+    ANS_201_EMPTY,
+    ANS_400_EMPTY,
+    ANS_401_EMPTY,
+    ANS_401_SUBKEY,
+    ANS_404_PATH,
+    ANS_404_RESOURCE,
+    ANS_409_EXISTS,
+    ANS_500_EMPTY,
+    ANS_500_TARGET_ENV,
+    ANS_500_CURRENCY,
+    ANS_500_CALLBACK,
+    ANS_500_LOGIN,
+    ANS_503_UNAVAILABLE,
+    ANS_429_RATE,
+    ANS_411_LENGTH,
+    ANS_413_TOO_LARGE,
+    ANS_COUNT
+};
+
+/* Create the shared answers; 0 on success. */
+int shared_answers_init(void);
+/* Destroy the shared answers. */
+void shared_answers_free(void);
+
+/* Header value of the request, or NULL. */
+const char *hdr(struct MHD_Connection *c, const char *name);
+
+/* Handle any request outside /_sandbox/ (MTN API paths; everything else is 404). */
+void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, struct req *r);
+/* Handle a request under /_sandbox/. */
+void control_handle(struct MHD_Connection *c, const char *url, const char *method, struct req *r);
+/* Status of a stored payment as the API would answer at now; *reason is set for FAILED, else NULL. */
+const char *payment_status_now(const struct payment *p, int64_t now, const char **reason);
+
+#endif
