@@ -32,7 +32,7 @@ COMMENT ON TABLE @extschema@.momo_payments IS
 COMMENT ON COLUMN @extschema@.momo_payments.reference_id IS 'X-Reference-Id sent to MTN (UUID v4); every retry reuses it';
 COMMENT ON COLUMN @extschema@.momo_payments.status IS 'queued (not yet accepted by MTN), pending, successful or failed; final statuses never change';
 COMMENT ON COLUMN @extschema@.momo_payments.reason IS 'MTN''s reason for a failure (e.g. APPROVAL_REJECTED), or momo''s NOT_DELIVERED';
-COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'request-to-pay POSTs sent (or tried) for this payment';
+COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'request-to-pay sends momo made (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
 COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
 
 -- The worker's queue: due rows in order.

@@ -189,14 +189,22 @@ exchange_done(MomoHttpRequest *req, void *arg)
 	st->fn(call, &call->answer, st->arg);
 }
 
-/* Passes the end of a round of answers on to the caller. */
+/* Passes a round of the transfer loop on to the caller. */
 static void
 exchange_drained(void *arg)
 {
 	ExchangeState *st = (ExchangeState *) arg;
 
 	if (st->flush)
-		st->flush(st->arg);
+		st->flush(st->arg, false);
+}
+
+/* Tells the caller that every answer has been handed out. */
+static void
+exchange_finished(ExchangeState *st)
+{
+	if (st->flush)
+		st->flush(st->arg, true);
 }
 
 /* Sends the given calls with token; reports answers through exchange_done. */
@@ -227,7 +235,7 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
 
 /*
  * Sends every call and hands fn one final answer per call; flush (if not
- * NULL) is called after each round of answers and once at the end.  Returns
+ * NULL) is called often while answers come in, and once more at the end.  Returns
  * MOMO_TOKEN_OK, or the reason no access token could be had (then fn was
  * called for no call, and *error says why).
  */
@@ -259,7 +267,7 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	exchange_pass(client, cfg, all, ncalls, max_in_flight, token, key, &st);
 	if (st.nretry == 0)
 	{
-		exchange_drained(&st);
+		exchange_finished(&st);
 		return MOMO_TOKEN_OK;
 	}
 
@@ -280,10 +288,10 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 			call->answered = true;
 			fn(call, &call->answer, arg);
 		}
-		exchange_drained(&st);
+		exchange_finished(&st);
 		return MOMO_TOKEN_OK;
 	}
 	exchange_pass(client, cfg, st.retry, st.nretry, max_in_flight, token, key, &st);
-	exchange_drained(&st);
+	exchange_finished(&st);
 	return MOMO_TOKEN_OK;
 }

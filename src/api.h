@@ -28,8 +28,8 @@ typedef struct MomoCall
 /* Receives the final answer of each call of an exchange. */
 typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
 
-/* Called when a round of answers has been handed out, and at the end. */
-typedef void (*MomoFlushFn) (void *arg);
+/* Called often while answers come in (at least every 100 ms), and with final = true at the end. */
+typedef void (*MomoFlushFn) (void *arg, bool final);
 
 extern MomoTokenResult momo_get_token(MomoHttpClient *client, const MomoConfig *cfg,
 									  const char *refused, char **token, int *key,

@@ -256,8 +256,8 @@ finish_request(MomoHttpRequest *req, CURLcode result)
 
 /*
  * Runs nreqs requests with at most max_in_flight at once and calls done for
- * each as it finishes, then drained (if not NULL) after each round of
- * finished requests.  Both may use SPI and raise errors; transfers still in
+ * each as it finishes, and drained (if not NULL) after each round of the
+ * loop (at least every 100 ms while requests are in flight).  Both may use SPI and raise errors; transfers still in
  * flight are then abandoned and their handles returned to the pool.
  */
 void
@@ -285,7 +285,6 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 		{
 			CURLMsg    *msg;
 			int			queued;
-			int			finished;
 
 			while (next < nreqs && in_flight < max_in_flight)
 			{
@@ -304,7 +303,6 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 			if (mrc != CURLM_OK)
 				elog(ERROR, "momo: curl_multi_perform failed: %s", curl_multi_strerror(mrc));
 
-			finished = 0;
 			while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL)
 			{
 				MomoHttpRequest *req;
@@ -317,10 +315,9 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 				curl_multi_remove_handle(c->multi, req->easy);
 				release_easy(c, req);
 				in_flight--;
-				finished++;
 				done(req, arg);
 			}
-			if (finished > 0 && drained)
+			if (drained)
 				drained(arg);
 
 			CHECK_FOR_INTERRUPTS();

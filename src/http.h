@@ -47,7 +47,7 @@ typedef struct MomoHttpClient MomoHttpClient;
 /* Called once per finished request, outside any libcurl callback. */
 typedef void (*MomoHttpDone) (MomoHttpRequest *req, void *arg);
 
-/* Called after each round of finished requests has been handed to MomoHttpDone. */
+/* Called after each round of the transfer loop, at least every 100 ms. */
 typedef void (*MomoHttpDrained) (void *arg);
 
 extern MomoHttpClient *momo_http_client(void);

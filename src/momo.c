@@ -189,24 +189,29 @@ redact_value(char **text, const char *secret)
 }
 
 /*
- * Cuts a server-log message after the name of a secret setting when a value
- * may follow it: a logged statement (log_statement, log_duration) or a
- * refused value.  Other messages that merely name a setting stay whole.
+ * Redacts a server-log message that may quote the value of a secret
+ * setting: a logged statement (log_statement, log_duration) or a refused
+ * value.  Other messages that merely name a setting stay whole.
  */
 static void
-redact_after_setting_name(char **text)
+redact_statement(char **text)
 {
-	const char *name;
-	const char *after;
+	static const char *const prefixes[] = {
+		"statement: ", "execute ", "duration: ", "invalid value for parameter",
+	};
 
-	if (*text == NULL || (name = momo_secret_setting_name_in(*text)) == NULL)
+	if (*text == NULL || momo_secret_setting_name_in(*text) == NULL)
 		return;
-	if (strncmp(*text, "statement: ", 11) != 0 && strncmp(*text, "execute ", 8) != 0 &&
-		strncmp(*text, "duration: ", 10) != 0 &&
-		strncmp(*text, "invalid value for parameter", 27) != 0)
-		return;
-	after = strstr(*text, name) + strlen(name);
-	*text = psprintf("%.*s [redacted]", (int) (after - *text), *text);
+	for (int i = 0; i < lengthof(prefixes); i++)
+		if (strncmp(*text, prefixes[i], strlen(prefixes[i])) == 0)
+		{
+			/* invalid value for parameter "momo.api_key": "…" keeps its name. */
+			const char *value = strstr(*text, "\": ");
+			int			keep = (i == 3 && value) ? (int) (value - *text) + 3 : (int) strlen(prefixes[i]);
+
+			*text = psprintf("%.*s[redacted: names a momo secret setting]", keep, *text);
+			return;
+		}
 }
 
 /*
@@ -230,9 +235,7 @@ momo_emit_log_hook(ErrorData *edata)
 			redact_value(&edata->context, secrets[i]);
 			redact_value(&edata->internalquery, secrets[i]);
 		}
-		redact_after_setting_name(&edata->message);
-		redact_after_setting_name(&edata->detail);
-		redact_after_setting_name(&edata->context);
+		redact_statement(&edata->message);
 		/* The STATEMENT: line of a logged error could quote a secret value. */
 		if (debug_query_string && momo_secret_setting_name_in(debug_query_string))
 			edata->hide_stmt = true;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "settings.h"
@@ -169,10 +170,12 @@ momo_define_settings(void)
 				  gettext_noop("Extra trusted CA bundle (PEM) for TLS to the MoMo API."),
 				  &momo_ca_file, 0, NULL);
 
-	DefineCustomStringVariable("momo.database_name",
-							   gettext_noop("Database in which the momo background worker runs."),
-							   NULL, &momo_database_name, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* A postmaster-only setting can only be defined while preloading. */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("momo.database_name",
+								   gettext_noop("Database in which the momo background worker runs."),
+								   NULL, &momo_database_name, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	define_int("momo.connect_timeout",
 			   gettext_noop("Time allowed to connect to the MoMo API."),
@@ -502,12 +505,32 @@ momo_secret_values(const char **values, int max)
 	return n;
 }
 
-/* Returns the name of a secret setting that text mentions, or NULL. */
+/*
+ * Returns the name of a secret setting that text mentions, or NULL.  SQL
+ * lets a name be written in any case, quoted and spaced
+ * ("MOMO" . API_KEY), so the text is compared without case, quotes or
+ * white space.
+ */
 const char *
 momo_secret_setting_name_in(const char *text)
 {
-	for (int i = 0; i < lengthof(secret_setting_names); i++)
-		if (strstr(text, secret_setting_names[i]) != NULL)
-			return secret_setting_names[i];
-	return NULL;
+	size_t		len = strlen(text);
+	char	   *folded = palloc(len + 1);
+	size_t		n = 0;
+	const char *found = NULL;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) text[i];
+
+		if (c == '"' || isspace(c))
+			continue;
+		folded[n++] = (char) tolower(c);
+	}
+	folded[n] = '\0';
+	for (int i = 0; i < lengthof(secret_setting_names) && found == NULL; i++)
+		if (strstr(folded, secret_setting_names[i]) != NULL)
+			found = secret_setting_names[i];
+	pfree(folded);
+	return found;
 }

@@ -37,6 +37,10 @@
 #include "settings.h"
 #include "store.h"
 
+/* Answers recorded together, and how long the first of them may wait. */
+#define FLUSH_ANSWERS 128
+#define FLUSH_DELAY_MS 20
+
 typedef struct WorkerState
 {
 	MemoryContext cycle_cxt;
@@ -47,6 +51,7 @@ typedef struct WorkerState
 	TimestampTz budget_at;
 	MomoRecord *answers;		/* answers not yet recorded */
 	int			nanswers;
+	TimestampTz first_answer_at;	/* when the oldest of them came */
 } WorkerState;
 
 /* Unpublishes the worker's latch when it exits. */
@@ -163,14 +168,19 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 /*
  * Exchange flush callback: records the answers gathered since the last
  * flush, together in one short transaction; should that fail, each in a
- * transaction of its own, so one bad row holds up no other.
+ * transaction of its own, so one bad row holds up no other.  Until the end
+ * of the exchange, answers wait for company: up to FLUSH_ANSWERS of them, for
+ * at most FLUSH_DELAY_MS.
  */
 static void
-flush_answers(void *arg)
+flush_answers(void *arg, bool final)
 {
 	WorkerState *st = (WorkerState *) arg;
 
 	if (st->nanswers == 0)
+		return;
+	if (!final && st->nanswers < FLUSH_ANSWERS &&
+		!TimestampDifferenceExceeds(st->first_answer_at, GetCurrentTimestamp(), FLUSH_DELAY_MS))
 		return;
 	if (!record_answers(st, st->answers, st->nanswers) && st->nanswers > 1)
 	{
@@ -185,7 +195,11 @@ static void
 keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 {
 	WorkerState *st = (WorkerState *) arg;
-	MomoRecord *r = &st->answers[st->nanswers++];
+	MomoRecord *r;
+
+	if (st->nanswers == 0)
+		st->first_answer_at = GetCurrentTimestamp();
+	r = &st->answers[st->nanswers++];
 
 	r->payment = (MomoPayment *) call->context;
 	r->op = call->op;

@@ -8,9 +8,10 @@
 # Called as root (the tests then run as user postgres: initdb refuses root)
 # or as any other user, from any directory.  Copies test/t to a fresh scratch
 # directory ($MOMO_TAP_DIR, default /tmp/momo-tap) and runs
-# `prove -v --timer t/*.pl` there (or only the given tests, e.g. t/002_crash.pl);
-# exits with prove's status.  On failure it prints the tail of every server
-# and sandbox log under tmp_check/log.
+# `prove -v --timer t/*.pl` there (or only the given tests, e.g. 002_crash);
+# exits with prove's status.  On failure it prints the tail of the server
+# and sandbox logs (tmp_check/log) of each test file that failed.
+# The PostgreSQL used is the one of the pg_config found on PATH.
 #
 # Needs: momo installed (make install), the sandbox built
 # (make -C test/sandbox), perl with IPC::Run, prove, PostgreSQL 15's pgxs.
@@ -32,6 +33,10 @@ PG_REGRESS_BIN=$PGXSDIR/src/test/regress/pg_regress
 [ -f "$PERLLIB/PostgreSQL/Test/Cluster.pm" ] || die "$PERLLIB/PostgreSQL/Test/Cluster.pm is missing (postgresql-server-dev)"
 [ -x "$PG_REGRESS_BIN" ] || die "$PG_REGRESS_BIN is missing"
 perl -MIPC::Run -e 1 2>/dev/null || die "perl module IPC::Run is missing (libipc-run-perl)"
+if [ ! -x "$SANDBOX_BIN" ]; then
+    echo "run-tap.sh: building the sandbox (make -C test/sandbox)"
+    make -s -C "$REPO/test/sandbox" >&2 || die "could not build $SANDBOX_BIN"
+fi
 [ -x "$SANDBOX_BIN" ] || die "$SANDBOX_BIN is missing: make -C $REPO/test/sandbox"
 SO=$(pg_config --pkglibdir)/momo.so
 [ -f "$SO" ] || die "$SO is missing: make -C $REPO install"
@@ -56,7 +61,13 @@ if [ "$(id -u)" -eq 0 ]; then
     chmod 0755 "$SCRATCH"
 fi
 
-TESTS=("$@")
+# tests may be named as t/NAME.pl, test/t/NAME.pl, NAME.pl or NAME
+TESTS=()
+for t in "$@"; do
+    t=$(basename "$t" .pl)
+    [ -f "$SCRATCH/t/$t.pl" ] || die "no test t/$t.pl"
+    TESTS+=("t/$t.pl")
+done
 if [ ${#TESTS[@]} -eq 0 ]; then
     # prove looks for *.t by default; ours are *.pl, as in PostgreSQL
     TESTS=($(cd "$SCRATCH" && ls t/*.pl))
@@ -74,21 +85,35 @@ run_env=(env
 
 rc=0
 start=$(date +%s)
+set +e
 if [ "$(id -u)" -eq 0 ]; then
-    (cd "$SCRATCH" && runuser -u "$RUN_USER" -- "${run_env[@]}" prove -v --timer "${TESTS[@]}") || rc=$?
+    (cd "$SCRATCH" && runuser -u "$RUN_USER" -- "${run_env[@]}" prove -v --timer "${TESTS[@]}") 2>&1 | tee "$SCRATCH/prove.out"
 else
-    (cd "$SCRATCH" && "${run_env[@]}" prove -v --timer "${TESTS[@]}") || rc=$?
+    (cd "$SCRATCH" && "${run_env[@]}" prove -v --timer "${TESTS[@]}") 2>&1 | tee "$SCRATCH/prove.out"
 fi
+rc=${PIPESTATUS[0]}
+set -e
 echo "run-tap.sh: prove exited with $rc after $(( $(date +%s) - start )) s (scratch dir $SCRATCH)"
 
 if [ "$rc" -ne 0 ]; then
+    # the server and sandbox logs of the test files that failed (all of
+    # them if prove's summary names none, e.g. when it was interrupted)
+    failed=$(sed -n 's|^t/\([^ ]*\)\.pl *(Wstat.*|\1|p' "$SCRATCH/prove.out" | sort -u)
     shopt -s nullglob
-    for log in "$SCRATCH"/tmp_check/log/*.log; do
+    logs=()
+    if [ -n "$failed" ]; then
+        for t in $failed; do
+            logs+=("$SCRATCH/tmp_check/log/${t}"_*.log)
+        done
+    else
+        logs=("$SCRATCH"/tmp_check/log/*.log)
+    fi
+    for log in "${logs[@]}"; do
         echo
         echo "======== tail of $log ========"
         tail -n 60 "$log"
     done
     echo
-    echo "run-tap.sh: full test logs: $SCRATCH/tmp_check/log/regress_log_*"
+    echo "run-tap.sh: failed: ${failed:-?}; full logs in $SCRATCH/tmp_check/log (regress_log_* = each test's own log)"
 fi
 exit "$rc"

@@ -48,10 +48,11 @@ set +e
 bash test/run-tap.sh 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-passed=$((passed + $(count '^t/[^ ]+ \.+ ok')))
-failed=$((failed + $(count '^t/[^ ]+ \.+ (Dubious|Failed|not ok)')))
-if [ "$rc" -ne 0 ] && [ "$(count '^t/[^ ]+ \.+ (Dubious|Failed|not ok)')" -eq 0 ]; then
-    failed=$((failed + 1))
+# each TAP assertion counts ("ok N" / "not ok N" in prove's verbose output)
+passed=$((passed + $(count '^ok [0-9]+')))
+failed=$((failed + $(count '^not ok [0-9]+')))
+if [ "$rc" -ne 0 ] && [ "$(count '^not ok [0-9]+')" -eq 0 ]; then
+    failed=$((failed + 1))      # a test file died before reporting
 fi
 
 echo "$passed passed, $failed failed"

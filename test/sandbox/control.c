@@ -66,6 +66,7 @@ static void handle_stats(struct req *r)
     counter(&b, "unauthorized", STAT_GET(unauthorized), 0);
     counter(&b, "redirects", STAT_GET(redirects), 0);
     counter(&b, "provisioning_requests", STAT_GET(provisioning_requests), 0);
+    counter(&b, "last_accepted_us", STAT_GET(last_accepted_us), 0);
     store_lock();
     size_t np = store_payments();
     store_unlock();
@@ -262,6 +263,13 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             store_clear();
             tokens_clear();
             users_restore_keys();
+            reply_json(r, 200, "{\"ok\":true}");
+            return;
+        }
+        allow = "POST";
+    } else if (strcmp(p, "/reset-stats") == 0) {
+        if (post) {
+            stats_reset();
             reply_json(r, 200, "{\"ok\":true}");
             return;
         }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 /* Outcome of a payer MSISDN from the sandbox's test-number table. */
@@ -482,6 +483,11 @@ static void handle_rtp_post(struct MHD_Connection *c, struct req *r, const struc
         }
         store_unlock();
         if (stored) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            __atomic_store_n(&g_stats.last_accepted_us,
+                             (unsigned long)ts.tv_sec * 1000000UL + (unsigned long)ts.tv_nsec / 1000UL,
+                             __ATOMIC_RELAXED);
             STAT_INC(rtp_accepted);
             reply_shared(r, ANS_202_EMPTY);
         } else {

@@ -66,6 +66,7 @@ struct stats {
     unsigned long unauthorized;
     unsigned long redirects;
     unsigned long provisioning_requests;
+    unsigned long last_accepted_us;     /* wall clock (µs since the epoch) of the last payment stored */
 };
 
 extern struct stats g_stats;
