@@ -95,6 +95,8 @@ sandbox_start() {
         die "something else answers on $SANDBOX_URL but $SANDBOX_PID names no live process; stop it first"
     fi
     [ -x "$SANDBOX_BIN" ] || die "sandbox binary $SANDBOX_BIN is missing: build it with 'make -C test/sandbox'"
+    # it runs as postgres, who may not be able to enter the checkout: run a copy
+    install -m 0755 "$SANDBOX_BIN" "$TEST_DIR/momo-sandbox"
 
     local args=(--listen 127.0.0.1 --port 18080 --tls-port 18443
         --tls-cert "$CA_DIR/server.pem" --tls-key "$CA_DIR/server.key"
@@ -107,7 +109,7 @@ sandbox_start() {
     is_root && chown postgres:postgres "$SANDBOX_LOG"
     # detached: own session, no terminal, stdio not inherited (so `make`/CI
     # pipes are not held open by it)
-    as_pg setsid -w "$SANDBOX_BIN" "${args[@]}" </dev/null >>"$SANDBOX_LOG" 2>&1 &
+    as_pg setsid -w "$TEST_DIR/momo-sandbox" "${args[@]}" </dev/null >>"$SANDBOX_LOG" 2>&1 &
     local launcher=$!
 
     for _ in $(seq 1 150); do           # up to 15 s

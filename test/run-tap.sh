@@ -56,6 +56,8 @@ case "$SCRATCH" in /|/tmp|"") die "refusing scratch directory '$SCRATCH'" ;; esa
 rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH"
 cp -r "$REPO/test/t" "$SCRATCH/t"
+# the tests run as postgres, who may not be able to enter the checkout
+cp "$SANDBOX_BIN" "$SCRATCH/momo-sandbox"
 if [ "$(id -u)" -eq 0 ]; then
     chown -R "$RUN_USER:" "$SCRATCH"
     chmod 0755 "$SCRATCH"
@@ -80,7 +82,7 @@ run_env=(env
     TESTDIR="$SCRATCH"
     PERL5LIB="$PERLLIB${PERL5LIB:+:$PERL5LIB}"
     PG_REGRESS="$PG_REGRESS_BIN"
-    MOMO_SANDBOX_BIN="$SANDBOX_BIN")
+    MOMO_SANDBOX_BIN="$SCRATCH/momo-sandbox")
 [ -n "${PG_TEST_NOCLEAN:-}" ] && run_env+=(PG_TEST_NOCLEAN="$PG_TEST_NOCLEAN")
 
 rc=0
