@@ -91,6 +91,25 @@ SELECT last_http_status FROM momo_payments WHERE reference_id = :'ref';
 ALTER SYSTEM RESET momo.callback_url;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 
+-- Key rotation: MTN refuses the primary subscription key (the API gateway's
+-- 401), and the secondary key takes over.
+ALTER SYSTEM SET momo.subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0bff';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_request_to_pay(21, 'EUR', '46733000021', 'F-key-rotation') AS ref \gset
+SELECT * FROM momo_test.outcome(:'ref');
+-- Without a secondary key nothing is sent: the payment waits, queued, until
+-- the configuration is fixed, then goes through.
+ALTER SYSTEM SET momo.subscription_key_secondary = '';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_request_to_pay(22, 'EUR', '46733000022', 'F-key-refused') AS ref \gset
+SELECT status FROM momo_await(:'ref', '1 second');
+SELECT status, attempts, momo_test.seen(:'ref') IS NULL AS unseen_by_mtn
+  FROM momo_payments WHERE reference_id = :'ref';
+ALTER SYSTEM RESET momo.subscription_key_primary;
+ALTER SYSTEM RESET momo.subscription_key_secondary;
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT * FROM momo_test.outcome(:'ref');
+
 -- Over the whole file: every reference id reached the sandbox's store at
 -- most once, and every row is in the state the sandbox reports.
 SELECT count(*) AS payments,

@@ -25,7 +25,7 @@ CREATE TABLE @extschema@.momo_payments (
     next_check_at            timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT momo_payments_completed_iff_final
         CHECK ((status IN ('successful', 'failed')) = (completed_at IS NOT NULL))
-) WITH (fillfactor = 80);   -- room for the worker's HOT updates
+) WITH (fillfactor = 60);   -- room for the HOT updates of a payment's short, busy life
 
 COMMENT ON TABLE @extschema@.momo_payments IS
     'MTN MoMo payments: one row per request to pay, written before anything is sent';

@@ -367,6 +367,8 @@ momo_worker_main(Datum arg)
 		PG_END_TRY();
 		MemoryContextSwitchTo(TopMemoryContext);
 
+		/* Table statistics feed autovacuum, which must see the worker's updates. */
+		pgstat_report_stat(sleep_ms > 0);
 		if (sleep_ms > 0)
 		{
 			pgstat_report_activity(STATE_IDLE, NULL);
