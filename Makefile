@@ -19,6 +19,7 @@ OBJS = \
 	src/http.o \
 	src/json.o \
 	src/protocol.o \
+	src/answers.o \
 	src/api.o \
 	src/validate.o \
 	src/store.o \

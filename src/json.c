@@ -9,7 +9,11 @@
  *
  *-------------------------------------------------------------------------
  */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
 #include "postgres.h"
+#endif
 
 #include <limits.h>
 
@@ -173,7 +177,8 @@ momo_json_extract(const char *body, size_t len, MomoJsonField *fields, int nfiel
 	lex = makeJsonLexContextCstringLen(copy, (int) len, PG_UTF8, true);
 	rc = pg_parse_json(lex, &sem);
 	if (rc != JSON_SUCCESS)
-		return psprintf("malformed JSON: %s", json_errdetail(rc, lex));
+		return psprintf("malformed JSON near byte %d (parser error %d)",
+						(int) (lex->token_start ? lex->token_start - copy : 0), (int) rc);
 	if (!st.top_is_object)
 		return pstrdup("JSON body is not an object");
 	return NULL;

@@ -1,12 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * protocol.c
- *	  Builds MoMo requests (token, request to pay, status) and decides what
- *	  each answer means, following the live API rather than its published
- *	  definition where they differ: 409 means "already accepted", `reason`
- *	  may be a string or an object, CREATED means pending, logical errors
- *	  travel as HTTP 500 with a code, and a 401 is either an expired token or,
- *	  in the API gateway's shape, a refused subscription key.
+ *	  Builds the MoMo requests momo sends: token, request to pay, status
+ *	  check, with the headers every product call carries.  What the answers
+ *	  mean is answers.c's job.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,20 +13,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/json.h"
 
-#include "json.h"
 #include "protocol.h"
 
-/* Error codes MTN sends with a 500 that no retry will cure. */
-static const char *const permanent_codes[] = {
-	"NOT_ALLOWED_TARGET_ENVIRONMENT",
-	"INVALID_CALLBACK_URL_HOST",
-	"INVALID_CURRENCY",
-	"NOT_ALLOWED",
-	"PAYER_NOT_FOUND",
-	"PAYEE_NOT_FOUND",
-	"PAYEE_NOT_ALLOWED_TO_RECEIVE",
-	"RESOURCE_NOT_FOUND",
-};
 
 /* Appends a JSON string holding s (server encoding) converted to UTF-8. */
 static void
@@ -119,170 +104,6 @@ momo_build_request(const MomoConfig *cfg, int key, const char *token,
 	return req;
 }
 
-/* Returns true if code is an error code no retry will cure. */
-static bool
-is_permanent_code(const char *code)
-{
-	for (int i = 0; i < lengthof(permanent_codes); i++)
-		if (strcmp(code, permanent_codes[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Returns true if a 401 body is the API gateway's "invalid subscription key" answer. */
-static bool
-is_key_refusal(const char *body, size_t len)
-{
-	MomoJsonField f[] = {{.path = "message"}};
-
-	if (momo_json_extract(body, len, f, 1) != NULL || f[0].value == NULL)
-		return false;
-	return strstr(f[0].value, "subscription key") != NULL;
-}
-
-/* Returns a short printable excerpt of a body for last_error. */
-static char *
-excerpt(const char *body, size_t len)
-{
-	size_t		n = Min(len, 200);
-	char	   *out = palloc(n + 1);
-
-	for (size_t i = 0; i < n; i++)
-	{
-		unsigned char c = (unsigned char) body[i];
-
-		out[i] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-	}
-	out[n] = '\0';
-	return out;
-}
-
-/* Sets the verdict of a status answer (HTTP 200) from its body. */
-static void
-classify_status_body(const char *body, size_t len, MomoAnswer *a)
-{
-	MomoJsonField f[] = {
-		{.path = "status"},
-		{.path = "reason"},
-		{.path = "reason.code"},
-		{.path = "financialTransactionId"},
-	};
-	char	   *err = momo_json_extract(body, len, f, lengthof(f));
-	const char *status;
-
-	if (err)
-	{
-		a->verdict = MOMO_RETRY;
-		a->error = psprintf("unreadable status answer: %s", err);
-		return;
-	}
-	status = f[0].value;
-	if (status == NULL || !f[0].is_string)
-	{
-		a->verdict = MOMO_RETRY;
-		a->error = pstrdup("status answer without a status");
-		return;
-	}
-	if (strcmp(status, "SUCCESSFUL") == 0)
-	{
-		a->verdict = MOMO_SUCCESSFUL;
-		a->financial_transaction_id = f[3].value;
-	}
-	else if (strcmp(status, "FAILED") == 0)
-	{
-		a->verdict = MOMO_FAILED;
-		/* The live API sends reason as a string, the definition as an object. */
-		if (f[1].value && f[1].is_string)
-			a->reason = f[1].value;
-		else if (f[2].value && f[2].is_string)
-			a->reason = f[2].value;
-		else
-			a->reason = pstrdup("UNKNOWN");
-	}
-	else if (strcmp(status, "PENDING") == 0 || strcmp(status, "CREATED") == 0)
-		a->verdict = MOMO_PENDING;
-	else
-	{
-		a->verdict = MOMO_RETRY;
-		a->error = psprintf("unknown payment status \"%s\"", excerpt(status, strlen(status)));
-	}
-}
-
-/*
- * Decides what an answer to op means.  status is 0 when no HTTP answer came
- * (the caller fills in a->error then).  A payment is never called
- * successful without a SUCCESSFUL status, and never failed on a transient
- * error.
- */
-void
-momo_classify_answer(MomoOp op, long status, const char *body, size_t len, MomoAnswer *a)
-{
-	MomoJsonField ef[] = {{.path = "code"}, {.path = "message"}};
-	const char *code = NULL;
-
-	a->http_status = (int) status;
-	a->reason = NULL;
-	a->financial_transaction_id = NULL;
-	a->error = NULL;
-	if (body == NULL)
-		len = 0;
-
-	if (status == 0)
-	{
-		a->verdict = MOMO_RETRY;
-		return;
-	}
-	if (len > 0 && momo_json_extract(body, len, ef, lengthof(ef)) == NULL &&
-		ef[0].value && ef[0].is_string)
-		code = ef[0].value;
-
-	if (op == MOMO_OP_CREATE && (status == 202 || status == 409))
-	{
-		/* 409: this reference id was accepted before; the earlier send went through. */
-		a->verdict = MOMO_ACCEPTED;
-		return;
-	}
-	if (op == MOMO_OP_STATUS && status == 200)
-	{
-		classify_status_body(body, len, a);
-		return;
-	}
-	if (status == 401)
-	{
-		a->verdict = (len > 0 && is_key_refusal(body, len)) ? MOMO_KEY_REFUSED : MOMO_TOKEN_REFUSED;
-		a->error = pstrdup(a->verdict == MOMO_KEY_REFUSED ?
-						   "HTTP 401: subscription key refused" :
-						   "HTTP 401: access token refused");
-		return;
-	}
-	if (op == MOMO_OP_STATUS && status == 404)
-	{
-		a->verdict = MOMO_NOT_FOUND;
-		a->error = pstrdup("HTTP 404: MTN does not know this reference id (yet)");
-		return;
-	}
-	if (op == MOMO_OP_CREATE &&
-		(status == 400 || (status == 500 && code && is_permanent_code(code)) ||
-		 (status >= 402 && status < 500 && status != 403 && status != 404 && status != 408 && status != 429)))
-	{
-		a->verdict = MOMO_REJECTED;
-		a->reason = pstrdup(code ? code : "BAD_REQUEST");
-		a->error = code ?
-			psprintf("HTTP %ld: MTN refused the request: %s", status, code) :
-			psprintf("HTTP %ld: MTN refused the request as malformed", status);
-		return;
-	}
-
-	/* Everything else is worth another try later. */
-	a->verdict = MOMO_RETRY;
-	if (code)
-		a->error = psprintf("HTTP %ld: %s", status, code);
-	else if (len > 0)
-		a->error = psprintf("HTTP %ld: %s", status, excerpt(body, len));
-	else
-		a->error = psprintf("HTTP %ld", status);
-}
-
 /* Classifies the outcome of a finished HTTP request. */
 void
 momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a)
@@ -291,71 +112,4 @@ momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a)
 	a->elapsed = req->elapsed;
 	if (req->status == 0)
 		a->error = momo_http_describe_failure(req);
-}
-
-/* Parses the answer to a token request. */
-MomoTokenResult
-momo_parse_token_answer(long status, const char *body, size_t len,
-						char **token, int *expires_in, char **error)
-{
-	MomoJsonField f[] = {
-		{.path = "access_token"},
-		{.path = "expires_in"},
-		{.path = "error"},
-	};
-	char	   *err;
-
-	*token = NULL;
-	*expires_in = 0;
-	*error = NULL;
-	if (status == 0)
-		return MOMO_TOKEN_TRANSIENT;
-	if (status == 401)
-	{
-		if (len > 0 && is_key_refusal(body, len))
-		{
-			*error = pstrdup("the subscription key was refused");
-			return MOMO_TOKEN_KEY_REFUSED;
-		}
-		*error = pstrdup("the API user and key were refused (HTTP 401)");
-		return MOMO_TOKEN_LOGIN_FAILED;
-	}
-	err = (len > 0) ? momo_json_extract(body, len, f, lengthof(f)) : pstrdup("empty body");
-	if (status == 500 && err == NULL && f[2].value && strcmp(f[2].value, "login_failed") == 0)
-	{
-		*error = pstrdup("the API user and key were refused (login_failed)");
-		return MOMO_TOKEN_LOGIN_FAILED;
-	}
-	if (status != 200)
-	{
-		*error = psprintf("token request answered HTTP %ld", status);
-		return MOMO_TOKEN_TRANSIENT;
-	}
-	if (err)
-	{
-		*error = psprintf("unreadable token answer: %s", err);
-		return MOMO_TOKEN_TRANSIENT;
-	}
-	if (f[0].value == NULL || !f[0].is_string || f[0].value[0] == '\0' ||
-		strlen(f[0].value) >= MOMO_MAX_TOKEN_LEN)
-	{
-		*error = pstrdup("token answer without a usable access_token");
-		return MOMO_TOKEN_TRANSIENT;
-	}
-	for (const char *c = f[0].value; *c; c++)
-		if ((unsigned char) *c < 0x21 || (unsigned char) *c >= 0x7f)
-		{
-			*error = pstrdup("access_token contains characters not allowed in a header");
-			return MOMO_TOKEN_TRANSIENT;
-		}
-	*token = f[0].value;
-	*expires_in = 3600;
-	if (f[1].value && !f[1].is_string)
-	{
-		long		v = strtol(f[1].value, NULL, 10);
-
-		if (v > 0 && v < 86400 * 30)
-			*expires_in = (int) v;
-	}
-	return MOMO_TOKEN_OK;
 }

@@ -1,49 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * protocol.h
- *	  The MoMo Open API as momo speaks it: the requests it builds and what
- *	  each answer means.  No I/O here.
+ *	  The MoMo requests momo builds.  No I/O here.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef MOMO_PROTOCOL_H
 #define MOMO_PROTOCOL_H
 
+#include "answers.h"
 #include "http.h"
 #include "settings.h"
-
-/* Longest access token momo keeps. */
-#define MOMO_MAX_TOKEN_LEN 4096
-
-typedef enum MomoOp
-{
-	MOMO_OP_CREATE,				/* POST /collection/v1_0/requesttopay */
-	MOMO_OP_STATUS				/* GET /collection/v1_0/requesttopay/{ref} */
-} MomoOp;
-
-typedef enum MomoVerdict
-{
-	MOMO_ACCEPTED,				/* 202, or 409: MTN holds the request */
-	MOMO_PENDING,				/* status PENDING or CREATED */
-	MOMO_SUCCESSFUL,			/* status SUCCESSFUL */
-	MOMO_FAILED,				/* status FAILED: final */
-	MOMO_REJECTED,				/* MTN refused the request for good: final */
-	MOMO_NOT_FOUND,				/* 404 on a status check */
-	MOMO_TOKEN_REFUSED,			/* 401: the access token expired or is invalid */
-	MOMO_KEY_REFUSED,			/* 401: the subscription key was refused */
-	MOMO_RETRY					/* transient: try again later */
-} MomoVerdict;
-
-/* What one answer from MTN means for a payment. */
-typedef struct MomoAnswer
-{
-	MomoVerdict verdict;
-	int			http_status;	/* 0 when no answer came */
-	char	   *reason;			/* MTN's reason or error code */
-	char	   *financial_transaction_id;
-	char	   *error;			/* for last_error; NULL for a clean answer */
-	double		elapsed;		/* seconds */
-} MomoAnswer;
 
 /* The terms of a payment, as text ready to send. */
 typedef struct MomoPaymentTerms
@@ -57,23 +24,10 @@ typedef struct MomoPaymentTerms
 	char	   *payee_note;		/* NULL: omitted */
 } MomoPaymentTerms;
 
-/* Result of an attempt to get an access token. */
-typedef enum MomoTokenResult
-{
-	MOMO_TOKEN_OK,
-	MOMO_TOKEN_KEY_REFUSED,		/* subscription key refused */
-	MOMO_TOKEN_LOGIN_FAILED,	/* API user or key refused */
-	MOMO_TOKEN_TRANSIENT		/* try again later */
-} MomoTokenResult;
-
 extern char *momo_request_to_pay_body(const MomoPaymentTerms *p);
 extern MomoHttpRequest *momo_build_token_request(const MomoConfig *cfg, int key);
 extern MomoHttpRequest *momo_build_request(const MomoConfig *cfg, int key, const char *token,
 										   MomoOp op, const MomoPaymentTerms *p);
-extern void momo_classify_answer(MomoOp op, long status, const char *body, size_t len,
-								 MomoAnswer *a);
 extern void momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a);
-extern MomoTokenResult momo_parse_token_answer(long status, const char *body, size_t len,
-											   char **token, int *expires_in, char **error);
 
 #endif							/* MOMO_PROTOCOL_H */

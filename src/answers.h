@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * answers.h
+ *	  What MTN's answers mean: verdicts, and the parsers of answer bodies.
+ *	  Free of libcurl and of the backend, for the fuzzing harness.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_ANSWERS_H
+#define MOMO_ANSWERS_H
+
+/* Longest access token momo keeps. */
+#define MOMO_MAX_TOKEN_LEN 4096
+
+typedef enum MomoOp
+{
+	MOMO_OP_CREATE,				/* POST /collection/v1_0/requesttopay */
+	MOMO_OP_STATUS				/* GET /collection/v1_0/requesttopay/{ref} */
+} MomoOp;
+
+typedef enum MomoVerdict
+{
+	MOMO_ACCEPTED,				/* 202, or 409: MTN holds the request */
+	MOMO_PENDING,				/* status PENDING or CREATED */
+	MOMO_SUCCESSFUL,			/* status SUCCESSFUL */
+	MOMO_FAILED,				/* status FAILED: final */
+	MOMO_REJECTED,				/* MTN refused the request for good: final */
+	MOMO_NOT_FOUND,				/* 404 on a status check */
+	MOMO_TOKEN_REFUSED,			/* 401: the access token expired or is invalid */
+	MOMO_KEY_REFUSED,			/* 401: the subscription key was refused */
+	MOMO_RETRY					/* transient: try again later */
+} MomoVerdict;
+
+/* What one answer from MTN means for a payment. */
+typedef struct MomoAnswer
+{
+	MomoVerdict verdict;
+	int			http_status;	/* 0 when no answer came */
+	char	   *reason;			/* MTN's reason or error code */
+	char	   *financial_transaction_id;
+	char	   *error;			/* for last_error; NULL for a clean answer */
+	double		elapsed;		/* seconds */
+} MomoAnswer;
+
+/* Result of an attempt to get an access token. */
+typedef enum MomoTokenResult
+{
+	MOMO_TOKEN_OK,
+	MOMO_TOKEN_KEY_REFUSED,		/* subscription key refused */
+	MOMO_TOKEN_LOGIN_FAILED,	/* API user or key refused */
+	MOMO_TOKEN_TRANSIENT		/* try again later */
+} MomoTokenResult;
+
+extern void momo_classify_answer(MomoOp op, long status, const char *body, size_t len,
+								 MomoAnswer *a);
+extern MomoTokenResult momo_parse_token_answer(long status, const char *body, size_t len,
+											   char **token, int *expires_in, char **error);
+
+#endif							/* MOMO_ANSWERS_H */
