@@ -42,6 +42,9 @@ include $(PGXS)
 
 override CFLAGS += -Wall -Wmissing-prototypes -Werror=implicit-function-declaration
 
+# PGXS tracks no header dependencies: every object depends on every header.
+$(OBJS): $(wildcard src/*.h)
+
 SANDBOX = test/sandbox/momo-sandbox
 
 $(SANDBOX):

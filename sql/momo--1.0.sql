@@ -16,6 +16,7 @@ CREATE TABLE @extschema@.momo_payments (
     financial_transaction_id text,
     attempts                 integer NOT NULL DEFAULT 0,
     status_checks            integer NOT NULL DEFAULT 0,
+    retries                  integer NOT NULL DEFAULT 0,
     last_http_status         integer,
     last_error               text,
     created_at               timestamptz NOT NULL DEFAULT now(),
@@ -33,6 +34,7 @@ COMMENT ON COLUMN @extschema@.momo_payments.reference_id IS 'X-Reference-Id sent
 COMMENT ON COLUMN @extschema@.momo_payments.status IS 'queued (not yet accepted by MTN), pending, successful or failed; final statuses never change';
 COMMENT ON COLUMN @extschema@.momo_payments.reason IS 'MTN''s reason for a failure (e.g. APPROVAL_REJECTED), or momo''s NOT_DELIVERED';
 COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'request-to-pay sends momo made (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
+COMMENT ON COLUMN @extschema@.momo_payments.retries IS 'transient failures in a row (the retry backoff grows with them); 0 after any definite answer';
 COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
 
 -- The worker's queue: due rows in order.

@@ -8,8 +8,18 @@ DROP EXTENSION IF EXISTS momo CASCADE;
 DROP SCHEMA IF EXISTS momo_test CASCADE;
 DROP TABLE IF EXISTS invoices CASCADE;
 DROP FUNCTION IF EXISTS invoices_request_payment(), invoices_payment_final();
-DROP ROLE IF EXISTS momo_app;
-DROP ROLE IF EXISTS momo_stranger;
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['momo_app', 'momo_stranger'] LOOP
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('DROP OWNED BY %I', r);
+            EXECUTE format('DROP ROLE %I', r);
+        END IF;
+    END LOOP;
+END
+$$;
 RESET client_min_messages;
 
 CREATE EXTENSION momo;

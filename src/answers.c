@@ -134,6 +134,7 @@ momo_classify_answer(MomoOp op, long status, const char *body, size_t len, MomoA
 	const char *code = NULL;
 
 	a->http_status = (int) status;
+	a->not_sent = false;
 	a->reason = NULL;
 	a->financial_transaction_id = NULL;
 	a->error = NULL;

@@ -39,6 +39,7 @@ typedef struct MomoAnswer
 	char	   *reason;			/* MTN's reason or error code */
 	char	   *financial_transaction_id;
 	char	   *error;			/* for last_error; NULL for a clean answer */
+	bool		not_sent;		/* the request provably never reached MTN */
 	double		elapsed;		/* seconds */
 } MomoAnswer;
 

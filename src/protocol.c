@@ -111,5 +111,20 @@ momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a)
 	momo_classify_answer(op, req->status, req->response, req->response_len, a);
 	a->elapsed = req->elapsed;
 	if (req->status == 0)
+	{
 		a->error = momo_http_describe_failure(req);
+		/* No connection, or no TLS session: the request itself never left. */
+		switch (req->result)
+		{
+			case CURLE_COULDNT_RESOLVE_PROXY:
+			case CURLE_COULDNT_RESOLVE_HOST:
+			case CURLE_COULDNT_CONNECT:
+			case CURLE_SSL_CONNECT_ERROR:
+			case CURLE_PEER_FAILED_VERIFICATION:
+				a->not_sent = true;
+				break;
+			default:
+				break;
+		}
+	}
 }

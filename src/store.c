@@ -31,7 +31,7 @@
 /* Columns read for a payment, in this order, after the whole row. */
 #define PAYMENT_COLUMNS \
 	"p.reference_id::text, p.amount::text, p.currency, p.msisdn, p.external_id, " \
-	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin"
+	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries"
 
 /* Statements the worker runs for every payment, prepared once per schema. */
 typedef struct StorePlans
@@ -112,10 +112,10 @@ static void
 prepare_plans(const char *schema)
 {
 	Oid			claim_types[2] = {INT4OID, INT4OID};
-	Oid			record_types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, FLOAT8OID, INT4OID};
-	Oid			batch_types[8] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
+	Oid			record_types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	TEXTOID, FLOAT8OID, INT4OID, INT4OID, BOOLOID};
+	Oid			batch_types[10] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID};
 	const char *claim =
 		"WITH due AS ("
 		" SELECT reference_id, attempts AS old_attempts FROM %s.momo_payments"
@@ -160,11 +160,13 @@ prepare_plans(const char *schema)
 										 " next_check_at = CASE WHEN $7 < 0 THEN next_check_at"
 										 "   ELSE pg_catalog.now() + $7 * interval '1 millisecond' END,"
 										 " status_checks = status_checks + $8,"
+										 " attempts = attempts - $9,"
+										 " retries = CASE WHEN $10 THEN retries + 1 ELSE 0 END,"
 										 " completed_at = CASE WHEN $2 IN ('successful', 'failed') THEN pg_catalog.now() END,"
 										 " updated_at = pg_catalog.now()"
 										 " WHERE reference_id = $1::uuid AND status IN ('queued', 'pending')",
 										 schema),
-								8, record_types);
+								10, record_types);
 	plans.record_batch = prepare_kept(psprintf(
 											   "UPDATE %s.momo_payments p SET"
 											   " status = CASE WHEN v.status = 'queued' THEN p.status ELSE v.status END,"
@@ -175,16 +177,20 @@ prepare_plans(const char *schema)
 											   " next_check_at = CASE WHEN v.delay_ms < 0 THEN p.next_check_at"
 											   "   ELSE pg_catalog.now() + v.delay_ms * interval '1 millisecond' END,"
 											   " status_checks = p.status_checks + v.checks,"
+											   " attempts = p.attempts - v.uncount,"
+											   " retries = CASE WHEN v.failed THEN p.retries + 1 ELSE 0 END,"
 											   " completed_at = CASE WHEN v.status IN ('successful', 'failed') THEN pg_catalog.now() END,"
 											   " updated_at = pg_catalog.now()"
 											   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
 											   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-											   "  pg_catalog.unnest($7), pg_catalog.unnest($8))"
-											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks)"
+											   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+											   "  pg_catalog.unnest($10))"
+											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks,"
+											   "       uncount, failed)"
 											   " WHERE p.reference_id = v.reference_id::uuid AND p.status IN ('queued', 'pending')"
 											   " RETURNING v.status IN ('successful', 'failed')",
 											   schema),
-									  8, batch_types);
+									  10, batch_types);
 	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
 }
 
@@ -240,6 +246,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 	p->status_checks = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 	p->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 12, &isnull));
+	p->retries = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
 }
 
 /* Inserts a queued payment. */
@@ -364,6 +371,8 @@ typedef struct RowChange
 	char	   *error;
 	double		delay_ms;		/* < 0: keep next_check_at */
 	int			checks;			/* added to status_checks */
+	int			uncount;		/* taken from attempts: the send never left */
+	bool		failed;			/* a transient failure: retries grows, else resets */
 } RowChange;
 
 /*
@@ -382,6 +391,8 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 	c->status = p->queued ? "queued" : "pending";
 	c->delay_ms = -1;
 	c->checks = (op == MOMO_OP_STATUS && reschedule) ? 1 : 0;
+	c->uncount = 0;
+	c->failed = false;
 	switch (a->verdict)
 	{
 		case MOMO_ACCEPTED:
@@ -411,17 +422,23 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 			}
 			else
 				c->delay_ms = (op == MOMO_OP_STATUS) ?
-					poll_delay_ms(p->status_checks) : retry_delay_ms(p->attempts);
+					poll_delay_ms(p->status_checks) : retry_delay_ms(p->retries + 1);
 			break;
 		case MOMO_TOKEN_REFUSED:
 		case MOMO_KEY_REFUSED:
 		case MOMO_RETRY:
-			c->delay_ms = retry_delay_ms(op == MOMO_OP_CREATE ? p->attempts : p->status_checks + 1);
+			c->failed = true;
+			c->delay_ms = retry_delay_ms(p->retries + 1);
+			/* A send that provably never left does not use up an attempt. */
+			if (op == MOMO_OP_CREATE && a->not_sent && p->attempts > 0)
+				c->uncount = 1;
 			break;
 	}
 	if (!reschedule)
 	{
 		c->delay_ms = -1;
+		c->uncount = 0;
+		c->failed = false;
 		if (a->verdict != MOMO_PENDING && a->verdict != MOMO_SUCCESSFUL && a->verdict != MOMO_FAILED)
 			c->status = p->queued ? "queued" : "pending";
 	}
@@ -447,8 +464,8 @@ momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
 				  const MomoAnswer *a, bool reschedule)
 {
 	RowChange	c;
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			rc;
 
 	decide(p, op, a, reschedule, &c);
@@ -465,6 +482,8 @@ momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
 	nulls[5] = c.error ? ' ' : 'n';
 	values[6] = Float8GetDatum(c.delay_ms);
 	values[7] = Int32GetDatum(c.checks);
+	values[8] = Int32GetDatum(c.uncount);
+	values[9] = BoolGetDatum(c.failed);
 	rc = SPI_execute_plan(plans.record, values, nulls, false, 0);
 	spi_check(rc, SPI_OK_UPDATE, "recording an answer from MTN");
 	return SPI_processed == 1 && is_final(c.status);
@@ -504,9 +523,11 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 	bool	   *http_nulls = palloc(sizeof(bool) * n);
 	Datum	   *delays = palloc(sizeof(Datum) * n);
 	Datum	   *checks = palloc(sizeof(Datum) * n);
+	Datum	   *uncounts = palloc(sizeof(Datum) * n);
+	Datum	   *failed = palloc(sizeof(Datum) * n);
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
-	Datum		values[8];
+	Datum		values[10];
 	int			rc;
 	int			finals = 0;
 
@@ -524,6 +545,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 		http_nulls[i] = (c.http_status == 0);
 		delays[i] = Float8GetDatum(c.delay_ms);
 		checks[i] = Int32GetDatum(c.checks);
+		uncounts[i] = Int32GetDatum(c.uncount);
+		failed[i] = BoolGetDatum(c.failed);
 	}
 	prepare_plans(schema);
 	values[0] = text_array(refs, n);
@@ -536,6 +559,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 	values[6] = PointerGetDatum(construct_array(delays, n, FLOAT8OID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[7] = PointerGetDatum(construct_array(checks, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[8] = PointerGetDatum(construct_array(uncounts, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[9] = PointerGetDatum(construct_array(failed, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
 	spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)

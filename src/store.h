@@ -21,6 +21,7 @@ typedef struct MomoPayment
 	bool		final;
 	int			attempts;
 	int			status_checks;
+	int			retries;
 	TransactionId xmin;
 	Datum		row;			/* the whole row, when fetched */
 } MomoPayment;
