@@ -2,8 +2,9 @@
 -- sandbox: helpers that let the tests ask the local MoMo sandbox
 -- (test/sandbox/momo-sandbox) what it received, and inject faults.
 --
--- Calls the sandbox's test-control API (/_sandbox/...) and returns its JSON
--- answer, or NULL when it answers 404.
+-- Calls the sandbox's test-control API (/_sandbox/...) at momo_test.sandbox_url
+-- (set by test/cluster.sh) and returns its JSON answer, or NULL when it
+-- answers 404.
 CREATE FUNCTION momo_test.sandbox(path text, body jsonb DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql
 SET client_min_messages = warning AS $$
@@ -14,10 +15,12 @@ BEGIN
     TRUNCATE sandbox_answer;
     EXECUTE format($c$COPY sandbox_answer FROM PROGRAM %L
                       WITH (FORMAT csv, DELIMITER E'\x01', QUOTE E'\x02')$c$,
-                   format('curl -sS --max-time 10 %s http://127.0.0.1:18080/_sandbox/%s',
+                   format('curl -sS --max-time 10 %s %s/_sandbox/%s',
                           CASE WHEN body IS NULL THEN '-w ''\n%{http_code}'''
                                ELSE '-w ''\n%{http_code}'' -X POST -H ''Content-Type: application/json'' --data-binary '
                                     || quote_literal(body::text) END,
+                          coalesce(current_setting('momo_test.sandbox_url', true),
+                                   'http://127.0.0.1:18080'),
                           path));
     SELECT string_agg(line, E'\n') INTO answer FROM sandbox_answer;
     IF answer LIKE '%' || E'\n' || '404' THEN

@@ -68,7 +68,7 @@ momo_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refuse
 	uint32		hash = momo_config_credentials_hash(cfg);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz fresh_until = TimestampTzPlusMilliseconds(now, momo_token_refresh_margin_s * 1000L);
-	MomoTokenSlot *slot = &momo_shared->token;
+	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
 	MomoTokenResult r;
 	int			use_key = 0;
 	int			expires_in;
@@ -115,7 +115,7 @@ static bool
 switch_to_secondary_key(const MomoConfig *cfg, int key_refused)
 {
 	uint32		hash = momo_config_credentials_hash(cfg);
-	MomoTokenSlot *slot = &momo_shared->token;
+	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
 	bool		switched = false;
 
 	if (key_refused != 0 || cfg->subscription_key[1] == NULL)
@@ -136,20 +136,22 @@ switch_to_secondary_key(const MomoConfig *cfg, int key_refused)
 
 /* Raises the ERROR that describes a failure to get an access token. */
 void
-momo_raise_token_error(MomoTokenResult r, const char *error)
+momo_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error)
 {
 	if (r == MOMO_TOKEN_KEY_REFUSED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("momo: MTN refused the subscription key"),
 				 errdetail("%s", error),
-				 errhint("Check momo.subscription_key_primary and momo.subscription_key_secondary: they must be the Collection keys of your MoMo developer profile.")));
+				 errhint("Check the %s subscription keys: they must be the keys of your MoMo developer profile for that product.",
+						 momo_product_names[cfg->product])));
 	if (r == MOMO_TOKEN_LOGIN_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("momo: MTN refused the API user and key"),
 				 errdetail("%s", error),
-				 errhint("Check momo.api_user and momo.api_key, and that the API user belongs to this subscription and environment.")));
+				 errhint("Check the %s API user and key, and that the API user belongs to this subscription and environment.",
+						 momo_product_names[cfg->product])));
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("momo: could not get an access token from MTN"),

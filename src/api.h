@@ -38,6 +38,6 @@ extern MomoTokenResult momo_exchange(MomoHttpClient *client, const MomoConfig *c
 									 MomoCall *calls, int ncalls, int max_in_flight,
 									 MomoAnswerFn fn, MomoFlushFn flush, void *arg,
 									 char **error);
-extern void momo_raise_token_error(MomoTokenResult r, const char *error);
+extern void momo_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error);
 
 #endif							/* MOMO_API_H */

@@ -93,7 +93,7 @@ momo_request_to_pay(PG_FUNCTION_ARGS)
 	int			rc;
 
 	momo_require_preload();
-	momo_config_require(&cfg);
+	momo_config_require(&cfg, MOMO_COLLECTION);
 	momo_validate_request_to_pay(fcinfo, &cfg, &terms);
 	require_worker_database();
 
@@ -155,7 +155,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(p.row);
 	}
 
-	momo_config_require(&cfg);
+	momo_config_require(&cfg, MOMO_COLLECTION);
 	memset(&call, 0, sizeof(call));
 	call.op = MOMO_OP_STATUS;
 	call.terms = &p.terms;
@@ -163,7 +163,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	pgstat_report_activity(STATE_RUNNING, "momo: asking MTN for a payment status");
 	r = momo_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, NULL, schema, &error);
 	if (r != MOMO_TOKEN_OK)
-		momo_raise_token_error(r, error);
+		momo_raise_token_error(&cfg, r, error);
 
 	if (!momo_store_fetch(schema, ref, &p))
 		raise_no_payment(ref);

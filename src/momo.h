@@ -15,8 +15,9 @@
 #include "utils/timestamp.h"
 
 #include "protocol.h"
+#include "settings.h"
 
-/* The cached access token of the Collection product. */
+/* The cached access token of one product. */
 typedef struct MomoTokenSlot
 {
 	uint32		credentials_hash;	/* of the configuration it was issued for */
@@ -32,7 +33,7 @@ typedef struct MomoShared
 	pid_t		worker_pid;
 	Latch	   *worker_latch;
 	ConditionVariable finished_cv;	/* broadcast when payments became final */
-	MomoTokenSlot token;
+	MomoTokenSlot token[MOMO_N_PRODUCTS];
 } MomoShared;
 
 extern MomoShared *momo_shared;

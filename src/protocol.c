@@ -69,7 +69,8 @@ add_common_headers(MomoHttpRequest *req, const MomoConfig *cfg, int key)
 MomoHttpRequest *
 momo_build_token_request(const MomoConfig *cfg, int key)
 {
-	MomoHttpRequest *req = momo_http_request(true, psprintf("%s/collection/token/", cfg->base_url));
+	MomoHttpRequest *req = momo_http_request(true, psprintf("%s/%s/token/", cfg->base_url,
+															momo_product_names[cfg->product]));
 
 	add_common_headers(req, cfg, key);
 	req->userpwd = psprintf("%s:%s", cfg->api_user, cfg->api_key);

@@ -21,6 +21,7 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "settings.h"
 
@@ -28,10 +29,33 @@
 static char *momo_environment = NULL;
 static char *momo_base_url = NULL;
 static char *momo_target_environment = NULL;
-static char *momo_subscription_key_primary = NULL;
-static char *momo_subscription_key_secondary = NULL;
-static char *momo_api_user = NULL;
-static char *momo_api_key = NULL;
+static char *momo_callback_secret = NULL;
+
+/*
+ * Each product's credentials: subscription keys (primary, secondary), API
+ * user and API key.  Collection's settings have no prefix (momo.api_key,
+ * MOMO_API_KEY); the others are prefixed with the product's name
+ * (momo.disbursement_api_key, MOMO_DISBURSEMENT_API_KEY).
+ */
+enum
+{
+	CRED_KEY_PRIMARY,
+	CRED_KEY_SECONDARY,
+	CRED_API_USER,
+	CRED_API_KEY,
+	N_CRED
+};
+static const char *const cred_suffix[N_CRED] = {
+	"subscription_key_primary", "subscription_key_secondary", "api_user", "api_key"
+};
+static const bool cred_secret[N_CRED] = {true, true, false, true};
+static char *cred_guc[MOMO_N_PRODUCTS][N_CRED];
+static char *cred_guc_name[MOMO_N_PRODUCTS][N_CRED];
+static char *cred_env_name[MOMO_N_PRODUCTS][N_CRED];
+
+const char *const momo_product_names[MOMO_N_PRODUCTS] = {
+	"collection", "disbursement", "remittance"
+};
 static char *momo_callback_url = NULL;
 static char *momo_ca_file = NULL;
 
@@ -49,13 +73,6 @@ int			momo_status_checks_per_second = 10;
 int			momo_idle_interval_ms = 1000;
 int			momo_token_refresh_margin_s = 60;
 double		momo_max_amount = 100000000.0;
-
-/* The GUCs whose values are secrets, for log redaction. */
-static const char *const secret_setting_names[] = {
-	"momo.subscription_key_primary",
-	"momo.subscription_key_secondary",
-	"momo.api_key",
-};
 
 /* Returns true if s contains a control character or white space. */
 static bool
@@ -135,6 +152,44 @@ define_int(const char *name, const char *desc, int *var, int boot, int min,
 							flags, NULL, NULL, NULL);
 }
 
+/* Returns s in capitals, in TopMemoryContext. */
+static char *
+upper_dup(const char *s)
+{
+	char	   *u = MemoryContextStrdup(TopMemoryContext, s);
+
+	for (char *c = u; *c; c++)
+		*c = (char) toupper((unsigned char) *c);
+	return u;
+}
+
+/* Defines the credential settings of every product. */
+static void
+define_credentials(void)
+{
+	static const char *const what[N_CRED] = {
+		"primary subscription key", "secondary subscription key, used when the primary is refused",
+		"API user (a UUID)", "API key"
+	};
+
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		for (int c = 0; c < N_CRED; c++)
+		{
+			const char *prefix = (p == MOMO_COLLECTION) ? "" : momo_product_names[p];
+			const char *sep = (p == MOMO_COLLECTION) ? "" : "_";
+			char	   *name = psprintf("momo.%s%s%s", prefix, sep, cred_suffix[c]);
+			char	   *env = psprintf("MOMO_%s%s%s", prefix, sep, cred_suffix[c]);
+			cred_guc_name[p][c] = MemoryContextStrdup(TopMemoryContext, name);
+			cred_env_name[p][c] = upper_dup(env);
+			DefineCustomStringVariable(cred_guc_name[p][c],
+									   psprintf("%s: %s (%s).", momo_product_names[p], what[c],
+												cred_env_name[p][c]),
+									   NULL, &cred_guc[p][c], "", PGC_SIGHUP,
+									   cred_secret[c] ? GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE : 0,
+									   check_header_token, NULL, NULL);
+		}
+}
+
 /* Defines every momo setting; called from _PG_init. */
 void
 momo_define_settings(void)
@@ -148,24 +203,14 @@ momo_define_settings(void)
 	define_string("momo.target_environment",
 				  gettext_noop("X-Target-Environment sent to MTN, e.g. mtnrwanda (MOMO_TARGET_ENVIRONMENT)."),
 				  &momo_target_environment, 0, check_header_token);
-	define_string("momo.subscription_key_primary",
-				  gettext_noop("Collection primary subscription key (MOMO_SUBSCRIPTION_KEY_PRIMARY)."),
-				  &momo_subscription_key_primary,
-				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
-	define_string("momo.subscription_key_secondary",
-				  gettext_noop("Collection secondary subscription key, used when the primary is refused (MOMO_SUBSCRIPTION_KEY_SECONDARY)."),
-				  &momo_subscription_key_secondary,
-				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
-	define_string("momo.api_user",
-				  gettext_noop("Collection API user, a UUID (MOMO_API_USER)."),
-				  &momo_api_user, 0, check_header_token);
-	define_string("momo.api_key",
-				  gettext_noop("Collection API key (MOMO_API_KEY)."),
-				  &momo_api_key,
-				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
+	define_credentials();
 	define_string("momo.callback_url",
 				  gettext_noop("URL sent as X-Callback-Url; must be https:// in production (MOMO_CALLBACK_URL)."),
 				  &momo_callback_url, 0, check_url);
+	define_string("momo.callback_secret",
+				  gettext_noop("Secret that signs the reference id momo puts in callback URLs (MOMO_CALLBACK_SECRET)."),
+				  &momo_callback_secret,
+				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
 	define_string("momo.ca_file",
 				  gettext_noop("Extra trusted CA bundle (PEM) for TLS to the MoMo API."),
 				  &momo_ca_file, 0, NULL);
@@ -237,9 +282,9 @@ pick(const char *guc_value, const char *env_name)
 	return NULL;
 }
 
-/* Resolves the effective configuration from GUCs, environment and defaults. */
+/* Resolves the effective configuration of a product from GUCs, environment and defaults. */
 void
-momo_config_resolve(MomoConfig *cfg)
+momo_config_resolve(MomoConfig *cfg, MomoProduct product)
 {
 	const char *env = pick(momo_environment, "MOMO_ENVIRONMENT");
 	const char *url;
@@ -263,10 +308,12 @@ momo_config_resolve(MomoConfig *cfg)
 	cfg->target_environment = pick(momo_target_environment, "MOMO_TARGET_ENVIRONMENT");
 	if (cfg->target_environment == NULL && !cfg->production)
 		cfg->target_environment = "sandbox";
-	cfg->subscription_key[0] = pick(momo_subscription_key_primary, "MOMO_SUBSCRIPTION_KEY_PRIMARY");
-	cfg->subscription_key[1] = pick(momo_subscription_key_secondary, "MOMO_SUBSCRIPTION_KEY_SECONDARY");
-	cfg->api_user = pick(momo_api_user, "MOMO_API_USER");
-	cfg->api_key = pick(momo_api_key, "MOMO_API_KEY");
+	cfg->product = product;
+	cfg->subscription_key[0] = pick(cred_guc[product][CRED_KEY_PRIMARY], cred_env_name[product][CRED_KEY_PRIMARY]);
+	cfg->subscription_key[1] = pick(cred_guc[product][CRED_KEY_SECONDARY], cred_env_name[product][CRED_KEY_SECONDARY]);
+	cfg->api_user = pick(cred_guc[product][CRED_API_USER], cred_env_name[product][CRED_API_USER]);
+	cfg->api_key = pick(cred_guc[product][CRED_API_KEY], cred_env_name[product][CRED_API_KEY]);
+	cfg->callback_secret = pick(momo_callback_secret, "MOMO_CALLBACK_SECRET");
 	cfg->callback_url = pick(momo_callback_url, "MOMO_CALLBACK_URL");
 	cfg->ca_file = pick(momo_ca_file, NULL);
 }
@@ -382,6 +429,7 @@ bool
 momo_config_check(const MomoConfig *cfg, MomoConfigProblem *p)
 {
 	const char *env = pick(momo_environment, "MOMO_ENVIRONMENT");
+	MomoProduct pr = cfg->product;
 	char	   *msg;
 
 	if (env && strcmp(env, "sandbox") != 0 && strcmp(env, "production") != 0)
@@ -411,33 +459,39 @@ momo_config_check(const MomoConfig *cfg, MomoConfigProblem *p)
 						  pstrdup("MTN expects the market's name, e.g. mtnrwanda, mtnuganda or mtnghana."));
 
 	if (cfg->subscription_key[0] == NULL)
-		return problem_at(p, "momo.subscription_key_primary",
-						  pstrdup("momo.subscription_key_primary is not set"),
-						  pstrdup("Set momo.subscription_key_primary in postgresql.conf, or MOMO_SUBSCRIPTION_KEY_PRIMARY in the server's environment, to the Collection key from your MoMo developer profile, then reload."));
+		return problem_at(p, cred_guc_name[pr][CRED_KEY_PRIMARY],
+						  psprintf("%s is not set", cred_guc_name[pr][CRED_KEY_PRIMARY]),
+						  psprintf("Set %s in postgresql.conf, or %s in the server's environment, to the %s key from your MoMo developer profile, then reload.",
+								   cred_guc_name[pr][CRED_KEY_PRIMARY], cred_env_name[pr][CRED_KEY_PRIMARY],
+								   momo_product_names[pr]));
 	for (int i = 0; i < 2; i++)
 		if (cfg->subscription_key[i] && has_control_or_space(cfg->subscription_key[i]))
-			return problem_at(p, i == 0 ? "momo.subscription_key_primary" : "momo.subscription_key_secondary",
+			return problem_at(p, cred_guc_name[pr][i],
 							  psprintf("%s must not contain spaces or control characters",
-									   i == 0 ? "momo.subscription_key_primary" : "momo.subscription_key_secondary"),
+									   cred_guc_name[pr][i]),
 							  NULL);
 
 	if (cfg->api_user == NULL)
-		return problem_at(p, "momo.api_user",
-						  pstrdup("momo.api_user is not set"),
-						  pstrdup(cfg->production ?
-								  "Create the API user in the Partner Portal and set momo.api_user (or MOMO_API_USER)." :
-								  "Create a sandbox API user with the Provisioning API and set momo.api_user (or MOMO_API_USER)."));
+		return problem_at(p, cred_guc_name[pr][CRED_API_USER],
+						  psprintf("%s is not set", cred_guc_name[pr][CRED_API_USER]),
+						  cfg->production ?
+						  psprintf("Create the API user in the Partner Portal and set %s (or %s).",
+								   cred_guc_name[pr][CRED_API_USER], cred_env_name[pr][CRED_API_USER]) :
+						  psprintf("Create a sandbox API user with momo_sandbox_provision() or the Provisioning API and set %s (or %s).",
+								   cred_guc_name[pr][CRED_API_USER], cred_env_name[pr][CRED_API_USER]));
 	if (!is_uuid(cfg->api_user))
-		return problem_at(p, "momo.api_user",
-						  pstrdup("momo.api_user must be a UUID"),
+		return problem_at(p, cred_guc_name[pr][CRED_API_USER],
+						  psprintf("%s must be a UUID", cred_guc_name[pr][CRED_API_USER]),
 						  pstrdup("The API user is the X-Reference-Id it was created with, e.g. 5f9b2c7e-3c1a-4d2e-9f10-0a1b2c3d4e5f."));
 	if (cfg->api_key == NULL)
-		return problem_at(p, "momo.api_key",
-						  pstrdup("momo.api_key is not set"),
-						  pstrdup("Set momo.api_key in postgresql.conf, or MOMO_API_KEY in the server's environment, then reload."));
+		return problem_at(p, cred_guc_name[pr][CRED_API_KEY],
+						  psprintf("%s is not set", cred_guc_name[pr][CRED_API_KEY]),
+						  psprintf("Set %s in postgresql.conf, or %s in the server's environment, then reload.",
+								   cred_guc_name[pr][CRED_API_KEY], cred_env_name[pr][CRED_API_KEY]));
 	if (has_control_or_space(cfg->api_key))
-		return problem_at(p, "momo.api_key",
-						  pstrdup("momo.api_key must not contain spaces or control characters"), NULL);
+		return problem_at(p, cred_guc_name[pr][CRED_API_KEY],
+						  psprintf("%s must not contain spaces or control characters",
+								   cred_guc_name[pr][CRED_API_KEY]), NULL);
 
 	if (cfg->callback_url == NULL && cfg->production)
 		return problem_at(p, "momo.callback_url",
@@ -455,17 +509,23 @@ momo_config_check(const MomoConfig *cfg, MomoConfigProblem *p)
 	return false;
 }
 
-/* Resolves the configuration and raises an ERROR naming the setting if it is unusable. */
+/*
+ * Resolves a product's configuration and raises an ERROR naming the setting
+ * if it is unusable.
+ */
 void
-momo_config_require(MomoConfig *cfg)
+momo_config_require(MomoConfig *cfg, MomoProduct product)
 {
 	MomoConfigProblem p;
 
-	momo_config_resolve(cfg);
+	momo_config_resolve(cfg, product);
 	if (momo_config_check(cfg, &p))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("momo is not configured: %s", p.message),
+				 errmsg(product == MOMO_COLLECTION ? "momo is not configured: %s" :
+						"momo is not configured for %s: %s",
+						product == MOMO_COLLECTION ? p.message : momo_product_names[product],
+						p.message),
 				 errdetail("Setting: %s.", p.setting),
 				 p.hint ? errhint("%s", p.hint) : 0));
 }
@@ -477,7 +537,7 @@ momo_config_credentials_hash(const MomoConfig *cfg)
 	const char *parts[6] = {cfg->base_url, cfg->target_environment,
 		cfg->subscription_key[0], cfg->subscription_key[1],
 	cfg->api_user, cfg->api_key};
-	uint32		h = 0;
+	uint32		h = (uint32) cfg->product;
 
 	for (int i = 0; i < 6; i++)
 	{
@@ -492,17 +552,39 @@ momo_config_credentials_hash(const MomoConfig *cfg)
 int
 momo_secret_values(const char **values, int max)
 {
-	const char *candidates[6] = {
-		momo_subscription_key_primary, momo_subscription_key_secondary, momo_api_key,
-		getenv("MOMO_SUBSCRIPTION_KEY_PRIMARY"), getenv("MOMO_SUBSCRIPTION_KEY_SECONDARY"),
-		getenv("MOMO_API_KEY")
-	};
 	int			n = 0;
 
-	for (int i = 0; i < 6 && n < max; i++)
-		if (candidates[i] && strlen(candidates[i]) >= 4)
-			values[n++] = candidates[i];
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		for (int c = 0; c < N_CRED; c++)
+		{
+			const char *v[2];
+
+			if (!cred_secret[c])
+				continue;
+			v[0] = cred_guc[p][c];
+			v[1] = cred_env_name[p][c] ? getenv(cred_env_name[p][c]) : NULL;
+			for (int i = 0; i < 2; i++)
+				if (v[i] && strlen(v[i]) >= 4 && n < max)
+					values[n++] = v[i];
+		}
+	if (momo_callback_secret && strlen(momo_callback_secret) >= 4 && n < max)
+		values[n++] = momo_callback_secret;
+	if (getenv("MOMO_CALLBACK_SECRET") && strlen(getenv("MOMO_CALLBACK_SECRET")) >= 4 && n < max)
+		values[n++] = getenv("MOMO_CALLBACK_SECRET");
 	return n;
+}
+
+/* Returns true if name (lower case, no quotes) is a secret setting's name. */
+static const char *
+secret_name_in(const char *folded)
+{
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		for (int c = 0; c < N_CRED; c++)
+			if (cred_secret[c] && cred_guc_name[p][c] && strstr(folded, cred_guc_name[p][c]) != NULL)
+				return cred_guc_name[p][c];
+	if (strstr(folded, "momo.callback_secret") != NULL)
+		return "momo.callback_secret";
+	return NULL;
 }
 
 /*
@@ -528,9 +610,7 @@ momo_secret_setting_name_in(const char *text)
 		folded[n++] = (char) tolower(c);
 	}
 	folded[n] = '\0';
-	for (int i = 0; i < lengthof(secret_setting_names) && found == NULL; i++)
-		if (strstr(folded, secret_setting_names[i]) != NULL)
-			found = secret_setting_names[i];
+	found = secret_name_in(folded);
 	pfree(folded);
 	return found;
 }

@@ -11,6 +11,17 @@
 
 #define MOMO_SANDBOX_BASE_URL "https://sandbox.momodeveloper.mtn.com"
 
+/* MoMo's products; each has its own credentials. */
+typedef enum MomoProduct
+{
+	MOMO_COLLECTION,
+	MOMO_DISBURSEMENT,
+	MOMO_REMITTANCE,
+	MOMO_N_PRODUCTS
+} MomoProduct;
+
+extern const char *const momo_product_names[MOMO_N_PRODUCTS];
+
 /* Settings read directly by other files. */
 extern char *momo_database_name;
 extern int	momo_connect_timeout_ms;
@@ -28,12 +39,13 @@ extern int	momo_token_refresh_margin_s;
 extern double momo_max_amount;
 
 /*
- * The effective configuration: each value taken from its GUC when that is
- * set, else from the environment variable of the same meaning, else from
- * the default of the chosen environment.  NULL means "not set".
+ * The effective configuration of one product: each value taken from its GUC
+ * when that is set, else from the environment variable of the same meaning,
+ * else from the default of the chosen environment.  NULL means "not set".
  */
 typedef struct MomoConfig
 {
+	MomoProduct product;		/* whose credentials these are */
 	bool		production;
 	const char *base_url;		/* without a trailing slash */
 	const char *target_environment;
@@ -41,6 +53,7 @@ typedef struct MomoConfig
 	const char *api_user;
 	const char *api_key;
 	const char *callback_url;
+	const char *callback_secret;
 	const char *ca_file;
 } MomoConfig;
 
@@ -53,9 +66,9 @@ typedef struct MomoConfigProblem
 } MomoConfigProblem;
 
 extern void momo_define_settings(void);
-extern void momo_config_resolve(MomoConfig *cfg);
+extern void momo_config_resolve(MomoConfig *cfg, MomoProduct product);
 extern bool momo_config_check(const MomoConfig *cfg, MomoConfigProblem *problem);
-extern void momo_config_require(MomoConfig *cfg);
+extern void momo_config_require(MomoConfig *cfg, MomoProduct product);
 extern uint32 momo_config_credentials_hash(const MomoConfig *cfg);
 extern int	momo_secret_values(const char **values, int max);
 extern const char *momo_secret_setting_name_in(const char *text);

@@ -243,7 +243,7 @@ run_cycle(WorkerState *st)
 	MomoTokenResult r;
 
 	/* Nothing is claimed unless the configuration is usable and a token can be had. */
-	momo_config_resolve(&cfg);
+	momo_config_resolve(&cfg, MOMO_COLLECTION);
 	if (momo_config_check(&cfg, &problem))
 	{
 		report_problem(st, problem.message, problem.hint);

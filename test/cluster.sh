@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # =============================================================================
 # test/cluster.sh start|stop|status|env -- the throwaway test environment of
-# momo under /tmp/momo-test (see CONTRACTS.md):
+# momo under /tmp/momo-test (ports and credentials: README, "Developing offline"):
 #   - a test CA + certificates in /tmp/momo-test/ca        (test/make-ca.sh)
 #   - the MoMo sandbox (test/sandbox/momo-sandbox) on 127.0.0.1:18080 (HTTP)
 #     and :18443 (HTTPS), log sandbox.log, pidfile sandbox.pid
@@ -26,16 +26,18 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TEST_DIR=/tmp/momo-test
+TEST_DIR=${MOMO_TEST_DIR:-/tmp/momo-test}
 CA_DIR=$TEST_DIR/ca
 PGDATA_DIR=$TEST_DIR/pgdata
 PG_LOG=$TEST_DIR/postgres.log
-PG_PORT=55432
+PG_PORT=${MOMO_TEST_PGPORT:-55432}
+HTTP_PORT=${MOMO_TEST_HTTP_PORT:-18080}
+HTTPS_PORT=${MOMO_TEST_HTTPS_PORT:-18443}
 DB=contrib_regression
 SANDBOX_BIN=${MOMO_SANDBOX_BIN:-$REPO/test/sandbox/momo-sandbox}
 SANDBOX_LOG=$TEST_DIR/sandbox.log
 SANDBOX_PID=$TEST_DIR/sandbox.pid
-SANDBOX_URL=http://127.0.0.1:18080
+SANDBOX_URL=http://127.0.0.1:$HTTP_PORT
 PRELOAD=${MOMO_PRELOAD-momo}
 
 # fixed test credentials (CONTRACTS.md)
@@ -98,7 +100,7 @@ sandbox_start() {
     # it runs as postgres, who may not be able to enter the checkout: run a copy
     install -m 0755 "$SANDBOX_BIN" "$TEST_DIR/momo-sandbox"
 
-    local args=(--listen 127.0.0.1 --port 18080 --tls-port 18443
+    local args=(--listen 127.0.0.1 --port "$HTTP_PORT" --tls-port "$HTTPS_PORT"
         --tls-cert "$CA_DIR/server.pem" --tls-key "$CA_DIR/server.key"
         --subscription-key "$SUB_KEY_1" --subscription-key "$SUB_KEY_2"
         --api-user "$API_USER" --api-key "$API_KEY"
@@ -178,7 +180,8 @@ settings_block() {
 $CONF_BEGIN
 shared_preload_libraries = '$PRELOAD'
 momo.environment = 'sandbox'
-momo.base_url = 'https://localhost:18443'
+momo.base_url = 'https://localhost:$HTTPS_PORT'
+momo_test.sandbox_url = '$SANDBOX_URL'
 momo.target_environment = 'sandbox'
 momo.subscription_key_primary = '$SUB_KEY_1'
 momo.subscription_key_secondary = '$SUB_KEY_2'
@@ -323,7 +326,7 @@ cmd_stop() {
 cmd_status() {
     local rc=0 pid
     if pid=$(sandbox_pid) && sandbox_healthy; then
-        say "sandbox: running (pid $pid, $SANDBOX_URL, https://localhost:18443)"
+        say "sandbox: running (pid $pid, $SANDBOX_URL, https://localhost:$HTTPS_PORT)"
     elif pid=$(sandbox_pid); then
         say "sandbox: process $pid alive but not answering $SANDBOX_URL/_sandbox/health"; rc=3
     else
@@ -339,7 +342,7 @@ cmd_status() {
 
 cmd_env() {
     echo "export PGHOST=$TEST_DIR PGPORT=$PG_PORT PGUSER=postgres MOMO_SANDBOX_URL=$SANDBOX_URL"
-    echo "export MOMO_SANDBOX_TLS_URL=https://localhost:18443 MOMO_CA_FILE=$CA_DIR/ca.pem MOMO_TEST_DIR=$TEST_DIR"
+    echo "export MOMO_SANDBOX_TLS_URL=https://localhost:$HTTPS_PORT MOMO_CA_FILE=$CA_DIR/ca.pem MOMO_TEST_DIR=$TEST_DIR"
 }
 
 case "${1:-}" in
