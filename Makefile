@@ -24,13 +24,16 @@ OBJS = \
 	src/validate.o \
 	src/store.o \
 	src/functions.o \
+	src/calls.o \
+	src/callback.o \
+	src/preflight.o \
 	src/worker.o
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
-SHLIB_LINK = -lcurl
+SHLIB_LINK = -lcurl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
-REGRESS = setup sandbox validation settings security outcomes faults functions trigger
+REGRESS = setup sandbox validation settings security outcomes faults functions trigger api
 REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
 
 # No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.

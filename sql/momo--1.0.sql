@@ -24,6 +24,16 @@ CREATE TABLE @extschema@.momo_payments (
     updated_at               timestamptz NOT NULL DEFAULT now(),
     completed_at             timestamptz,
     next_check_at            timestamptz NOT NULL DEFAULT now(),
+    product                  text NOT NULL DEFAULT 'collection'
+                             CHECK (product IN ('collection', 'disbursement', 'remittance')),
+    operation                text NOT NULL DEFAULT 'request_to_pay'
+                             CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund')),
+    refund_of                uuid REFERENCES @extschema@.momo_payments (reference_id),
+    fee                      numeric,
+    requested_by             name NOT NULL DEFAULT current_user,
+    callback_at              timestamptz,
+    CONSTRAINT momo_payments_refund_of_refunds
+        CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
         CHECK ((status IN ('successful', 'failed')) = (completed_at IS NOT NULL))
 ) WITH (fillfactor = 60);   -- room for the HOT updates of a payment's short, busy life
@@ -36,11 +46,17 @@ COMMENT ON COLUMN @extschema@.momo_payments.reason IS 'MTN''s reason for a failu
 COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'request-to-pay sends momo made (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
 COMMENT ON COLUMN @extschema@.momo_payments.retries IS 'transient failures in a row (the retry backoff grows with them); 0 after any definite answer';
 COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
+COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay) or disbursement/remittance (payouts)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay (money in), transfer or deposit (money out), refund (of refund_of)';
+COMMENT ON COLUMN @extschema@.momo_payments.fee IS 'MTN''s fee for a successful request to pay, from momo_fee()';
+COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that requested the payment (for row-level security)';
+COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
     WHERE status IN ('queued', 'pending');
 CREATE INDEX momo_payments_external_id ON @extschema@.momo_payments (external_id);
+CREATE INDEX momo_payments_refund_of ON @extschema@.momo_payments (refund_of) WHERE refund_of IS NOT NULL;
 
 -- pg_dump keeps the payments.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payments', '');
@@ -76,10 +92,12 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     IF (NEW.reference_id, NEW.external_id, NEW.amount, NEW.currency, NEW.msisdn,
-        NEW.payer_message, NEW.payee_note, NEW.created_at)
+        NEW.payer_message, NEW.payee_note, NEW.created_at, NEW.product, NEW.operation,
+        NEW.refund_of, NEW.requested_by)
        IS DISTINCT FROM
        (OLD.reference_id, OLD.external_id, OLD.amount, OLD.currency, OLD.msisdn,
-        OLD.payer_message, OLD.payee_note, OLD.created_at) THEN
+        OLD.payer_message, OLD.payee_note, OLD.created_at, OLD.product, OLD.operation,
+        OLD.refund_of, OLD.requested_by) THEN
         RAISE EXCEPTION 'momo: the terms of payment % cannot change', OLD.reference_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Request a new payment instead.';
@@ -95,6 +113,101 @@ $$;
 CREATE TRIGGER momo_payments_guard
     BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.momo_payments
     FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_payments_guard();
+
+-- Fees MTN deducts, per currency: free up to free_up_to, percent of the
+-- whole amount above it.  With no row for RWF, Rwanda's schedule applies
+-- (free up to 4,000 RWF, 0.5 % above).  Rows added here are kept by pg_dump.
+CREATE TABLE @extschema@.momo_fee_schedule (
+    currency   text PRIMARY KEY CHECK (currency ~ '^[A-Z]{3}$'),
+    free_up_to numeric NOT NULL CHECK (free_up_to >= 0),
+    percent    numeric NOT NULL CHECK (percent >= 0 AND percent <= 100),
+    decimals   integer NOT NULL DEFAULT 2 CHECK (decimals BETWEEN 0 AND 4)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_fee_schedule', '');
+
+-- The fee of amount in currency, or NULL when no schedule covers the currency.
+CREATE FUNCTION @extschema@.momo_fee_lookup(amount numeric, currency text)
+RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN amount <= s.free_up_to THEN 0
+                ELSE round(amount * s.percent / 100, s.decimals) END
+      FROM (SELECT f.free_up_to, f.percent, f.decimals
+              FROM @extschema@.momo_fee_schedule f WHERE f.currency = momo_fee_lookup.currency
+            UNION ALL
+            SELECT 4000, 0.5, 0
+             WHERE momo_fee_lookup.currency = 'RWF'
+               AND NOT EXISTS (SELECT FROM @extschema@.momo_fee_schedule f WHERE f.currency = 'RWF')) s
+$$;
+
+CREATE FUNCTION @extschema@.momo_fee(amount numeric, currency text DEFAULT 'RWF')
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fee numeric;
+BEGIN
+    IF amount IS NULL THEN
+        RAISE EXCEPTION 'amount must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF currency IS NULL THEN
+        RAISE EXCEPTION 'currency must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF amount = 'NaN' OR amount < 0 THEN
+        RAISE EXCEPTION 'amount must be zero or more, not %', amount
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    fee := @extschema@.momo_fee_lookup(amount, currency);
+    IF fee IS NULL THEN
+        RAISE EXCEPTION 'no fee schedule for currency %', currency
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Add one: INSERT INTO momo_fee_schedule (currency, free_up_to, percent) VALUES (%L, ..., ...);', currency);
+    END IF;
+    RETURN fee;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.momo_fee(numeric, text) IS
+    'MTN''s fee on a successful payment of amount in currency (momo_fee_schedule; Rwanda by default)';
+
+-- Every exchange with MTN: append-only, kept for momo.event_retention.
+CREATE TABLE @extschema@.momo_events (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT now(),
+    reference_id uuid,
+    product      text NOT NULL,
+    operation    text NOT NULL,
+    http_status  integer,
+    outcome      text NOT NULL,
+    reason       text,
+    latency_ms   double precision,
+    error        text
+);
+CREATE INDEX momo_events_reference_id ON @extschema@.momo_events (reference_id);
+CREATE INDEX momo_events_at ON @extschema@.momo_events USING brin (at);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_events_id_seq', '');
+
+COMMENT ON TABLE @extschema@.momo_events IS
+    'every exchange with MTN (never a secret); append-only, purged after momo.event_retention';
+
+CREATE FUNCTION @extschema@.momo_events_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION 'momo: the event log is append-only'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF OLD.at > pg_catalog.now() - pg_catalog.current_setting('momo.event_retention')::interval THEN
+        RAISE EXCEPTION 'momo: event % is younger than momo.event_retention and cannot be deleted', OLD.id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER momo_events_guard BEFORE UPDATE OR DELETE ON @extschema@.momo_events
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_events_guard();
 
 -- NOTIFY momo_payments, '{"reference_id":…,"external_id":…,"status":…,"reason":…}'
 -- when a payment becomes final.
@@ -149,6 +262,167 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_await(uuid, interval) IS
     'wait until a payment is final or the timeout passes, and return the row';
 
+CREATE FUNCTION @extschema@.momo_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_transfer'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) IS
+    'queue a disbursement transfer (pay out to msisdn); sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_deposit(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_deposit'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) IS
+    'queue a disbursement deposit to msisdn; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_refund(
+    reference_id uuid,
+    amount numeric DEFAULT NULL,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_refund'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) IS
+    'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left';
+
+CREATE FUNCTION @extschema@.momo_remittance_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_remittance_transfer'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) IS
+    'queue a remittance transfer to msisdn (needs the momo.remittance_* settings)';
+
+CREATE FUNCTION @extschema@.momo_balance(product text DEFAULT 'collection',
+                                        OUT available_balance numeric, OUT currency text)
+AS 'MODULE_PATHNAME', 'momo_balance'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_balance(text) IS
+    'the available balance of the product''s account, asked of MTN now';
+
+CREATE FUNCTION @extschema@.momo_account_holder_active(msisdn text, product text DEFAULT 'collection')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'momo_account_holder_active'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_account_holder_active(text, text) IS
+    'whether msisdn is a registered, active MoMo account holder, asked of MTN now';
+
+CREATE FUNCTION @extschema@.momo_account_holder_info(msisdn text, product text DEFAULT 'collection',
+    OUT given_name text, OUT family_name text, OUT birthdate text, OUT locale text,
+    OUT gender text, OUT status text)
+AS 'MODULE_PATHNAME', 'momo_account_holder_info'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text) IS
+    'basic information MTN holds on the account holder msisdn, asked now';
+
+CREATE FUNCTION @extschema@.momo_delivery_notification(reference_id uuid, message text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_delivery_notification'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) IS
+    'send the payer of a request to pay a notification (at most 160 characters)';
+
+CREATE FUNCTION @extschema@.momo_sandbox_provision(callback_host text, product text DEFAULT 'collection',
+    OUT api_user uuid, OUT api_key text)
+AS 'MODULE_PATHNAME', 'momo_sandbox_provision'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_sandbox_provision(text, text) IS
+    'create a sandbox API user and key with the Provisioning API (refused in production)';
+
+CREATE FUNCTION @extschema@.momo_callback(query_string text, body text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'momo_callback'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_callback(text, text) IS
+    'hand a callback from MTN to momo: checks its signature, then has the worker ask MTN for the status';
+
+CREATE FUNCTION @extschema@.momo_preflight(OUT check_name text, OUT ok boolean, OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_preflight'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_preflight() IS
+    'the Go Live checks that can be made from inside the database, one row each';
+
+CREATE FUNCTION @extschema@.momo_token_refreshes(OUT product text, OUT refreshes bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_token_refreshes'
+LANGUAGE C VOLATILE;
+
+-- Figures for monitoring: one row per metric (and label).
+CREATE VIEW @extschema@.momo_stats AS
+    SELECT 'payments'::text AS metric, p.status || '/' || p.operation AS label, count(*)::numeric AS value
+      FROM @extschema@.momo_payments p GROUP BY p.status, p.operation
+    UNION ALL
+    SELECT 'queue_depth', NULL, count(*) FROM @extschema@.momo_payments WHERE status = 'queued'
+    UNION ALL
+    SELECT 'oldest_pending_seconds', NULL,
+           coalesce(extract(epoch FROM now() - min(created_at)), 0)::numeric
+      FROM @extschema@.momo_payments WHERE status IN ('queued', 'pending')
+    UNION ALL
+    SELECT 'retrying_payments', NULL, count(*) FROM @extschema@.momo_payments
+     WHERE status IN ('queued', 'pending') AND retries > 0
+    UNION ALL
+    SELECT 'token_refreshes', t.product, t.refreshes FROM @extschema@.momo_token_refreshes() t
+    UNION ALL
+    SELECT 'exchanges_last_hour', e.operation || '/' || e.outcome, count(*)
+      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour'
+     GROUP BY e.operation, e.outcome
+    UNION ALL
+    SELECT 'error_rate_last_hour', e.operation,
+           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error') THEN 1 ELSE 0 END), 4)
+      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour' GROUP BY e.operation
+    UNION ALL
+    SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p,
+           round(percentile_cont(q.p / 100.0) WITHIN GROUP (ORDER BY e.latency_ms)::numeric, 1)
+      FROM @extschema@.momo_events e CROSS JOIN (VALUES (50), (90), (99)) AS q(p)
+     WHERE e.at > now() - interval '1 hour' AND e.latency_ms IS NOT NULL
+     GROUP BY e.operation, q.p;
+
+COMMENT ON VIEW @extschema@.momo_stats IS
+    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, exchange outcomes, error rates and latency percentiles';
+
 -- Nothing of momo is open to PUBLIC; see README.md for the grants an application needs.
 REVOKE ALL ON TABLE @extschema@.momo_payments FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) FROM PUBLIC;
@@ -156,3 +430,19 @@ REVOKE ALL ON FUNCTION @extschema@.momo_payment_status(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_await(uuid, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_notify() FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_fee_schedule, @extschema@.momo_events, @extschema@.momo_stats FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_fee(numeric, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_fee_lookup(numeric, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_events_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_sandbox_provision(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_callback(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_preflight() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;

@@ -263,3 +263,26 @@ momo_parse_token_answer(long status, const char *body, size_t len,
 	}
 	return MOMO_TOKEN_OK;
 }
+
+/*
+ * Reads what a callback body claims (its status and externalId) for the
+ * event log; momo never acts on it.  Returns NULL, or why the body is
+ * unreadable.
+ */
+char *
+momo_parse_callback_body(const char *body, size_t len, char **status, char **external_id)
+{
+	MomoJsonField f[] = {{.path = "status"}, {.path = "externalId"}};
+	char	   *err;
+
+	*status = NULL;
+	*external_id = NULL;
+	err = momo_json_extract(body, len, f, lengthof(f));
+	if (err)
+		return err;
+	if (f[0].value && f[0].is_string)
+		*status = excerpt(f[0].value, strlen(f[0].value));
+	if (f[1].value && f[1].is_string)
+		*external_id = excerpt(f[1].value, strlen(f[1].value));
+	return NULL;
+}

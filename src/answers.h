@@ -57,4 +57,7 @@ extern void momo_classify_answer(MomoOp op, long status, const char *body, size_
 extern MomoTokenResult momo_parse_token_answer(long status, const char *body, size_t len,
 											   char **token, int *expires_in, char **error);
 
+extern char *momo_parse_callback_body(const char *body, size_t len, char **status,
+									  char **external_id);
+
 #endif							/* MOMO_ANSWERS_H */

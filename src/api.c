@@ -297,3 +297,60 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	exchange_finished(&st);
 	return MOMO_TOKEN_OK;
 }
+
+/* Collects the single answer of momo_call. */
+static void
+call_done(MomoHttpRequest *req, void *arg)
+{
+	*(MomoHttpRequest **) arg = req;
+}
+
+/*
+ * Makes one product call (GET, or POST with an optional JSON body and one
+ * extra header) with the product's access token, repeating it once with a
+ * fresh token after a 401, and returns the finished request.  Raises an
+ * ERROR when no token can be had.
+ */
+MomoHttpRequest *
+momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *path,
+		  const char *body, const char *header_name, const char *header_value)
+{
+	MomoHttpRequest *req = NULL;
+	char	   *refused = NULL;
+
+	for (int pass = 0; pass < 2; pass++)
+	{
+		char	   *token;
+		char	   *error;
+		int			key;
+		MomoTokenResult r;
+		MomoHttpRequest *done = NULL;
+
+		r = momo_get_token(client, cfg, refused, &token, &key, &error);
+		if (r != MOMO_TOKEN_OK)
+			momo_raise_token_error(cfg, r, error);
+		req = momo_build_call(cfg, key, token, post, path);
+		if (body)
+		{
+			req->body = pstrdup(body);
+			momo_http_header(req, "Content-Type", "application/json");
+		}
+		if (header_name)
+			momo_http_header(req, header_name, header_value);
+		PG_TRY();
+		{
+			momo_http_run(client, cfg, &req, 1, 1, call_done, NULL, &done);
+		}
+		PG_FINALLY();
+		{
+			momo_http_request_free(req);
+		}
+		PG_END_TRY();
+		if (req->status != 401)
+			break;
+		if (pass == 0 && req->response_len > 0 && strstr(req->response, "subscription key"))
+			switch_to_secondary_key(cfg, key);
+		refused = token;
+	}
+	return req;
+}

@@ -38,6 +38,9 @@ extern MomoTokenResult momo_exchange(MomoHttpClient *client, const MomoConfig *c
 									 MomoCall *calls, int ncalls, int max_in_flight,
 									 MomoAnswerFn fn, MomoFlushFn flush, void *arg,
 									 char **error);
+extern MomoHttpRequest *momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post,
+								  const char *path, const char *body,
+								  const char *header_name, const char *header_value);
 extern void momo_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error);
 
 #endif							/* MOMO_API_H */

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * functions.c
- *	  The SQL-callable functions: momo_request_to_pay queues a payment (sent
- *	  by the worker after commit), momo_payment_status asks MTN now, and
- *	  momo_await sleeps until a payment is final.
+ *	  The SQL-callable functions of payments: momo_request_to_pay,
+ *	  momo_transfer, momo_deposit, momo_remittance_transfer and momo_refund
+ *	  queue a payment (sent by the worker after commit), momo_payment_status
+ *	  asks MTN now, and momo_await sleeps until a payment is final.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +18,8 @@
 #include "pgstat.h"
 #include "storage/condition_variable.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -27,6 +30,10 @@
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(momo_request_to_pay);
+PG_FUNCTION_INFO_V1(momo_transfer);
+PG_FUNCTION_INFO_V1(momo_deposit);
+PG_FUNCTION_INFO_V1(momo_remittance_transfer);
+PG_FUNCTION_INFO_V1(momo_refund);
 PG_FUNCTION_INFO_V1(momo_payment_status);
 PG_FUNCTION_INFO_V1(momo_await);
 
@@ -79,6 +86,45 @@ raise_no_payment(const char *ref)
 			 errhint("Reference ids are returned by momo_request_to_pay and stored in momo_payments.")));
 }
 
+/* Writes a queued payment in the calling function's schema and wakes the worker at commit. */
+static Datum
+queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
+{
+	char	   *schema;
+	int			rc;
+
+	require_worker_database();
+	terms->reference_id = new_reference_id();
+	if (terms->external_id == NULL)
+		terms->external_id = terms->reference_id;
+
+	schema = momo_store_function_schema(fcinfo);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_store_insert(schema, terms);
+	SPI_finish();
+
+	momo_wake_worker_at_commit();
+	return DirectFunctionCall1(uuid_in, CStringGetDatum(terms->reference_id));
+}
+
+/*
+ * Checks everything about a payment with the arguments (amount, currency,
+ * msisdn, external_id, payer_message, payee_note) and queues it.
+ */
+static Datum
+request_payment(FunctionCallInfo fcinfo, MomoOperation operation)
+{
+	MomoConfig	cfg;
+	MomoPaymentTerms terms;
+
+	momo_require_preload();
+	momo_config_require(&cfg, momo_operation_product(operation));
+	momo_validate_payment(fcinfo, &cfg, &terms);
+	terms.operation = operation;
+	return queue_payment(fcinfo, &terms);
+}
+
 /*
  * momo_request_to_pay(amount, currency, msisdn, external_id, payer_message,
  * payee_note): checks everything, writes a queued payment and returns its
@@ -87,28 +133,117 @@ raise_no_payment(const char *ref)
 Datum
 momo_request_to_pay(PG_FUNCTION_ARGS)
 {
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REQUEST_TO_PAY));
+}
+
+/* momo_transfer(...): like momo_request_to_pay, paying msisdn out of the disbursement account. */
+Datum
+momo_transfer(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_TRANSFER));
+}
+
+/* momo_deposit(...): like momo_transfer, as a disbursement deposit. */
+Datum
+momo_deposit(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_DEPOSIT));
+}
+
+/* momo_remittance_transfer(...): like momo_transfer, from the remittance account. */
+Datum
+momo_remittance_transfer(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REMITTANCE_TRANSFER));
+}
+
+/*
+ * momo_refund(reference_id, amount, external_id, payer_message, payee_note):
+ * queues a refund of a successful request to pay to its payer, of amount or
+ * (NULL) of all that is left; never more than was collected, counting
+ * earlier refunds that did not fail.  The original row is locked meanwhile,
+ * so concurrent refunds cannot together exceed it.
+ */
+Datum
+momo_refund(PG_FUNCTION_ARGS)
+{
+	char	   *ref = reference_arg(fcinfo, 0);
 	MomoConfig	cfg;
 	MomoPaymentTerms terms;
 	char	   *schema;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
 	int			rc;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	char	   *status;
+	char	   *operation;
+	Datum		collected;
+	Datum		refunded;
+	Datum		left;
+	bool		isnull;
+	MemoryContext upper;
 
 	momo_require_preload();
-	momo_config_require(&cfg, MOMO_COLLECTION);
-	momo_validate_request_to_pay(fcinfo, &cfg, &terms);
-	require_worker_database();
-
-	terms.reference_id = new_reference_id();
-	if (terms.external_id == NULL)
-		terms.external_id = terms.reference_id;
-
+	momo_config_require(&cfg, MOMO_DISBURSEMENT);
 	schema = momo_store_function_schema(fcinfo);
+	upper = CurrentMemoryContext;
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	momo_store_insert(schema, &terms);
-	SPI_finish();
+	/* What is read here must outlive SPI_finish. */
+	MemoryContextSwitchTo(upper);
+	values[0] = CStringGetTextDatum(ref);
+	rc = SPI_execute_with_args(psprintf("SELECT p.status, p.operation, p.amount, p.currency, p.msisdn,"
+										" (SELECT coalesce(sum(r.amount), 0) FROM %s.momo_payments r"
+										"   WHERE r.refund_of = p.reference_id AND r.status <> 'failed')"
+										" FROM %s.momo_payments p WHERE p.reference_id = $1::uuid FOR UPDATE",
+										schema, schema),
+							   1, types, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "momo: reading the payment to refund failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		raise_no_payment(ref);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	status = SPI_getvalue(tup, desc, 1);
+	operation = SPI_getvalue(tup, desc, 2);
+	if (strcmp(operation, "request_to_pay") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("momo: payment %s is a %s; only a request to pay can be refunded", ref, operation)));
+	if (strcmp(status, "successful") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo: payment %s is %s; only a successful payment can be refunded", ref, status)));
+	collected = SPI_datumTransfer(SPI_getbinval(tup, desc, 3, &isnull), false, -1);
+	refunded = SPI_datumTransfer(SPI_getbinval(tup, desc, 6, &isnull), false, -1);
+	left = DirectFunctionCall2(numeric_sub, collected, refunded);
 
-	momo_wake_worker_at_commit();
-	PG_RETURN_DATUM(DirectFunctionCall1(uuid_in, CStringGetDatum(terms.reference_id)));
+	memset(&terms, 0, sizeof(terms));
+	terms.currency = pstrdup(SPI_getvalue(tup, desc, 4));
+	momo_validate_refund(fcinfo, terms.currency, &terms);
+	terms.operation = MOMO_REFUND;
+	terms.refund_of = ref;
+	terms.msisdn = pstrdup(SPI_getvalue(tup, desc, 5));
+	if (DatumGetBool(DirectFunctionCall2(numeric_le, left, DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo: payment %s is already refunded in full", ref)));
+	if (terms.amount == NULL)
+		terms.amount = DatumGetCString(DirectFunctionCall1(numeric_out, left));
+	else if (DatumGetBool(DirectFunctionCall2(numeric_gt,
+											  DirectFunctionCall3(numeric_in, CStringGetDatum(terms.amount),
+																  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)),
+											  left)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("amount %s exceeds what is left to refund of payment %s: %s",
+						terms.amount, ref, DatumGetCString(DirectFunctionCall1(numeric_out, left))),
+				 errdetail("%s %s was collected; %s %s is refunded or being refunded.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, collected)), terms.currency,
+						   DatumGetCString(DirectFunctionCall1(numeric_out, refunded)), terms.currency)));
+	SPI_finish();
+	PG_RETURN_DATUM(queue_payment(fcinfo, &terms));
 }
 
 /* Exchange callback of momo_payment_status: records the answer, keeping the worker's schedule. */

@@ -1,19 +1,66 @@
 /*-------------------------------------------------------------------------
  *
  * protocol.c
- *	  Builds the MoMo requests momo sends: token, request to pay, status
- *	  check, with the headers every product call carries.  What the answers
- *	  mean is answers.c's job.
+ *	  Builds the MoMo requests momo sends: tokens, the creating POSTs of every
+ *	  operation (request to pay, transfer, deposit, refund, remittance
+ *	  transfer) and their status checks, and the other product calls, with
+ *	  the headers every call carries; and signs the reference id momo puts in
+ *	  callback URLs.  What the answers mean is answers.c's job.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/json.h"
 
 #include "protocol.h"
+
+const char *const momo_operation_names[MOMO_N_OPERATIONS] = {
+	"request_to_pay", "transfer", "deposit", "refund", "transfer"
+};
+
+/* Path of each operation under the base URL. */
+static const char *const operation_paths[MOMO_N_OPERATIONS] = {
+	"collection/v1_0/requesttopay",
+	"disbursement/v1_0/transfer",
+	"disbursement/v1_0/deposit",
+	"disbursement/v1_0/refund",
+	"remittance/v1_0/transfer",
+};
+
+/* Returns the product an operation belongs to. */
+MomoProduct
+momo_operation_product(MomoOperation op)
+{
+	switch (op)
+	{
+		case MOMO_REQUEST_TO_PAY:
+			return MOMO_COLLECTION;
+		case MOMO_REMITTANCE_TRANSFER:
+			return MOMO_REMITTANCE;
+		default:
+			return MOMO_DISBURSEMENT;
+	}
+}
+
+/* Returns the operation stored as (operation, product) in momo_payments. */
+MomoOperation
+momo_operation_by_name(const char *operation, const char *product)
+{
+	if (strcmp(operation, "transfer") == 0)
+		return strcmp(product, "remittance") == 0 ? MOMO_REMITTANCE_TRANSFER : MOMO_TRANSFER;
+	if (strcmp(operation, "deposit") == 0)
+		return MOMO_DEPOSIT;
+	if (strcmp(operation, "refund") == 0)
+		return MOMO_REFUND;
+	return MOMO_REQUEST_TO_PAY;
+}
 
 
 /* Appends a JSON string holding s (server encoding) converted to UTF-8. */
@@ -25,9 +72,13 @@ append_json_string(StringInfo buf, const char *s)
 	escape_json(buf, utf8);
 }
 
-/* Builds the JSON body of a request to pay; empty optional fields are omitted. */
+/*
+ * Builds the JSON body of a payment: the payer of a request to pay, the
+ * payee of the others, the refunded reference id of a refund.  Empty
+ * optional fields are omitted.
+ */
 char *
-momo_request_to_pay_body(const MomoPaymentTerms *p)
+momo_payment_body(const MomoPaymentTerms *p)
 {
 	StringInfoData buf;
 
@@ -38,9 +89,15 @@ momo_request_to_pay_body(const MomoPaymentTerms *p)
 	append_json_string(&buf, p->currency);
 	appendStringInfoString(&buf, ",\"externalId\":");
 	append_json_string(&buf, p->external_id);
-	appendStringInfoString(&buf, ",\"payer\":{\"partyIdType\":\"MSISDN\",\"partyId\":");
+	appendStringInfoString(&buf, p->operation == MOMO_REQUEST_TO_PAY ? ",\"payer\":" : ",\"payee\":");
+	appendStringInfoString(&buf, "{\"partyIdType\":\"MSISDN\",\"partyId\":");
 	append_json_string(&buf, p->msisdn);
 	appendStringInfoChar(&buf, '}');
+	if (p->operation == MOMO_REFUND && p->refund_of)
+	{
+		appendStringInfoString(&buf, ",\"referenceIdToRefund\":");
+		append_json_string(&buf, p->refund_of);
+	}
 	if (p->payer_message && p->payer_message[0])
 	{
 		appendStringInfoString(&buf, ",\"payerMessage\":");
@@ -77,26 +134,87 @@ momo_build_token_request(const MomoConfig *cfg, int key)
 	return req;
 }
 
-/* Builds a request to pay (POST) or a status check (GET) for payment p. */
+/*
+ * Returns the hex HMAC-SHA256 of reference_id under secret: the signature
+ * momo puts in callback URLs.
+ */
+char *
+momo_callback_signature(const char *secret, const char *reference_id)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	char	   *hex;
+
+	if (HMAC(EVP_sha256(), secret, (int) strlen(secret),
+			 (const unsigned char *) reference_id, strlen(reference_id), mac, &len) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("momo: could not compute a callback signature (OpenSSL HMAC failed)")));
+	hex = palloc(len * 2 + 1);
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(hex + i * 2, 3, "%02x", mac[i]);
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return hex;
+}
+
+/*
+ * Returns the X-Callback-Url for a payment: momo.callback_url with the
+ * reference id and, when momo.callback_secret is set, its signature added
+ * to the query string (MTN's callbacks carry neither).  NULL when no
+ * callback URL is configured.
+ */
+char *
+momo_callback_url(const MomoConfig *cfg, const char *reference_id)
+{
+	const char *sep;
+
+	if (cfg->callback_url == NULL)
+		return NULL;
+	sep = strchr(cfg->callback_url, '?') ? "&" : "?";
+	if (cfg->callback_secret == NULL)
+		return psprintf("%s%smomo_ref=%s", cfg->callback_url, sep, reference_id);
+	return psprintf("%s%smomo_ref=%s&momo_sig=%s", cfg->callback_url, sep, reference_id,
+					momo_callback_signature(cfg->callback_secret, reference_id));
+}
+
+/* Builds a product call (GET, or POST without a body) to path under the product's base. */
+MomoHttpRequest *
+momo_build_call(const MomoConfig *cfg, int key, const char *token, bool post, const char *path)
+{
+	MomoHttpRequest *req = momo_http_request(post, psprintf("%s/%s/%s", cfg->base_url,
+															momo_product_names[cfg->product], path));
+	char	   *auth = psprintf("Bearer %s", token);
+
+	momo_http_header(req, "Authorization", auth);
+	momo_http_header(req, "X-Target-Environment", cfg->target_environment);
+	add_common_headers(req, cfg, key);
+	explicit_bzero(auth, strlen(auth));
+	pfree(auth);
+	return req;
+}
+
+/* Builds the creating POST (op CREATE) or the status check (GET) of payment p. */
 MomoHttpRequest *
 momo_build_request(const MomoConfig *cfg, int key, const char *token,
 				   MomoOp op, const MomoPaymentTerms *p)
 {
 	MomoHttpRequest *req;
 	char	   *auth = psprintf("Bearer %s", token);
+	const char *path = operation_paths[p->operation];
 
 	if (op == MOMO_OP_CREATE)
 	{
-		req = momo_http_request(true, psprintf("%s/collection/v1_0/requesttopay", cfg->base_url));
-		req->body = momo_request_to_pay_body(p);
+		char	   *callback = momo_callback_url(cfg, p->reference_id);
+
+		req = momo_http_request(true, psprintf("%s/%s", cfg->base_url, path));
+		req->body = momo_payment_body(p);
 		momo_http_header(req, "X-Reference-Id", p->reference_id);
 		momo_http_header(req, "Content-Type", "application/json");
-		if (cfg->callback_url)
-			momo_http_header(req, "X-Callback-Url", cfg->callback_url);
+		if (callback)
+			momo_http_header(req, "X-Callback-Url", callback);
 	}
 	else
-		req = momo_http_request(false, psprintf("%s/collection/v1_0/requesttopay/%s",
-												cfg->base_url, p->reference_id));
+		req = momo_http_request(false, psprintf("%s/%s/%s", cfg->base_url, path, p->reference_id));
 	momo_http_header(req, "Authorization", auth);
 	momo_http_header(req, "X-Target-Environment", cfg->target_environment);
 	add_common_headers(req, cfg, key);

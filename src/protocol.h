@@ -12,9 +12,27 @@
 #include "http.h"
 #include "settings.h"
 
+/* What a payment does; decides product, path and body. */
+typedef enum MomoOperation
+{
+	MOMO_REQUEST_TO_PAY,		/* collection: money in from msisdn */
+	MOMO_TRANSFER,				/* disbursement: money out to msisdn */
+	MOMO_DEPOSIT,				/* disbursement: deposit to msisdn */
+	MOMO_REFUND,				/* disbursement: refund of a request to pay */
+	MOMO_REMITTANCE_TRANSFER,	/* remittance: money out to msisdn */
+	MOMO_N_OPERATIONS
+} MomoOperation;
+
+/* An operation's name in momo_payments.operation, and its product. */
+extern const char *const momo_operation_names[MOMO_N_OPERATIONS];
+extern MomoProduct momo_operation_product(MomoOperation op);
+extern MomoOperation momo_operation_by_name(const char *operation, const char *product);
+
 /* The terms of a payment, as text ready to send. */
 typedef struct MomoPaymentTerms
 {
+	MomoOperation operation;
+	char	   *refund_of;		/* reference id refunded, for MOMO_REFUND */
 	char	   *reference_id;
 	char	   *amount;
 	char	   *currency;
@@ -24,7 +42,11 @@ typedef struct MomoPaymentTerms
 	char	   *payee_note;		/* NULL: omitted */
 } MomoPaymentTerms;
 
-extern char *momo_request_to_pay_body(const MomoPaymentTerms *p);
+extern char *momo_payment_body(const MomoPaymentTerms *p);
+extern char *momo_callback_signature(const char *secret, const char *reference_id);
+extern char *momo_callback_url(const MomoConfig *cfg, const char *reference_id);
+extern MomoHttpRequest *momo_build_call(const MomoConfig *cfg, int key, const char *token,
+										bool post, const char *path);
 extern MomoHttpRequest *momo_build_token_request(const MomoConfig *cfg, int key);
 extern MomoHttpRequest *momo_build_request(const MomoConfig *cfg, int key, const char *token,
 										   MomoOp op, const MomoPaymentTerms *p);

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,6 +74,7 @@ int			momo_status_checks_per_second = 10;
 int			momo_idle_interval_ms = 1000;
 int			momo_token_refresh_margin_s = 60;
 double		momo_max_amount = 100000000.0;
+int			momo_event_retention_s = 90 * 86400;
 
 /* Returns true if s contains a control character or white space. */
 static bool
@@ -258,6 +260,9 @@ momo_define_settings(void)
 	define_int("momo.token_refresh_margin",
 			   gettext_noop("Access tokens are refreshed this long before they expire."),
 			   &momo_token_refresh_margin_s, 60, 0, 3600, GUC_UNIT_S);
+	define_int("momo.event_retention",
+			   gettext_noop("How long the event log (momo_events) keeps each exchange with MTN."),
+			   &momo_event_retention_s, 90 * 86400, 3600, INT_MAX, GUC_UNIT_S);
 	DefineCustomRealVariable("momo.max_amount",
 							 gettext_noop("Largest amount momo_request_to_pay accepts."),
 							 NULL, &momo_max_amount, 100000000.0, 1.0, 1e15,

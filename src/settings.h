@@ -37,6 +37,7 @@ extern int	momo_status_checks_per_second;
 extern int	momo_idle_interval_ms;
 extern int	momo_token_refresh_margin_s;
 extern double momo_max_amount;
+extern int	momo_event_retention_s;
 
 /*
  * The effective configuration of one product: each value taken from its GUC

@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -31,7 +32,11 @@
 /* Columns read for a payment, in this order, after the whole row. */
 #define PAYMENT_COLUMNS \
 	"p.reference_id::text, p.amount::text, p.currency, p.msisdn, p.external_id, " \
-	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries"
+	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries, " \
+	"p.operation, p.product, p.refund_of::text"
+
+/* Arguments (arrays) of the statement that records answers. */
+#define RECORD_ARGS 14
 
 /* Statements the worker runs for every payment, prepared once per schema. */
 typedef struct StorePlans
@@ -39,13 +44,13 @@ typedef struct StorePlans
 	char	   *schema;
 	SPIPlanPtr	claim_send;
 	SPIPlanPtr	claim_check;
-	SPIPlanPtr	record;
 	SPIPlanPtr	record_batch;
 } StorePlans;
 
 static StorePlans plans;
 
 static char *spi_strdup(const char *s);
+static Datum text_array(char **items, int n);
 
 /* Raises an ERROR for a failed SPI call. */
 static void
@@ -111,15 +116,14 @@ prepare_kept(const char *sql, int nargs, Oid *types)
 static void
 prepare_plans(const char *schema)
 {
-	Oid			claim_types[2] = {INT4OID, INT4OID};
-	Oid			record_types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, FLOAT8OID, INT4OID, INT4OID, BOOLOID};
-	Oid			batch_types[10] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID};
+	Oid			claim_types[3] = {INT4OID, INT4OID, TEXTARRAYOID};
+	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
 	const char *claim =
 		"WITH due AS ("
 		" SELECT reference_id, attempts AS old_attempts FROM %s.momo_payments"
-		" WHERE %s AND next_check_at <= pg_catalog.now()"
+		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
 		" ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
 		" UPDATE %s.momo_payments p SET"
 		"  attempts = p.attempts + CASE WHEN %s THEN 1 ELSE 0 END,"
@@ -134,7 +138,6 @@ prepare_plans(const char *schema)
 	{
 		SPI_freeplan(plans.claim_send);
 		SPI_freeplan(plans.claim_check);
-		SPI_freeplan(plans.record);
 		SPI_freeplan(plans.record_batch);
 		pfree(plans.schema);
 		memset(&plans, 0, sizeof(plans));
@@ -144,34 +147,37 @@ prepare_plans(const char *schema)
 	plans.claim_send = prepare_kept(psprintf(claim, schema,
 											 "status = 'queued' AND attempts < $2", schema,
 											 "true", "true"),
-									2, claim_types);
+									3, claim_types);
 	/* Pending rows, and queued rows out of sends, are checked. */
 	plans.claim_check = prepare_kept(psprintf(claim, schema,
 											  "(status = 'pending' OR (status = 'queued' AND attempts >= $2))",
 											  schema, "false", "false"),
-									 2, claim_types);
-	plans.record = prepare_kept(psprintf(
-										 "UPDATE %s.momo_payments SET"
-										 " status = CASE WHEN $2 = 'queued' THEN status ELSE $2 END,"
-										 " reason = COALESCE($3, reason),"
-										 " financial_transaction_id = COALESCE($4, financial_transaction_id),"
-										 " last_http_status = $5,"
-										 " last_error = $6,"
-										 " next_check_at = CASE WHEN $7 < 0 THEN next_check_at"
-										 "   ELSE pg_catalog.now() + $7 * interval '1 millisecond' END,"
-										 " status_checks = status_checks + $8,"
-										 " attempts = attempts - $9,"
-										 " retries = CASE WHEN $10 THEN retries + 1 ELSE 0 END,"
-										 " completed_at = CASE WHEN $2 IN ('successful', 'failed') THEN pg_catalog.now() END,"
-										 " updated_at = pg_catalog.now()"
-										 " WHERE reference_id = $1::uuid AND status IN ('queued', 'pending')",
-										 schema),
-								10, record_types);
+									 3, claim_types);
+	/*
+	 * One statement records a batch of answers: each answer is logged in
+	 * momo_events, and each payment not yet final is updated.
+	 */
 	plans.record_batch = prepare_kept(psprintf(
+											   "WITH v AS ("
+											   " SELECT * FROM ROWS FROM ("
+											   "  pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+											   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+											   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+											   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
+											   "  pg_catalog.unnest($13), pg_catalog.unnest($14))"
+											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks,"
+											   "       uncount, failed, product, event_operation, outcome, latency_ms)),"
+											   " ev AS ("
+											   "  INSERT INTO %s.momo_events (reference_id, product, operation, http_status,"
+											   "                              outcome, reason, latency_ms, error)"
+											   "  SELECT v.reference_id::uuid, v.product, v.event_operation, v.http_status,"
+											   "         v.outcome, v.reason, v.latency_ms, v.error FROM v)"
 											   "UPDATE %s.momo_payments p SET"
 											   " status = CASE WHEN v.status = 'queued' THEN p.status ELSE v.status END,"
 											   " reason = COALESCE(v.reason, p.reason),"
 											   " financial_transaction_id = COALESCE(v.ftid, p.financial_transaction_id),"
+											   " fee = CASE WHEN v.status = 'successful' AND p.operation = 'request_to_pay'"
+											   "   THEN %s.momo_fee_lookup(p.amount, p.currency) ELSE p.fee END,"
 											   " last_http_status = v.http_status,"
 											   " last_error = v.error,"
 											   " next_check_at = CASE WHEN v.delay_ms < 0 THEN p.next_check_at"
@@ -181,16 +187,11 @@ prepare_plans(const char *schema)
 											   " retries = CASE WHEN v.failed THEN p.retries + 1 ELSE 0 END,"
 											   " completed_at = CASE WHEN v.status IN ('successful', 'failed') THEN pg_catalog.now() END,"
 											   " updated_at = pg_catalog.now()"
-											   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-											   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-											   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
-											   "  pg_catalog.unnest($10))"
-											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks,"
-											   "       uncount, failed)"
+											   " FROM v"
 											   " WHERE p.reference_id = v.reference_id::uuid AND p.status IN ('queued', 'pending')"
 											   " RETURNING v.status IN ('successful', 'failed')",
-											   schema),
-									  10, batch_types);
+											   schema, schema, schema),
+									  RECORD_ARGS, batch_types);
 	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
 }
 
@@ -247,31 +248,38 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->status_checks = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 	p->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 12, &isnull));
 	p->retries = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
+	p->terms.operation = momo_operation_by_name(SPI_getvalue(tup, desc, 14), SPI_getvalue(tup, desc, 15));
+	p->terms.refund_of = column_text(tup, desc, 16);
 }
 
-/* Inserts a queued payment. */
+/* Inserts a queued payment, recording the role that asked for it. */
 void
 momo_store_insert(const char *schema, const MomoPaymentTerms *t)
 {
-	Oid			types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	const char *v[7] = {t->reference_id, t->external_id, t->amount, t->currency,
-	t->msisdn, t->payer_message, t->payee_note};
+	Oid			types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10];
+	const char *v[10] = {t->reference_id, t->external_id, t->amount, t->currency,
+		t->msisdn, t->payer_message, t->payee_note,
+		momo_operation_names[t->operation], momo_product_names[momo_operation_product(t->operation)],
+	t->refund_of};
 	int			rc;
 
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 10; i++)
 	{
 		values[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
-		if (v[i] == NULL)
-			nulls[i] = 'n';
+		nulls[i] = v[i] ? ' ' : 'n';
 	}
 	rc = SPI_execute_with_args(psprintf("INSERT INTO %s.momo_payments"
 										" (reference_id, external_id, amount, currency, msisdn,"
-										"  payer_message, payee_note)"
-										" VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7)",
-										schema),
-							   7, types, values, nulls, false, 0);
+										"  payer_message, payee_note, operation, product, refund_of,"
+										"  requested_by)"
+										" VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
+										"  $10::uuid, %s)",
+										schema,
+										quote_literal_cstr(GetUserNameFromId(GetOuterUserId(), false))),
+							   10, types, values, nulls, false, 0);
 	spi_check(rc, SPI_OK_INSERT, "inserting the payment");
 }
 
@@ -295,7 +303,8 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 }
 
 /*
- * Claims up to limit due payments: to send (send = true) or to check.  A
+ * Claims up to limit due payments of the given products: to send (send =
+ * true) or to check.  A
  * send is counted (attempts, sent_at) before the request leaves.  The claim
  * leaves next_check_at alone, so that it is a HOT update and a row whose
  * answer could not be recorded (or whose worker crashed) is due again at
@@ -303,9 +312,10 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
  * Returns the number claimed, in *out.
  */
 int
-momo_store_claim(const char *schema, bool send, int limit, MomoPayment **out)
+momo_store_claim(const char *schema, bool send, int limit, char **products, int nproducts,
+				 MomoPayment **out)
 {
-	Datum		values[2];
+	Datum		values[3];
 	int			rc;
 	int			n;
 
@@ -315,6 +325,7 @@ momo_store_claim(const char *schema, bool send, int limit, MomoPayment **out)
 	prepare_plans(schema);
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int32GetDatum(momo_max_attempts);
+	values[2] = text_array(products, nproducts);
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
 	spi_check(rc, SPI_OK_UPDATE_RETURNING, "claiming due payments");
 	n = (int) SPI_processed;
@@ -373,7 +384,22 @@ typedef struct RowChange
 	int			checks;			/* added to status_checks */
 	int			uncount;		/* taken from attempts: the send never left */
 	bool		failed;			/* a transient failure: retries grows, else resets */
+	const char *event_operation;	/* for momo_events */
+	const char *outcome;
 } RowChange;
+
+/* Each verdict's name in momo_events.outcome. */
+static const char *const verdict_outcomes[] = {
+	[MOMO_ACCEPTED] = "accepted",
+	[MOMO_PENDING] = "pending",
+	[MOMO_SUCCESSFUL] = "successful",
+	[MOMO_FAILED] = "failed",
+	[MOMO_REJECTED] = "rejected",
+	[MOMO_NOT_FOUND] = "not_found",
+	[MOMO_TOKEN_REFUSED] = "unauthorized",
+	[MOMO_KEY_REFUSED] = "unauthorized",
+	[MOMO_RETRY] = "retry",
+};
 
 /*
  * Decides how the answer to op changes payment p: its next status and when
@@ -446,13 +472,8 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 	c->ftid = clip(ftid, 100);
 	c->error = clip(error, 500);
 	c->http_status = a->http_status;
-}
-
-/* Returns true if a status is final. */
-static bool
-is_final(const char *status)
-{
-	return strcmp(status, "successful") == 0 || strcmp(status, "failed") == 0;
+	c->event_operation = (op == MOMO_OP_CREATE) ? momo_operation_names[p->terms.operation] : "status";
+	c->outcome = verdict_outcomes[a->verdict];
 }
 
 /*
@@ -463,30 +484,12 @@ bool
 momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
 				  const MomoAnswer *a, bool reschedule)
 {
-	RowChange	c;
-	Datum		values[10];
-	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	int			rc;
+	MomoRecord	rec;
 
-	decide(p, op, a, reschedule, &c);
-	prepare_plans(schema);
-	values[0] = CStringGetTextDatum(p->terms.reference_id);
-	values[1] = CStringGetTextDatum(c.status);
-	values[2] = c.reason ? CStringGetTextDatum(c.reason) : (Datum) 0;
-	nulls[2] = c.reason ? ' ' : 'n';
-	values[3] = c.ftid ? CStringGetTextDatum(c.ftid) : (Datum) 0;
-	nulls[3] = c.ftid ? ' ' : 'n';
-	values[4] = Int32GetDatum(c.http_status);
-	nulls[4] = c.http_status ? ' ' : 'n';
-	values[5] = c.error ? CStringGetTextDatum(c.error) : (Datum) 0;
-	nulls[5] = c.error ? ' ' : 'n';
-	values[6] = Float8GetDatum(c.delay_ms);
-	values[7] = Int32GetDatum(c.checks);
-	values[8] = Int32GetDatum(c.uncount);
-	values[9] = BoolGetDatum(c.failed);
-	rc = SPI_execute_plan(plans.record, values, nulls, false, 0);
-	spi_check(rc, SPI_OK_UPDATE, "recording an answer from MTN");
-	return SPI_processed == 1 && is_final(c.status);
+	rec.payment = p;
+	rec.op = op;
+	rec.answer = a;
+	return momo_store_record_batch(schema, &rec, 1, reschedule) > 0;
 }
 
 /* Builds a one-dimensional text[] from strings, NULL entries becoming NULLs. */
@@ -508,11 +511,12 @@ text_array(char **items, int n)
 }
 
 /*
- * Records many answers with one statement (the worker's fast path).  Returns
- * the number of payments that became final.
+ * Records answers with one statement: logs each in momo_events and updates
+ * each payment not yet final (see decide).  Returns the number of payments
+ * that became final.
  */
 int
-momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
+momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool reschedule)
 {
 	char	  **refs = palloc(sizeof(char *) * n);
 	char	  **statuses = palloc(sizeof(char *) * n);
@@ -525,9 +529,13 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 	Datum	   *checks = palloc(sizeof(Datum) * n);
 	Datum	   *uncounts = palloc(sizeof(Datum) * n);
 	Datum	   *failed = palloc(sizeof(Datum) * n);
+	char	  **products = palloc(sizeof(char *) * n);
+	char	  **operations = palloc(sizeof(char *) * n);
+	char	  **outcomes = palloc(sizeof(char *) * n);
+	Datum	   *latencies = palloc(sizeof(Datum) * n);
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
-	Datum		values[10];
+	Datum		values[RECORD_ARGS];
 	int			rc;
 	int			finals = 0;
 
@@ -535,7 +543,7 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 	{
 		RowChange	c;
 
-		decide(recs[i].payment, recs[i].op, recs[i].answer, true, &c);
+		decide(recs[i].payment, recs[i].op, recs[i].answer, reschedule, &c);
 		refs[i] = recs[i].payment->terms.reference_id;
 		statuses[i] = (char *) c.status;
 		reasons[i] = c.reason;
@@ -547,6 +555,10 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 		checks[i] = Int32GetDatum(c.checks);
 		uncounts[i] = Int32GetDatum(c.uncount);
 		failed[i] = BoolGetDatum(c.failed);
+		products[i] = (char *) momo_product_names[momo_operation_product(recs[i].payment->terms.operation)];
+		operations[i] = (char *) c.event_operation;
+		outcomes[i] = (char *) c.outcome;
+		latencies[i] = Float8GetDatum(recs[i].answer->elapsed * 1000.0);
 	}
 	prepare_plans(schema);
 	values[0] = text_array(refs, n);
@@ -561,6 +573,11 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 	values[7] = PointerGetDatum(construct_array(checks, n, INT4OID, 4, true, TYPALIGN_INT));
 	values[8] = PointerGetDatum(construct_array(uncounts, n, INT4OID, 4, true, TYPALIGN_INT));
 	values[9] = PointerGetDatum(construct_array(failed, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	values[10] = text_array(products, n);
+	values[11] = text_array(operations, n);
+	values[12] = text_array(outcomes, n);
+	values[13] = PointerGetDatum(construct_array(latencies, n, FLOAT8OID, 8,
+												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
 	spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -571,6 +588,49 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n)
 			finals++;
 	}
 	return finals;
+}
+
+/* Appends one exchange with MTN that concerns no queued payment to momo_events. */
+void
+momo_store_log_event(const char *schema, const char *reference_id, const char *product,
+					 const char *operation, int http_status, const char *outcome,
+					 const char *reason, double latency_ms, const char *error)
+{
+	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int			rc;
+
+	values[0] = reference_id ? CStringGetTextDatum(reference_id) : (Datum) 0;
+	nulls[0] = reference_id ? ' ' : 'n';
+	values[1] = CStringGetTextDatum(product);
+	values[2] = CStringGetTextDatum(operation);
+	values[3] = Int32GetDatum(http_status);
+	nulls[3] = http_status ? ' ' : 'n';
+	values[4] = CStringGetTextDatum(outcome);
+	values[5] = reason ? CStringGetTextDatum(clip(reason, 100)) : (Datum) 0;
+	nulls[5] = reason ? ' ' : 'n';
+	values[6] = Float8GetDatum(latency_ms);
+	values[7] = error ? CStringGetTextDatum(clip(error, 500)) : (Datum) 0;
+	nulls[7] = error ? ' ' : 'n';
+	rc = SPI_execute_with_args(psprintf("INSERT INTO %s.momo_events (reference_id, product, operation,"
+										" http_status, outcome, reason, latency_ms, error)"
+										" VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)", schema),
+							   8, types, values, nulls, false, 0);
+	spi_check(rc, SPI_OK_INSERT, "logging an exchange with MTN");
+}
+
+/* Deletes events older than momo.event_retention; returns how many. */
+uint64
+momo_store_purge_events(const char *schema)
+{
+	int			rc;
+
+	rc = SPI_execute(psprintf("DELETE FROM %s.momo_events"
+							  " WHERE at < pg_catalog.now() - pg_catalog.make_interval(secs => %d)",
+							  schema, momo_event_retention_s), false, 0);
+	spi_check(rc, SPI_OK_DELETE, "purging old events");
+	return SPI_processed;
 }
 
 /* Milliseconds until the next payment falls due (may be negative), or -1 if none is waiting. */

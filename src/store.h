@@ -38,10 +38,17 @@ extern char *momo_store_extension_schema(void);
 extern char *momo_store_function_schema(FunctionCallInfo fcinfo);
 extern void momo_store_insert(const char *schema, const MomoPaymentTerms *t);
 extern bool momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p);
-extern int	momo_store_claim(const char *schema, bool send, int limit, MomoPayment **out);
+extern int	momo_store_claim(const char *schema, bool send, int limit, char **products,
+							 int nproducts, MomoPayment **out);
 extern bool momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
 							  const MomoAnswer *a, bool reschedule);
-extern int	momo_store_record_batch(const char *schema, const MomoRecord *recs, int n);
+extern int	momo_store_record_batch(const char *schema, const MomoRecord *recs, int n,
+									bool reschedule);
+extern void momo_store_log_event(const char *schema, const char *reference_id,
+								 const char *product, const char *operation, int http_status,
+								 const char *outcome, const char *reason, double latency_ms,
+								 const char *error);
+extern uint64 momo_store_purge_events(const char *schema);
 extern long momo_store_next_due_ms(const char *schema);
 
 #endif							/* MOMO_STORE_H */

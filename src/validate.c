@@ -161,7 +161,7 @@ check_currency(Problems *ps, char *currency, const MomoConfig *cfg)
  * NULL when it is unusable.
  */
 static char *
-check_amount(Problems *ps, FunctionCallInfo fcinfo, const char *currency)
+check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *currency)
 {
 	char	   *s;
 	char	   *dot;
@@ -169,12 +169,12 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, const char *currency)
 	int			allowed;
 	double		value;
 
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(argno))
 	{
 		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("amount must not be null"), NULL);
 		return NULL;
 	}
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, PG_GETARG_DATUM(0)));
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, PG_GETARG_DATUM(argno)));
 	if (strcmp(s, "NaN") == 0 || strstr(s, "Infinity") != NULL)
 	{
 		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
@@ -306,13 +306,12 @@ check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_m
 }
 
 /*
- * Checks every argument of momo_request_to_pay (amount, currency, msisdn,
- * external_id, payer_message, payee_note) and fills in terms, or raises one
- * ERROR describing every problem.
+ * Checks every argument of a payment function with the arguments (amount,
+ * currency, msisdn, external_id, payer_message, payee_note) and fills in
+ * terms, or raises one ERROR describing every problem.
  */
 void
-momo_validate_request_to_pay(FunctionCallInfo fcinfo, const MomoConfig *cfg,
-							 MomoPaymentTerms *terms)
+momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
 {
 	Problems	ps;
 	char	   *currency;
@@ -321,7 +320,7 @@ momo_validate_request_to_pay(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 	memset(terms, 0, sizeof(*terms));
 	currency = text_arg(fcinfo, 1);
 	/* In argument order, so the error names the first bad argument. */
-	terms->amount = check_amount(&ps, fcinfo,
+	terms->amount = check_amount(&ps, fcinfo, 0,
 								 (currency && strlen(currency) == 3 &&
 								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
 	terms->currency = check_currency(&ps, currency, cfg);
@@ -333,4 +332,54 @@ momo_validate_request_to_pay(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 	terms->payee_note = check_text(&ps, "payee_note", text_arg(fcinfo, 5),
 								   MAX_MESSAGE_CHARS, true);
 	raise_problems(&ps);
+}
+
+/*
+ * Checks the arguments of momo_refund after the reference id (amount, which
+ * may be NULL, external_id, payer_message, payee_note) for a refund in
+ * currency, and fills in terms (amount NULL when not given).
+ */
+void
+momo_validate_refund(FunctionCallInfo fcinfo, const char *currency, MomoPaymentTerms *terms)
+{
+	Problems	ps;
+
+	ps.n = 0;
+	terms->amount = PG_ARGISNULL(1) ? NULL : check_amount(&ps, fcinfo, 1, currency);
+	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 2),
+									 MAX_EXTERNAL_ID_CHARS, false);
+	terms->payer_message = check_text(&ps, "payer_message", text_arg(fcinfo, 3),
+									  MAX_MESSAGE_CHARS, true);
+	terms->payee_note = check_text(&ps, "payee_note", text_arg(fcinfo, 4),
+								   MAX_MESSAGE_CHARS, true);
+	raise_problems(&ps);
+}
+
+/* Checks a message of at most 160 characters (argument argno, named name); returns it. */
+char *
+momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	Problems	ps;
+	char	   *v;
+
+	ps.n = 0;
+	momo_require_arg(fcinfo, argno, name);
+	v = check_text(&ps, name, text_arg(fcinfo, argno), MAX_MESSAGE_CHARS, true);
+	if (v == NULL && ps.n == 0)
+		add_problem(&ps, ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be empty", name), NULL);
+	raise_problems(&ps);
+	return v;
+}
+
+/* Checks an msisdn argument; returns it as MTN wants it. */
+char *
+momo_validate_msisdn(FunctionCallInfo fcinfo, int argno)
+{
+	Problems	ps;
+	char	   *v;
+
+	ps.n = 0;
+	v = check_msisdn(&ps, text_arg(fcinfo, argno));
+	raise_problems(&ps);
+	return v;
 }

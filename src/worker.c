@@ -41,6 +41,9 @@
 #define FLUSH_ANSWERS 128
 #define FLUSH_DELAY_MS 20
 
+/* How often the worker purges events older than momo.event_retention. */
+#define PURGE_INTERVAL_MS (3600 * 1000)
+
 typedef struct WorkerState
 {
 	MemoryContext cycle_cxt;
@@ -52,6 +55,7 @@ typedef struct WorkerState
 	MomoRecord *answers;		/* answers not yet recorded */
 	int			nanswers;
 	TimestampTz first_answer_at;	/* when the oldest of them came */
+	TimestampTz purged_at;		/* when old events were last purged */
 } WorkerState;
 
 /* Unpublishes the worker's latch when it exits. */
@@ -132,11 +136,7 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 		int			finals;
 
 		begin_work(cxt);
-		if (n == 1)
-			finals = momo_store_record(st->schema, recs[0].payment, recs[0].op,
-									   recs[0].answer, true) ? 1 : 0;
-		else
-			finals = momo_store_record_batch(st->schema, recs, n);
+		finals = momo_store_record_batch(st->schema, recs, n, true);
 		/* A final status is committed durably before anyone is told. */
 		if (finals > 0)
 			ForceSyncCommit();
@@ -222,6 +222,55 @@ check_budget(WorkerState *st)
 }
 
 /*
+ * Finds the products the worker can serve now: configured, with an access
+ * token.  A product whose credentials are all absent is simply not in use;
+ * any other problem is logged (once) and keeps that product's payments
+ * waiting.  Returns how many products are usable.
+ */
+static int
+usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
+{
+	int			n = 0;
+	bool		problem = false;
+
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		MomoConfig *cfg = &cfgs[p];
+		MomoConfigProblem pr;
+		MomoTokenResult r;
+		char	   *token;
+		char	   *error;
+		int			key;
+
+		momo_config_resolve(cfg, (MomoProduct) p);
+		if (p != MOMO_COLLECTION && cfg->api_user == NULL && cfg->api_key == NULL &&
+			cfg->subscription_key[0] == NULL)
+			continue;
+		if (momo_config_check(cfg, &pr))
+		{
+			report_problem(st, pr.message, pr.hint);
+			problem = true;
+			continue;
+		}
+		r = momo_get_token(st->client, cfg, NULL, &token, &key, &error);
+		if (r != MOMO_TOKEN_OK)
+		{
+			report_problem(st, psprintf("no %s access token: %s", momo_product_names[p],
+										error ? error : "unknown"),
+						   r == MOMO_TOKEN_TRANSIENT ? "The worker retries by itself." :
+						   psprintf("Check the %s credentials: API user, API key and subscription keys.",
+									momo_product_names[p]));
+			problem = true;
+			continue;
+		}
+		names[n++] = (char *) momo_product_names[p];
+	}
+	if (!problem)
+		clear_problem(st);
+	return n;
+}
+
+/*
  * Runs one cycle.  Returns how long to sleep before the next one: 0 when
  * more work may be due at once.
  */
@@ -229,30 +278,26 @@ static long
 run_cycle(WorkerState *st)
 {
 	MemoryContext cxt = st->cycle_cxt;
-	MomoConfig	cfg;
-	MomoConfigProblem problem;
+	MomoConfig	cfgs[MOMO_N_PRODUCTS];
+	char	   *products[MOMO_N_PRODUCTS];
+	int			nproducts;
 	MomoPayment *to_send = NULL;
 	MomoPayment *to_check = NULL;
 	MomoCall   *calls;
 	int			nsend = 0;
 	int			ncheck = 0;
+	int			ncalls;
 	long		next_due = -1;
-	char	   *token;
-	char	   *error;
-	int			key;
-	MomoTokenResult r;
-
-	/* Nothing is claimed unless the configuration is usable and a token can be had. */
-	momo_config_resolve(&cfg, MOMO_COLLECTION);
-	if (momo_config_check(&cfg, &problem))
-	{
-		report_problem(st, problem.message, problem.hint);
-		return Max(momo_idle_interval_ms, 5000);
-	}
 
 	pgstat_report_activity(STATE_RUNNING, "momo: looking for due payments");
 	begin_work(cxt);
 	st->schema = momo_store_extension_schema();
+	if (st->schema &&
+		TimestampDifferenceExceeds(st->purged_at, GetCurrentTimestamp(), PURGE_INTERVAL_MS))
+	{
+		momo_store_purge_events(st->schema);
+		st->purged_at = GetCurrentTimestamp();
+	}
 	if (st->schema)
 	{
 		next_due = momo_store_next_due_ms(st->schema);
@@ -263,46 +308,56 @@ run_cycle(WorkerState *st)
 	if (st->schema == NULL)
 		return (next_due > 0) ? Min(next_due, (long) momo_idle_interval_ms) : momo_idle_interval_ms;
 
-	r = momo_get_token(st->client, &cfg, NULL, &token, &key, &error);
-	if (r != MOMO_TOKEN_OK)
-	{
-		report_problem(st, psprintf("no access token: %s", error ? error : "unknown"),
-					   r == MOMO_TOKEN_TRANSIENT ? "The worker retries by itself." :
-					   "Check the credentials: momo.api_user, momo.api_key and the subscription keys.");
+	/* Nothing is claimed for a product unless it is configured and has a token. */
+	nproducts = usable_products(st, cfgs, products);
+	if (nproducts == 0)
 		return Max(momo_retry_base_ms, 1000);
-	}
-	clear_problem(st);
 
 	pgstat_report_activity(STATE_RUNNING, "momo: claiming due payments");
 	begin_work(cxt);
-	nsend = momo_store_claim(st->schema, true, momo_batch_size, &to_send);
-	ncheck = momo_store_claim(st->schema, false, check_budget(st), &to_check);
+	nsend = momo_store_claim(st->schema, true, momo_batch_size, products, nproducts, &to_send);
+	ncheck = momo_store_claim(st->schema, false, check_budget(st), products, nproducts, &to_check);
 	end_work(cxt);
 	if (nsend + ncheck == 0)
 		return (momo_status_checks_per_second > 0 && st->check_budget < 1.0) ?
 			Max(1000 / momo_status_checks_per_second, 10) : 100;
 	st->check_budget -= ncheck;
 
-	calls = palloc0(sizeof(MomoCall) * (nsend + ncheck));
-	for (int i = 0; i < nsend + ncheck; i++)
-	{
-		MomoPayment *p = (i < nsend) ? &to_send[i] : &to_check[i - nsend];
-
-		calls[i].op = (i < nsend) ? MOMO_OP_CREATE : MOMO_OP_STATUS;
-		calls[i].terms = &p->terms;
-		calls[i].context = p;
-	}
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("momo: sending %d payment requests and %d status checks", nsend, ncheck));
+	calls = palloc0(sizeof(MomoCall) * (nsend + ncheck));
 	st->answers = palloc(sizeof(MomoRecord) * (nsend + ncheck));
-	st->nanswers = 0;
-	r = momo_exchange(st->client, &cfg, calls, nsend + ncheck, momo_max_in_flight,
-					  keep_answer, flush_answers, st, &error);
-	if (r != MOMO_TOKEN_OK)
+
+	/* One exchange per product: each has its own credentials and token. */
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 	{
-		/* The claimed rows come due again when their claim lapses. */
-		report_problem(st, psprintf("no access token: %s", error ? error : "unknown"), NULL);
-		return Max(momo_retry_base_ms, 1000);
+		char	   *error = NULL;
+		MomoTokenResult r;
+
+		ncalls = 0;
+		for (int i = 0; i < nsend + ncheck; i++)
+		{
+			MomoPayment *pay = (i < nsend) ? &to_send[i] : &to_check[i - nsend];
+
+			if (momo_operation_product(pay->terms.operation) != (MomoProduct) p)
+				continue;
+			calls[ncalls].op = (i < nsend) ? MOMO_OP_CREATE : MOMO_OP_STATUS;
+			calls[ncalls].terms = &pay->terms;
+			calls[ncalls].context = pay;
+			ncalls++;
+		}
+		if (ncalls == 0)
+			continue;
+		st->nanswers = 0;
+		r = momo_exchange(st->client, &cfgs[p], calls, ncalls, momo_max_in_flight,
+						  keep_answer, flush_answers, st, &error);
+		if (r != MOMO_TOKEN_OK)
+		{
+			/* Nothing was sent (though the claim counted a send): due again at once. */
+			report_problem(st, psprintf("no %s access token: %s", momo_product_names[p],
+										error ? error : "unknown"), NULL);
+			return Max(momo_retry_base_ms, 1000);
+		}
 	}
 	return 0;
 }

@@ -7,14 +7,25 @@
 #   sandbox_url() / sandbox_port() / sandbox_log()
 #   sandbox_get($path)          GET  /_sandbox/...: decoded JSON, undef on 404
 #   sandbox_post($path, $json)  POST /_sandbox/...: decoded JSON
+#   kill_sandbox($signal)       kills that sandbox (SIGKILL unless told), as a crash
+#   restart_sandbox()           starts it again on the same port with the same flags
+#   new_sandbox(%opts)          another sandbox (MomoTest::Sandbox object: url,
+#                               port, tls_url, get, post, stats, kill, restart,
+#                               stop), e.g. with HTTPS; stopped at END
+#   test_ca()                   directory of the test CA and certificates
+#                               (test/make-ca.sh), made once per test file
 #   momo_node($name, %opts)     a PostgreSQL::Test::Cluster with momo preloaded and
 #                               pointed at the sandbox; started unless no_start
 #   start_with_env($node, \%env)  start a node with extra environment variables
+#   set_momo($node, %settings)  ALTER SYSTEM SET momo.* and reload (bounded wait
+#                               until the server reports the new values)
 #   wait_for_worker($node, %opts) pid of the running "momo worker", or undef
+#   wait_for_worker_idle($node, %opts) 1 once the worker sleeps, 0 on timeout
 #   poll_until($node, $db, $sql, $expected, $seconds)
 #   request_payment($node, %args) reference id of a new payment (committed)
 #   await_payment($node, $ref, %opts) hashref of the payment row after momo_await
 #   payment_row($node, $ref, %opts)   hashref of the payment row as it is
+#   payment_rows($node, $where, %opts) reference id => hashref of each row matching
 #   log_position($node) / log_since($node, $pos)
 #
 # Every wait is a bounded poll.
@@ -25,7 +36,9 @@ use warnings;
 
 use Exporter 'import';
 use File::Basename qw(basename);
+use FindBin;
 use HTTP::Tiny;
+use IPC::Run;
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
@@ -36,8 +49,9 @@ use Time::HiRes qw(usleep time);
 our @EXPORT = qw(
   %CRED start_sandbox stop_sandbox sandbox_url sandbox_port sandbox_log
   sandbox_get sandbox_post sandbox_request
-  momo_node start_with_env wait_for_worker poll_until
-  request_payment await_payment payment_row
+  kill_sandbox restart_sandbox new_sandbox test_ca
+  momo_node start_with_env set_momo wait_for_worker wait_for_worker_idle poll_until
+  request_payment await_payment payment_row payment_rows
   log_position log_since count_matches wait_for_log_count
 );
 
@@ -52,22 +66,28 @@ our %CRED = (
 # Columns of momo_payments, in table order.
 our @PAYMENT_COLUMNS = qw(
   reference_id external_id amount currency msisdn payer_message payee_note
-  status reason financial_transaction_id attempts status_checks
+  status reason financial_transaction_id attempts status_checks retries
   last_http_status last_error created_at sent_at updated_at completed_at
   next_check_at);
 
 # No MOMO_* variable of the caller's environment may reach a test server
 # (each would silently configure it); tests set the ones they want.
+# ($MOMO_MAKE_CA is kept aside for test_ca.)
+our $MAKE_CA;
+
 BEGIN
 {
+	$MAKE_CA = $ENV{MOMO_MAKE_CA};
 	for my $k (keys %ENV)
 	{
 		delete $ENV{$k} if $k =~ /^MOMO_/ && $k ne 'MOMO_SANDBOX_BIN';
 	}
 }
 
-my ($sb_pid, $sb_port, $sb_log, $sb_owner);
 my $http = HTTP::Tiny->new(timeout => 15, keep_alive => 0);
+
+# The sandbox of start_sandbox(), which the sandbox_* functions talk to.
+my $main_sandbox;
 
 sub _test_name
 {
@@ -76,9 +96,9 @@ sub _test_name
 	return $n;
 }
 
-sub sandbox_url  { return "http://127.0.0.1:$sb_port"; }
-sub sandbox_port { return $sb_port; }
-sub sandbox_log  { return $sb_log; }
+sub sandbox_url  { return $main_sandbox ? $main_sandbox->url : undef; }
+sub sandbox_port { return $main_sandbox ? $main_sandbox->port : undef; }
+sub sandbox_log  { return $main_sandbox ? $main_sandbox->log : undef; }
 
 # start_sandbox(@extra_flags): starts the sandbox and waits (bounded) for
 # /_sandbox/health.
@@ -86,115 +106,95 @@ sub start_sandbox
 {
 	my (@extra) = @_;
 
-	die "the sandbox already runs" if $sb_pid;
-	my $bin = $ENV{MOMO_SANDBOX_BIN};
-	BAIL_OUT('MOMO_SANDBOX_BIN is not set (run the tests through test/run-tap.sh)')
-	  unless $bin;
-	BAIL_OUT("sandbox binary $bin is missing: make -C test/sandbox")
-	  unless -x $bin;
-
-	$sb_port = PostgreSQL::Test::Cluster::get_free_port();
-	$sb_log  = "$PostgreSQL::Test::Utils::log_path/" . _test_name() . "_sandbox.log";
-	my @cmd = (
-		$bin, '--listen', '127.0.0.1', '--port', $sb_port,
-		'--subscription-key', $CRED{sub_key_primary},
-		'--subscription-key', $CRED{sub_key_secondary},
-		'--api-user', $CRED{api_user}, '--api-key', $CRED{api_key},
-		'--callback-host', 'localhost', '--verbose', @extra);
-	note "starting sandbox: @cmd";
-
-	my $pid = fork();
-	die "fork failed: $!" unless defined $pid;
-	if ($pid == 0)
-	{
-		open(STDIN,  '<',  '/dev/null');
-		open(STDOUT, '>>', $sb_log) or POSIX::_exit(126);
-		open(STDERR, '>&', \*STDOUT);
-		exec(@cmd) or POSIX::_exit(127);
-	}
-	$sb_pid   = $pid;
-	$sb_owner = $$;
-
-	my $deadline = time() + 15;
-	while (time() < $deadline)
-	{
-		if (waitpid($sb_pid, WNOHANG) == $sb_pid)
-		{
-			$sb_pid = undef;
-			BAIL_OUT("the sandbox exited during start-up; see $sb_log");
-		}
-		my $r = $http->get(sandbox_url() . '/_sandbox/health');
-		return $sb_port if $r->{status} == 200 && $r->{content} eq 'ok';
-		usleep(50_000);
-	}
-	BAIL_OUT("the sandbox did not answer /_sandbox/health within 15 s; see $sb_log");
+	die "the sandbox already runs" if $main_sandbox && $main_sandbox->{pid};
+	$main_sandbox = MomoTest::Sandbox->start(name => 'sandbox', flags => \@extra);
+	return $main_sandbox->port;
 }
 
 sub stop_sandbox
 {
-	return unless $sb_pid && defined $sb_owner && $sb_owner == $$;
-	kill 'TERM', $sb_pid;
-	my $deadline = time() + 5;
-	while (time() < $deadline)
-	{
-		if (waitpid($sb_pid, WNOHANG) != 0)
-		{
-			$sb_pid = undef;
-			return;
-		}
-		usleep(20_000);
-	}
-	kill 'KILL', $sb_pid;
-	waitpid($sb_pid, 0);
-	$sb_pid = undef;
+	$main_sandbox->stop if $main_sandbox;
 	return;
+}
+
+# kill_sandbox($signal): kills the sandbox (default SIGKILL, as a crash) and
+# waits until it is gone; its port stays reserved for restart_sandbox.
+sub kill_sandbox
+{
+	my ($sig) = @_;
+	die "start_sandbox() first" unless $main_sandbox;
+	$main_sandbox->kill($sig);
+	return;
+}
+
+# restart_sandbox(): starts the sandbox again, on the same port with the same
+# flags (its payments and counters start empty, as after a real restart).
+sub restart_sandbox
+{
+	die "start_sandbox() first" unless $main_sandbox;
+	$main_sandbox->restart;
+	return $main_sandbox->port;
+}
+
+# new_sandbox(%opts): another sandbox; see MomoTest::Sandbox::start.
+sub new_sandbox
+{
+	return MomoTest::Sandbox->start(@_);
 }
 
 END
 {
 	my $rc = $?;
-	stop_sandbox();
+	MomoTest::Sandbox::stop_all();
 	$? = $rc;
 }
 
 # sandbox_request($method, $path, $body): (HTTP status, decoded JSON or text).
 sub sandbox_request
 {
-	my ($method, $path, $body) = @_;
-	my %o;
-	if (defined $body)
-	{
-		$body = encode_json($body) if ref $body;
-		%o = (content => $body, headers => { 'Content-Type' => 'application/json' });
-	}
-	my $r = $http->request($method, sandbox_url() . $path, \%o);
-	die "sandbox $method $path: $r->{status} $r->{content}" if $r->{status} == 599;
-	my $data = $r->{content};
-	if (($r->{headers}{'content-type'} // '') =~ /json/ && length $data)
-	{
-		$data = decode_json($data);
-	}
-	return ($r->{status}, $data);
+	die "start_sandbox() first" unless $main_sandbox;
+	return $main_sandbox->request(@_);
 }
 
 # sandbox_get($path): decoded JSON, or undef when the sandbox answers 404.
 sub sandbox_get
 {
-	my ($path) = @_;
-	my ($status, $data) = sandbox_request('GET', $path);
-	return undef if $status == 404;
-	die "sandbox GET $path answered $status" unless $status == 200;
-	return $data;
+	die "start_sandbox() first" unless $main_sandbox;
+	return $main_sandbox->get(@_);
 }
 
+# sandbox_post($path, $json): decoded JSON; dies unless the answer is 200.
 sub sandbox_post
 {
-	my ($path, $body) = @_;
-	my ($status, $data) = sandbox_request('POST', $path, $body // '{}');
-	die "sandbox POST $path answered $status: "
-	  . (ref $data ? encode_json($data) : $data)
-	  unless $status == 200;
-	return $data;
+	die "start_sandbox() first" unless $main_sandbox;
+	return $main_sandbox->post(@_);
+}
+
+# test_ca(): the directory holding the test CA and certificates that
+# test/make-ca.sh makes (ca.pem, server.pem/.key, wronghost.pem/.key,
+# selfsigned.pem/.key), made once per test file.  make-ca.sh is found
+# through $MOMO_MAKE_CA or next to the test directory (test/make-ca.sh in
+# the checkout, or a copy in run-tap.sh's scratch directory).
+my $ca_dir;
+
+sub test_ca
+{
+	return $ca_dir if $ca_dir;
+	my @candidates = grep { defined $_ && -f $_ }
+	  ($MAKE_CA, "$FindBin::RealBin/../make-ca.sh");
+	BAIL_OUT('test/make-ca.sh not found: set MOMO_MAKE_CA, or let run-tap.sh copy '
+		  . 'test/make-ca.sh next to the test directory')
+	  unless @candidates;
+	my $dir = "$PostgreSQL::Test::Utils::tmp_check/ca_" . _test_name();
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run([ 'bash', $candidates[0], $dir ], '<', \undef, '>', \$out, '2>', \$err);
+	BAIL_OUT("$candidates[0] $dir failed: $out$err") unless $ok;
+	for my $f (qw(ca.pem server.pem server.key wronghost.pem wronghost.key selfsigned.pem selfsigned.key))
+	{
+		BAIL_OUT("make-ca.sh made no $dir/$f") unless -s "$dir/$f";
+	}
+	$ca_dir = $dir;
+	return $ca_dir;
 }
 
 # momo_node($name, %opts): a new node configured for momo and the sandbox.
@@ -221,7 +221,7 @@ sub momo_node
 	push @conf, "momo.database_name = '" . ($opts{database_name} // 'postgres') . "'";
 	unless (defined $opts{credentials} && !$opts{credentials})
 	{
-		die "start_sandbox() first" unless $sb_port;
+		die "start_sandbox() first" unless $main_sandbox;
 		push @conf,
 		  "momo.environment = 'sandbox'",
 		  "momo.base_url = '" . sandbox_url() . "'",
@@ -263,6 +263,26 @@ sub _psql
 	return (($timed_out ? -1 : $rc), $out // '', $err // '');
 }
 
+# set_momo($node, name => value, ...): ALTER SYSTEM SET each momo setting
+# (names without the "momo." prefix) and reload; returns 1 once a new session
+# shows every new value, 0 after 30 s.  Give values as the server displays
+# them (e.g. '10min', '100ms', '1s'), since that is what is compared.  The
+# postmaster signals the worker before it answers that new session, so the
+# worker applies the values at its next wake-up at the latest.
+sub set_momo
+{
+	my ($node, %set) = @_;
+	for my $name (sort keys %set)
+	{
+		(my $v = $set{$name}) =~ s/'/''/g;
+		$node->safe_psql('postgres', "ALTER SYSTEM SET momo.$name = '$v'");
+	}
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	my $sql = join(" || '|' || ", map { "current_setting('momo.$_')" } sort keys %set);
+	return poll_until($node, 'postgres', "SELECT $sql",
+		join('|', map { $set{$_} } sort keys %set), 30);
+}
+
 # wait_for_worker($node, db => 'postgres', not_pid => N, timeout => S):
 # the pid of the momo worker once one runs (connected to db, and other than
 # not_pid), or undef when none did within timeout seconds.
@@ -286,6 +306,16 @@ sub wait_for_worker
 	}
 	diag("no momo worker (db $db) within the timeout; last pg_stat_activity: $last");
 	return undef;
+}
+
+# wait_for_worker_idle($node, timeout => S): 1 once the momo worker sleeps
+# (state idle in pg_stat_activity), 0 after timeout seconds (default 30).
+sub wait_for_worker_idle
+{
+	my ($node, %o) = @_;
+	return poll_until($node, 'postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'momo worker' AND state = 'idle'",
+		'1', $o{timeout} // 30);
 }
 
 # poll_until($node, $db, $sql, $expected, $seconds): 1 once $sql returns
@@ -346,6 +376,16 @@ sub payment_row
 		"momo_payments WHERE reference_id = '$ref'");
 }
 
+# payment_rows($node, $where, db => ...): reference id => hashref of the row
+# (every column, read as JSON) for each payment matching the SQL condition.
+sub payment_rows
+{
+	my ($node, $where, %o) = @_;
+	my $out = $node->safe_psql($o{db} // 'postgres',
+		"SELECT coalesce(json_agg(p), '[]') FROM momo_payments p WHERE $where");
+	return { map { $_->{reference_id} => $_ } @{ decode_json($out) } };
+}
+
 sub log_position
 {
 	my ($node) = @_;
@@ -378,6 +418,220 @@ sub wait_for_log_count
 	}
 	diag("log of " . $node->name . " did not match $re $n times in time");
 	return 0;
+}
+
+1;
+
+############################################################################
+# MomoTest::Sandbox - one running momo-sandbox process.
+package MomoTest::Sandbox;
+
+use strict;
+use warnings;
+
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+# Every sandbox this process started, for stop_all.
+my @started;
+
+# MomoTest::Sandbox->start(%opts): starts a sandbox with the fixed test
+# credentials and waits (bounded) for /_sandbox/health.
+#   name => 'x'             names its log, tmp_check/log/<test>_<name>.log
+#   flags => [...]          extra command-line flags
+#   tls_cert => F, tls_key => K   also serve HTTPS (on tls_port, a free
+#                           port unless given), with that certificate
+# Plain HTTP always listens too (port, a free port unless given): the
+# control endpoints are reached through it.
+sub start
+{
+	my ($class, %o) = @_;
+	my $self = bless {
+		name     => $o{name} // 'sandbox',
+		port     => $o{port} // PostgreSQL::Test::Cluster::get_free_port(),
+		flags    => [ @{ $o{flags} // [] } ],
+		tls_cert => $o{tls_cert},
+		tls_key  => $o{tls_key},
+		owner    => $$,
+	}, $class;
+	$self->{tls_port} = $o{tls_port} // PostgreSQL::Test::Cluster::get_free_port()
+	  if $o{tls_cert};
+	$self->{log} = "$PostgreSQL::Test::Utils::log_path/" . MomoTest::_test_name()
+	  . "_$self->{name}.log";
+	$self->_spawn;
+	push @started, $self;
+	return $self;
+}
+
+sub url      { return "http://127.0.0.1:$_[0]{port}"; }
+sub port     { return $_[0]{port}; }
+sub tls_port { return $_[0]{tls_port}; }
+sub tls_url  { return "https://localhost:$_[0]{tls_port}"; }
+sub log      { return $_[0]{log}; }
+sub pid      { return $_[0]{pid}; }
+
+# Starts the process and waits for its health endpoint; BAIL_OUT if it does
+# not come up within 15 s.
+sub _spawn
+{
+	my ($self) = @_;
+	my $bin = $ENV{MOMO_SANDBOX_BIN};
+	BAIL_OUT('MOMO_SANDBOX_BIN is not set (run the tests through test/run-tap.sh)')
+	  unless $bin;
+	BAIL_OUT("sandbox binary $bin is missing: make -C test/sandbox")
+	  unless -x $bin;
+
+	my @cmd = (
+		$bin, '--listen', '127.0.0.1', '--port', $self->{port},
+		'--subscription-key', $MomoTest::CRED{sub_key_primary},
+		'--subscription-key', $MomoTest::CRED{sub_key_secondary},
+		'--api-user', $MomoTest::CRED{api_user}, '--api-key', $MomoTest::CRED{api_key},
+		'--callback-host', 'localhost', '--verbose');
+	push @cmd, '--tls-port', $self->{tls_port}, '--tls-cert', $self->{tls_cert},
+	  '--tls-key', $self->{tls_key}
+	  if $self->{tls_cert};
+	push @cmd, @{ $self->{flags} };
+	note "starting sandbox $self->{name}: @cmd";
+
+	my $pid = fork();
+	die "fork failed: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		open(STDIN,  '<',  '/dev/null');
+		open(STDOUT, '>>', $self->{log}) or POSIX::_exit(126);
+		open(STDERR, '>&', \*STDOUT);
+		exec(@cmd) or POSIX::_exit(127);
+	}
+	$self->{pid} = $pid;
+
+	my $deadline = time() + 15;
+	while (time() < $deadline)
+	{
+		if (waitpid($pid, WNOHANG) == $pid)
+		{
+			$self->{pid} = undef;
+			BAIL_OUT("sandbox $self->{name} exited during start-up; see $self->{log}");
+		}
+		my $r = $http->get($self->url . '/_sandbox/health');
+		return if $r->{status} == 200 && $r->{content} eq 'ok';
+		usleep(50_000);
+	}
+	BAIL_OUT("sandbox $self->{name} did not answer /_sandbox/health within 15 s; see $self->{log}");
+}
+
+# Waits (at most $seconds) for the process to exit; 1 if it did.
+sub _reap
+{
+	my ($self, $seconds) = @_;
+	my $deadline = time() + $seconds;
+	while (time() < $deadline)
+	{
+		if (waitpid($self->{pid}, WNOHANG) != 0)
+		{
+			$self->{pid} = undef;
+			return 1;
+		}
+		usleep(20_000);
+	}
+	return 0;
+}
+
+# stop(): SIGTERM, then SIGKILL after 5 s.  Only the process that started
+# the sandbox stops it (not a forked child).
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{pid} && $self->{owner} == $$;
+	CORE::kill('TERM', $self->{pid});
+	return if $self->_reap(5);
+	CORE::kill('KILL', $self->{pid});
+	waitpid($self->{pid}, 0);
+	$self->{pid} = undef;
+	return;
+}
+
+# kill($signal): sends $signal (default KILL) and waits for the exit.
+sub kill
+{
+	my ($self, $sig) = @_;
+	die "sandbox $self->{name} is not running" unless $self->{pid};
+	CORE::kill($sig // 'KILL', $self->{pid});
+	die "sandbox $self->{name} did not exit after SIG" . ($sig // 'KILL')
+	  unless $self->_reap(10);
+	return;
+}
+
+# restart(%opts): stops the sandbox if it runs and starts it again on the
+# same ports, with the same flags unless flags, tls_cert or tls_key are
+# given anew.
+sub restart
+{
+	my ($self, %o) = @_;
+	$self->stop if $self->{pid};
+	$self->{flags} = [ @{ $o{flags} } ] if $o{flags};
+	$self->{tls_cert} = $o{tls_cert} if $o{tls_cert};
+	$self->{tls_key}  = $o{tls_key}  if $o{tls_key};
+	$self->_spawn;
+	return $self;
+}
+
+# request($method, $path, $body): (HTTP status, decoded JSON or text).
+sub request
+{
+	my ($self, $method, $path, $body) = @_;
+	my %o;
+	if (defined $body)
+	{
+		$body = encode_json($body) if ref $body;
+		%o = (content => $body, headers => { 'Content-Type' => 'application/json' });
+	}
+	my $r = $http->request($method, $self->url . $path, \%o);
+	die "sandbox $method $path: $r->{status} $r->{content}" if $r->{status} == 599;
+	my $data = $r->{content};
+	if (($r->{headers}{'content-type'} // '') =~ /json/ && length $data)
+	{
+		$data = decode_json($data);
+	}
+	return ($r->{status}, $data);
+}
+
+# get($path): decoded JSON, or undef when the sandbox answers 404.
+sub get
+{
+	my ($self, $path) = @_;
+	my ($status, $data) = $self->request('GET', $path);
+	return undef if $status == 404;
+	die "sandbox GET $path answered $status" unless $status == 200;
+	return $data;
+}
+
+# post($path, $json): decoded JSON; dies unless the answer is 200.
+sub post
+{
+	my ($self, $path, $body) = @_;
+	my ($status, $data) = $self->request('POST', $path, $body // '{}');
+	die "sandbox POST $path answered $status: "
+	  . (ref $data ? encode_json($data) : $data)
+	  unless $status == 200;
+	return $data;
+}
+
+# stats(): the counters of /_sandbox/stats.
+sub stats
+{
+	my ($self) = @_;
+	return $self->get('/_sandbox/stats');
+}
+
+# stop_all(): stops every sandbox this process started (at END).
+sub stop_all
+{
+	$_->stop for @started;
+	return;
 }
 
 1;

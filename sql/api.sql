@@ -1,0 +1,116 @@
+--
+-- api: the rest of MoMo from SQL: fees, account balance and holders,
+-- delivery notifications, sandbox provisioning, callbacks, the event log,
+-- monitoring figures and the Go Live preflight.
+--
+\set SHOW_CONTEXT never
+
+-- Fees: Rwanda's schedule by default (free up to 4,000 RWF, 0.5 % above).
+SELECT a AS amount, momo_fee(a) AS fee
+  FROM unnest(ARRAY[1, 4000, 4001, 5000, 10000, 1234567]::numeric[]) a;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_fee(100, 'EUR')$$);
+SELECT momo_test.try($$SELECT momo_fee(-1)$$);
+SELECT momo_test.try($$SELECT momo_fee(NULL)$$);
+SELECT momo_test.try($$SELECT momo_fee(100, NULL)$$);
+SELECT momo_test.try($$SELECT momo_fee('NaN')$$);
+\pset tuples_only off
+\pset format aligned
+-- Other markets: a schedule row per currency.
+INSERT INTO momo_fee_schedule (currency, free_up_to, percent, decimals) VALUES ('EUR', 10, 1.5, 2);
+SELECT momo_fee(10, 'EUR') AS free, momo_fee(100, 'EUR') AS one_and_a_half_percent;
+
+-- A successful request to pay shows its fee; a failed one has none.
+SELECT momo_request_to_pay(200, 'EUR', '46733000200', 'API-fee') AS ref \gset
+SELECT momo_request_to_pay(200, 'EUR', '46733123451', 'API-fee-failed') AS failed_ref \gset
+SELECT status, fee FROM momo_await(:'ref');
+SELECT status, fee FROM momo_await(:'failed_ref');
+DELETE FROM momo_fee_schedule WHERE currency = 'EUR';
+
+-- Balance and account holders, asked of MTN now.
+SELECT * FROM momo_balance();
+SELECT momo_account_holder_active('46733000001') AS active,
+       momo_account_holder_active('46733123451') AS not_active;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_balance('savings')$$);
+SELECT momo_test.try($$SELECT momo_balance(NULL)$$);
+SELECT momo_test.try($$SELECT momo_account_holder_active('abc')$$);
+SELECT momo_test.try($$SELECT momo_account_holder_active(NULL)$$);
+-- Disbursement is not configured in this cluster: a clear error naming the setting.
+SELECT momo_test.try($$SELECT momo_balance('disbursement')$$);
+SELECT momo_test.try($$SELECT momo_transfer(10, 'EUR', '46733000001')$$);
+SELECT momo_test.try($$SELECT momo_refund('7d1f9b8e-0000-4000-8000-000000000000')$$);
+\pset tuples_only off
+\pset format aligned
+
+-- Sandbox provisioning: a new API user and key that work.
+SELECT api_user IS NOT NULL AS has_user, length(api_key) > 10 AS has_key
+  FROM momo_sandbox_provision('localhost');
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_sandbox_provision('https://localhost/x')$$);
+SELECT momo_test.try($$SELECT momo_sandbox_provision(NULL)$$);
+\pset tuples_only off
+\pset format aligned
+
+-- Callbacks: momo signs the reference id it puts in X-Callback-Url with
+-- momo.callback_secret (HMAC-SHA256, checked here with pgcrypto).
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+ALTER SYSTEM SET momo.callback_secret = 'regression-callback-secret-0123456789';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_request_to_pay(15, 'EUR', '46733123453', 'API-callback') AS cb_ref \gset
+SELECT momo_test.wait_sent(:'cb_ref');
+SELECT encode(hmac(:'cb_ref', current_setting('momo.callback_secret'), 'sha256'), 'hex') AS sig \gset
+-- A valid callback: the body claims SUCCESSFUL; momo only schedules a status check.
+SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'cb_ref', :'sig'),
+                     '{"externalId":"API-callback","status":"SUCCESSFUL","financialTransactionId":"1"}');
+SELECT status, callback_at IS NOT NULL AS called_back, next_check_at <= now() + interval '1 second' AS due
+  FROM momo_payments WHERE reference_id = :'cb_ref';
+-- The same again at once: a duplicate.
+SELECT momo_callback(format('?momo_ref=%s&momo_sig=%s', :'cb_ref', :'sig'), '{}');
+-- Forgeries: wrong signature, no signature, another payment's signature, no reference.
+SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'cb_ref', repeat('0', 64)), '{"status":"SUCCESSFUL"}');
+SELECT momo_callback(format('momo_ref=%s', :'cb_ref'), '{"status":"SUCCESSFUL"}');
+SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', '7d1f9b8e-0000-4000-8000-000000000000', :'sig'), NULL);
+SELECT momo_callback(format('momo_ref=%s&momo_ref=%s&momo_sig=%s', :'cb_ref', :'cb_ref', :'sig'), NULL);
+SELECT momo_callback('', 'not json at all');
+-- The body never decides: after all these callbacks the payment is still
+-- what MTN's status endpoint says (46733123453 stays PENDING).
+SELECT momo_test.wait_sent(:'cb_ref');
+SELECT status, reason FROM momo_payments WHERE reference_id = :'cb_ref';
+-- A callback for a final payment is ignored.
+SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'ref',
+                            encode(hmac(:'ref', current_setting('momo.callback_secret'), 'sha256'), 'hex')), NULL);
+-- With the signed query string in X-Callback-Url, MTN (the sandbox) still
+-- accepts the payment: the callback host is the API user's registered one.
+SELECT momo_request_to_pay(16, 'EUR', '46733000016', 'API-callback-url') AS url_ref \gset
+SELECT status FROM momo_await(:'url_ref');
+ALTER SYSTEM RESET momo.callback_secret;
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+-- Without a secret every callback is ignored (polling still follows the payment).
+SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'cb_ref', :'sig'), NULL);
+
+-- The event log: every exchange, never a secret; append-only.
+SELECT operation, outcome, http_status
+  FROM momo_events WHERE reference_id = :'ref' ORDER BY id;
+SELECT outcome, count(*) FROM momo_events
+ WHERE operation = 'callback' AND reference_id = :'cb_ref' GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS events_holding_a_secret FROM momo_events e
+ WHERE e::text LIKE '%' || current_setting('momo.api_key') || '%'
+    OR e::text LIKE '%' || current_setting('momo.subscription_key_primary') || '%';
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$UPDATE momo_events SET outcome = 'ok'$$);
+SELECT momo_test.try($$DELETE FROM momo_events$$);
+\pset tuples_only off
+\pset format aligned
+
+-- Monitoring figures.
+SELECT metric, count(*) > 0 AS present FROM momo_stats GROUP BY metric ORDER BY metric;
+SELECT value > 0 AS some_successful FROM momo_stats WHERE metric = 'payments' AND label = 'successful/request_to_pay';
+SELECT value >= 1 AS tokens_fetched FROM momo_stats WHERE metric = 'token_refreshes' AND label = 'collection';
+
+-- The Go Live preflight, in the sandbox.
+SELECT check_name, ok FROM momo_preflight();

@@ -1,0 +1,387 @@
+/*-------------------------------------------------------------------------
+ *
+ * calls.c
+ *	  SQL functions that ask MTN something and wait for the answer: the
+ *	  balance of a product's account, whether an account holder is active,
+ *	  an account holder's basic information, a delivery notification to the
+ *	  payer of a request to pay, and (sandbox only) provisioning an API user
+ *	  and key.  Each exchange is logged in momo_events; failures are ERRORs
+ *	  that say what MTN answered.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/numeric.h"
+#include "utils/uuid.h"
+
+#include "api.h"
+#include "json.h"
+#include "momo.h"
+#include "settings.h"
+#include "store.h"
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(momo_balance);
+PG_FUNCTION_INFO_V1(momo_account_holder_active);
+PG_FUNCTION_INFO_V1(momo_account_holder_info);
+PG_FUNCTION_INFO_V1(momo_delivery_notification);
+PG_FUNCTION_INFO_V1(momo_sandbox_provision);
+
+/* Returns the product named by text argument argno, raising an ERROR naming it otherwise. */
+static MomoProduct
+product_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	momo_require_arg(fcinfo, argno, "product");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		if (strcmp(name, momo_product_names[p]) == 0)
+			return (MomoProduct) p;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("product must be collection, disbursement or remittance, not \"%s\"", name)));
+	return MOMO_COLLECTION;		/* keep the compiler quiet */
+}
+
+/* Logs a finished call in momo_events, in the schema of the called function. */
+static void
+log_call(FunctionCallInfo fcinfo, const MomoConfig *cfg, const char *reference_id,
+		 const char *operation, const MomoHttpRequest *req, bool ok)
+{
+	char	   *schema = momo_store_function_schema(fcinfo);
+	int			rc;
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_store_log_event(schema, reference_id, momo_product_names[cfg->product], operation,
+						 (int) req->status, ok ? "ok" : (req->status == 0 ? "retry" : "error"),
+						 NULL, req->elapsed * 1000.0,
+						 req->status == 0 ? momo_http_describe_failure(req) : NULL);
+	SPI_finish();
+}
+
+/* Raises the ERROR for a call MTN did not answer as hoped. */
+static void
+raise_call_failure(const MomoConfig *cfg, const char *what, const MomoHttpRequest *req)
+{
+	MomoJsonField f[] = {{.path = "code"}, {.path = "message"}};
+
+	if (req->status == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("momo: MTN did not answer %s", what),
+				 errdetail("%s", momo_http_describe_failure(req)),
+				 errhint("Check momo.base_url and the network path to MTN; the call can be repeated.")));
+	if (req->response_len > 0 &&
+		momo_json_extract(req->response, req->response_len, f, lengthof(f)) == NULL &&
+		f[0].value)
+		ereport(ERROR,
+				(errcode(req->status >= 500 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("momo: MTN refused %s: %s", what, f[0].value),
+				 errdetail("HTTP %ld%s%s.", req->status, f[1].value ? ": " : "", f[1].value ? f[1].value : "")));
+	ereport(ERROR,
+			(errcode(req->status >= 500 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("momo: MTN answered %s with HTTP %ld", what, req->status),
+			 req->status == 401 ?
+			 errhint("Check the %s credentials.", momo_product_names[cfg->product]) : 0));
+}
+
+/* Parses a 200 answer's fields, raising an ERROR if the body is unusable. */
+static void
+parse_answer(const char *what, const MomoHttpRequest *req, MomoJsonField *fields, int n)
+{
+	char	   *err = momo_json_extract(req->response, req->response_len, fields, n);
+
+	if (err)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("momo: MTN's answer to %s is unreadable", what),
+				 errdetail("%s", err)));
+}
+
+/* momo_balance(product): the available balance of the product's account, now. */
+Datum
+momo_balance(PG_FUNCTION_ARGS)
+{
+	MomoConfig	cfg;
+	MomoHttpRequest *req;
+	MomoJsonField f[] = {{.path = "availableBalance"}, {.path = "currency"}};
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	momo_require_preload();
+	momo_config_require(&cfg, product_arg(fcinfo, 0));
+	req = momo_call(momo_http_client(), &cfg, false, "v1_0/account/balance", NULL, NULL, NULL);
+	log_call(fcinfo, &cfg, NULL, "balance", req, req->status == 200);
+	if (req->status != 200)
+		raise_call_failure(&cfg, "the balance request", req);
+	parse_answer("the balance request", req, f, lengthof(f));
+	if (f[0].value == NULL || f[1].value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("momo: MTN's balance answer lacks availableBalance or currency")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "momo: momo_balance must return a record");
+	values[0] = DirectFunctionCall3(numeric_in, CStringGetDatum(f[0].value),
+									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	values[1] = CStringGetTextDatum(f[1].value);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* momo_account_holder_active(msisdn, product): whether MTN knows msisdn as an active account. */
+Datum
+momo_account_holder_active(PG_FUNCTION_ARGS)
+{
+	MomoConfig	cfg;
+	MomoHttpRequest *req;
+	MomoJsonField f[] = {{.path = "result"}};
+	char	   *msisdn = momo_validate_msisdn(fcinfo, 0);
+
+	momo_require_preload();
+	momo_config_require(&cfg, product_arg(fcinfo, 1));
+	req = momo_call(momo_http_client(), &cfg, false,
+					psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL, NULL);
+	log_call(fcinfo, &cfg, NULL, "account_holder_active", req,
+			 req->status == 200 || req->status == 404);
+	/* An account holder MTN does not know is not active. */
+	if (req->status == 404)
+		PG_RETURN_BOOL(false);
+	if (req->status != 200)
+		raise_call_failure(&cfg, "the account holder check", req);
+	parse_answer("the account holder check", req, f, lengthof(f));
+	if (f[0].value == NULL || f[0].is_string ||
+		(strcmp(f[0].value, "true") != 0 && strcmp(f[0].value, "false") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("momo: MTN's account holder answer has no boolean result")));
+	PG_RETURN_BOOL(strcmp(f[0].value, "true") == 0);
+}
+
+/* momo_account_holder_info(msisdn, product): MTN's basic information on an account holder. */
+Datum
+momo_account_holder_info(PG_FUNCTION_ARGS)
+{
+	static const char *const names[6] = {
+		"given_name", "family_name", "birthdate", "locale", "gender", "status"
+	};
+	MomoJsonField f[6];
+	MomoConfig	cfg;
+	MomoHttpRequest *req;
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6];
+	char	   *msisdn = momo_validate_msisdn(fcinfo, 0);
+
+	momo_require_preload();
+	momo_config_require(&cfg, product_arg(fcinfo, 1));
+	req = momo_call(momo_http_client(), &cfg, false,
+					psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL, NULL);
+	log_call(fcinfo, &cfg, NULL, "account_holder_info", req, req->status == 200);
+	if (req->status == 404)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("momo: MTN knows no account holder with msisdn %s", msisdn)));
+	if (req->status != 200)
+		raise_call_failure(&cfg, "the account holder information request", req);
+	memset(f, 0, sizeof(f));
+	for (int i = 0; i < 6; i++)
+		f[i].path = names[i];
+	parse_answer("the account holder information request", req, f, lengthof(f));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "momo: momo_account_holder_info must return a record");
+	for (int i = 0; i < 6; i++)
+	{
+		nulls[i] = (f[i].value == NULL);
+		values[i] = nulls[i] ? (Datum) 0 :
+			CStringGetTextDatum(pg_any_to_server(f[i].value, strlen(f[i].value), PG_UTF8));
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * momo_delivery_notification(reference_id, message): asks MTN to send the
+ * payer of a request to pay a notification.
+ */
+Datum
+momo_delivery_notification(PG_FUNCTION_ARGS)
+{
+	char	   *ref;
+	char	   *message;
+	char	   *schema;
+	MomoConfig	cfg;
+	MomoPayment p;
+	MomoHttpRequest *req;
+	StringInfoData body;
+	int			rc;
+
+	momo_require_arg(fcinfo, 0, "reference_id");
+	ref = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+	message = momo_validate_message(fcinfo, 1, "message");
+	momo_require_preload();
+	momo_config_require(&cfg, MOMO_COLLECTION);
+
+	schema = momo_store_function_schema(fcinfo);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (!momo_store_fetch(schema, ref, &p))
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("momo: no payment has reference_id %s", ref)));
+	SPI_finish();
+	if (p.terms.operation != MOMO_REQUEST_TO_PAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("momo: payment %s is not a request to pay; only its payer can be notified", ref)));
+	if (p.queued)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo: payment %s has not been accepted by MTN yet", ref),
+				 errhint("Wait until it is pending or final, e.g. with momo_await.")));
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"notificationMessage\":");
+	escape_json(&body, pg_server_to_any(message, strlen(message), PG_UTF8));
+	appendStringInfoChar(&body, '}');
+	/* MTN's definition also wants the message as a header; headers are ASCII. */
+	for (char *c = message; *c; c++)
+		if ((unsigned char) *c >= 0x7f)
+			*c = '?';
+	req = momo_call(momo_http_client(), &cfg, true,
+					psprintf("v1_0/requesttopay/%s/deliverynotification", ref),
+					body.data, "notificationMessage", message);
+	log_call(fcinfo, &cfg, ref, "delivery_notification", req, req->status == 200);
+	if (req->status != 200)
+		raise_call_failure(&cfg, "the delivery notification", req);
+	PG_RETURN_VOID();
+}
+
+/* Returns true if host is a plain host name (letters, digits, dots, hyphens). */
+static bool
+is_host_name(const char *host)
+{
+	if (host[0] == '\0' || strlen(host) > 253)
+		return false;
+	return strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == strlen(host);
+}
+
+/* Collects the single answer of a provisioning request. */
+static void
+provision_done(MomoHttpRequest *req, void *arg)
+{
+	*(MomoHttpRequest **) arg = req;
+}
+
+/* Sends one Provisioning API request (no access token: the subscription key alone). */
+static MomoHttpRequest *
+provision_call(const MomoConfig *cfg, const char *path, const char *reference_id, const char *body)
+{
+	MomoHttpRequest *req = momo_http_request(true, psprintf("%s/%s", cfg->base_url, path));
+	MomoHttpRequest *done = NULL;
+
+	momo_http_header(req, "Ocp-Apim-Subscription-Key", cfg->subscription_key[0]);
+	momo_http_header(req, "Expect", "");
+	if (reference_id)
+		momo_http_header(req, "X-Reference-Id", reference_id);
+	if (body)
+	{
+		req->body = pstrdup(body);
+		momo_http_header(req, "Content-Type", "application/json");
+	}
+	PG_TRY();
+	{
+		momo_http_run(momo_http_client(), cfg, &req, 1, 1, provision_done, NULL, &done);
+	}
+	PG_FINALLY();
+	{
+		momo_http_request_free(req);
+	}
+	PG_END_TRY();
+	return req;
+}
+
+/*
+ * momo_sandbox_provision(callback_host, product): creates a sandbox API user
+ * (whose callbacks must go to callback_host) and an API key with the
+ * Provisioning API, and returns both, for the DBA to put into settings.
+ * Production has no Provisioning API.
+ */
+Datum
+momo_sandbox_provision(PG_FUNCTION_ARGS)
+{
+	MomoConfig	cfg;
+	MomoConfigProblem problem;
+	MomoProduct product;
+	char	   *host;
+	char	   *user;
+	MomoHttpRequest *req;
+	MomoJsonField f[] = {{.path = "apiKey"}};
+	StringInfoData body;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	unsigned char b[16];
+
+	momo_require_arg(fcinfo, 0, "callback_host");
+	host = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!is_host_name(host))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("callback_host must be a host name, such as shop.example.rw"),
+				 errhint("Give the host alone: no scheme, port or path.")));
+	product = product_arg(fcinfo, 1);
+	momo_require_preload();
+	momo_config_resolve(&cfg, product);
+	if (cfg.production)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo_sandbox_provision is for the sandbox only"),
+				 errdetail("momo.environment is production, where MTN has no Provisioning API."),
+				 errhint("Create the API user and key in MTN's Partner Portal.")));
+	/* Only the base URL and the subscription key are needed here. */
+	if (momo_config_check(&cfg, &problem) && cfg.subscription_key[0] == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo is not configured: %s", problem.message),
+				 problem.hint ? errhint("%s", problem.hint) : 0));
+
+	if (!pg_strong_random(b, sizeof(b)))
+		elog(ERROR, "momo: could not generate a random API user id");
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	user = psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"providerCallbackHost\":");
+	escape_json(&body, host);
+	appendStringInfoChar(&body, '}');
+	req = provision_call(&cfg, "v1_0/apiuser", user, body.data);
+	log_call(fcinfo, &cfg, NULL, "provision_user", req, req->status == 201);
+	if (req->status != 201)
+		raise_call_failure(&cfg, "the creation of an API user", req);
+	req = provision_call(&cfg, psprintf("v1_0/apiuser/%s/apikey", user), NULL, NULL);
+	log_call(fcinfo, &cfg, NULL, "provision_key", req, req->status == 201);
+	if (req->status != 201)
+		raise_call_failure(&cfg, "the creation of an API key", req);
+	parse_answer("the creation of an API key", req, f, lengthof(f));
+	if (f[0].value == NULL || !f[0].is_string)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("momo: MTN's answer has no apiKey")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "momo: momo_sandbox_provision must return a record");
+	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(user));
+	values[1] = CStringGetTextDatum(f[0].value);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

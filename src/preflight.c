@@ -1,0 +1,201 @@
+/*-------------------------------------------------------------------------
+ *
+ * preflight.c
+ *	  momo_preflight: the checks of the owner's Go Live checklist that can be
+ *	  made from inside the database, one row each (name, ok, detail); and
+ *	  momo_token_refreshes, the token figures for momo_stats.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "api.h"
+#include "momo.h"
+#include "settings.h"
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(momo_preflight);
+PG_FUNCTION_INFO_V1(momo_token_refreshes);
+
+/* Adds one check's row. */
+static void
+add_check(ReturnSetInfo *rsinfo, const char *name, bool ok, const char *detail)
+{
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = BoolGetDatum(ok);
+	values[2] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Runs a query returning one boolean, with SPI connected. */
+static bool
+query_bool(const char *sql)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "momo: preflight query failed: %s", sql);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
+/* Returns true if none of a product's credentials is set: the product is not in use. */
+static bool
+product_unused(const MomoConfig *cfg)
+{
+	return cfg->api_user == NULL && cfg->api_key == NULL && cfg->subscription_key[0] == NULL;
+}
+
+/*
+ * momo_preflight(): one row per Go Live check: environment, credentials and
+ * a fresh access token for each product in use, target environment, HTTPS
+ * callback URL on a domain name, callback signing, TLS verification, the
+ * worker, pg_dump coverage of the payments, and secrets closed to PUBLIC.
+ */
+Datum
+momo_preflight(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MomoConfig	cfg;
+	MomoConfigProblem problem;
+	char	   *schema = momo_store_function_schema(fcinfo);
+	pid_t		worker_pid;
+	int			rc;
+
+	momo_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+
+	momo_config_resolve(&cfg, MOMO_COLLECTION);
+	add_check(rsinfo, "environment", true,
+			  cfg.production ? "production: real money" : "sandbox: no real money (set momo.environment = 'production' to go live)");
+	add_check(rsinfo, "base URL", cfg.base_url != NULL && (!cfg.production || strncmp(cfg.base_url, "https://", 8) == 0),
+			  cfg.base_url ? cfg.base_url : "momo.base_url is not set (required in production)");
+	add_check(rsinfo, "target environment",
+			  cfg.target_environment != NULL &&
+			  (!cfg.production || (strcmp(cfg.target_environment, "sandbox") != 0 &&
+								   strcmp(cfg.target_environment, "production") != 0)),
+			  cfg.target_environment ? cfg.target_environment :
+			  "momo.target_environment is not set (required in production, e.g. mtnrwanda)");
+
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		MomoConfig	pc;
+		char	   *name = psprintf("credentials (%s)", momo_product_names[p]);
+		char	   *token;
+		char	   *error;
+		int			key;
+		MomoTokenResult r;
+
+		momo_config_resolve(&pc, (MomoProduct) p);
+		if (p != MOMO_COLLECTION && product_unused(&pc))
+		{
+			add_check(rsinfo, name, true, "not in use (no credentials set)");
+			continue;
+		}
+		if (momo_config_check(&pc, &problem))
+		{
+			add_check(rsinfo, name, false, problem.message);
+			add_check(rsinfo, psprintf("access token (%s)", momo_product_names[p]), false,
+					  "not tried: the configuration is incomplete");
+			continue;
+		}
+		add_check(rsinfo, name, true,
+				  psprintf("API user %s, %s subscription key%s", pc.api_user,
+						   pc.subscription_key[1] ? "primary and secondary" : "primary",
+						   pc.subscription_key[1] ? "s" : ""));
+		/* A fresh token proves the credentials now, not when the cached one was issued. */
+		r = momo_get_token(momo_http_client(), &pc, NULL, &token, &key, &error);
+		if (r == MOMO_TOKEN_OK)
+			r = momo_get_token(momo_http_client(), &pc, token, &token, &key, &error);
+		add_check(rsinfo, psprintf("access token (%s)", momo_product_names[p]), r == MOMO_TOKEN_OK,
+				  r == MOMO_TOKEN_OK ? psprintf("obtained now, with the %s subscription key",
+												key == 0 ? "primary" : "secondary") :
+				  (error ? error : "refused"));
+	}
+
+	if (cfg.callback_url == NULL)
+		add_check(rsinfo, "callback URL", !cfg.production,
+				  cfg.production ? "momo.callback_url is not set (required in production)" :
+				  "not set: payments are followed by polling only");
+	else
+	{
+		char	   *url_problem = NULL;
+
+		momo_config_resolve(&cfg, MOMO_COLLECTION);
+		if (momo_config_check(&cfg, &problem) && strcmp(problem.setting, "momo.callback_url") == 0)
+			url_problem = problem.message;
+		else if (strncmp(cfg.callback_url, "https://", 8) != 0)
+			url_problem = "not https:// (production refuses it)";
+		add_check(rsinfo, "callback URL", url_problem == NULL,
+				  url_problem ? url_problem : cfg.callback_url);
+	}
+	add_check(rsinfo, "callback signing", cfg.callback_secret != NULL,
+			  cfg.callback_secret ? "momo.callback_secret is set: momo_callback verifies callbacks" :
+			  "momo.callback_secret is not set: momo_callback ignores every callback");
+	add_check(rsinfo, "TLS verification", true,
+			  cfg.ca_file ? psprintf("peer and host always verified; extra CA file %s", cfg.ca_file) :
+			  "peer and host always verified against the system's CAs");
+
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	worker_pid = momo_shared->worker_pid;
+	LWLockRelease(momo_shared->lock);
+	add_check(rsinfo, "worker", worker_pid != 0 && strcmp(momo_database_name, get_database_name(MyDatabaseId)) == 0,
+			  worker_pid == 0 ? "the momo worker is not running" :
+			  strcmp(momo_database_name, get_database_name(MyDatabaseId)) != 0 ?
+			  psprintf("the worker (pid %d) serves database \"%s\", not this one", (int) worker_pid, momo_database_name) :
+			  psprintf("running, pid %d, in this database", (int) worker_pid));
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	add_check(rsinfo, "payments in pg_dump",
+			  query_bool(psprintf("SELECT '%s.momo_payments'::regclass = ANY (extconfig)"
+								  " FROM pg_catalog.pg_extension WHERE extname = 'momo'", schema)),
+			  "momo_payments is an extension configuration table: pg_dump dumps its rows");
+	add_check(rsinfo, "secrets closed to PUBLIC",
+			  query_bool(psprintf("SELECT NOT has_table_privilege('public', '%s.momo_payments', 'SELECT')"
+								  " AND NOT has_table_privilege('public', '%s.momo_events', 'SELECT')"
+								  " AND NOT has_function_privilege('public', 'pg_catalog.pg_show_all_file_settings()', 'EXECUTE')"
+								  " AND NOT EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_depend d"
+								  "   ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'"
+								  "   JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'momo'"
+								  "  WHERE has_function_privilege('public', p.oid, 'EXECUTE'))", schema, schema)),
+			  "secret settings are superuser-only; PUBLIC has no privilege on momo's tables and functions");
+	SPI_finish();
+	PG_RETURN_NULL();
+}
+
+/* momo_token_refreshes(): how many access tokens each product has fetched since the server started. */
+Datum
+momo_token_refreshes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	momo_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		LWLockAcquire(momo_shared->lock, LW_SHARED);
+		values[1] = Int64GetDatum((int64) momo_shared->token[p].refreshes);
+		LWLockRelease(momo_shared->lock);
+		values[0] = CStringGetTextDatum(momo_product_names[p]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
