@@ -27,20 +27,24 @@ GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, t
                           momo_await(uuid, interval) TO momo_secrets_app;
 GRANT SELECT ON momo_payments TO momo_secrets_app;
 
--- The secret values (never printed): the configured ones, and the wrong
--- ones this file configures for a while (random, so not printed either).
+-- The secret settings: every momo setting that holds a key or a secret.
+-- Their names are no secret; the role may read this list.
+CREATE TEMP TABLE secret_names AS
+SELECT name FROM pg_settings WHERE name LIKE 'momo.%' AND name ~ '(key|secret)';
+GRANT SELECT ON secret_names TO momo_secrets_app;
+SELECT string_agg(name, ', ' ORDER BY name) AS secret_settings FROM secret_names;
+
+-- Their values (never printed): the configured ones, and the wrong ones this
+-- file configures for a while (random, so not printed either).
 SELECT md5(random()::text) AS wrong_primary, md5(random()::text) AS wrong_secondary,
        md5(random()::text) AS wrong_api_key \gset
 CREATE TEMP TABLE secrets (name text, value text);
-INSERT INTO secrets
-SELECT name, current_setting(name)
-  FROM unnest(ARRAY['momo.subscription_key_primary', 'momo.subscription_key_secondary',
-                    'momo.api_key']) AS name;
+INSERT INTO secrets SELECT name, current_setting(name) FROM secret_names WHERE current_setting(name) <> '';
 INSERT INTO secrets VALUES ('wrong primary key', :'wrong_primary'),
                            ('wrong secondary key', :'wrong_secondary'),
                            ('wrong api key', :'wrong_api_key');
-SELECT count(*) AS secrets, count(*) FILTER (WHERE length(value) >= 16) AS long_enough_to_find
-  FROM secrets;
+SELECT string_agg(name, ', ' ORDER BY name) AS configured, bool_and(length(value) >= 16) AS long_enough_to_find
+  FROM secrets WHERE name LIKE 'momo.%';
 
 -- pg_temp.look(statement) runs a statement as the current role and records
 -- every row it returns, or its error (message, detail, hint and context),
@@ -52,39 +56,39 @@ CREATE TEMP TABLE seen (n int, statement text, output text, context text,
                         shown boolean, printed boolean DEFAULT false);
 GRANT SELECT, INSERT ON seen TO momo_secrets_app;
 
-CREATE FUNCTION pg_temp.look(statement text, shown boolean DEFAULT true) RETURNS void
+CREATE FUNCTION pg_temp.look(stmt text, show_it boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
-    rows int := 0;
-    output text := '';
+    nrows int := 0;
+    result text := '';
     state text;
-    message text;
-    detail text;
-    hint text;
-    context text;
+    msg text;
+    det text;
+    hnt text;
+    ctx text;
 BEGIN
     BEGIN
-        IF statement ~* '^\s*(SELECT|SHOW|EXPLAIN|TABLE|WITH)\M' THEN
-            FOR r IN EXECUTE statement LOOP
-                output := output || r::text || E'\n';
-                rows := rows + 1;
+        IF stmt ~* '^\s*(SELECT|SHOW|EXPLAIN|TABLE|WITH)\M' THEN
+            FOR r IN EXECUTE stmt LOOP
+                result := result || r::text || E'\n';
+                nrows := nrows + 1;
             END LOOP;
-            output := output || '(' || rows || ' rows)';
+            result := result || '(' || nrows || CASE nrows WHEN 1 THEN ' row)' ELSE ' rows)' END;
         ELSE
-            EXECUTE statement;
-            output := 'done';
+            EXECUTE stmt;
+            result := 'done';
         END IF;
     EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                                detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
-                                context = PG_EXCEPTION_CONTEXT;
-        output := state || ': ' || message
-                  || coalesce(E'\nDETAIL: ' || nullif(detail, ''), '')
-                  || coalesce(E'\nHINT: ' || nullif(hint, ''), '');
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT,
+                                ctx = PG_EXCEPTION_CONTEXT;
+        result := state || ': ' || msg
+                  || coalesce(E'\nDETAIL: ' || nullif(det, ''), '')
+                  || coalesce(E'\nHINT: ' || nullif(hnt, ''), '');
     END;
     INSERT INTO pg_temp.seen (n, statement, output, context, shown)
-    SELECT count(*) + 1, statement, output, context, shown FROM pg_temp.seen;
+    SELECT count(*) + 1, stmt, result, ctx, show_it FROM pg_temp.seen;
 END
 $$;
 
@@ -131,10 +135,12 @@ SELECT set_config('secrets_test.pending_ref', :'pending_ref', false) IS NOT NULL
 -- the server's environment, EXPLAIN.
 SET ROLE momo_secrets_app;
 DO $$
+DECLARE
+    name text;
 BEGIN
-    PERFORM pg_temp.look($q$SHOW momo.api_key$q$);
-    PERFORM pg_temp.look($q$SHOW momo.subscription_key_primary$q$);
-    PERFORM pg_temp.look($q$SHOW momo.subscription_key_secondary$q$);
+    FOR name IN SELECT s.name FROM pg_temp.secret_names s ORDER BY 1 LOOP
+        PERFORM pg_temp.look('SHOW ' || name);
+    END LOOP;
     PERFORM pg_temp.look($q$SHOW MOMO.API_KEY$q$);
     PERFORM pg_temp.look($q$SELECT current_setting('momo.api_key')$q$);
     PERFORM pg_temp.look($q$SELECT current_setting('momo.api_key', true)$q$);
@@ -143,8 +149,8 @@ BEGIN
     PERFORM pg_temp.look($q$SELECT current_setting('momo.subscription_key_secondary')$q$);
     PERFORM pg_temp.look($q$SELECT current_setting('momo.subscription_key_secondary', true)$q$);
     PERFORM pg_temp.look($q$SELECT current_setting('Momo.Api_Key', true)$q$);
-    PERFORM pg_temp.look($q$SELECT name FROM pg_settings WHERE name LIKE 'momo.%' ORDER BY name$q$);
-    PERFORM pg_temp.look($q$SELECT * FROM pg_settings WHERE name IN ('momo.api_key', 'momo.subscription_key_primary', 'momo.subscription_key_secondary')$q$);
+    PERFORM pg_temp.look($q$SELECT * FROM pg_settings WHERE name IN (SELECT name FROM pg_temp.secret_names)$q$);
+    PERFORM pg_temp.look($q$SELECT name FROM pg_settings WHERE name LIKE 'momo.%'$q$, false);
     PERFORM pg_temp.look($q$SELECT * FROM pg_settings$q$, false);
     PERFORM pg_temp.look($q$SHOW ALL$q$, false);
     PERFORM pg_temp.look($q$SELECT count(*) FROM pg_file_settings$q$);
@@ -161,6 +167,15 @@ END
 $$;
 RESET ROLE;
 SELECT pg_temp.report();
+-- The momo settings pg_settings hides from the role are exactly the secret ones.
+\pset tuples_only off
+\pset format aligned
+SELECT (SELECT array_agg(name ORDER BY name) FROM pg_settings
+         WHERE name LIKE 'momo.%'
+           AND strpos((SELECT output FROM seen WHERE statement LIKE '%name LIKE ''momo.\%''%'), '(' || name || ')') = 0)
+       = (SELECT array_agg(name ORDER BY name) FROM secret_names) AS hidden_are_the_secrets;
+\pset tuples_only on
+\pset format unaligned
 
 -- 2. No setting can be changed by the role, for its session, itself or the
 -- database.

@@ -62,6 +62,37 @@ SELECT count(*) AS rows_holding_a_secret
  WHERE p::text LIKE '%' || current_setting('momo.api_key') || '%'
     OR p::text LIKE '%' || current_setting('momo.subscription_key_primary') || '%';
 
+-- Several tenants in one database: row-level security on requested_by (the
+-- role that asked for each payment) shows each tenant only its own; the
+-- SECURITY DEFINER functions respect what the caller may SELECT.
+CREATE ROLE momo_tenant_a IN ROLE momo_app;
+CREATE ROLE momo_tenant_b IN ROLE momo_app;
+GRANT USAGE ON SCHEMA momo_test TO momo_app;          -- for momo_test.try only
+GRANT EXECUTE ON FUNCTION momo_test.try(text) TO momo_app;
+ALTER TABLE momo_payments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY momo_own_payments ON momo_payments FOR SELECT TO momo_app
+    USING (requested_by = current_user);
+SET ROLE momo_tenant_a;
+SELECT momo_request_to_pay(31, 'EUR', '46733000031', 'TENANT-A') AS a_ref \gset
+SELECT external_id, requested_by FROM momo_payments;
+SELECT status FROM momo_await(:'a_ref');
+SET ROLE momo_tenant_b;
+SELECT count(*) AS seen_by_b FROM momo_payments;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try(format('SELECT momo_payment_status(%L)', :'a_ref'));
+SELECT momo_test.try(format('SELECT momo_await(%L, %L)', :'a_ref', '1 second'));
+\pset tuples_only off
+\pset format aligned
+RESET ROLE;
+SELECT requested_by, status FROM momo_payments WHERE reference_id = :'a_ref';
+DROP POLICY momo_own_payments ON momo_payments;
+ALTER TABLE momo_payments DISABLE ROW LEVEL SECURITY;
+DROP ROLE momo_tenant_a;
+DROP ROLE momo_tenant_b;
+REVOKE ALL ON FUNCTION momo_test.try(text) FROM momo_app;
+REVOKE ALL ON SCHEMA momo_test FROM momo_app;
+
 REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
                        momo_payment_status(uuid), momo_await(uuid, interval) FROM momo_app;
 REVOKE ALL ON momo_payments FROM momo_app;

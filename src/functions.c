@@ -265,7 +265,8 @@ record_status_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 /*
  * momo_payment_status(reference_id): asks MTN for the payment's status now,
  * records the answer and returns the row.  A final payment, or one not sent
- * yet, is returned as it is.
+ * yet, is returned as it is.  Only a caller who may SELECT the row (its
+ * privileges and row-level security decide) is told about it.
  */
 Datum
 momo_payment_status(PG_FUNCTION_ARGS)
@@ -282,7 +283,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	momo_require_preload();
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	if (!momo_store_fetch(schema, ref, &p))
+	if (!momo_store_caller_sees(schema, ref) || !momo_store_fetch(schema, ref, &p))
 		raise_no_payment(ref);
 	if (p.final || (p.queued && p.attempts == 0))
 	{
@@ -332,6 +333,7 @@ momo_await(PG_FUNCTION_ARGS)
 	char	   *schema = momo_store_function_schema(fcinfo);
 	TimestampTz deadline;
 	MomoPayment p;
+	bool		first = true;
 	int64		timeout;
 	int			rc;
 
@@ -353,8 +355,9 @@ momo_await(PG_FUNCTION_ARGS)
 
 		if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 			elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-		if (!momo_store_fetch(schema, ref, &p))
+		if (!momo_store_fetch(schema, ref, &p) || (first && !momo_store_caller_sees(schema, ref)))
 			raise_no_payment(ref);
+		first = false;
 		SPI_finish();
 		if (p.final)
 			break;

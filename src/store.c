@@ -590,6 +590,37 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	return finals;
 }
 
+/*
+ * Returns true if the role outside momo's SECURITY DEFINER functions (the
+ * caller) may see the payment: its privileges on momo_payments and any
+ * row-level security policy decide, as for its own SELECT.
+ */
+bool
+momo_store_caller_sees(const char *schema, const char *reference_id)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(reference_id)};
+	int			rc = 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(GetOuterUserId(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid",
+											schema),
+								   1, types, values, NULL, true, 1);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	spi_check(rc, SPI_OK_SELECT, "checking the caller's view of a payment");
+	return SPI_processed == 1;
+}
+
 /* Appends one exchange with MTN that concerns no queued payment to momo_events. */
 void
 momo_store_log_event(const char *schema, const char *reference_id, const char *product,

@@ -44,6 +44,7 @@ extern bool momo_store_record(const char *schema, const MomoPayment *p, MomoOp o
 							  const MomoAnswer *a, bool reschedule);
 extern int	momo_store_record_batch(const char *schema, const MomoRecord *recs, int n,
 									bool reschedule);
+extern bool momo_store_caller_sees(const char *schema, const char *reference_id);
 extern void momo_store_log_event(const char *schema, const char *reference_id,
 								 const char *product, const char *operation, int http_status,
 								 const char *outcome, const char *reason, double latency_ms,
