@@ -55,6 +55,8 @@ SELECT string_agg(name, ', ' ORDER BY name) AS configured, bool_and(length(value
 CREATE TEMP TABLE seen (n int, statement text, output text, context text,
                         shown boolean, printed boolean DEFAULT false);
 GRANT SELECT, INSERT ON seen TO momo_secrets_app;
+CREATE TEMP TABLE visible_to_role (name text);
+GRANT INSERT ON visible_to_role TO momo_secrets_app;
 
 CREATE FUNCTION pg_temp.look(stmt text, show_it boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -126,13 +128,14 @@ RESET ROLE;
 SELECT momo_test.wait_sent(:'pending_ref') AS status;
 SELECT set_config('secrets_test.pending_ref', :'pending_ref', false) IS NOT NULL AS ref_set;
 
--- From here on: each statement the role ran (>) and what it got.
+-- From here on, pg_temp.report() prints each statement the role ran (>) and
+-- what it got.
 \pset tuples_only on
 \pset format unaligned
 
 -- 1. Secrets are not readable: SHOW, current_setting (with and without
 -- missing_ok), pg_settings, pg_file_settings, the configuration files and
--- the server's environment, EXPLAIN.
+-- the server's environment, EXPLAIN, pg_stat_activity.
 SET ROLE momo_secrets_app;
 DO $$
 DECLARE
@@ -142,15 +145,13 @@ BEGIN
         PERFORM pg_temp.look('SHOW ' || name);
     END LOOP;
     PERFORM pg_temp.look($q$SHOW MOMO.API_KEY$q$);
-    PERFORM pg_temp.look($q$SELECT current_setting('momo.api_key')$q$);
-    PERFORM pg_temp.look($q$SELECT current_setting('momo.api_key', true)$q$);
-    PERFORM pg_temp.look($q$SELECT current_setting('momo.subscription_key_primary', false)$q$);
-    PERFORM pg_temp.look($q$SELECT current_setting('momo.subscription_key_primary', true)$q$);
-    PERFORM pg_temp.look($q$SELECT current_setting('momo.subscription_key_secondary')$q$);
-    PERFORM pg_temp.look($q$SELECT current_setting('momo.subscription_key_secondary', true)$q$);
+    FOR name IN SELECT s.name FROM pg_temp.secret_names s ORDER BY 1 LOOP
+        PERFORM pg_temp.look(format('SELECT current_setting(%L)', name));
+        PERFORM pg_temp.look(format('SELECT current_setting(%L, true)', name));
+    END LOOP;
     PERFORM pg_temp.look($q$SELECT current_setting('Momo.Api_Key', true)$q$);
     PERFORM pg_temp.look($q$SELECT * FROM pg_settings WHERE name IN (SELECT name FROM pg_temp.secret_names)$q$);
-    PERFORM pg_temp.look($q$SELECT name FROM pg_settings WHERE name LIKE 'momo.%'$q$, false);
+    PERFORM pg_temp.look($q$INSERT INTO pg_temp.visible_to_role SELECT name FROM pg_settings WHERE name LIKE 'momo.%'$q$, false);
     PERFORM pg_temp.look($q$SELECT * FROM pg_settings$q$, false);
     PERFORM pg_temp.look($q$SHOW ALL$q$, false);
     PERFORM pg_temp.look($q$SELECT count(*) FROM pg_file_settings$q$);
@@ -167,39 +168,37 @@ END
 $$;
 RESET ROLE;
 SELECT pg_temp.report();
--- The momo settings pg_settings hides from the role are exactly the secret ones.
-\pset tuples_only off
-\pset format aligned
+-- The momo settings that pg_settings hides from the role are exactly the
+-- secret ones.
 SELECT (SELECT array_agg(name ORDER BY name) FROM pg_settings
-         WHERE name LIKE 'momo.%'
-           AND strpos((SELECT output FROM seen WHERE statement LIKE '%name LIKE ''momo.\%''%'), '(' || name || ')') = 0)
+         WHERE name LIKE 'momo.%' AND name NOT IN (SELECT name FROM visible_to_role))
        = (SELECT array_agg(name ORDER BY name) FROM secret_names) AS hidden_are_the_secrets;
-\pset tuples_only on
-\pset format unaligned
 
--- 2. No setting can be changed by the role, for its session, itself or the
--- database.
+-- 2. No setting can be changed by the role: not for its session, not for
+-- itself, not for the database.
 SET ROLE momo_secrets_app;
 DO $$
+DECLARE
+    name text;
 BEGIN
     PERFORM pg_temp.look($q$SET momo.base_url = 'http://attacker.example'$q$);
     PERFORM pg_temp.look($q$SET LOCAL momo.base_url = 'http://attacker.example'$q$);
     PERFORM pg_temp.look($q$SET momo.ca_file = '/tmp/evil.pem'$q$);
     PERFORM pg_temp.look($q$SET momo.environment = 'production'$q$);
-    PERFORM pg_temp.look($q$SET momo.api_key = 'stolen'$q$);
-    PERFORM pg_temp.look($q$RESET momo.api_key$q$);
-    PERFORM pg_temp.look($q$SET momo.api_key TO DEFAULT$q$);
-    PERFORM pg_temp.look($q$SET momo.not_a_setting = 'x'$q$);
     PERFORM pg_temp.look($q$SELECT set_config('momo.base_url', 'http://attacker.example', false)$q$);
     PERFORM pg_temp.look($q$SELECT set_config('momo.ca_file', '/tmp/evil.pem', true)$q$);
     PERFORM pg_temp.look($q$SELECT set_config('momo.environment', 'sandbox', false)$q$);
+    PERFORM pg_temp.look($q$SET momo.api_key = 'stolen'$q$);
     PERFORM pg_temp.look($q$SELECT set_config('momo.api_key', 'stolen', true)$q$);
-    PERFORM pg_temp.look($q$ALTER ROLE CURRENT_USER SET momo.api_key = 'x'$q$);
-    PERFORM pg_temp.look($q$ALTER ROLE CURRENT_USER SET momo.subscription_key_primary = 'x'$q$);
-    PERFORM pg_temp.look($q$ALTER ROLE CURRENT_USER SET momo.subscription_key_secondary = 'x'$q$);
+    PERFORM pg_temp.look($q$RESET momo.api_key$q$);
+    PERFORM pg_temp.look($q$SET momo.api_key TO DEFAULT$q$);
+    PERFORM pg_temp.look($q$SET momo.not_a_setting = 'x'$q$);
+    FOR name IN SELECT s.name FROM pg_temp.secret_names s ORDER BY 1 LOOP
+        PERFORM pg_temp.look(format('ALTER ROLE CURRENT_USER SET %s = %L', name, 'x'));
+    END LOOP;
     PERFORM pg_temp.look($q$ALTER ROLE CURRENT_USER SET momo.base_url = 'http://attacker.example'$q$);
-    PERFORM pg_temp.look($q$ALTER ROLE CURRENT_USER IN DATABASE contrib_regression SET momo.ca_file = '/tmp/evil.pem'$q$);
-    PERFORM pg_temp.look($q$ALTER DATABASE contrib_regression SET momo.api_key = 'x'$q$);
+    PERFORM pg_temp.look(format('ALTER ROLE CURRENT_USER IN DATABASE %I SET momo.ca_file = %L', current_database(), '/tmp/evil.pem'));
+    PERFORM pg_temp.look(format('ALTER DATABASE %I SET momo.api_key = %L', current_database(), 'x'));
     PERFORM pg_temp.look($q$SELECT pg_reload_conf()$q$);
 END
 $$;
@@ -211,14 +210,11 @@ ALTER SYSTEM SET momo.base_url = 'http://attacker.example';
 ALTER SYSTEM SET momo.api_key = 'stolen';
 RESET ROLE;
 -- Not even a superuser can set a secret per role or per database.
-SELECT momo_test.try($$ALTER ROLE momo_secrets_app SET momo.api_key = 'x'$$);
-SELECT momo_test.try($$ALTER ROLE momo_secrets_app SET momo.subscription_key_primary = 'x'$$);
-SELECT momo_test.try($$ALTER ROLE momo_secrets_app SET momo.subscription_key_secondary = 'x'$$);
-SELECT momo_test.try($$ALTER ROLE ALL SET momo.api_key = 'x'$$);
-SELECT momo_test.try($$ALTER ROLE momo_secrets_app IN DATABASE contrib_regression SET momo.api_key = 'x'$$);
-SELECT momo_test.try($$ALTER DATABASE contrib_regression SET momo.api_key = 'x'$$);
-SELECT momo_test.try($$ALTER DATABASE contrib_regression SET momo.subscription_key_primary = 'x'$$);
-SELECT momo_test.try($$ALTER DATABASE contrib_regression SET momo.subscription_key_secondary = 'x'$$);
+SELECT name,
+       momo_test.try(format('ALTER ROLE momo_secrets_app SET %s = %L', name, 'x')) AS alter_role,
+       momo_test.try(format('ALTER ROLE ALL IN DATABASE %I SET %s = %L', current_database(), name, 'x')) AS alter_role_in_database,
+       momo_test.try(format('ALTER DATABASE %I SET %s = %L', current_database(), name, 'x')) AS alter_database
+  FROM secret_names ORDER BY name;
 -- Nothing was stored per role or database.
 SELECT count(*) AS momo_role_or_database_settings
   FROM pg_db_role_setting, unnest(setconfig) AS c WHERE c ILIKE 'momo.%';
@@ -231,15 +227,15 @@ SELECT pg_describe_object(d.classid, d.objid, 0) AS object,
            WHEN 'pg_proc'::regclass THEN
                CASE WHEN has_function_privilege('momo_secrets_app', d.objid, 'EXECUTE') THEN 'EXECUTE' ELSE '' END
            WHEN 'pg_class'::regclass THEN
-               (SELECT string_agg(priv, ',' ORDER BY o)
-                  FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'])
-                       WITH ORDINALITY AS x(priv, o)
-                 WHERE has_table_privilege('momo_secrets_app', d.objid, priv))
+               coalesce((SELECT string_agg(priv, ',' ORDER BY o)
+                           FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'])
+                                WITH ORDINALITY AS x(priv, o)
+                          WHERE has_table_privilege('momo_secrets_app', d.objid, priv)), '')
        END AS role_may,
        CASE WHEN d.classid = 'pg_class'::regclass THEN
-           (SELECT string_agg(priv, ',' ORDER BY o)
-              FROM unnest(ARRAY['INSERT', 'UPDATE', 'REFERENCES']) WITH ORDINALITY AS x(priv, o)
-             WHERE has_any_column_privilege('momo_secrets_app', d.objid, priv))
+           coalesce((SELECT string_agg(priv, ',' ORDER BY o)
+                       FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) WITH ORDINALITY AS x(priv, o)
+                      WHERE has_any_column_privilege('momo_secrets_app', d.objid, priv)), '')
        END AS on_some_column
   FROM pg_depend d
  WHERE d.refclassid = 'pg_extension'::regclass
@@ -256,6 +252,7 @@ BEGIN
     PERFORM pg_temp.look($q$UPDATE momo_payments SET status = 'failed' WHERE external_id = 'SEC-pending'$q$);
     PERFORM pg_temp.look($q$DELETE FROM momo_payments WHERE external_id = 'SEC-pending'$q$);
     PERFORM pg_temp.look($q$TRUNCATE momo_payments$q$);
+    PERFORM pg_temp.look($q$COPY momo_payments FROM '/dev/null'$q$);
     PERFORM pg_temp.look($q$SELECT status FROM momo_payments WHERE external_id = 'SEC-pending' FOR UPDATE$q$);
     PERFORM pg_temp.look($q$SELECT status FROM momo_payments WHERE external_id = 'SEC-pending' FOR NO KEY UPDATE$q$);
     PERFORM pg_temp.look($q$SELECT status FROM momo_payments WHERE external_id = 'SEC-pending' FOR SHARE$q$);
@@ -275,8 +272,8 @@ $$;
 RESET ROLE;
 SELECT pg_temp.report();
 
--- 4. Errors the role provokes name settings and fields, never a value:
--- bad input, unknown payments, and each configuration mistake.
+-- 4. Errors the role provokes name settings and fields, never a value: bad
+-- input, unknown payments, then each configuration mistake.
 SET ROLE momo_secrets_app;
 DO $$
 BEGIN
@@ -288,78 +285,62 @@ BEGIN
 END
 $$;
 RESET ROLE;
-SELECT pg_temp.report();
 
 -- :reload applies postgresql.auto.conf; this session picks it up when the
 -- statement (which sleeps while the postmaster signals everyone) ends.
 \set reload 'SELECT pg_reload_conf() AND pg_sleep(0.5) IS NOT NULL AS reloaded;'
+-- :request is a request the role makes; its amount is bad too, so nothing
+-- is queued should the configuration be fine after all.
+\set request 'SET ROLE momo_secrets_app; DO $$ BEGIN PERFORM pg_temp.look($q$SELECT momo_request_to_pay(-1, ''EUR'', ''46733123456'')$q$); END $$; RESET ROLE;'
+-- :status is the role asking MTN for the pending payment.
+\set status 'SET ROLE momo_secrets_app; DO $$ BEGIN PERFORM pg_temp.look($q$SELECT status FROM momo_payment_status(current_setting(''secrets_test.pending_ref'')::uuid)$q$); END $$; RESET ROLE;'
 SELECT count(*) AS momo_lines_in_auto_conf FROM pg_file_settings
  WHERE name LIKE 'momo.%' AND sourcefile LIKE '%postgresql.auto.conf';
-
--- Configuration mistakes, reported at the role's next call.  (The amount is
--- bad too, so nothing is queued should the configuration be fine.)
 ALTER SYSTEM SET momo.api_key = '';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT momo_request_to_pay(-1, 'EUR', '46733123456')$q$); END $$;
-RESET ROLE;
+:request
 ALTER SYSTEM RESET momo.api_key;
 ALTER SYSTEM SET momo.subscription_key_primary = '';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT momo_request_to_pay(-1, 'EUR', '46733123456')$q$); END $$;
-RESET ROLE;
+:request
 ALTER SYSTEM RESET momo.subscription_key_primary;
 ALTER SYSTEM SET momo.api_user = 'not-a-uuid';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT momo_request_to_pay(-1, 'EUR', '46733123456')$q$); END $$;
-RESET ROLE;
+:request
 ALTER SYSTEM RESET momo.api_user;
 ALTER SYSTEM SET momo.environment = 'production';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT momo_request_to_pay(-1, 'RWF', '250788123456')$q$); END $$;
-RESET ROLE;
+:request
 ALTER SYSTEM RESET momo.environment;
 ALTER SYSTEM SET momo.ca_file = '/nonexistent/ca.pem';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT momo_request_to_pay(-1, 'EUR', '46733123456')$q$); END $$;
-RESET ROLE;
+:request
 ALTER SYSTEM RESET momo.ca_file;
 
 -- Credentials MTN refuses, and an MTN that cannot be reached, while the role
--- asks for the pending payment's status.  This part of the session also
--- listens at debug2 (as any role may), in case a reload announced a new
--- value to it.
+-- asks for the pending payment's status.  Meanwhile this session listens at
+-- debug2 (as any role may), in case a reload announced a new value to it.
 SET client_min_messages = debug2;
 ALTER SYSTEM SET momo.api_key = :'wrong_api_key';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT status FROM momo_payment_status(current_setting('secrets_test.pending_ref')::uuid)$q$); END $$;
-RESET ROLE;
+:status
 ALTER SYSTEM RESET momo.api_key;
 ALTER SYSTEM SET momo.subscription_key_primary = :'wrong_primary';
 ALTER SYSTEM SET momo.subscription_key_secondary = :'wrong_secondary';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT status FROM momo_payment_status(current_setting('secrets_test.pending_ref')::uuid)$q$); END $$;
-RESET ROLE;
+:status
 ALTER SYSTEM RESET momo.subscription_key_primary;
 ALTER SYSTEM RESET momo.subscription_key_secondary;
 ALTER SYSTEM SET momo.base_url = 'https://127.0.0.1:1';
 :reload
-SET ROLE momo_secrets_app;
-DO $$ BEGIN PERFORM pg_temp.look($q$SELECT status FROM momo_payment_status(current_setting('secrets_test.pending_ref')::uuid)$q$); END $$;
-RESET ROLE;
+:status
 ALTER SYSTEM RESET momo.base_url;
 :reload
 RESET client_min_messages;
 SELECT pg_temp.report();
 
 -- The configuration is whole again: nothing of momo is left in
--- postgresql.auto.conf, and MTN answers the status check.
+-- postgresql.auto.conf, and MTN answers the role's status check.
 SELECT count(*) AS momo_lines_in_auto_conf FROM pg_file_settings
  WHERE name LIKE 'momo.%' AND sourcefile LIKE '%postgresql.auto.conf';
 SET ROLE momo_secrets_app;
@@ -370,7 +351,8 @@ RESET ROLE;
 -- credentials momo sends for a token), no backend's query text does, and no
 -- row of the payments table does, last_error and reason included.
 INSERT INTO secrets
-SELECT 'Basic credentials', replace(encode(convert_to(current_setting('momo.api_user') || ':' || value, 'UTF8'), 'base64'), E'\n', '')
+SELECT name || ' (Basic credentials)',
+       replace(encode(convert_to(current_setting('momo.api_user') || ':' || value, 'UTF8'), 'base64'), E'\n', '')
   FROM secrets WHERE name IN ('momo.api_key', 'wrong api key');
 \pset tuples_only off
 \pset format aligned
@@ -382,8 +364,8 @@ SELECT count(*) AS backends_showing_a_secret
   FROM pg_stat_activity a, secrets s WHERE strpos(a.query, s.value) > 0;
 SELECT count(*) > 0 AS has_payments,
        count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(p::text, s.value) > 0)) AS rows_holding_a_secret,
-       count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(p.last_error, s.value) > 0)) AS last_error_holding_a_secret,
-       count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(p.reason, s.value) > 0)) AS reason_holding_a_secret
+       count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(p.last_error, s.value) > 0)) AS in_last_error,
+       count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(p.reason, s.value) > 0)) AS in_reason
   FROM momo_payments p;
 
 DROP OWNED BY momo_secrets_app;

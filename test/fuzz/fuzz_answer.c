@@ -20,16 +20,20 @@ static const char *const answer_keys[] = {
 	"status", "reason", "reason.code", "financialTransactionId", "code", "message"
 };
 
-/* The reason a FAILED status answer carries, read as the body says. */
+/*
+ * The reason a FAILED status answer carries, read as the body says: reason
+ * as a string (the live API) or reason.code (the published definition); an
+ * empty string is no reason.
+ */
 static const char *
 expected_reason(void)
 {
 	RefValue	r = ref_get("reason");
 	RefValue	c = ref_get("reason.code");
 
-	if (r.kind == REF_STRING)
+	if (r.kind == REF_STRING && r.text[0] != '\0')
 		return r.text;
-	if (c.kind == REF_STRING)
+	if (c.kind == REF_STRING && c.text[0] != '\0')
 		return c.text;
 	return "UNKNOWN";
 }

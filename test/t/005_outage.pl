@@ -163,11 +163,18 @@ ok($stats->{tokens_issued} >= 1 && $stats->{tokens_issued} <= 3,
 	"a new token was fetched, not one per payment: $stats->{tokens_issued} issued for 800 payments");
 is($stats->{rtp_accepted}, 800, 'the sandbox accepted exactly the 800 payments');
 
+$node->stop;
+
 ############################################################################
 # (c) The worker is woken at commit, also by COMMIT PREPARED from another
-# session, even when it would otherwise sleep for ten minutes.
-ok(set_momo($node, idle_interval => '10min', poll_interval_min => '100ms'),
-	'momo.idle_interval = 10min, momo.poll_interval_min = 100ms');
+# session, even when it would otherwise sleep for ten minutes.  A node of
+# its own, configured so from the start: no reload races with the sleep.
+my $wake = momo_node('wake', extra_conf => join("\n",
+		"momo.idle_interval = '10min'",
+		"momo.poll_interval_min = '100ms'"));
+$wake->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(wait_for_worker($wake), 'worker runs (momo.idle_interval = 10min)');
+$node = $wake;
 ok(wait_final('', 60), 'nothing is due');
 ok(wait_for_worker_idle($node), 'the worker sleeps');
 
