@@ -18,11 +18,12 @@ SELECT momo_request_to_pay(12.50, 'EUR', '46733000120',
 SELECT status, reason FROM momo_await(:'json_ref');
 
 -- Before: nothing is in flight (so only these inputs could change the table),
--- and a fingerprint of every row.
+-- and a fingerprint of every row; and how many exchanges the event log holds.
 CREATE TEMP TABLE before AS
 SELECT count(*) AS payments,
        count(*) FILTER (WHERE status IN ('queued', 'pending')) AS in_flight,
-       md5(coalesce(string_agg(p::text, E'\n' ORDER BY p.reference_id), '')) AS checksum
+       md5(coalesce(string_agg(p::text, E'\n' ORDER BY p.reference_id), '')) AS checksum,
+       (SELECT count(*) FROM momo_events) AS events
   FROM momo_payments p;
 SELECT payments > 0 AS has_payments, in_flight FROM before;
 
@@ -161,8 +162,9 @@ SELECT momo_test.try(format($$SELECT momo_await(%L, 'P1000Y')$$, :'json_ref'));
 \pset tuples_only off
 \pset format aligned
 
--- After: the payments table is exactly as it was.
-SELECT b.payments = a.payments AS same_count, b.checksum = a.checksum AS same_rows
+-- After: the payments table is exactly as it was, and nothing was sent.
+SELECT b.payments = a.payments AS same_count, b.checksum = a.checksum AS same_rows,
+       b.events = (SELECT count(*) FROM momo_events) AS same_events
   FROM before b,
        (SELECT count(*) AS payments,
                md5(coalesce(string_agg(p::text, E'\n' ORDER BY p.reference_id), '')) AS checksum
@@ -262,5 +264,10 @@ ALTER SYSTEM SET momo.subscription_key_primary = E'0b0b0b0b\r\nX-Evil: 1';
 ALTER SYSTEM SET momo.subscription_key_secondary = E'0b0b0b0b\r\nX-Evil: 1';
 ALTER SYSTEM SET momo.api_key = E'6a1b2c3d\r\nX-Evil: 1';
 ALTER SYSTEM SET momo.api_key = E'6a1b2c3d\r';
+-- the same for the other products' credentials and the callback secret
+SELECT format('ALTER SYSTEM SET %s = %L', name, E'0b0b0b0b\r\nX-Evil: 1')
+  FROM pg_settings
+ WHERE name ~ '^momo\.(disbursement_|remittance_|callback_secret)' AND vartype = 'string'
+ ORDER BY name \gexec
 SELECT count(*) AS momo_lines_in_auto_conf FROM pg_file_settings
  WHERE name LIKE 'momo.%' AND sourcefile LIKE '%postgresql.auto.conf';

@@ -28,7 +28,8 @@ CREATE TABLE @extschema@.momo_payments (
                              CHECK (product IN ('collection', 'disbursement', 'remittance')),
     operation                text NOT NULL DEFAULT 'request_to_pay'
                              CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund')),
-    refund_of                uuid REFERENCES @extschema@.momo_payments (reference_id),
+    refund_of                uuid,  -- checked and locked by momo_refund; no foreign key, whose
+                                    -- trigger would fire on every update of every payment
     fee                      numeric,
     requested_by             name NOT NULL DEFAULT current_user,
     callback_at              timestamptz,

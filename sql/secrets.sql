@@ -32,7 +32,7 @@ GRANT SELECT ON momo_payments TO momo_secrets_app;
 CREATE TEMP TABLE secret_names AS
 SELECT name FROM pg_settings WHERE name LIKE 'momo.%' AND name ~ '(key|secret)';
 GRANT SELECT ON secret_names TO momo_secrets_app;
-SELECT string_agg(name, ', ' ORDER BY name) AS secret_settings FROM secret_names;
+SELECT name AS secret_setting FROM secret_names ORDER BY name;
 
 -- Their values (never printed): the configured ones, and the wrong ones this
 -- file configures for a while (random, so not printed either).
@@ -43,8 +43,8 @@ INSERT INTO secrets SELECT name, current_setting(name) FROM secret_names WHERE c
 INSERT INTO secrets VALUES ('wrong primary key', :'wrong_primary'),
                            ('wrong secondary key', :'wrong_secondary'),
                            ('wrong api key', :'wrong_api_key');
-SELECT string_agg(name, ', ' ORDER BY name) AS configured, bool_and(length(value) >= 16) AS long_enough_to_find
-  FROM secrets WHERE name LIKE 'momo.%';
+SELECT name AS configured, length(value) >= 16 AS long_enough_to_find
+  FROM secrets WHERE name LIKE 'momo.%' ORDER BY name;
 
 -- pg_temp.look(statement) runs a statement as the current role and records
 -- every row it returns, or its error (message, detail, hint and context),
@@ -127,6 +127,9 @@ SELECT momo_request_to_pay(3, 'EUR', '46733123454', 'SEC-pending', 'Secrets test
 RESET ROLE;
 SELECT momo_test.wait_sent(:'pending_ref') AS status;
 SELECT set_config('secrets_test.pending_ref', :'pending_ref', false) IS NOT NULL AS ref_set;
+-- The worker's process id, for the role to look it up in pg_stat_activity.
+SELECT set_config('secrets_test.worker_pid', pid::text, false) IS NOT NULL AS worker_found
+  FROM pg_stat_activity WHERE backend_type = 'momo worker';
 
 -- From here on, pg_temp.report() prints each statement the role ran (>) and
 -- what it got.
@@ -162,7 +165,7 @@ BEGIN
     PERFORM pg_temp.look($q$EXPLAIN (VERBOSE) SELECT current_setting('momo.api_key')$q$);
     PERFORM pg_temp.look($q$EXPLAIN ANALYZE SELECT current_setting('momo.api_key')$q$);
     PERFORM pg_temp.look($q$EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT current_setting('momo.api_key', true)$q$);
-    PERFORM pg_temp.look($q$SELECT backend_type, query FROM pg_stat_activity WHERE backend_type = 'momo worker'$q$);
+    PERFORM pg_temp.look($q$SELECT backend_type, query FROM pg_stat_activity WHERE pid = current_setting('secrets_test.worker_pid')::int$q$);
     PERFORM pg_temp.look($q$SELECT * FROM pg_stat_activity$q$, false);
 END
 $$;
@@ -210,18 +213,26 @@ ALTER SYSTEM SET momo.base_url = 'http://attacker.example';
 ALTER SYSTEM SET momo.api_key = 'stolen';
 RESET ROLE;
 -- Not even a superuser can set a secret per role or per database.
+-- (Each refusal is "55P02: parameter "<setting>" cannot be changed now".)
+\pset tuples_only off
+\pset format aligned
 SELECT name,
-       momo_test.try(format('ALTER ROLE momo_secrets_app SET %s = %L', name, 'x')) AS alter_role,
-       momo_test.try(format('ALTER ROLE ALL IN DATABASE %I SET %s = %L', current_database(), name, 'x')) AS alter_role_in_database,
-       momo_test.try(format('ALTER DATABASE %I SET %s = %L', current_database(), name, 'x')) AS alter_database
-  FROM secret_names ORDER BY name;
+       left(alter_role, 5) AS alter_role,
+       left(alter_role_all_in_db, 5) AS alter_role_all_in_db,
+       left(alter_database, 5) AS alter_database,
+       ARRAY[alter_role, alter_role_all_in_db, alter_database]
+         <@ ARRAY['55P02: parameter "' || name || '" cannot be changed now'] AS names_the_setting
+  FROM (SELECT name,
+               momo_test.try(format('ALTER ROLE momo_secrets_app SET %s = %L', name, 'x')) AS alter_role,
+               momo_test.try(format('ALTER ROLE ALL IN DATABASE %I SET %s = %L', current_database(), name, 'x')) AS alter_role_all_in_db,
+               momo_test.try(format('ALTER DATABASE %I SET %s = %L', current_database(), name, 'x')) AS alter_database
+          FROM secret_names) AS t
+ ORDER BY name;
 -- Nothing was stored per role or database.
 SELECT count(*) AS momo_role_or_database_settings
   FROM pg_db_role_setting, unnest(setconfig) AS c WHERE c ILIKE 'momo.%';
 
 -- 3. The role has what it was granted and nothing else.
-\pset tuples_only off
-\pset format aligned
 SELECT pg_describe_object(d.classid, d.objid, 0) AS object,
        CASE d.classid
            WHEN 'pg_proc'::regclass THEN
@@ -252,7 +263,6 @@ BEGIN
     PERFORM pg_temp.look($q$UPDATE momo_payments SET status = 'failed' WHERE external_id = 'SEC-pending'$q$);
     PERFORM pg_temp.look($q$DELETE FROM momo_payments WHERE external_id = 'SEC-pending'$q$);
     PERFORM pg_temp.look($q$TRUNCATE momo_payments$q$);
-    PERFORM pg_temp.look($q$COPY momo_payments FROM '/dev/null'$q$);
     PERFORM pg_temp.look($q$SELECT status FROM momo_payments WHERE external_id = 'SEC-pending' FOR UPDATE$q$);
     PERFORM pg_temp.look($q$SELECT status FROM momo_payments WHERE external_id = 'SEC-pending' FOR NO KEY UPDATE$q$);
     PERFORM pg_temp.look($q$SELECT status FROM momo_payments WHERE external_id = 'SEC-pending' FOR SHARE$q$);
@@ -348,8 +358,9 @@ SELECT status FROM momo_payment_status(:'pending_ref');
 RESET ROLE;
 
 -- 5. After all of it: nothing the role saw holds a secret (nor the Basic
--- credentials momo sends for a token), no backend's query text does, and no
--- row of the payments table does, last_error and reason included.
+-- credentials momo sends for a token), no backend's query text does, no
+-- row of the payments table does (last_error and reason included), and no
+-- row of the event log.
 INSERT INTO secrets
 SELECT name || ' (Basic credentials)',
        replace(encode(convert_to(current_setting('momo.api_user') || ':' || value, 'UTF8'), 'base64'), E'\n', '')
@@ -367,6 +378,9 @@ SELECT count(*) > 0 AS has_payments,
        count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(p.last_error, s.value) > 0)) AS in_last_error,
        count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(p.reason, s.value) > 0)) AS in_reason
   FROM momo_payments p;
+SELECT count(*) > 0 AS has_events,
+       count(*) FILTER (WHERE EXISTS (SELECT FROM secrets s WHERE strpos(e::text, s.value) > 0)) AS events_holding_a_secret
+  FROM momo_events e;
 
 DROP OWNED BY momo_secrets_app;
 DROP ROLE momo_secrets_app;

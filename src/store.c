@@ -45,11 +45,13 @@ typedef struct StorePlans
 	SPIPlanPtr	claim_send;
 	SPIPlanPtr	claim_check;
 	SPIPlanPtr	record_batch;
+	SPIPlanPtr	next_due;
 } StorePlans;
 
 static StorePlans plans;
 
 static char *spi_strdup(const char *s);
+static SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types);
 static Datum text_array(char **items, int n);
 
 /* Raises an ERROR for a failed SPI call. */
@@ -73,10 +75,14 @@ momo_store_extension_schema(void)
 	bool		isnull;
 	Datum		d;
 
-	rc = SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) "
-					 "FROM pg_catalog.pg_extension e "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-					 "WHERE e.extname = 'momo'", true, 1);
+	static SPIPlanPtr plan = NULL;
+
+	if (plan == NULL)
+		plan = prepare_kept("SELECT pg_catalog.quote_ident(n.nspname) "
+							"FROM pg_catalog.pg_extension e "
+							"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+							"WHERE e.extname = 'momo'", 0, NULL);
+	rc = SPI_execute_plan(plan, NULL, NULL, true, 1);
 	spi_check(rc, SPI_OK_SELECT, "looking up the momo extension");
 	if (SPI_processed == 0)
 		return NULL;
@@ -130,7 +136,7 @@ prepare_plans(const char *schema)
 		"  sent_at = CASE WHEN %s THEN COALESCE(p.sent_at, pg_catalog.now()) ELSE p.sent_at END,"
 		"  updated_at = pg_catalog.now()"
 		" FROM due WHERE p.reference_id = due.reference_id"
-		" RETURNING p, " PAYMENT_COLUMNS;
+		" RETURNING NULL, " PAYMENT_COLUMNS;	/* no whole row: the worker needs none */
 
 	if (plans.schema && strcmp(plans.schema, schema) == 0)
 		return;
@@ -139,6 +145,7 @@ prepare_plans(const char *schema)
 		SPI_freeplan(plans.claim_send);
 		SPI_freeplan(plans.claim_check);
 		SPI_freeplan(plans.record_batch);
+		SPI_freeplan(plans.next_due);
 		pfree(plans.schema);
 		memset(&plans, 0, sizeof(plans));
 	}
@@ -192,6 +199,10 @@ prepare_plans(const char *schema)
 											   " RETURNING v.status IN ('successful', 'failed')",
 											   schema, schema, schema),
 									  RECORD_ARGS, batch_types);
+	plans.next_due = prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
+										   " * 1000)::float8 FROM %s.momo_payments"
+										   " WHERE status IN ('queued', 'pending')", schema),
+								  0, NULL);
 	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
 }
 
@@ -672,9 +683,8 @@ momo_store_next_due_ms(const char *schema)
 	bool		isnull;
 	Datum		d;
 
-	rc = SPI_execute(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now()) * 1000)::float8"
-							  " FROM %s.momo_payments WHERE status IN ('queued', 'pending')",
-							  schema), true, 1);
+	prepare_plans(schema);
+	rc = SPI_execute_plan(plans.next_due, NULL, NULL, true, 1);
 	spi_check(rc, SPI_OK_SELECT, "looking for due payments");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)

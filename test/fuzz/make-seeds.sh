@@ -5,7 +5,7 @@
 # spec/*.json, and the local sandbox's answers).  The files are committed;
 # run this only to change them.
 #
-# Corpus of json: bare bodies.  Corpora of answer and token: a 2-byte header
+# Corpora of json and callback: bare bodies.  Corpora of answer and token: a 2-byte header
 # (fuzz_support.c, fuzz_take_header) then the body:
 #   byte 0 = op (0 request to pay, 1 status check) | status index << 1
 #   index: 0 none, 1 200, 2 202, 3 400, 4 401, 5 404, 6 409, 7 429, 8 500,
@@ -15,7 +15,7 @@ set -euo pipefail
 
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/corpus
 rm -rf "$DIR"
-mkdir -p "$DIR/json" "$DIR/answer" "$DIR/token"
+mkdir -p "$DIR/json" "$DIR/answer" "$DIR/token" "$DIR/callback"
 
 TOKEN='eyJ0eXAiOiJKV1QiLCJhbGciOiJSMjU2In0.eyJjbGllbnRJZCI6IjVmOWIyYzdlLTNjMWEtNGQyZS05ZjEwLTBhMWIyYzNkNGU1ZiIsImV4cGlyZXMiOiIyMDI1LTA1LTIwVDEwOjAwOjAwIn0.c2lnbmF0dXJl'
 PAYER='"payer":{"partyIdType":"MSISDN","partyId":"46733123451"}'
@@ -91,4 +91,11 @@ put "$T" 500-empty               '\020\000' empty
 put "$T" 503                     '\022\000' err-503
 put "$T" 429                     '\016\000' azure-429
 put "$T" none                    '\000\000' empty
+# callback: the body of MTN's callback (a status answer without the reference id)
+for name in status-successful status-failed-string status-failed-object status-pending empty; do
+    printf '%s' "${B[$name]}" > "$DIR/callback/$name"
+done
+printf '%s' '{"financialTransactionId":"5407693314","externalId":"INV-\u00e9\n42","status":"SUCCESSFUL"}' \
+    > "$DIR/callback/escapes"
+
 echo "make-seeds: wrote $(find "$DIR" -type f | wc -l) seeds under $DIR"
