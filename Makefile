@@ -27,6 +27,7 @@ OBJS = \
 	src/calls.o \
 	src/callback.o \
 	src/preflight.o \
+	src/guard.o \
 	src/worker.o
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)

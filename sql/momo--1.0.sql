@@ -67,49 +67,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payments', '');
 -- change; it never goes back to queued; a final payment never changes at
 -- all; and only final payments may be deleted.
 CREATE FUNCTION @extschema@.momo_payments_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF NEW.currency !~ '^[A-Z]{3}$' OR NEW.msisdn !~ '^[1-9][0-9]{7,14}$'
-           OR length(NEW.payer_message) NOT BETWEEN 1 AND 160
-           OR length(NEW.payee_note) NOT BETWEEN 1 AND 160
-           OR NEW.external_id = '' THEN
-            RAISE EXCEPTION 'momo: payment % has malformed terms', NEW.reference_id
-                USING ERRCODE = 'check_violation',
-                      HINT = 'Request payments with momo_request_to_pay, which explains what is wrong.';
-        END IF;
-        RETURN NEW;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        IF OLD.status NOT IN ('successful', 'failed') THEN
-            RAISE EXCEPTION 'momo: payment % is % and cannot be deleted', OLD.reference_id, OLD.status
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = 'Only successful or failed payments can be deleted.';
-        END IF;
-        RETURN OLD;
-    END IF;
-    IF OLD.status IN ('successful', 'failed') THEN
-        RAISE EXCEPTION 'momo: payment % is final (%) and cannot change', OLD.reference_id, OLD.status
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    IF (NEW.reference_id, NEW.external_id, NEW.amount, NEW.currency, NEW.msisdn,
-        NEW.payer_message, NEW.payee_note, NEW.created_at, NEW.product, NEW.operation,
-        NEW.refund_of, NEW.requested_by)
-       IS DISTINCT FROM
-       (OLD.reference_id, OLD.external_id, OLD.amount, OLD.currency, OLD.msisdn,
-        OLD.payer_message, OLD.payee_note, OLD.created_at, OLD.product, OLD.operation,
-        OLD.refund_of, OLD.requested_by) THEN
-        RAISE EXCEPTION 'momo: the terms of payment % cannot change', OLD.reference_id
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Request a new payment instead.';
-    END IF;
-    IF NEW.status = 'queued' AND OLD.status <> 'queued' THEN
-        RAISE EXCEPTION 'momo: payment % cannot go back from % to queued', OLD.reference_id, OLD.status
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    RETURN NEW;
-END
-$$;
+AS 'MODULE_PATHNAME', 'momo_payments_guard'
+LANGUAGE C;
 
 CREATE TRIGGER momo_payments_guard
     BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.momo_payments

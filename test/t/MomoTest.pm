@@ -5,6 +5,7 @@
 #                               on a free port with the fixed test credentials
 #                               (CONTRACTS.md) plus @flags; stopped at END
 #   sandbox_url() / sandbox_port() / sandbox_log()
+#   main_sandbox()              that sandbox as a MomoTest::Sandbox object
 #   sandbox_get($path)          GET  /_sandbox/...: decoded JSON, undef on 404
 #   sandbox_post($path, $json)  POST /_sandbox/...: decoded JSON
 #   kill_sandbox($signal)       kills that sandbox (SIGKILL unless told), as a crash
@@ -49,7 +50,7 @@ use Time::HiRes qw(usleep time);
 our @EXPORT = qw(
   %CRED start_sandbox stop_sandbox sandbox_url sandbox_port sandbox_log
   sandbox_get sandbox_post sandbox_request
-  kill_sandbox restart_sandbox new_sandbox test_ca
+  main_sandbox kill_sandbox restart_sandbox new_sandbox test_ca
   momo_node start_with_env set_momo wait_for_worker wait_for_worker_idle poll_until
   request_payment await_payment payment_row payment_rows
   log_position log_since count_matches wait_for_log_count
@@ -96,6 +97,7 @@ sub _test_name
 	return $n;
 }
 
+sub main_sandbox { return $main_sandbox; }
 sub sandbox_url  { return $main_sandbox ? $main_sandbox->url : undef; }
 sub sandbox_port { return $main_sandbox ? $main_sandbox->port : undef; }
 sub sandbox_log  { return $main_sandbox ? $main_sandbox->log : undef; }

@@ -1,0 +1,166 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *	  momo_payments_guard, the trigger that guards every payment row: its
+ *	  terms are well-formed when written and never change, it never goes
+ *	  back to queued, a final payment never changes at all, and only final
+ *	  payments may be deleted.  In C because it runs on every update the
+ *	  worker makes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(momo_payments_guard);
+
+/* The columns that make up a payment's terms. */
+static const char *const term_columns[] = {
+	"reference_id", "external_id", "amount", "currency", "msisdn", "payer_message",
+	"payee_note", "created_at", "product", "operation", "refund_of", "requested_by"
+};
+
+/* Returns the attribute number of column name. */
+static int
+attnum_of(TupleDesc desc, const char *name)
+{
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "momo_payments_guard: momo_payments has no column %s", name);
+	return attnum;
+}
+
+/* Returns the text of column name of tup, or NULL. */
+static char *
+column_text(HeapTuple tup, TupleDesc desc, const char *name)
+{
+	int			attnum = attnum_of(desc, name);
+	bool		isnull;
+	Datum		d;
+	Oid			typoutput;
+	bool		varlena;
+
+	d = heap_getattr(tup, attnum, desc, &isnull);
+	if (isnull)
+		return NULL;
+	getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &typoutput, &varlena);
+	return OidOutputFunctionCall(typoutput, d);
+}
+
+/* Returns true if s matches ^[lo-hi]{min,max}$ in a plain ASCII sense. */
+static bool
+chars_between(const char *s, char lo, char hi, int min, int max)
+{
+	int			n = (int) strlen(s);
+
+	if (n < min || n > max)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (s[i] < lo || s[i] > hi)
+			return false;
+	return true;
+}
+
+/* Returns true if an optional message is absent or 1 to 160 characters long. */
+static bool
+message_ok(const char *m)
+{
+	return m == NULL || (m[0] != '\0' && pg_mbstrlen(m) <= 160);
+}
+
+/* Raises the guard's ERROR. */
+static void
+refuse(int sqlstate, const char *hint, const char *message)
+{
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg("%s", message),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* Returns true if a status is final. */
+static bool
+is_final(const char *status)
+{
+	return strcmp(status, "successful") == 0 || strcmp(status, "failed") == 0;
+}
+
+/* The trigger function: BEFORE INSERT OR UPDATE OR DELETE, FOR EACH ROW. */
+Datum
+momo_payments_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	old;
+	char	   *ref;
+	char	   *old_status;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "momo_payments_guard must be a BEFORE ... FOR EACH ROW trigger");
+	desc = RelationGetDescr(td->tg_relation);
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		HeapTuple	new = td->tg_trigtuple;
+		char	   *currency = column_text(new, desc, "currency");
+		char	   *msisdn = column_text(new, desc, "msisdn");
+		char	   *external_id = column_text(new, desc, "external_id");
+
+		if (currency == NULL || !chars_between(currency, 'A', 'Z', 3, 3) ||
+			msisdn == NULL || !chars_between(msisdn, '0', '9', 8, 15) || msisdn[0] == '0' ||
+			!message_ok(column_text(new, desc, "payer_message")) ||
+			!message_ok(column_text(new, desc, "payee_note")) ||
+			(external_id != NULL && external_id[0] == '\0'))
+			refuse(ERRCODE_CHECK_VIOLATION,
+				   "Request payments with momo_request_to_pay, which explains what is wrong.",
+				   psprintf("momo: payment %s has malformed terms", column_text(new, desc, "reference_id")));
+		return PointerGetDatum(new);
+	}
+
+	old = td->tg_trigtuple;
+	ref = column_text(old, desc, "reference_id");
+	old_status = column_text(old, desc, "status");
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		if (!is_final(old_status))
+			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+				   "Only successful or failed payments can be deleted.",
+				   psprintf("momo: payment %s is %s and cannot be deleted", ref, old_status));
+		return PointerGetDatum(old);
+	}
+
+	/* UPDATE */
+	if (is_final(old_status))
+		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
+			   psprintf("momo: payment %s is final (%s) and cannot change", ref, old_status));
+	for (int i = 0; i < lengthof(term_columns); i++)
+	{
+		int			attnum = attnum_of(desc, term_columns[i]);
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		bool		old_null;
+		bool		new_null;
+		Datum		o = heap_getattr(old, attnum, desc, &old_null);
+		Datum		n = heap_getattr(td->tg_newtuple, attnum, desc, &new_null);
+
+		if (old_null != new_null ||
+			(!old_null && !datumIsEqual(o, n, att->attbyval, att->attlen)))
+			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "Request a new payment instead.",
+				   psprintf("momo: the terms of payment %s cannot change", ref));
+	}
+	if (strcmp(old_status, "queued") != 0 &&
+		strcmp(column_text(td->tg_newtuple, desc, "status"), "queued") == 0)
+		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
+			   psprintf("momo: payment %s cannot go back from %s to queued", ref, old_status));
+	return PointerGetDatum(td->tg_newtuple);
+}
