@@ -161,8 +161,9 @@ momo_remittance_transfer(PG_FUNCTION_ARGS)
  * momo_refund(reference_id, amount, external_id, payer_message, payee_note):
  * queues a refund of a successful request to pay to its payer, of amount or
  * (NULL) of all that is left; never more than was collected, counting
- * earlier refunds that did not fail.  The original row is locked meanwhile,
- * so concurrent refunds cannot together exceed it.
+ * earlier refunds that did not fail.  The original row is locked first and
+ * the earlier refunds counted after, with a fresh snapshot (so READ
+ * COMMITTED only), so concurrent refunds cannot together exceed it.
  */
 Datum
 momo_refund(PG_FUNCTION_ARGS)
@@ -186,6 +187,12 @@ momo_refund(PG_FUNCTION_ARGS)
 
 	momo_require_preload();
 	momo_config_require(&cfg, MOMO_DISBURSEMENT);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("momo_refund cannot see concurrent refunds at isolation level %s",
+						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errhint("Call momo_refund in a READ COMMITTED transaction.")));
 	schema = momo_store_function_schema(fcinfo);
 	upper = CurrentMemoryContext;
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
@@ -193,10 +200,19 @@ momo_refund(PG_FUNCTION_ARGS)
 	/* What is read here must outlive SPI_finish. */
 	MemoryContextSwitchTo(upper);
 	values[0] = CStringGetTextDatum(ref);
+	/* First lock the payment, so that refunds of it queue up behind each other ... */
+	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid FOR UPDATE",
+										schema),
+							   1, types, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "momo: locking the payment to refund failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		raise_no_payment(ref);
+	/* ... then, with a new snapshot, see every refund committed before ours. */
 	rc = SPI_execute_with_args(psprintf("SELECT p.status, p.operation, p.amount, p.currency, p.msisdn,"
 										" (SELECT coalesce(sum(r.amount), 0) FROM %s.momo_payments r"
 										"   WHERE r.refund_of = p.reference_id AND r.status <> 'failed')"
-										" FROM %s.momo_payments p WHERE p.reference_id = $1::uuid FOR UPDATE",
+										" FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
 										schema, schema),
 							   1, types, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
