@@ -57,12 +57,12 @@ SELECT momo_test.try($$SELECT momo_sandbox_provision(NULL)$$);
 
 -- Callbacks: momo signs the reference id it puts in X-Callback-Url with
 -- momo.callback_secret (HMAC-SHA256, checked here with pgcrypto).
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE EXTENSION pgcrypto SCHEMA momo_test;   -- dropped with momo_test by setup
 ALTER SYSTEM SET momo.callback_secret = 'regression-callback-secret-0123456789';
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 SELECT momo_request_to_pay(15, 'EUR', '46733123453', 'API-callback') AS cb_ref \gset
 SELECT momo_test.wait_sent(:'cb_ref');
-SELECT encode(hmac(:'cb_ref', current_setting('momo.callback_secret'), 'sha256'), 'hex') AS sig \gset
+SELECT encode(momo_test.hmac(:'cb_ref', current_setting('momo.callback_secret'), 'sha256'), 'hex') AS sig \gset
 -- A valid callback: the body claims SUCCESSFUL; momo only schedules a status check.
 SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'cb_ref', :'sig'),
                      '{"externalId":"API-callback","status":"SUCCESSFUL","financialTransactionId":"1"}');
@@ -82,7 +82,7 @@ SELECT momo_test.wait_sent(:'cb_ref');
 SELECT status, reason FROM momo_payments WHERE reference_id = :'cb_ref';
 -- A callback for a final payment is ignored.
 SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'ref',
-                            encode(hmac(:'ref', current_setting('momo.callback_secret'), 'sha256'), 'hex')), NULL);
+                            encode(momo_test.hmac(:'ref', current_setting('momo.callback_secret'), 'sha256'), 'hex')), NULL);
 -- With the signed query string in X-Callback-Url, MTN (the sandbox) still
 -- accepts the payment: the callback host is the API user's registered one.
 SELECT momo_request_to_pay(16, 'EUR', '46733000016', 'API-callback-url') AS url_ref \gset

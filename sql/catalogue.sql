@@ -13,7 +13,7 @@
 -- It is committed, so the worker sends it.
 SELECT momo_request_to_pay(12.50, 'EUR', '46733000120',
            external_id   => E'CAT-{"a":"b"}\\"</script>\\\\\'); DELETE FROM momo_payments; -- 😀\u200F',
-           payer_message => E'{"a":"b"} \\" </script> \\\\ \\n \\u0041 😀 \u200Fمرحبا\u202E',
+           payer_message => E'{"a":"b"} \\" </script> \\\\ \\n \\u0041 😀 \u200Fمرحبا',
            payee_note    => E'note "quoted" & <b>bold</b> / \\') AS json_ref \gset
 SELECT status, reason FROM momo_await(:'json_ref');
 
@@ -104,6 +104,10 @@ SELECT momo_test.try($$SELECT momo_request_to_pay(10, E'EUR\u200F', '46733123456
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '４６７３３１２３４５６')$$);
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '٤٦٧٣٣١٢٣٤٥٦')$$);
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', E'\u200F46733123456')$$);
+-- Direction overrides and Unicode line separators could disguise a message on the payer's screen.
+SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', NULL, E'\u202Eenilno yap')$$);
+SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', NULL, E'line\u2028break')$$);
+SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', E'INV\u0085')$$);
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '46733123456😀')$$);
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '+')$$);
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '+-46733123456')$$);
@@ -206,7 +210,7 @@ INSERT INTO accepted (label, amount, msisdn, external_id, payer_message, payee_n
     ('HTML',                        10, '46733123456', '</script>', '<script>alert(1)</script>', '&amp; <b>'),
     ('SQL',                         10, '46733123456', '''); DELETE FROM momo_payments; --', '1; DROP TABLE x', '$$ $q$'),
     ('emoji',                       10, '46733123456', '😀', '😀 merci', '🇷🇼'),
-    ('right-to-left',               10, '46733123456', E'\u200FINV-7', E'\u202Eenilno yap', E'مرحبا \u200F'),
+    ('right-to-left',               10, '46733123456', E'\u200FINV-7', E'\u200Fشكرا', E'مرحبا \u200F'),
     ('160 emoji',                   10, '46733123456', NULL, repeat('😀', 160), NULL),
     ('128 two-byte letters',        10, '46733123456', repeat('é', 128), NULL, NULL),
     ('empty messages (omitted)',    10, '46733123456', NULL, '', '');

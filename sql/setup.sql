@@ -6,6 +6,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS momo CASCADE;
 DROP SCHEMA IF EXISTS momo_test CASCADE;
+DROP EXTENSION IF EXISTS pgcrypto;
 DROP TABLE IF EXISTS invoices CASCADE;
 DROP FUNCTION IF EXISTS invoices_request_payment(), invoices_payment_final();
 DO $$

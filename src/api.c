@@ -138,20 +138,26 @@ switch_to_secondary_key(const MomoConfig *cfg, int key_refused)
 void
 momo_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error)
 {
+	const char *user;
+	const char *key;
+	const char *primary;
+	const char *secondary;
+
+	momo_credential_names(cfg->product, &user, &key, &primary, &secondary);
 	if (r == MOMO_TOKEN_KEY_REFUSED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("momo: MTN refused the subscription key"),
+				 errmsg("momo: MTN refused the %s subscription key", momo_product_names[cfg->product]),
 				 errdetail("%s", error),
-				 errhint("Check the %s subscription keys: they must be the keys of your MoMo developer profile for that product.",
-						 momo_product_names[cfg->product])));
+				 errhint("Check %s and %s: they must be the %s keys of your MoMo developer profile.",
+						 primary, secondary, momo_product_names[cfg->product])));
 	if (r == MOMO_TOKEN_LOGIN_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("momo: MTN refused the API user and key"),
+				 errmsg("momo: MTN refused the %s API user and key", momo_product_names[cfg->product]),
 				 errdetail("%s", error),
-				 errhint("Check the %s API user and key, and that the API user belongs to this subscription and environment.",
-						 momo_product_names[cfg->product])));
+				 errhint("Check %s and %s, and that the API user belongs to this subscription and environment.",
+						 user, key)));
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("momo: could not get an access token from MTN"),

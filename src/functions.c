@@ -362,6 +362,7 @@ momo_await(PG_FUNCTION_ARGS)
 				 errmsg("momo_await cannot see the worker's updates at isolation level %s",
 						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
 				 errhint("Call momo_await in a READ COMMITTED transaction.")));
+	/* Timeouts beyond about 24 days wait about 24 days. */
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(timeout, PG_INT32_MAX));
 
 	ConditionVariablePrepareToSleep(&momo_shared->finished_cv);

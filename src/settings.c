@@ -102,6 +102,19 @@ check_header_token(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* GUC check hook: a name or path must not contain control characters. */
+static bool
+check_no_control(char **newval, void **extra, GucSource source)
+{
+	for (const char *c = *newval; c && *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+		{
+			GUC_check_errdetail("The value must not contain control characters.");
+			return false;
+		}
+	return true;
+}
+
 /* GUC check hook: a URL setting must be empty or an http(s) URL without spaces. */
 static bool
 check_url(char **newval, void **extra, GucSource source)
@@ -215,14 +228,14 @@ momo_define_settings(void)
 				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
 	define_string("momo.ca_file",
 				  gettext_noop("Extra trusted CA bundle (PEM) for TLS to the MoMo API."),
-				  &momo_ca_file, 0, NULL);
+				  &momo_ca_file, 0, check_no_control);
 
 	/* A postmaster-only setting can only be defined while preloading. */
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomStringVariable("momo.database_name",
 								   gettext_noop("Database in which the momo background worker runs."),
 								   NULL, &momo_database_name, "postgres",
-								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+								   PGC_POSTMASTER, 0, check_no_control, NULL, NULL);
 
 	define_int("momo.connect_timeout",
 			   gettext_noop("Time allowed to connect to the MoMo API."),
@@ -551,6 +564,17 @@ momo_config_credentials_hash(const MomoConfig *cfg)
 		h = hash_combine(h, hash_bytes((const unsigned char *) s, strlen(s)));
 	}
 	return h;
+}
+
+/* Returns the setting names of a product's API user and API key, for hints. */
+void
+momo_credential_names(MomoProduct product, const char **api_user, const char **api_key,
+					  const char **key_primary, const char **key_secondary)
+{
+	*api_user = cred_guc_name[product][CRED_API_USER];
+	*api_key = cred_guc_name[product][CRED_API_KEY];
+	*key_primary = cred_guc_name[product][CRED_KEY_PRIMARY];
+	*key_secondary = cred_guc_name[product][CRED_KEY_SECONDARY];
 }
 
 /* Lists the current secret values (from GUCs and environment) for log redaction. */

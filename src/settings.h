@@ -71,6 +71,9 @@ extern void momo_config_resolve(MomoConfig *cfg, MomoProduct product);
 extern bool momo_config_check(const MomoConfig *cfg, MomoConfigProblem *problem);
 extern void momo_config_require(MomoConfig *cfg, MomoProduct product);
 extern uint32 momo_config_credentials_hash(const MomoConfig *cfg);
+extern void momo_credential_names(MomoProduct product, const char **api_user,
+								  const char **api_key, const char **key_primary,
+								  const char **key_secondary);
 extern int	momo_secret_values(const char **values, int max);
 extern const char *momo_secret_setting_name_in(const char *text);
 

@@ -93,6 +93,15 @@ currency_decimals(const char *currency)
 	return 2;
 }
 
+/* Returns s for an error message, cut to its first 40 characters when longer. */
+static char *
+shown(const char *s)
+{
+	if (strlen(s) <= 40)
+		return pstrdup(s);
+	return psprintf("%.40s… (%zu characters)", s, strlen(s));
+}
+
 /* Returns the first control character's position in s, or -1. */
 static int
 control_char_at(const char *s)
@@ -101,6 +110,32 @@ control_char_at(const char *s)
 		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
 			return i;
 	return -1;
+}
+
+/*
+ * Returns true if s (server encoding) holds a Unicode control character
+ * that a payer's screen could hide or abuse: C1 controls, line and
+ * paragraph separators, and the bidirectional embeddings, overrides and
+ * isolates (U+202A..U+202E, U+2066..U+2069) that can disguise text.
+ */
+static bool
+has_unicode_control(const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		return false;
+	while (*p)
+	{
+		int			len = pg_utf_mblen(p);
+		pg_wchar	c = utf8_to_unicode(p);
+
+		if ((c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
+			(c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+			return true;
+		p += len;
+	}
+	return false;
 }
 
 /* Returns a text argument as a C string, or NULL if it is NULL. */
@@ -171,20 +206,21 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 
 	if (PG_ARGISNULL(argno))
 	{
-		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("amount must not be null"), NULL);
+		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("amount must not be null"),
+					"Give the amount in the currency's units, e.g. 1500.");
 		return NULL;
 	}
 	s = DatumGetCString(DirectFunctionCall1(numeric_out, PG_GETARG_DATUM(argno)));
 	if (strcmp(s, "NaN") == 0 || strstr(s, "Infinity") != NULL)
 	{
 		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
-					psprintf("amount must be a finite number, not %s", s), NULL);
+					psprintf("amount must be a finite number, not %s", shown(s)), NULL);
 		return NULL;
 	}
 	if (s[0] == '-' || strspn(s, "0.") == strlen(s))
 	{
 		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
-					psprintf("amount must be greater than zero, not %s", s), NULL);
+					psprintf("amount must be greater than zero, not %s", shown(s)), NULL);
 		return NULL;
 	}
 	/* Drop trailing zeros of the fraction: 1500.00 is 1500. */
@@ -203,7 +239,7 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 	if (!(value <= momo_max_amount))
 	{
 		add_problem(ps, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-					psprintf("amount %s exceeds the largest allowed amount, %.0f", s, momo_max_amount),
+					psprintf("amount %s exceeds the largest allowed amount, %.0f", shown(s), momo_max_amount),
 					"The limit is momo.max_amount.");
 		return NULL;
 	}
@@ -212,7 +248,7 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 	{
 		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
 					allowed == 0 ?
-					psprintf("amount must be a whole number of %s, not %s", currency, s) :
+					psprintf("amount must be a whole number of %s, not %s", currency, shown(s)) :
 					psprintf("amount has %d decimal places; %s allows at most %d", decimals,
 							 currency ? currency : "the currency", allowed),
 					"Round the amount to the currency's smallest unit.");
@@ -288,10 +324,10 @@ check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_m
 					NULL);
 		return NULL;
 	}
-	if (control_char_at(value) >= 0)
+	if (control_char_at(value) >= 0 || has_unicode_control(value))
 	{
 		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
-					psprintf("%s must not contain control characters (such as line breaks or tabs)", name),
+					psprintf("%s must not contain control characters (such as line breaks, tabs or direction overrides)", name),
 					NULL);
 		return NULL;
 	}
