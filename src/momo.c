@@ -196,18 +196,26 @@ redact_value(char **text, const char *secret)
 static void
 redact_statement(char **text)
 {
-	static const char *const prefixes[] = {
-		"statement: ", "execute ", "duration: ", "invalid value for parameter",
+	/* Each prefix, and the separator after which the value would follow. */
+	static const struct
+	{
+		const char *prefix;
+		const char *cut_after;
+	}			forms[] = {
+		{"statement: ", NULL},
+		{"execute ", NULL},
+		{"duration: ", NULL},
+		{"invalid value for parameter", "\": "},	/* keeps the setting's name */
 	};
 
 	if (*text == NULL || momo_secret_setting_name_in(*text) == NULL)
 		return;
-	for (int i = 0; i < lengthof(prefixes); i++)
-		if (strncmp(*text, prefixes[i], strlen(prefixes[i])) == 0)
+	for (int i = 0; i < lengthof(forms); i++)
+		if (strncmp(*text, forms[i].prefix, strlen(forms[i].prefix)) == 0)
 		{
-			/* invalid value for parameter "momo.api_key": "…" keeps its name. */
-			const char *value = strstr(*text, "\": ");
-			int			keep = (i == 3 && value) ? (int) (value - *text) + 3 : (int) strlen(prefixes[i]);
+			const char *cut = forms[i].cut_after ? strstr(*text, forms[i].cut_after) : NULL;
+			int			keep = cut ? (int) (cut - *text + strlen(forms[i].cut_after)) :
+				(int) strlen(forms[i].prefix);
 
 			*text = psprintf("%.*s[redacted: names a momo secret setting]", keep, *text);
 			return;
