@@ -127,7 +127,7 @@ payment_works($node, 'first payment', external_id => 'w-first');
 		'new sessions see the wrong key');
 	my $ref = request_payment($node, external_id => 'w-hup');
 	ok(wait_for_log_count($node,
-			qr/WARNING:  momo worker is not sending payments: no access token/, 1, $pos, 20),
+			qr/WARNING:  momo worker is not sending payments: no collection access token/, 1, $pos, 20),
 		'the worker logs a WARNING that it is not sending');
 	my $stats1 = sandbox_get('/_sandbox/stats');
 	cmp_ok($stats1->{token_rejected}, '>', $stats0->{token_rejected},

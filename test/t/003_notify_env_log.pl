@@ -170,7 +170,7 @@ push @nodes, $envnode;
 	ok(poll_until($envnode, 'postgres', 'SHOW momo.api_key', $wrong, 10), 'GUC set');
 	$ref = request_payment($envnode, external_id => 'env-guc-wins');
 	ok(wait_for_log_count($envnode,
-			qr/WARNING:  momo worker is not sending payments: no access token/, 1, $pos, 20),
+			qr/WARNING:  momo worker is not sending payments: no collection access token/, 1, $pos, 20),
 		'with a wrong momo.api_key (right MOMO_API_KEY) the worker does not send');
 	$row = payment_row($envnode, $ref);
 	is("$row->{status}/$row->{attempts}", 'queued/0', 'the payment stays queued');
