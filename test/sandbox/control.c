@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
+#include "callbacks.h"
 #include "park.h"
 #include "store.h"
 #include "util.h"
@@ -67,6 +68,25 @@ static void handle_stats(struct req *r)
     counter(&b, "redirects", STAT_GET(redirects), 0);
     counter(&b, "provisioning_requests", STAT_GET(provisioning_requests), 0);
     counter(&b, "last_accepted_us", STAT_GET(last_accepted_us), 0);
+    counter(&b, "transfer_posts", STAT_GET(transfer_posts), 0);
+    counter(&b, "deposit_posts", STAT_GET(deposit_posts), 0);
+    counter(&b, "refund_posts", STAT_GET(refund_posts), 0);
+    counter(&b, "cashtransfer_posts", STAT_GET(cashtransfer_posts), 0);
+    counter(&b, "txn_accepted", STAT_GET(txn_accepted), 0);
+    counter(&b, "txn_conflicts", STAT_GET(txn_conflicts), 0);
+    counter(&b, "txn_bad_requests", STAT_GET(txn_bad_requests), 0);
+    counter(&b, "txn_rejected", STAT_GET(txn_rejected), 0);
+    counter(&b, "txn_faults", STAT_GET(txn_faults), 0);
+    counter(&b, "txn_status_gets", STAT_GET(txn_status_gets), 0);
+    counter(&b, "txn_status_not_found", STAT_GET(txn_status_not_found), 0);
+    counter(&b, "balance_gets", STAT_GET(balance_gets), 0);
+    counter(&b, "active_gets", STAT_GET(active_gets), 0);
+    counter(&b, "userinfo_gets", STAT_GET(userinfo_gets), 0);
+    counter(&b, "deliverynotification_posts", STAT_GET(deliverynotification_posts), 0);
+    counter(&b, "deliverynotifications_accepted", STAT_GET(deliverynotifications_accepted), 0);
+    counter(&b, "callbacks_recorded", STAT_GET(callbacks_recorded), 0);
+    counter(&b, "callbacks_delivered", STAT_GET(callbacks_delivered), 0);
+    counter(&b, "callbacks_failed", STAT_GET(callbacks_failed), 0);
     store_lock();
     size_t np = store_payments();
     store_unlock();
@@ -74,6 +94,9 @@ static void handle_stats(struct req *r)
     counter(&b, "provisioned_users", users_provisioned(), 0);
     counter(&b, "tokens_active", tokens_active(), 0);
     counter(&b, "hung_connections", park_hung(), 0);
+    counter(&b, "callbacks", callbacks_outbox_len(), 0);
+    counter(&b, "callbacks_scheduled", callbacks_scheduled(), 0);
+    counter(&b, "callbacks_queued", callbacks_queued(), 0);
     sb_str(&b, "}");
     reply_sbuf(r, 200, &b);
 }
@@ -117,6 +140,19 @@ static void payment_json(struct sbuf *b, const struct refrec *rec, int64_t now)
     sb_jstrz(b, strcmp(status, "SUCCESSFUL") == 0 ? p->ftid : NULL);
     sb_printf(b, ",\"visible\":%s", now >= p->visible_ms ? "true" : "false");
     rec_counters(b, rec);
+    sb_printf(b, ",\"product\":\"%s\",\"operation\":\"%s\",\"version\":%d,\"partyRole\":\"%s\"",
+              product_name(p->product), op_name(p->op), p->version,
+              p->op == OP_REQUESTTOPAY ? "payer" : "payee");
+    sb_str(b, ",\"callbackUrl\":");
+    sb_jstrz(b, p->callback_url);
+    sb_str(b, ",\"referenceIdToRefund\":");
+    sb_jstrz(b, p->ref_to_refund);
+    char amt[32];
+    format_cents(amt, sizeof(amt), p->refunded_cents);
+    sb_str(b, ",\"refundedAmount\":");
+    sb_jstrz(b, p->op == OP_REQUESTTOPAY ? amt : NULL);
+    sb_printf(b, ",\"notifications\":%lu,\"lastNotification\":", p->notifications);
+    sb_jstrz(b, p->last_notification);
     sb_str(b, "}");
 }
 
@@ -161,7 +197,9 @@ static void handle_one(struct req *r, const char *ref, int requests)
         sb_str(&b, "{\"referenceId\":");
         sb_jstrz(&b, rec->id);
         rec_counters(&b, rec);
-        sb_printf(&b, ",\"stored\":%s}", rec->pay ? "true" : "false");
+        sb_printf(&b, ",\"stored\":%s,\"product\":\"%s\",\"operation\":\"%s\"}",
+                  rec->pay ? "true" : "false", product_name(rec->pay ? rec->pay->product : rec->product),
+                  op_name(rec->pay ? rec->pay->op : rec->op));
     } else if (rec && rec->pay) {
         found = 1;
         payment_json(&b, rec, now_ms());
@@ -172,6 +210,75 @@ static void handle_one(struct req *r, const char *ref, int requests)
         reply_json(r, 404, "{\"error\":\"unknown reference id\"}");
         return;
     }
+    reply_sbuf(r, 200, &b);
+}
+
+/* GET /_sandbox/callbacks[?referenceId=...]. */
+static void handle_callbacks(struct MHD_Connection *c, struct req *r)
+{
+    const char *ref = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "referenceId");
+    char id[37];
+    if (ref) {
+        lower_copy(id, ref, sizeof(id));
+        ref = id;
+    }
+    struct sbuf b;
+    sb_init(&b);
+    callbacks_json(&b, ref);
+    reply_sbuf(r, 200, &b);
+}
+
+/* GET or POST /_sandbox/balances: {"collection":"1000000",...}; a POST sets the ones it names. */
+static void handle_balances(struct req *r, const char *method)
+{
+    if (strcmp(method, "POST") == 0 && r->body_len > 0) {
+        struct json doc;
+        if (json_parse(r->body, r->body_len, &doc) != 0) {
+            reply_json(r, 400, "{\"error\":\"body is not valid JSON\"}");
+            return;
+        }
+        const struct jnode *root = json_root(&doc);
+        int64_t set[PROD_COUNT];
+        int which[PROD_COUNT] = { 0 };
+        const char *bad = NULL;
+        if (!root || root->type != J_OBJECT)
+            bad = "body must be a JSON object";
+        for (const struct jnode *m = json_child(&doc, root); m && !bad; m = json_next(&doc, m)) {
+            int p = product_index(m->key);
+            if (p < 0)
+                bad = "unknown product (collection, disbursement or remittance)";
+            else if ((m->type != J_STRING && m->type != J_NUMBER) || parse_cents(m->str, &set[p]) != 0)
+                bad = "a balance is an amount such as \"1000\" or \"12.50\"";
+            else
+                which[p] = 1;
+        }
+        json_free(&doc);
+        if (bad) {
+            struct sbuf e;
+            sb_init(&e);
+            sb_str(&e, "{\"error\":");
+            sb_jstrz(&e, bad);
+            sb_str(&e, "}");
+            reply_sbuf(r, 400, &e);
+            return;
+        }
+        store_lock();
+        for (int p = 0; p < PROD_COUNT; p++)
+            if (which[p])
+                balance_set(p, set[p]);
+        store_unlock();
+    }
+    struct sbuf b;
+    sb_init(&b);
+    sb_str(&b, "{");
+    store_lock();
+    for (int p = 0; p < PROD_COUNT; p++) {
+        char amt[32];
+        format_cents(amt, sizeof(amt), balance_get(p));
+        sb_printf(&b, "%s\"%s\":\"%s\"", p ? "," : "", product_name(p), amt);
+    }
+    store_unlock();
+    sb_str(&b, "}");
     reply_sbuf(r, 200, &b);
 }
 
@@ -250,6 +357,18 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             return;
         }
         allow = "GET";
+    } else if (strcmp(p, "/callbacks") == 0) {
+        if (get) {
+            handle_callbacks(c, r);
+            return;
+        }
+        allow = "GET";
+    } else if (strcmp(p, "/balances") == 0) {
+        if (get || post) {
+            handle_balances(r, method);
+            return;
+        }
+        allow = "GET, POST";
     } else if (strcmp(p, "/config") == 0) {
         if (get || post) {
             handle_config(r, method);
@@ -260,7 +379,9 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
         if (post) {
             config_reset();
             stats_reset();
+            callbacks_clear();
             store_clear();
+            balance_reset();
             tokens_clear();
             users_restore_keys();
             reply_json(r, 200, "{\"ok\":true}");

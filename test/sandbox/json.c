@@ -582,3 +582,32 @@ void sb_free(struct sbuf *b)
     free(b->p);
     sb_init(b);
 }
+
+void json_write(struct sbuf *b, const struct json *doc, const struct jnode *n)
+{
+    switch (n->type) {
+    case J_NULL: sb_str(b, "null"); return;
+    case J_FALSE: sb_str(b, "false"); return;
+    case J_TRUE: sb_str(b, "true"); return;
+    case J_NUMBER: sb_mem(b, n->str, n->len); return;
+    case J_STRING: sb_jstr(b, n->str, n->len); return;
+    case J_ARRAY:
+    case J_OBJECT: {
+        int obj = n->type == J_OBJECT;
+        sb_str(b, obj ? "{" : "[");
+        int first = 1;
+        for (const struct jnode *c = json_child(doc, n); c && !b->failed; c = json_next(doc, c)) {
+            if (!first)
+                sb_str(b, ",");
+            first = 0;
+            if (obj) {
+                sb_jstr(b, c->key, c->keylen);
+                sb_str(b, ":");
+            }
+            json_write(b, doc, c);
+        }
+        sb_str(b, obj ? "}" : "]");
+        return;
+    }
+    }
+}

@@ -66,6 +66,8 @@ void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(print
 void sb_jstr(struct sbuf *b, const char *s, size_t n);
 /* Append a NUL-terminated string as a JSON string, or null when s is NULL. */
 void sb_jstrz(struct sbuf *b, const char *s);
+/* Append the value n of doc as compact JSON. */
+void json_write(struct sbuf *b, const struct json *doc, const struct jnode *n);
 /* Hand over the buffer (NUL-terminated) to the caller; NULL if it failed. */
 char *sb_take(struct sbuf *b, size_t *len);
 /* Free the buffer. */

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
+#include "callbacks.h"
 #include "park.h"
 #include "store.h"
 #include "util.h"
@@ -29,6 +30,8 @@ struct stats g_stats;
 int g_verbose;
 const char **g_sub_keys;
 size_t g_n_sub_keys;
+const char **g_prod_sub_keys[PROD_COUNT];
+size_t g_n_prod_sub_keys[PROD_COUNT];
 
 enum phase { PH_BODY, PH_DECIDED, PH_PARKED };
 
@@ -91,7 +94,21 @@ static const struct {
     { "ongoing_seconds", offsetof(struct config, ongoing_seconds), 0, 100000000 },
     { "not_found_ms", offsetof(struct config, not_found_ms), 0, 1000000000 },
     { "token_lifetime", offsetof(struct config, token_lifetime), 1, 100000000 },
+    { "duplicate_callbacks_gap_ms", offsetof(struct config, duplicate_gap_ms), 0, 1000000000 },
+    { "early_callbacks_ms", offsetof(struct config, early_ms), 0, 1000000000 },
 };
+
+/* Boolean settings: name, offset in struct config. */
+static const struct {
+    const char *name;
+    size_t off;
+} bool_settings[] = {
+    { "reason_object", offsetof(struct config, reason_object) },
+    { "deliver_callbacks", offsetof(struct config, deliver_callbacks) },
+    { "duplicate_callbacks", offsetof(struct config, duplicate_callbacks) },
+    { "early_callbacks", offsetof(struct config, early_callbacks) },
+};
+#define N_BOOL_SETTINGS (sizeof(bool_settings) / sizeof(bool_settings[0]))
 #define N_INT_SETTINGS (sizeof(int_settings) / sizeof(int_settings[0]))
 
 /* Parse a whole decimal integer within [min,max]; 0 on success. */
@@ -157,13 +174,19 @@ int config_apply_json(const struct json *doc, const struct jnode *obj, char *err
                 goto fail;
             }
             *(long *)((char *)&n + int_settings[i].off) = v;
-        } else if (strcmp(m->key, "reason_object") == 0) {
+            continue;
+        }
+        for (i = 0; i < N_BOOL_SETTINGS; i++)
+            if (strcmp(m->key, bool_settings[i].name) == 0)
+                break;
+        if (i < N_BOOL_SETTINGS) {
+            long *target = (long *)((char *)&n + bool_settings[i].off);
             if (m->type == J_TRUE || m->type == J_FALSE)
-                n.reason_object = m->type == J_TRUE;
+                *target = m->type == J_TRUE;
             else if (m->type == J_NUMBER && (strcmp(m->str, "0") == 0 || strcmp(m->str, "1") == 0))
-                n.reason_object = m->str[0] == '1';
+                *target = m->str[0] == '1';
             else {
-                snprintf(err, errlen, "reason_object: expected true or false");
+                snprintf(err, errlen, "%s: expected true or false", m->key);
                 goto fail;
             }
         } else if (strcmp(m->key, "status_body") == 0) {
@@ -235,7 +258,10 @@ void config_to_json(struct sbuf *b)
     sb_printf(b, ",\"status_body\":\"%s\"", status_body_names[c.status_body]);
     sb_str(b, ",\"redirect\":");
     sb_jstrz(b, c.redirect);
-    sb_printf(b, ",\"reason_object\":%s}", c.reason_object ? "true" : "false");
+    for (size_t i = 0; i < N_BOOL_SETTINGS; i++)
+        sb_printf(b, ",\"%s\":%s", bool_settings[i].name,
+                  *(const long *)((const char *)&c + bool_settings[i].off) ? "true" : "false");
+    sb_str(b, "}");
     config_release(&c);
 }
 
@@ -315,6 +341,19 @@ int shared_answers_init(void)
     rc |= make_shared(ANS_411_LENGTH, 411, body_411, "text/html; charset=us-ascii");
     rc |= make_shared(ANS_413_TOO_LARGE, 413,
                       "{\"statusCode\":413,\"message\":\"Request entity too large\"}", JSON_CTYPE);
+    rc |= make_shared(ANS_200_EMPTY, 200, NULL, NULL);
+    rc |= make_shared(ANS_500_NOT_FOUND, 500,
+                      "{\"code\":\"RESOURCE_NOT_FOUND\",\"message\":\"Requested resource was not found.\"}",
+                      JSON_CTYPE);
+    rc |= make_shared(ANS_500_NOT_ALLOWED, 500,
+                      "{\"code\":\"NOT_ALLOWED\",\"message\":\"Authorization failed. Insufficient permissions.\"}",
+                      JSON_CTYPE);
+    rc |= make_shared(ANS_500_INTERNAL, 500,
+                      "{\"code\":\"INTERNAL_PROCESSING_ERROR\",\"message\":\"An internal error occurred "
+                      "while processing.\"}", JSON_CTYPE);
+    rc |= make_shared(ANS_409_NOT_APPROVED, 409,
+                      "{\"code\":\"PAYMENT_NOT_APPROVED\",\"message\":\"The transaction is not "
+                      "successfully completed.\"}", JSON_CTYPE);
     if (rc)
         return -1;
     if (MHD_add_response_header(shared[ANS_429_RATE], "Retry-After", "1") != MHD_YES ||
@@ -573,6 +612,16 @@ static void usage(FILE *f)
         "  --subscription-key KEY     accepted Ocp-Apim-Subscription-Key (repeatable; default: any)\n"
         "  --api-user UUID --api-key KEY   pre-provisioned API user and key (repeatable pairs)\n"
         "  --callback-host HOST       providerCallbackHost of the pre-provisioned users (default any)\n"
+        "  --product-subscription-key PRODUCT=KEY   a key of one product only (repeatable); a product\n"
+        "                             that has some accepts only its own keys\n"
+        "  --product-api-user PRODUCT=UUID:KEY      an API user of one product only (repeatable)\n"
+        "  --balance PRODUCT=AMOUNT   initial account balance of a product in EUR (default 1000000)\n"
+        "  --deliver-callbacks        send recorded callbacks to their URL (libcurl, 5 s, one try)\n"
+        "  --callback-cacert FILE     CA certificates that verify HTTPS callback URLs\n"
+        "  --duplicate-callbacks      record (and send) every callback twice\n"
+        "  --duplicate-callbacks-gap-ms N   the second copy N ms after the first (default 0)\n"
+        "  --early-callbacks          record callbacks at acceptance; status lags behind\n"
+        "  --early-callbacks-ms N     how long the status lags behind (default 1000)\n"
         "  --token-lifetime SECONDS   token lifetime (default 3600)\n"
         "  --reason-object            answer reason as {\"code\",\"message\"} instead of a string\n"
         "  --pending-ms N             successful payments are PENDING for N ms (default 0)\n"
@@ -598,7 +647,8 @@ enum opt {
     O_API_KEY, O_CALLBACK_HOST, O_TOKEN_LIFETIME, O_REASON_OBJECT, O_PENDING_MS, O_ONGOING,
     O_NOT_FOUND_MS, O_DELAY_MS, O_FAIL_FIRST, O_FAIL_STATUS, O_DROP_FIRST, O_RATE_LIMIT_FIRST,
     O_FAIL_SHARE, O_DROP_SHARE, O_HANG_FIRST, O_STATUS_BODY, O_REDIRECT, O_PIDFILE, O_VERBOSE,
-    O_HELP
+    O_HELP, O_PROD_SUBKEY, O_PROD_API_USER, O_BALANCE, O_DELIVER_CB, O_CB_CACERT, O_DUP_CB,
+    O_DUP_GAP, O_EARLY_CB, O_EARLY_MS
 };
 
 static const struct option long_opts[] = {
@@ -630,17 +680,54 @@ static const struct option long_opts[] = {
     { "pidfile", required_argument, NULL, O_PIDFILE },
     { "verbose", no_argument, NULL, O_VERBOSE },
     { "help", no_argument, NULL, O_HELP },
+    { "product-subscription-key", required_argument, NULL, O_PROD_SUBKEY },
+    { "product-api-user", required_argument, NULL, O_PROD_API_USER },
+    { "balance", required_argument, NULL, O_BALANCE },
+    { "deliver-callbacks", no_argument, NULL, O_DELIVER_CB },
+    { "callback-cacert", required_argument, NULL, O_CB_CACERT },
+    { "duplicate-callbacks", no_argument, NULL, O_DUP_CB },
+    { "duplicate-callbacks-gap-ms", required_argument, NULL, O_DUP_GAP },
+    { "early-callbacks", no_argument, NULL, O_EARLY_CB },
+    { "early-callbacks-ms", required_argument, NULL, O_EARLY_MS },
     { NULL, 0, NULL, 0 },
+};
+
+/* An API user of one product (--product-api-user). */
+struct prod_user {
+    int prod;
+    char id[37];
+    const char *key;            /* points into argv */
 };
 
 /* Command-line settings that are not part of struct config. */
 struct options {
     const char *listen;
     long port, tls_port, threads;
-    const char *tls_cert, *tls_key, *callback_host, *pidfile;
+    const char *tls_cert, *tls_key, *callback_host, *pidfile, *callback_cacert;
     const char **api_users, **api_keys;
     size_t n_api_users, n_api_keys;
+    struct prod_user *prod_users;
+    size_t n_prod_users;
 };
+
+/* Split "PRODUCT=VALUE" of --flag; returns the product and sets *value, or -1 (reported). */
+static int product_arg(const char *flag, const char *arg, const char **value)
+{
+    const char *eq = strchr(arg, '=');
+    char name[32];
+    if (eq && (size_t)(eq - arg) < sizeof(name)) {
+        memcpy(name, arg, (size_t)(eq - arg));
+        name[eq - arg] = 0;
+        int p = product_index(name);
+        if (p >= 0) {
+            *value = eq + 1;
+            return p;
+        }
+    }
+    fprintf(stderr, "momo-sandbox: --%s needs PRODUCT=..., PRODUCT one of collection, disbursement, "
+            "remittance: %s\n", flag, arg);
+    return -1;
+}
 
 /* Append s to a growable array of strings; 0 on success. */
 static int push(const char ***arr, size_t *n, const char *s)
@@ -748,6 +835,60 @@ static int parse_args(int argc, char **argv, struct options *o)
             continue;
         case O_PIDFILE: o->pidfile = optarg; continue;
         case O_VERBOSE: g_verbose = 1; continue;
+        case O_PROD_SUBKEY: {
+            const char *k;
+            int p = product_arg("product-subscription-key", optarg, &k);
+            if (p < 0)
+                return -1;
+            if (!*k) {
+                fprintf(stderr, "momo-sandbox: --product-subscription-key: the key must not be empty\n");
+                return -1;
+            }
+            if (push(&g_prod_sub_keys[p], &g_n_prod_sub_keys[p], k) != 0)
+                return -1;
+            continue;
+        }
+        case O_PROD_API_USER: {
+            const char *uk;
+            int p = product_arg("product-api-user", optarg, &uk);
+            if (p < 0)
+                return -1;
+            char id[37];
+            snprintf(id, sizeof(id), "%s", uk);
+            if (strlen(uk) < 38 || uk[36] != ':' || !is_uuid(id) || strlen(uk + 37) > API_KEY_MAX) {
+                fprintf(stderr, "momo-sandbox: --product-api-user needs PRODUCT=UUID:KEY (key 1 to %d "
+                        "characters): %s\n", API_KEY_MAX, optarg);
+                return -1;
+            }
+            struct prod_user *nu = realloc(o->prod_users, (o->n_prod_users + 1) * sizeof(*nu));
+            if (!nu)
+                return -1;
+            o->prod_users = nu;
+            nu[o->n_prod_users].prod = p;
+            memcpy(nu[o->n_prod_users].id, id, sizeof(id));
+            nu[o->n_prod_users].key = uk + 37;
+            o->n_prod_users++;
+            continue;
+        }
+        case O_BALANCE: {
+            const char *a;
+            int64_t cents;
+            int p = product_arg("balance", optarg, &a);
+            if (p < 0)
+                return -1;
+            if (parse_cents(a, &cents) != 0) {
+                fprintf(stderr, "momo-sandbox: --balance needs PRODUCT=AMOUNT (e.g. 1000.50): %s\n", optarg);
+                return -1;
+            }
+            balance_set_initial(p, cents);
+            continue;
+        }
+        case O_DELIVER_CB: g_cfg_cli.deliver_callbacks = 1; continue;
+        case O_CB_CACERT: o->callback_cacert = optarg; continue;
+        case O_DUP_CB: g_cfg_cli.duplicate_callbacks = 1; continue;
+        case O_DUP_GAP: target = &g_cfg_cli.duplicate_gap_ms; break;
+        case O_EARLY_CB: g_cfg_cli.early_callbacks = 1; continue;
+        case O_EARLY_MS: target = &g_cfg_cli.early_ms; break;
         case O_HELP: return 1;
         default: return -1;
         }
@@ -920,6 +1061,7 @@ int main(int argc, char **argv)
     g_cfg_cli.fail_status = 500;
     g_cfg_cli.ongoing_seconds = 300;
     g_cfg_cli.token_lifetime = 3600;
+    g_cfg_cli.early_ms = 1000;
 
     int pr = parse_args(argc, argv, &o);
     if (pr != 0) {
@@ -952,10 +1094,29 @@ int main(int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < o.n_api_users; i++) {
-        if (users_add(o.api_users[i], o.callback_host, o.api_keys[i], 0) < 0) {
+        if (users_add(o.api_users[i], o.callback_host, o.api_keys[i], 0, ALL_PRODUCTS) < 0) {
             fprintf(stderr, "momo-sandbox: cannot add API user %s\n", o.api_users[i]);
             goto out;
         }
+    }
+    for (size_t i = 0; i < o.n_prod_users; i++) {
+        const struct prod_user *pu = &o.prod_users[i];
+        int ur = users_add(pu->id, o.callback_host, pu->key, 0, 1u << pu->prod);
+        if (ur <= 0) {
+            fprintf(stderr, "momo-sandbox: cannot add API user %s for %s%s\n", pu->id,
+                    product_name(pu->prod), ur == 0 ? ": it was given before with another key" : "");
+            if (ur == 0)
+                rc = 2;         /* a command-line error */
+            goto out;
+        }
+    }
+    if (o.callback_cacert) {
+        FILE *f = fopen(o.callback_cacert, "r");
+        if (!f) {
+            fprintf(stderr, "momo-sandbox: cannot open %s: %s\n", o.callback_cacert, strerror(errno));
+            goto out;
+        }
+        fclose(f);
     }
 
     /* signals are taken by sigwait in this thread; every other thread blocks them */
@@ -974,6 +1135,10 @@ int main(int argc, char **argv)
 
     if (park_start() != 0) {
         fprintf(stderr, "momo-sandbox: cannot start the parking thread\n");
+        goto out;
+    }
+    if (callbacks_start(o.callback_cacert) != 0) {
+        fprintf(stderr, "momo-sandbox: cannot start the callback threads\n");
         goto out;
     }
     if (o.port) {
@@ -1026,6 +1191,7 @@ out:
         MHD_stop_daemon(dhttp);
     if (dtls)
         MHD_stop_daemon(dtls);
+    callbacks_stop();
     if (pid_written && unlink(o.pidfile) != 0)
         fprintf(stderr, "momo-sandbox: cannot remove pidfile %s: %s\n", o.pidfile, strerror(errno));
     shared_answers_free();
@@ -1035,6 +1201,9 @@ out:
     free(g_cfg.redirect);
     free(g_cfg_cli.redirect);
     free(g_sub_keys);
+    for (int p = 0; p < PROD_COUNT; p++)
+        free(g_prod_sub_keys[p]);
+    free(o.prod_users);
     free(o.api_users);
     free(o.api_keys);
     free(cert);

@@ -1,10 +1,13 @@
 /*
  * mtn.c - emulation of MTN MoMo's API as the live sandbox behaves: token
- * endpoints of the three products, Collection request-to-pay / status /
- * balance / account-holder, the Provisioning API, and fault injection.
+ * endpoints of the three products; Collection request-to-pay, status and
+ * delivery notification; Disbursement transfer, deposit and refund;
+ * Remittance transfer and cash transfer; balance and account-holder calls of
+ * every product; the Provisioning API; callbacks; and fault injection.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
+#include "callbacks.h"
 #include "store.h"
 #include "util.h"
 
@@ -14,13 +17,16 @@
 #include <time.h>
 #include <strings.h>
 
-/* Outcome of a payer MSISDN from the sandbox's test-number table. */
+/* Outcome of a party MSISDN from the sandbox's test-number tables. */
 struct test_number {
     const char *msisdn;
     const char *status;
     const char *reason;
 };
 
+#define ONGOING_MSISDN "46733123453"    /* PENDING for ongoing_seconds, then FAILED EXPIRED */
+
+/* Payer numbers of a request to pay. */
 static const struct test_number test_numbers[] = {
     { "46733123450", "FAILED", "INTERNAL_PROCESSING_ERROR" },
     { "46733123451", "FAILED", "APPROVAL_REJECTED" },
@@ -39,6 +45,27 @@ static const struct test_number test_numbers[] = {
     { "46733123464", "FAILED", "TRANSFERTYPE_UNKNOWN" },
 };
 
+/* Payee numbers of a transfer, deposit, refund or cash transfer. */
+static const struct test_number payee_numbers[] = {
+    { "46733123450", "FAILED", "INTERNAL_PROCESSING_ERROR" },
+    { "46733123451", "FAILED", "APPROVAL_REJECTED" },
+    { "46733123452", "FAILED", "EXPIRED" },
+    { "46733123453", "PENDING", NULL },         /* then FAILED EXPIRED */
+    { "46733123454", "CREATED", NULL },
+    { "46733123455", "FAILED", "NOT_ENOUGH_FUNDS" },
+    { "46733123456", "FAILED", "PAYER_LIMIT_REACHED" },
+    { "46733123457", "FAILED", "PAYEE_NOT_FOUND" },
+    { "46733123458", "FAILED", "NOT_ALLOWED" },
+    { "46733123459", "FAILED", "NOT_ALLOWED_TARGET_ENVIRONMENT" },
+    { "46733123460", "FAILED", "INVALID_CALLBACK_URL_HOST" },
+    { "46733123461", "FAILED", "INVALID_CURRENCY" },
+    { "46733123462", "FAILED", "INTERNAL_PROCESSING_ERROR" },
+    { "46733123463", "FAILED", "SERVICE_UNAVAILABLE" },
+};
+
+#define N_TEST_NUMBERS (sizeof(test_numbers) / sizeof(test_numbers[0]))
+#define N_PAYEE_NUMBERS (sizeof(payee_numbers) / sizeof(payee_numbers[0]))
+
 static const struct { const char *code, *message; } reason_messages[] = {
     { "INTERNAL_PROCESSING_ERROR", "An internal error occurred while processing." },
     { "APPROVAL_REJECTED", "The payer rejected the request." },
@@ -52,6 +79,9 @@ static const struct { const char *code, *message; } reason_messages[] = {
     { "SERVICE_UNAVAILABLE", "Service unavailable." },
     { "COULD_NOT_PERFORM_TRANSACTION", "Could not perform the transaction." },
     { "TRANSFERTYPE_UNKNOWN", "Transfer type unknown." },
+    { "NOT_ENOUGH_FUNDS", "The payer does not have enough funds." },
+    { "PAYER_LIMIT_REACHED", "The payer's limit has been reached." },
+    { "PAYEE_NOT_FOUND", "Payee not found." },
 };
 
 /* Human-readable message of a reason code. */
@@ -63,39 +93,123 @@ static const char *reason_message(const char *code)
     return code;
 }
 
-const char *payment_status_now(const struct payment *p, int64_t now, const char **reason)
+/* The test-number entry of a payment's party, or NULL (an ordinary number). */
+static const struct test_number *party_entry(const struct payment *p)
+{
+    if (strcmp(p->party_type, "MSISDN") != 0)
+        return NULL;
+    const struct test_number *tab = p->op == OP_REQUESTTOPAY ? test_numbers : payee_numbers;
+    size_t n = p->op == OP_REQUESTTOPAY ? N_TEST_NUMBERS : N_PAYEE_NUMBERS;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tab[i].msisdn, p->party_id) == 0)
+            return &tab[i];
+    return NULL;
+}
+
+/* Outcome of a payment at now, ignoring an early-callback hold. */
+static const char *outcome_at(const struct payment *p, int64_t now, const char **reason)
 {
     *reason = NULL;
-    if (strcmp(p->party_type, "MSISDN") == 0) {
-        for (size_t i = 0; i < sizeof(test_numbers) / sizeof(test_numbers[0]); i++) {
-            const struct test_number *t = &test_numbers[i];
-            if (strcmp(t->msisdn, p->party_id) != 0)
-                continue;
-            if (strcmp(t->msisdn, "46733123453") == 0) {
-                if (now < p->ongoing_until_ms)
-                    return "PENDING";
-                *reason = "EXPIRED";
-                return "FAILED";
-            }
-            *reason = t->reason;
-            return t->status;
+    if (p->forced_reason) {
+        *reason = p->forced_reason;
+        return "FAILED";
+    }
+    const struct test_number *t = party_entry(p);
+    if (t) {
+        if (strcmp(t->msisdn, ONGOING_MSISDN) == 0) {
+            if (now < p->ongoing_until_ms)
+                return "PENDING";
+            *reason = "EXPIRED";
+            return "FAILED";
         }
+        *reason = t->reason;
+        return t->status;
     }
     return now < p->pending_until_ms ? "PENDING" : "SUCCESSFUL";
 }
 
-/* 1 if the request carries an accepted Ocp-Apim-Subscription-Key. */
-static int subkey_ok(struct MHD_Connection *c)
+const char *payment_status_now(const struct payment *p, int64_t now, const char **reason)
 {
-    const char *k = hdr(c, "Ocp-Apim-Subscription-Key");
+    if (now < p->hold_until_ms) {
+        *reason = NULL;
+        return "PENDING";
+    }
+    return outcome_at(p, now, reason);
+}
+
+int64_t payment_final_ms(const struct payment *p)
+{
+    if (p->forced_reason)
+        return p->accepted_ms;
+    const struct test_number *t = party_entry(p);
+    if (!t)
+        return p->pending_until_ms;
+    if (strcmp(t->msisdn, ONGOING_MSISDN) == 0)
+        return p->ongoing_until_ms;
+    if (strcmp(t->status, "CREATED") == 0)
+        return -1;
+    return p->accepted_ms;
+}
+
+/* 1 if a payment (with no forced reason) ends SUCCESSFUL. */
+static int will_succeed(const struct payment *p)
+{
+    return !p->forced_reason && !party_entry(p);
+}
+
+/* Subscription keys accepted for a product. */
+static void keys_of(int prod, const char ***keys, size_t *n)
+{
+    if (prod >= 0 && g_n_prod_sub_keys[prod] > 0) {
+        *keys = g_prod_sub_keys[prod];
+        *n = g_n_prod_sub_keys[prod];
+    } else {
+        *keys = g_sub_keys;
+        *n = g_n_sub_keys;
+    }
+}
+
+/* 1 if k is accepted for prod (any non-empty key when none is configured). */
+static int key_accepted(const char *k, int prod)
+{
+    const char **keys;
+    size_t n;
     if (!k || !*k)
         return 0;
-    if (g_n_sub_keys == 0)
+    keys_of(prod, &keys, &n);
+    if (n == 0)
         return 1;
-    for (size_t i = 0; i < g_n_sub_keys; i++)
-        if (strcmp(g_sub_keys[i], k) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(keys[i], k) == 0)
             return 1;
     return 0;
+}
+
+/* 1 if the request carries an Ocp-Apim-Subscription-Key accepted for prod. */
+static int subkey_ok(struct MHD_Connection *c, int prod)
+{
+    return key_accepted(hdr(c, "Ocp-Apim-Subscription-Key"), prod);
+}
+
+/* Provisioning API: 1 if the key is accepted for some product; *mask gets the products
+   a user created with it may use (only its product when it is a product's own key). */
+static int subkey_ok_provisioning(struct MHD_Connection *c, unsigned *mask)
+{
+    const char *k = hdr(c, "Ocp-Apim-Subscription-Key");
+    unsigned own = 0, ok = 0;
+    for (int p = 0; p < PROD_COUNT; p++) {
+        if (key_accepted(k, p))
+            ok |= 1u << p;
+        for (size_t i = 0; k && i < g_n_prod_sub_keys[p]; i++)
+            if (strcmp(g_prod_sub_keys[p][i], k) == 0)
+                own |= 1u << p;
+    }
+    int global = 0;
+    for (size_t i = 0; k && i < g_n_sub_keys; i++)
+        if (strcmp(g_sub_keys[i], k) == 0)
+            global = 1;
+    *mask = (own && !global) ? own : ALL_PRODUCTS;
+    return ok != 0;
 }
 
 /* 1 if a POST announces its body (Content-Length or Transfer-Encoding). */
@@ -142,7 +256,7 @@ static int chance(long pct)
 static int product_auth(struct MHD_Connection *c, struct req *r, int prod,
                         const struct apiuser **user)
 {
-    if (!subkey_ok(c)) {
+    if (!subkey_ok(c, prod)) {
         STAT_INC(unauthorized);
         reply_shared(r, ANS_401_SUBKEY);
         return -1;
@@ -178,7 +292,7 @@ static void handle_token(struct MHD_Connection *c, struct req *r, int prod, cons
         reply_shared(r, ANS_411_LENGTH);
         return;
     }
-    if (!subkey_ok(c)) {
+    if (!subkey_ok(c, prod)) {
         STAT_INC(token_rejected);
         STAT_INC(unauthorized);
         reply_shared(r, ANS_401_SUBKEY);
@@ -205,7 +319,7 @@ static void handle_token(struct MHD_Connection *c, struct req *r, int prod, cons
     dec[dl] = 0;
     *colon = 0;
     const struct apiuser *u = users_login((const char *)dec, colon + 1);
-    if (!u) {
+    if (!u || !(u->products & (1u << prod))) {     /* a user of another product: unknown here */
         STAT_INC(token_rejected);
         reply_shared(r, ANS_500_LOGIN);
         return;
@@ -264,10 +378,12 @@ static int valid_msisdn(const char *s, size_t n)
     return 1;
 }
 
-/* Fields of a validated request-to-pay body (pointers into the parsed document). */
+/* Fields of a validated creating body (pointers into the parsed document). */
 struct rtp {
-    const char *external_id, *amount, *currency, *party_type, *party_id;
+    const char *external_id, *amount, *currency, *party_type, *party_id;   /* party NULL: refund without payee */
     const char *payer_message, *payee_note;
+    char ref_to_refund[37];     /* refunds: lowercase referenceIdToRefund */
+    struct sbuf extra;          /* cash transfers: further members as ,"k":v */
 };
 
 enum rtp_verdict { RTP_OK, RTP_BAD, RTP_EMPTY_MESSAGE, RTP_CURRENCY };
@@ -296,45 +412,88 @@ static int check_note(const struct jnode *n)
     return 0;
 }
 
-/* Validate a request-to-pay body the way the live API does. */
-static enum rtp_verdict validate_rtp(const struct json *d, struct rtp *o)
+/* Check a party object {partyIdType, partyId}; 0 ok (*type and *id set), -1 for 400. */
+static int check_party(const struct json *d, const struct jnode *party, const char **type,
+                       const char **id)
+{
+    const struct jnode *pt = json_member(d, party, "partyIdType");
+    const struct jnode *pid = json_member(d, party, "partyId");
+    if (!pt || pt->type != J_STRING || !pid || pid->type != J_STRING || pid->len == 0)
+        return -1;
+    if (strcmp(pt->str, "MSISDN") == 0) {
+        if (!valid_msisdn(pid->str, pid->len))
+            return -1;
+    } else if (strcmp(pt->str, "EMAIL") == 0) {
+        const char *at = strchr(pid->str, '@');
+        if (!at || at == pid->str || at[1] == 0)
+            return -1;
+    } else if (strcmp(pt->str, "PARTY_CODE") != 0) {
+        return -1;
+    }
+    *type = pt->str;
+    *id = pid->str;
+    return 0;
+}
+
+/* 1 if a member of a cash transfer's body is not repeated among its further members: the
+   common fields, and the names the status object itself uses. */
+static int core_member(const char *key)
+{
+    static const char *const core[] = { "amount", "currency", "payee", "externalId", "payerMessage",
+                                         "payeeNote", "status", "reason", "financialTransactionId" };
+    for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
+        if (strcmp(key, core[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Validate a creating body (request to pay, transfer, deposit, refund, cash transfer)
+   the way the live API does. o->extra must be initialised by the caller. */
+static enum rtp_verdict validate_body(const struct json *d, int op, struct rtp *o)
 {
     const struct jnode *root = json_root(d);
     if (!root || root->type != J_OBJECT)
         return RTP_BAD;
     const struct jnode *amount = json_member(d, root, "amount");
     const struct jnode *currency = json_member(d, root, "currency");
-    const struct jnode *payer = json_member(d, root, "payer");
+    const struct jnode *party = json_member(d, root, op == OP_REQUESTTOPAY ? "payer" : "payee");
     const struct jnode *ext, *pm, *pn;
     if (!amount || amount->type != J_STRING || !valid_amount(amount->str, amount->len))
         return RTP_BAD;
     if (!currency || currency->type != J_STRING)
         return RTP_BAD;
-    if (!payer || payer->type != J_OBJECT)
+    if (op == OP_REFUND && party && party->type == J_NULL)
+        party = NULL;           /* a refund goes to the payer of the refunded payment */
+    if ((party || op != OP_REFUND) && (!party || party->type != J_OBJECT))
         return RTP_BAD;
     if (opt_string(d, root, "externalId", &ext) || opt_string(d, root, "payerMessage", &pm) ||
         opt_string(d, root, "payeeNote", &pn))
         return RTP_BAD;
-    const struct jnode *pt = json_member(d, payer, "partyIdType");
-    const struct jnode *pid = json_member(d, payer, "partyId");
-    if (!pt || pt->type != J_STRING || !pid || pid->type != J_STRING || pid->len == 0)
+    o->party_type = o->party_id = NULL;
+    if (party && check_party(d, party, &o->party_type, &o->party_id) != 0)
         return RTP_BAD;
-    if (strcmp(pt->str, "MSISDN") == 0) {
-        if (!valid_msisdn(pid->str, pid->len))
-            return RTP_BAD;
-    } else if (strcmp(pt->str, "EMAIL") == 0) {
-        const char *at = strchr(pid->str, '@');
-        if (!at || at == pid->str || at[1] == 0)
-            return RTP_BAD;
-    } else if (strcmp(pt->str, "PARTY_CODE") != 0) {
-        return RTP_BAD;
-    }
     if (check_note(pm) || check_note(pn))
         return RTP_BAD;
+    if (op == OP_REFUND) {
+        const struct jnode *rr = json_member(d, root, "referenceIdToRefund");
+        if (!rr || rr->type != J_STRING || !is_uuid(rr->str))
+            return RTP_BAD;
+        lower_copy(o->ref_to_refund, rr->str, sizeof(o->ref_to_refund));
+    }
+    if (op == OP_CASHTRANSFER) {
+        for (const struct jnode *m = json_child(d, root); m; m = json_next(d, m)) {
+            if (core_member(m->key))
+                continue;
+            sb_str(&o->extra, ",");
+            sb_jstr(&o->extra, m->key, m->keylen);
+            sb_str(&o->extra, ":");
+            json_write(&o->extra, d, m);
+        }
+        if (o->extra.failed)
+            return RTP_BAD;
+    }
     o->amount = amount->str;
     o->currency = currency->str;
-    o->party_type = pt->str;
-    o->party_id = pid->str;
     o->external_id = ext ? ext->str : NULL;
     o->payer_message = pm ? pm->str : NULL;
     o->payee_note = pn ? pn->str : NULL;
@@ -343,6 +502,25 @@ static enum rtp_verdict validate_rtp(const struct json *d, struct rtp *o)
     if (strcmp(o->currency, "EUR") != 0)
         return RTP_CURRENCY;
     return RTP_OK;
+}
+
+/* Cents of a validated amount ("12", "12.5", "12.05"). */
+static int64_t amount_cents(const char *s)
+{
+    int64_t v = 0;
+    int frac = -1;
+    for (; *s; s++) {
+        if (*s == '.') {
+            frac = 0;
+            continue;
+        }
+        v = v * 10 + (*s - '0');
+        if (frac >= 0)
+            frac++;
+    }
+    if (frac <= 0)
+        return v * 100;
+    return frac == 1 ? v * 10 : v;
 }
 
 /* 1 if the host of url equals host (case-insensitive). */
@@ -373,9 +551,12 @@ static int url_host_is(const char *url, const char *host)
 }
 
 /* Record an injected fault on a reference id. */
-static void note_fault(const char *id)
+static void note_fault(const char *id, int rtp)
 {
-    STAT_INC(rtp_faults);
+    if (rtp)
+        STAT_INC(rtp_faults);
+    else
+        STAT_INC(txn_faults);
     store_lock();
     struct refrec *rec = store_find(id);
     if (rec)
@@ -383,142 +564,18 @@ static void note_fault(const char *id)
     store_unlock();
 }
 
-/* POST /collection/v1_0/requesttopay. */
-static void handle_rtp_post(struct MHD_Connection *c, struct req *r, const struct config *cfg,
-                            const struct apiuser *user)
-{
-    STAT_INC(rtp_posts);
-    const char *ref = hdr(c, "X-Reference-Id");
-    if (!ref || !is_uuid4(ref)) {
-        STAT_INC(rtp_bad_requests);
-        reply_shared(r, ANS_400_EMPTY);
-        return;
-    }
-    char id[37];
-    lower_copy(id, ref, sizeof(id));
-
-    store_lock();
-    struct refrec *rec = store_get_or_add(id);
-    unsigned long n = rec ? ++rec->posts : 0;
-    store_unlock();
-    if (!rec) {
-        reply_shared(r, ANS_500_EMPTY);
-        return;
-    }
-
-    /* faults that happen before the request is processed */
-    if ((long)n <= cfg->hang_first) {
-        note_fault(id);
-        r->action = ACT_HANG;
-        r->note = "hang-first";
-        return;
-    }
-    if ((long)n <= cfg->rate_limit_first) {
-        note_fault(id);
-        reply_shared(r, ANS_429_RATE);
-        r->note = "rate-limit-first";
-        return;
-    }
-    if ((long)n <= cfg->fail_first || chance(cfg->fail_share)) {
-        note_fault(id);
-        reply_fail_status(r, cfg->fail_status);
-        r->note = (long)n <= cfg->fail_first ? "fail-first" : "fail-share";
-        return;
-    }
-
-    struct json doc;
-    struct rtp f = { 0 };
-    enum rtp_verdict v = RTP_BAD;
-    int parsed = json_parse(r->body ? r->body : "", r->body_len, &doc) == 0;
-    if (parsed)
-        v = validate_rtp(&doc, &f);
-    if (v == RTP_OK && user && user->cbhost) {
-        const char *cb = hdr(c, "X-Callback-Url");
-        if (cb && *cb && !url_host_is(cb, user->cbhost)) {
-            STAT_INC(rtp_rejected);
-            reply_shared(r, ANS_500_CALLBACK);
-            goto drop_check;
-        }
-    }
-    switch (v) {
-    case RTP_BAD:
-        STAT_INC(rtp_bad_requests);
-        store_lock();
-        rec = store_find(id);
-        if (rec)
-            rec->bad_requests++;
-        store_unlock();
-        reply_shared(r, ANS_400_EMPTY);
-        break;
-    case RTP_EMPTY_MESSAGE:
-        STAT_INC(rtp_rejected);
-        reply_shared(r, ANS_500_EMPTY);
-        break;
-    case RTP_CURRENCY:
-        STAT_INC(rtp_rejected);
-        reply_shared(r, ANS_500_CURRENCY);
-        break;
-    case RTP_OK: {
-        struct payment *p = payment_new(f.external_id, f.amount, f.currency, f.party_type,
-                                        f.party_id, f.payer_message, f.payee_note);
-        if (!p) {
-            reply_shared(r, ANS_500_EMPTY);
-            break;
-        }
-        int64_t now = now_ms();
-        p->accepted_ms = now;
-        p->visible_ms = now + cfg->not_found_ms;
-        p->pending_until_ms = now + cfg->pending_ms;
-        p->ongoing_until_ms = now + cfg->ongoing_seconds * 1000;
-        uint32_t a = rnd_u32() % 900000000u + 100000000u;
-        snprintf(p->ftid, sizeof(p->ftid), "%u%u", a, rnd_u32() % 10u);
-        int stored = 0;
-        store_lock();
-        rec = store_get_or_add(id);
-        if (rec && !rec->pay) {
-            store_set_payment(rec, p);
-            stored = 1;
-        } else if (rec) {
-            rec->conflicts++;
-        }
-        store_unlock();
-        if (stored) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            __atomic_store_n(&g_stats.last_accepted_us,
-                             (unsigned long)ts.tv_sec * 1000000UL + (unsigned long)ts.tv_nsec / 1000UL,
-                             __ATOMIC_RELAXED);
-            STAT_INC(rtp_accepted);
-            reply_shared(r, ANS_202_EMPTY);
-        } else {
-            free(p);
-            if (rec) {
-                STAT_INC(rtp_conflicts);
-                reply_shared(r, ANS_409_EXISTS);
-            } else {
-                reply_shared(r, ANS_500_EMPTY);
-            }
-        }
-        break;
-    }
-    }
-drop_check:
-    if (parsed)
-        json_free(&doc);
-    /* faults that lose the answer after the request was processed */
-    if ((long)n <= cfg->drop_first || chance(cfg->drop_share)) {
-        note_fault(id);
-        r->action = ACT_DROP;
-        r->note = (long)n <= cfg->drop_first ? "drop-first" : "drop-share";
-    }
-}
-
-/* Build the status answer of a payment (caller holds the store lock). */
-static void status_json(struct sbuf *b, const struct payment *p, int64_t now, int reason_object,
-                        size_t padding)
+/* Append the status answer of a payment (see sandbox.h). */
+void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int reason_object,
+                     size_t padding, int final)
 {
     const char *reason;
-    const char *status = payment_status_now(p, now, &reason);
+    const char *status;
+    if (final) {
+        int64_t fin = payment_final_ms(p);
+        status = outcome_at(p, fin > now ? fin : now, &reason);
+    } else {
+        status = payment_status_now(p, now, &reason);
+    }
     sb_str(b, "{");
     if (padding) {
         sb_str(b, "\"padding\":\"");
@@ -543,7 +600,7 @@ static void status_json(struct sbuf *b, const struct payment *p, int64_t now, in
     sb_jstrz(b, p->amount);
     sb_str(b, ",\"currency\":");
     sb_jstrz(b, p->currency);
-    sb_str(b, ",\"payer\":{\"partyIdType\":");
+    sb_str(b, p->op == OP_REQUESTTOPAY ? ",\"payer\":{\"partyIdType\":" : ",\"payee\":{\"partyIdType\":");
     sb_jstrz(b, p->party_type);
     sb_str(b, ",\"partyId\":");
     sb_jstrz(b, p->party_id);
@@ -556,6 +613,8 @@ static void status_json(struct sbuf *b, const struct payment *p, int64_t now, in
         sb_str(b, ",\"payeeNote\":");
         sb_jstrz(b, p->payee_note);
     }
+    if (p->extra_json)
+        sb_str(b, p->extra_json);
     sb_str(b, ",\"status\":");
     sb_jstrz(b, status);
     if (reason) {
@@ -571,6 +630,331 @@ static void status_json(struct sbuf *b, const struct payment *p, int64_t now, in
         }
     }
     sb_str(b, "}");
+}
+
+/* Method of a payment's callback: PUT after a v2_0 POST, POST after a v1_0 one. */
+static const char *callback_method(const struct payment *p)
+{
+    return p->version == 2 ? "PUT" : "POST";
+}
+
+/* Build the callback body of a payment (caller holds the store lock); NULL on OOM. */
+static char *callback_body(const struct payment *p, int64_t now, int reason_object)
+{
+    struct sbuf b;
+    sb_init(&b);
+    txn_status_json(&b, p, now, reason_object, 0, 1);
+    return sb_take(&b, NULL);
+}
+
+void callback_fire(const char *ref, uint64_t seq, int copy, int early)
+{
+    struct config cfg;
+    config_snapshot(&cfg);
+    char *body = NULL, *url = NULL;
+    int product = 0, op = 0;
+    const char *method = "POST";
+    store_lock();
+    const struct refrec *rec = store_find(ref);
+    if (rec && rec->pay && rec->pay->seq == seq && rec->pay->callback_url) {
+        const struct payment *p = rec->pay;
+        body = callback_body(p, now_ms(), cfg.reason_object != 0);
+        url = strdup(p->callback_url);
+        product = p->product;
+        op = p->op;
+        method = callback_method(p);
+    }
+    store_unlock();
+    if (body && url)
+        callback_record(ref, product, op, url, method, body, copy, early, cfg.deliver_callbacks != 0);
+    else
+        free(body);
+    free(url);
+    config_release(&cfg);
+}
+
+/* What to do about the callbacks of a payment just accepted. */
+struct cb_plan {
+    int n;                      /* callbacks: 0, 1 or 2 */
+    int early;
+    int64_t due[2];             /* monotonic; <= now: record at once */
+    char *body[2];              /* for the ones recorded at once */
+};
+
+/* Plan the callbacks of a payment being stored (caller holds the store lock; p is not
+   yet visible to anyone else, so its hold time can still be set). */
+static void plan_callbacks(struct payment *p, int64_t now, const struct config *cfg,
+                           struct cb_plan *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+    if (!p->callback_url)
+        return;
+    int64_t fin = payment_final_ms(p);
+    if (fin < 0)
+        return;                 /* never final (CREATED): no callback */
+    int64_t t1;
+    if (cfg->early_callbacks) {
+        plan->early = 1;
+        t1 = now;
+        p->hold_until_ms = now + cfg->early_ms;
+    } else {
+        t1 = fin > p->visible_ms ? fin : p->visible_ms;
+    }
+    plan->n = cfg->duplicate_callbacks ? 2 : 1;
+    plan->due[0] = t1;
+    plan->due[1] = t1 + cfg->duplicate_gap_ms;
+    for (int i = 0; i < plan->n; i++)
+        if (plan->due[i] <= now)
+            plan->body[i] = callback_body(p, now, cfg->reason_object != 0);
+}
+
+/* Carry out a plan after the store lock was released. */
+static void run_callbacks(const char *id, uint64_t seq, int product, int op, const char *url,
+                          const char *method, struct cb_plan *plan, const struct config *cfg,
+                          int64_t now)
+{
+    for (int i = 0; i < plan->n; i++) {
+        if (plan->due[i] <= now) {
+            if (plan->body[i])
+                callback_record(id, product, op, url, method, plan->body[i], i + 1, plan->early,
+                                cfg->deliver_callbacks != 0);
+            plan->body[i] = NULL;
+        } else {
+            callback_schedule(id, seq, plan->due[i], i + 1, plan->early);
+        }
+    }
+}
+
+/* Count a creating POST of op. */
+static void count_post(int op)
+{
+    switch (op) {
+    case OP_REQUESTTOPAY: STAT_INC(rtp_posts); break;
+    case OP_TRANSFER: STAT_INC(transfer_posts); break;
+    case OP_DEPOSIT: STAT_INC(deposit_posts); break;
+    case OP_REFUND: STAT_INC(refund_posts); break;
+    default: STAT_INC(cashtransfer_posts); break;
+    }
+}
+
+/* POST of a creating operation: requesttopay, transfer, deposit, refund, cashtransfer. */
+static void handle_create(struct MHD_Connection *c, struct req *r, const struct config *cfg,
+                          const struct apiuser *user, int prod, int op, int version)
+{
+    int rtp = op == OP_REQUESTTOPAY;
+    count_post(op);
+    const char *ref = hdr(c, "X-Reference-Id");
+    if (!ref || !is_uuid4(ref)) {
+        if (rtp)
+            STAT_INC(rtp_bad_requests);
+        else
+            STAT_INC(txn_bad_requests);
+        reply_shared(r, ANS_400_EMPTY);
+        return;
+    }
+    char id[37];
+    lower_copy(id, ref, sizeof(id));
+
+    store_lock();
+    struct refrec *rec = store_get_or_add(id);
+    unsigned long n = 0;
+    if (rec) {
+        n = ++rec->posts;
+        if (n == 1) {
+            rec->product = prod;
+            rec->op = op;
+        }
+    }
+    store_unlock();
+    if (!rec) {
+        reply_shared(r, ANS_500_EMPTY);
+        return;
+    }
+
+    /* faults that happen before the request is processed */
+    if ((long)n <= cfg->hang_first) {
+        note_fault(id, rtp);
+        r->action = ACT_HANG;
+        r->note = "hang-first";
+        return;
+    }
+    if ((long)n <= cfg->rate_limit_first) {
+        note_fault(id, rtp);
+        reply_shared(r, ANS_429_RATE);
+        r->note = "rate-limit-first";
+        return;
+    }
+    if ((long)n <= cfg->fail_first || chance(cfg->fail_share)) {
+        note_fault(id, rtp);
+        reply_fail_status(r, cfg->fail_status);
+        r->note = (long)n <= cfg->fail_first ? "fail-first" : "fail-share";
+        return;
+    }
+
+    struct json doc;
+    struct rtp f;
+    memset(&f, 0, sizeof(f));
+    sb_init(&f.extra);
+    enum rtp_verdict v = RTP_BAD;
+    const char *cb = hdr(c, "X-Callback-Url");
+    if (cb && !*cb)
+        cb = NULL;
+    int parsed = json_parse(r->body ? r->body : "", r->body_len, &doc) == 0;
+    if (parsed)
+        v = validate_body(&doc, op, &f);
+    if (v == RTP_OK && user && user->cbhost) {
+        if (cb && !url_host_is(cb, user->cbhost)) {
+            if (rtp)
+                STAT_INC(rtp_rejected);
+            else
+                STAT_INC(txn_rejected);
+            reply_shared(r, ANS_500_CALLBACK);
+            goto drop_check;
+        }
+    }
+    switch (v) {
+    case RTP_BAD:
+        if (rtp)
+            STAT_INC(rtp_bad_requests);
+        else
+            STAT_INC(txn_bad_requests);
+        store_lock();
+        rec = store_find(id);
+        if (rec)
+            rec->bad_requests++;
+        store_unlock();
+        reply_shared(r, ANS_400_EMPTY);
+        break;
+    case RTP_EMPTY_MESSAGE:
+    case RTP_CURRENCY:
+        if (rtp)
+            STAT_INC(rtp_rejected);
+        else
+            STAT_INC(txn_rejected);
+        reply_shared(r, v == RTP_CURRENCY ? ANS_500_CURRENCY : ANS_500_EMPTY);
+        break;
+    case RTP_OK: {
+        /* a refund without payee goes to the payer of the refunded payment */
+        char *orig_type = NULL, *orig_id = NULL;
+        if (op == OP_REFUND && !f.party_type) {
+            store_lock();
+            const struct refrec *o = store_find(f.ref_to_refund);
+            if (o && o->pay && o->pay->op == OP_REQUESTTOPAY) {
+                orig_type = strdup(o->pay->party_type);
+                orig_id = strdup(o->pay->party_id);
+            }
+            store_unlock();
+            f.party_type = orig_type ? orig_type : "MSISDN";
+            f.party_id = orig_id ? orig_id : "0";
+        }
+        char *extra = f.extra.len ? sb_take(&f.extra, NULL) : NULL;
+        struct payment_fields pf = {
+            .external_id = f.external_id, .amount = f.amount, .currency = f.currency,
+            .party_type = f.party_type, .party_id = f.party_id,
+            .payer_message = f.payer_message, .payee_note = f.payee_note,
+            .callback_url = cb, .ref_to_refund = op == OP_REFUND ? f.ref_to_refund : NULL,
+            .extra_json = extra,
+        };
+        struct payment *p = payment_new(&pf);
+        free(extra);
+        free(orig_type);
+        free(orig_id);
+        if (!p) {
+            reply_shared(r, ANS_500_EMPTY);
+            break;
+        }
+        uint64_t seq = p->seq;
+        int64_t now = now_ms();
+        p->product = prod;
+        p->op = op;
+        p->version = version;
+        p->amount_cents = amount_cents(p->amount);
+        p->accepted_ms = now;
+        p->visible_ms = now + cfg->not_found_ms;
+        p->pending_until_ms = now + cfg->pending_ms;
+        p->ongoing_until_ms = now + cfg->ongoing_seconds * 1000;
+        uint32_t a = rnd_u32() % 900000000u + 100000000u;
+        snprintf(p->ftid, sizeof(p->ftid), "%u%u", a, rnd_u32() % 10u);
+        int stored = 0, not_found = 0;
+        struct cb_plan plan;
+        memset(&plan, 0, sizeof(plan));
+        store_lock();
+        rec = store_get_or_add(id);
+        if (rec && !rec->pay) {
+            struct refrec *orig = NULL;
+            if (op == OP_REFUND) {
+                orig = store_find(p->ref_to_refund);
+                if (!orig || !orig->pay || orig->pay->op != OP_REQUESTTOPAY) {
+                    not_found = 1;
+                } else {
+                    const char *why;
+                    if (strcmp(payment_status_now(orig->pay, now, &why), "SUCCESSFUL") != 0 ||
+                        p->amount_cents > orig->pay->amount_cents - orig->pay->refunded_cents)
+                        p->forced_reason = "NOT_ALLOWED";
+                }
+            }
+            if (!not_found) {
+                if (!rtp && will_succeed(p)) {
+                    int64_t bal = balance_get(prod);
+                    if (p->amount_cents > bal) {
+                        p->forced_reason = "NOT_ENOUGH_FUNDS";
+                    } else {
+                        balance_set(prod, bal - p->amount_cents);
+                        if (orig)
+                            orig->pay->refunded_cents += p->amount_cents;
+                    }
+                }
+                plan_callbacks(p, now, cfg, &plan);
+                store_set_payment(rec, p);
+                stored = 1;
+            }
+        } else if (rec) {
+            rec->conflicts++;
+        }
+        store_unlock();
+        if (stored) {
+            if (rtp) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                __atomic_store_n(&g_stats.last_accepted_us,
+                                 (unsigned long)ts.tv_sec * 1000000UL + (unsigned long)ts.tv_nsec / 1000UL,
+                                 __ATOMIC_RELAXED);
+                STAT_INC(rtp_accepted);
+            } else {
+                STAT_INC(txn_accepted);
+            }
+            /* p itself is not touched any more: a reset may free it at any time now */
+            if (plan.n)
+                run_callbacks(id, seq, prod, op, cb, version == 2 ? "PUT" : "POST", &plan, cfg, now);
+            reply_shared(r, ANS_202_EMPTY);
+        } else {
+            free(p);
+            if (not_found) {
+                STAT_INC(txn_rejected);
+                reply_shared(r, ANS_500_NOT_FOUND);
+            } else if (rec) {
+                if (rtp)
+                    STAT_INC(rtp_conflicts);
+                else
+                    STAT_INC(txn_conflicts);
+                reply_shared(r, ANS_409_EXISTS);
+            } else {
+                reply_shared(r, ANS_500_EMPTY);
+            }
+        }
+        break;
+    }
+    }
+drop_check:
+    sb_free(&f.extra);
+    if (parsed)
+        json_free(&doc);
+    /* faults that lose the answer after the request was processed */
+    if ((long)n <= cfg->drop_first || chance(cfg->drop_share)) {
+        note_fault(id, rtp);
+        r->action = ACT_DROP;
+        r->note = (long)n <= cfg->drop_first ? "drop-first" : "drop-share";
+    }
 }
 
 /* State of a response whose Content-Length promises more than is sent. */
@@ -600,10 +984,16 @@ static void trunc_free(void *cls)
     free(t);
 }
 
-/* GET /collection/v1_0/requesttopay/{referenceId}. */
-static void handle_rtp_get(struct req *r, const char *ref, const struct config *cfg)
+/* GET of a transaction's status: /collection/v1_0/requesttopay/{ref}, /disbursement/v1_0/
+   {transfer,deposit,refund}/{ref}, /remittance/v1_0/transfer/{ref}, /remittance/v2_0/cashtransfer/{ref}. */
+static void handle_status_get(struct req *r, const char *ref, const struct config *cfg, int prod,
+                              int op)
 {
-    STAT_INC(status_gets);
+    int rtp = op == OP_REQUESTTOPAY;
+    if (rtp)
+        STAT_INC(status_gets);
+    else
+        STAT_INC(txn_status_gets);
     if (chance(cfg->fail_share)) {
         STAT_INC(get_faults);
         reply_fail_status(r, cfg->fail_status);
@@ -625,14 +1015,18 @@ static void handle_rtp_get(struct req *r, const char *ref, const struct config *
     struct refrec *rec = store_find(id);
     if (rec) {
         rec->status_gets++;
-        if (rec->pay && now >= rec->pay->visible_ms) {
+        const struct payment *p = rec->pay;
+        if (p && p->product == prod && p->op == op && now >= p->visible_ms) {
             found = 1;
-            status_json(&b, rec->pay, now, cfg->reason_object != 0, padding);
+            txn_status_json(&b, p, now, cfg->reason_object != 0, padding, 0);
         }
     }
     store_unlock();
     if (!found) {
-        STAT_INC(status_not_found);
+        if (rtp)
+            STAT_INC(status_not_found);
+        else
+            STAT_INC(txn_status_not_found);
         reply_shared(r, ANS_404_RESOURCE);
         return;
     }
@@ -670,19 +1064,209 @@ static void handle_rtp_get(struct req *r, const char *ref, const struct config *
     reply_sbuf(r, 200, &b);
 }
 
-/* GET /collection/v1_0/accountholder/{type}/{id}/active. */
+/* Outcome of an account-holder MSISDN for active and basicuserinfo:
+   0 ordinary, else the last digits 450..455 of the sandbox's table. */
+static int holder_case(const char *id, size_t idlen)
+{
+    if (idlen == 11 && memcmp(id, "467331234", 9) == 0 && id[9] == '5' && id[10] >= '0' &&
+        id[10] <= '5')
+        return 450 + (id[10] - '0');
+    return 0;
+}
+
+/* Answer the error cases of the account-holder table (452..455); 1 if answered. */
+static int holder_error(struct req *r, int hc)
+{
+    switch (hc) {
+    case 452: reply_shared(r, ANS_500_NOT_ALLOWED); return 1;
+    case 453: reply_shared(r, ANS_500_TARGET_ENV); return 1;
+    case 454: reply_shared(r, ANS_500_INTERNAL); return 1;
+    case 455: reply_shared(r, ANS_503_UNAVAILABLE); return 1;
+    default: return 0;
+    }
+}
+
+/* GET /{product}/v1_0/accountholder/{type}/{id}/active. */
 static void handle_active(struct req *r, const char *type, size_t tlen, const char *id,
                           size_t idlen)
 {
-    if (!((tlen == 6 && strncasecmp(type, "msisdn", 6) == 0) ||
-          (tlen == 5 && strncasecmp(type, "email", 5) == 0)) || idlen == 0) {
+    int msisdn = tlen == 6 && strncasecmp(type, "msisdn", 6) == 0;
+    if (!(msisdn || (tlen == 5 && strncasecmp(type, "email", 5) == 0)) || idlen == 0) {
         reply_shared(r, ANS_400_EMPTY);
         return;
     }
-    if (idlen == 11 && memcmp(id, "46733123451", 11) == 0)
+    int hc = msisdn ? holder_case(id, idlen) : 0;
+    if (hc == 450)
+        reply_shared(r, ANS_404_RESOURCE);
+    else if (holder_error(r, hc))
+        return;
+    else if (hc == 451)
         reply_json(r, 200, "{\"result\":false}");
     else
         reply_json(r, 200, "{\"result\":true}");
+}
+
+/* FNV-1a hash of n bytes. */
+static uint64_t fnv(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* GET /{product}/v1_0/accountholder/msisdn/{msisdn}/basicuserinfo: made-up, deterministic data. */
+static void handle_userinfo(struct req *r, const char *type, size_t tlen, const char *id,
+                            size_t idlen)
+{
+    static const char *const female[] = { "Amina", "Grace", "Aline", "Chantal", "Esther",
+                                          "Fatou", "Josiane", "Mukamana", "Sandra", "Zawadi" };
+    static const char *const male[] = { "Jean", "Emmanuel", "Kwame", "Olivier", "Patrick",
+                                        "Samuel", "Innocent", "Kofi", "Moses", "Yaw" };
+    static const char *const family[] = { "Uwimana", "Mensah", "Nkurunziza", "Okello", "Mugisha",
+                                          "Asante", "Habimana", "Kamanzi", "Boateng", "Box" };
+    static const struct { const char *prefix, *locale; } locales[] = {
+        { "46", "sv_SE" }, { "250", "rw_RW" }, { "256", "en_UG" }, { "233", "en_GH" },
+        { "237", "fr_CM" }, { "225", "fr_CI" }, { "229", "fr_BJ" }, { "260", "en_ZM" },
+        { "27", "en_ZA" }, { "234", "en_NG" },
+    };
+    if (!(tlen == 6 && strncasecmp(type, "msisdn", 6) == 0) || !valid_msisdn(id, idlen)) {
+        reply_shared(r, ANS_400_EMPTY);
+        return;
+    }
+    int hc = holder_case(id, idlen);
+    if (hc == 450) {
+        reply_shared(r, ANS_404_RESOURCE);
+        return;
+    }
+    if (holder_error(r, hc))
+        return;
+    uint64_t h = fnv(id, idlen);
+    int is_female = (int)(h & 1);
+    const char *given = is_female ? female[(h >> 1) % 10] : male[(h >> 1) % 10];
+    const char *fam = family[(h >> 8) % 10];
+    int year = 1950 + (int)((h >> 16) % 55), month = 1 + (int)((h >> 24) % 12),
+        day = 1 + (int)((h >> 32) % 28);
+    const char *locale = "en_US";
+    for (size_t i = 0; i < sizeof(locales) / sizeof(locales[0]); i++)
+        if (strncmp(id, locales[i].prefix, strlen(locales[i].prefix)) == 0) {
+            locale = locales[i].locale;
+            break;
+        }
+    char body[320];
+    snprintf(body, sizeof(body),
+             "{\"given_name\":\"%s\",\"family_name\":\"%s\",\"birthdate\":\"%04d-%02d-%02d\","
+             "\"locale\":\"%s\",\"gender\":\"%s\",\"status\":\"%s\"}",
+             given, fam, year, month, day, locale, is_female ? "FEMALE" : "MALE",
+             hc == 451 ? "INACTIVE" : "ACTIVE");
+    reply_json(r, 200, body);
+}
+
+/* GET /{product}/v1_0/account/balance[/{currency}]. */
+static void handle_balance(struct req *r, int prod, const char *currency)
+{
+    if (currency && strcmp(currency, "EUR") != 0) {
+        reply_shared(r, ANS_500_CURRENCY);
+        return;
+    }
+    char amount[32], body[96];
+    store_lock();
+    int64_t cents = balance_get(prod);
+    store_unlock();
+    format_cents(amount, sizeof(amount), cents);
+    snprintf(body, sizeof(body), "{\"availableBalance\":\"%s\",\"currency\":\"EUR\"}", amount);
+    reply_json(r, 200, body);
+}
+
+/* Number of characters of a header value (UTF-8 aware, any bytes accepted). */
+static size_t chars_of(const char *s)
+{
+    return utf8_count(s, strlen(s));
+}
+
+/* POST /collection/v1_0/requesttopay/{ref}/deliverynotification. */
+static void handle_delivery(struct MHD_Connection *c, struct req *r, const char *ref,
+                            const struct config *cfg)
+{
+    STAT_INC(deliverynotification_posts);
+    if (chance(cfg->fail_share)) {
+        STAT_INC(get_faults);
+        reply_fail_status(r, cfg->fail_status);
+        r->note = "fail-share";
+        return;
+    }
+    if (!is_uuid(ref)) {
+        reply_shared(r, ANS_400_EMPTY);
+        return;
+    }
+    /* the message: header notificationMessage and/or body {"notificationMessage": ...} */
+    const char *hmsg = hdr(c, "notificationMessage");
+    char *bmsg = NULL;
+    if (r->body_len > 0) {
+        struct json doc;
+        if (json_parse(r->body, r->body_len, &doc) != 0) {
+            reply_shared(r, ANS_400_EMPTY);
+            return;
+        }
+        const struct jnode *root = json_root(&doc);
+        const struct jnode *m = NULL;
+        int bad = !root || root->type != J_OBJECT || opt_string(&doc, root, "notificationMessage", &m);
+        if (!bad && m) {
+            bad = utf8_count(m->str, m->len) > 160;
+            if (!bad && m->len > 0 && !(bmsg = strdup(m->str)))
+                bad = 1;
+        }
+        json_free(&doc);
+        if (bad) {
+            reply_shared(r, ANS_400_EMPTY);
+            return;
+        }
+    }
+    if (hmsg && !*hmsg)
+        hmsg = NULL;
+    if ((!hmsg && !bmsg) || (hmsg && chars_of(hmsg) > 160)) {
+        free(bmsg);
+        reply_shared(r, ANS_400_EMPTY);
+        return;
+    }
+    const char *msg = hmsg ? hmsg : bmsg;
+    char id[37];
+    lower_copy(id, ref, sizeof(id));
+    int64_t now = now_ms();
+    int outcome;                /* 0 ok, 1 not found, 2 not successful, 3 out of memory */
+    char *copy = strdup(msg);
+    store_lock();
+    struct refrec *rec = store_find(id);
+    if (!rec || !rec->pay || rec->pay->op != OP_REQUESTTOPAY || now < rec->pay->visible_ms) {
+        outcome = 1;
+    } else {
+        const char *why;
+        if (strcmp(payment_status_now(rec->pay, now, &why), "SUCCESSFUL") != 0) {
+            outcome = 2;
+        } else if (!copy) {
+            outcome = 3;
+        } else {
+            outcome = 0;
+            rec->pay->notifications++;
+            free(rec->pay->last_notification);
+            rec->pay->last_notification = copy;
+            copy = NULL;
+        }
+    }
+    store_unlock();
+    free(copy);
+    free(bmsg);
+    switch (outcome) {
+    case 0:
+        STAT_INC(deliverynotifications_accepted);
+        reply_shared(r, ANS_200_EMPTY);
+        break;
+    case 1: reply_shared(r, ANS_404_RESOURCE); break;
+    case 2: reply_shared(r, ANS_409_NOT_APPROVED); break;
+    default: reply_shared(r, ANS_500_EMPTY); break;
+    }
 }
 
 /* The Provisioning API: /v1_0/apiuser[/{uuid}[/apikey]]. */
@@ -720,7 +1304,8 @@ static void handle_provisioning(struct MHD_Connection *c, struct req *r, const c
         reply_shared(r, ANS_411_LENGTH);
         return;
     }
-    if (!subkey_ok(c)) {
+    unsigned mask = ALL_PRODUCTS;
+    if (!subkey_ok_provisioning(c, &mask)) {
         STAT_INC(unauthorized);
         reply_shared(r, ANS_401_SUBKEY);
         return;
@@ -740,7 +1325,7 @@ static void handle_provisioning(struct MHD_Connection *c, struct req *r, const c
         int rc = -2;
         if (h && h->type == J_STRING && h->len <= CALLBACK_HOST_MAX &&
             strcspn(h->str, " /\\\"'<>") == h->len)
-            rc = users_add(ref, h->str, NULL, 1);
+            rc = users_add(ref, h->str, NULL, 1, mask);
         json_free(&doc);
         if (rc == -2)
             reply_shared(r, ANS_400_EMPTY);
@@ -799,8 +1384,113 @@ static int product_of(const char *url, const char **rest)
     return -1;
 }
 
-enum route { RT_NONE, RT_TOKEN, RT_TOKEN_NOSLASH, RT_RTP_POST, RT_RTP_GET, RT_BALANCE,
-             RT_BALANCE_CUR, RT_ACTIVE };
+enum route { RT_NONE, RT_TOKEN, RT_TOKEN_NOSLASH, RT_CREATE, RT_STATUS, RT_BALANCE,
+             RT_BALANCE_CUR, RT_ACTIVE, RT_USERINFO, RT_DELIVERY };
+
+/* Creating POSTs: product, path, operation, API version. */
+static const struct {
+    int prod;
+    const char *path;
+    int op, version;
+} create_routes[] = {
+    { PROD_COLLECTION, "/v1_0/requesttopay", OP_REQUESTTOPAY, 1 },
+    { PROD_DISBURSEMENT, "/v1_0/transfer", OP_TRANSFER, 1 },
+    { PROD_DISBURSEMENT, "/v1_0/deposit", OP_DEPOSIT, 1 },
+    { PROD_DISBURSEMENT, "/v2_0/deposit", OP_DEPOSIT, 2 },
+    { PROD_DISBURSEMENT, "/v1_0/refund", OP_REFUND, 1 },
+    { PROD_DISBURSEMENT, "/v2_0/refund", OP_REFUND, 2 },
+    { PROD_REMITTANCE, "/v1_0/transfer", OP_TRANSFER, 1 },
+    { PROD_REMITTANCE, "/v2_0/cashtransfer", OP_CASHTRANSFER, 2 },
+};
+
+/* Status GETs: product, path prefix (the reference id follows), operation. */
+static const struct {
+    int prod;
+    const char *prefix;
+    int op;
+} status_routes[] = {
+    { PROD_COLLECTION, "/v1_0/requesttopay/", OP_REQUESTTOPAY },
+    { PROD_DISBURSEMENT, "/v1_0/transfer/", OP_TRANSFER },
+    { PROD_DISBURSEMENT, "/v1_0/deposit/", OP_DEPOSIT },
+    { PROD_DISBURSEMENT, "/v1_0/refund/", OP_REFUND },
+    { PROD_REMITTANCE, "/v1_0/transfer/", OP_TRANSFER },
+    { PROD_REMITTANCE, "/v2_0/cashtransfer/", OP_CASHTRANSFER },
+};
+
+#define N_ROUTES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A parsed route. */
+struct route_info {
+    enum route rt;
+    int op, version;
+    const char *arg, *arg2;
+    size_t arglen, arg2len;
+};
+
+/* Route rest (the path after /{product}) of product prod. */
+static void route_of(int prod, const char *rest, struct route_info *ri)
+{
+    memset(ri, 0, sizeof(*ri));
+    if (strcmp(rest, "/token/") == 0) {
+        ri->rt = RT_TOKEN;
+        return;
+    }
+    if (strcmp(rest, "/token") == 0) {
+        ri->rt = RT_TOKEN_NOSLASH;
+        return;
+    }
+    for (size_t i = 0; i < N_ROUTES(create_routes); i++)
+        if (create_routes[i].prod == prod && strcmp(rest, create_routes[i].path) == 0) {
+            ri->rt = RT_CREATE;
+            ri->op = create_routes[i].op;
+            ri->version = create_routes[i].version;
+            return;
+        }
+    for (size_t i = 0; i < N_ROUTES(status_routes); i++) {
+        size_t pl = strlen(status_routes[i].prefix);
+        if (status_routes[i].prod != prod || strncmp(rest, status_routes[i].prefix, pl) != 0 ||
+            !rest[pl])
+            continue;
+        const char *ref = rest + pl;
+        const char *slash = strchr(ref, '/');
+        if (!slash) {
+            ri->rt = RT_STATUS;
+            ri->op = status_routes[i].op;
+            ri->arg = ref;
+            ri->arglen = strlen(ref);
+            return;
+        }
+        if (status_routes[i].op == OP_REQUESTTOPAY && slash > ref &&
+            strcmp(slash, "/deliverynotification") == 0) {
+            ri->rt = RT_DELIVERY;
+            ri->arg = ref;
+            ri->arglen = (size_t)(slash - ref);
+        }
+        return;
+    }
+    if (strcmp(rest, "/v1_0/account/balance") == 0) {
+        ri->rt = RT_BALANCE;
+    } else if (strncmp(rest, "/v1_0/account/balance/", 22) == 0 && rest[22] &&
+               !strchr(rest + 22, '/')) {
+        ri->rt = RT_BALANCE_CUR;
+        ri->arg = rest + 22;
+        ri->arglen = strlen(ri->arg);
+    } else if (strncmp(rest, "/v1_0/accountholder/", 20) == 0) {
+        /* {type}/{id}/active or {type}/{id}/basicuserinfo */
+        const char *t = rest + 20;
+        const char *s1 = strchr(t, '/');
+        if (s1 && s1 > t) {
+            const char *s2 = strchr(s1 + 1, '/');
+            if (s2 && s2 > s1 + 1 && (strcmp(s2, "/active") == 0 || strcmp(s2, "/basicuserinfo") == 0)) {
+                ri->rt = strcmp(s2, "/active") == 0 ? RT_ACTIVE : RT_USERINFO;
+                ri->arg = t;
+                ri->arglen = (size_t)(s1 - t);
+                ri->arg2 = s1 + 1;
+                ri->arg2len = (size_t)(s2 - ri->arg2);
+            }
+        }
+    }
+}
 
 void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, struct req *r)
 {
@@ -814,44 +1504,9 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         reply_shared(r, ANS_404_PATH);
         return;
     }
-    /* route */
-    enum route rt = RT_NONE;
-    const char *arg = NULL, *arg2 = NULL;
-    size_t arglen = 0, arg2len = 0;
-    if (strcmp(rest, "/token/") == 0) {
-        rt = RT_TOKEN;
-    } else if (strcmp(rest, "/token") == 0) {
-        rt = RT_TOKEN_NOSLASH;
-    } else if (prod == PROD_COLLECTION) {
-        if (strcmp(rest, "/v1_0/requesttopay") == 0) {
-            rt = RT_RTP_POST;
-        } else if (strncmp(rest, "/v1_0/requesttopay/", 19) == 0 && rest[19] &&
-                   !strchr(rest + 19, '/')) {
-            rt = RT_RTP_GET;
-            arg = rest + 19;
-        } else if (strcmp(rest, "/v1_0/account/balance") == 0) {
-            rt = RT_BALANCE;
-        } else if (strncmp(rest, "/v1_0/account/balance/", 22) == 0 && rest[22] &&
-                   !strchr(rest + 22, '/')) {
-            rt = RT_BALANCE_CUR;
-            arg = rest + 22;
-        } else if (strncmp(rest, "/v1_0/accountholder/", 20) == 0) {
-            /* {type}/{id}/active */
-            const char *t = rest + 20;
-            const char *s1 = strchr(t, '/');
-            if (s1 && s1 > t) {
-                const char *s2 = strchr(s1 + 1, '/');
-                if (s2 && s2 > s1 + 1 && strcmp(s2, "/active") == 0) {
-                    rt = RT_ACTIVE;
-                    arg = t;
-                    arglen = (size_t)(s1 - t);
-                    arg2 = s1 + 1;
-                    arg2len = (size_t)(s2 - arg2);
-                }
-            }
-        }
-    }
-    if (rt == RT_NONE) {
+    struct route_info ri;
+    route_of(prod, rest, &ri);
+    if (ri.rt == RT_NONE) {
         reply_shared(r, ANS_404_PATH);
         return;
     }
@@ -867,19 +1522,19 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         r->note = "redirect";
         goto out;
     }
-    if (rt == RT_TOKEN_NOSLASH) {
+    if (ri.rt == RT_TOKEN_NOSLASH) {
         char loc[64];
         snprintf(loc, sizeof(loc), "%.*s/token/", (int)(rest - url), url);
         reply_json(r, 302, NULL);
         reply_header(r, MHD_HTTP_HEADER_LOCATION, loc);
         goto out;
     }
-    int want_post = rt == RT_TOKEN || rt == RT_RTP_POST;
+    int want_post = ri.rt == RT_TOKEN || ri.rt == RT_CREATE || ri.rt == RT_DELIVERY;
     if (want_post ? strcmp(method, "POST") != 0 : !is_get(method)) {
         reply_405(r, want_post ? "POST" : "GET");
         goto out;
     }
-    if (rt == RT_TOKEN) {
+    if (ri.rt == RT_TOKEN) {
         handle_token(c, r, prod, &cfg);
         goto out;
     }
@@ -890,26 +1545,39 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
     const struct apiuser *user = NULL;
     if (product_auth(c, r, prod, &user) != 0)
         goto out;
-    switch (rt) {
-    case RT_RTP_POST:
-        handle_rtp_post(c, r, &cfg, user);
+    switch (ri.rt) {
+    case RT_CREATE:
+        handle_create(c, r, &cfg, user, prod, ri.op, ri.version);
         break;
-    case RT_RTP_GET:
-        handle_rtp_get(r, arg, &cfg);
+    case RT_STATUS:
+        handle_status_get(r, ri.arg, &cfg, prod, ri.op);
         break;
+    case RT_DELIVERY: {
+        char ref[64];
+        snprintf(ref, sizeof(ref), "%.*s", (int)(ri.arglen < 63 ? ri.arglen : 63), ri.arg);
+        handle_delivery(c, r, ri.arglen < 63 ? ref : "-", &cfg);
+        break;
+    }
     case RT_BALANCE:
     case RT_BALANCE_CUR:
     case RT_ACTIVE:
+    case RT_USERINFO:
+        if (ri.rt == RT_ACTIVE)
+            STAT_INC(active_gets);
+        else if (ri.rt == RT_USERINFO)
+            STAT_INC(userinfo_gets);
+        else
+            STAT_INC(balance_gets);
         if (chance(cfg.fail_share)) {
             STAT_INC(get_faults);
             reply_fail_status(r, cfg.fail_status);
             r->note = "fail-share";
-        } else if (rt == RT_ACTIVE) {
-            handle_active(r, arg, arglen, arg2, arg2len);
-        } else if (rt == RT_BALANCE_CUR && strcmp(arg, "EUR") != 0) {
-            reply_shared(r, ANS_500_CURRENCY);
+        } else if (ri.rt == RT_ACTIVE) {
+            handle_active(r, ri.arg, ri.arglen, ri.arg2, ri.arg2len);
+        } else if (ri.rt == RT_USERINFO) {
+            handle_userinfo(r, ri.arg, ri.arglen, ri.arg2, ri.arg2len);
         } else {
-            reply_json(r, 200, "{\"availableBalance\":\"1000000\",\"currency\":\"EUR\"}");
+            handle_balance(r, prod, ri.rt == RT_BALANCE_CUR ? ri.arg : NULL);
         }
         break;
     default:

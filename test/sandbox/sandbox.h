@@ -35,6 +35,11 @@ struct config {
     long not_found_ms;
     long token_lifetime;
     long reason_object;         /* 0/1 */
+    long deliver_callbacks;     /* 0/1: send recorded callbacks with libcurl */
+    long duplicate_callbacks;   /* 0/1: record (and send) every callback twice */
+    long duplicate_gap_ms;      /* the second copy comes this long after the first */
+    long early_callbacks;       /* 0/1: record at acceptance, status lags behind */
+    long early_ms;              /* how long the status endpoint lags behind an early callback */
 };
 
 /* Copy the live configuration (redirect is strdup'ed; release with config_release). */
@@ -67,6 +72,28 @@ struct stats {
     unsigned long redirects;
     unsigned long provisioning_requests;
     unsigned long last_accepted_us;     /* wall clock (µs since the epoch) of the last payment stored */
+    /* transfers, deposits, refunds and cash transfers ("txn") */
+    unsigned long transfer_posts;
+    unsigned long deposit_posts;
+    unsigned long refund_posts;
+    unsigned long cashtransfer_posts;
+    unsigned long txn_accepted;
+    unsigned long txn_conflicts;
+    unsigned long txn_bad_requests;
+    unsigned long txn_rejected;         /* 500 answers with a logical error code */
+    unsigned long txn_faults;
+    unsigned long txn_status_gets;
+    unsigned long txn_status_not_found;
+    /* other operations of every product */
+    unsigned long balance_gets;
+    unsigned long active_gets;
+    unsigned long userinfo_gets;
+    unsigned long deliverynotification_posts;
+    unsigned long deliverynotifications_accepted;
+    /* callbacks */
+    unsigned long callbacks_recorded;
+    unsigned long callbacks_delivered;
+    unsigned long callbacks_failed;
 };
 
 extern struct stats g_stats;
@@ -77,8 +104,12 @@ extern struct stats g_stats;
 void stats_reset(void);
 
 extern int g_verbose;
-extern const char **g_sub_keys;       /* accepted subscription keys (NULL-terminated) */
+extern const char **g_sub_keys;       /* accepted subscription keys (every product) */
 extern size_t g_n_sub_keys;
+/* a product's own subscription keys (--product-subscription-key); when a product has
+   some, only those are accepted for it */
+extern const char **g_prod_sub_keys[PROD_COUNT];
+extern size_t g_n_prod_sub_keys[PROD_COUNT];
 
 enum action { ACT_RESPOND, ACT_DROP, ACT_HANG };
 
@@ -133,6 +164,11 @@ enum shared_answer {
     ANS_429_RATE,
     ANS_411_LENGTH,
     ANS_413_TOO_LARGE,
+    ANS_200_EMPTY,
+    ANS_500_NOT_FOUND,
+    ANS_500_NOT_ALLOWED,
+    ANS_500_INTERNAL,
+    ANS_409_NOT_APPROVED,
     ANS_COUNT
 };
 
@@ -150,5 +186,12 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
 void control_handle(struct MHD_Connection *c, const char *url, const char *method, struct req *r);
 /* Status of a stored payment as the API would answer at now; *reason is set for FAILED, else NULL. */
 const char *payment_status_now(const struct payment *p, int64_t now, const char **reason);
+/* Monotonic time from which a payment's outcome is final (SUCCESSFUL or FAILED), ignoring
+   an early-callback hold; -1 if it never becomes final (CREATED). */
+int64_t payment_final_ms(const struct payment *p);
+/* Append the status answer of a payment (caller holds the store lock). With final set,
+   the answer is the final outcome (as a callback carries it), whatever now is. */
+void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int reason_object,
+                     size_t padding, int final);
 
 #endif

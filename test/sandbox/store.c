@@ -207,6 +207,8 @@ void store_clear(void)
     struct refrec *r = order_head;
     while (r) {
         struct refrec *nx = r->onext;
+        if (r->pay)
+            free(r->pay->last_notification);
         free(r->pay);
         free(r);
         r = nx;
@@ -236,28 +238,92 @@ static char *place(char **dst, const char *s)
     return p;
 }
 
-struct payment *payment_new(const char *external_id, const char *amount, const char *currency,
-                            const char *party_type, const char *party_id,
-                            const char *payer_message, const char *payee_note)
+static uint64_t next_seq = 1;
+
+struct payment *payment_new(const struct payment_fields *f)
 {
-    const char *f[7] = { external_id, amount, currency, party_type, party_id,
-                         payer_message, payee_note };
+    const char *s[10] = { f->external_id, f->amount, f->currency, f->party_type, f->party_id,
+                          f->payer_message, f->payee_note, f->callback_url, f->ref_to_refund,
+                          f->extra_json };
     size_t total = sizeof(struct payment);
-    for (int i = 0; i < 7; i++)
-        if (f[i])
-            total += strlen(f[i]) + 1;
+    for (int i = 0; i < 10; i++)
+        if (s[i])
+            total += strlen(s[i]) + 1;
     struct payment *p = calloc(1, total);
     if (!p)
         return NULL;
     char *dst = (char *)(p + 1);
-    p->external_id = place(&dst, external_id);
-    p->amount = place(&dst, amount);
-    p->currency = place(&dst, currency);
-    p->party_type = place(&dst, party_type);
-    p->party_id = place(&dst, party_id);
-    p->payer_message = place(&dst, payer_message);
-    p->payee_note = place(&dst, payee_note);
+    p->external_id = place(&dst, f->external_id);
+    p->amount = place(&dst, f->amount);
+    p->currency = place(&dst, f->currency);
+    p->party_type = place(&dst, f->party_type);
+    p->party_id = place(&dst, f->party_id);
+    p->payer_message = place(&dst, f->payer_message);
+    p->payee_note = place(&dst, f->payee_note);
+    p->callback_url = place(&dst, f->callback_url);
+    p->ref_to_refund = place(&dst, f->ref_to_refund);
+    p->extra_json = place(&dst, f->extra_json);
+    p->version = 1;
+    p->seq = __atomic_fetch_add(&next_seq, 1, __ATOMIC_RELAXED);
     return p;
+}
+
+/* ---------- names ---------- */
+
+static const char *const product_names[PROD_COUNT] = { "collection", "disbursement", "remittance" };
+static const char *const op_names[OP_COUNT] = { "requesttopay", "transfer", "deposit", "refund",
+                                                "cashtransfer" };
+
+const char *product_name(int product)
+{
+    return product >= 0 && product < PROD_COUNT ? product_names[product] : "?";
+}
+
+const char *op_name(int op)
+{
+    return op >= 0 && op < OP_COUNT ? op_names[op] : "?";
+}
+
+int product_index(const char *name)
+{
+    for (int i = 0; i < PROD_COUNT; i++)
+        if (strcmp(name, product_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---------- balances (guarded by the store lock) ---------- */
+
+#define DEFAULT_BALANCE_CENTS ((int64_t)100000000)     /* 1000000.00 */
+
+static int64_t balances[PROD_COUNT] = { DEFAULT_BALANCE_CENTS, DEFAULT_BALANCE_CENTS,
+                                        DEFAULT_BALANCE_CENTS };
+static int64_t initial_balances[PROD_COUNT] = { DEFAULT_BALANCE_CENTS, DEFAULT_BALANCE_CENTS,
+                                                DEFAULT_BALANCE_CENTS };
+
+int64_t balance_get(int product)
+{
+    return balances[product];
+}
+
+void balance_set(int product, int64_t cents)
+{
+    balances[product] = cents;
+}
+
+void balance_set_initial(int product, int64_t cents)
+{
+    store_lock();
+    initial_balances[product] = cents;
+    balances[product] = cents;
+    store_unlock();
+}
+
+void balance_reset(void)
+{
+    store_lock();
+    memcpy(balances, initial_balances, sizeof(balances));
+    store_unlock();
 }
 
 /* ---------- API users ---------- */
@@ -280,10 +346,10 @@ static void users_unlock(void)
         abort();
 }
 
-int users_add(const char *id, const char *cbhost, const char *key, int provisioned)
+int users_add(const char *id, const char *cbhost, const char *key, int provisioned, unsigned mask)
 {
     if (!is_uuid(id) || (key && strlen(key) > API_KEY_MAX) ||
-        (cbhost && strlen(cbhost) > CALLBACK_HOST_MAX))
+        (cbhost && strlen(cbhost) > CALLBACK_HOST_MAX) || (mask & ~ALL_PRODUCTS) || !mask)
         return -1;
     struct apiuser *u = calloc(1, sizeof(*u));
     if (!u)
@@ -302,23 +368,32 @@ int users_add(const char *id, const char *cbhost, const char *key, int provision
             snprintf(u->cli_key, sizeof(u->cli_key), "%s", key);
     }
     u->provisioned = provisioned;
+    u->products = mask;
     users_lock();
     int rc;
-    if (ht_get(&users, u->id)) {
+    struct apiuser *old = ht_get(&users, u->id);
+    if (old) {
         rc = 0;
+        if (!provisioned && !old->provisioned) {
+            /* the same command-line user named again (e.g. for another product) */
+            if (strcmp(old->cli_key, u->cli_key) == 0) {
+                old->products |= mask;
+                rc = 1;
+            }
+        }
     } else if (ht_put(&users, u->id, u) != 0) {
         rc = -1;
     } else {
-        rc = 1;
+        rc = 2;
         if (provisioned)
             n_provisioned++;
     }
     users_unlock();
-    if (rc != 1) {
+    if (rc != 2) {
         free(u->cbhost);
         free(u);
     }
-    return rc;
+    return rc == 2 ? 1 : rc;
 }
 
 const struct apiuser *users_find(const char *id)

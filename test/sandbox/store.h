@@ -8,17 +8,50 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A stored request to pay; immutable once stored, freed only by store_clear. */
+enum product { PROD_COLLECTION, PROD_DISBURSEMENT, PROD_REMITTANCE, PROD_COUNT };
+
+/* Operations that create a transaction (the resource a reference id names). */
+enum op { OP_REQUESTTOPAY, OP_TRANSFER, OP_DEPOSIT, OP_REFUND, OP_CASHTRANSFER, OP_COUNT };
+
+/* Name of a product ("collection", ...) or operation ("requesttopay", ...). */
+const char *product_name(int product);
+const char *op_name(int op);
+/* Product index of a name (exact, lowercase), or -1. */
+int product_index(const char *name);
+
+/* Strings of a new transaction (NULL allowed for the optional ones). */
+struct payment_fields {
+    const char *external_id, *amount, *currency, *party_type, *party_id;
+    const char *payer_message, *payee_note;
+    const char *callback_url;       /* X-Callback-Url, NULL when none */
+    const char *ref_to_refund;      /* refunds: referenceIdToRefund (lowercase) */
+    const char *extra_json;         /* cash transfers: further members as ",\"k\":v..." */
+};
+
+/* A stored transaction (request to pay, transfer, deposit, refund, cash transfer).
+   The strings and times are immutable once stored; the members marked "mutable"
+   change under the store lock. Freed only by store_clear. */
 struct payment {
     char *external_id;          /* NULL when not given */
-    char *amount, *currency, *party_type, *party_id;
+    char *amount, *currency, *party_type, *party_id;   /* party: payer (requesttopay) or payee */
     char *payer_message;        /* NULL when not given */
     char *payee_note;           /* NULL when not given */
+    char *callback_url;         /* NULL when not given */
+    char *ref_to_refund;        /* NULL unless a refund */
+    char *extra_json;           /* NULL unless a cash transfer with further members */
     char ftid[16];              /* financialTransactionId */
+    int product, op, version;   /* version: 1 (v1_0) or 2 (v2_0) of the creating POST */
+    const char *forced_reason;  /* static: FAILED with this reason whatever the party (NULL = table) */
+    int64_t amount_cents;
     int64_t accepted_ms;        /* monotonic time of acceptance */
     int64_t visible_ms;         /* status GET answers 404 before this */
     int64_t pending_until_ms;   /* successful payments are PENDING before this */
     int64_t ongoing_until_ms;   /* 46733123453 stays PENDING before this */
+    int64_t hold_until_ms;      /* early callback: PENDING, whatever the outcome, before this */
+    uint64_t seq;               /* unique serial, never reused */
+    int64_t refunded_cents;     /* mutable: requesttopay, sum of accepted refunds */
+    unsigned long notifications;    /* mutable: delivery notifications accepted */
+    char *last_notification;    /* mutable: malloc'd, NULL before the first */
 };
 
 /* Everything known about one reference id (stored or only seen). */
@@ -27,6 +60,7 @@ struct refrec {
     struct refrec *onext;       /* insertion order */
     char id[37];                /* lowercase */
     unsigned long posts, conflicts, faults, status_gets, bad_requests;
+    int product, op;            /* of the first POST with this id */
     struct payment *pay;        /* NULL when nothing was stored */
 };
 
@@ -46,10 +80,15 @@ void store_set_payment(struct refrec *r, struct payment *p);
 size_t store_payments(void);
 /* Drop every record and payment (takes the lock). */
 void store_clear(void);
-/* Allocate a payment with copies of the given strings (NULL allowed for optional ones). */
-struct payment *payment_new(const char *external_id, const char *amount, const char *currency,
-                            const char *party_type, const char *party_id,
-                            const char *payer_message, const char *payee_note);
+/* Allocate a payment with copies of the given strings and a fresh seq. */
+struct payment *payment_new(const struct payment_fields *f);
+
+/* Account balances in cents, per product; caller holds the store lock. */
+int64_t balance_get(int product);
+void balance_set(int product, int64_t cents);
+/* Initial balances (command line); balance_reset restores them (takes the lock). */
+void balance_set_initial(int product, int64_t cents);
+void balance_reset(void);
 
 /* An API user (pre-provisioned on the command line or created by the Provisioning API). */
 struct apiuser {
@@ -58,13 +97,18 @@ struct apiuser {
     char key[257];              /* current API key (guarded by the users lock) */
     char cli_key[257];          /* key given on the command line, "" if provisioned */
     int provisioned;
+    unsigned products;          /* bit (1 << product) for each product it may get tokens for */
 };
+
+#define ALL_PRODUCTS ((1u << PROD_COUNT) - 1)
 
 #define API_KEY_MAX 256
 #define CALLBACK_HOST_MAX 255
 
-/* Add a user; 1 added, 0 already exists, -1 on error. */
-int users_add(const char *id, const char *cbhost, const char *key, int provisioned);
+/* Add a user allowed for the products in mask; 1 added, 0 already exists, -1 on error.
+   A command-line user given again with the same key gets the products of both (1);
+   with another key it keeps its first key and products (0). */
+int users_add(const char *id, const char *cbhost, const char *key, int provisioned, unsigned mask);
 /* Find a user by id (any case); the pointer stays valid until users_destroy. */
 const struct apiuser *users_find(const char *id);
 /* Give a user a new random 32-hex API key, copied to out; 1 ok, 0 unknown user, -1 error. */
@@ -76,8 +120,6 @@ size_t users_provisioned(void);
 /* Give command-line users their command-line keys back. */
 void users_restore_keys(void);
 void users_destroy(void);
-
-enum product { PROD_COLLECTION, PROD_DISBURSEMENT, PROD_REMITTANCE, PROD_COUNT };
 
 /* Issue a token for product and user valid lifetime_s seconds; *out is malloc'd; 0 ok. */
 int tokens_issue(int product, const struct apiuser *u, long lifetime_s, char **out);

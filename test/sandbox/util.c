@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -191,4 +192,37 @@ size_t b64url_encode(const unsigned char *in, size_t n, char *out)
     }
     out[o] = 0;
     return o;
+}
+
+int parse_cents(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    int digits = 0, frac = -1;
+    if (!s || !*s)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p == '.' && frac < 0 && digits > 0) {
+            frac = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9')
+            return -1;
+        if (frac >= 0 && ++frac > 2)
+            return -1;
+        if (frac < 0 && ++digits > 15)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (digits == 0 || frac == 0)
+        return -1;
+    *out = frac < 0 ? v * 100 : frac == 1 ? v * 10 : v;
+    return 0;
+}
+
+void format_cents(char *out, size_t n, int64_t c)
+{
+    if (c % 100 == 0)
+        snprintf(out, n, "%lld", (long long)(c / 100));
+    else
+        snprintf(out, n, "%lld.%02lld", (long long)(c / 100), (long long)(c % 100));
 }

@@ -30,4 +30,9 @@ long b64_decode(const char *in, size_t inlen, unsigned char *out);
 /* Encode n bytes as unpadded base64url into out (room for 4*n/3+4); returns length. */
 size_t b64url_encode(const unsigned char *in, size_t n, char *out);
 
+/* Parse a non-negative amount (1-15 digits, optionally '.' and 1-2 decimals) into cents; 0 ok. */
+int parse_cents(const char *s, int64_t *out);
+/* Format cents as MTN writes amounts: 100000000 -> "1000000", 1250 -> "12.50". */
+void format_cents(char *out, size_t n, int64_t c);
+
 #endif
