@@ -38,10 +38,94 @@ SELECT momo_test.try($$SELECT momo_balance('savings')$$);
 SELECT momo_test.try($$SELECT momo_balance(NULL)$$);
 SELECT momo_test.try($$SELECT momo_account_holder_active('abc')$$);
 SELECT momo_test.try($$SELECT momo_account_holder_active(NULL)$$);
--- Disbursement is not configured in this cluster: a clear error naming the setting.
-SELECT momo_test.try($$SELECT momo_balance('disbursement')$$);
-SELECT momo_test.try($$SELECT momo_transfer(10, 'EUR', '46733000001')$$);
+-- Remittance is not configured in this cluster: a clear error naming the setting.
+SELECT momo_test.try($$SELECT momo_balance('remittance')$$);
+SELECT momo_test.try($$SELECT momo_remittance_transfer(10, 'EUR', '46733000001')$$);
+\pset tuples_only off
+\pset format aligned
+SELECT available_balance > 0 AS has_money, currency FROM momo_balance('disbursement');
+SELECT * FROM momo_account_holder_info('46733000001');
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_account_holder_info('46733123450')$$);
+\pset tuples_only off
+\pset format aligned
+
+-- Payouts: transfers and deposits go through the worker like requests to pay,
+-- with the sandbox's payee numbers deciding the outcome.
+SELECT momo_transfer(30, 'EUR', '46733000031', 'PAY-OUT-1', 'Salary', 'June') AS t_ok \gset
+SELECT momo_transfer(30, 'EUR', '46733123455', 'PAY-OUT-2') AS t_funds \gset
+SELECT momo_deposit(12, 'EUR', '46733000032', 'DEP-1') AS d_ok \gset
+SELECT p.product, p.operation, o.status, o.reason, o.has_ftid, o.attempts
+  FROM (VALUES (1, :'t_ok'::uuid), (2, :'t_funds'::uuid), (3, :'d_ok'::uuid)) v(n, ref)
+  JOIN momo_payments p ON p.reference_id = v.ref
+  CROSS JOIN LATERAL momo_test.outcome(v.ref) o
+ ORDER BY v.n;
+SELECT s->>'product' AS product, s->>'operation' AS operation, s->>'status' AS status
+  FROM momo_test.sandbox('payments/' || :'t_ok') s;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_transfer(0, 'EUR', '46733000031')$$);
+SELECT momo_test.try($$SELECT momo_deposit(10, 'EUR', 'abc')$$);
+\pset tuples_only off
+\pset format aligned
+
+-- Refunds: of a successful request to pay only, never more than is left.
+SELECT momo_request_to_pay(50, 'EUR', '46733000050', 'REF-ORIG') AS orig \gset
+SELECT status FROM momo_await(:'orig');
+SELECT momo_refund(:'orig', 20, 'REF-1') AS r1 \gset
+SELECT operation, product, refund_of = :'orig' AS refunds_orig, msisdn, amount FROM momo_payments
+ WHERE reference_id = :'r1';
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try(format('SELECT momo_refund(%L, 31)', :'orig'));
+SELECT momo_test.try(format('SELECT momo_refund(%L, 10.001)', :'orig'));
+SELECT momo_test.try(format('SELECT momo_refund(%L, -5)', :'orig'));
+SELECT momo_test.try(format('SELECT momo_refund(%L)', :'t_ok'));
+SELECT momo_test.try(format('SELECT momo_refund(%L)', :'failed_ref'));
+SELECT momo_test.try($$SELECT momo_refund(NULL)$$);
 SELECT momo_test.try($$SELECT momo_refund('7d1f9b8e-0000-4000-8000-000000000000')$$);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT momo_test.try(format('SELECT momo_refund(%L, 1)', :'orig'));
+ROLLBACK;
+\pset tuples_only off
+\pset format aligned
+-- The rest (NULL: all that is left), then nothing is left.
+SELECT momo_refund(:'orig') AS r2 \gset
+SELECT amount FROM momo_payments WHERE reference_id = :'r2';
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try(format('SELECT momo_refund(%L, 1)', :'orig'));
+\pset tuples_only off
+\pset format aligned
+SELECT o.status, o.reason FROM momo_test.outcome(:'r1') o;
+SELECT o.status, o.reason FROM momo_test.outcome(:'r2') o;
+SELECT (s->>'refundedAmount')::numeric AS refunded_at_mtn
+  FROM momo_test.sandbox('payments/' || :'orig') s;
+
+-- Remittance, once its settings are present.
+ALTER SYSTEM SET momo.remittance_subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01';
+ALTER SYSTEM SET momo.remittance_api_user = '5f9b2c7e-3c1a-4d2e-9f10-0a1b2c3d4e5f';
+ALTER SYSTEM SET momo.remittance_api_key = '6a1b2c3d4e5f40718293a4b5c6d7e8f9';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_remittance_transfer(7, 'EUR', '46733000070', 'REM-1') AS rem \gset
+SELECT p.product, p.operation, o.status FROM momo_test.outcome(:'rem') o, momo_payments p
+ WHERE p.reference_id = :'rem';
+ALTER SYSTEM RESET momo.remittance_subscription_key_primary;
+ALTER SYSTEM RESET momo.remittance_api_user;
+ALTER SYSTEM RESET momo.remittance_api_key;
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+
+-- Delivery notification to the payer of a request to pay.
+SELECT momo_delivery_notification(:'ref', 'Your order has shipped');
+SELECT s->>'lastNotification' AS mtn_got FROM momo_test.sandbox('payments/' || :'ref') s;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L)', :'ref', repeat('x', 161)));
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L)', :'ref', ''));
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, NULL)', :'ref'));
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L)', :'t_ok', 'hi'));
+SELECT momo_test.try($$SELECT momo_delivery_notification('7d1f9b8e-0000-4000-8000-000000000000', 'hi')$$);
 \pset tuples_only off
 \pset format aligned
 
