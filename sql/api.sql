@@ -171,6 +171,20 @@ SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'ref',
 -- accepts the payment: the callback host is the API user's registered one.
 SELECT momo_request_to_pay(16, 'EUR', '46733000016', 'API-callback-url') AS url_ref \gset
 SELECT status FROM momo_await(:'url_ref');
+-- The whole path: MTN (the sandbox) calls back, here early -- while its status
+-- endpoint still says PENDING, as was seen live -- at the URL momo gave it;
+-- the web endpoint would hand that query string and body to momo_callback.
+SELECT momo_test.sandbox('config', '{"early_callbacks": true, "early_callbacks_ms": 8000}') IS NOT NULL AS configured;
+SELECT momo_request_to_pay(17, 'EUR', '46733000017', 'API-callback-path') AS path_ref \gset
+SELECT momo_test.wait_sent(:'path_ref');
+SELECT split_part(c->>'url', '?', 1) AS callback_url, c->>'method' AS method,
+       (c->>'body')::jsonb->>'status' AS body_says
+  FROM jsonb_array_elements(momo_test.sandbox('callbacks?referenceId=' || :'path_ref')) c;
+SELECT momo_callback(split_part(c->>'url', '?', 2), c->>'body') AS verdict
+  FROM jsonb_array_elements(momo_test.sandbox('callbacks?referenceId=' || :'path_ref')) c;
+SELECT status, callback_at IS NOT NULL AS called_back FROM momo_payments WHERE reference_id = :'path_ref';
+SELECT status FROM momo_await(:'path_ref');
+SELECT momo_test.sandbox('config', '{"early_callbacks": false}') IS NOT NULL AS configured;
 ALTER SYSTEM RESET momo.callback_secret;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 -- Without a secret every callback is ignored (polling still follows the payment).
