@@ -33,6 +33,7 @@ CREATE TABLE @extschema@.momo_payments (
     fee                      numeric,
     requested_by             name NOT NULL DEFAULT current_user,
     callback_at              timestamptz,
+    not_found_since          timestamptz,
     CONSTRAINT momo_payments_refund_of_refunds
         CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
@@ -44,7 +45,7 @@ COMMENT ON TABLE @extschema@.momo_payments IS
 COMMENT ON COLUMN @extschema@.momo_payments.reference_id IS 'X-Reference-Id sent to MTN (UUID v4); every retry reuses it';
 COMMENT ON COLUMN @extschema@.momo_payments.status IS 'queued (not yet accepted by MTN), pending, successful or failed; final statuses never change';
 COMMENT ON COLUMN @extschema@.momo_payments.reason IS 'MTN''s reason for a failure (e.g. APPROVAL_REJECTED), or momo''s NOT_DELIVERED';
-COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'request-to-pay sends momo made (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
+COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'sends that may have reached MTN, counted when their outcome is recorded (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
 COMMENT ON COLUMN @extschema@.momo_payments.retries IS 'transient failures in a row (the retry backoff grows with them); 0 after any definite answer';
 COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
 COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay) or disbursement/remittance (payouts)';
@@ -52,6 +53,7 @@ COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay (money 
 COMMENT ON COLUMN @extschema@.momo_payments.fee IS 'MTN''s fee for a successful request to pay, from momo_fee()';
 COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that requested the payment (for row-level security)';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
+COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN has answered 404 for it, if it does';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)

@@ -241,6 +241,7 @@ finish_request(MomoHttpRequest *req, CURLcode result)
 {
 	long		code = 0;
 	double		total = 0;
+	curl_off_t	pretransfer = 0;
 
 	req->result = result;
 	if (curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
@@ -250,6 +251,10 @@ finish_request(MomoHttpRequest *req, CURLcode result)
 	/* A body cut short is no answer: only a complete transfer has a status. */
 	req->status = (result == CURLE_OK) ? code : 0;
 	req->elapsed = total;
+	/* Zero until the connection (and TLS session) was up and sending could begin. */
+	if (curl_easy_getinfo(req->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK)
+		pretransfer = 1;		/* unknown: assume it may have been sent */
+	req->request_started = (pretransfer > 0);
 	if (result != CURLE_OK && req->error[0] == '\0')
 		strlcpy(req->error, curl_easy_strerror(result), sizeof(req->error));
 }
@@ -349,7 +354,7 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 char *
 momo_http_describe_failure(const MomoHttpRequest *req)
 {
-	if (req->response_too_large)
+	if (req->response_too_large || req->result == CURLE_FILESIZE_EXCEEDED)
 		return psprintf("response larger than %d bytes", MOMO_HTTP_MAX_RESPONSE);
 	if (req->result == CURLE_OPERATION_TIMEDOUT)
 		return psprintf("timed out: %s", req->error);

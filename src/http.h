@@ -35,6 +35,7 @@ typedef struct MomoHttpRequest
 	size_t		response_len;
 	bool		response_too_large;
 	double		elapsed;		/* seconds */
+	bool		request_started;	/* connected (and TLS done): the request may have left */
 
 	/* private */
 	CURL	   *easy;

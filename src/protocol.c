@@ -232,7 +232,10 @@ momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a)
 	if (req->status == 0)
 	{
 		a->error = momo_http_describe_failure(req);
-		/* No connection, or no TLS session: the request itself never left. */
+		/*
+		 * No connection or no TLS session (refused, unresolved, timed out,
+		 * certificate refused): the request itself never left.
+		 */
 		switch (req->result)
 		{
 			case CURLE_COULDNT_RESOLVE_PROXY:
@@ -243,6 +246,7 @@ momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a)
 				a->not_sent = true;
 				break;
 			default:
+				a->not_sent = !req->request_started;
 				break;
 		}
 	}

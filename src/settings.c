@@ -75,6 +75,7 @@ int			momo_idle_interval_ms = 1000;
 int			momo_token_refresh_margin_s = 60;
 double		momo_max_amount = 100000000.0;
 int			momo_event_retention_s = 90 * 86400;
+int			momo_not_delivered_after_s = 900;
 
 /* Returns true if s contains a control character or white space. */
 static bool
@@ -273,6 +274,9 @@ momo_define_settings(void)
 	define_int("momo.token_refresh_margin",
 			   gettext_noop("Access tokens are refreshed this long before they expire."),
 			   &momo_token_refresh_margin_s, 60, 0, 3600, GUC_UNIT_S);
+	define_int("momo.not_delivered_after",
+			   gettext_noop("How long MTN must keep answering 404 for a payment whose every send failed before it is failed as NOT_DELIVERED."),
+			   &momo_not_delivered_after_s, 900, 1, INT_MAX, GUC_UNIT_S);
 	define_int("momo.event_retention",
 			   gettext_noop("How long the event log (momo_events) keeps each exchange with MTN."),
 			   &momo_event_retention_s, 90 * 86400, 3600, INT_MAX, GUC_UNIT_S);

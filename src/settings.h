@@ -38,6 +38,7 @@ extern int	momo_idle_interval_ms;
 extern int	momo_token_refresh_margin_s;
 extern double momo_max_amount;
 extern int	momo_event_retention_s;
+extern int	momo_not_delivered_after_s;
 
 /*
  * The effective configuration of one product: each value taken from its GUC

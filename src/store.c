@@ -33,10 +33,11 @@
 #define PAYMENT_COLUMNS \
 	"p.reference_id::text, p.amount::text, p.currency, p.msisdn, p.external_id, " \
 	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries, " \
-	"p.operation, p.product, p.refund_of::text"
+	"p.operation, p.product, p.refund_of::text, " \
+	"EXTRACT(EPOCH FROM pg_catalog.now() - p.not_found_since)::float8"
 
 /* Arguments (arrays) of the statement that records answers. */
-#define RECORD_ARGS 14
+#define RECORD_ARGS 15
 
 /* Statements the worker runs for every payment, prepared once per schema. */
 typedef struct StorePlans
@@ -125,18 +126,11 @@ prepare_plans(const char *schema)
 	Oid			claim_types[3] = {INT4OID, INT4OID, TEXTARRAYOID};
 	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID};
 	const char *claim =
-		"WITH due AS ("
-		" SELECT reference_id, attempts AS old_attempts FROM %s.momo_payments"
+		"SELECT NULL, " PAYMENT_COLUMNS " FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
-		" ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-		" UPDATE %s.momo_payments p SET"
-		"  attempts = p.attempts + CASE WHEN %s THEN 1 ELSE 0 END,"
-		"  sent_at = CASE WHEN %s THEN COALESCE(p.sent_at, pg_catalog.now()) ELSE p.sent_at END,"
-		"  updated_at = pg_catalog.now()"
-		" FROM due WHERE p.reference_id = due.reference_id"
-		" RETURNING NULL, " PAYMENT_COLUMNS;	/* no whole row: the worker needs none */
+		" ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 	if (plans.schema && strcmp(plans.schema, schema) == 0)
 		return;
@@ -151,14 +145,11 @@ prepare_plans(const char *schema)
 	}
 
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
-	plans.claim_send = prepare_kept(psprintf(claim, schema,
-											 "status = 'queued' AND attempts < $2", schema,
-											 "true", "true"),
+	plans.claim_send = prepare_kept(psprintf(claim, schema, "status = 'queued' AND attempts < $2"),
 									3, claim_types);
 	/* Pending rows, and queued rows out of sends, are checked. */
 	plans.claim_check = prepare_kept(psprintf(claim, schema,
-											  "(status = 'pending' OR (status = 'queued' AND attempts >= $2))",
-											  schema, "false", "false"),
+											  "(status = 'pending' OR (status = 'queued' AND attempts >= $2))"),
 									 3, claim_types);
 	/*
 	 * One statement records a batch of answers: each answer is logged in
@@ -171,9 +162,9 @@ prepare_plans(const char *schema)
 											   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
 											   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
 											   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
-											   "  pg_catalog.unnest($13), pg_catalog.unnest($14))"
+											   "  pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15))"
 											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks,"
-											   "       uncount, failed, product, event_operation, outcome, latency_ms)),"
+											   "       sends, failed, product, event_operation, outcome, latency_ms, not_found)),"
 											   " ev AS ("
 											   "  INSERT INTO %s.momo_events (reference_id, product, operation, http_status,"
 											   "                              outcome, reason, latency_ms, error)"
@@ -190,7 +181,9 @@ prepare_plans(const char *schema)
 											   " next_check_at = CASE WHEN v.delay_ms < 0 THEN p.next_check_at"
 											   "   ELSE pg_catalog.now() + v.delay_ms * interval '1 millisecond' END,"
 											   " status_checks = p.status_checks + v.checks,"
-											   " attempts = p.attempts - v.uncount,"
+											   " attempts = p.attempts + v.sends,"
+											   " sent_at = CASE WHEN v.sends > 0 THEN COALESCE(p.sent_at, pg_catalog.now()) ELSE p.sent_at END,"
+											   " not_found_since = CASE WHEN v.not_found THEN COALESCE(p.not_found_since, pg_catalog.now()) END,"
 											   " retries = CASE WHEN v.failed THEN p.retries + 1 ELSE 0 END,"
 											   " completed_at = CASE WHEN v.status IN ('successful', 'failed') THEN pg_catalog.now() END,"
 											   " updated_at = pg_catalog.now()"
@@ -236,6 +229,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	HeapTuple	tup = SPI_tuptable->vals[i];
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	bool		isnull;
+	Datum		d;
 	char	   *status;
 	Datum		row;
 
@@ -261,6 +255,8 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->retries = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
 	p->terms.operation = momo_operation_by_name(SPI_getvalue(tup, desc, 14), SPI_getvalue(tup, desc, 15));
 	p->terms.refund_of = column_text(tup, desc, 16);
+	d = SPI_getbinval(tup, desc, 17, &isnull);
+	p->not_found_for = isnull ? -1 : DatumGetFloat8(d);
 }
 
 /* Inserts a queued payment, recording the role that asked for it. */
@@ -315,12 +311,12 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 
 /*
  * Claims up to limit due payments of the given products: to send (send =
- * true) or to check.  A
- * send is counted (attempts, sent_at) before the request leaves.  The claim
- * leaves next_check_at alone, so that it is a HOT update and a row whose
- * answer could not be recorded (or whose worker crashed) is due again at
- * once; the single worker answers every claimed row before it claims again.
- * Returns the number claimed, in *out.
+ * true) or to check.  The claim locks them (FOR UPDATE SKIP LOCKED, so rows a
+ * user transaction holds are passed over) and the caller commits it before
+ * any request leaves.  It writes nothing: a send is counted when its outcome
+ * is recorded, so a crash never counts a send that did not happen.  The
+ * single worker answers every claimed row before it claims again.  Returns
+ * the number claimed, in *out.
  */
 int
 momo_store_claim(const char *schema, bool send, int limit, char **products, int nproducts,
@@ -338,7 +334,7 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	values[1] = Int32GetDatum(momo_max_attempts);
 	values[2] = text_array(products, nproducts);
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
-	spi_check(rc, SPI_OK_UPDATE_RETURNING, "claiming due payments");
+	spi_check(rc, SPI_OK_SELECT, "claiming due payments");
 	n = (int) SPI_processed;
 	if (n > 0)
 	{
@@ -393,7 +389,8 @@ typedef struct RowChange
 	char	   *error;
 	double		delay_ms;		/* < 0: keep next_check_at */
 	int			checks;			/* added to status_checks */
-	int			uncount;		/* taken from attempts: the send never left */
+	int			sends;			/* added to attempts: a send that may have reached MTN */
+	bool		not_found;		/* MTN does not know the payment (404) */
 	bool		failed;			/* a transient failure: retries grows, else resets */
 	const char *event_operation;	/* for momo_events */
 	const char *outcome;
@@ -428,7 +425,8 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 	c->status = p->queued ? "queued" : "pending";
 	c->delay_ms = -1;
 	c->checks = (op == MOMO_OP_STATUS && reschedule) ? 1 : 0;
-	c->uncount = 0;
+	c->sends = (op == MOMO_OP_CREATE && !a->not_sent) ? 1 : 0;
+	c->not_found = false;
 	c->failed = false;
 	switch (a->verdict)
 	{
@@ -450,31 +448,35 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 			reason = a->reason;
 			break;
 		case MOMO_NOT_FOUND:
-			if (p->queued && p->attempts >= momo_max_attempts && reschedule)
+			c->not_found = true;
+			if (p->queued && p->attempts >= momo_max_attempts && reschedule &&
+				p->not_found_for >= momo_not_delivered_after_s)
 			{
-				/* Every send failed and MTN has never heard of it: it was not delivered. */
+				/*
+				 * Every send failed, and MTN has not known the payment for
+				 * momo.not_delivered_after (far longer than the brief 404
+				 * after an acceptance): it was not delivered.
+				 */
 				c->status = "failed";
 				reason = "NOT_DELIVERED";
-				error = psprintf("MTN never received the request after %d attempts", p->attempts);
+				error = psprintf("MTN has not known the payment for %.0f seconds, after %d sends",
+								 p->not_found_for, p->attempts);
 			}
 			else
-				c->delay_ms = (op == MOMO_OP_STATUS) ?
-					poll_delay_ms(p->status_checks) : retry_delay_ms(p->retries + 1);
+				c->delay_ms = poll_delay_ms(p->status_checks);
 			break;
 		case MOMO_TOKEN_REFUSED:
 		case MOMO_KEY_REFUSED:
 		case MOMO_RETRY:
 			c->failed = true;
 			c->delay_ms = retry_delay_ms(p->retries + 1);
-			/* A send that provably never left does not use up an attempt. */
-			if (op == MOMO_OP_CREATE && a->not_sent && p->attempts > 0)
-				c->uncount = 1;
 			break;
 	}
 	if (!reschedule)
 	{
 		c->delay_ms = -1;
-		c->uncount = 0;
+		c->sends = 0;
+		c->not_found = false;
 		c->failed = false;
 		if (a->verdict != MOMO_PENDING && a->verdict != MOMO_SUCCESSFUL && a->verdict != MOMO_FAILED)
 			c->status = p->queued ? "queued" : "pending";
@@ -538,7 +540,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	bool	   *http_nulls = palloc(sizeof(bool) * n);
 	Datum	   *delays = palloc(sizeof(Datum) * n);
 	Datum	   *checks = palloc(sizeof(Datum) * n);
-	Datum	   *uncounts = palloc(sizeof(Datum) * n);
+	Datum	   *sends = palloc(sizeof(Datum) * n);
+	Datum	   *not_found = palloc(sizeof(Datum) * n);
 	Datum	   *failed = palloc(sizeof(Datum) * n);
 	char	  **products = palloc(sizeof(char *) * n);
 	char	  **operations = palloc(sizeof(char *) * n);
@@ -564,7 +567,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 		http_nulls[i] = (c.http_status == 0);
 		delays[i] = Float8GetDatum(c.delay_ms);
 		checks[i] = Int32GetDatum(c.checks);
-		uncounts[i] = Int32GetDatum(c.uncount);
+		sends[i] = Int32GetDatum(c.sends);
+		not_found[i] = BoolGetDatum(c.not_found);
 		failed[i] = BoolGetDatum(c.failed);
 		products[i] = (char *) momo_product_names[momo_operation_product(recs[i].payment->terms.operation)];
 		operations[i] = (char *) c.event_operation;
@@ -582,13 +586,14 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	values[6] = PointerGetDatum(construct_array(delays, n, FLOAT8OID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[7] = PointerGetDatum(construct_array(checks, n, INT4OID, 4, true, TYPALIGN_INT));
-	values[8] = PointerGetDatum(construct_array(uncounts, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[8] = PointerGetDatum(construct_array(sends, n, INT4OID, 4, true, TYPALIGN_INT));
 	values[9] = PointerGetDatum(construct_array(failed, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[10] = text_array(products, n);
 	values[11] = text_array(operations, n);
 	values[12] = text_array(outcomes, n);
 	values[13] = PointerGetDatum(construct_array(latencies, n, FLOAT8OID, 8,
 												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[14] = PointerGetDatum(construct_array(not_found, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
 	spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)

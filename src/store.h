@@ -22,6 +22,7 @@ typedef struct MomoPayment
 	int			attempts;
 	int			status_checks;
 	int			retries;
+	double		not_found_for;	/* seconds MTN has answered 404 for it; -1: it has not */
 	TransactionId xmin;
 	Datum		row;			/* the whole row, when fetched */
 } MomoPayment;

@@ -10,7 +10,9 @@
 #      "pg_ctl stop -m immediate" mid-batch and started again.
 #   2. 1,050 payments while the sandbox drops a share of connections after
 #      accepting and answers 503, 429 or 500 to another share of calls.
-#   3. One lost answer (drop_first), and a prepared transaction across a crash.
+#   3. A crash loop while claimed requests wait to leave: no payment may
+#      fail for sends that never left.
+#   4. One lost answer (drop_first), and a prepared transaction across a crash.
 use strict;
 use warnings;
 
@@ -306,7 +308,57 @@ is(scalar(@miscount), 0,
 ok((grep { $_->{faults} > 0 } @$sb2) > 0, 'faults: some payments got a fault and were sent again');
 
 ############################################################################
-# 3. A lost answer (the connection dropped after MTN stored the request):
+# 3. A crash loop: the worker dies again and again while most of the
+# requests it claimed still wait to leave (one request in flight, answered
+# 2 s late; the timeout is longer, since each new worker must first fetch a
+# token, just as late).  A send that never left is no failed send, and a
+# crash is no answer from MTN: once the worker lives, every payment goes
+# through.
+{
+	my $what = 'crash loop';
+	ok(set_momo($node, max_attempts => '3', max_in_flight => '1', request_timeout => '10s'),
+		"$what: momo.max_attempts = 3, momo.max_in_flight = 1, momo.request_timeout = 10s");
+	sandbox_post('/_sandbox/config', { delay_ms => 2000 });
+	my @loop = split /\n/, $node->safe_psql('postgres',
+		"SELECT momo_request_to_pay(30, 'EUR', (46733000000 + i)::text, 'loop-' || i) "
+		  . "FROM generate_series(1, 10) AS i");
+	my $kills = 0;
+	for my $k (1 .. 6)
+	{
+		# Half a second after the new worker claimed its batch (its claim
+		# is on disk by then: the WAL writer writes every 200 ms).
+		last unless poll_until($node, 'postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'momo worker' "
+			  . "AND query LIKE 'momo: sending%'", '1', 30);
+		usleep(500_000);
+		my $pos = log_position($node);
+		kill 'KILL', $wpid;
+		last unless wait_for_log_count($node, qr/all server processes terminated; reinitializing/, 1, $pos, 60);
+		my $new = wait_for_worker($node, not_pid => $wpid, timeout => 60);
+		last unless $new;
+		$wpid = $new;
+		$kills++;
+	}
+	is($kills, 6, "$what: the worker was killed 6 times mid-batch");
+	sandbox_post('/_sandbox/config', { delay_ms => 0 });
+	ok(poll_until($node, 'postgres',
+			"SELECT count(*) FROM momo_payments WHERE external_id LIKE 'loop-%' "
+			  . "AND status IN ('queued', 'pending')", '0', 60),
+		"$what: every payment is final");
+	my $rows = payment_rows($node, "external_id LIKE 'loop-%'");
+	my @failed = grep { $_->{status} ne 'successful' } values %$rows;
+	is(scalar(@failed), 0, "$what: every payment is successful: none failed (NOT_DELIVERED) "
+		  . 'for sends that never left')
+	  or diag(first10(map { "$_->{reference_id}: $_->{status} " . ($_->{reason} // '')
+			  . " attempts $_->{attempts}; " . ($_->{last_error} // '') } @failed));
+	my $stored = grep { ($_->{externalId} // '') =~ /^loop-/ } @{ sandbox_get('/_sandbox/payments') };
+	is($stored, scalar(keys %$rows) - @failed, "$what: the sandbox holds exactly the successful ones");
+	ok(set_momo($node, max_attempts => '10', max_in_flight => '4', request_timeout => '2s'),
+		"$what: settings back");
+}
+
+############################################################################
+# 4. A lost answer (the connection dropped after MTN stored the request):
 # the worker repeats it, gets 409, and the payment succeeds.
 sandbox_post('/_sandbox/config', { drop_first => 1 });
 my $ref = request_payment($node, external_id => 'dropped-answer');

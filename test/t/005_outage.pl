@@ -4,7 +4,8 @@
 #   (a) the sandbox is down for over a minute while payments are queued and
 #       comes back on the same port: every payment ends successful, none
 #       failed or NOT_DELIVERED, and sends that could not connect used up no
-#       attempt (attempts ends at 1);
+#       attempt (attempts ends at 1); (a2) the same when connection
+#       attempts go unanswered (time out) rather than being refused;
 #   (b) every access token expires while a large batch is in flight: all
 #       payments succeed and only a few new tokens are fetched;
 #   (c) with momo.idle_interval = 10min, COMMIT PREPARED (from another
@@ -14,6 +15,7 @@ use strict;
 use warnings;
 
 use FindBin;
+use IO::Socket::INET;
 use lib $FindBin::RealBin;
 
 use MomoTest;
@@ -105,7 +107,7 @@ is(scalar(@outage), 50, '50 payments queued while the sandbox is down');
 # one attempt a send in progress holds; poll until the outage has lasted
 # $OUTAGE_S seconds and every payment was tried more than max_attempts times
 # (so a counted attempt per failed connection would have run out).
-my (@violations, $rows, $min_retries);
+my (%violations, $rows, $min_retries);    # reference id => its first violation
 my $polls = 0;
 while (1)
 {
@@ -113,7 +115,8 @@ while (1)
 	$polls++;
 	for my $r (values %$rows)
 	{
-		push @violations, "$r->{reference_id} at " . int(time() - $down_at) . " s: $r->{status}, attempts $r->{attempts}"
+		$violations{ $r->{reference_id} } //= "$r->{reference_id} at " . int(time() - $down_at)
+		  . " s: $r->{status}, attempts $r->{attempts}"
 		  if $r->{status} ne 'queued' || $r->{attempts} > 1;
 	}
 	($min_retries) = sort { $a <=> $b } map { $_->{retries} } values %$rows;
@@ -123,8 +126,9 @@ while (1)
 }
 my $outage_s = time() - $down_at;
 ok($outage_s >= $OUTAGE_S, sprintf('the sandbox was down for %.0f s', $outage_s));
-is(scalar(@violations), 0, "during the outage ($polls looks) every payment stayed queued with at most the attempt in progress")
-  or diag(first10(@violations));
+is(scalar(keys %violations), 0,
+	"during the outage ($polls looks) every payment stayed queued with at most the attempt in progress")
+  or diag(first10(sort values %violations));
 ok($min_retries > $MAX_ATTEMPTS,
 	"every payment was tried more than max_attempts ($MAX_ATTEMPTS) times during the outage (fewest: $min_retries)");
 my @unexplained = grep { ($_->{last_error} // '') !~ /connect/i || defined $_->{last_http_status} } values %$rows;
@@ -142,6 +146,74 @@ my @posts = grep { $_->{posts} != 1 }
   grep { ($_->{externalId} // '') =~ /^outage-/ } @{ sandbox_get('/_sandbox/payments') };
 is(scalar(@posts), 0, 'the sandbox received exactly one POST per payment');
 is(sandbox_get('/_sandbox/stats')->{rtp_accepted}, 50, 'the restarted sandbox accepted exactly the 50 payments');
+
+############################################################################
+# (a2) MTN unreachable the other common way: connection attempts go
+# unanswered (a firewall or a dead route drops them) instead of being
+# refused.  A listener on the sandbox's port whose backlog is full plays
+# that part: the kernel drops new SYNs, so each connect times out.  Such a
+# send never left either (no connection), so it must not use up an attempt.
+kill_sandbox('KILL');
+{
+	my $what = 'unanswered connection attempts';
+	my $port = sandbox_port();
+	my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+		Listen => 0, ReuseAddr => 1, Proto => 'tcp')
+	  or die "cannot listen on port $port: $!";
+	my @fillers = map {
+		IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Blocking => 0)
+	} 1 .. 20;
+	# Bounded: until a connection attempt of our own goes unanswered.
+	my $dropped = 0;
+	for (1 .. 20)
+	{
+		my $probe = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+			Proto => 'tcp', Timeout => 1);
+		if (!$probe)
+		{
+			$dropped = 1;
+			last;
+		}
+		close($probe);
+		usleep(250_000);
+	}
+	ok($dropped, "$what: connection attempts to port $port now go unanswered");
+  SKIP:
+	{
+		skip "$what: could not make connection attempts go unanswered", 6 unless $dropped;
+		my @refs = queue_payments('unanswered-', 20);
+		my (%bad, $r2, $fewest);    # reference id => its first violation
+		my $since = time();
+		while (time() - $since < 120)
+		{
+			$r2 = payment_rows($node, "external_id LIKE 'unanswered-%'");
+			$bad{ $_->{reference_id} } //= "$_->{reference_id}: $_->{status}, attempts $_->{attempts}, "
+			  . "retries $_->{retries}"
+			  for grep { $_->{status} ne 'queued' || $_->{attempts} > 1 } values %$r2;
+			($fewest) = sort { $a <=> $b } map { $_->{retries} } values %$r2;
+			last if $fewest > $MAX_ATTEMPTS;
+			usleep(1_000_000);
+		}
+		ok($fewest > $MAX_ATTEMPTS, "$what: every payment was tried more than max_attempts times (fewest: $fewest)");
+		my @why = grep { ($_->{last_error} // '') !~ /timed out|timeout/i } values %$r2;
+		is(scalar(@why), 0, "$what: last_error says the connection timed out ("
+			  . ((values %$r2)[0]{last_error} // 'NULL') . ')');
+		is(scalar(keys %bad), 0, "$what: every payment stayed queued with at most the attempt in progress")
+		  or diag(first10(sort values %bad));
+		close($_) for grep { defined } @fillers, $listener;
+		restart_sandbox();
+		ok(wait_final('unanswered-', 90), "$what: after the sandbox is back every payment becomes final");
+		my $rows2 = all_successful($what, 'unanswered-', \@refs);
+		my @counted = grep { $_->{attempts} != 1 } values %$rows2;
+		is(scalar(@counted), 0, "$what: attempts is 1 for every payment: the timed-out connects were not counted")
+		  or diag(first10(map { "$_->{reference_id}: attempts $_->{attempts}" } @counted));
+	}
+	unless (main_sandbox()->pid)
+	{
+		close($_) for grep { defined } @fillers, $listener;
+		restart_sandbox();
+	}
+}
 
 ############################################################################
 # (b) Every token expires while a large batch is in flight.

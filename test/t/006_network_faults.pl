@@ -6,10 +6,12 @@
 # the fault is removed and the payment completes with MTN's outcome:
 #   answers later than momo.request_timeout (also on the status checks
 #   after momo.max_attempts sends); a request accepted but never answered;
-#   malformed, truncated and oversized status answers; a redirect on every
-#   call (never followed); a self-signed TLS certificate and one for
-#   another host name (refused before anything is sent, also before a
-#   token is had, and the refused sends use up no attempt).
+#   answers lost while MTN's status endpoint still answers 404 for the
+#   payment; malformed, truncated and oversized status answers (also asked
+#   for from SQL); a redirect on every call (never followed); a
+#   self-signed TLS certificate and one for another host name (refused
+#   before anything is sent, also before a token is had, and the refused
+#   sends use up no attempt).
 use strict;
 use warnings;
 
@@ -132,6 +134,30 @@ is(await_payment($node, $first, seconds => 30)->{status}, 'successful', 'a payme
 }
 
 ############################################################################
+# Answers lost, and MTN's status endpoint does not show the payment yet (it
+# answers 404 "briefly right after a 202"): every request to pay is stored
+# and its connection dropped; after max_attempts (3) sends the worker asks,
+# and MTN answers 404 for 15 s more.  MTN holds the payment, and will
+# charge the payer: momo must not call it failed (NOT_DELIVERED).
+{
+	my $what = 'lost answers, then 404 while MTN catches up';
+	ok(set_momo($node, max_attempts => '3'), "$what: momo.max_attempts = 3");
+	sandbox_post('/_sandbox/config', { drop_first => 20, not_found_ms => 15000 });
+	my $ref = new_payment('not-found-window');
+	my $row = row_when($ref, sub { $_[0]{status_checks} >= 1 || $_[0]{status} !~ /^(queued|pending)$/ });
+	my $p = sandbox_get("/_sandbox/payments/$ref");
+	ok($p && $p->{accepted} == 1 && !$p->{visible},
+		"$what: MTN stored the payment (its status endpoint does not show it yet)");
+	is($row->{status}, 'queued', "$what: after the first 404 the payment is still queued ("
+		  . $row->{status} . ' ' . ($row->{reason} // '') . ')');
+	sandbox_post('/_sandbox/config', { drop_first => 0, not_found_ms => 0 });
+	my $final = row_when($ref, sub { $_[0]{status} !~ /^(queued|pending)$/ }, 60);
+	is($final->{status} . ' ' . ($final->{reason} // ''), 'successful ',
+		"$what: the payment ends with MTN's SUCCESSFUL");
+	ok(set_momo($node, max_attempts => '100'), "$what: momo.max_attempts = 100 again");
+}
+
+############################################################################
 # Status answers that cannot be read: the payment is accepted (pending), and
 # MTN holds it as SUCCESSFUL, but only a readable SUCCESSFUL makes it so.
 for my $case (
@@ -147,6 +173,9 @@ for my $case (
 	while_faulty($what, $row, status => 'pending', error => $error, http => $http);
 	is(sandbox_get("/_sandbox/payments/$ref")->{status}, 'SUCCESSFUL',
 		"$what: (MTN holds it as SUCCESSFUL)");
+	my ($rc, $out, $err) = $node->psql('postgres', "SELECT status FROM momo_payment_status('$ref')");
+	is("$rc/$out", '0/pending', "$what: a status check asked for from SQL leaves it pending")
+	  or diag($err);
 	sandbox_post('/_sandbox/config', { status_body => 'normal' });
 	completes($what, $ref);
 }

@@ -174,7 +174,7 @@ sub sandbox_post
 
 # test_ca(): the directory holding the test CA and certificates that
 # test/make-ca.sh makes (ca.pem, server.pem/.key, wronghost.pem/.key,
-# selfsigned.pem/.key), made once per test file.  make-ca.sh is found
+# selfsigned.pem/.key), made once per test file; dies if it cannot.  make-ca.sh is found
 # through $MOMO_MAKE_CA or next to the test directory (test/make-ca.sh in
 # the checkout, or a copy in run-tap.sh's scratch directory).
 my $ca_dir;
@@ -184,16 +184,16 @@ sub test_ca
 	return $ca_dir if $ca_dir;
 	my @candidates = grep { defined $_ && -f $_ }
 	  ($MAKE_CA, "$FindBin::RealBin/../make-ca.sh");
-	BAIL_OUT('test/make-ca.sh not found: set MOMO_MAKE_CA, or let run-tap.sh copy '
-		  . 'test/make-ca.sh next to the test directory')
+	die 'test/make-ca.sh not found: set MOMO_MAKE_CA, or let run-tap.sh copy '
+	  . "test/make-ca.sh next to the test directory ($FindBin::RealBin/..)\n"
 	  unless @candidates;
 	my $dir = "$PostgreSQL::Test::Utils::tmp_check/ca_" . _test_name();
 	my ($out, $err) = ('', '');
 	my $ok = IPC::Run::run([ 'bash', $candidates[0], $dir ], '<', \undef, '>', \$out, '2>', \$err);
-	BAIL_OUT("$candidates[0] $dir failed: $out$err") unless $ok;
+	die "$candidates[0] $dir failed: $out$err\n" unless $ok;
 	for my $f (qw(ca.pem server.pem server.key wronghost.pem wronghost.key selfsigned.pem selfsigned.key))
 	{
-		BAIL_OUT("make-ca.sh made no $dir/$f") unless -s "$dir/$f";
+		die "make-ca.sh made no $dir/$f\n" unless -s "$dir/$f";
 	}
 	$ca_dir = $dir;
 	return $ca_dir;
