@@ -190,6 +190,36 @@ SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 -- Without a secret every callback is ignored (polling still follows the payment).
 SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'cb_ref', :'sig'), NULL);
 
+-- Bad input to the other functions.
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_callback(NULL, NULL)$$);
+SELECT momo_callback(E'momo_ref=\r\nX: y', '{}');
+SELECT momo_test.try($$SELECT momo_account_holder_info(NULL)$$);
+SELECT momo_test.try($$SELECT momo_account_holder_info('46733000001', 'savings')$$);
+SELECT momo_test.try($$SELECT momo_account_holder_active('46733000001', NULL)$$);
+SELECT momo_test.try($$SELECT momo_delivery_notification(NULL, 'hi')$$);
+SELECT momo_test.try($$SELECT momo_sandbox_provision('localhost', 'savings')$$);
+SELECT momo_test.try($$SELECT momo_transfer(NULL, NULL, NULL)$$);
+SELECT momo_test.try($$SELECT momo_deposit(10, 'RWF', '46733000001')$$);
+SELECT momo_test.try($$SELECT momo_remittance_transfer(NULL, 'EUR', '46733000001')$$);
+\pset tuples_only off
+\pset format aligned
+
+-- Disbursement without its API user: each of its functions names the setting.
+ALTER SYSTEM SET momo.disbursement_api_user = '';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_transfer(10, 'EUR', '46733000001')$$);
+SELECT momo_test.try($$SELECT momo_deposit(10, 'EUR', '46733000001')$$);
+SELECT momo_test.try(format('SELECT momo_refund(%L)', :'orig'));
+SELECT momo_test.try($$SELECT momo_balance('disbursement')$$);
+\pset tuples_only off
+\pset format aligned
+ALTER SYSTEM RESET momo.disbursement_api_user;
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+
 -- The event log: every exchange, never a secret; append-only.
 SELECT operation, outcome, http_status
   FROM momo_events WHERE reference_id = :'ref' ORDER BY id;
