@@ -7,6 +7,8 @@
 #   make installcheck     regression tests against a running cluster (see test/cluster.sh)
 #   make prove-tap        TAP tests in test/t/ (each starts its own cluster and sandbox)
 #   make installcheck-live  the regression outcomes against MTN's real sandbox (needs credentials)
+#   make fuzz             libFuzzer targets of the network-data parsers, 60 s each (test/fuzz/)
+#   make asan             the regression suite against momo built with ASan + UBSan (test/asan.sh)
 #   make bench            worker throughput against a plain libcurl client (bench/)
 
 EXTENSION = momo
@@ -54,7 +56,7 @@ SANDBOX = test/sandbox/momo-sandbox
 $(SANDBOX):
 	$(MAKE) -C test/sandbox
 
-.PHONY: sandbox demo test prove-tap installcheck-live bench
+.PHONY: sandbox demo test prove-tap installcheck-live bench fuzz asan
 sandbox: $(SANDBOX)
 
 demo:
@@ -72,7 +74,14 @@ installcheck-live:
 bench: $(SANDBOX)
 	bench/run.sh
 
+fuzz:
+	test/fuzz/run.sh
+
+asan: $(SANDBOX)
+	test/asan.sh
+
 clean: clean-momo
 clean-momo:
 	$(MAKE) -C test/sandbox clean 2>/dev/null || true
+	$(MAKE) -C test/fuzz clean 2>/dev/null || true
 	rm -rf results regression.diffs regression.out tmp_check test/tmp_check

@@ -105,9 +105,9 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 	{
 		a->verdict = MOMO_FAILED;
 		/* The live API sends reason as a string, the definition as an object. */
-		if (f[1].value && f[1].is_string)
+		if (f[1].value && f[1].is_string && f[1].value[0])
 			a->reason = f[1].value;
-		else if (f[2].value && f[2].is_string)
+		else if (f[2].value && f[2].is_string && f[2].value[0])
 			a->reason = f[2].value;
 		else
 			a->reason = pstrdup("UNKNOWN");
@@ -147,7 +147,7 @@ momo_classify_answer(MomoOp op, long status, const char *body, size_t len, MomoA
 		return;
 	}
 	if (len > 0 && momo_json_extract(body, len, ef, lengthof(ef)) == NULL &&
-		ef[0].value && ef[0].is_string)
+		ef[0].value && ef[0].is_string && ef[0].value[0])
 		code = ef[0].value;
 
 	if (op == MOMO_OP_CREATE && (status == 202 || status == 409))
@@ -256,9 +256,9 @@ momo_parse_token_answer(long status, const char *body, size_t len,
 	*expires_in = 3600;
 	if (f[1].value && !f[1].is_string)
 	{
-		long		v = strtol(f[1].value, NULL, 10);
+		double		v = strtod(f[1].value, NULL);
 
-		if (v > 0 && v < 86400 * 30)
+		if (v >= 1 && v < 86400 * 30)
 			*expires_in = (int) v;
 	}
 	return MOMO_TOKEN_OK;

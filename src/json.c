@@ -23,6 +23,39 @@
 #include "json.h"
 
 #define MAX_TRACKED_DEPTH 2
+#define MAX_NESTING 32
+
+/* Returns the deepest nesting of arrays and objects in body (strings skipped). */
+static int
+nesting(const char *body, size_t len)
+{
+	int			depth = 0,
+				max = 0;
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = body[i];
+
+		if (in_string)
+		{
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == '{' || c == '[')
+		{
+			depth++;
+			max = Max(max, depth);
+		}
+		else if (c == '}' || c == ']')
+			depth--;
+	}
+	return max;
+}
 
 typedef struct ExtractState
 {
@@ -52,14 +85,44 @@ current_field(ExtractState *st)
 
 	if (st->array_depth > 0 || st->depth < 1 || st->depth > MAX_TRACKED_DEPTH)
 		return NULL;
-	if (st->names[1] == NULL)
+	if (st->names[1] == NULL || strchr(st->names[1], '.') != NULL)
 		return NULL;
 	if (st->depth == 1)
 		return momo_json_field(st->fields, st->nfields, st->names[1]);
-	if (st->names[2] == NULL)
+	if (st->names[2] == NULL || strchr(st->names[2], '.') != NULL)
 		return NULL;
 	snprintf(path, sizeof(path), "%s.%s", st->names[1], st->names[2]);
 	return momo_json_field(st->fields, st->nfields, path);
+}
+
+/* A value for the current position begins: forget an earlier occurrence. */
+static MomoJsonField *
+begin_value(ExtractState *st)
+{
+	MomoJsonField *f = current_field(st);
+
+	if (st->array_depth == 0 && st->depth == 1 && st->names[1] != NULL)
+	{
+		size_t		n = strlen(st->names[1]);
+
+		for (int i = 0; i < st->nfields; i++)
+			if (strncmp(st->fields[i].path, st->names[1], n) == 0 &&
+				st->fields[i].path[n] == '.')
+			{
+				st->fields[i].present = false;
+				st->fields[i].value = NULL;
+				st->fields[i].is_string = false;
+				st->fields[i].is_object = false;
+			}
+	}
+	if (f)
+	{
+		f->present = true;
+		f->value = NULL;
+		f->is_string = false;
+		f->is_object = false;
+	}
+	return f;
 }
 
 /* Parser callback: an object begins. */
@@ -71,11 +134,8 @@ on_object_start(void *state)
 
 	if (st->depth == 0 && st->array_depth == 0)
 		st->top_is_object = true;
-	else if ((f = current_field(st)) != NULL)
-	{
-		f->present = true;
+	else if ((f = begin_value(st)) != NULL)
 		f->is_object = true;
-	}
 	st->depth++;
 	if (st->depth <= MAX_TRACKED_DEPTH)
 		st->names[st->depth] = NULL;
@@ -93,10 +153,7 @@ static void
 on_array_start(void *state)
 {
 	ExtractState *st = (ExtractState *) state;
-	MomoJsonField *f = current_field(st);
-
-	if (f)
-		f->present = true;
+	(void) begin_value(st);
 	st->array_depth++;
 }
 
@@ -122,12 +179,10 @@ static void
 on_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ExtractState *st = (ExtractState *) state;
-	MomoJsonField *f = current_field(st);
+	MomoJsonField *f = begin_value(st);
 
 	if (f == NULL)
 		return;
-	f->present = true;
-	f->is_object = false;
 	f->is_string = (tokentype == JSON_TOKEN_STRING);
 	f->value = (tokentype == JSON_TOKEN_NULL) ? NULL : token;
 }
@@ -160,6 +215,8 @@ momo_json_extract(const char *body, size_t len, MomoJsonField *fields, int nfiel
 		return pstrdup("body contains a NUL byte");
 	if (pg_encoding_verifymbstr(PG_UTF8, body, (int) len) != (int) len)
 		return pstrdup("body is not valid UTF-8");
+	if (nesting(body, len) > MAX_NESTING)
+		return pstrdup("JSON body nested too deeply");
 
 	memset(&st, 0, sizeof(st));
 	st.fields = fields;

@@ -365,7 +365,10 @@ retry_delay_ms(int attempt)
 	return d * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state));
 }
 
-/* Returns s cut to at most max bytes (on a character boundary) in the server encoding. */
+/*
+ * Returns s (UTF-8, as MTN sends it) cut to at most max bytes on a character
+ * boundary, in the server encoding.
+ */
 static char *
 clip(const char *s, int max)
 {
@@ -373,7 +376,16 @@ clip(const char *s, int max)
 
 	if (s == NULL)
 		return NULL;
-	conv = pg_any_to_server(s, strlen(s), PG_UTF8);
+	if (GetDatabaseEncoding() == PG_UTF8)
+		conv = pstrdup(s);
+	else
+	{
+		/* Never fail to record an answer: what the encoding may lack becomes '?'. */
+		conv = pstrdup(s);
+		for (char *c = conv; *c; c++)
+			if ((unsigned char) *c >= 0x80)
+				*c = '?';
+	}
 	if ((int) strlen(conv) > max)
 		conv = pnstrdup(conv, pg_mbcliplen(conv, strlen(conv), max));
 	return conv;

@@ -27,6 +27,9 @@ PACKAGES=(
     curl                       # scripts talk to the sandbox with it
     ca-certificates
     jq
+    clang-14                   # test/fuzz: the libFuzzer targets
+    libclang-rt-14-dev         # test/fuzz: libFuzzer and clang's sanitizer runtimes
+    llvm-14                    # llvm-symbolizer: readable stacks in fuzz findings
 )
 
 missing=()

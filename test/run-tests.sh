@@ -3,8 +3,10 @@
 # test/run-tests.sh -- `make test`: from a fresh Debian 12 machine to every
 # test of momo.  Installs what is missing, builds and installs the extension
 # and the local MoMo sandbox, starts the throwaway test environment
-# (test/cluster.sh), runs the pg_regress suite against it, then the TAP
-# suite (test/run-tap.sh), and ends with one line "N passed, N failed".
+# (test/cluster.sh), runs the pg_regress suite against it, the TAP suite
+# (test/run-tap.sh), the fuzzers (test/fuzz/run.sh, 60 s per parser) and the
+# regression suite once more under AddressSanitizer (test/asan.sh), and ends
+# with one line "N passed, N failed".
 # =============================================================================
 set -euo pipefail
 
@@ -54,6 +56,24 @@ failed=$((failed + $(count '^not ok [0-9]+')))
 if [ "$rc" -ne 0 ] && [ "$(count '^not ok [0-9]+')" -eq 0 ]; then
     failed=$((failed + 1))      # a test file died before reporting
 fi
+
+echo "== fuzzing of the parsers of network data (test/fuzz/run.sh) =="
+set +e
+bash test/fuzz/run.sh 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(count '^ok +fuzz_')))
+failed=$((failed + $(count '^FAILED +fuzz_')))
+if [ "$rc" -ne 0 ] && [ "$(count '^FAILED +fuzz_')" -eq 0 ]; then
+    failed=$((failed + 1))
+fi
+
+echo "== regression suite under AddressSanitizer and UBSan (test/asan.sh) =="
+set +e
+bash test/asan.sh 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,7 +15,7 @@
  */
 #include "fuzz_support.h"
 
-/* Keys momo reads from answers; a body repeating one may be read as unreadable. */
+/* Keys momo reads from answers; a body repeating one may be taken as unreadable. */
 static const char *const answer_keys[] = {
 	"status", "reason", "reason.code", "financialTransactionId", "code", "message"
 };
@@ -52,10 +52,10 @@ same_scalar(const char *s, RefValue v)
 
 /* Checks the verdict on a status check answered 200. */
 static void
-check_status_200(const MomoAnswer *a, bool ok, bool repeats)
+check_status_200(const MomoAnswer *a, bool ok, bool may_refuse)
 {
 	RefValue	st = ref_get("status");
-	bool		readable = ok && !repeats;
+	bool		readable = ok && !may_refuse;
 
 	switch (a->verdict)
 	{
@@ -147,7 +147,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	MomoAnswer	a;
 	const char *body;
 	bool		ok;
-	bool		repeats;
+	bool		may_refuse;
 
 	if (!fuzz_take_header(&data, &size, &h))
 		return 0;
@@ -156,7 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&a, 0x7f, sizeof(a));	/* garbage: momo must set every field */
 	momo_classify_answer(h.op, h.status, body, size, &a);
 	ok = ref_parse(body, size);
-	repeats = ok && ref_repeats_any(answer_keys, lengthof(answer_keys));
+	may_refuse = ok && ref_may_refuse(answer_keys, lengthof(answer_keys));
 
 	if ((int) a.verdict < MOMO_ACCEPTED || (int) a.verdict > MOMO_RETRY)
 		fuzz_fail("verdict %d is not a MomoVerdict", (int) a.verdict);
@@ -176,7 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("no answer (status 0) must be retried, not verdict %d", a.verdict);
 	}
 	else if (h.op == MOMO_OP_STATUS && h.status == 200)
-		check_status_200(&a, ok, repeats);
+		check_status_200(&a, ok, may_refuse);
 	else
 		check_other(&h, &a, ok);
 

@@ -346,12 +346,22 @@ typedef struct RefState
 	const char *key1;			/* pending key at the top level */
 	const char *key2;			/* pending key one level down */
 	int			last_top;		/* index of the latest top-level member */
+	int			nesting;		/* open arrays and objects */
+	int			max_nesting;
 	RefMember  *m;
 	int			n;
 	int			cap;
 } RefState;
 
 static RefState ref;
+
+/* Counts one more level of nesting. */
+static void
+ref_nest(void)
+{
+	if (++ref.nesting > ref.max_nesting)
+		ref.max_nesting = ref.nesting;
+}
 
 /* Appends a member (memory is the current input's). */
 static void
@@ -402,6 +412,7 @@ ref_object_start(void *state)
 	else
 		ref_value(REF_OBJECT, NULL);
 	ref.depth++;
+	ref_nest();
 }
 
 /* Reference callback: an object ends. */
@@ -409,6 +420,7 @@ static void
 ref_object_end(void *state)
 {
 	ref.depth--;
+	ref.nesting--;
 }
 
 /* Reference callback: an array begins. */
@@ -418,6 +430,7 @@ ref_array_start(void *state)
 	ref.seen_top = true;
 	ref_value(REF_ARRAY, NULL);
 	ref.array_depth++;
+	ref_nest();
 }
 
 /* Reference callback: an array ends. */
@@ -425,6 +438,7 @@ static void
 ref_array_end(void *state)
 {
 	ref.array_depth--;
+	ref.nesting--;
 }
 
 /* Reference callback: a key. */
@@ -594,6 +608,13 @@ ref_repeats_any(const char *const *paths, int npaths)
 			return true;
 	}
 	return false;
+}
+
+/* True if momo may refuse the body just read (repeated wanted key, or deep nesting). */
+bool
+ref_may_refuse(const char *const *paths, int npaths)
+{
+	return ref.max_nesting > FUZZ_MUST_READ_DEPTH || ref_repeats_any(paths, npaths);
 }
 
 /* True if v is a string equal to s. */

@@ -26,6 +26,13 @@
 #define FUZZ_MAX_PARSE_DEPTH 256
 #endif
 
+/*
+ * MTN's answers are nested three levels deep at most.  momo must read
+ * bodies nested up to this depth, and may refuse deeper ones (which it
+ * must do somewhere below FUZZ_MAX_PARSE_DEPTH).
+ */
+#define FUZZ_MUST_READ_DEPTH 8
+
 /* The libFuzzer entry point each target defines. */
 extern int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -67,6 +74,12 @@ typedef struct RefValue
  * valid UTF-8, well-formed); its members are then queried with ref_get.
  */
 extern bool ref_parse(const char *body, size_t len);
+
+/*
+ * True if momo may refuse the body ref_parse just accepted: it repeats one
+ * of the paths momo reads, or is nested deeper than FUZZ_MUST_READ_DEPTH.
+ */
+extern bool ref_may_refuse(const char *const *paths, int npaths);
 
 /* The last value of path ("key" at the top, or "key.sub" one level down). */
 extern RefValue ref_get(const char *path);

@@ -78,22 +78,22 @@ for t in "${TARGETS[@]}"; do
 
     execs=$(final_stat number_of_executed_units "$log")
     rate=$(final_stat average_exec_per_sec "$log")
-    last=$(grep -E '^#[0-9]+ .*cov: ' "$log" | tail -n 1 || true)
+    last=$(grep -E '^#[0-9]+[[:space:]].*cov: ' "$log" | tail -n 1 || true)
     cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
     corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$last")
-    line=$(printf '%-9s %10s execs %7s/s  cov %4s  ft %5s  corpus %s' \
+    line=$(printf 'fuzz_%-9s %10s execs %7s/s  cov %4s  ft %5s  corpus %s' \
         "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}")
     if [ "$rc" -eq 0 ]; then
-        summary+=("$line  ok")
-        echo "$line"
+        summary+=("ok      $line")
+        echo "   $line"
         continue
     fi
 
     failed+=("$t")
-    summary+=("$line  FAILED (exit $rc)")
+    summary+=("FAILED  $line  (exit $rc)")
     input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
-    echo "$line  FAILED (exit $rc)"
+    echo "   $line  (exit $rc: a finding)"
     echo "---- report of fuzz_$t ----"
     # from the first sanitizer/libFuzzer/invariant line to the summary
     awk '/^==momo-fuzz==|^==[0-9]+==|runtime error:|^INFO: a leak|^ALARM|^MS: / { on = 1 }
@@ -108,6 +108,7 @@ done
 
 echo
 echo "== fuzz summary (${SECS}s per target; cov = instrumented edges of momo's parsers + harness)"
+# one line per target, "ok" or "FAILED" first (test/run-tests.sh counts them)
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz: FAILED: ${failed[*]} (inputs in $SCRATCH/crashes)"
