@@ -14,7 +14,7 @@
  * usage: ceiling [-u BASE_URL] [-a CA_FILE] [-n N] [-c C] [-k SUBSCRIPTION_KEY]
  *                [-U API_USER] [-K API_KEY] [-e TARGET_ENV] [-b CALLBACK_URL]
  *                [-2] [-v]
- * Defaults are the test harness's (CONTRACTS.md): https://localhost:18443,
+ * Defaults are the test harness's (README, "Developing offline"): https://localhost:18443,
  * /tmp/momo-test/ca/ca.pem, N=10000, C=32, the primary subscription key and
  * the test api user/key, target environment "sandbox", HTTP/1.1.
  */

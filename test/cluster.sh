@@ -40,7 +40,7 @@ SANDBOX_PID=$TEST_DIR/sandbox.pid
 SANDBOX_URL=http://127.0.0.1:$HTTP_PORT
 PRELOAD=${MOMO_PRELOAD-momo}
 
-# fixed test credentials (CONTRACTS.md)
+# fixed test credentials (README, "Developing offline")
 SUB_KEY_1=0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01
 SUB_KEY_2=0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b02
 API_USER=5f9b2c7e-3c1a-4d2e-9f10-0a1b2c3d4e5f

@@ -3,7 +3,7 @@
 #
 #   start_sandbox(@flags)       starts test/sandbox/momo-sandbox ($ENV{MOMO_SANDBOX_BIN})
 #                               on a free port with the fixed test credentials
-#                               (CONTRACTS.md) plus @flags; stopped at END
+#                               (README, "Developing offline") plus @flags; stopped at END
 #   sandbox_url() / sandbox_port() / sandbox_log()
 #   main_sandbox()              that sandbox as a MomoTest::Sandbox object
 #   sandbox_get($path)          GET  /_sandbox/...: decoded JSON, undef on 404
@@ -56,7 +56,7 @@ our @EXPORT = qw(
   log_position log_since count_matches wait_for_log_count
 );
 
-# Fixed test credentials (CONTRACTS.md).
+# Fixed test credentials (README, "Developing offline").
 our %CRED = (
 	sub_key_primary   => '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01',
 	sub_key_secondary => '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b02',
