@@ -22,29 +22,20 @@
 #include "momo.h"
 #include "settings.h"
 
-/* Collects the single answer of a token request. */
-static void
-token_done(MomoHttpRequest *req, void *arg)
-{
-	*(MomoHttpRequest **) arg = req;
-}
-
 /* Asks MTN for a new access token with subscription key `key`. */
 static MomoTokenResult
 fetch_token(MomoHttpClient *client, const MomoConfig *cfg, int key,
 			char **token, int *expires_in, char **error)
 {
 	MomoHttpRequest *req = momo_build_token_request(cfg, key);
-	MomoHttpRequest *finished = NULL;
 	MomoTokenResult r;
 
 	PG_TRY();
 	{
-		momo_http_run(client, cfg, &req, 1, 1, token_done, NULL, &finished);
+		momo_http_perform(client, cfg, req);
 	}
 	PG_FINALLY();
 	{
-		momo_http_request_free(req);
 		explicit_bzero(req->userpwd, strlen(req->userpwd));
 	}
 	PG_END_TRY();
@@ -304,13 +295,6 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	return MOMO_TOKEN_OK;
 }
 
-/* Collects the single answer of momo_call. */
-static void
-call_done(MomoHttpRequest *req, void *arg)
-{
-	*(MomoHttpRequest **) arg = req;
-}
-
 /*
  * Makes one product call (GET, or POST with an optional JSON body and one
  * extra header) with the product's access token, repeating it once with a
@@ -330,7 +314,6 @@ momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *
 		char	   *error;
 		int			key;
 		MomoTokenResult r;
-		MomoHttpRequest *done = NULL;
 
 		r = momo_get_token(client, cfg, refused, &token, &key, &error);
 		if (r != MOMO_TOKEN_OK)
@@ -343,15 +326,7 @@ momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *
 		}
 		if (header_name)
 			momo_http_header(req, header_name, header_value);
-		PG_TRY();
-		{
-			momo_http_run(client, cfg, &req, 1, 1, call_done, NULL, &done);
-		}
-		PG_FINALLY();
-		{
-			momo_http_request_free(req);
-		}
-		PG_END_TRY();
+		momo_http_perform(client, cfg, req);
 		if (req->status != 401)
 			break;
 		if (pass == 0 && req->response_len > 0 && strstr(req->response, "subscription key"))

@@ -275,19 +275,11 @@ is_host_name(const char *host)
 	return strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == strlen(host);
 }
 
-/* Collects the single answer of a provisioning request. */
-static void
-provision_done(MomoHttpRequest *req, void *arg)
-{
-	*(MomoHttpRequest **) arg = req;
-}
-
 /* Sends one Provisioning API request (no access token: the subscription key alone). */
 static MomoHttpRequest *
 provision_call(const MomoConfig *cfg, const char *path, const char *reference_id, const char *body)
 {
 	MomoHttpRequest *req = momo_http_request(true, psprintf("%s/%s", cfg->base_url, path));
-	MomoHttpRequest *done = NULL;
 
 	momo_http_header(req, "Ocp-Apim-Subscription-Key", cfg->subscription_key[0]);
 	momo_http_header(req, "Expect", "");
@@ -298,15 +290,7 @@ provision_call(const MomoConfig *cfg, const char *path, const char *reference_id
 		req->body = pstrdup(body);
 		momo_http_header(req, "Content-Type", "application/json");
 	}
-	PG_TRY();
-	{
-		momo_http_run(momo_http_client(), cfg, &req, 1, 1, provision_done, NULL, &done);
-	}
-	PG_FINALLY();
-	{
-		momo_http_request_free(req);
-	}
-	PG_END_TRY();
+	momo_http_perform(momo_http_client(), cfg, req);
 	return req;
 }
 
@@ -330,7 +314,6 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
-	unsigned char b[16];
 
 	momo_require_arg(fcinfo, 0, "callback_host");
 	host = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -355,13 +338,7 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 				 errmsg("momo is not configured: %s", problem.message),
 				 problem.hint ? errhint("%s", problem.hint) : 0));
 
-	if (!pg_strong_random(b, sizeof(b)))
-		elog(ERROR, "momo: could not generate a random API user id");
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	user = psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	user = momo_new_uuid();
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"providerCallbackHost\":");
 	escape_json(&body, host);

@@ -37,23 +37,6 @@ PG_FUNCTION_INFO_V1(momo_refund);
 PG_FUNCTION_INFO_V1(momo_payment_status);
 PG_FUNCTION_INFO_V1(momo_await);
 
-/* Returns a fresh UUID version 4 in its text form. */
-static char *
-new_reference_id(void)
-{
-	unsigned char b[16];
-
-	if (!pg_strong_random(b, sizeof(b)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("momo: could not generate a random reference id")));
-	b[6] = (b[6] & 0x0f) | 0x40;	/* version 4 */
-	b[8] = (b[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 /* Refuses to queue payments in a database the worker does not serve. */
 static void
 require_worker_database(void)
@@ -94,7 +77,7 @@ queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 	int			rc;
 
 	require_worker_database();
-	terms->reference_id = new_reference_id();
+	terms->reference_id = momo_new_uuid();
 	if (terms->external_id == NULL)
 		terms->external_id = terms->reference_id;
 

@@ -350,6 +350,30 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 	pfree(active);
 }
 
+/* Does nothing: the single request of momo_http_perform needs no callback. */
+static void
+ignore_done(MomoHttpRequest *req, void *arg)
+{
+}
+
+/*
+ * Runs one request alone, then releases its header list; the outcome is in
+ * the request.
+ */
+void
+momo_http_perform(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
+{
+	PG_TRY();
+	{
+		momo_http_run(c, cfg, &req, 1, 1, ignore_done, NULL, NULL);
+	}
+	PG_FINALLY();
+	{
+		momo_http_request_free(req);
+	}
+	PG_END_TRY();
+}
+
 /* Describes why a request got no HTTP answer, for last_error and logs. */
 char *
 momo_http_describe_failure(const MomoHttpRequest *req)

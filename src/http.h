@@ -58,6 +58,8 @@ extern void momo_http_request_free(MomoHttpRequest *req);
 extern void momo_http_run(MomoHttpClient *client, const MomoConfig *cfg,
 						  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
 						  MomoHttpDone done, MomoHttpDrained drained, void *arg);
+extern void momo_http_perform(MomoHttpClient *client, const MomoConfig *cfg,
+							  MomoHttpRequest *req);
 extern char *momo_http_describe_failure(const MomoHttpRequest *req);
 
 #endif							/* MOMO_HTTP_H */

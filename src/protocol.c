@@ -134,6 +134,23 @@ momo_build_token_request(const MomoConfig *cfg, int key)
 	return req;
 }
 
+/* Returns a fresh random UUID (version 4) in its text form: reference ids and API users. */
+char *
+momo_new_uuid(void)
+{
+	unsigned char b[16];
+
+	if (!pg_strong_random(b, sizeof(b)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("momo: could not generate a random UUID")));
+	b[6] = (b[6] & 0x0f) | 0x40;	/* version 4 */
+	b[8] = (b[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
 /*
  * Returns the hex HMAC-SHA256 of reference_id under secret: the signature
  * momo puts in callback URLs.
@@ -177,12 +194,10 @@ momo_callback_url(const MomoConfig *cfg, const char *reference_id)
 					momo_callback_signature(cfg->callback_secret, reference_id));
 }
 
-/* Builds a product call (GET, or POST without a body) to path under the product's base. */
-MomoHttpRequest *
-momo_build_call(const MomoConfig *cfg, int key, const char *token, bool post, const char *path)
+/* Adds the headers of a call with an access token: bearer token, target environment, key. */
+static void
+add_product_headers(MomoHttpRequest *req, const MomoConfig *cfg, int key, const char *token)
 {
-	MomoHttpRequest *req = momo_http_request(post, psprintf("%s/%s/%s", cfg->base_url,
-															momo_product_names[cfg->product], path));
 	char	   *auth = psprintf("Bearer %s", token);
 
 	momo_http_header(req, "Authorization", auth);
@@ -190,6 +205,16 @@ momo_build_call(const MomoConfig *cfg, int key, const char *token, bool post, co
 	add_common_headers(req, cfg, key);
 	explicit_bzero(auth, strlen(auth));
 	pfree(auth);
+}
+
+/* Builds a product call (GET, or POST without a body) to path under the product's base. */
+MomoHttpRequest *
+momo_build_call(const MomoConfig *cfg, int key, const char *token, bool post, const char *path)
+{
+	MomoHttpRequest *req = momo_http_request(post, psprintf("%s/%s/%s", cfg->base_url,
+															momo_product_names[cfg->product], path));
+
+	add_product_headers(req, cfg, key, token);
 	return req;
 }
 
@@ -199,7 +224,6 @@ momo_build_request(const MomoConfig *cfg, int key, const char *token,
 				   MomoOp op, const MomoPaymentTerms *p)
 {
 	MomoHttpRequest *req;
-	char	   *auth = psprintf("Bearer %s", token);
 	const char *path = operation_paths[p->operation];
 
 	if (op == MOMO_OP_CREATE)
@@ -215,11 +239,7 @@ momo_build_request(const MomoConfig *cfg, int key, const char *token,
 	}
 	else
 		req = momo_http_request(false, psprintf("%s/%s/%s", cfg->base_url, path, p->reference_id));
-	momo_http_header(req, "Authorization", auth);
-	momo_http_header(req, "X-Target-Environment", cfg->target_environment);
-	add_common_headers(req, cfg, key);
-	explicit_bzero(auth, strlen(auth));
-	pfree(auth);
+	add_product_headers(req, cfg, key, token);
 	return req;
 }
 

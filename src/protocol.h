@@ -43,6 +43,7 @@ typedef struct MomoPaymentTerms
 } MomoPaymentTerms;
 
 extern char *momo_payment_body(const MomoPaymentTerms *p);
+extern char *momo_new_uuid(void);
 extern char *momo_callback_signature(const char *secret, const char *reference_id);
 extern char *momo_callback_url(const MomoConfig *cfg, const char *reference_id);
 extern MomoHttpRequest *momo_build_call(const MomoConfig *cfg, int key, const char *token,
