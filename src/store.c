@@ -123,13 +123,14 @@ prepare_kept(const char *sql, int nargs, Oid *types)
 static void
 prepare_plans(const char *schema)
 {
-	Oid			claim_types[3] = {INT4OID, INT4OID, TEXTARRAYOID};
+	Oid			claim_types[4] = {INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID};
 	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID};
 	const char *claim =
 		"SELECT NULL, " PAYMENT_COLUMNS " FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
+		"   AND reference_id::text <> ALL ($4)"
 		" ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 	if (plans.schema && strcmp(plans.schema, schema) == 0)
@@ -146,11 +147,11 @@ prepare_plans(const char *schema)
 
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
 	plans.claim_send = prepare_kept(psprintf(claim, schema, "status = 'queued' AND attempts < $2"),
-									3, claim_types);
+									4, claim_types);
 	/* Pending rows, and queued rows out of sends, are checked. */
 	plans.claim_check = prepare_kept(psprintf(claim, schema,
 											  "(status = 'pending' OR (status = 'queued' AND attempts >= $2))"),
-									 3, claim_types);
+									 4, claim_types);
 	/*
 	 * One statement records a batch of answers: each answer is logged in
 	 * momo_events, and each payment not yet final is updated.
@@ -316,13 +317,13 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
  * any request leaves.  It writes nothing: a send is counted when its outcome
  * is recorded, so a crash never counts a send that did not happen.  The
  * single worker answers every claimed row before it claims again.  Returns
- * the number claimed, in *out.
+ * the number claimed, in *out.  Payments named in skip are passed over.
  */
 int
 momo_store_claim(const char *schema, bool send, int limit, char **products, int nproducts,
-				 MomoPayment **out)
+				 char **skip, int nskip, MomoPayment **out)
 {
-	Datum		values[3];
+	Datum		values[4];
 	int			rc;
 	int			n;
 
@@ -333,6 +334,7 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int32GetDatum(momo_max_attempts);
 	values[2] = text_array(products, nproducts);
+	values[3] = text_array(skip, nskip);
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
 	spi_check(rc, SPI_OK_SELECT, "claiming due payments");
 	n = (int) SPI_processed;

@@ -40,7 +40,7 @@ extern char *momo_store_function_schema(FunctionCallInfo fcinfo);
 extern void momo_store_insert(const char *schema, const MomoPaymentTerms *t);
 extern bool momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p);
 extern int	momo_store_claim(const char *schema, bool send, int limit, char **products,
-							 int nproducts, MomoPayment **out);
+							 int nproducts, char **skip, int nskip, MomoPayment **out);
 extern bool momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
 							  const MomoAnswer *a, bool reschedule);
 extern int	momo_store_record_batch(const char *schema, const MomoRecord *recs, int n,

@@ -41,6 +41,18 @@
 #define FLUSH_ANSWERS 128
 #define FLUSH_DELAY_MS 20
 
+/* Payments whose answers could not be recorded, left alone for a while. */
+#define MAX_COOLING 1024
+
+#define UUID_TEXT_LEN 36
+
+typedef struct Cooling
+{
+	char		reference_id[UUID_TEXT_LEN + 1];
+	TimestampTz until;
+	int			failures;
+} Cooling;
+
 /* How often the worker purges events older than momo.event_retention. */
 #define PURGE_INTERVAL_MS (3600 * 1000)
 
@@ -56,6 +68,8 @@ typedef struct WorkerState
 	int			nanswers;
 	TimestampTz first_answer_at;	/* when the oldest of them came */
 	TimestampTz purged_at;		/* when old events were last purged */
+	Cooling		cooling[MAX_COOLING];	/* see cool_down */
+	int			ncooling;
 } WorkerState;
 
 /* Unpublishes the worker's latch when it exits. */
@@ -157,12 +171,64 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 				(errmsg("momo worker could not record MTN's answer%s for payment %s%s: %s",
 						n > 1 ? "s" : "", recs[0].payment->terms.reference_id,
 						n > 1 ? " and others" : "", edata->message),
-				 errdetail("Unrecorded payments are asked about again.")));
+				 errdetail("Unrecorded payments are asked about again, after a pause.")));
 		FreeErrorData(edata);
 		ok = false;
 	}
 	PG_END_TRY();
 	return ok;
+}
+
+/*
+ * Leaves a payment alone for a while because its answer could not be
+ * recorded (a trigger of the application failing, say): without this, the
+ * worker would claim it and ask MTN again at once, cycle after cycle.  The
+ * pause doubles with each failure, from momo.retry_base to momo.retry_max.
+ */
+static void
+cool_down(WorkerState *st, const char *reference_id)
+{
+	Cooling    *c = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+	long		delay;
+
+	for (int i = 0; i < st->ncooling; i++)
+		if (strcmp(st->cooling[i].reference_id, reference_id) == 0)
+			c = &st->cooling[i];
+	if (c == NULL)
+	{
+		/* Reuse a slot whose pause is over, or the one that ends first. */
+		for (int i = 0; i < st->ncooling && c == NULL; i++)
+			if (st->cooling[i].until <= now)
+				c = &st->cooling[i];
+		if (c == NULL && st->ncooling < MAX_COOLING)
+			c = &st->cooling[st->ncooling++];
+		if (c == NULL)
+		{
+			c = &st->cooling[0];
+			for (int i = 1; i < st->ncooling; i++)
+				if (st->cooling[i].until < c->until)
+					c = &st->cooling[i];
+		}
+		strlcpy(c->reference_id, reference_id, sizeof(c->reference_id));
+		c->failures = 0;
+	}
+	c->failures++;
+	delay = Min((long) momo_retry_max_ms, (long) momo_retry_base_ms << Min(c->failures - 1, 20));
+	c->until = TimestampTzPlusMilliseconds(now, delay);
+}
+
+/* Lists the payments still cooling down, for the claim to pass over. */
+static int
+cooling_refs(WorkerState *st, char **refs)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			n = 0;
+
+	for (int i = 0; i < st->ncooling; i++)
+		if (st->cooling[i].until > now)
+			refs[n++] = st->cooling[i].reference_id;
+	return n;
 }
 
 /*
@@ -182,10 +248,11 @@ flush_answers(void *arg, bool final)
 	if (!final && st->nanswers < FLUSH_ANSWERS &&
 		!TimestampDifferenceExceeds(st->first_answer_at, GetCurrentTimestamp(), FLUSH_DELAY_MS))
 		return;
-	if (!record_answers(st, st->answers, st->nanswers) && st->nanswers > 1)
+	if (!record_answers(st, st->answers, st->nanswers))
 	{
 		for (int i = 0; i < st->nanswers; i++)
-			(void) record_answers(st, &st->answers[i], 1);
+			if (st->nanswers == 1 || !record_answers(st, &st->answers[i], 1))
+				cool_down(st, st->answers[i].payment->terms.reference_id);
 	}
 	st->nanswers = 0;
 }
@@ -288,6 +355,8 @@ run_cycle(WorkerState *st)
 	int			ncheck = 0;
 	int			ncalls;
 	long		next_due = -1;
+	char	   *skip[MAX_COOLING];
+	int			nskip;
 
 	pgstat_report_activity(STATE_RUNNING, "momo: looking for due payments");
 	begin_work(cxt);
@@ -315,8 +384,11 @@ run_cycle(WorkerState *st)
 
 	pgstat_report_activity(STATE_RUNNING, "momo: claiming due payments");
 	begin_work(cxt);
-	nsend = momo_store_claim(st->schema, true, momo_batch_size, products, nproducts, &to_send);
-	ncheck = momo_store_claim(st->schema, false, check_budget(st), products, nproducts, &to_check);
+	nskip = cooling_refs(st, skip);
+	nsend = momo_store_claim(st->schema, true, momo_batch_size, products, nproducts,
+							 skip, nskip, &to_send);
+	ncheck = momo_store_claim(st->schema, false, check_budget(st), products, nproducts,
+							  skip, nskip, &to_check);
 	end_work(cxt);
 	if (nsend + ncheck == 0)
 		return (momo_status_checks_per_second > 0 && st->check_budget < 1.0) ?
