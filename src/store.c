@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  The payments table.  Rows are written before anything is sent; the
- *	  worker claims due rows with FOR UPDATE SKIP LOCKED and commits the claim
- *	  before any HTTP request leaves; each answer from MTN is recorded by one
- *	  UPDATE that never touches a final row and never moves a row back to
- *	  queued.  The retry and polling schedule is decided here too.
+ *	  The payments table and the event log.  Rows are written before anything
+ *	  is sent; the worker claims due rows with FOR UPDATE SKIP LOCKED and
+ *	  commits the claim before any HTTP request leaves; answers from MTN are
+ *	  recorded by one statement per batch that logs each in momo_events and
+ *	  updates the payments, never touching a final row and never moving one
+ *	  back to queued.  The retry and polling schedule is decided here too.
  *
  *	  Every function expects SPI to be connected by its caller.
  *
@@ -20,8 +21,8 @@
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
-#include "utils/array.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"

@@ -3,8 +3,10 @@
  * worker.c
  *	  The momo background worker.  Each cycle it claims due payments (and
  *	  commits the claim before any request leaves), sends queued requests
- *	  and status checks concurrently through one libcurl multi handle, and
- *	  records every answer in its own transaction.  It sleeps on its latch
+ *	  and status checks concurrently through one libcurl multi handle, one
+ *	  exchange per product, and records the answers as they arrive, in short
+ *	  transactions of their own (answers that arrive together share one).
+ *	  It purges old events hourly.  It sleeps on its latch
  *	  until a payment commits or the next one falls due, reloads settings on
  *	  SIGHUP, exits on SIGTERM, and never runs on a standby.
  *
