@@ -83,6 +83,10 @@ ROLLBACK;
 BEGIN;
 SELECT momo_test.try($$SELECT momo_request_to_pay(5000, 'RWF', '250788123456') IS NOT NULL AS accepted_for_queueing$$);
 ROLLBACK;
+-- Production has no Provisioning API.
+SELECT momo_test.try($$SELECT momo_sandbox_provision('shop.example.rw')$$);
+-- The Go Live preflight of this production configuration: what is not ready yet.
+SELECT check_name || ': ' || detail FROM momo_preflight() WHERE NOT ok ORDER BY 1;
 
 -- Back to the test configuration.
 ALTER SYSTEM RESET momo.environment;
