@@ -184,7 +184,6 @@ exchange_done(MomoHttpRequest *req, void *arg)
 		st->retry[st->nretry++] = call;
 		return;
 	}
-	call->answered = true;
 	st->fn(call, &call->answer, st->arg);
 }
 
@@ -217,7 +216,6 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
 	{
 		reqs[i] = momo_build_request(cfg, key, token, calls[i]->op, calls[i]->terms);
 		reqs[i]->context = calls[i];
-		calls[i]->req = reqs[i];
 	}
 	PG_TRY();
 	{
@@ -259,10 +257,7 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	st.flush = flush;
 	st.arg = arg;
 	for (int i = 0; i < ncalls; i++)
-	{
-		calls[i].answered = false;
 		all[i] = &calls[i];
-	}
 	exchange_pass(client, cfg, all, ncalls, max_in_flight, token, key, &st);
 	if (st.nretry == 0)
 	{
@@ -284,7 +279,6 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 			call->answer.error = psprintf("%s; then no new access token: %s",
 										  call->answer.error ? call->answer.error : "HTTP 401",
 										  *error ? *error : "unknown");
-			call->answered = true;
 			fn(call, &call->answer, arg);
 		}
 		exchange_finished(&st);

@@ -20,9 +20,7 @@ typedef struct MomoCall
 	MomoPaymentTerms *terms;
 	void	   *context;		/* the caller's */
 	/* private */
-	MomoHttpRequest *req;
 	MomoAnswer	answer;
-	bool		answered;
 } MomoCall;
 
 /* Receives the final answer of each call of an exchange. */
