@@ -2,6 +2,29 @@
 
 \echo Use "CREATE EXTENSION momo" to load this file. \quit
 
+-- momo_worker: the role that owns momo's tables and SECURITY DEFINER functions.
+-- The worker acts as it, under SECURITY_RESTRICTED_OPERATION, and the functions
+-- run as it: no code a non-superuser can create or influence ever runs with a
+-- superuser's rights because of momo.  It never logs in and must have no members
+-- (README, "Security model").  A DBA may create it beforehand; it must not be a
+-- superuser.
+DO $momo$
+DECLARE
+    worker pg_catalog.pg_roles%ROWTYPE;
+BEGIN
+    SELECT * INTO worker FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) 'momo_worker';
+    IF NOT FOUND THEN
+        CREATE ROLE momo_worker NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+        RAISE NOTICE 'created role momo_worker: momo''s worker and SECURITY DEFINER functions act as it';
+    ELSIF worker.rolsuper OR worker.rolbypassrls OR worker.rolcreaterole OR worker.rolreplication THEN
+        RAISE EXCEPTION 'role momo_worker must be an ordinary role'
+            USING ERRCODE = 'invalid_role_specification',
+                  DETAIL = 'momo''s worker and SECURITY DEFINER functions act as momo_worker; it must not be a superuser or have BYPASSRLS, CREATEROLE or REPLICATION.',
+                  HINT = 'ALTER ROLE momo_worker NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOREPLICATION;';
+    END IF;
+END
+$momo$;
+
 CREATE TABLE @extschema@.momo_payments (
     reference_id             uuid PRIMARY KEY,
     external_id              text NOT NULL,
@@ -154,7 +177,8 @@ COMMENT ON TABLE @extschema@.momo_events IS
     'every exchange with MTN (never a secret); append-only, purged after momo.event_retention';
 
 CREATE FUNCTION @extschema@.momo_events_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         RAISE EXCEPTION 'momo: the event log is append-only'
@@ -171,16 +195,17 @@ $$;
 CREATE TRIGGER momo_events_guard BEFORE UPDATE OR DELETE ON @extschema@.momo_events
     FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_events_guard();
 
--- NOTIFY momo_payments, '{"reference_id":…,"external_id":…,"status":…,"reason":…}'
--- when a payment becomes final.
+-- NOTIFY momo_payments, '{"reference_id":…,"status":…}' when a payment becomes
+-- final.  Any role may LISTEN, and any role may NOTIFY on any channel: the
+-- payload tells only what a stranger may know, and a listener re-reads the row
+-- (README, "Security model").
 CREATE FUNCTION @extschema@.momo_payments_notify() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pg_catalog.pg_notify('momo_payments',
         pg_catalog.json_build_object('reference_id', NEW.reference_id,
-                                     'external_id', NEW.external_id,
-                                     'status', NEW.status,
-                                     'reason', NEW.reason)::text);
+                                     'status', NEW.status)::text);
     RETURN NULL;
 END
 $$;
@@ -352,8 +377,15 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'momo_token_refreshes'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION @extschema@.momo_worker_status(OUT pid integer, OUT problem text)
+AS 'MODULE_PATHNAME', 'momo_worker_status'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.momo_worker_status() IS
+    'the running momo worker''s pid, and why it is not sending payments (NULL when nothing stops it)';
+
 -- Figures for monitoring: one row per metric (and label).
-CREATE VIEW @extschema@.momo_stats AS
+CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
     SELECT 'payments'::text AS metric, p.status || '/' || p.operation AS label, count(*)::numeric AS value
       FROM @extschema@.momo_payments p GROUP BY p.status, p.operation
     UNION ALL
@@ -368,6 +400,10 @@ CREATE VIEW @extschema@.momo_stats AS
     UNION ALL
     SELECT 'token_refreshes', t.product, t.refreshes FROM @extschema@.momo_token_refreshes() t
     UNION ALL
+    SELECT 'worker_running', NULL, (w.pid IS NOT NULL)::integer::numeric FROM @extschema@.momo_worker_status() w
+    UNION ALL
+    SELECT 'worker_problem', w.problem, 1 FROM @extschema@.momo_worker_status() w WHERE w.problem IS NOT NULL
+    UNION ALL
     SELECT 'exchanges_last_hour', e.operation || '/' || e.outcome, count(*)
       FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour'
      GROUP BY e.operation, e.outcome
@@ -376,14 +412,14 @@ CREATE VIEW @extschema@.momo_stats AS
            round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error') THEN 1 ELSE 0 END), 4)
       FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour' GROUP BY e.operation
     UNION ALL
-    SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p,
-           round(percentile_cont(q.p / 100.0) WITHIN GROUP (ORDER BY e.latency_ms)::numeric, 1)
+    SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p::text,
+           round(percentile_cont(q.p::numeric / 100.0) WITHIN GROUP (ORDER BY e.latency_ms)::numeric, 1)
       FROM @extschema@.momo_events e CROSS JOIN (VALUES (50), (90), (99)) AS q(p)
      WHERE e.at > now() - interval '1 hour' AND e.latency_ms IS NOT NULL
      GROUP BY e.operation, q.p;
 
 COMMENT ON VIEW @extschema@.momo_stats IS
-    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, exchange outcomes, error rates and latency percentiles';
+    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, the worker and its problem, exchange outcomes, error rates and latency percentiles';
 
 -- Nothing of momo is open to PUBLIC; see README.md for the grants an application needs.
 REVOKE ALL ON TABLE @extschema@.momo_payments FROM PUBLIC;
@@ -408,3 +444,28 @@ REVOKE ALL ON FUNCTION @extschema@.momo_sandbox_provision(text, text) FROM PUBLI
 REVOKE ALL ON FUNCTION @extschema@.momo_callback(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_preflight() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_worker_status() FROM PUBLIC;
+
+-- momo_worker owns the tables and the functions that write them (see the top of
+-- this file): the SECURITY DEFINER functions run as momo_worker, never as the
+-- superuser who installed momo, and the worker acts as the owner of
+-- momo_payments.  As their owner it is not subject to row-level security.
+ALTER TABLE @extschema@.momo_payments OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_events OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
+ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_payment_status(uuid) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_await(uuid, interval) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_balance(text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_account_holder_active(text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_account_holder_info(text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_delivery_notification(uuid, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_sandbox_provision(text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_callback(text, text) OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_preflight() OWNER TO momo_worker;

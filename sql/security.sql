@@ -82,10 +82,49 @@ SELECT count(*) AS seen_by_b FROM momo_payments;
 \pset format unaligned
 SELECT momo_test.try(format('SELECT momo_payment_status(%L)', :'a_ref'));
 SELECT momo_test.try(format('SELECT momo_await(%L, %L)', :'a_ref', '1 second'));
+-- Tenant B can neither refund A's payment (nor learn its amount from the
+-- error), nor send A's payer a notification: for B it does not exist.
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text),
+                          momo_delivery_notification(uuid, text) TO momo_app;
+SET ROLE momo_tenant_b;
+SELECT momo_test.try(format('SELECT momo_refund(%L)', :'a_ref'));
+SELECT momo_test.try(format('SELECT momo_refund(%L, 1000000)', :'a_ref'));
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L)', :'a_ref', 'Hello from B'));
 \pset tuples_only off
 \pset format aligned
 RESET ROLE;
 SELECT requested_by, status FROM momo_payments WHERE reference_id = :'a_ref';
+SELECT count(*) AS refunds_of_a FROM momo_payments WHERE refund_of = :'a_ref';
+SELECT count(*) AS notifications_to_a_payer FROM momo_events
+ WHERE reference_id = :'a_ref' AND operation = 'delivery_notification';
+-- momo_stats runs as its caller (security_invoker): with SELECT on it, a
+-- tenant counts its own payments only.
+GRANT SELECT ON momo_stats, momo_events TO momo_app;
+GRANT EXECUTE ON FUNCTION momo_token_refreshes() TO momo_app;
+SET ROLE momo_tenant_b;
+SELECT coalesce(sum(value), 0) AS payments_b_counts FROM momo_stats WHERE metric = 'payments';
+SET ROLE momo_tenant_a;
+SELECT sum(value) AS payments_a_counts FROM momo_stats WHERE metric = 'payments';
+RESET ROLE;
+REVOKE ALL ON momo_stats, momo_events FROM momo_app;
+REVOKE ALL ON FUNCTION momo_token_refreshes(), momo_refund(uuid, numeric, text, text, text),
+                       momo_delivery_notification(uuid, text) FROM momo_app;
+-- A role that may SELECT some columns only is refused: momo shows whole rows.
+CREATE ROLE momo_columns_only IN ROLE momo_app;
+GRANT SELECT (reference_id, status) ON momo_payments TO momo_columns_only;
+REVOKE SELECT ON momo_payments FROM momo_app;
+SET ROLE momo_columns_only;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try(format('SELECT momo_payment_status(%L)', :'a_ref'));
+SELECT momo_test.try(format('SELECT momo_await(%L, %L)', :'a_ref', '1 second'));
+\pset tuples_only off
+\pset format aligned
+RESET ROLE;
+GRANT SELECT ON momo_payments TO momo_app;
+REVOKE ALL ON momo_payments FROM momo_columns_only;
+DROP ROLE momo_columns_only;
 DROP POLICY momo_own_payments ON momo_payments;
 ALTER TABLE momo_payments DISABLE ROW LEVEL SECURITY;
 DROP ROLE momo_tenant_a;

@@ -7,13 +7,12 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS momo CASCADE;
 DROP SCHEMA IF EXISTS momo_test CASCADE;
 DROP EXTENSION IF EXISTS pgcrypto;
-DROP TABLE IF EXISTS invoices CASCADE;
-DROP FUNCTION IF EXISTS invoices_request_payment(), invoices_payment_final();
+DROP SCHEMA IF EXISTS shop CASCADE;
 DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['momo_tenant_a', 'momo_tenant_b', 'momo_app', 'momo_stranger'] LOOP
+    FOREACH r IN ARRAY ARRAY['momo_tenant_a', 'momo_tenant_b', 'momo_app', 'momo_stranger', 'momo_shop', 'momo_columns_only'] LOOP
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
             EXECUTE format('DROP OWNED BY %I', r);
             EXECUTE format('DROP ROLE %I', r);

@@ -234,7 +234,8 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	schema = momo_store_function_schema(fcinfo);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	if (!momo_store_fetch(schema, ref, &p))
+	/* A caller who may not see the payment learns nothing about it. */
+	if (!momo_store_caller_sees(schema, ref) || !momo_store_fetch(schema, ref, &p))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("momo: no payment has reference_id %s", ref)));

@@ -180,8 +180,9 @@ momo_refund(PG_FUNCTION_ARGS)
 	upper = CurrentMemoryContext;
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	/* What is read here must outlive SPI_finish. */
-	MemoryContextSwitchTo(upper);
+	/* A caller who may not see the payment learns nothing about it. */
+	if (!momo_store_caller_sees(schema, ref))
+		raise_no_payment(ref);
 	values[0] = CStringGetTextDatum(ref);
 	/* First lock the payment, so that refunds of it queue up behind each other ... */
 	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid FOR UPDATE",
@@ -202,6 +203,13 @@ momo_refund(PG_FUNCTION_ARGS)
 		elog(ERROR, "momo: reading the payment to refund failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		raise_no_payment(ref);
+
+	/*
+	 * SPI_execute left CurrentMemoryContext in SPI's procedure context, which
+	 * SPI_finish frees: what is read from here on, and everything the checks
+	 * below allocate, goes to the caller's context.
+	 */
+	MemoryContextSwitchTo(upper);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	status = SPI_getvalue(tup, desc, 1);
@@ -219,11 +227,11 @@ momo_refund(PG_FUNCTION_ARGS)
 	left = DirectFunctionCall2(numeric_sub, collected, refunded);
 
 	memset(&terms, 0, sizeof(terms));
-	terms.currency = pstrdup(SPI_getvalue(tup, desc, 4));
+	terms.currency = SPI_getvalue(tup, desc, 4);
 	momo_validate_refund(fcinfo, terms.currency, &terms);
 	terms.operation = MOMO_REFUND;
 	terms.refund_of = ref;
-	terms.msisdn = pstrdup(SPI_getvalue(tup, desc, 5));
+	terms.msisdn = SPI_getvalue(tup, desc, 5);
 	if (DatumGetBool(DirectFunctionCall2(numeric_le, left, DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -290,7 +298,8 @@ momo_payment_status(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(p.row);
 	}
 
-	momo_config_require(&cfg, MOMO_COLLECTION);
+	/* Each product's payments are asked about with that product's credentials. */
+	momo_config_require(&cfg, momo_operation_product(p.terms.operation));
 	memset(&call, 0, sizeof(call));
 	call.op = MOMO_OP_STATUS;
 	call.terms = &p.terms;

@@ -27,11 +27,15 @@ typedef struct MomoTokenSlot
 	char		token[MOMO_MAX_TOKEN_LEN];
 } MomoTokenSlot;
 
+/* Room for the worker's last problem, as momo_stats and momo_preflight show it. */
+#define MOMO_PROBLEM_LEN 256
+
 typedef struct MomoShared
 {
 	LWLock	   *lock;			/* protects everything below but the CV */
-	pid_t		worker_pid;
-	Latch	   *worker_latch;
+	pid_t		worker_pid;		/* the running worker, or 0 */
+	Latch	   *worker_latch;	/* set to wake it */
+	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending, or "" */
 	ConditionVariable finished_cv;	/* broadcast when payments became final */
 	MomoTokenSlot token[MOMO_N_PRODUCTS];
 } MomoShared;

@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 #include "api.h"
@@ -26,6 +27,7 @@
 
 PG_FUNCTION_INFO_V1(momo_preflight);
 PG_FUNCTION_INFO_V1(momo_token_refreshes);
+PG_FUNCTION_INFO_V1(momo_worker_status);
 
 /* Adds one check's row. */
 static void
@@ -61,6 +63,70 @@ product_unused(const MomoConfig *cfg)
 }
 
 /*
+ * The trust checks, with SPI connected: momo_payments is owned by an
+ * ordinary role that no one else can become (the worker acts as it and the
+ * SECURITY DEFINER functions run as it), and every other trigger on
+ * momo_payments runs as its own function's owner with a pinned search_path
+ * (else it runs with momo_worker's rights).
+ */
+static void
+add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	Oid			rel = get_relname_relid("momo_payments", nsp);
+	int			rc;
+	char	   *owner;
+	bool		super;
+	bool		login;
+	int64		members;
+	bool		isnull;
+	StringInfoData unsafe;
+
+	if (!OidIsValid(rel))
+		return;
+	values[0] = ObjectIdGetDatum(rel);
+	rc = SPI_execute_with_args("SELECT r.rolname::text, r.rolsuper, r.rolcanlogin,"
+							   " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m"
+							   "   WHERE m.roleid OPERATOR(pg_catalog.=) r.oid)"
+							   " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r"
+							   "   ON r.oid OPERATOR(pg_catalog.=) c.relowner"
+							   " WHERE c.oid OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "momo: reading the owner of momo_payments failed: %s", SPI_result_code_string(rc));
+	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	super = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	members = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	add_check(rsinfo, "worker role", !super && members == 0,
+			  super ? psprintf("momo_payments is owned by superuser %s: the worker refuses to act as it (ALTER TABLE momo_payments OWNER TO momo_worker)", owner) :
+			  members > 0 ? psprintf("%s, the owner of momo_payments, has members: they can act with momo's rights (REVOKE %s FROM ...)", owner, owner) :
+			  psprintf("%s owns momo_payments: an ordinary role%s, with no members", owner,
+					   login ? " (it may log in: ALTER ROLE ... NOLOGIN is safer)" : ", no login"));
+
+	/* Triggers of others on momo_payments: SECURITY DEFINER with a pinned search_path. */
+	rc = SPI_execute_with_args("SELECT t.tgname::text || ' (' || p.oid::pg_catalog.regprocedure::text || ')'"
+							   " FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p"
+							   "   ON p.oid OPERATOR(pg_catalog.=) t.tgfoid"
+							   " WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal"
+							   "   AND t.tgname OPERATOR(pg_catalog.<>) ALL ('{momo_payments_guard,momo_payments_notify}'::pg_catalog.name[])"
+							   "   AND (NOT p.prosecdef OR NOT EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) AS c"
+							   "         WHERE c OPERATOR(pg_catalog.~~) 'search\\_path=%'))"
+							   " ORDER BY 1",
+							   1, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "momo: reading the triggers on momo_payments failed: %s", SPI_result_code_string(rc));
+	initStringInfo(&unsafe);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&unsafe, "%s%s", i ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	add_check(rsinfo, "triggers on momo_payments", SPI_processed == 0,
+			  SPI_processed == 0 ? "every trigger of others runs as its function's owner (SECURITY DEFINER, pinned search_path)" :
+			  psprintf("these run with momo_worker's rights: %s (make each function SECURITY DEFINER, owned by the application, with SET search_path)", unsafe.data));
+}
+
+/*
  * momo_preflight(): one row per Go Live check: environment, credentials and
  * a fresh access token for each product in use, target environment, HTTPS
  * callback URL on a domain name, callback signing, TLS verification, the
@@ -74,6 +140,7 @@ momo_preflight(PG_FUNCTION_ARGS)
 	MomoConfigProblem problem;
 	char	   *schema = momo_store_function_schema(fcinfo);
 	pid_t		worker_pid;
+	char		worker_problem[MOMO_PROBLEM_LEN];
 	int			rc;
 
 	momo_require_preload();
@@ -152,11 +219,14 @@ momo_preflight(PG_FUNCTION_ARGS)
 
 	LWLockAcquire(momo_shared->lock, LW_SHARED);
 	worker_pid = momo_shared->worker_pid;
+	strlcpy(worker_problem, momo_shared->worker_problem, sizeof(worker_problem));
 	LWLockRelease(momo_shared->lock);
-	add_check(rsinfo, "worker", worker_pid != 0 && strcmp(momo_database_name, get_database_name(MyDatabaseId)) == 0,
+	add_check(rsinfo, "worker", worker_pid != 0 && worker_problem[0] == '\0' &&
+			  strcmp(momo_database_name, get_database_name(MyDatabaseId)) == 0,
 			  worker_pid == 0 ? "the momo worker is not running" :
 			  strcmp(momo_database_name, get_database_name(MyDatabaseId)) != 0 ?
 			  psprintf("the worker (pid %d) serves database \"%s\", not this one", (int) worker_pid, momo_database_name) :
+			  worker_problem[0] ? psprintf("running, pid %d, but not sending: %s", (int) worker_pid, worker_problem) :
 			  psprintf("running, pid %d, in this database", (int) worker_pid));
 
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
@@ -174,6 +244,7 @@ momo_preflight(PG_FUNCTION_ARGS)
 								  "   JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'momo'"
 								  "  WHERE has_function_privilege('public', p.oid, 'EXECUTE'))", schema, schema)),
 			  "secret settings are superuser-only; PUBLIC has no privilege on momo's tables and functions");
+	add_trust_checks(rsinfo, get_func_namespace(fcinfo->flinfo->fn_oid));
 	SPI_finish();
 	PG_RETURN_NULL();
 }
@@ -198,4 +269,31 @@ momo_token_refreshes(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();
+}
+
+/*
+ * momo_worker_status(): the running worker's pid (NULL when none runs) and
+ * why it is not sending payments (NULL when nothing stops it).
+ */
+Datum
+momo_worker_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	pid_t		pid;
+	char		problem[MOMO_PROBLEM_LEN];
+
+	momo_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "momo: momo_worker_status must return a record");
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	pid = momo_shared->worker_pid;
+	strlcpy(problem, momo_shared->worker_problem, sizeof(problem));
+	LWLockRelease(momo_shared->lock);
+	values[0] = Int32GetDatum((int32) pid);
+	nulls[0] = (pid == 0);
+	values[1] = CStringGetTextDatum(problem);
+	nulls[1] = (problem[0] == '\0');
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -180,7 +180,7 @@ prepare_plans(const char *schema)
 											   "   THEN %s.momo_fee_lookup(p.amount, p.currency) ELSE p.fee END,"
 											   " last_http_status = v.http_status,"
 											   " last_error = v.error,"
-											   " next_check_at = CASE WHEN v.delay_ms < 0 THEN p.next_check_at"
+											   " next_check_at = CASE WHEN v.delay_ms < 0::float8 THEN p.next_check_at"
 											   "   ELSE pg_catalog.now() + v.delay_ms * interval '1 millisecond' END,"
 											   " status_checks = p.status_checks + v.checks,"
 											   " attempts = p.attempts + v.sends,"
@@ -195,7 +195,7 @@ prepare_plans(const char *schema)
 											   schema, schema, schema),
 									  RECORD_ARGS, batch_types);
 	plans.next_due = prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
-										   " * 1000)::float8 FROM %s.momo_payments"
+										   " * 1000::numeric)::float8 FROM %s.momo_payments"
 										   " WHERE status IN ('queued', 'pending')", schema),
 								  0, NULL);
 	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
@@ -265,17 +265,17 @@ read_payment(int i, MomoPayment *p, bool want_row)
 void
 momo_store_insert(const char *schema, const MomoPaymentTerms *t)
 {
-	Oid			types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[10];
-	char		nulls[10];
-	const char *v[10] = {t->reference_id, t->external_id, t->amount, t->currency,
+	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[11];
+	char		nulls[11];
+	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_operation_product(t->operation)],
-	t->refund_of};
+		t->refund_of, GetUserNameFromId(GetOuterUserId(), false)};
 	int			rc;
 
-	for (int i = 0; i < 10; i++)
+	for (int i = 0; i < 11; i++)
 	{
 		values[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
 		nulls[i] = v[i] ? ' ' : 'n';
@@ -285,10 +285,9 @@ momo_store_insert(const char *schema, const MomoPaymentTerms *t)
 										"  payer_message, payee_note, operation, product, refund_of,"
 										"  requested_by)"
 										" VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
-										"  $10::uuid, %s)",
-										schema,
-										quote_literal_cstr(GetUserNameFromId(GetOuterUserId(), false))),
-							   10, types, values, nulls, false, 0);
+										"  $10::uuid, $11::name)",
+										schema),
+							   11, types, values, nulls, false, 0);
 	spi_check(rc, SPI_OK_INSERT, "inserting the payment");
 }
 
@@ -623,8 +622,10 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 
 /*
  * Returns true if the role outside momo's SECURITY DEFINER functions (the
- * caller) may see the payment: its privileges on momo_payments and any
- * row-level security policy decide, as for its own SELECT.
+ * caller) may see the payment: its privileges on momo_payments (SELECT on
+ * every column) and any row-level security policy decide, as for its own
+ * SELECT of the whole row.  A caller without SELECT on momo_payments gets
+ * the permission ERROR its own SELECT would.
  */
 bool
 momo_store_caller_sees(const char *schema, const char *reference_id)
@@ -639,7 +640,8 @@ momo_store_caller_sees(const char *schema, const char *reference_id)
 	SetUserIdAndSecContext(GetOuterUserId(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid",
+		/* The whole row: a caller with SELECT on some columns only sees no payment. */
+		rc = SPI_execute_with_args(psprintf("SELECT p FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
 											schema),
 								   1, types, values, NULL, true, 1);
 	}

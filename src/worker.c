@@ -19,7 +19,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -29,9 +36,12 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "api.h"
@@ -61,9 +71,12 @@ typedef struct Cooling
 typedef struct WorkerState
 {
 	MemoryContext cycle_cxt;
+	Oid			save_userid;	/* the connection's user, outside transactions */
+	int			save_sec_context;
 	MomoHttpClient *client;
 	char	   *schema;			/* of the extension, for this cycle */
 	char	   *last_problem;	/* last configuration problem logged */
+	bool		owner_refused;	/* momo_payments' owner is a superuser */
 	double		check_budget;	/* status checks allowed now */
 	TimestampTz budget_at;
 	MomoRecord *answers;		/* answers not yet recorded */
@@ -83,35 +96,24 @@ worker_exit(int code, Datum arg)
 	{
 		momo_shared->worker_pid = 0;
 		momo_shared->worker_latch = NULL;
+		momo_shared->worker_problem[0] = '\0';
 	}
 	LWLockRelease(momo_shared->lock);
 }
 
-/* Starts a transaction with SPI connected and a snapshot, allocating in cxt. */
+/* Publishes the worker's current problem ("" for none) in shared memory. */
 static void
-begin_work(MemoryContext cxt)
+publish_problem(const char *message)
 {
-	int			rc;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	MemoryContextSwitchTo(cxt);
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	PushActiveSnapshot(GetTransactionSnapshot());
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	strlcpy(momo_shared->worker_problem, message, sizeof(momo_shared->worker_problem));
+	LWLockRelease(momo_shared->lock);
 }
 
-/* Commits the transaction begun by begin_work and returns to cxt. */
-static void
-end_work(MemoryContext cxt)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(cxt);
-}
-
-/* Logs a problem that stops the worker from sending, once until it changes. */
+/*
+ * Logs a problem that stops the worker from sending, once until it changes,
+ * and publishes it for momo_stats and momo_preflight.
+ */
 static void
 report_problem(WorkerState *st, const char *message, const char *hint)
 {
@@ -120,6 +122,7 @@ report_problem(WorkerState *st, const char *message, const char *hint)
 	if (st->last_problem)
 		pfree(st->last_problem);
 	st->last_problem = MemoryContextStrdup(TopMemoryContext, message);
+	publish_problem(message);
 	ereport(WARNING,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("momo worker is not sending payments: %s", message),
@@ -135,6 +138,126 @@ clear_problem(WorkerState *st)
 	ereport(LOG, (errmsg("momo worker: the problem is solved, sending payments again")));
 	pfree(st->last_problem);
 	st->last_problem = NULL;
+	publish_problem("");
+}
+
+/* Returns the schema of the momo extension in this database, or InvalidOid. */
+static Oid
+extension_schema(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("momo"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/*
+ * Returns the role the worker acts as: the owner of momo_payments in the
+ * extension's schema (momo_worker, see the install script), or InvalidOid
+ * when momo is not installed here.  *superuser is set when that owner is a
+ * superuser, whom the worker never acts as.
+ */
+static Oid
+payments_owner(bool *is_superuser)
+{
+	Oid			nsp = extension_schema();
+	Oid			rel;
+	HeapTuple	tup;
+	Oid			owner;
+
+	*is_superuser = false;
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	rel = get_relname_relid("momo_payments", nsp);
+	if (!OidIsValid(rel))
+		return InvalidOid;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	*is_superuser = superuser_arg(owner);
+	return owner;
+}
+
+/*
+ * Starts a transaction with SPI connected and a snapshot, allocating in cxt,
+ * acting as the owner of momo_payments under SECURITY_RESTRICTED_OPERATION
+ * (as VACUUM and ANALYZE act as a table's owner): whatever user code the
+ * transaction fires (triggers on momo_payments, and what they call) runs
+ * with that ordinary role's rights and cannot change role.  Aborting the
+ * transaction restores the connection's user.
+ *
+ * Returns false, with the transaction started but nothing connected, when
+ * that owner is a superuser: no code that others can create ever runs with
+ * a superuser's rights because of the worker, so it does nothing then.
+ */
+static bool
+begin_work(WorkerState *st, MemoryContext cxt)
+{
+	int			rc;
+	Oid			owner;
+	bool		is_superuser;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	GetUserIdAndSecContext(&st->save_userid, &st->save_sec_context);
+	owner = payments_owner(&is_superuser);
+	if (is_superuser)
+	{
+		st->owner_refused = true;
+		report_problem(st, psprintf("momo_payments is owned by superuser \"%s\", and the worker never acts as a superuser",
+									GetUserNameFromId(owner, false)),
+					   "ALTER TABLE momo_payments OWNER TO momo_worker (an ordinary role); see the README, \"Security model\".");
+		return false;
+	}
+	if (OidIsValid(owner))
+		SetUserIdAndSecContext(owner, st->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+	if (st->owner_refused)
+	{
+		st->owner_refused = false;
+		clear_problem(st);
+	}
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return true;
+}
+
+/* Ends a transaction that begin_work refused to work in. */
+static void
+end_refused_work(MemoryContext cxt)
+{
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * Commits the transaction begun by begin_work (still as momo_payments'
+ * owner: commit fires deferred triggers), then becomes the connection's user
+ * again and returns to cxt.
+ */
+static void
+end_work(WorkerState *st, MemoryContext cxt)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	SetUserIdAndSecContext(st->save_userid, st->save_sec_context);
+	MemoryContextSwitchTo(cxt);
 }
 
 /*
@@ -151,12 +274,13 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 	{
 		int			finals;
 
-		begin_work(cxt);
+		if (!begin_work(st, cxt))
+			elog(ERROR, "momo worker acts as no superuser");
 		finals = momo_store_record_batch(st->schema, recs, n, true);
 		/* A final status is committed durably before anyone is told. */
 		if (finals > 0)
 			ForceSyncCommit();
-		end_work(cxt);
+		end_work(st, cxt);
 		if (finals > 0)
 			momo_announce_final();
 	}
@@ -361,7 +485,11 @@ run_cycle(WorkerState *st)
 	int			nskip;
 
 	pgstat_report_activity(STATE_RUNNING, "momo: looking for due payments");
-	begin_work(cxt);
+	if (!begin_work(st, cxt))
+	{
+		end_refused_work(cxt);
+		return momo_idle_interval_ms;
+	}
 	st->schema = momo_store_extension_schema();
 	if (st->schema &&
 		TimestampDifferenceExceeds(st->purged_at, GetCurrentTimestamp(), PURGE_INTERVAL_MS))
@@ -375,7 +503,7 @@ run_cycle(WorkerState *st)
 		if (next_due > 0)
 			st->schema = NULL;	/* nothing due yet: sleep until it is */
 	}
-	end_work(cxt);
+	end_work(st, cxt);
 	if (st->schema == NULL)
 		return (next_due > 0) ? Min(next_due, (long) momo_idle_interval_ms) : momo_idle_interval_ms;
 
@@ -385,13 +513,17 @@ run_cycle(WorkerState *st)
 		return Max(momo_retry_base_ms, 1000);
 
 	pgstat_report_activity(STATE_RUNNING, "momo: claiming due payments");
-	begin_work(cxt);
+	if (!begin_work(st, cxt))
+	{
+		end_refused_work(cxt);
+		return momo_idle_interval_ms;
+	}
 	nskip = cooling_refs(st, skip);
 	nsend = momo_store_claim(st->schema, true, momo_batch_size, products, nproducts,
 							 skip, nskip, &to_send);
 	ncheck = momo_store_claim(st->schema, false, check_budget(st), products, nproducts,
 							  skip, nskip, &to_check);
-	end_work(cxt);
+	end_work(st, cxt);
 	if (nsend + ncheck == 0)
 		return (momo_status_checks_per_second > 0 && st->check_budget < 1.0) ?
 			Max(1000 / momo_status_checks_per_second, 10) : 100;
@@ -455,7 +587,21 @@ momo_worker_main(Datum arg)
 	LWLockRelease(momo_shared->lock);
 	before_shmem_exit(worker_exit, (Datum) 0);
 
-	/* See the file header: only final statuses need a synchronous commit. */
+	/*
+	 * Settings that ALTER DATABASE/ROLE ... SET could have given this
+	 * session are overridden: no schema but pg_catalog (and the unused
+	 * pg_temp) is searched for functions, operators, types or tables, and
+	 * nothing makes the worker's transactions read-only, serializable or
+	 * triggerless.  See the file header: only final statuses need a
+	 * synchronous commit.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("session_replication_role", "origin", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("row_security", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	memset(&st, 0, sizeof(st));

@@ -33,6 +33,13 @@ trap 'rm -f "$log"' EXIT
 # count PATTERN: lines of the last suite's output that match.
 count() { grep -cE "$1" "$log" || true; }
 
+echo "== the README's recipes are what the regression suite runs (test/check-readme.sh) =="
+set +e
+bash test/check-readme.sh 2>&1 | tee "$log"
+set -e
+passed=$((passed + $(count '^ok recipe ')))
+failed=$((failed + $(count '^FAILED recipe')))
+
 echo "== regression tests (pg_regress) =="
 set +e
 make -s installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" 2>&1 | tee "$log"
