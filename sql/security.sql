@@ -138,3 +138,36 @@ REVOKE ALL ON momo_payments FROM momo_app;
 REVOKE ALL ON SCHEMA public FROM momo_app;
 DROP ROLE momo_app;
 DROP ROLE momo_stranger;
+
+-- momo_preflight never pastes a name into SQL. The attack: a role that owns
+-- the schema momo was installed in (here in a throwaway database) renames it
+-- to SQL that calls a function of its own, and waits for a superuser to run
+-- momo_preflight(). The attacker's function counts its calls in a sequence,
+-- which no rollback undoes (as the COPY ... TO PROGRAM of a real attack).
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS momo_attack WITH (FORCE);
+DROP ROLE IF EXISTS momo_schema_owner;
+RESET client_min_messages;
+CREATE ROLE momo_schema_owner;
+CREATE DATABASE momo_attack;
+GRANT CREATE ON DATABASE momo_attack TO momo_schema_owner;
+\c momo_attack
+CREATE SCHEMA shop AUTHORIZATION momo_schema_owner;
+CREATE EXTENSION momo SCHEMA shop;
+SET ROLE momo_schema_owner;
+CREATE SCHEMA m;
+CREATE SEQUENCE m.calls;
+CREATE FUNCTION m.pwn() RETURNS boolean LANGUAGE sql
+AS $$ SELECT pg_catalog.nextval('m.calls') > 0 $$;
+ALTER SCHEMA shop RENAME TO "'::text IS NULL OR m.pwn() --";
+RESET ROLE;
+-- The superuser runs the checklist: every check answers, the two that read
+-- the catalogue about momo's tables among them ...
+SELECT check_name, ok FROM "'::text IS NULL OR m.pwn() --".momo_preflight()
+ WHERE check_name IN ('payments in pg_dump', 'secrets closed to PUBLIC');
+SELECT count(*) AS checks FROM "'::text IS NULL OR m.pwn() --".momo_preflight();
+-- ... and the attacker's function never ran.
+SELECT is_called AS attacker_function_ran FROM m.calls;
+\c contrib_regression
+DROP DATABASE momo_attack WITH (FORCE);
+DROP ROLE momo_schema_owner;

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -42,14 +43,21 @@ add_check(ReturnSetInfo *rsinfo, const char *name, bool ok, const char *detail)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-/* Runs a query returning one boolean, with SPI connected. */
+/*
+ * Runs a query returning one boolean, with SPI connected; its parameters are
+ * the OIDs of momo_payments and momo_events, so no name is ever pasted into it.
+ */
 static bool
-query_bool(const char *sql)
+query_bool(const char *sql, Oid payments, Oid events)
 {
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(payments), ObjectIdGetDatum(events)};
 	bool		isnull;
 	Datum		d;
+	int			rc;
 
-	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	rc = SPI_execute_with_args(sql, 2, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "momo: preflight query failed: %s", sql);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return !isnull && DatumGetBool(d);
@@ -138,7 +146,9 @@ momo_preflight(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MomoConfig	cfg;
 	MomoConfigProblem problem;
-	char	   *schema = momo_store_function_schema(fcinfo);
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Oid			payments = get_relname_relid("momo_payments", nsp);
+	Oid			events = get_relname_relid("momo_events", nsp);
 	pid_t		worker_pid;
 	char		worker_problem[MOMO_PROBLEM_LEN];
 	int			rc;
@@ -232,17 +242,21 @@ momo_preflight(PG_FUNCTION_ARGS)
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
 	add_check(rsinfo, "payments in pg_dump",
-			  query_bool(psprintf("SELECT '%s.momo_payments'::regclass = ANY (extconfig)"
-								  " FROM pg_catalog.pg_extension WHERE extname = 'momo'", schema)),
+			  query_bool("SELECT $1 OPERATOR(pg_catalog.=) ANY (e.extconfig)"
+						 " FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'momo'",
+						 payments, events),
 			  "momo_payments is an extension configuration table: pg_dump dumps its rows");
 	add_check(rsinfo, "secrets closed to PUBLIC",
-			  query_bool(psprintf("SELECT NOT has_table_privilege('public', '%s.momo_payments', 'SELECT')"
-								  " AND NOT has_table_privilege('public', '%s.momo_events', 'SELECT')"
-								  " AND NOT has_function_privilege('public', 'pg_catalog.pg_show_all_file_settings()', 'EXECUTE')"
-								  " AND NOT EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_depend d"
-								  "   ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'"
-								  "   JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'momo'"
-								  "  WHERE has_function_privilege('public', p.oid, 'EXECUTE'))", schema, schema)),
+			  query_bool("SELECT NOT pg_catalog.has_table_privilege('public', $1, 'SELECT')"
+						 " AND NOT pg_catalog.has_table_privilege('public', $2, 'SELECT')"
+						 " AND NOT pg_catalog.has_function_privilege('public', 'pg_catalog.pg_show_all_file_settings()', 'EXECUTE')"
+						 " AND NOT EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_depend d"
+						 "   ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass"
+						 "  AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'"
+						 "   JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid"
+						 "  AND e.extname OPERATOR(pg_catalog.=) 'momo'"
+						 "  WHERE pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE'))",
+						 payments, events),
 			  "secret settings are superuser-only; PUBLIC has no privilege on momo's tables and functions");
 	add_trust_checks(rsinfo, get_func_namespace(fcinfo->flinfo->fn_oid));
 	SPI_finish();
