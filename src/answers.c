@@ -286,3 +286,77 @@ momo_parse_callback_body(const char *body, size_t len, char **status, char **ext
 		*external_id = excerpt(f[1].value, strlen(f[1].value));
 	return NULL;
 }
+
+/*
+ * Returns the value of parameter name in a query string (with or without a
+ * leading '?'), or NULL when it is absent; *repeated is set when it occurs
+ * more than once.
+ */
+static char *
+query_param(const char *query, const char *name, bool *repeated)
+{
+	size_t		nlen = strlen(name);
+	const char *p = (query[0] == '?') ? query + 1 : query;
+	char	   *found = NULL;
+
+	while (*p)
+	{
+		size_t		len = strcspn(p, "&");
+
+		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+		{
+			if (found)
+			{
+				*repeated = true;
+				pfree(found);
+			}
+			found = pnstrdup(p + nlen + 1, len - nlen - 1);
+		}
+		p += len;
+		if (*p == '&')
+			p++;
+	}
+	return found;
+}
+
+/* Returns true if s is a UUID in the lower-case form momo writes into callback URLs. */
+static bool
+is_lower_uuid(const char *s)
+{
+	for (int i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return s[36] == '\0';
+}
+
+/*
+ * Reads momo_ref and momo_sig from the query string of a callback URL (with
+ * or without a leading '?').  Returns true, with *ref set and *sig set or
+ * NULL when absent, if momo_ref occurs once and is a lower-case UUID and
+ * momo_sig occurs at most once; otherwise false, with both NULL.  Nothing
+ * is decoded: momo writes both values without any character that needs it.
+ */
+bool
+momo_parse_callback_query(const char *query, char **ref, char **sig)
+{
+	bool		repeated = false;
+
+	*ref = query_param(query, "momo_ref", &repeated);
+	*sig = query_param(query, "momo_sig", &repeated);
+	if (*ref != NULL && !repeated && is_lower_uuid(*ref))
+		return true;
+	if (*ref)
+		pfree(*ref);
+	if (*sig)
+		pfree(*sig);
+	*ref = NULL;
+	*sig = NULL;
+	return false;
+}

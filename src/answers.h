@@ -60,4 +60,6 @@ extern MomoTokenResult momo_parse_token_answer(long status, const char *body, si
 extern char *momo_parse_callback_body(const char *body, size_t len, char **status,
 									  char **external_id);
 
+extern bool momo_parse_callback_query(const char *query, char **ref, char **sig);
+
 #endif							/* MOMO_ANSWERS_H */

@@ -32,42 +32,6 @@ PG_FUNCTION_INFO_V1(momo_callback);
 /* Callbacks about one payment closer together than this are duplicates. */
 #define DUPLICATE_WINDOW "5 seconds"
 
-/*
- * Returns the value of parameter name in a query string (with or without a
- * leading '?'), or NULL when it is absent; *repeated is set when it occurs
- * more than once.
- */
-static char *
-query_param(const char *query, const char *name, bool *repeated)
-{
-	size_t		nlen = strlen(name);
-	const char *p = (query[0] == '?') ? query + 1 : query;
-	char	   *found = NULL;
-
-	while (*p)
-	{
-		size_t		len = strcspn(p, "&");
-
-		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-		{
-			if (found)
-				*repeated = true;
-			found = pnstrdup(p + nlen + 1, len - nlen - 1);
-		}
-		p += len;
-		if (*p == '&')
-			p++;
-	}
-	return found;
-}
-
-/* Returns true if s is made only of the characters in set and has length len. */
-static bool
-is_made_of(const char *s, const char *set, size_t len)
-{
-	return strlen(s) == len && strspn(s, set) == len;
-}
-
 /* Logs the callback in momo_events and returns the verdict as text. */
 static Datum
 verdict(const char *schema, const char *ref, const char *outcome, const char *claimed,
@@ -95,7 +59,6 @@ momo_callback(PG_FUNCTION_ARGS)
 	char	   *claimed = NULL;
 	char	   *external_id = NULL;
 	char	   *schema;
-	bool		repeated = false;
 	MomoConfig	cfg;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
@@ -111,9 +74,7 @@ momo_callback(PG_FUNCTION_ARGS)
 
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	ref = query_param(query, "momo_ref", &repeated);
-	sig = query_param(query, "momo_sig", &repeated);
-	if (ref == NULL || repeated || !is_made_of(ref, "0123456789abcdef-", 36))
+	if (!momo_parse_callback_query(query, &ref, &sig))
 		PG_RETURN_DATUM(verdict(schema, NULL, "forged", claimed,
 								"ignored: no valid momo_ref in the query string"));
 	if (cfg.callback_secret == NULL)

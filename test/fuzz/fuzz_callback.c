@@ -1,12 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_callback.c
- *	  libFuzzer target: momo_parse_callback_body (src/answers.c), which reads
- *	  the body of a callback -- sent by anyone who knows the callback URL,
- *	  before its signature is checked -- for the event log.  The input is
- *	  the body.  The claimed status and externalId must be the body's (last
- *	  occurrence, if a string), cut to a printable excerpt; nothing is
- *	  claimed from an unreadable body.
+ *	  libFuzzer target: what momo reads of a callback, which anyone who knows
+ *	  the callback URL can send (src/answers.c).  The input is read both as
+ *	  the body and, up to its first NUL, as the query string.
+ *
+ *	  Body (momo_parse_callback_body): the claimed status and externalId
+ *	  must be the body's (last occurrence, if a string), cut to a printable
+ *	  excerpt; nothing is claimed from an unreadable body.
+ *
+ *	  Query string (momo_parse_callback_query): accepted exactly when
+ *	  momo_ref occurs once with a lower-case UUID for value and momo_sig at
+ *	  most once, and then the values are exactly those parameters'.
  *
  *-------------------------------------------------------------------------
  */
@@ -42,7 +47,83 @@ check_claim(const char *what, const char *got, RefValue v)
 	}
 }
 
-/* libFuzzer entry point: the input is the callback body. */
+/*
+ * The reference reading of one query-string parameter: how often name=
+ * starts a '&'-separated part (after an optional leading '?'), and the
+ * value of its last occurrence.
+ */
+static int
+query_occurrences(const char *query, const char *name, const char **value, size_t *vlen)
+{
+	size_t		nlen = strlen(name);
+	const char *part = (*query == '?') ? query + 1 : query;
+	int			n = 0;
+
+	*value = NULL;
+	*vlen = 0;
+	for (;;)
+	{
+		const char *amp = strchr(part, '&');
+		size_t		plen = amp ? (size_t) (amp - part) : strlen(part);
+
+		if (plen > nlen && memcmp(part, name, nlen) == 0 && part[nlen] == '=')
+		{
+			n++;
+			*value = part + nlen + 1;
+			*vlen = plen - nlen - 1;
+		}
+		if (amp == NULL)
+			return n;
+		part = amp + 1;
+	}
+}
+
+/* True if v[0..len) is a UUID written in lower case: 8-4-4-4-12 of [0-9a-f]. */
+static bool
+ref_is_lower_uuid(const char *v, size_t len)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (len != strlen(shape))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (shape[i] == '-' ? v[i] != '-' : (v[i] == '\0' || strchr("0123456789abcdef", v[i]) == NULL))
+			return false;
+	return true;
+}
+
+/* Checks momo_parse_callback_query on the input up to its first NUL. */
+static void
+check_query(const uint8_t *data, size_t size)
+{
+	char	   *query = pnstrdup((const char *) data, strnlen((const char *) data, size));
+	char	   *ref = (char *) "garbage";
+	char	   *sig = (char *) "garbage";
+	const char *rv;
+	const char *sv;
+	size_t		rlen;
+	size_t		slen;
+	int			nref = query_occurrences(query, "momo_ref", &rv, &rlen);
+	int			nsig = query_occurrences(query, "momo_sig", &sv, &slen);
+	bool		want = nref == 1 && nsig <= 1 && ref_is_lower_uuid(rv, rlen);
+	bool		ok = momo_parse_callback_query(query, &ref, &sig);
+
+	if (ok != want)
+		fuzz_fail("query string %s, but momo_ref occurs %d times, momo_sig %d times",
+				  ok ? "accepted" : "refused", nref, nsig);
+	if (!ok)
+	{
+		if (ref != NULL || sig != NULL)
+			fuzz_fail("a refused query string left a value behind");
+		return;
+	}
+	if (strlen(ref) != rlen || memcmp(ref, rv, rlen) != 0)
+		fuzz_fail("momo_ref \"%s\" is not the query string's", ref);
+	if (nsig == 0 ? sig != NULL : (sig == NULL || strlen(sig) != slen || memcmp(sig, sv, slen) != 0))
+		fuzz_fail("momo_sig \"%s\" is not the query string's", sig ? sig : "(none)");
+}
+
+/* libFuzzer entry point: the input is the callback body, and its query string. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -72,6 +153,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_claim("status", status, ref_get("status"));
 		check_claim("externalId", external_id, ref_get("externalId"));
 	}
+	check_query(data, size);
 	fuzz_reset_memory();
 	return 0;
 }

@@ -5,7 +5,7 @@
 # spec/*.json, and the local sandbox's answers).  The files are committed;
 # run this only to change them.
 #
-# Corpora of json and callback: bare bodies.  Corpora of answer and token: a 2-byte header
+# Corpora of json and callback: bare bodies (callback: also query strings).  Corpora of answer and token: a 2-byte header
 # (fuzz_support.c, fuzz_take_header) then the body:
 #   byte 0 = op (0 request to pay, 1 status check) | status index << 1
 #   index: 0 none, 1 200, 2 202, 3 400, 4 401, 5 404, 6 409, 7 429, 8 500,
@@ -97,5 +97,11 @@ for name in status-successful status-failed-string status-failed-object status-p
 done
 printf '%s' '{"financialTransactionId":"5407693314","externalId":"INV-\u00e9\n42","status":"SUCCESSFUL"}' \
     > "$DIR/callback/escapes"
+# ... and query strings of callback URLs (each input is read as both)
+REF=7d1f9b8e-3c1a-4d2e-9f10-0a1b2c3d4e5f
+SIG=3f1c0a5e9b7d2c4f6a8e0b1d3c5f7a9e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a
+printf '%s' "momo_ref=$REF&momo_sig=$SIG" > "$DIR/callback/query"
+printf '%s' "?momo_sig=$SIG&x=1&momo_ref=$REF" > "$DIR/callback/query-reordered"
+printf '%s' "momo_ref=$REF&momo_ref=$REF&momo_sig=$SIG&momo_sig=" > "$DIR/callback/query-repeated"
 
 echo "make-seeds: wrote $(find "$DIR" -type f | wc -l) seeds under $DIR"
