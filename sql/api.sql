@@ -223,8 +223,11 @@ SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 -- The event log: every exchange, never a secret; append-only.
 SELECT operation, outcome, http_status
   FROM momo_events WHERE reference_id = :'ref' ORDER BY id;
-SELECT outcome, count(*) FROM momo_events
- WHERE operation = 'callback' AND reference_id = :'cb_ref' GROUP BY 1 ORDER BY 1;
+-- Callbacks: the reference id only where the signature proved it, and of
+-- the body only a status word (the first valid callback claimed SUCCESSFUL).
+SELECT outcome, reference_id = :'cb_ref' AS this_payment, reason, count(*) FROM momo_events
+ WHERE operation = 'callback' AND (reference_id = :'cb_ref' OR reference_id IS NULL)
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 SELECT count(*) AS events_holding_a_secret FROM momo_events e
  WHERE e::text LIKE '%' || current_setting('momo.api_key') || '%'
     OR e::text LIKE '%' || current_setting('momo.subscription_key_primary') || '%';

@@ -287,6 +287,35 @@ momo_parse_callback_body(const char *body, size_t len, char **status, char **ext
 	return NULL;
 }
 
+/* The payment statuses MTN sends; a callback's claimed status is one of them or nothing. */
+static const char *const status_words[] = {"SUCCESSFUL", "FAILED", "PENDING", "CREATED"};
+
+/*
+ * Returns the status a callback body claims, for the event log: one of
+ * MTN's status words (a static string), or NULL when the body is unreadable,
+ * longer than MOMO_MAX_CALLBACK_BODY, or claims anything else.  The body
+ * comes from whoever knows a callback URL, so no text of it is ever kept.
+ */
+const char *
+momo_callback_claimed_status(const char *body, size_t len)
+{
+	char	   *status;
+	char	   *external_id;
+	const char *word = NULL;
+
+	if (body == NULL || len > MOMO_MAX_CALLBACK_BODY)
+		return NULL;
+	if (momo_parse_callback_body(body, len, &status, &external_id) != NULL || status == NULL)
+		return NULL;
+	for (int i = 0; i < lengthof(status_words); i++)
+		if (strcmp(status, status_words[i]) == 0)
+			word = status_words[i];
+	pfree(status);
+	if (external_id)
+		pfree(external_id);
+	return word;
+}
+
 /*
  * Returns the value of parameter name in a query string (with or without a
  * leading '?'), or NULL when it is absent; *repeated is set when it occurs

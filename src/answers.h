@@ -60,6 +60,10 @@ extern MomoTokenResult momo_parse_token_answer(long status, const char *body, si
 extern char *momo_parse_callback_body(const char *body, size_t len, char **status,
 									  char **external_id);
 
+/* Longest callback body whose claimed status momo reads (MTN's are under 1 kB). */
+#define MOMO_MAX_CALLBACK_BODY 65536
+
+extern const char *momo_callback_claimed_status(const char *body, size_t len);
 extern bool momo_parse_callback_query(const char *query, char **ref, char **sig);
 
 #endif							/* MOMO_ANSWERS_H */

@@ -7,7 +7,9 @@
  *
  *	  Body (momo_parse_callback_body): the claimed status and externalId
  *	  must be the body's (last occurrence, if a string), cut to a printable
- *	  excerpt; nothing is claimed from an unreadable body.
+ *	  excerpt; nothing is claimed from an unreadable body.  The status kept
+ *	  in the event log (momo_callback_claimed_status) is one of MTN's status
+ *	  words, exactly the body's, or nothing.
  *
  *	  Query string (momo_parse_callback_query): accepted exactly when
  *	  momo_ref occurs once with a lower-case UUID for value and momo_sig at
@@ -45,6 +47,23 @@ check_claim(const char *what, const char *got, RefValue v)
 		if (got[i] != want)
 			fuzz_fail("%s \"%s\" is not the excerpt of the body's \"%s\"", what, got, v.text);
 	}
+}
+
+/* The status words a callback's claimed status may be. */
+static const char *const status_words[] = {"SUCCESSFUL", "FAILED", "PENDING", "CREATED"};
+
+/* Checks the status kept for the event log against the claimed status. */
+static void
+check_status_word(const char *word, const char *claimed)
+{
+	const char *want = NULL;
+
+	for (int i = 0; i < lengthof(status_words); i++)
+		if (claimed != NULL && strcmp(claimed, status_words[i]) == 0)
+			want = status_words[i];
+	if ((word == NULL) != (want == NULL) || (word != NULL && strcmp(word, want) != 0))
+		fuzz_fail("status word \"%s\" kept for the claimed status \"%s\"",
+				  word ? word : "(none)", claimed ? claimed : "(none)");
 }
 
 /*
@@ -153,6 +172,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_claim("status", status, ref_get("status"));
 		check_claim("externalId", external_id, ref_get("externalId"));
 	}
+	check_status_word(momo_callback_claimed_status(body, size),
+					  (err || size > MOMO_MAX_CALLBACK_BODY) ? NULL : status);
 	check_query(data, size);
 	fuzz_reset_memory();
 	return 0;
