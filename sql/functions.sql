@@ -22,7 +22,8 @@ SELECT momo_request_to_pay(31, 'EUR', '46733123453', 'FN-ongoing') AS ref \gset
 SELECT momo_test.wait_sent(:'ref');
 SELECT (momo_test.seen(:'ref')->>'status_gets')::int AS gets_before \gset
 SELECT status, last_http_status FROM momo_payment_status(:'ref');
-SELECT (momo_test.seen(:'ref')->>'status_gets')::int - :gets_before AS new_gets;
+-- At least one GET: the worker may poll the same payment at the same moment.
+SELECT (momo_test.seen(:'ref')->>'status_gets')::int - :gets_before >= 1 AS asked_mtn;
 
 -- Bad arguments.
 \pset tuples_only on
