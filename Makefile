@@ -36,7 +36,7 @@ PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
 SHLIB_LINK = -lcurl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
-REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions trigger api callback
+REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions idempotency trigger api callback
 REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
 
 # No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.

@@ -82,6 +82,13 @@ COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN h
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
     WHERE status IN ('queued', 'pending');
 CREATE INDEX momo_payments_external_id ON @extschema@.momo_payments (external_id);
+-- Idempotency: a role has at most one payment per operation and external_id
+-- that has not failed.  Repeating a request returns that payment (momo's
+-- functions insert with ON CONFLICT on this index); a failed one may be tried
+-- again.
+CREATE UNIQUE INDEX momo_payments_idempotency
+    ON @extschema@.momo_payments (requested_by, operation, external_id)
+    WHERE status <> 'failed';
 CREATE INDEX momo_payments_refund_of ON @extschema@.momo_payments (refund_of) WHERE refund_of IS NOT NULL;
 
 -- pg_dump keeps the payments.

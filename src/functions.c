@@ -69,11 +69,19 @@ raise_no_payment(const char *ref)
 			 errhint("Reference ids are returned by momo_request_to_pay and stored in momo_payments.")));
 }
 
-/* Writes a queued payment in the calling function's schema and wakes the worker at commit. */
+/*
+ * Writes a queued payment in the calling function's schema and wakes the
+ * worker at commit; returns its reference id.  If the caller already has a
+ * payment of the same operation with the same external_id that has not
+ * failed, that one's reference id is returned instead (see
+ * momo_store_insert: an application's retry never charges twice).
+ */
 static Datum
 queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 {
 	char	   *schema;
+	char	   *ref;
+	bool		existing;
 	int			rc;
 
 	require_worker_database();
@@ -84,11 +92,12 @@ queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 	schema = momo_store_function_schema(fcinfo);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	momo_store_insert(schema, terms);
+	ref = momo_store_insert(schema, terms, &existing);
 	SPI_finish();
 
-	momo_wake_worker_at_commit();
-	return DirectFunctionCall1(uuid_in, CStringGetDatum(terms->reference_id));
+	if (!existing)
+		momo_wake_worker_at_commit();
+	return DirectFunctionCall1(uuid_in, CStringGetDatum(ref));
 }
 
 /*
@@ -232,6 +241,27 @@ momo_refund(PG_FUNCTION_ARGS)
 	terms.operation = MOMO_REFUND;
 	terms.refund_of = ref;
 	terms.msisdn = SPI_getvalue(tup, desc, 5);
+
+	/*
+	 * A retry of a refund (same external_id, not failed) gets that refund
+	 * back, before the earlier one is counted against what is left.
+	 */
+	if (terms.external_id)
+	{
+		MomoPayment earlier;
+		char	   *diff;
+
+		if (momo_store_find_open(schema, MOMO_REFUND, terms.external_id, &earlier))
+		{
+			MemoryContextSwitchTo(upper);
+			diff = momo_store_differing_terms(&terms, &earlier);
+			if (diff)
+				momo_store_refuse_different_terms(&terms, &earlier, diff);
+			SPI_finish();
+			PG_RETURN_DATUM(DirectFunctionCall1(uuid_in, CStringGetDatum(earlier.terms.reference_id)));
+		}
+		MemoryContextSwitchTo(upper);
+	}
 	if (DatumGetBool(DirectFunctionCall2(numeric_le, left, DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

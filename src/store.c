@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "settings.h"
 #include "store.h"
@@ -261,9 +262,101 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->not_found_for = isnull ? -1 : DatumGetFloat8(d);
 }
 
-/* Inserts a queued payment, recording the role that asked for it. */
+/*
+ * Reads the payment of the caller (the role outside momo's SECURITY DEFINER
+ * functions) for operation with external_id that has not failed, with a
+ * new snapshot; returns false if there is none.
+ */
+bool
+momo_store_find_open(const char *schema, MomoOperation operation, const char *external_id,
+					 MomoPayment *p)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	int			rc;
+
+	values[0] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
+	values[1] = CStringGetTextDatum(momo_operation_names[operation]);
+	values[2] = CStringGetTextDatum(external_id);
+	rc = SPI_execute_with_args(psprintf("SELECT p, " PAYMENT_COLUMNS
+										" FROM %s.momo_payments p"
+										" WHERE p.requested_by = $1::name AND p.operation = $2"
+										"   AND p.external_id = $3 AND p.status <> 'failed'",
+										schema),
+							   3, types, values, NULL, false, 1);
+	spi_check(rc, SPI_OK_SELECT, "looking for an earlier payment with the same external_id");
+	if (SPI_processed == 0)
+		return false;
+	read_payment(0, p, true);
+	return true;
+}
+
+/* Returns true if two optional texts are equal (both absent, or the same). */
+static bool
+same_text(const char *a, const char *b)
+{
+	return (a == NULL) ? (b == NULL) : (b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Returns what differs between the terms t asked for and those of the
+ * earlier payment p, or NULL if nothing does.  An absent amount (a refund
+ * of all that is left) matches any.
+ */
+char *
+momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
+{
+	StringInfoData d;
+
+	initStringInfo(&d);
+	if (t->amount &&
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+										  DirectFunctionCall3(numeric_in, CStringGetDatum(t->amount),
+															  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)),
+										  DirectFunctionCall3(numeric_in, CStringGetDatum(p->terms.amount),
+															  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))) != 0)
+		appendStringInfo(&d, "%samount %s, not %s", d.len ? "; " : "", p->terms.amount, t->amount);
+	if (t->currency && !same_text(t->currency, p->terms.currency))
+		appendStringInfo(&d, "%scurrency %s, not %s", d.len ? "; " : "", p->terms.currency, t->currency);
+	if (t->msisdn && !same_text(t->msisdn, p->terms.msisdn))
+		appendStringInfo(&d, "%smsisdn %s, not %s", d.len ? "; " : "", p->terms.msisdn, t->msisdn);
+	if (!same_text(t->payer_message, p->terms.payer_message))
+		appendStringInfo(&d, "%sa different payer_message", d.len ? "; " : "");
+	if (!same_text(t->payee_note, p->terms.payee_note))
+		appendStringInfo(&d, "%sa different payee_note", d.len ? "; " : "");
+	if (!same_text(t->refund_of, p->terms.refund_of))
+		appendStringInfo(&d, "%sa refund of %s, not of %s", d.len ? "; " : "",
+						 p->terms.refund_of ? p->terms.refund_of : "nothing",
+						 t->refund_of ? t->refund_of : "nothing");
+	return d.len ? d.data : NULL;
+}
+
+/* Raises the ERROR for a repeated external_id whose terms differ. */
 void
-momo_store_insert(const char *schema, const MomoPaymentTerms *t)
+momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *p, const char *diff)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("external_id \"%s\" already belongs to payment %s, with other terms",
+					t->external_id, p->terms.reference_id),
+			 errdetail("That payment is %s, with %s.", p->final ? "successful" : (p->queued ? "queued" : "pending"),
+					   diff),
+			 errhint("A retry must repeat the same terms to get the same payment back; a new payment needs a new external_id (one may be reused once its payment failed).")));
+}
+
+/*
+ * Inserts a queued payment, recording the role that asked for it, unless
+ * that role already has a payment of the same operation with the same
+ * external_id that has not failed (queued, pending or successful): then it
+ * returns that payment's reference id (and sets *existing), or raises an
+ * ERROR if its terms differ.  An application that repeats a request, even in
+ * two sessions at once, so gets one payment, as with Stripe's idempotency
+ * keys; a payment that failed may be tried again.  The unique index
+ * momo_payments_idempotency makes a concurrent second insert wait for the
+ * first and then find it.  Returns the reference id, in the caller's memory.
+ */
+char *
+momo_store_insert(const char *schema, const MomoPaymentTerms *t, bool *existing)
 {
 	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
@@ -273,22 +366,53 @@ momo_store_insert(const char *schema, const MomoPaymentTerms *t)
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_operation_product(t->operation)],
 		t->refund_of, GetUserNameFromId(GetOuterUserId(), false)};
-	int			rc;
+	char	   *sql;
 
 	for (int i = 0; i < 11; i++)
 	{
 		values[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
 		nulls[i] = v[i] ? ' ' : 'n';
 	}
-	rc = SPI_execute_with_args(psprintf("INSERT INTO %s.momo_payments"
-										" (reference_id, external_id, amount, currency, msisdn,"
-										"  payer_message, payee_note, operation, product, refund_of,"
-										"  requested_by)"
-										" VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
-										"  $10::uuid, $11::name)",
-										schema),
-							   11, types, values, nulls, false, 0);
-	spi_check(rc, SPI_OK_INSERT, "inserting the payment");
+	sql = psprintf("INSERT INTO %s.momo_payments"
+				   " (reference_id, external_id, amount, currency, msisdn,"
+				   "  payer_message, payee_note, operation, product, refund_of,"
+				   "  requested_by)"
+				   " VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
+				   "  $10::uuid, $11::name)"
+				   " ON CONFLICT (requested_by, operation, external_id) WHERE status <> 'failed'"
+				   " DO NOTHING",
+				   schema);
+	*existing = false;
+
+	/*
+	 * The earlier payment may fail between a conflict and our look at it:
+	 * then it no longer conflicts, and the insert is tried again.
+	 */
+	for (int attempt = 0;; attempt++)
+	{
+		MomoPayment p;
+		char	   *diff;
+		int			rc;
+
+		rc = SPI_execute_with_args(sql, 11, types, values, nulls, false, 0);
+		spi_check(rc, SPI_OK_INSERT, "inserting the payment");
+		if (SPI_processed == 1)
+			return spi_strdup(t->reference_id);
+		if (momo_store_find_open(schema, t->operation, t->external_id, &p))
+		{
+			diff = momo_store_differing_terms(t, &p);
+			if (diff)
+				momo_store_refuse_different_terms(t, &p, diff);
+			*existing = true;
+			return p.terms.reference_id;
+		}
+		if (attempt >= 3)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not insert payment with external_id \"%s\": a concurrent payment with it keeps changing",
+							t->external_id),
+					 errhint("Try again.")));
+	}
 }
 
 /* Reads one payment; returns false if there is none with that reference id. */

@@ -37,7 +37,12 @@ typedef struct MomoRecord
 
 extern char *momo_store_extension_schema(void);
 extern char *momo_store_function_schema(FunctionCallInfo fcinfo);
-extern void momo_store_insert(const char *schema, const MomoPaymentTerms *t);
+extern char *momo_store_insert(const char *schema, const MomoPaymentTerms *t, bool *existing);
+extern bool momo_store_find_open(const char *schema, MomoOperation operation,
+								 const char *external_id, MomoPayment *p);
+extern char *momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p);
+extern void momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *p,
+											  const char *diff);
 extern bool momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p);
 extern int	momo_store_claim(const char *schema, bool send, int limit, char **products,
 							 int nproducts, char **skip, int nskip, MomoPayment **out);
