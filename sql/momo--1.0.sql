@@ -57,6 +57,7 @@ CREATE TABLE @extschema@.momo_payments (
     requested_by             name NOT NULL DEFAULT current_user,
     callback_at              timestamptz,
     not_found_since          timestamptz,
+    send_refused             boolean NOT NULL DEFAULT false,
     CONSTRAINT momo_payments_refund_of_refunds
         CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
@@ -77,6 +78,7 @@ COMMENT ON COLUMN @extschema@.momo_payments.fee IS 'MTN''s fee for a successful 
 COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that requested the payment (for row-level security)';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
 COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN has answered 404 for it, if it does';
+COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resend: an earlier send may have arrived, so the worker asks about it instead of sending it again or failing it';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)

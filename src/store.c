@@ -36,10 +36,10 @@
 	"p.reference_id::text, p.amount::text, p.currency, p.msisdn, p.external_id, " \
 	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries, " \
 	"p.operation, p.product, p.refund_of::text, " \
-	"EXTRACT(EPOCH FROM pg_catalog.now() - p.not_found_since)::float8"
+	"EXTRACT(EPOCH FROM pg_catalog.now() - p.not_found_since)::float8, p.send_refused"
 
 /* Arguments (arrays) of the statement that records answers. */
-#define RECORD_ARGS 15
+#define RECORD_ARGS 17
 
 /* Statements the worker runs for every payment, prepared once per schema. */
 typedef struct StorePlans
@@ -128,7 +128,7 @@ prepare_plans(const char *schema)
 	Oid			claim_types[4] = {INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID};
 	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID};
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID};
 	const char *claim =
 		"SELECT NULL, " PAYMENT_COLUMNS " FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
@@ -148,11 +148,12 @@ prepare_plans(const char *schema)
 	}
 
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
-	plans.claim_send = prepare_kept(psprintf(claim, schema, "status = 'queued' AND attempts < $2"),
+	plans.claim_send = prepare_kept(psprintf(claim, schema,
+											 "status = 'queued' AND attempts < $2 AND NOT send_refused"),
 									4, claim_types);
-	/* Pending rows, and queued rows out of sends, are checked. */
+	/* Pending rows, and queued rows out of sends or whose resend MTN refused, are checked. */
 	plans.claim_check = prepare_kept(psprintf(claim, schema,
-											  "(status = 'pending' OR (status = 'queued' AND attempts >= $2))"),
+											  "(status = 'pending' OR (status = 'queued' AND (attempts >= $2 OR send_refused)))"),
 									 4, claim_types);
 	/*
 	 * One statement records a batch of answers: each answer is logged in
@@ -165,9 +166,11 @@ prepare_plans(const char *schema)
 											   "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
 											   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
 											   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
-											   "  pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15))"
+											   "  pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15),"
+											   "  pg_catalog.unnest($16), pg_catalog.unnest($17))"
 											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks,"
-											   "       sends, failed, product, event_operation, outcome, latency_ms, not_found)),"
+											   "       sends, failed, product, event_operation, outcome, latency_ms, not_found,"
+											   "       keep, send_refused)),"
 											   " ev AS ("
 											   "  INSERT INTO %s.momo_events (reference_id, product, operation, http_status,"
 											   "                              outcome, reason, latency_ms, error)"
@@ -186,8 +189,10 @@ prepare_plans(const char *schema)
 											   " status_checks = p.status_checks + v.checks,"
 											   " attempts = p.attempts + v.sends,"
 											   " sent_at = CASE WHEN v.sends > 0 THEN COALESCE(p.sent_at, pg_catalog.now()) ELSE p.sent_at END,"
-											   " not_found_since = CASE WHEN v.not_found THEN COALESCE(p.not_found_since, pg_catalog.now()) END,"
-											   " retries = CASE WHEN v.failed THEN p.retries + 1 ELSE 0 END,"
+											   " not_found_since = CASE WHEN v.keep THEN p.not_found_since"
+											   "   WHEN v.not_found THEN COALESCE(p.not_found_since, pg_catalog.now()) END,"
+											   " retries = CASE WHEN v.keep THEN p.retries WHEN v.failed THEN p.retries + 1 ELSE 0 END,"
+											   " send_refused = p.send_refused OR v.send_refused,"
 											   " completed_at = CASE WHEN v.status IN ('successful', 'failed') THEN pg_catalog.now() END,"
 											   " updated_at = pg_catalog.now()"
 											   " FROM v"
@@ -260,6 +265,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->terms.refund_of = column_text(tup, desc, 16);
 	d = SPI_getbinval(tup, desc, 17, &isnull);
 	p->not_found_for = isnull ? -1 : DatumGetFloat8(d);
+	p->send_refused = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
 }
 
 /*
@@ -530,6 +536,8 @@ typedef struct RowChange
 	int			sends;			/* added to attempts: a send that may have reached MTN */
 	bool		not_found;		/* MTN does not know the payment (404) */
 	bool		failed;			/* a transient failure: retries grows, else resets */
+	bool		keep;			/* leave the worker's schedule (retries, 404 clock) alone */
+	bool		send_refused;	/* MTN refused a resend: ask before anything else */
 	const char *event_operation;	/* for momo_events */
 	const char *outcome;
 } RowChange;
@@ -566,6 +574,8 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 	c->sends = (op == MOMO_OP_CREATE && !a->not_sent) ? 1 : 0;
 	c->not_found = false;
 	c->failed = false;
+	c->keep = !reschedule;
+	c->send_refused = false;
 	switch (a->verdict)
 	{
 		case MOMO_ACCEPTED:
@@ -580,15 +590,41 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 			c->status = "successful";
 			ftid = a->financial_transaction_id;
 			break;
-		case MOMO_FAILED:
 		case MOMO_REJECTED:
+			if (op == MOMO_OP_CREATE)
+			{
+				/*
+				 * A refusal of a create request is not final at once: it may
+				 * answer a resend (ours, or libcurl's own after a kept-alive
+				 * connection died unanswered), and an earlier send may have
+				 * reached MTN and charged the payer.  MTN is asked about the
+				 * payment first; the refusal is kept as the reason, and
+				 * stands if MTN does not know the payment.
+				 */
+				c->send_refused = true;
+				c->delay_ms = poll_delay_ms(0);
+				reason = a->reason;
+				error = psprintf("%s (MTN is asked whether an earlier send arrived before this stands)",
+								 a->error ? a->error : "refused");
+				break;
+			}
+			c->status = "failed";
+			reason = a->reason;
+			break;
+		case MOMO_FAILED:
 			c->status = "failed";
 			reason = a->reason;
 			break;
 		case MOMO_NOT_FOUND:
 			c->not_found = true;
-			if (p->queued && p->attempts >= momo_max_attempts && reschedule &&
-				p->not_found_for >= momo_not_delivered_after_s)
+			if (p->queued && p->send_refused && reschedule)
+			{
+				/* MTN refused the request and does not know the payment: the refusal stands. */
+				c->status = "failed";
+				error = "MTN refused the request, and does not know the payment";
+			}
+			else if (p->queued && p->attempts >= momo_max_attempts && reschedule &&
+					 p->not_found_for >= momo_not_delivered_after_s)
 			{
 				/*
 				 * Every send failed, and MTN has not known the payment for
@@ -616,6 +652,7 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 		c->sends = 0;
 		c->not_found = false;
 		c->failed = false;
+		c->send_refused = false;
 		if (a->verdict != MOMO_PENDING && a->verdict != MOMO_SUCCESSFUL && a->verdict != MOMO_FAILED)
 			c->status = p->queued ? "queued" : "pending";
 	}
@@ -681,6 +718,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	Datum	   *sends = palloc(sizeof(Datum) * n);
 	Datum	   *not_found = palloc(sizeof(Datum) * n);
 	Datum	   *failed = palloc(sizeof(Datum) * n);
+	Datum	   *keep = palloc(sizeof(Datum) * n);
+	Datum	   *send_refused = palloc(sizeof(Datum) * n);
 	char	  **products = palloc(sizeof(char *) * n);
 	char	  **operations = palloc(sizeof(char *) * n);
 	char	  **outcomes = palloc(sizeof(char *) * n);
@@ -708,6 +747,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 		sends[i] = Int32GetDatum(c.sends);
 		not_found[i] = BoolGetDatum(c.not_found);
 		failed[i] = BoolGetDatum(c.failed);
+		keep[i] = BoolGetDatum(c.keep);
+		send_refused[i] = BoolGetDatum(c.send_refused);
 		products[i] = (char *) momo_product_names[momo_operation_product(recs[i].payment->terms.operation)];
 		operations[i] = (char *) c.event_operation;
 		outcomes[i] = (char *) c.outcome;
@@ -732,6 +773,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	values[13] = PointerGetDatum(construct_array(latencies, n, FLOAT8OID, 8,
 												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[14] = PointerGetDatum(construct_array(not_found, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	values[15] = PointerGetDatum(construct_array(keep, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	values[16] = PointerGetDatum(construct_array(send_refused, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
 	spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)

@@ -129,6 +129,17 @@ report_problem(WorkerState *st, const char *message, const char *hint)
 			 hint ? errhint("%s", hint) : 0));
 }
 
+/* Forgets the last problem silently: it is logged again if it is still there. */
+static void
+forget_problem(WorkerState *st)
+{
+	if (st->last_problem)
+		pfree(st->last_problem);
+	st->last_problem = NULL;
+	st->owner_refused = false;
+	publish_problem("");
+}
+
 /* Forgets the last problem, logging that sending resumed. */
 static void
 clear_problem(WorkerState *st)
@@ -622,6 +633,8 @@ momo_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* A new configuration: its problems, if any, are found and told anew. */
+			forget_problem(&st);
 		}
 
 		MemoryContextSwitchTo(st.cycle_cxt);

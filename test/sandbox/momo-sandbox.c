@@ -96,6 +96,7 @@ static const struct {
     { "token_lifetime", offsetof(struct config, token_lifetime), 1, 100000000 },
     { "duplicate_callbacks_gap_ms", offsetof(struct config, duplicate_gap_ms), 0, 1000000000 },
     { "early_callbacks_ms", offsetof(struct config, early_ms), 0, 1000000000 },
+    { "conflict_status", offsetof(struct config, conflict_status), 400, 500 },
 };
 
 /* Boolean settings: name, offset in struct config. */
@@ -1059,6 +1060,7 @@ int main(int argc, char **argv)
     int pid_written = 0;
 
     g_cfg_cli.fail_status = 500;
+    g_cfg_cli.conflict_status = 409;
     g_cfg_cli.ongoing_seconds = 300;
     g_cfg_cli.token_lifetime = 3600;
     g_cfg_cli.early_ms = 1000;

@@ -40,6 +40,7 @@ struct config {
     long duplicate_gap_ms;      /* the second copy comes this long after the first */
     long early_callbacks;       /* 0/1: record at acceptance, status lags behind */
     long early_ms;              /* how long the status endpoint lags behind an early callback */
+    long conflict_status;       /* answer to a POST of a stored reference id: 409 (MTN's), 400 or 500 */
 };
 
 /* Copy the live configuration (redirect is strdup'ed; release with config_release). */

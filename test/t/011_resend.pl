@@ -1,0 +1,66 @@
+
+# 011_resend.pl - what an answer to a resend may and may not decide.  A
+# refusal (400, or a 500 with a "permanent" code) answering a RESEND says
+# nothing about the earlier send, which may have reached MTN and charged the
+# payer: momo asks MTN about the payment instead of failing it.  And a status
+# check an application asks for (momo_payment_status) never resets the
+# worker's clocks (the NOT_DELIVERED age, the retry backoff).
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+start_sandbox();
+my $node = momo_node('resend', extra_conf => 'momo.max_attempts = 2');
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(wait_for_worker($node), 'worker runs');
+
+############################################################################
+# The first send reaches MTN (stored) but its answer is lost (the connection
+# drops); MTN answers the resend with 400.
+sandbox_post('/_sandbox/config', '{"drop_first": 1, "conflict_status": 400}');
+my $ref = request_payment($node, external_id => 'resend-400');
+my $row = await_payment($node, $ref, seconds => 60);
+is($row->{status}, 'successful', 'a refused resend does not fail a payment MTN holds: it is successful');
+my $seen = sandbox_get("/_sandbox/requests/$ref");
+is($seen->{posts}, 2, 'MTN got the first send and the refused resend');
+is($seen->{accepted}, 1, '... and stored the payment once');
+ok($seen->{status_gets} >= 1, 'momo asked MTN with a GET before deciding');
+is($node->safe_psql('postgres', "SELECT send_refused FROM momo_payments WHERE reference_id = '$ref'"),
+	't', 'the row says the resend was refused');
+sandbox_post('/_sandbox/config', '{"drop_first": 0, "conflict_status": 409}');
+
+# A first send refused is still a refusal: the payment fails at once.
+sandbox_post('/_sandbox/config', '{"conflict_status": 400}');
+$ref = request_payment($node, external_id => 'first-send-fine');
+is(await_payment($node, $ref)->{status}, 'successful', 'conflict_status alone changes nothing for a first send');
+sandbox_post('/_sandbox/config', '{"conflict_status": 409}');
+
+############################################################################
+# Every send fails (MTN stores nothing), so after momo.max_attempts the
+# worker asks, and MTN answers 404: the NOT_DELIVERED clock starts.  An
+# application's momo_payment_status must not restart it.
+sandbox_post('/_sandbox/config', '{"fail_first": 1000000}');
+$ref = request_payment($node, external_id => 'never-delivered');
+ok(poll_until($node, 'postgres',
+		"SELECT not_found_since IS NOT NULL FROM momo_payments WHERE reference_id = '$ref'", 't', 60),
+	'the worker ran out of sends and MTN does not know the payment');
+my $before = $node->safe_psql('postgres',
+	"SELECT not_found_since, retries, attempts FROM momo_payments WHERE reference_id = '$ref'");
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT status FROM momo_payment_status('$ref')");
+is($out, 'queued', 'momo_payment_status: still queued (MTN answers 404)');
+like($err, qr/MTN gave no status/, 'momo_payment_status says MTN gave no status');
+my $after = $node->safe_psql('postgres',
+	"SELECT not_found_since, retries, attempts FROM momo_payments WHERE reference_id = '$ref'");
+my ($since_b) = split /\|/, $before;
+my ($since_a) = split /\|/, $after;
+is($since_a, $since_b, 'momo_payment_status left the NOT_DELIVERED clock alone');
+sandbox_post('/_sandbox/config', '{"fail_first": 0}');
+
+done_testing();
