@@ -393,6 +393,22 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.momo_worker_status() IS
     'the running momo worker''s pid, and why it is not sending payments (NULL when nothing stops it)';
 
+-- Payments that need a person's attention: still queued or pending
+-- momo.attention_after after they were requested (MTN keeps them pending, or
+-- cannot be reached).  They are checked on the long-tail schedule and never
+-- failed for their age: MTN may still collect them.
+CREATE VIEW @extschema@.momo_attention WITH (security_invoker = true) AS
+    SELECT p.reference_id, p.external_id, p.operation, p.status, p.amount, p.currency, p.msisdn,
+           p.created_at, pg_catalog.now() - p.created_at AS age,
+           p.sent_at, p.attempts, p.status_checks, p.last_http_status, p.last_error, p.reason,
+           p.send_refused, p.not_found_since, p.next_check_at, p.requested_by
+      FROM @extschema@.momo_payments p
+     WHERE p.status IN ('queued', 'pending')
+       AND p.created_at < pg_catalog.now() - pg_catalog.current_setting('momo.attention_after')::interval;
+
+COMMENT ON VIEW @extschema@.momo_attention IS
+    'payments still queued or pending momo.attention_after after they were requested: checked on the long-tail schedule, never failed for their age';
+
 -- Figures for monitoring: one row per metric (and label).
 CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
     SELECT 'payments'::text AS metric, p.status || '/' || p.operation AS label, count(*)::numeric AS value
@@ -406,6 +422,8 @@ CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
     UNION ALL
     SELECT 'retrying_payments', NULL, count(*) FROM @extschema@.momo_payments
      WHERE status IN ('queued', 'pending') AND retries > 0
+    UNION ALL
+    SELECT 'needing_attention', NULL, count(*) FROM @extschema@.momo_attention
     UNION ALL
     SELECT 'token_refreshes', t.product, t.refreshes FROM @extschema@.momo_token_refreshes() t
     UNION ALL
@@ -437,7 +455,8 @@ REVOKE ALL ON FUNCTION @extschema@.momo_payment_status(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_await(uuid, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_notify() FROM PUBLIC;
-REVOKE ALL ON TABLE @extschema@.momo_fee_schedule, @extschema@.momo_events, @extschema@.momo_stats FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_fee_schedule, @extschema@.momo_events, @extschema@.momo_stats,
+                    @extschema@.momo_attention FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_fee(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_fee_lookup(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_events_guard() FROM PUBLIC;
@@ -463,6 +482,7 @@ ALTER TABLE @extschema@.momo_payments OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_events OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
+ALTER VIEW @extschema@.momo_attention OWNER TO momo_worker;
 ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;
 ALTER FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) OWNER TO momo_worker;
 ALTER FUNCTION @extschema@.momo_payment_status(uuid) OWNER TO momo_worker;

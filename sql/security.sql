@@ -100,14 +100,14 @@ SELECT count(*) AS notifications_to_a_payer FROM momo_events
  WHERE reference_id = :'a_ref' AND operation = 'delivery_notification';
 -- momo_stats runs as its caller (security_invoker): with SELECT on it, a
 -- tenant counts its own payments only.
-GRANT SELECT ON momo_stats, momo_events TO momo_app;
+GRANT SELECT ON momo_stats, momo_events, momo_attention TO momo_app;
 GRANT EXECUTE ON FUNCTION momo_token_refreshes() TO momo_app;
 SET ROLE momo_tenant_b;
 SELECT coalesce(sum(value), 0) AS payments_b_counts FROM momo_stats WHERE metric = 'payments';
 SET ROLE momo_tenant_a;
 SELECT sum(value) AS payments_a_counts FROM momo_stats WHERE metric = 'payments';
 RESET ROLE;
-REVOKE ALL ON momo_stats, momo_events FROM momo_app;
+REVOKE ALL ON momo_stats, momo_events, momo_attention FROM momo_app;
 REVOKE ALL ON FUNCTION momo_token_refreshes(), momo_refund(uuid, numeric, text, text, text),
                        momo_delivery_notification(uuid, text) FROM momo_app;
 -- A role that may SELECT some columns only is refused: momo shows whole rows.

@@ -76,6 +76,8 @@ int			momo_token_refresh_margin_s = 60;
 double		momo_max_amount = 100000000.0;
 int			momo_event_retention_s = 90 * 86400;
 int			momo_not_delivered_after_s = 900;
+int			momo_attention_after_s = 3600;
+int			momo_long_tail_interval_s = 3600;
 
 /* Returns true if s contains a control character or white space. */
 static bool
@@ -274,6 +276,12 @@ momo_define_settings(void)
 	define_int("momo.token_refresh_margin",
 			   gettext_noop("Access tokens are refreshed this long before they expire."),
 			   &momo_token_refresh_margin_s, 60, 0, 3600, GUC_UNIT_S);
+	define_int("momo.attention_after",
+			   gettext_noop("Age after which a payment still queued or pending needs attention (momo_attention) and is checked on the long-tail schedule."),
+			   &momo_attention_after_s, 3600, 1, INT_MAX, GUC_UNIT_S);
+	define_int("momo.long_tail_interval",
+			   gettext_noop("Delay between status checks of a payment older than momo.attention_after."),
+			   &momo_long_tail_interval_s, 3600, 1, INT_MAX, GUC_UNIT_S);
 	define_int("momo.not_delivered_after",
 			   gettext_noop("How long MTN must keep answering 404 for a payment whose every send failed before it is failed as NOT_DELIVERED."),
 			   &momo_not_delivered_after_s, 900, 1, INT_MAX, GUC_UNIT_S);

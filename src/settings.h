@@ -39,6 +39,8 @@ extern int	momo_token_refresh_margin_s;
 extern double momo_max_amount;
 extern int	momo_event_retention_s;
 extern int	momo_not_delivered_after_s;
+extern int	momo_attention_after_s;
+extern int	momo_long_tail_interval_s;
 
 /*
  * The effective configuration of one product: each value taken from its GUC

@@ -36,7 +36,8 @@
 	"p.reference_id::text, p.amount::text, p.currency, p.msisdn, p.external_id, " \
 	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries, " \
 	"p.operation, p.product, p.refund_of::text, " \
-	"EXTRACT(EPOCH FROM pg_catalog.now() - p.not_found_since)::float8, p.send_refused"
+	"EXTRACT(EPOCH FROM pg_catalog.now() - p.not_found_since)::float8, p.send_refused, " \
+	"EXTRACT(EPOCH FROM pg_catalog.now() - p.created_at)::float8"
 
 /* Arguments (arrays) of the statement that records answers. */
 #define RECORD_ARGS 17
@@ -266,6 +267,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	d = SPI_getbinval(tup, desc, 17, &isnull);
 	p->not_found_for = isnull ? -1 : DatumGetFloat8(d);
 	p->send_refused = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+	p->age_s = DatumGetFloat8(SPI_getbinval(tup, desc, 19, &isnull));
 }
 
 /*
@@ -477,13 +479,22 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	return n;
 }
 
-/* Delay before the next status check of a payment checked `checks` times. */
+/*
+ * Delay before the next status check of payment p, checked `checks` times
+ * so far: doubling from momo.poll_interval_min to momo.poll_interval_max,
+ * with jitter; once p is older than momo.attention_after (MTN has kept it
+ * pending far longer than a payer takes to answer), the long tail:
+ * momo.long_tail_interval, so that it stops spending MTN's rate budget.  It
+ * is never failed for its age: MTN may still collect it.
+ */
 static double
-poll_delay_ms(int checks)
+poll_delay_ms(const MomoPayment *p, int checks)
 {
 	double		d = momo_poll_interval_min_ms * pow(2.0, Min(checks, 30));
 
 	d = Min(d, (double) momo_poll_interval_max_ms);
+	if (p->age_s >= momo_attention_after_s)
+		d = Max(d, momo_long_tail_interval_s * 1000.0);
 	return d * (0.9 + 0.2 * pg_prng_double(&pg_global_prng_state));
 }
 
@@ -580,11 +591,11 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 	{
 		case MOMO_ACCEPTED:
 			c->status = "pending";
-			c->delay_ms = poll_delay_ms(0);
+			c->delay_ms = poll_delay_ms(p, 0);
 			break;
 		case MOMO_PENDING:
 			c->status = "pending";
-			c->delay_ms = poll_delay_ms(p->status_checks);
+			c->delay_ms = poll_delay_ms(p, p->status_checks);
 			break;
 		case MOMO_SUCCESSFUL:
 			c->status = "successful";
@@ -602,7 +613,7 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 				 * stands if MTN does not know the payment.
 				 */
 				c->send_refused = true;
-				c->delay_ms = poll_delay_ms(0);
+				c->delay_ms = poll_delay_ms(p, 0);
 				reason = a->reason;
 				error = psprintf("%s (MTN is asked whether an earlier send arrived before this stands)",
 								 a->error ? a->error : "refused");
@@ -637,7 +648,7 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 								 p->not_found_for, p->attempts);
 			}
 			else
-				c->delay_ms = poll_delay_ms(p->status_checks);
+				c->delay_ms = poll_delay_ms(p, p->status_checks);
 			break;
 		case MOMO_TOKEN_REFUSED:
 		case MOMO_KEY_REFUSED:

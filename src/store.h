@@ -24,6 +24,7 @@ typedef struct MomoPayment
 	int			retries;
 	double		not_found_for;	/* seconds MTN has answered 404 for it; -1: it has not */
 	bool		send_refused;	/* MTN refused a resend: ask, never send again */
+	double		age_s;			/* seconds since it was requested */
 	TransactionId xmin;
 	Datum		row;			/* the whole row, when fetched */
 } MomoPayment;

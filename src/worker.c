@@ -118,7 +118,10 @@ static void
 report_problem(WorkerState *st, const char *message, const char *hint)
 {
 	if (st->last_problem && strcmp(st->last_problem, message) == 0)
+	{
+		publish_problem(message);	/* unpublished by a reload meanwhile, perhaps */
 		return;
+	}
 	if (st->last_problem)
 		pfree(st->last_problem);
 	st->last_problem = MemoryContextStrdup(TopMemoryContext, message);
@@ -129,13 +132,14 @@ report_problem(WorkerState *st, const char *message, const char *hint)
 			 hint ? errhint("%s", hint) : 0));
 }
 
-/* Forgets the last problem silently: it is logged again if it is still there. */
+/*
+ * At a reload: the published problem may be fixed by the new configuration;
+ * it is published again (not logged again) if the next cycle still finds
+ * it, and "solved" is logged if it does not.
+ */
 static void
-forget_problem(WorkerState *st)
+unpublish_problem(WorkerState *st)
 {
-	if (st->last_problem)
-		pfree(st->last_problem);
-	st->last_problem = NULL;
 	st->owner_refused = false;
 	publish_problem("");
 }
@@ -634,7 +638,7 @@ momo_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			/* A new configuration: its problems, if any, are found and told anew. */
-			forget_problem(&st);
+			unpublish_problem(&st);
 		}
 
 		MemoryContextSwitchTo(st.cycle_cxt);

@@ -63,4 +63,23 @@ my ($since_a) = split /\|/, $after;
 is($since_a, $since_b, 'momo_payment_status left the NOT_DELIVERED clock alone');
 sandbox_post('/_sandbox/config', '{"fail_first": 0}');
 
+############################################################################
+# A payment MTN keeps pending (46733123454 stays CREATED) is checked on the
+# long tail once it is older than momo.attention_after, shows up in
+# momo_attention and momo_stats, and is never failed for its age.
+ok(set_momo($node, attention_after => '2s', long_tail_interval => '1h'), 'long-tail settings');
+$ref = request_payment($node, msisdn => '46733123454', external_id => 'stays-pending');
+ok(poll_until($node, 'postgres',
+		"SELECT status FROM momo_attention WHERE reference_id = '$ref'", 'pending', 30),
+	'a payment pending past momo.attention_after is listed in momo_attention');
+ok(poll_until($node, 'postgres',
+		"SELECT next_check_at > now() + interval '50 minutes' FROM momo_payments WHERE reference_id = '$ref'",
+		't', 30),
+	'its next status check is on the long tail (about an hour away)');
+is($node->safe_psql('postgres', "SELECT value >= 1 FROM momo_stats WHERE metric = 'needing_attention'"),
+	't', 'momo_stats counts it');
+is($node->safe_psql('postgres', "SELECT status FROM momo_payments WHERE reference_id = '$ref'"),
+	'pending', 'and it is still pending, not failed');
+ok(set_momo($node, attention_after => '1h'), 'settings back');
+
 done_testing();
