@@ -30,6 +30,7 @@ OBJS = \
 	src/callback.o \
 	src/preflight.o \
 	src/guard.o \
+	src/redact.o \
 	src/worker.o
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)

@@ -3,8 +3,8 @@
  * momo.c
  *	  Module glue: _PG_init defines the settings, reserves shared memory and
  *	  registers the background worker; transaction and utility hooks wake the
- *	  worker when payments commit (also through COMMIT PREPARED); a log hook
- *	  keeps secrets out of the server log.
+ *	  worker when payments commit (also through COMMIT PREPARED); installs
+ *	  the log redaction of redact.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +21,7 @@
 #include "tcop/utility.h"
 
 #include "momo.h"
+#include "redact.h"
 #include "settings.h"
 
 PG_MODULE_MAGIC;
@@ -37,7 +38,6 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* Reserves momo's shared memory and lock. */
 static void
@@ -165,93 +165,6 @@ momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 								queryEnv, dest, qc);
 }
 
-/* Replaces every occurrence of secret in *text with a marker. */
-static void
-redact_value(char **text, const char *secret)
-{
-	char	   *hit;
-	StringInfoData buf;
-	const char *rest;
-	size_t		slen = strlen(secret);
-
-	if (*text == NULL || (hit = strstr(*text, secret)) == NULL)
-		return;
-	initStringInfo(&buf);
-	rest = *text;
-	while ((hit = strstr(rest, secret)) != NULL)
-	{
-		appendBinaryStringInfo(&buf, rest, hit - rest);
-		appendStringInfoString(&buf, "[redacted]");
-		rest = hit + slen;
-	}
-	appendStringInfoString(&buf, rest);
-	*text = buf.data;
-}
-
-/*
- * Redacts a server-log message that may quote the value of a secret
- * setting: a logged statement (log_statement, log_duration) or a refused
- * value.  Other messages that merely name a setting stay whole.
- */
-static void
-redact_statement(char **text)
-{
-	/* Each prefix, and the separator after which the value would follow. */
-	static const struct
-	{
-		const char *prefix;
-		const char *cut_after;
-	}			forms[] = {
-		{"statement: ", NULL},
-		{"execute ", NULL},
-		{"duration: ", NULL},
-		{"invalid value for parameter", "\": "},	/* keeps the setting's name */
-	};
-
-	if (*text == NULL || momo_secret_setting_name_in(*text) == NULL)
-		return;
-	for (int i = 0; i < lengthof(forms); i++)
-		if (strncmp(*text, forms[i].prefix, strlen(forms[i].prefix)) == 0)
-		{
-			const char *cut = forms[i].cut_after ? strstr(*text, forms[i].cut_after) : NULL;
-			int			keep = cut ? (int) (cut - *text + strlen(forms[i].cut_after)) :
-				(int) strlen(forms[i].prefix);
-
-			*text = psprintf("%.*s[redacted: names a momo secret setting]", keep, *text);
-			return;
-		}
-}
-
-/*
- * Log hook: the postmaster logs "parameter ... changed to ..." on reload, and
- * statements may quote values; no secret value reaches the server log.
- */
-static void
-momo_emit_log_hook(ErrorData *edata)
-{
-	const char *secrets[8];
-	int			n;
-
-	if (edata->output_to_server)
-	{
-		n = momo_secret_values(secrets, lengthof(secrets));
-		for (int i = 0; i < n; i++)
-		{
-			redact_value(&edata->message, secrets[i]);
-			redact_value(&edata->detail, secrets[i]);
-			redact_value(&edata->hint, secrets[i]);
-			redact_value(&edata->context, secrets[i]);
-			redact_value(&edata->internalquery, secrets[i]);
-		}
-		redact_statement(&edata->message);
-		/* The STATEMENT: line of a logged error could quote a secret value. */
-		if (debug_query_string && momo_secret_setting_name_in(debug_query_string))
-			edata->hide_stmt = true;
-	}
-	if (prev_emit_log_hook)
-		prev_emit_log_hook(edata);
-}
-
 /* Registers momo's background worker. */
 static void
 register_worker(void)
@@ -269,15 +182,14 @@ register_worker(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Module load: settings always; shared memory, hooks and the worker when preloaded. */
+/* Module load: settings and log redaction always; shared memory, hooks and the worker when preloaded. */
 void
 _PG_init(void)
 {
 	momo_define_settings();
 
 	RegisterXactCallback(momo_xact_callback, NULL);
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = momo_emit_log_hook;
+	momo_redact_install();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
