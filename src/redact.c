@@ -81,7 +81,7 @@ redact_statement(char **text)
 static void
 momo_emit_log_hook(ErrorData *edata)
 {
-	const char *secrets[8];
+	const char *secrets[MOMO_MAX_SECRET_VALUES];
 	int			n;
 
 	if (edata->output_to_server)
@@ -91,6 +91,7 @@ momo_emit_log_hook(ErrorData *edata)
 		{
 			redact_value(&edata->message, secrets[i]);
 			redact_value(&edata->detail, secrets[i]);
+			redact_value(&edata->detail_log, secrets[i]);
 			redact_value(&edata->hint, secrets[i]);
 			redact_value(&edata->context, secrets[i]);
 			redact_value(&edata->internalquery, secrets[i]);
@@ -99,6 +100,9 @@ momo_emit_log_hook(ErrorData *edata)
 		/* The STATEMENT: line of a logged error could quote a secret value. */
 		if (debug_query_string && momo_secret_setting_name_in(debug_query_string))
 			edata->hide_stmt = true;
+		for (int i = 0; i < n && debug_query_string && !edata->hide_stmt; i++)
+			if (strstr(debug_query_string, secrets[i]) != NULL)
+				edata->hide_stmt = true;
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);

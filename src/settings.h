@@ -77,6 +77,13 @@ extern uint32 momo_config_credentials_hash(const MomoConfig *cfg);
 extern void momo_credential_names(MomoProduct product, const char **api_user,
 								  const char **api_key, const char **key_primary,
 								  const char **key_secondary);
+/*
+ * Most values momo_secret_values() can list: each product's two subscription
+ * keys and API key, and the callback secret, each from its GUC and its
+ * environment variable.
+ */
+#define MOMO_MAX_SECRET_VALUES ((MOMO_N_PRODUCTS * 3 + 1) * 2)
+
 extern int	momo_secret_values(const char **values, int max);
 extern const char *momo_secret_setting_name_in(const char *text);
 

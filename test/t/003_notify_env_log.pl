@@ -133,6 +133,76 @@ EOF
 }
 
 ############################################################################
+# Every configured secret value, wherever a log line would show it: the
+# nine credentials of the three products and the callback secret at once
+# (the postmaster's "parameter changed" lines), the log-only detail of an
+# error, and the STATEMENT: line of an error.
+my $spell = momo_node('spell', credentials => 0,
+	extra_conf => "momo.base_url = '" . sandbox_url() . "'");
+push @nodes, $spell;
+{
+	my %all;
+	my $i = 0;
+	for my $product ('', 'disbursement_', 'remittance_')
+	{
+		for my $cred ('subscription_key_primary', 'subscription_key_secondary', 'api_key')
+		{
+			$all{"momo.$product$cred"} = sprintf('a11c0f1g5ecre7%04d', ++$i);
+		}
+	}
+	$all{'momo.callback_secret'} = sprintf('a11c0f1g5ecre7%04d', ++$i);
+	$secrets{"configured $_"} = $all{$_} for keys %all;
+
+	my $pos = log_position($spell);
+	$spell->safe_psql('postgres',
+		join('', map { "ALTER SYSTEM SET $_ = '$all{$_}';\n" } sort keys %all));
+	$spell->reload;
+	ok(poll_until($spell, 'postgres',
+			'SELECT ' . join(" || '|' || ", map { "current_setting('$_')" } sort keys %all),
+			join('|', map { $all{$_} } sort keys %all), 10),
+		'ten secret settings in force');
+	ok(wait_for_log_count($spell, qr/parameter "momo\.\w+" changed to/, 10, $pos, 10),
+		'the postmaster logged the ten changes');
+	my $log = log_since($spell, $pos);
+	for my $name (sort keys %all)
+	{
+		unlike($log, qr/\Q$all{$name}\E/, "the reload does not log the value of $name");
+	}
+
+	# a statement line quoting all ten values at once
+	$pos = log_position($spell);
+	$spell->safe_psql('postgres',
+		'SELECT ' . join(', ', map { "'$all{$_}'" } sort keys %all));
+	$log = log_since($spell, $pos);
+	like($log, qr/statement: SELECT '\[redacted\]'/, 'the statement is logged, its values redacted');
+	for my $name (sort keys %all)
+	{
+		unlike($log, qr/\Q$all{$name}\E/, "a statement line does not show the value of $name");
+	}
+
+	# the log-only detail of an error (the objects that depend on a table)
+	my $v = $all{'momo.subscription_key_primary'};
+	$pos = log_position($spell);
+	my ($rc, $out, $err) = $spell->psql('postgres',
+		"CREATE TABLE t_dep (); CREATE VIEW v_$v AS SELECT FROM t_dep; DROP TABLE t_dep;");
+	like($err, qr/cannot drop table t_dep because other objects depend on it/,
+		'DROP TABLE refused for the dependent view');
+	$log = log_since($spell, $pos);
+	like($log, qr/DETAIL:  view v_\[redacted\] depends on table t_dep/,
+		'the log-only detail names the view, redacted');
+	unlike($log, qr/\Q$v\E/, 'the log-only detail does not show the value');
+
+	# the STATEMENT: line of an error whose statement quotes a value
+	$v = $all{'momo.api_key'};
+	$pos = log_position($spell);
+	($rc, $out, $err) = $spell->psql('postgres', "SELECT '$v' AS pasted, 1/0");
+	like($err, qr/division by zero/, 'the statement fails');
+	$log = log_since($spell, $pos);
+	like($log, qr/ERROR:  division by zero/, 'the error is logged');
+	unlike($log, qr/\Q$v\E/, 'its STATEMENT: line does not show the value');
+}
+
+############################################################################
 # Configured only through the postmaster's environment.
 my %env = (
 	MOMO_ENVIRONMENT                => 'sandbox',
@@ -207,6 +277,7 @@ push @nodes, $plain;
 	$plain->stop;
 }
 
+$spell->stop;
 $node->stop;
 
 ############################################################################
