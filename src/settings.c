@@ -628,6 +628,18 @@ secret_name_in(const char *folded)
 	return NULL;
 }
 
+/* Returns true if name is a secret setting's name, in any case (as GUC names are). */
+bool
+momo_is_secret_setting(const char *name)
+{
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		for (int c = 0; c < N_CRED; c++)
+			if (cred_secret[c] && cred_guc_name[p][c] &&
+				pg_strcasecmp(name, cred_guc_name[p][c]) == 0)
+				return true;
+	return pg_strcasecmp(name, "momo.callback_secret") == 0;
+}
+
 /*
  * Returns the name of a secret setting that text mentions, or NULL.  SQL
  * lets a name be written in any case, quoted and spaced

@@ -85,6 +85,7 @@ extern void momo_credential_names(MomoProduct product, const char **api_user,
 #define MOMO_MAX_SECRET_VALUES ((MOMO_N_PRODUCTS * 3 + 1) * 2)
 
 extern int	momo_secret_values(const char **values, int max);
+extern bool momo_is_secret_setting(const char *name);
 extern const char *momo_secret_setting_name_in(const char *text);
 
 #endif							/* MOMO_SETTINGS_H */

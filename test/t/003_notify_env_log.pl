@@ -203,6 +203,248 @@ push @nodes, $spell;
 }
 
 ############################################################################
+# A statement that names a secret setting, however SQL lets it be spelled
+# (comments, quoting, Unicode escapes, case), through every statement that
+# sets a setting, in both protocols: no log line may quote it.  Run once
+# with log_statement = 'all' (the "statement:" and "execute" lines) and once
+# with log_statement = 'none' (the statement then appears only in the
+# "duration:" lines of log_min_duration_statement = 0 and the STATEMENT:
+# line of an error).  Refused statements are sent by a role without
+# privileges, as an attacker would; ALTER SYSTEM and ALTER DATABASE by the
+# superuser, whose statements must not leak either.  Each case first proves
+# that its spelling reaches the secret setting: ALTER SYSTEM puts the value
+# in force, a refusal names the setting.
+
+# run_simple($node, $role, @sql): each $sql as one simple Query message
+# (psql -c, however many statements it holds), in one session:
+# (exit code, stdout, stderr).
+sub run_simple
+{
+	my ($n, $role, @sql) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run(
+		[ 'psql', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', $n->host, '-p', $n->port,
+			'-U', $role, '-d', 'postgres', map { ('-c', $_) } @sql ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+	return ($? >> 8, $out, $err);
+}
+
+# run_extended($node, $role, $mode, $sql, %vars): $sql through the extended
+# protocol, by pgbench -M $mode (extended: the unnamed statement; prepared: a
+# named one); each :var of $sql is sent as a bind parameter with the value
+# given in %vars.  (psql 15 has no \bind.)  (exit code, stdout, stderr)
+my $script_dir = PostgreSQL::Test::Utils::tempdir();
+sub run_extended
+{
+	my ($n, $role, $mode, $sql, %vars) = @_;
+	my $script = "$script_dir/script.sql";
+	open(my $fh, '>', $script) or die "could not write $script: $!";
+	print $fh "$sql;\n";
+	close($fh);
+	my ($out, $err) = ('', '');
+	IPC::Run::run(
+		[ 'pgbench', '-n', '-t', '1', '-M', $mode, '-f', $script,
+			(map { ('-D', "$_=$vars{$_}") } sort keys %vars),
+			'-h', $n->host, '-p', $n->port, '-U', $role, 'postgres' ],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+	return ($? >> 8, $out, $err);
+}
+
+{
+	$spell->safe_psql('postgres', 'CREATE ROLE attacker LOGIN');
+	my $refused = qr/parameter "momo\.api_key" cannot be changed now/;
+
+	# Each case: a name, its steps ([role, protocol, SQL, bind variables];
+	# <V> stands for the case's value) and what the last step does: put
+	# the value of a setting in force (show), or fail with an error (error).
+	my @cases = (
+		{   name => 'ALTER SYSTEM, a comment inside the name',
+			steps => [ [ 'postgres', 'simple', "ALTER SYSTEM SET momo/**/.api_key = '<V>'" ] ],
+			show => 'momo.api_key' },
+		{   name => 'ALTER SYSTEM, a Unicode-escaped identifier',
+			steps => [ [ 'postgres', 'simple', q{ALTER SYSTEM SET U&"\006Domo".api_key = '<V>'} ] ],
+			show => 'momo.api_key' },
+		{   name => 'ALTER SYSTEM, quoted identifiers',
+			steps => [ [ 'postgres', 'simple', q{ALTER SYSTEM SET "momo"."api_key" = '<V>'} ] ],
+			show => 'momo.api_key' },
+		{   name => 'ALTER SYSTEM, capitals',
+			steps => [ [ 'postgres', 'simple', "ALTER SYSTEM SET MOMO.API_KEY = '<V>'" ] ],
+			show => 'momo.api_key' },
+		{   name => 'ALTER SYSTEM, a -- comment and a newline inside the name',
+			steps => [ [ 'postgres', 'simple', "ALTER SYSTEM SET momo -- the key\n.api_key = '<V>'" ] ],
+			show => 'momo.api_key' },
+		{   name => 'ALTER SYSTEM, one Unicode-escaped quoted identifier holding the dot',
+			steps => [ [ 'postgres', 'simple',
+					q{ALTER SYSTEM SET U&"momo.remittance\005fapi\005fkey" = '<V>'} ] ],
+			show => 'momo.remittance_api_key' },
+		{   name => 'ALTER SYSTEM, callback secret in capitals and quotes',
+			steps => [ [ 'postgres', 'simple', q{ALTER SYSTEM SET "MOMO".CALLBACK_SECRET TO '<V>'} ] ],
+			show => 'momo.callback_secret' },
+		{   name => 'ALTER SYSTEM, a disbursement key through the extended protocol',
+			steps => [ [ 'postgres', 'extended',
+					q{ALTER SYSTEM SET "momo"./**/disbursement_subscription_key_primary = '<V>'} ] ],
+			show => 'momo.disbursement_subscription_key_primary' },
+		{   name => 'ALTER SYSTEM, a value the setting refuses',
+			steps => [ [ 'postgres', 'simple', q{ALTER SYSTEM SET "MOMO".API_KEY = '<V> with spaces'} ] ],
+			error => qr/invalid value for parameter "momo\.api_key"/ },
+		{   name => 'ALTER SYSTEM, an unterminated string',
+			steps => [ [ 'postgres', 'simple', "ALTER SYSTEM SET momo.api_key = '<V>" ] ],
+			error => qr/unterminated quoted string/ },
+		{   name => 'ALTER SYSTEM, a syntax error after a Unicode-escaped name',
+			steps => [ [ 'postgres', 'simple', q{ALTER SYSTEM SET U&"\006Domo".api_key = '<V>' garbage} ] ],
+			error => qr/syntax error/ },
+		{   name => 'ALTER DATABASE SET, quoted with a comment',
+			steps => [ [ 'postgres', 'simple',
+					q{ALTER DATABASE postgres SET "momo"./*x*/"api_key" TO '<V>'} ] ],
+			error => $refused },
+		{   name => 'ALTER ROLE SET, one Unicode-escaped identifier',
+			steps => [ [ 'attacker', 'simple',
+					q{ALTER ROLE attacker SET U&"\006D\006F\006D\006F.api_key" = '<V>'} ] ],
+			error => $refused },
+		{   name => 'SET in a session',
+			steps => [ [ 'attacker', 'simple', "SET momo.api_key = '<V>'" ] ],
+			error => $refused },
+		{   name => 'SET in a session, mixed case, quotes and a comment',
+			steps => [ [ 'attacker', 'simple', q{SET "MoMo"./* */Api_Key TO '<V>'} ] ],
+			error => qr/parameter "MoMo\.api_key" cannot be changed now/ },
+		{   name => 'RESET refused before the SET that follows it',
+			steps => [ [ 'attacker', 'simple', "RESET momo.api_key; SET momo.api_key TO '<V>'" ] ],
+			error => $refused },
+		{   name => 'an error before the SET that follows it',
+			steps => [ [ 'attacker', 'simple', "SELECT 1/0; SET momo.api_key = '<V>'" ] ],
+			error => qr/division by zero/ },
+		{   name => 'set_config with a Unicode-escaped string',
+			steps => [ [ 'attacker', 'simple', q{SELECT set_config(U&'\006Domo.api_key', '<V>', false)} ] ],
+			error => $refused },
+		{   name => 'set_config with an escape string',
+			steps => [ [ 'attacker', 'simple', q{SELECT set_config(E'\x6Domo.api_key', '<V>', false)} ] ],
+			error => $refused },
+		{   name => 'set_config with a computed name',
+			steps => [ [ 'attacker', 'simple', q{SELECT set_config(chr(109) || 'omo.api_key', '<V>', false)} ] ],
+			error => $refused },
+		{   name => 'set_config in a prepared statement run by EXECUTE',
+			steps => [ [ 'attacker', 'simple',
+					[ q{PREPARE p AS SELECT set_config('momo.api_key', '<V>', false)}, 'EXECUTE p' ] ] ],
+			error => $refused },
+		{   name => 'set_config in a DO block',
+			steps => [ [ 'attacker', 'simple',
+					q{DO $$BEGIN PERFORM set_config('momo.api_key', '<V>', false); END$$} ] ],
+			error => $refused },
+		{   name => 'SET run by a function',
+			steps => [
+				[ 'postgres', 'simple',
+					q{CREATE OR REPLACE FUNCTION public.rotate_key() RETURNS void LANGUAGE plpgsql AS $$BEGIN EXECUTE 'SET momo.api_key = ' || quote_literal('<V>'); END$$} ],
+				[ 'attacker', 'simple', 'SELECT public.rotate_key()' ] ],
+			error => $refused },
+		{   name => 'SET through the extended protocol',
+			steps => [ [ 'attacker', 'extended', "SET MOMO.API_KEY = '<V>'" ] ],
+			error => $refused },
+		{   name => 'set_config through the extended protocol, name and value as parameters',
+			steps => [ [ 'attacker', 'extended', 'SELECT set_config(:name, :value, false)',
+					{ name => 'momo.api_key', value => '<V>' } ] ],
+			error => $refused },
+		{   name => 'set_config through a named prepared statement',
+			steps => [ [ 'attacker', 'prepared', q{SELECT set_config(U&'\006Domo.api_key', '<V>', false)} ] ],
+			error => $refused },
+	);
+
+	my $phase = 0;
+	for my $log_statement ('all', 'none')
+	{
+		$phase++;
+		$spell->safe_psql('postgres',
+			"ALTER SYSTEM SET log_statement = '$log_statement'; "
+			  . "ALTER SYSTEM SET log_min_duration_statement = 0");
+		$spell->reload;
+		ok(poll_until($spell, 'postgres',
+				"SELECT current_setting('log_statement') || '/' || current_setting('log_min_duration_statement')",
+				"$log_statement/0", 10),
+			"log_statement = '$log_statement', log_min_duration_statement = 0");
+
+		my $pos = log_position($spell);
+		my %value;
+		my $i = 0;
+		for my $case (@cases)
+		{
+			my $what = "log_statement $log_statement, $case->{name}";
+			my $v = sprintf('5ec2e7%d%02dzz', $phase, ++$i);
+			$value{ $case->{name} } = $v;
+			$secrets{$what} = $v;
+			my ($rc, $out, $err);
+			for my $step (@{ $case->{steps} })
+			{
+				my ($role, $proto, $sql, $vars) = @$step;
+				my @sql = map { (my $x = $_) =~ s/<V>/$v/g; $x } (ref $sql ? @$sql : $sql);
+				my %vars = map { (my $x = $vars->{$_}) =~ s/<V>/$v/g; ($_ => $x) } keys %{ $vars // {} };
+				($rc, $out, $err) = $proto eq 'simple'
+				  ? run_simple($spell, $role, @sql)
+				  : run_extended($spell, $role, $proto, $sql[0], %vars);
+				is($rc, 0, "$what: preparation") or diag($err)
+				  unless $step == $case->{steps}[-1];
+			}
+			if ($case->{show})
+			{
+				is($rc, 0, "$what: accepted") or diag($err);
+				$spell->reload;
+				ok(poll_until($spell, 'postgres', "SHOW $case->{show}", $v, 10), "$what: in force");
+			}
+			else
+			{
+				isnt($rc, 0, "$what: refused");
+				like($err, $case->{error}, "$what: refused with the expected error");
+			}
+		}
+
+		# harmless statements stay in the log
+		my ($rc, $out, $err) = run_simple($spell, 'attacker', "SELECT 'harmless-$phase'");
+		is($rc, 0, "log_statement $log_statement: a harmless statement");
+		($rc, $out, $err) = run_simple($spell, 'attacker', 'SET momo.max_in_flight = 7');
+		like($err, qr/parameter "momo\.max_in_flight" cannot be changed now/,
+			"log_statement $log_statement: a refused SET of a setting that is not secret");
+		($rc, $out, $err) = run_extended($spell, 'attacker', 'extended', "SELECT 'harmless-ext-$phase'");
+		is($rc, 0, "log_statement $log_statement: a harmless statement through the extended protocol");
+
+		my $log = log_since($spell, $pos);
+		for my $case (@cases)
+		{
+			unlike($log, qr/\Q$value{$case->{name}}\E/,
+				"log_statement $log_statement, $case->{name}: the value is not in the log");
+		}
+		like($log, qr/ERROR:  invalid value for parameter "momo\.api_key": \[redacted/,
+			"log_statement $log_statement: a refused value keeps the setting's name");
+		like($log, qr/STATEMENT:  SET momo\.max_in_flight = 7$/m,
+			"log_statement $log_statement: the STATEMENT: line of a harmless error stays");
+		if ($log_statement eq 'all')
+		{
+			like($log, qr/LOG:  statement: \[redacted: names a momo secret setting\]$/m,
+				'statement lines are logged redacted');
+			like($log, qr/LOG:  execute <unnamed>: \[redacted: names a momo secret setting\]$/m,
+				'execute lines are logged redacted');
+			like($log, qr/LOG:  statement: EXECUTE p\n.*DETAIL:  prepare: \[redacted: names a momo secret setting\]$/m,
+				'EXECUTE is logged, the statement it runs redacted');
+			like($log, qr/LOG:  statement: SELECT 'harmless-1'$/m,
+				'a harmless statement line stays');
+			like($log, qr/LOG:  execute <unnamed>: SELECT 'harmless-ext-1';?$/m,
+				'a harmless execute line stays');
+		}
+		else
+		{
+			like($log, qr/LOG:  duration: [\d.]+ ms  statement: \[redacted: names a momo secret setting\]$/m,
+				'duration lines are logged redacted');
+			like($log, qr/LOG:  duration: [\d.]+ ms  bind <unnamed>: \[redacted: names a momo secret setting\]$/m,
+				'duration lines of a bind are logged redacted');
+			like($log, qr/LOG:  duration: [\d.]+ ms  statement: SELECT 'harmless-2'$/m,
+				'a harmless duration line stays');
+			like($log, qr/LOG:  duration: [\d.]+ ms  execute <unnamed>: SELECT 'harmless-ext-2';?$/m,
+				'a harmless duration line of the extended protocol stays');
+		}
+	}
+	$spell->safe_psql('postgres',
+		'ALTER SYSTEM RESET log_statement; ALTER SYSTEM RESET log_min_duration_statement');
+	$spell->reload;
+}
+
+############################################################################
 # Configured only through the postmaster's environment.
 my %env = (
 	MOMO_ENVIRONMENT                => 'sandbox',
