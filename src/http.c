@@ -262,27 +262,33 @@ finish_request(MomoHttpRequest *req, CURLcode result)
 /*
  * Runs nreqs requests with at most max_in_flight at once and calls done for
  * each as it finishes, and drained (if not NULL) after each round of the
- * loop (at least every 100 ms while requests are in flight).  Both may use SPI and raise errors; transfers still in
- * flight are then abandoned and their handles returned to the pool.
+ * loop (at least every 100 ms while requests are in flight).  Both may use
+ * SPI and raise errors; transfers still in flight are then abandoned and
+ * their handles returned to the pool.
+ *
+ * next and in_flight change inside PG_TRY and are read in PG_FINALLY, so
+ * they are volatile: after an ERROR (a query cancel, say), a copy of next
+ * kept in a register would hold its value of before the loop, and the
+ * handles of the transfers in flight would stay in the multi handle, bound
+ * to requests freed with their memory context (gcc had dropped the release
+ * loop altogether).
  */
 void
 momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 			  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
 			  MomoHttpDone done, MomoHttpDrained drained, void *arg)
 {
-	int			next = 0;
-	int			running = 0;
-	int			in_flight = 0;
+	volatile int next = 0;
+	volatile int in_flight = 0;
+	const int	limit = Max(max_in_flight, 1);
 	MomoHttpRequest **active = palloc0(sizeof(MomoHttpRequest *) * Max(nreqs, 1));
-
-	if (max_in_flight < 1)
-		max_in_flight = 1;
 
 	PG_TRY();
 	{
 		CURLMcode	mrc;
+		int			running = 0;
 
-		mrc = curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) max_in_flight);
+		mrc = curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) limit);
 		if (mrc != CURLM_OK)
 			elog(ERROR, "momo: curl_multi_setopt failed: %s", curl_multi_strerror(mrc));
 
@@ -291,13 +297,14 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 			CURLMsg    *msg;
 			int			queued;
 
-			while (next < nreqs && in_flight < max_in_flight)
+			while (next < nreqs && in_flight < limit)
 			{
 				MomoHttpRequest *req = reqs[next];
 
-				prepare_easy(c, cfg, req);
+				/* Listed before its handle exists, so that an ERROR returns it. */
 				active[next] = req;
 				next++;
+				prepare_easy(c, cfg, req);
 				mrc = curl_multi_add_handle(c->multi, req->easy);
 				if (mrc != CURLM_OK)
 					elog(ERROR, "momo: curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
@@ -327,7 +334,7 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 
 			CHECK_FOR_INTERRUPTS();
 
-			if (in_flight > 0 && (next >= nreqs || in_flight >= max_in_flight))
+			if (in_flight > 0 && (next >= nreqs || in_flight >= limit))
 			{
 				mrc = curl_multi_poll(c->multi, NULL, 0, 100, NULL);
 				if (mrc != CURLM_OK)
@@ -337,11 +344,12 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 	}
 	PG_FINALLY();
 	{
+		/* A handle taken but not yet added is only returned to the pool. */
 		for (int i = 0; i < next; i++)
 		{
 			if (active[i] && active[i]->easy)
 			{
-				curl_multi_remove_handle(c->multi, active[i]->easy);
+				(void) curl_multi_remove_handle(c->multi, active[i]->easy);
 				release_easy(c, active[i]);
 			}
 		}
@@ -358,7 +366,8 @@ ignore_done(MomoHttpRequest *req, void *arg)
 
 /*
  * Runs one request alone, then releases its header list; the outcome is in
- * the request.
+ * the request.  (PG_CATCH rather than PG_FINALLY: gcc -Wclobbered takes
+ * PG_FINALLY's own flag for a clobbered variable here.)
  */
 void
 momo_http_perform(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
@@ -367,11 +376,13 @@ momo_http_perform(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req
 	{
 		momo_http_run(c, cfg, &req, 1, 1, ignore_done, NULL, NULL);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		momo_http_request_free(req);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	momo_http_request_free(req);
 }
 
 /* Describes why a request got no HTTP answer, for last_error and logs. */
