@@ -1,11 +1,12 @@
 /*
  * control.c - the test-control endpoints under /_sandbox/ (loopback only):
  * health, counters, stored payments, per-reference-id counters, run-time
- * configuration, reset and token expiry.
+ * configuration, subscription keys, reset and token expiry.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
 #include "callbacks.h"
+#include "keys.h"
 #include "park.h"
 #include "store.h"
 #include "util.h"
@@ -282,6 +283,46 @@ static void handle_balances(struct req *r, const char *method)
     reply_sbuf(r, 200, &b);
 }
 
+/* GET or POST /_sandbox/keys: {"refuse": [...]} replaces the refused keys. */
+static void handle_keys(struct req *r, const char *method)
+{
+    if (strcmp(method, "POST") == 0 && r->body_len > 0) {
+        struct json doc;
+        if (json_parse(r->body, r->body_len, &doc) != 0) {
+            reply_json(r, 400, "{\"error\":\"body is not valid JSON\"}");
+            return;
+        }
+        const struct jnode *root = json_root(&doc);
+        const struct jnode *refuse = NULL;
+        char err[256] = "";
+        if (!root || root->type != J_OBJECT)
+            snprintf(err, sizeof(err), "body must be a JSON object");
+        for (const struct jnode *m = root && root->type == J_OBJECT ? json_child(&doc, root) : NULL;
+             m && !err[0]; m = json_next(&doc, m)) {
+            if (strcmp(m->key, "refuse") == 0)
+                refuse = m;
+            else
+                snprintf(err, sizeof(err), "unknown member: %.100s (only \"refuse\")", m->key);
+        }
+        if (!err[0] && refuse)
+            keys_set_refused(&doc, refuse, err, sizeof(err));
+        json_free(&doc);
+        if (err[0]) {
+            struct sbuf b;
+            sb_init(&b);
+            sb_str(&b, "{\"error\":");
+            sb_jstrz(&b, err);
+            sb_str(&b, "}");
+            reply_sbuf(r, 400, &b);
+            return;
+        }
+    }
+    struct sbuf b;
+    sb_init(&b);
+    keys_json(&b);
+    reply_sbuf(r, 200, &b);
+}
+
 /* GET or POST /_sandbox/config. */
 static void handle_config(struct req *r, const char *method)
 {
@@ -375,6 +416,12 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             return;
         }
         allow = "GET, POST";
+    } else if (strcmp(p, "/keys") == 0) {
+        if (get || post) {
+            handle_keys(r, method);
+            return;
+        }
+        allow = "GET, POST";
     } else if (strcmp(p, "/reset") == 0) {
         if (post) {
             config_reset();
@@ -384,6 +431,7 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             balance_reset();
             tokens_clear();
             users_restore_keys();
+            keys_reset();
             reply_json(r, 200, "{\"ok\":true}");
             return;
         }
@@ -391,6 +439,7 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
     } else if (strcmp(p, "/reset-stats") == 0) {
         if (post) {
             stats_reset();
+            keys_reset_counts();
             reply_json(r, 200, "{\"ok\":true}");
             return;
         }

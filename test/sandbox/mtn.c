@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "sandbox.h"
 #include "callbacks.h"
+#include "keys.h"
 #include "store.h"
 #include "util.h"
 
@@ -169,12 +170,15 @@ static void keys_of(int prod, const char ***keys, size_t *n)
     }
 }
 
-/* 1 if k is accepted for prod (any non-empty key when none is configured). */
+/* 1 if k is accepted for prod (any non-empty key when none is configured), and
+   not refused at run time (POST /_sandbox/keys). */
 static int key_accepted(const char *k, int prod)
 {
     const char **keys;
     size_t n;
     if (!k || !*k)
+        return 0;
+    if (keys_refused(k, prod))
         return 0;
     keys_of(prod, &keys, &n);
     if (n == 0)
@@ -185,10 +189,14 @@ static int key_accepted(const char *k, int prod)
     return 0;
 }
 
-/* 1 if the request carries an Ocp-Apim-Subscription-Key accepted for prod. */
+/* 1 if the request carries an Ocp-Apim-Subscription-Key accepted for prod;
+   counted in /_sandbox/keys either way. */
 static int subkey_ok(struct MHD_Connection *c, int prod)
 {
-    return key_accepted(hdr(c, "Ocp-Apim-Subscription-Key"), prod);
+    const char *k = hdr(c, "Ocp-Apim-Subscription-Key");
+    int ok = key_accepted(k, prod);
+    keys_count(k, prod, ok);
+    return ok;
 }
 
 /* Provisioning API: 1 if the key is accepted for some product; *mask gets the products
