@@ -3,13 +3,16 @@
  * api.c
  *	  Access tokens and exchanges with MTN.
  *
- *	  One access token is cached in shared memory for every backend and the
- *	  worker, and refreshed momo.token_refresh_margin before it expires or
- *	  when the credentials change.  When MTN refuses the primary subscription
- *	  key and a secondary key is set, every process switches to the secondary
- *	  (key rotation).  An exchange sends all its calls concurrently, retries
- *	  the ones answered 401 once with a fresh token, and hands one final
- *	  answer per call to its caller.
+ *	  One access token per product is cached in shared memory for every
+ *	  backend and the worker, and refreshed momo.token_refresh_margin before
+ *	  it expires or when the credentials change.  When MTN refuses a
+ *	  product's subscription key and its other key is set, every process
+ *	  switches that product to the other key (key rotation); a product on
+ *	  its secondary key tries the primary again whenever it needs a new
+ *	  token, and goes back to it once MTN accepts it.  Products never share
+ *	  key state.  An exchange sends all its calls concurrently, retries the
+ *	  ones answered 401 once with a fresh token, and hands one final answer
+ *	  per call to its caller.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,9 +51,56 @@ fetch_token(MomoHttpClient *client, const MomoConfig *cfg, int key,
 }
 
 /*
+ * Records in the product's shared slot that it now uses subscription key
+ * `to`, and logs the switch if it is one; the caller holds the lock
+ * exclusively.  Returns the key the slot used before.  A switch is logged
+ * once, by the process that made it.
+ */
+static int
+set_slot_key(MomoTokenSlot *slot, uint32 hash, int to)
+{
+	int			from = (slot->credentials_hash == hash) ? slot->key : 0;
+
+	slot->credentials_hash = hash;
+	slot->key = to;
+	return from;
+}
+
+/* Logs a switch of the subscription key of cfg's product from `from` to `to`. */
+static void
+log_key_switch(const MomoConfig *cfg, int from, int to, bool refused)
+{
+	const char *product = momo_product_names[cfg->product];
+
+	if (from == to)
+		return;
+	if (to == 1)
+		ereport(LOG,
+				(errmsg("momo: MTN refused the %s primary subscription key; switching to the secondary key",
+						product)));
+	else if (refused)
+		ereport(LOG,
+				(errmsg("momo: MTN refused the %s secondary subscription key; switching back to the primary key",
+						product)));
+	else
+		ereport(LOG,
+				(errmsg("momo: MTN accepts the %s primary subscription key again; switching back to it",
+						product)));
+}
+
+/*
  * Returns an access token for cfg in *token and the subscription key index
  * it goes with in *key.  refused, when not NULL, is a token MTN just
  * refused: it is not handed out again.
+ *
+ * Each product keeps its own key state.  A new token is asked for with the
+ * key the product uses; if MTN refuses that key and the other one is set,
+ * with the other one (either way: a refused secondary key sends the product
+ * back to its primary).  A product that uses its secondary key tries its
+ * primary again each time it needs a new token for another reason than a
+ * refused key (its token is due for refresh, or was refused), and goes back
+ * to the primary as soon as MTN accepts it: a key refused once, for
+ * whatever reason, is not given up for good.
  */
 MomoTokenResult
 momo_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refused,
@@ -62,6 +112,9 @@ momo_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refuse
 	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
 	MomoTokenResult r;
 	int			use_key = 0;
+	bool		retry_primary = false;
+	bool		fell_back = false;
+	int			from;
 	int			expires_in;
 
 	*token = NULL;
@@ -73,56 +126,73 @@ momo_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refuse
 		if (slot->token[0] != '\0' && slot->expires_at > fresh_until &&
 			(refused == NULL || strcmp(refused, slot->token) != 0))
 			*token = pstrdup(slot->token);
+		/* A token of the secondary key to replace: the primary first. */
+		retry_primary = (use_key == 1 && slot->token[0] != '\0');
 	}
 	LWLockRelease(momo_shared->lock);
 	*key = use_key;
 	if (*token)
 		return MOMO_TOKEN_OK;
+	if (cfg->subscription_key[use_key] == NULL)
+		use_key = 0;
 
-	r = fetch_token(client, cfg, use_key, token, &expires_in, error);
-	if (r == MOMO_TOKEN_KEY_REFUSED && use_key == 0 && cfg->subscription_key[1])
+	if (retry_primary)
 	{
-		ereport(LOG,
-				(errmsg("momo: MTN refused the primary subscription key; switching to the secondary key")));
-		use_key = 1;
+		r = fetch_token(client, cfg, 0, token, &expires_in, error);
+		if (r == MOMO_TOKEN_OK)
+			use_key = 0;
+		else
+			r = fetch_token(client, cfg, 1, token, &expires_in, error);
+	}
+	else
+	{
 		r = fetch_token(client, cfg, use_key, token, &expires_in, error);
+		if (r == MOMO_TOKEN_KEY_REFUSED && cfg->subscription_key[1 - use_key] != NULL)
+		{
+			use_key = 1 - use_key;
+			fell_back = true;
+			r = fetch_token(client, cfg, use_key, token, &expires_in, error);
+		}
 	}
 	if (r != MOMO_TOKEN_OK)
 		return r;
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	slot->credentials_hash = hash;
-	slot->key = use_key;
+	from = set_slot_key(slot, hash, use_key);
 	slot->expires_at = TimestampTzPlusMilliseconds(now, expires_in * 1000L);
 	slot->refreshes++;
 	strlcpy(slot->token, *token, sizeof(slot->token));
 	LWLockRelease(momo_shared->lock);
+	log_key_switch(cfg, from, use_key, fell_back);
 	*key = use_key;
 	return MOMO_TOKEN_OK;
 }
 
-/* Forgets the subscription key in use if MTN refused it and a secondary exists. */
+/*
+ * MTN refused subscription key `key_refused` of cfg's product on a call:
+ * the product switches to its other key, if it is set and the product
+ * still uses the refused one, and forgets its token.  Only cfg's product
+ * is touched.  Returns true if it switched.
+ */
 static bool
-switch_to_secondary_key(const MomoConfig *cfg, int key_refused)
+switch_key(const MomoConfig *cfg, int key_refused)
 {
 	uint32		hash = momo_config_credentials_hash(cfg);
 	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
-	bool		switched = false;
+	int			other = 1 - key_refused;
+	int			from = other;
 
-	if (key_refused != 0 || cfg->subscription_key[1] == NULL)
+	if (cfg->subscription_key[other] == NULL)
 		return false;
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	if (slot->credentials_hash == hash && slot->key == 0)
+	if (slot->credentials_hash == hash && slot->key == key_refused)
 	{
-		slot->key = 1;
+		from = set_slot_key(slot, hash, other);
 		slot->token[0] = '\0';
-		switched = true;
 	}
 	LWLockRelease(momo_shared->lock);
-	if (switched)
-		ereport(LOG,
-				(errmsg("momo: MTN refused the primary subscription key; switching to the secondary key")));
-	return switched;
+	log_key_switch(cfg, from, other, true);
+	return from != other;
 }
 
 /* Raises the ERROR that describes a failure to get an access token. */
@@ -247,6 +317,22 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	int			key;
 	MomoTokenResult r;
 
+	/*
+	 * Every call must belong to cfg's product: sent with another product's
+	 * credentials, it would be refused (401), and the refusal would change
+	 * the key state of the wrong product.
+	 */
+	for (int i = 0; i < ncalls; i++)
+	{
+		MomoProduct product = momo_operation_product(calls[i].terms->operation);
+
+		if (product != cfg->product)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("momo: a %s payment cannot be sent with the %s credentials",
+							momo_product_names[product], momo_product_names[cfg->product])));
+	}
+
 	r = momo_get_token(client, cfg, NULL, &token, &key, error);
 	if (r != MOMO_TOKEN_OK)
 		return r;
@@ -265,9 +351,9 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 		return MOMO_TOKEN_OK;
 	}
 
-	/* 401: fetch a new token once (with the secondary key if the key was refused) and retry. */
+	/* 401: fetch a new token once (with the other key if the key was refused) and retry. */
 	if (st.key_refused)
-		switch_to_secondary_key(cfg, key);
+		switch_key(cfg, key);
 	r = momo_get_token(client, cfg, token, &token, &key, error);
 	st.last_pass = true;
 	if (r != MOMO_TOKEN_OK)
@@ -324,7 +410,7 @@ momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *
 		if (req->status != 401)
 			break;
 		if (pass == 0 && req->response_len > 0 && strstr(req->response, "subscription key"))
-			switch_to_secondary_key(cfg, key);
+			switch_key(cfg, key);
 		refused = token;
 	}
 	return req;
