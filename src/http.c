@@ -7,6 +7,13 @@
  *	  are never followed, response bodies are capped, and a query cancel or
  *	  shutdown request aborts the transfers promptly.
  *
+ *	  Trust: the system's CAs (libcurl's default bundle and directory), to
+ *	  which momo.ca_file adds its own: libcurl loads the file
+ *	  (CURLOPT_CAINFO, which would replace its default bundle), and a TLS
+ *	  context callback adds OpenSSL's default verify locations (the system
+ *	  bundle and directory, or SSL_CERT_FILE and SSL_CERT_DIR when the
+ *	  server's environment sets them) back to the certificate store.
+ *
  *	  Memory: response buffers are palloc'd in the request's context;
  *	  libcurl owns its handles, which are always returned to the pool, also
  *	  when an ERROR leaves momo_http_run.
@@ -15,8 +22,11 @@
  */
 #include "postgres.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
 #include "miscadmin.h"
-#include "portability/instr_time.h"
 #include "utils/memutils.h"
 
 #include "http.h"
@@ -27,6 +37,7 @@ struct MomoHttpClient
 	CURL	  **idle;			/* reusable easy handles */
 	int			nidle;
 	int			maxidle;
+	bool		openssl;		/* libcurl's TLS backend is OpenSSL */
 };
 
 static MomoHttpClient *process_client = NULL;
@@ -37,6 +48,7 @@ momo_http_client(void)
 {
 	CURLcode	rc;
 	MomoHttpClient *c;
+	curl_version_info_data *vi;
 
 	if (process_client)
 		return process_client;
@@ -55,6 +67,9 @@ momo_http_client(void)
 				 errmsg("momo: could not create a libcurl multi handle")));
 	c->maxidle = 1024;
 	c->idle = MemoryContextAllocZero(TopMemoryContext, sizeof(CURL *) * c->maxidle);
+	vi = curl_version_info(CURLVERSION_NOW);
+	c->openssl = (vi != NULL && vi->ssl_version != NULL &&
+				  pg_strncasecmp(vi->ssl_version, "OpenSSL/", 8) == 0);
 	process_client = c;
 	return c;
 }
@@ -145,6 +160,33 @@ check_interrupts(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 	return (InterruptPending && (QueryCancelPending || ProcDiePending)) ? 1 : 0;
 }
 
+/*
+ * libcurl TLS-context callback, installed when momo.ca_file is set: libcurl
+ * has loaded that file into the context's certificate store in place of
+ * its default bundle; this adds the system's CAs (OpenSSL's default verify
+ * locations) back, so that momo.ca_file adds to them.  No ereport here:
+ * a failure fails the transfer, with the reason in req->tls_error.
+ */
+static CURLcode
+add_system_cas(CURL *easy, void *sslctx, void *userp)
+{
+	MomoHttpRequest *req = (MomoHttpRequest *) userp;
+	X509_STORE *store;
+	unsigned long e;
+
+	ERR_clear_error();
+	store = SSL_CTX_get_cert_store((SSL_CTX *) sslctx);
+	if (store != NULL && X509_STORE_set_default_paths(store) == 1)
+		return CURLE_OK;
+	e = ERR_get_error();
+	snprintf(req->tls_error, sizeof(req->tls_error),
+			 "could not add the system's CA certificates to those of momo.ca_file: %s",
+			 store == NULL ? "the TLS context has no certificate store" :
+			 e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
+	ERR_clear_error();
+	return CURLE_SSL_CACERT_BADFILE;
+}
+
 /* Sets one easy option, raising an ERROR if libcurl refuses it. */
 #define SETOPT(easy, opt, val) \
 	do { \
@@ -176,6 +218,7 @@ prepare_easy(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 	req->error[0] = '\0';
 	req->response_len = 0;
 	req->response_too_large = false;
+	req->tls_error[0] = '\0';
 	if (req->response)
 		req->response[0] = '\0';
 
@@ -198,7 +241,18 @@ prepare_easy(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 	SETOPT(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(easy, CURLOPT_USERAGENT, "momo-postgresql/1.0");
 	if (cfg->ca_file)
+	{
+		/* The callback hands libcurl's SSL_CTX to OpenSSL: nothing else will do. */
+		if (!c->openssl)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("momo.ca_file needs libcurl built with OpenSSL"),
+					 errdetail("This libcurl uses %s.", curl_version_info(CURLVERSION_NOW)->ssl_version),
+					 errhint("Install libcurl4-openssl-dev and rebuild momo, or leave momo.ca_file unset.")));
 		SETOPT(easy, CURLOPT_CAINFO, cfg->ca_file);
+		SETOPT(easy, CURLOPT_SSL_CTX_FUNCTION, add_system_cas);
+		SETOPT(easy, CURLOPT_SSL_CTX_DATA, req);
+	}
 	if (req->headers)
 		SETOPT(easy, CURLOPT_HTTPHEADER, req->headers);
 	if (req->userpwd)
@@ -255,6 +309,8 @@ finish_request(MomoHttpRequest *req, CURLcode result)
 	if (curl_easy_getinfo(req->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK)
 		pretransfer = 1;		/* unknown: assume it may have been sent */
 	req->request_started = (pretransfer > 0);
+	if (result != CURLE_OK && req->tls_error[0] != '\0')
+		strlcpy(req->error, req->tls_error, sizeof(req->error));
 	if (result != CURLE_OK && req->error[0] == '\0')
 		strlcpy(req->error, curl_easy_strerror(result), sizeof(req->error));
 }

@@ -41,6 +41,7 @@ typedef struct MomoHttpRequest
 	CURL	   *easy;
 	MemoryContext cxt;
 	size_t		response_cap;
+	char		tls_error[256]; /* why the TLS set-up failed, if it did */
 } MomoHttpRequest;
 
 typedef struct MomoHttpClient MomoHttpClient;

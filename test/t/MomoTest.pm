@@ -13,8 +13,8 @@
 #   new_sandbox(%opts)          another sandbox (MomoTest::Sandbox object: url,
 #                               port, tls_url, get, post, stats, kill, restart,
 #                               stop), e.g. with HTTPS; stopped at END
-#   test_ca()                   directory of the test CA and certificates
-#                               (test/make-ca.sh), made once per test file
+#   test_ca($name)              directory of a test CA and certificates
+#                               (test/make-ca.sh), made once per test file and name
 #   momo_node($name, %opts)     a PostgreSQL::Test::Cluster with momo preloaded and
 #                               pointed at the sandbox; started unless no_start
 #   start_with_env($node, \%env)  start a node with extra environment variables
@@ -172,22 +172,27 @@ sub sandbox_post
 	return $main_sandbox->post(@_);
 }
 
-# test_ca(): the directory holding the test CA and certificates that
+# test_ca($name): the directory holding a test CA and the certificates that
 # test/make-ca.sh makes (ca.pem, server.pem/.key, wronghost.pem/.key,
-# selfsigned.pem/.key), made once per test file; dies if it cannot.  make-ca.sh is found
-# through $MOMO_MAKE_CA or next to the test directory (test/make-ca.sh in
-# the checkout, or a copy in run-tap.sh's scratch directory).
-my $ca_dir;
+# selfsigned.pem/.key), made once per test file and name; dies if it
+# cannot.  Without a name, the test CA; each name makes another CA,
+# independent of it (e.g. one a test puts in the server's system store).
+# make-ca.sh is found through $MOMO_MAKE_CA or next to the test directory
+# (test/make-ca.sh in the checkout, or a copy in run-tap.sh's scratch
+# directory).
+my %ca_dirs;
 
 sub test_ca
 {
-	return $ca_dir if $ca_dir;
+	my ($name) = @_;
+	my $key = $name // '';
+	return $ca_dirs{$key} if $ca_dirs{$key};
 	my @candidates = grep { defined $_ && -f $_ }
 	  ($MAKE_CA, "$FindBin::RealBin/../make-ca.sh");
 	die 'test/make-ca.sh not found: set MOMO_MAKE_CA, or let run-tap.sh copy '
 	  . "test/make-ca.sh next to the test directory ($FindBin::RealBin/..)\n"
 	  unless @candidates;
-	my $dir = "$PostgreSQL::Test::Utils::tmp_check/ca_" . _test_name();
+	my $dir = "$PostgreSQL::Test::Utils::tmp_check/ca_" . _test_name() . (defined $name ? "_$name" : '');
 	my ($out, $err) = ('', '');
 	my $ok = IPC::Run::run([ 'bash', $candidates[0], $dir ], '<', \undef, '>', \$out, '2>', \$err);
 	die "$candidates[0] $dir failed: $out$err\n" unless $ok;
@@ -195,8 +200,8 @@ sub test_ca
 	{
 		die "make-ca.sh made no $dir/$f\n" unless -s "$dir/$f";
 	}
-	$ca_dir = $dir;
-	return $ca_dir;
+	$ca_dirs{$key} = $dir;
+	return $dir;
 }
 
 # momo_node($name, %opts): a new node configured for momo and the sandbox.
