@@ -34,7 +34,7 @@ OBJS = \
 	src/worker.o
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
-SHLIB_LINK = -lcurl -lcrypto
+SHLIB_LINK = -lcurl -lssl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
 REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions idempotency trigger api callback
