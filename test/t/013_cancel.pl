@@ -1,5 +1,5 @@
 
-# 010_cancel.pl - an ERROR thrown in the middle of an exchange, while
+# 013_cancel.pl - an ERROR thrown in the middle of an exchange, while
 # requests are in flight: the worker is cancelled (pg_cancel_backend) over
 # and over while it sends and polls hundreds of payments, a few at a time.
 # Each cancel aborts the exchange; the worker logs it and carries on with

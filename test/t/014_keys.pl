@@ -1,5 +1,5 @@
 
-# 011_keys.pl - subscription-key rotation at run time, per product.  The
+# 014_keys.pl - subscription-key rotation at run time, per product.  The
 # sandbox refuses a key and accepts it again (POST /_sandbox/keys) and
 # counts the keys each product's calls carried; the server log shows each
 # switch.  What must hold:

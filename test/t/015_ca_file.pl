@@ -1,5 +1,5 @@
 
-# 012_ca_file.pl - momo.ca_file adds a CA to the system's trusted CAs; it
+# 015_ca_file.pl - momo.ca_file adds a CA to the system's trusted CAs; it
 # does not replace them.  Two independent test CAs: "ours", named by
 # momo.ca_file (a corporate proxy's CA, say), and "system", which stands
 # for the system store: it is the only CA of the file that OpenSSL takes
