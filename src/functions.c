@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/condition_variable.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -369,9 +370,8 @@ momo_await(PG_FUNCTION_ARGS)
 {
 	char	   *ref = reference_arg(fcinfo, 0);
 	char	   *schema = momo_store_function_schema(fcinfo);
-	TimestampTz deadline;
+	instr_time	started;
 	MomoPayment p;
-	bool		first = true;
 	int64		timeout;
 	int			rc;
 
@@ -384,35 +384,54 @@ momo_await(PG_FUNCTION_ARGS)
 				 errmsg("momo_await cannot see the worker's updates at isolation level %s",
 						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
 				 errhint("Call momo_await in a READ COMMITTED transaction.")));
-	/* Timeouts beyond about 24 days wait about 24 days. */
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(timeout, PG_INT32_MAX));
+	/* Timeouts beyond about 24 days wait about 24 days; the clock is monotonic. */
+	timeout = Min(timeout, PG_INT32_MAX);
+	INSTR_TIME_SET_CURRENT(started);
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (!momo_store_caller_sees(schema, ref))
+		raise_no_payment(ref);
+	SPI_finish();
 
 	ConditionVariablePrepareToSleep(&momo_shared->finished_cv);
 	for (;;)
 	{
-		long		remaining;
+		TransactionId xmin = InvalidTransactionId;
+		int			progress;
+		instr_time	now;
+		int64		remaining;
 
+		/* Only the status, at each wake-up; the whole row once, at the end. */
 		if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 			elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-		if (!momo_store_fetch(schema, ref, &p) || (first && !momo_store_caller_sees(schema, ref)))
-			raise_no_payment(ref);
-		first = false;
+		progress = momo_store_progress(schema, ref, &xmin);
 		SPI_finish();
-		if (p.final)
+		if (progress < 0)
+			raise_no_payment(ref);
+		if (progress > 0)
 			break;
-		if (TransactionIdIsCurrentTransactionId(p.xmin))
+		if (TransactionIdIsCurrentTransactionId(xmin))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("momo_await cannot wait for payment %s: it was requested in this transaction", ref),
 					 errdetail("Nothing is sent before the transaction that requested the payment commits."),
 					 errhint("Commit first, then call momo_await.")));
-		remaining = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, started);
+		remaining = timeout - (int64) INSTR_TIME_GET_MILLISEC(now);
 		if (remaining <= 0)
 			break;
 		/* Woken by the worker; the one-second cap covers finishes announced elsewhere. */
-		ConditionVariableTimedSleep(&momo_shared->finished_cv, Min(remaining, 1000L),
+		ConditionVariableTimedSleep(&momo_shared->finished_cv, (long) Min(remaining, 1000),
 									PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (!momo_store_fetch(schema, ref, &p))
+		raise_no_payment(ref);
+	SPI_finish();
 	PG_RETURN_DATUM(p.row);
 }

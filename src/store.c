@@ -50,6 +50,7 @@ typedef struct StorePlans
 	SPIPlanPtr	claim_check;
 	SPIPlanPtr	record_batch;
 	SPIPlanPtr	next_due;
+	SPIPlanPtr	progress;
 } StorePlans;
 
 static StorePlans plans;
@@ -144,6 +145,7 @@ prepare_plans(const char *schema)
 		SPI_freeplan(plans.claim_check);
 		SPI_freeplan(plans.record_batch);
 		SPI_freeplan(plans.next_due);
+		SPI_freeplan(plans.progress);
 		pfree(plans.schema);
 		memset(&plans, 0, sizeof(plans));
 	}
@@ -205,6 +207,14 @@ prepare_plans(const char *schema)
 										   " * 1000::numeric)::float8 FROM %s.momo_payments"
 										   " WHERE status IN ('queued', 'pending')", schema),
 								  0, NULL);
+	{
+		Oid			uuid_types[1] = {TEXTOID};
+
+		plans.progress = prepare_kept(psprintf("SELECT p.status IN ('successful', 'failed'), p.xmin"
+											   " FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
+											   schema),
+									  1, uuid_types);
+	}
 	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
 }
 
@@ -890,4 +900,26 @@ momo_store_next_due_ms(const char *schema)
 	if (isnull)
 		return -1;
 	return (long) Max(DatumGetFloat8(d), -1.0e9);
+}
+
+/*
+ * Whether a payment is final, cheaply (momo_await asks this at every
+ * wake-up, and reads the whole row once at the end): 1 final, 0 not yet,
+ * -1 no such payment.  *xmin is its row version's inserting transaction.
+ */
+int
+momo_store_progress(const char *schema, const char *reference_id, TransactionId *xmin)
+{
+	Datum		values[1] = {CStringGetTextDatum(reference_id)};
+	bool		isnull;
+	int			rc;
+
+	prepare_plans(schema);
+	/* Not read-only: a new snapshot each time, to see the worker's commits. */
+	rc = SPI_execute_plan(plans.progress, values, NULL, false, 1);
+	spi_check(rc, SPI_OK_SELECT, "reading a payment's status");
+	if (SPI_processed == 0)
+		return -1;
+	*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) ? 1 : 0;
 }

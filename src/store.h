@@ -59,5 +59,6 @@ extern void momo_store_log_event(const char *schema, const char *reference_id,
 								 const char *error);
 extern uint64 momo_store_purge_events(const char *schema);
 extern long momo_store_next_due_ms(const char *schema);
+extern int	momo_store_progress(const char *schema, const char *reference_id, TransactionId *xmin);
 
 #endif							/* MOMO_STORE_H */
