@@ -30,6 +30,7 @@ OBJS = \
 	src/callback.o \
 	src/preflight.o \
 	src/guard.o \
+	src/owner.o \
 	src/redact.o \
 	src/worker.o
 

@@ -2,25 +2,55 @@
 
 \echo Use "CREATE EXTENSION momo" to load this file. \quit
 
--- momo_worker: the role that owns momo's tables and SECURITY DEFINER functions.
--- The worker acts as it, under SECURITY_RESTRICTED_OPERATION, and the functions
--- run as it: no code a non-superuser can create or influence ever runs with a
--- superuser's rights because of momo.  It never logs in and must have no members
--- (README, "Security model").  A DBA may create it beforehand; it must not be a
--- superuser.
+-- momo_worker: the role that owns momo's tables.  momo's functions (SECURITY
+-- INVOKER) and its worker do their own statements as it, under
+-- SECURITY_RESTRICTED_OPERATION: no code a non-superuser can create or
+-- influence ever runs with a superuser's rights because of momo.  It never
+-- logs in and must have no members (README, "Security model").  A DBA may
+-- create it beforehand; it must be an ordinary role.
+--
+-- And the schema momo goes into must be controlled by superusers only: its
+-- owner could rename or replace momo's objects, drop their indexes, or plant
+-- functions and operators for the statements below to bind to.  PostgreSQL
+-- 15 gives schema public to the database's owner; install momo into a schema
+-- of its own where that owner is not a superuser.
 DO $momo$
 DECLARE
     worker pg_catalog.pg_roles%ROWTYPE;
+    schema_owner oid;
+    writers text;
 BEGIN
+    SELECT n.nspowner INTO schema_owner FROM pg_catalog.pg_namespace n
+     WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace;
+    IF schema_owner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole THEN
+        SELECT d.datdba INTO schema_owner FROM pg_catalog.pg_database d
+         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ' ORDER BY r.rolname) INTO writers
+      FROM pg_catalog.pg_roles r
+     WHERE NOT r.rolsuper
+       AND r.oid OPERATOR(pg_catalog.<>) 'pg_database_owner'::pg_catalog.regrole   -- stands for the database's owner
+       AND (r.oid OPERATOR(pg_catalog.=) schema_owner
+            OR pg_catalog.has_schema_privilege(r.oid, '@extschema@'::pg_catalog.regnamespace, 'CREATE'));
+    IF writers IS NOT NULL THEN
+        RAISE EXCEPTION 'momo must be installed in a schema that only superusers control'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('These roles own or may create objects in schema %s: %s.', '@extschema@', writers),
+                  HINT = 'CREATE SCHEMA momo; CREATE EXTENSION momo SCHEMA momo;  (then GRANT USAGE ON SCHEMA momo to the roles that use it)';
+    END IF;
+
     SELECT * INTO worker FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) 'momo_worker';
     IF NOT FOUND THEN
         CREATE ROLE momo_worker NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
-        RAISE NOTICE 'created role momo_worker: momo''s worker and SECURITY DEFINER functions act as it';
-    ELSIF worker.rolsuper OR worker.rolbypassrls OR worker.rolcreaterole OR worker.rolreplication THEN
-        RAISE EXCEPTION 'role momo_worker must be an ordinary role'
+        RAISE NOTICE 'created role momo_worker: momo''s functions and worker act as it';
+    ELSIF worker.rolsuper OR worker.rolbypassrls OR worker.rolcreaterole OR worker.rolreplication
+          OR worker.rolcanlogin
+          OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                      WHERE m.roleid OPERATOR(pg_catalog.=) worker.oid) THEN
+        RAISE EXCEPTION 'role momo_worker must be an ordinary role that no one can become'
             USING ERRCODE = 'invalid_role_specification',
-                  DETAIL = 'momo''s worker and SECURITY DEFINER functions act as momo_worker; it must not be a superuser or have BYPASSRLS, CREATEROLE or REPLICATION.',
-                  HINT = 'ALTER ROLE momo_worker NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOREPLICATION;';
+                  DETAIL = 'momo''s functions and worker act as momo_worker, which writes every payment; it must not be a superuser, have BYPASSRLS, CREATEROLE, REPLICATION or LOGIN, or have members.',
+                  HINT = 'ALTER ROLE momo_worker NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOREPLICATION NOLOGIN; and REVOKE momo_worker FROM each member.';
     END IF;
 END
 $momo$;
@@ -28,7 +58,7 @@ $momo$;
 CREATE TABLE @extschema@.momo_payments (
     reference_id             uuid PRIMARY KEY,
     external_id              text NOT NULL,
-    amount                   numeric NOT NULL CHECK (amount > 0),
+    amount                   numeric NOT NULL CHECK (amount OPERATOR(pg_catalog.>) 0::numeric),
     currency                 text NOT NULL,
     msisdn                   text NOT NULL,
     payer_message            text,
@@ -113,8 +143,9 @@ CREATE TRIGGER momo_payments_guard
 -- (free up to 4,000 RWF, 0.5 % above).  Rows added here are kept by pg_dump.
 CREATE TABLE @extschema@.momo_fee_schedule (
     currency   text PRIMARY KEY CHECK (currency ~ '^[A-Z]{3}$'),
-    free_up_to numeric NOT NULL CHECK (free_up_to >= 0),
-    percent    numeric NOT NULL CHECK (percent >= 0 AND percent <= 100),
+    free_up_to numeric NOT NULL CHECK (free_up_to OPERATOR(pg_catalog.>=) 0::numeric),
+    percent    numeric NOT NULL CHECK (percent OPERATOR(pg_catalog.>=) 0::numeric
+                                    AND percent OPERATOR(pg_catalog.<=) 100::numeric),
     decimals   integer NOT NULL DEFAULT 2 CHECK (decimals BETWEEN 0 AND 4)
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_fee_schedule', '');
@@ -234,7 +265,7 @@ CREATE FUNCTION @extschema@.momo_request_to_pay(
     payee_note text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_pay'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) IS
@@ -243,7 +274,7 @@ COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, t
 CREATE FUNCTION @extschema@.momo_payment_status(reference_id uuid)
 RETURNS @extschema@.momo_payments
 AS 'MODULE_PATHNAME', 'momo_payment_status'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_payment_status(uuid) IS
@@ -252,7 +283,7 @@ COMMENT ON FUNCTION @extschema@.momo_payment_status(uuid) IS
 CREATE FUNCTION @extschema@.momo_await(reference_id uuid, timeout interval DEFAULT '30 seconds')
 RETURNS @extschema@.momo_payments
 AS 'MODULE_PATHNAME', 'momo_await'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_await(uuid, interval) IS
@@ -267,7 +298,7 @@ CREATE FUNCTION @extschema@.momo_transfer(
     payee_note text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_transfer'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) IS
@@ -282,7 +313,7 @@ CREATE FUNCTION @extschema@.momo_deposit(
     payee_note text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_deposit'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) IS
@@ -296,7 +327,7 @@ CREATE FUNCTION @extschema@.momo_refund(
     payee_note text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_refund'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) IS
@@ -311,7 +342,7 @@ CREATE FUNCTION @extschema@.momo_remittance_transfer(
     payee_note text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_remittance_transfer'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) IS
@@ -320,7 +351,7 @@ COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, te
 CREATE FUNCTION @extschema@.momo_balance(product text DEFAULT 'collection',
                                         OUT available_balance numeric, OUT currency text)
 AS 'MODULE_PATHNAME', 'momo_balance'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_balance(text) IS
@@ -329,7 +360,7 @@ COMMENT ON FUNCTION @extschema@.momo_balance(text) IS
 CREATE FUNCTION @extschema@.momo_account_holder_active(msisdn text, product text DEFAULT 'collection')
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'momo_account_holder_active'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_account_holder_active(text, text) IS
@@ -339,7 +370,7 @@ CREATE FUNCTION @extschema@.momo_account_holder_info(msisdn text, product text D
     OUT given_name text, OUT family_name text, OUT birthdate text, OUT locale text,
     OUT gender text, OUT status text)
 AS 'MODULE_PATHNAME', 'momo_account_holder_info'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text) IS
@@ -348,7 +379,7 @@ COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text) IS
 CREATE FUNCTION @extschema@.momo_delivery_notification(reference_id uuid, message text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'momo_delivery_notification'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) IS
@@ -357,7 +388,7 @@ COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) IS
 CREATE FUNCTION @extschema@.momo_sandbox_provision(callback_host text, product text DEFAULT 'collection',
     OUT api_user uuid, OUT api_key text)
 AS 'MODULE_PATHNAME', 'momo_sandbox_provision'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_sandbox_provision(text, text) IS
@@ -366,7 +397,7 @@ COMMENT ON FUNCTION @extschema@.momo_sandbox_provision(text, text) IS
 CREATE FUNCTION @extschema@.momo_callback(query_string text, body text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'momo_callback'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_callback(text, text) IS
@@ -375,7 +406,7 @@ COMMENT ON FUNCTION @extschema@.momo_callback(text, text) IS
 CREATE FUNCTION @extschema@.momo_preflight(OUT check_name text, OUT ok boolean, OUT detail text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'momo_preflight'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION @extschema@.momo_preflight() IS
@@ -392,6 +423,14 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.momo_worker_status() IS
     'the running momo worker''s pid, and why it is not sending payments (NULL when nothing stops it)';
+
+CREATE FUNCTION @extschema@.momo_ignored_callbacks(OUT reason text, OUT ignored bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_ignored_callbacks'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.momo_ignored_callbacks() IS
+    'callbacks momo_callback ignored since the server started, by reason (forged, unverified, unknown, final, duplicate)';
 
 -- Payments that need a person's attention: still queued or pending
 -- momo.attention_after after they were requested (MTN keeps them pending, or
@@ -426,6 +465,8 @@ CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
     SELECT 'needing_attention', NULL, count(*) FROM @extschema@.momo_attention
     UNION ALL
     SELECT 'token_refreshes', t.product, t.refreshes FROM @extschema@.momo_token_refreshes() t
+    UNION ALL
+    SELECT 'callbacks_ignored', c.reason, c.ignored FROM @extschema@.momo_ignored_callbacks() c
     UNION ALL
     SELECT 'worker_running', NULL, (w.pid IS NOT NULL)::integer::numeric FROM @extschema@.momo_worker_status() w
     UNION ALL
@@ -473,28 +514,16 @@ REVOKE ALL ON FUNCTION @extschema@.momo_callback(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_preflight() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_worker_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_ignored_callbacks() FROM PUBLIC;
 
--- momo_worker owns the tables and the functions that write them (see the top of
--- this file): the SECURITY DEFINER functions run as momo_worker, never as the
--- superuser who installed momo, and the worker acts as the owner of
--- momo_payments.  As their owner it is not subject to row-level security.
+-- momo_worker owns the tables (see the top of this file): momo's functions
+-- (SECURITY INVOKER) and its worker do their own statements as the owner of
+-- momo_payments, never as a superuser.  As their owner it is not subject to
+-- row-level security.
+GRANT USAGE ON SCHEMA @extschema@ TO momo_worker;
 ALTER TABLE @extschema@.momo_payments OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_events OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_attention OWNER TO momo_worker;
 ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_payment_status(uuid) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_await(uuid, interval) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_balance(text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_account_holder_active(text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_account_holder_info(text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_delivery_notification(uuid, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_sandbox_provision(text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_callback(text, text) OWNER TO momo_worker;
-ALTER FUNCTION @extschema@.momo_preflight() OWNER TO momo_worker;

@@ -98,17 +98,27 @@ SELECT requested_by, status FROM momo_payments WHERE reference_id = :'a_ref';
 SELECT count(*) AS refunds_of_a FROM momo_payments WHERE refund_of = :'a_ref';
 SELECT count(*) AS notifications_to_a_payer FROM momo_events
  WHERE reference_id = :'a_ref' AND operation = 'delivery_notification';
--- momo_stats runs as its caller (security_invoker): with SELECT on it, a
--- tenant counts its own payments only.
-GRANT SELECT ON momo_stats, momo_events, momo_attention TO momo_app;
-GRANT EXECUTE ON FUNCTION momo_token_refreshes() TO momo_app;
-SET ROLE momo_tenant_b;
-SELECT coalesce(sum(value), 0) AS payments_b_counts FROM momo_stats WHERE metric = 'payments';
-SET ROLE momo_tenant_a;
-SELECT sum(value) AS payments_a_counts FROM momo_stats WHERE metric = 'payments';
+-- A SECURITY DEFINER function of tenant B, called by tenant A, acts for B:
+-- momo's functions act for whoever is the current user when they are called
+-- (here the function's owner), not for the session's role.
 RESET ROLE;
-REVOKE ALL ON momo_stats, momo_events, momo_attention FROM momo_app;
-REVOKE ALL ON FUNCTION momo_token_refreshes(), momo_refund(uuid, numeric, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_payment_status(uuid) TO momo_app;
+CREATE FUNCTION momo_test.b_helper(ref uuid) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN momo_test.try(pg_catalog.format('SELECT public.momo_payment_status(%L)', ref));
+END $$;
+ALTER FUNCTION momo_test.b_helper(uuid) OWNER TO momo_tenant_b;
+GRANT EXECUTE ON FUNCTION momo_test.b_helper(uuid) TO momo_tenant_a;
+SET ROLE momo_tenant_a;
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.b_helper(:'a_ref');
+\pset tuples_only off
+\pset format aligned
+RESET ROLE;
+DROP FUNCTION momo_test.b_helper(uuid);
+REVOKE ALL ON FUNCTION momo_refund(uuid, numeric, text, text, text),
                        momo_delivery_notification(uuid, text) FROM momo_app;
 -- A role that may SELECT some columns only is refused: momo shows whole rows.
 CREATE ROLE momo_columns_only IN ROLE momo_app;
@@ -152,8 +162,16 @@ CREATE ROLE momo_schema_owner;
 CREATE DATABASE momo_attack;
 GRANT CREATE ON DATABASE momo_attack TO momo_schema_owner;
 \c momo_attack
+-- momo refuses to go into a schema an ordinary role controls ...
 CREATE SCHEMA shop AUTHORIZATION momo_schema_owner;
+\set VERBOSITY terse
 CREATE EXTENSION momo SCHEMA shop;
+\set VERBOSITY default
+-- ... so here the DBA gives the schema away after installing, and
+-- momo_preflight() says so (check "schema") -- without running the attack.
+ALTER SCHEMA shop OWNER TO CURRENT_USER;
+CREATE EXTENSION momo SCHEMA shop;
+ALTER SCHEMA shop OWNER TO momo_schema_owner;
 SET ROLE momo_schema_owner;
 CREATE SCHEMA m;
 CREATE SEQUENCE m.calls;
@@ -164,7 +182,7 @@ RESET ROLE;
 -- The superuser runs the checklist: every check answers, the two that read
 -- the catalogue about momo's tables among them ...
 SELECT check_name, ok FROM "'::text IS NULL OR m.pwn() --".momo_preflight()
- WHERE check_name IN ('payments in pg_dump', 'secrets closed to PUBLIC');
+ WHERE check_name IN ('payments in pg_dump', 'secrets closed to PUBLIC', 'schema');
 SELECT count(*) AS checks FROM "'::text IS NULL OR m.pwn() --".momo_preflight();
 -- ... and the attacker's function never ran.
 SELECT is_called AS attacker_function_ran FROM m.calls;

@@ -20,7 +20,19 @@ BEGIN
     END LOOP;
 END
 $$;
+DROP OPERATOR IF EXISTS public.> (numeric, integer);
+DROP OPERATOR IF EXISTS public.>= (numeric, integer);
+DROP OPERATOR IF EXISTS public.<= (numeric, integer);
+DROP FUNCTION IF EXISTS public.planted_cmp(numeric, integer);
 RESET client_min_messages;
+
+-- Operators planted before the install, matching (numeric, integer) exactly
+-- where pg_catalog needs a cast: momo's objects must not bind to them.
+CREATE FUNCTION public.planted_cmp(numeric, integer) RETURNS boolean
+LANGUAGE sql AS $$ SELECT true $$;
+CREATE OPERATOR public.> (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.planted_cmp);
+CREATE OPERATOR public.>= (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.planted_cmp);
+CREATE OPERATOR public.<= (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.planted_cmp);
 
 CREATE EXTENSION momo;
 CREATE SCHEMA momo_test;
@@ -102,6 +114,17 @@ SELECT pg_describe_object(classid, objid, objsubid) AS object
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'momo')
    AND deptype = 'e'
  ORDER BY 1;
+
+-- Every operator momo's constraints, indexes, views and triggers use is
+-- pg_catalog's: none could bind to one a role planted before the install.
+SELECT count(*) AS operators_outside_pg_catalog
+  FROM pg_depend d JOIN pg_operator o ON o.oid = d.refobjid
+ WHERE d.refclassid = 'pg_operator'::regclass
+   AND o.oprnamespace <> 'pg_catalog'::regnamespace;
+DROP OPERATOR public.> (numeric, integer);
+DROP OPERATOR public.>= (numeric, integer);
+DROP OPERATOR public.<= (numeric, integer);
+DROP FUNCTION public.planted_cmp(numeric, integer);
 
 -- pg_dump keeps the payments.
 SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'momo';

@@ -9,12 +9,14 @@
  *	  body's status is never trusted: a valid callback only makes the worker
  *	  ask MTN for the status at once, and that answer decides.
  *
- *	  Anyone who knows the callback URL can call it, so nothing a callback
- *	  carries is kept or logged before its signature is checked: a forged one
- *	  leaves an event row of fixed text and, at most once a minute per
- *	  session, a LOG line of fixed text with a count.  A signed one (which may
- *	  still be a replay with another body) leaves its reference id and, of its
- *	  body, only the claimed status when it is one of MTN's status words.
+ *	  Anyone who knows the callback URL can call it, as often as it likes, so
+ *	  nothing a callback carries is kept or logged before its signature is
+ *	  checked, and an ignored callback leaves no row: it is counted in shared
+ *	  memory (momo_ignored_callbacks, momo_stats), and a forged one is logged
+ *	  at most once a minute in the whole cluster, as fixed text with a count.
+ *	  A signed one that schedules a status check (at most once per payment
+ *	  per duplicate window) leaves an event row with its reference id and, of
+ *	  its body, only the claimed status when it is one of MTN's status words.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +33,7 @@
 
 #include "answers.h"
 #include "momo.h"
+#include "owner.h"
 #include "protocol.h"
 #include "settings.h"
 #include "store.h"
@@ -46,39 +49,30 @@ PG_FUNCTION_INFO_V1(momo_callback);
  */
 #define DUPLICATE_WINDOW_MS 5000
 
-/* At most one LOG line about forged callbacks per session per this interval. */
-#define FORGED_LOG_INTERVAL_S 60
-
-/* When this session last logged a forged callback, and how many it has not logged since. */
-static TimestampTz forged_logged_at = 0;
-static uint64 forged_unlogged = 0;
-
 /*
- * Logs a forged callback, rate-limited: a fixed text, never anything the
- * callback carried, and at most one line per FORGED_LOG_INTERVAL_S with the
- * count of those not logged in between.  The statement and the context are
- * left out: at LOG level the server would add the calling statement, which
- * may carry the callback's query string and body as literals.
+ * Counts a forged callback, and logs it rate-limited (momo_count_ignored_callback):
+ * a fixed text, never anything the callback carried, and at most one line
+ * per interval in the whole cluster, with the count of those not logged in
+ * between.  The statement and the context are left out: at LOG level the
+ * server would add the calling statement, which may carry the callback's
+ * query string and body as literals.
  */
 static void
 log_forged(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	bool		log_now;
+	uint64		unlogged = momo_count_ignored_callback(MOMO_CALLBACK_FORGED, &log_now);
 
-	if (forged_logged_at != 0 &&
-		!TimestampDifferenceExceeds(forged_logged_at, now, FORGED_LOG_INTERVAL_S * 1000))
-	{
-		forged_unlogged++;
+	if (!log_now)
 		return;
-	}
-	if (forged_unlogged > 0)
+	if (unlogged > 0)
 		ereport(LOG,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("momo: ignored a forged callback"),
-				 errdetail_plural("This session ignored %llu more forged callback since the previous such message without logging it.",
-								  "This session ignored %llu more forged callbacks since the previous such message without logging them.",
-								  (unsigned long) forged_unlogged,
-								  (unsigned long long) forged_unlogged),
+				 errdetail_plural("%llu more forged callback was ignored since the previous such message without being logged.",
+								  "%llu more forged callbacks were ignored since the previous such message without being logged.",
+								  (unsigned long) unlogged,
+								  (unsigned long long) unlogged),
 				 errhidestmt(true), errhidecontext(true)));
 	else
 		ereport(LOG,
@@ -86,22 +80,32 @@ log_forged(void)
 				 errmsg("momo: ignored a forged callback"),
 				 errdetail("Its reference id or signature was wrong; nothing it carried is logged or kept."),
 				 errhidestmt(true), errhidecontext(true)));
-	forged_logged_at = now;
-	forged_unlogged = 0;
+}
+
+/* Counts an ignored callback (not forged) and returns the verdict as text. */
+static Datum
+ignored(MomoActing *a, MomoIgnoredCallback why, const char *text)
+{
+	bool		log_now;
+
+	(void) momo_count_ignored_callback(why, &log_now);
+	momo_owner_leave(a);
+	return CStringGetTextDatum(text);
 }
 
 /*
- * Logs the callback in momo_events and returns the verdict as text.  ref
- * must be NULL unless the signature proved it, and claimed NULL or one of
- * MTN's status words.
+ * Logs a callback that scheduled a status check in momo_events (at most one
+ * per payment per duplicate window) and returns the verdict as text.  ref
+ * must be proved by the signature, and claimed NULL or one of MTN's status
+ * words.  Ignored callbacks are only counted (ignored, log_forged).
  */
 static Datum
-verdict(const char *schema, const char *ref, const char *outcome, const char *claimed,
+verdict(MomoActing *a, const char *ref, const char *outcome, const char *claimed,
 		const char *text)
 {
-	momo_store_log_event(schema, ref, "collection", "callback", 0, outcome,
+	momo_store_log_event(a->schema, ref, "collection", "callback", 0, outcome,
 						 claimed, 0, NULL);
-	SPI_finish();
+	momo_owner_leave(a);
 	return CStringGetTextDatum(text);
 }
 
@@ -118,6 +122,7 @@ momo_callback(PG_FUNCTION_ARGS)
 	char	   *sig;
 	char	   *expected;
 	const char *claimed = NULL;
+	MomoActing	a;
 	char	   *schema;
 	bool		valid_query;
 	MomoConfig	cfg;
@@ -129,26 +134,26 @@ momo_callback(PG_FUNCTION_ARGS)
 	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	momo_require_preload();
 	momo_config_resolve(&cfg, MOMO_COLLECTION);
-	schema = momo_store_function_schema(fcinfo);
 	valid_query = momo_parse_callback_query(query, &ref, &sig);
 
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_owner_enter(fcinfo, &a);
+	schema = a.schema;
 	if (!valid_query)
 	{
 		log_forged();
-		PG_RETURN_DATUM(verdict(schema, NULL, "forged", NULL,
-								"ignored: no valid momo_ref in the query string"));
+		momo_owner_leave(&a);
+		PG_RETURN_TEXT_P(cstring_to_text("ignored: no valid momo_ref in the query string"));
 	}
 	if (cfg.callback_secret == NULL)
-		PG_RETURN_DATUM(verdict(schema, NULL, "unverified", NULL,
+		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_UNVERIFIED,
 								"ignored: momo.callback_secret is not set, so callbacks cannot be verified"));
 	expected = momo_callback_signature(cfg.callback_secret, ref);
 	if (sig == NULL || strlen(sig) != strlen(expected) ||
 		CRYPTO_memcmp(sig, expected, strlen(expected)) != 0)
 	{
 		log_forged();
-		PG_RETURN_DATUM(verdict(schema, NULL, "forged", NULL, "ignored: bad signature"));
+		momo_owner_leave(&a);
+		PG_RETURN_TEXT_P(cstring_to_text("ignored: bad signature"));
 	}
 
 	/*
@@ -179,7 +184,7 @@ momo_callback(PG_FUNCTION_ARGS)
 	if (SPI_processed == 1)
 	{
 		momo_wake_worker_at_commit();
-		PG_RETURN_DATUM(verdict(schema, ref, "scheduled", claimed, "scheduled"));
+		PG_RETURN_DATUM(verdict(&a, ref, "scheduled", claimed, "scheduled"));
 	}
 
 	rc = SPI_execute_with_args(psprintf("SELECT status FROM %s.momo_payments WHERE reference_id = $1::uuid",
@@ -188,9 +193,9 @@ momo_callback(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "momo: reading a payment failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
-		PG_RETURN_DATUM(verdict(schema, ref, "unknown", claimed, "ignored: unknown payment"));
+		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_UNKNOWN, "ignored: unknown payment"));
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "pending") != 0 &&
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "queued") != 0)
-		PG_RETURN_DATUM(verdict(schema, ref, "final", claimed, "ignored: the payment is already final"));
-	PG_RETURN_DATUM(verdict(schema, ref, "duplicate", claimed, "ignored: duplicate"));
+		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_FINAL, "ignored: the payment is already final"));
+	PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_DUPLICATE, "ignored: duplicate"));
 }

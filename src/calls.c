@@ -26,6 +26,7 @@
 #include "api.h"
 #include "json.h"
 #include "momo.h"
+#include "owner.h"
 #include "settings.h"
 #include "store.h"
 #include "validate.h"
@@ -58,16 +59,14 @@ static void
 log_call(FunctionCallInfo fcinfo, const MomoConfig *cfg, const char *reference_id,
 		 const char *operation, const MomoHttpRequest *req, bool ok)
 {
-	char	   *schema = momo_store_function_schema(fcinfo);
-	int			rc;
+	MomoActing a;
 
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	momo_store_log_event(schema, reference_id, momo_product_names[cfg->product], operation,
+	momo_owner_enter(fcinfo, &a);
+	momo_store_log_event(a.schema, reference_id, momo_product_names[cfg->product], operation,
 						 (int) req->status, ok ? "ok" : (req->status == 0 ? "retry" : "error"),
 						 NULL, req->elapsed * 1000.0,
 						 req->status == 0 ? momo_http_describe_failure(req) : NULL);
-	SPI_finish();
+	momo_owner_leave(&a);
 }
 
 /* Raises the ERROR for a call MTN did not answer as hoped. */
@@ -218,12 +217,11 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 {
 	char	   *ref;
 	char	   *message;
-	char	   *schema;
+	MomoActing a;
 	MomoConfig	cfg;
 	MomoPayment p;
 	MomoHttpRequest *req;
 	StringInfoData body;
-	int			rc;
 
 	momo_require_arg(fcinfo, 0, "reference_id");
 	ref = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
@@ -231,15 +229,13 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	momo_require_preload();
 	momo_config_require(&cfg, MOMO_COLLECTION);
 
-	schema = momo_store_function_schema(fcinfo);
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_owner_enter(fcinfo, &a);
 	/* A caller who may not see the payment learns nothing about it. */
-	if (!momo_store_caller_sees(schema, ref) || !momo_store_fetch(schema, ref, &p))
+	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_fetch(a.schema, ref, &p))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("momo: no payment has reference_id %s", ref)));
-	SPI_finish();
+	momo_owner_leave(&a);
 	if (p.terms.operation != MOMO_REQUEST_TO_PAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -26,6 +26,7 @@
 
 #include "api.h"
 #include "momo.h"
+#include "owner.h"
 #include "settings.h"
 #include "store.h"
 #include "validate.h"
@@ -80,21 +81,18 @@ raise_no_payment(const char *ref)
 static Datum
 queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 {
-	char	   *schema;
+	MomoActing a;
 	char	   *ref;
 	bool		existing;
-	int			rc;
 
 	require_worker_database();
 	terms->reference_id = momo_new_uuid();
 	if (terms->external_id == NULL)
 		terms->external_id = terms->reference_id;
 
-	schema = momo_store_function_schema(fcinfo);
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	ref = momo_store_insert(schema, terms, &existing);
-	SPI_finish();
+	momo_owner_enter(fcinfo, &a);
+	ref = momo_store_insert(a.schema, a.caller, terms, &existing);
+	momo_owner_leave(&a);
 
 	if (!existing)
 		momo_wake_worker_at_commit();
@@ -164,6 +162,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	char	   *ref = reference_arg(fcinfo, 0);
 	MomoConfig	cfg;
 	MomoPaymentTerms terms;
+	MomoActing a;
 	char	   *schema;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
@@ -186,12 +185,11 @@ momo_refund(PG_FUNCTION_ARGS)
 				 errmsg("momo_refund cannot see concurrent refunds at isolation level %s",
 						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
 				 errhint("Call momo_refund in a READ COMMITTED transaction.")));
-	schema = momo_store_function_schema(fcinfo);
 	upper = CurrentMemoryContext;
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_owner_enter(fcinfo, &a);
+	schema = a.schema;
 	/* A caller who may not see the payment learns nothing about it. */
-	if (!momo_store_caller_sees(schema, ref))
+	if (!momo_store_caller_sees(schema, a.caller, ref))
 		raise_no_payment(ref);
 	values[0] = CStringGetTextDatum(ref);
 	/* First lock the payment, so that refunds of it queue up behind each other ... */
@@ -252,13 +250,13 @@ momo_refund(PG_FUNCTION_ARGS)
 		MomoPayment earlier;
 		char	   *diff;
 
-		if (momo_store_find_open(schema, MOMO_REFUND, terms.external_id, &earlier))
+		if (momo_store_find_open(schema, a.caller, MOMO_REFUND, terms.external_id, &earlier))
 		{
 			MemoryContextSwitchTo(upper);
 			diff = momo_store_differing_terms(&terms, &earlier);
 			if (diff)
 				momo_store_refuse_different_terms(&terms, &earlier, diff);
-			SPI_finish();
+			momo_owner_leave(&a);
 			PG_RETURN_DATUM(DirectFunctionCall1(uuid_in, CStringGetDatum(earlier.terms.reference_id)));
 		}
 		MemoryContextSwitchTo(upper);
@@ -280,7 +278,7 @@ momo_refund(PG_FUNCTION_ARGS)
 				 errdetail("%s %s was collected; %s %s is refunded or being refunded.",
 						   DatumGetCString(DirectFunctionCall1(numeric_out, collected)), terms.currency,
 						   DatumGetCString(DirectFunctionCall1(numeric_out, refunded)), terms.currency)));
-	SPI_finish();
+	momo_owner_leave(&a);
 	PG_RETURN_DATUM(queue_payment(fcinfo, &terms));
 }
 
@@ -310,22 +308,20 @@ Datum
 momo_payment_status(PG_FUNCTION_ARGS)
 {
 	char	   *ref = reference_arg(fcinfo, 0);
-	char	   *schema = momo_store_function_schema(fcinfo);
+	MomoActing a;
 	MomoPayment p;
 	MomoConfig	cfg;
 	MomoCall	call;
 	MomoTokenResult r;
 	char	   *error = NULL;
-	int			rc;
 
 	momo_require_preload();
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	if (!momo_store_caller_sees(schema, ref) || !momo_store_fetch(schema, ref, &p))
+	momo_owner_enter(fcinfo, &a);
+	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
 	if (p.final || (p.queued && p.attempts == 0))
 	{
-		SPI_finish();
+		momo_owner_leave(&a);
 		PG_RETURN_DATUM(p.row);
 	}
 
@@ -336,13 +332,13 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	call.terms = &p.terms;
 	call.context = &p;
 	pgstat_report_activity(STATE_RUNNING, "momo: asking MTN for a payment status");
-	r = momo_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, NULL, schema, &error);
+	r = momo_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, NULL, a.schema, &error);
 	if (r != MOMO_TOKEN_OK)
 		momo_raise_token_error(&cfg, r, error);
 
-	if (!momo_store_fetch(schema, ref, &p))
+	if (!momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
-	SPI_finish();
+	momo_owner_leave(&a);
 	PG_RETURN_DATUM(p.row);
 }
 
@@ -369,11 +365,10 @@ Datum
 momo_await(PG_FUNCTION_ARGS)
 {
 	char	   *ref = reference_arg(fcinfo, 0);
-	char	   *schema = momo_store_function_schema(fcinfo);
+	MomoActing a;
 	instr_time	started;
 	MomoPayment p;
 	int64		timeout;
-	int			rc;
 
 	momo_require_preload();
 	momo_require_arg(fcinfo, 1, "timeout");
@@ -388,11 +383,9 @@ momo_await(PG_FUNCTION_ARGS)
 	timeout = Min(timeout, PG_INT32_MAX);
 	INSTR_TIME_SET_CURRENT(started);
 
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	if (!momo_store_caller_sees(schema, ref))
+	momo_owner_enter(fcinfo, &a);
+	if (!momo_store_caller_sees(a.schema, a.caller, ref))
 		raise_no_payment(ref);
-	SPI_finish();
 
 	ConditionVariablePrepareToSleep(&momo_shared->finished_cv);
 	for (;;)
@@ -403,10 +396,7 @@ momo_await(PG_FUNCTION_ARGS)
 		int64		remaining;
 
 		/* Only the status, at each wake-up; the whole row once, at the end. */
-		if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-			elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-		progress = momo_store_progress(schema, ref, &xmin);
-		SPI_finish();
+		progress = momo_store_progress(a.schema, ref, &xmin);
 		if (progress < 0)
 			raise_no_payment(ref);
 		if (progress > 0)
@@ -428,10 +418,8 @@ momo_await(PG_FUNCTION_ARGS)
 	}
 	ConditionVariableCancelSleep();
 
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
-	if (!momo_store_fetch(schema, ref, &p))
+	if (!momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
-	SPI_finish();
+	momo_owner_leave(&a);
 	PG_RETURN_DATUM(p.row);
 }

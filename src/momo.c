@@ -83,6 +83,51 @@ momo_require_preload(void)
 				 errhint("Add momo to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+/* Each MomoIgnoredCallback's name, as momo_stats shows it. */
+const char *const momo_ignored_callback_names[] = {
+	[MOMO_CALLBACK_FORGED] = "forged",
+	[MOMO_CALLBACK_UNVERIFIED] = "unverified",
+	[MOMO_CALLBACK_UNKNOWN] = "unknown",
+	[MOMO_CALLBACK_FINAL] = "final",
+	[MOMO_CALLBACK_DUPLICATE] = "duplicate",
+};
+
+/* At most one LOG line about forged callbacks per this interval, in the whole cluster. */
+#define FORGED_LOG_INTERVAL_S 60
+
+/*
+ * Counts an ignored callback.  For a forged one, *log_now says whether to
+ * log it (at most once per FORGED_LOG_INTERVAL_S across every session), and
+ * the result is how many were not logged since the last line.
+ */
+uint64
+momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		unlogged = 0;
+
+	*log_now = false;
+	if (momo_shared == NULL)
+		return 0;
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	momo_shared->callbacks_ignored[why]++;
+	if (why == MOMO_CALLBACK_FORGED)
+	{
+		if (momo_shared->forged_logged_at == 0 ||
+			TimestampDifferenceExceeds(momo_shared->forged_logged_at, now, FORGED_LOG_INTERVAL_S * 1000))
+		{
+			*log_now = true;
+			unlogged = momo_shared->forged_unlogged;
+			momo_shared->forged_unlogged = 0;
+			momo_shared->forged_logged_at = now;
+		}
+		else
+			momo_shared->forged_unlogged++;
+	}
+	LWLockRelease(momo_shared->lock);
+	return unlogged;
+}
+
 /* Sets the worker's latch, if a worker is running. */
 void
 momo_wake_worker(void)

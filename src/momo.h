@@ -27,6 +27,22 @@ typedef struct MomoTokenSlot
 	char		token[MOMO_MAX_TOKEN_LEN];
 } MomoTokenSlot;
 
+/*
+ * Callbacks momo ignores, counted in shared memory rather than logged one by
+ * one: anyone who knows the callback URL can send them without end.
+ */
+typedef enum MomoIgnoredCallback
+{
+	MOMO_CALLBACK_FORGED,		/* no valid reference id, or a wrong signature */
+	MOMO_CALLBACK_UNVERIFIED,	/* momo.callback_secret is not set */
+	MOMO_CALLBACK_UNKNOWN,		/* signed, for no payment of this database */
+	MOMO_CALLBACK_FINAL,		/* signed, for a payment already final */
+	MOMO_CALLBACK_DUPLICATE,	/* signed, within the duplicate window */
+	MOMO_N_IGNORED_CALLBACKS
+} MomoIgnoredCallback;
+
+extern const char *const momo_ignored_callback_names[];
+
 /* Room for the worker's last problem, as momo_stats and momo_preflight show it. */
 #define MOMO_PROBLEM_LEN 256
 
@@ -36,6 +52,9 @@ typedef struct MomoShared
 	pid_t		worker_pid;		/* the running worker, or 0 */
 	Latch	   *worker_latch;	/* set to wake it */
 	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending, or "" */
+	uint64		callbacks_ignored[MOMO_N_IGNORED_CALLBACKS];	/* by reason, since the start */
+	uint64		forged_unlogged;	/* forged callbacks not logged since the last LOG line */
+	TimestampTz forged_logged_at;	/* when a forged callback was last logged, anywhere */
 	ConditionVariable finished_cv;	/* broadcast when payments became final */
 	MomoTokenSlot token[MOMO_N_PRODUCTS];
 } MomoShared;
@@ -47,6 +66,7 @@ extern void momo_wake_worker(void);
 extern void momo_wake_worker_at_commit(void);
 extern void momo_announce_final_at_commit(void);
 extern void momo_announce_final(void);
+extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);
 
 /* worker.c */
 extern PGDLLEXPORT void momo_worker_main(Datum arg);

@@ -23,12 +23,14 @@
 
 #include "api.h"
 #include "momo.h"
+#include "owner.h"
 #include "settings.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(momo_preflight);
 PG_FUNCTION_INFO_V1(momo_token_refreshes);
 PG_FUNCTION_INFO_V1(momo_worker_status);
+PG_FUNCTION_INFO_V1(momo_ignored_callbacks);
 
 /* Adds one check's row. */
 static void
@@ -89,7 +91,6 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 	bool		login;
 	int64		members;
 	bool		isnull;
-	StringInfoData unsafe;
 
 	if (!OidIsValid(rel))
 		return;
@@ -113,25 +114,37 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 			  psprintf("%s owns momo_payments: an ordinary role%s, with no members", owner,
 					   login ? " (it may log in: ALTER ROLE ... NOLOGIN is safer)" : ", no login"));
 
-	/* Triggers of others on momo_payments: SECURITY DEFINER with a pinned search_path. */
-	rc = SPI_execute_with_args("SELECT t.tgname::text || ' (' || p.oid::pg_catalog.regprocedure::text || ')'"
-							   " FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p"
-							   "   ON p.oid OPERATOR(pg_catalog.=) t.tgfoid"
-							   " WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal"
-							   "   AND t.tgname OPERATOR(pg_catalog.<>) ALL ('{momo_payments_guard,momo_payments_notify}'::pg_catalog.name[])"
-							   "   AND (NOT p.prosecdef OR NOT EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) AS c"
-							   "         WHERE c OPERATOR(pg_catalog.~~) 'search\\_path=%'))"
-							   " ORDER BY 1",
-							   1, types, values, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "momo: reading the triggers on momo_payments failed: %s", SPI_result_code_string(rc));
-	initStringInfo(&unsafe);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&unsafe, "%s%s", i ? ", " : "",
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	add_check(rsinfo, "triggers on momo_payments", SPI_processed == 0,
-			  SPI_processed == 0 ? "every trigger of others runs as its function's owner (SECURITY DEFINER, pinned search_path)" :
-			  psprintf("these run with momo_worker's rights: %s (make each function SECURITY DEFINER, owned by the application, with SET search_path)", unsafe.data));
+	/* The schema: only superusers may own it or create in it (see the install script). */
+	values[0] = ObjectIdGetDatum(nsp);
+	rc = SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ' ORDER BY r.rolname)"
+							   " FROM pg_catalog.pg_roles r, pg_catalog.pg_namespace n, pg_catalog.pg_database d"
+							   " WHERE n.oid OPERATOR(pg_catalog.=) $1"
+							   "   AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+							   "   AND NOT r.rolsuper"
+							   "   AND r.oid OPERATOR(pg_catalog.<>) 'pg_database_owner'::pg_catalog.regrole"
+							   "   AND (r.oid OPERATOR(pg_catalog.=) n.nspowner"
+							   "        OR (n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole"
+							   "            AND r.oid OPERATOR(pg_catalog.=) d.datdba)"
+							   "        OR pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE'))",
+							   1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "momo: reading who controls momo's schema failed: %s", SPI_result_code_string(rc));
+	{
+		char	   *writers = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		add_check(rsinfo, "schema", writers == NULL,
+				  writers ? psprintf("these roles own or may create objects in momo's schema, and so could replace or break momo: %s", writers) :
+				  "only superusers own or may create objects in momo's schema");
+	}
+
+	/* Triggers of others on momo_payments, and FORCE ROW LEVEL SECURITY: see owner.c. */
+	{
+		char	   *problem = super ? NULL : momo_owner_table_problem(rel, momo_owner_of(rel), nsp);
+
+		add_check(rsinfo, "triggers on momo_payments", problem == NULL,
+				  problem ? problem :
+				  "every trigger of others runs as its function's owner (SECURITY DEFINER, owned by the application, pinned search_path)");
+	}
 }
 
 /*
@@ -310,4 +323,32 @@ momo_worker_status(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(problem);
 	nulls[1] = (problem[0] == '\0');
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * momo_ignored_callbacks(): the callbacks momo_callback ignored since the
+ * server started, by reason (counted in shared memory, not logged one by
+ * one: anyone who knows the callback URL can send them without end).
+ */
+Datum
+momo_ignored_callbacks(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	uint64		counts[MOMO_N_IGNORED_CALLBACKS];
+
+	momo_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	memcpy(counts, momo_shared->callbacks_ignored, sizeof(counts));
+	LWLockRelease(momo_shared->lock);
+	for (int i = 0; i < MOMO_N_IGNORED_CALLBACKS; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(momo_ignored_callback_names[i]);
+		values[1] = Int64GetDatum((int64) counts[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
 }

@@ -95,18 +95,6 @@ momo_store_extension_schema(void)
 	return spi_strdup(TextDatumGetCString(d));
 }
 
-/* Returns the quoted schema of the function being called (the extension's schema). */
-char *
-momo_store_function_schema(FunctionCallInfo fcinfo)
-{
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-	char	   *name = get_namespace_name(nsp);
-
-	if (name == NULL)
-		elog(ERROR, "momo: schema %u of the called function does not exist", nsp);
-	return pstrdup(quote_identifier(name));
-}
-
 /* Returns a prepared plan, kept for the life of the process. */
 static SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *types)
@@ -281,19 +269,19 @@ read_payment(int i, MomoPayment *p, bool want_row)
 }
 
 /*
- * Reads the payment of the caller (the role outside momo's SECURITY DEFINER
- * functions) for operation with external_id that has not failed, with a
- * new snapshot; returns false if there is none.
+ * Reads the payment of caller (the role that called momo's function) for
+ * operation with external_id that has not failed, with a new snapshot;
+ * returns false if there is none.
  */
 bool
-momo_store_find_open(const char *schema, MomoOperation operation, const char *external_id,
-					 MomoPayment *p)
+momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
+					 const char *external_id, MomoPayment *p)
 {
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	int			rc;
 
-	values[0] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
+	values[0] = CStringGetTextDatum(GetUserNameFromId(caller, false));
 	values[1] = CStringGetTextDatum(momo_operation_names[operation]);
 	values[2] = CStringGetTextDatum(external_id);
 	rc = SPI_execute_with_args(psprintf("SELECT p, " PAYMENT_COLUMNS
@@ -363,8 +351,8 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
 }
 
 /*
- * Inserts a queued payment, recording the role that asked for it, unless
- * that role already has a payment of the same operation with the same
+ * Inserts a queued payment, recording the role that asked for it (caller),
+ * unless that role already has a payment of the same operation with the same
  * external_id that has not failed (queued, pending or successful): then it
  * returns that payment's reference id (and sets *existing), or raises an
  * ERROR if its terms differ.  An application that repeats a request, even in
@@ -374,7 +362,7 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
  * first and then find it.  Returns the reference id, in the caller's memory.
  */
 char *
-momo_store_insert(const char *schema, const MomoPaymentTerms *t, bool *existing)
+momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, bool *existing)
 {
 	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
@@ -383,7 +371,7 @@ momo_store_insert(const char *schema, const MomoPaymentTerms *t, bool *existing)
 	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_operation_product(t->operation)],
-		t->refund_of, GetUserNameFromId(GetOuterUserId(), false)};
+		t->refund_of, GetUserNameFromId(caller, false)};
 	char	   *sql;
 
 	for (int i = 0; i < 11; i++)
@@ -416,7 +404,7 @@ momo_store_insert(const char *schema, const MomoPaymentTerms *t, bool *existing)
 		spi_check(rc, SPI_OK_INSERT, "inserting the payment");
 		if (SPI_processed == 1)
 			return spi_strdup(t->reference_id);
-		if (momo_store_find_open(schema, t->operation, t->external_id, &p))
+		if (momo_store_find_open(schema, caller, t->operation, t->external_id, &p))
 		{
 			diff = momo_store_differing_terms(t, &p);
 			if (diff)
@@ -809,23 +797,23 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 }
 
 /*
- * Returns true if the role outside momo's SECURITY DEFINER functions (the
- * caller) may see the payment: its privileges on momo_payments (SELECT on
- * every column) and any row-level security policy decide, as for its own
- * SELECT of the whole row.  A caller without SELECT on momo_payments gets
- * the permission ERROR its own SELECT would.
+ * Returns true if caller (the role that called momo's function) may see
+ * the payment: its privileges on momo_payments (SELECT on every column) and
+ * any row-level security policy decide, as for its own SELECT of the whole
+ * row.  A caller without SELECT on momo_payments gets the permission ERROR
+ * its own SELECT would.
  */
 bool
-momo_store_caller_sees(const char *schema, const char *reference_id)
+momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 {
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(reference_id)};
-	int			rc = 0;
+	volatile int rc = 0;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(GetOuterUserId(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(caller, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		/* The whole row: a caller with SELECT on some columns only sees no payment. */
@@ -913,6 +901,7 @@ momo_store_progress(const char *schema, const char *reference_id, TransactionId 
 	Datum		values[1] = {CStringGetTextDatum(reference_id)};
 	bool		isnull;
 	int			rc;
+	int			result;
 
 	prepare_plans(schema);
 	/* Not read-only: a new snapshot each time, to see the worker's commits. */
@@ -921,5 +910,8 @@ momo_store_progress(const char *schema, const char *reference_id, TransactionId 
 	if (SPI_processed == 0)
 		return -1;
 	*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) ? 1 : 0;
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) ? 1 : 0;
+	/* Called in a loop with SPI connected: nothing may pile up. */
+	SPI_freetuptable(SPI_tuptable);
+	return result;
 }

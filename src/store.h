@@ -38,9 +38,9 @@ typedef struct MomoRecord
 } MomoRecord;
 
 extern char *momo_store_extension_schema(void);
-extern char *momo_store_function_schema(FunctionCallInfo fcinfo);
-extern char *momo_store_insert(const char *schema, const MomoPaymentTerms *t, bool *existing);
-extern bool momo_store_find_open(const char *schema, MomoOperation operation,
+extern char *momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t,
+							   bool *existing);
+extern bool momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
 								 const char *external_id, MomoPayment *p);
 extern char *momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p);
 extern void momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *p,
@@ -52,7 +52,7 @@ extern bool momo_store_record(const char *schema, const MomoPayment *p, MomoOp o
 							  const MomoAnswer *a, bool reschedule);
 extern int	momo_store_record_batch(const char *schema, const MomoRecord *recs, int n,
 									bool reschedule);
-extern bool momo_store_caller_sees(const char *schema, const char *reference_id);
+extern bool momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id);
 extern void momo_store_log_event(const char *schema, const char *reference_id,
 								 const char *product, const char *operation, int http_status,
 								 const char *outcome, const char *reason, double latency_ms,

@@ -46,6 +46,7 @@
 
 #include "api.h"
 #include "momo.h"
+#include "owner.h"
 #include "settings.h"
 #include "store.h"
 
@@ -178,32 +179,16 @@ extension_schema(void)
 }
 
 /*
- * Returns the role the worker acts as: the owner of momo_payments in the
- * extension's schema (momo_worker, see the install script), or InvalidOid
- * when momo is not installed here.  *superuser is set when that owner is a
- * superuser, whom the worker never acts as.
+ * Returns momo_payments in this database (InvalidOid when momo is not
+ * installed here), with its namespace in *nsp.
  */
 static Oid
-payments_owner(bool *is_superuser)
+payments_relation(Oid *nsp)
 {
-	Oid			nsp = extension_schema();
-	Oid			rel;
-	HeapTuple	tup;
-	Oid			owner;
-
-	*is_superuser = false;
-	if (!OidIsValid(nsp))
+	*nsp = extension_schema();
+	if (!OidIsValid(*nsp))
 		return InvalidOid;
-	rel = get_relname_relid("momo_payments", nsp);
-	if (!OidIsValid(rel))
-		return InvalidOid;
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
-	if (!HeapTupleIsValid(tup))
-		return InvalidOid;
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	*is_superuser = superuser_arg(owner);
-	return owner;
+	return get_relname_relid("momo_payments", *nsp);
 }
 
 /*
@@ -215,27 +200,31 @@ payments_owner(bool *is_superuser)
  * transaction restores the connection's user.
  *
  * Returns false, with the transaction started but nothing connected, when
- * that owner is a superuser: no code that others can create ever runs with
- * a superuser's rights because of the worker, so it does nothing then.
+ * acting as that owner is not safe (momo_owner_table_problem: the owner is
+ * a superuser, FORCE ROW LEVEL SECURITY, or a trigger that would run with
+ * the owner's rights): the worker does nothing then, and says why.
  */
 static bool
 begin_work(WorkerState *st, MemoryContext cxt)
 {
 	int			rc;
+	Oid			rel;
+	Oid			nsp;
 	Oid			owner;
-	bool		is_superuser;
+	char	   *problem;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	MemoryContextSwitchTo(cxt);
 	GetUserIdAndSecContext(&st->save_userid, &st->save_sec_context);
-	owner = payments_owner(&is_superuser);
-	if (is_superuser)
+	rel = payments_relation(&nsp);
+	owner = OidIsValid(rel) ? momo_owner_of(rel) : InvalidOid;
+	problem = OidIsValid(rel) ? momo_owner_table_problem(rel, owner, nsp) : NULL;
+	if (problem)
 	{
 		st->owner_refused = true;
-		report_problem(st, psprintf("momo_payments is owned by superuser \"%s\", and the worker never acts as a superuser",
-									GetUserNameFromId(owner, false)),
-					   "ALTER TABLE momo_payments OWNER TO momo_worker (an ordinary role); see the README, \"Security model\".");
+		report_problem(st, problem,
+					   "momo_payments must be owned by momo_worker (an ordinary role), without FORCE ROW LEVEL SECURITY, and every other trigger on it must be SECURITY DEFINER, owned by the application, with SET search_path; see the README, \"Security model\".");
 		return false;
 	}
 	if (OidIsValid(owner))
@@ -594,6 +583,7 @@ momo_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(momo_database_name, NULL, 0);
+	momo_in_worker = true;
 	pgstat_report_appname("momo worker");
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);

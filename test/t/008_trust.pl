@@ -1,11 +1,11 @@
 
-# 008_trust.pl - the trust boundary, attacked as an independent review did:
-# ordinary roles try to become superuser through momo's worker, through
-# momo's SECURITY DEFINER functions and through triggers on momo_payments and
-# on the tables those triggers touch.  Each attack is run with a role created
-# for it, step by step, and the test asserts that the attacker gained nothing
-# (no superuser, no code of theirs run with momo's or a superuser's rights)
-# while payments still complete.
+# 008_trust.pl - the trust boundary, attacked as two independent reviews did:
+# ordinary roles try to become superuser, or act with momo_worker's rights
+# (which write every payment), through momo's worker, momo's functions,
+# triggers on momo_payments and the tables those triggers touch, operators
+# planted before or after the install, and the schema momo lives in.  Each
+# attack is run with a role created for it, step by step, and the test
+# asserts that the attacker gained nothing while payments still complete.
 use strict;
 use warnings;
 
@@ -21,26 +21,60 @@ use Time::HiRes qw(usleep);
 start_sandbox();
 
 # The worker serves "victim", a database owned by mallory, an ordinary role:
-# as its owner mallory may create in its public schema, ANALYZE its tables and
-# ALTER DATABASE ... SET.  The DBA installs momo there.
+# as its owner mallory controls its schema public, may ANALYZE its tables and
+# ALTER DATABASE ... SET.
 my $node = momo_node('trust', database_name => 'victim');
 $node->safe_psql('postgres', q{
 	CREATE ROLE mallory LOGIN;
 	CREATE ROLE app LOGIN;
 	CREATE DATABASE victim OWNER mallory;
 });
+
+# 0. Before the install, mallory plants operators in public that match
+# (numeric, integer) exactly, where pg_catalog's need a cast: a CHECK
+# (amount > 0) would bind to them.  momo refuses to go into a schema an
+# ordinary role controls; the DBA installs it into a schema of its own.
+{
+	my ($rc, $out, $err) = $node->psql('victim', q{
+		SET ROLE mallory;
+		CREATE FUNCTION public.evil_cmp(numeric, integer) RETURNS boolean LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'planted operator');
+			BEGIN
+				EXECUTE 'ALTER ROLE mallory SUPERUSER';
+			EXCEPTION WHEN OTHERS THEN NULL;
+			END;
+			RETURN true;
+		END $$;
+		CREATE OPERATOR public.> (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.evil_cmp);
+		CREATE OPERATOR public.>= (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.evil_cmp);
+		CREATE OPERATOR public.<= (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.evil_cmp);
+		RESET ROLE;
+		CREATE EXTENSION momo;
+	});
+	like($err, qr/momo must be installed in a schema that only superusers control.*mallory/s,
+		'CREATE EXTENSION refuses schema public of a database an ordinary role owns');
+}
 $node->safe_psql('victim', q{
-	CREATE EXTENSION momo;
+	CREATE SCHEMA momo;
+	CREATE EXTENSION momo SCHEMA momo;
+	ALTER DATABASE victim SET search_path = "$user", public, momo;
 	-- what the attackers' code records, if it ever runs: who it ran as
-	CREATE TABLE public.pwned (ran_as name, via text);
+	CREATE TABLE momo.pwned (ran_as name, via text);
+	GRANT INSERT, SELECT ON momo.pwned TO PUBLIC;
+	CREATE VIEW public.pwned AS SELECT * FROM momo.pwned;
 	GRANT INSERT, SELECT ON public.pwned TO PUBLIC;
 	-- the README's grants for an application role
-	GRANT USAGE ON SCHEMA public TO app;
-	GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
-	                          momo_payment_status(uuid), momo_await(uuid, interval) TO app;
-	GRANT SELECT ON momo_payments TO app;
+	GRANT USAGE ON SCHEMA momo TO app;
+	GRANT EXECUTE ON FUNCTION momo.momo_request_to_pay(numeric, text, text, text, text, text),
+	                          momo.momo_payment_status(uuid), momo.momo_await(uuid, interval) TO app;
+	GRANT SELECT ON momo.momo_payments TO app;
 });
 ok(wait_for_worker($node, db => 'victim', timeout => 60), 'the worker serves victim');
+is($node->safe_psql('victim', q{
+	SELECT count(*) FROM pg_depend d JOIN pg_operator o ON o.oid = d.refobjid
+	 WHERE d.refclassid = 'pg_operator'::regclass AND o.oprnamespace <> 'pg_catalog'::regnamespace}),
+	'0', 'no object of momo binds to the planted operators');
 
 # psql as a given role; (exit code, stdout, stderr).
 sub as_role
@@ -111,8 +145,9 @@ sub app_payment
 			INSERT INTO public.pwned VALUES (current_user, 'momo_worker.now()');
 			RETURN pg_catalog.now();
 		END $$;
-		ANALYZE momo_payments;
-		ALTER DATABASE victim SET search_path = "$user", public, pg_catalog;
+		-- (ANALYZE momo_payments, to have its plans redone, is out of her
+		-- reach now: momo's schema is not hers; the restart below redoes them)
+		ALTER DATABASE victim SET search_path = "$user", public, momo, pg_catalog;
 	});
 	is($rc, 0, 'mallory, the database owner, planted operators and a search path') or diag($err);
 	# ... and an ALTER ROLE ... SET for the worker's role, as a DBA might have
@@ -126,7 +161,7 @@ sub app_payment
 		'successful,successful,successful', 'payments complete under the hijack attempt');
 	ok(!is_superuser('mallory'), 'mallory did not become superuser');
 	is(pwned(), 'nothing', 'no planted operator or function ran in momo');
-	$node->safe_psql('victim', 'ALTER DATABASE victim RESET search_path');
+	$node->safe_psql('victim', 'ALTER DATABASE victim SET search_path = "$user", public, momo');
 	$node->safe_psql('postgres', 'ALTER ROLE momo_worker RESET search_path')
 	  if $node->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname = 'momo_worker'});
 }
@@ -134,10 +169,10 @@ sub app_payment
 ############################################################################
 # 2a. A temporary table named like the recipe's table.  The README's recipe
 # once said UPDATE invoices, unqualified and SECURITY INVOKER; inside
-# momo_payment_status (SECURITY DEFINER, search_path pg_catalog, pg_temp) that
-# name found the caller's pg_temp.invoices, whose trigger then ran with the
-# definer's rights (the superuser who installed momo).  Here the DBA runs that
-# legacy recipe; the caller attacks through it.
+# momo_payment_status that name found the caller's pg_temp.invoices, whose
+# trigger then ran with the function's rights.  Here the DBA runs that
+# legacy recipe: momo now refuses to act at all while a trigger on
+# momo_payments would run with its rights, so the caller's code never runs.
 {
 	$node->safe_psql('victim', q{
 		CREATE TABLE public.invoices (payment_ref uuid, status text, paid_at timestamptz);
@@ -149,35 +184,19 @@ sub app_payment
 			 WHERE payment_ref = NEW.reference_id;
 			RETURN NULL;
 		END $$;
+	});
+	my $ref = app_payment('temp-attack');
+	is(await_payment($node, $ref, db => 'victim')->{status}, 'successful', 'a payment completes first');
+	$ref = app_payment('temp-attack-2', '46733123454');    # stays pending at MTN
+	ok(poll_until($node, 'victim',
+			"SELECT status FROM momo_payments WHERE reference_id = '$ref'", 'pending', 30),
+		'a second one is pending at MTN');
+	my $pos = log_position($node);
+	$node->safe_psql('victim', q{
 		CREATE TRIGGER legacy_payment_final AFTER UPDATE OF status ON momo_payments
 			FOR EACH ROW WHEN (NEW.status IN ('successful', 'failed') AND OLD.status <> NEW.status)
 			EXECUTE FUNCTION public.legacy_payment_final();
 	});
-
-	# The payment must become final inside the attacker's momo_payment_status
-	# call, not in the worker: MTN keeps it PENDING for a while, and a
-	# FOR KEY SHARE lock (which the worker's FOR UPDATE SKIP LOCKED claim
-	# passes over, and momo_payment_status's update does not conflict with)
-	# keeps the worker away from it.
-	sandbox_post('/_sandbox/config', '{"pending_ms": 8000}');
-	my $ref = app_payment('temp-attack');
-	ok(poll_until($node, 'victim',
-			"SELECT status FROM momo_payments WHERE reference_id = '$ref'", 'pending', 30),
-		'the payment is pending at MTN');
-	my $lock = $node->background_psql('victim');
-	$lock->query_safe("BEGIN; SELECT FROM momo_payments WHERE reference_id = '$ref' FOR KEY SHARE;");
-	is($node->safe_psql('victim', "SELECT status FROM momo_payments WHERE reference_id = '$ref'"),
-		'pending', 'still pending once the worker is kept away (else the test proves nothing)');
-	sandbox_post('/_sandbox/config', '{"pending_ms": 0}');
-	my $mtn_final = 0;
-	for (1 .. 300)
-	{
-		my $p = sandbox_get("/_sandbox/payments/$ref");
-		if ($p && $p->{status} eq 'SUCCESSFUL') { $mtn_final = 1; last; }
-		usleep(100_000);
-	}
-	ok($mtn_final, 'MTN now says SUCCESSFUL');
-
 	my ($rc, $out, $err) = as_role('app', qq{
 		CREATE TEMP TABLE invoices (payment_ref uuid, status text, paid_at timestamptz);
 		GRANT ALL ON pg_temp.invoices TO PUBLIC;   -- whoever runs the recipe may update it
@@ -193,38 +212,37 @@ sub app_payment
 			FOR EACH ROW EXECUTE FUNCTION pg_temp.pwn();
 		SELECT status FROM momo_payment_status('$ref');
 	});
-	$lock->query_safe('COMMIT');
-	$lock->quit;
-	like($err, qr/attacker code runs as momo_worker/,
-		'through the legacy recipe, the attacker\'s trigger ran as momo_worker, not as a superuser');
-	like($err, qr/permission denied to alter role|must be superuser/,
-		'... where ALTER ROLE ... SUPERUSER is refused');
+	like($err, qr/momo refuses to act: trigger legacy_payment_final on momo_payments calls .*runs as whoever fires it/,
+		'momo_payment_status refuses to act while a trigger would run with its rights');
+	unlike($err, qr/attacker code runs/, 'the attacker\'s trigger never ran');
+	ok(wait_for_log_count($node, qr/momo worker is not sending payments: trigger legacy_payment_final/, 1, $pos, 30),
+		'the worker refuses too, and says why');
+	is($node->safe_psql('victim',
+			q{SELECT ok FROM momo_preflight() WHERE check_name = 'triggers on momo_payments'}),
+		'f', 'momo_preflight() flags the trigger');
 	ok(!is_superuser('app'), 'app did not become superuser');
-	is(pwned(), 'nothing', 'nothing the attacker ran was kept');
-	# The legacy recipe's unqualified name finds no table in the worker's
-	# pinned search path: it cannot record the outcome until it is fixed.
+	is(pwned(), 'nothing', 'nothing the attackers planted ran');
 	$node->safe_psql('victim', 'DROP TRIGGER legacy_payment_final ON momo_payments');
-	is(await_payment($node, $ref, db => 'victim', seconds => 90)->{status}, 'successful',
-		'once the legacy recipe is gone, the payment completes');
+	my $ok = app_payment('after-legacy');
+	is(await_payment($node, $ok, db => 'victim')->{status}, 'successful',
+		'once the legacy trigger is gone, payments complete again');
 }
 
 ############################################################################
 # 2b. The application owns the table the recipe's trigger updates (as a
 # Django application does) and puts its own trigger there; the worker fires
 # the recipe's trigger when it records a final status.  With the README's
-# recipe the application's code runs as the application itself; with a
-# legacy SECURITY INVOKER recipe, as momo_worker: never as a superuser.
-for my $recipe ('README', 'legacy')
+# recipe (SECURITY DEFINER, owned by the application) the application's code
+# runs as the application.
+$node->safe_psql('victim', q{CREATE SCHEMA shop AUTHORIZATION app});
+sub install_recipe
 {
-	my $definer = $recipe eq 'README' ? 'SECURITY DEFINER' : '';
-	$node->safe_psql('victim', qq{
-		CREATE SCHEMA IF NOT EXISTS shop AUTHORIZATION app;
-	});
+	my ($security) = @_;
 	my ($rc, $out, $err) = as_role('app', qq{
 		DROP TABLE IF EXISTS shop.invoices CASCADE;
 		CREATE TABLE shop.invoices (payment_ref uuid, status text, paid_at timestamptz);
 		CREATE OR REPLACE FUNCTION shop.invoices_payment_final() RETURNS trigger
-		LANGUAGE plpgsql $definer SET search_path = pg_catalog, pg_temp AS \$\$
+		LANGUAGE plpgsql $security SET search_path = pg_catalog, pg_temp AS \$\$
 		BEGIN
 			UPDATE shop.invoices
 			   SET status = CASE NEW.status WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
@@ -232,10 +250,10 @@ for my $recipe ('README', 'legacy')
 			 WHERE payment_ref = NEW.reference_id;
 			RETURN NULL;
 		END \$\$;
-		-- the attacker's own trigger on its own table, and a rule
+		-- the attacker's own trigger on its own table
 		CREATE OR REPLACE FUNCTION shop.pwn() RETURNS trigger LANGUAGE plpgsql AS \$\$
 		BEGIN
-			INSERT INTO public.pwned VALUES (current_user, '$recipe recipe: trigger on the app''s table');
+			INSERT INTO public.pwned VALUES (current_user, 'trigger on the app''s table');
 			BEGIN
 				EXECUTE 'ALTER ROLE app SUPERUSER';
 			EXCEPTION WHEN OTHERS THEN NULL;
@@ -243,26 +261,98 @@ for my $recipe ('README', 'legacy')
 			RETURN NEW;
 		END \$\$;
 		CREATE TRIGGER pwn BEFORE UPDATE ON shop.invoices FOR EACH ROW EXECUTE FUNCTION shop.pwn();
-		GRANT USAGE ON SCHEMA shop TO momo_worker;
-		GRANT SELECT, UPDATE ON shop.invoices TO momo_worker;  -- what a legacy recipe needs
 	});
-	is($rc, 0, "$recipe recipe: the application set up its table and trigger") or diag($err);
+	return ($rc, $err);
+}
+{
+	my ($rc, $err) = install_recipe('SECURITY DEFINER');
+	is($rc, 0, 'the application set up its table, its recipe function and its own trigger') or diag($err);
 	$node->safe_psql('victim', q{
-		CREATE TRIGGER invoices_payment_final AFTER UPDATE OF status ON public.momo_payments
+		CREATE TRIGGER invoices_payment_final AFTER UPDATE OF status ON momo.momo_payments
 			FOR EACH ROW WHEN (NEW.status IN ('successful', 'failed') AND OLD.status <> NEW.status
 			                   AND NEW.requested_by = 'app')
 			EXECUTE FUNCTION shop.invoices_payment_final();
 	});
-	$node->safe_psql('victim', 'DELETE FROM public.pwned');
-	my $ref = app_payment("table-attack-$recipe");
+	my $ref = app_payment('table-attack');
 	as_role('app', "INSERT INTO shop.invoices VALUES ('$ref', 'open', NULL)");
-	is(await_payment($node, $ref, db => 'victim')->{status}, 'successful', "$recipe recipe: the payment completes");
+	is(await_payment($node, $ref, db => 'victim')->{status}, 'successful', 'the payment completes');
 	ok(poll_until($node, 'victim', "SELECT status FROM shop.invoices WHERE payment_ref = '$ref'", 'paid', 30),
-		"$recipe recipe: the invoice is marked paid by the worker's transaction");
-	ok(!is_superuser('app'), "$recipe recipe: app did not become superuser");
-	is(pwned(), ($recipe eq 'README' ? 'app' : 'momo_worker') . " via $recipe recipe: trigger on the app's table",
-		"$recipe recipe: the application's trigger ran as " . ($recipe eq 'README' ? 'the application' : 'momo_worker'));
-	$node->safe_psql('victim', 'DROP TRIGGER invoices_payment_final ON momo_payments; DELETE FROM public.pwned');
+		'the invoice is marked paid in the worker\'s transaction');
+	ok(!is_superuser('app'), 'app did not become superuser');
+	is(pwned(), "app via trigger on the app's table", 'the application\'s trigger ran as the application');
+	$node->safe_psql('victim', 'DELETE FROM momo.pwned');
+}
+
+############################################################################
+# 2c. The application redefines the function the DBA's trigger calls, which
+# it owns: (i) to call momo's functions from inside the worker, where the
+# session's role is the bootstrap superuser, to read and refund another
+# tenant's payment; (ii) flipped to SECURITY INVOKER, so that it runs as
+# momo_worker in the worker and builds itself a SECURITY DEFINER door owned by
+# momo_worker.  Neither gains anything.
+{
+	my $victim_ref = $node->safe_psql('victim',
+		q{SELECT momo_request_to_pay(4321.5, 'EUR', '46733000099', 'SOMEONE-ELSES')});
+	is(await_payment($node, $victim_ref, db => 'victim')->{status}, 'successful', 'another role\'s payment');
+	my $pos = log_position($node);
+	my ($rc, $out, $err) = as_role('app', qq{
+		CREATE OR REPLACE FUNCTION shop.invoices_payment_final() RETURNS trigger
+		LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$\$
+		DECLARE
+			r record;
+		BEGIN
+			SELECT * INTO r FROM momo.momo_payment_status('$victim_ref');
+			INSERT INTO public.pwned VALUES (current_user, 'read ' || r.external_id || ' ' || r.amount);
+			RETURN NULL;
+		END \$\$;
+	});
+	is($rc, 0, 'the application redefined its recipe function') or diag($err);
+	my $ref = app_payment('worker-identity');
+	ok(wait_for_log_count($node, qr/momo's functions cannot be called from code that the momo worker runs/, 1, $pos, 30),
+		'inside the worker, momo\'s functions refuse to run');
+	is(pwned(), 'nothing', 'the other role\'s payment was not read');
+	is($node->safe_psql('victim', "SELECT count(*) FROM momo_payments WHERE refund_of = '$victim_ref'"),
+		'0', 'nor refunded');
+
+	# (ii) SECURITY INVOKER, building a door owned by momo_worker
+	$pos = log_position($node);
+	($rc, $out, $err) = as_role('app', q{
+		GRANT USAGE, CREATE ON SCHEMA shop TO momo_worker;
+		CREATE OR REPLACE FUNCTION shop.invoices_payment_final() RETURNS trigger
+		LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+		BEGIN
+			IF current_user = 'momo_worker' THEN
+				EXECUTE 'CREATE FUNCTION shop.as_worker(cmd text) RETURNS void LANGUAGE plpgsql'
+				     || ' SECURITY DEFINER AS $b$ BEGIN EXECUTE cmd; END $b$';
+				EXECUTE 'GRANT EXECUTE ON FUNCTION shop.as_worker(text) TO app';
+			END IF;
+			INSERT INTO public.pwned VALUES (current_user, 'invoker recipe');
+			RETURN NULL;
+		END $$;
+	});
+	is($rc, 0, 'the application flipped its recipe function to SECURITY INVOKER') or diag($err);
+	# the worker still has to record the payment above: the moment the door would open
+	ok(wait_for_log_count($node, qr/momo worker is not sending payments: trigger invoices_payment_final on momo_payments calls .*runs as whoever fires it/, 1, $pos, 30),
+		'the worker refuses to act while the recipe function would run with its rights');
+	is($node->safe_psql('victim', q{SELECT count(*) FROM pg_proc WHERE proname = 'as_worker'}),
+		'0', 'no door was built');
+	is(pwned(), 'nothing', 'the flipped function never ran');
+
+	# (iii) the DBA makes it SECURITY DEFINER but owned by a superuser
+	$node->safe_psql('victim', q{
+		ALTER FUNCTION shop.invoices_payment_final() SECURITY DEFINER;
+		ALTER FUNCTION shop.invoices_payment_final() OWNER TO CURRENT_USER;
+	});
+	is($node->safe_psql('victim',
+			q{SELECT detail FROM momo_preflight() WHERE check_name = 'triggers on momo_payments'}) =~ /owned by a superuser/ ? 1 : 0,
+		1, 'a superuser-owned trigger function is flagged, and refused');
+	my ($rc2, $out2, $err2) = as_role('app', "SELECT momo_request_to_pay(5, 'EUR', '46733000005', 'refused-too')");
+	like($err2, qr/momo refuses to act: trigger invoices_payment_final .*owned by a superuser/,
+		'momo\'s functions refuse it too');
+	$node->safe_psql('victim', 'DROP TRIGGER invoices_payment_final ON momo.momo_payments');
+	is(await_payment($node, $ref, db => 'victim', seconds => 90)->{status}, 'successful',
+		'once the trigger is gone, the waiting payments complete');
+	ok(!is_superuser('app'), 'app did not become superuser');
 }
 
 ############################################################################
