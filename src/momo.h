@@ -43,15 +43,16 @@ typedef enum MomoIgnoredCallback
 
 extern const char *const momo_ignored_callback_names[];
 
-/* Room for the worker's last problem, as momo_stats and momo_preflight show it. */
-#define MOMO_PROBLEM_LEN 256
+/* Room for the worker's problems, as momo_stats and momo_preflight show them. */
+#define MOMO_PROBLEM_LEN 1024
 
 typedef struct MomoShared
 {
 	LWLock	   *lock;			/* protects everything below but the CV */
 	pid_t		worker_pid;		/* the running worker, or 0 */
 	Latch	   *worker_latch;	/* set to wake it */
-	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending, or "" */
+	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending (all
+													 * of it), or "" */
 	uint64		callbacks_ignored[MOMO_N_IGNORED_CALLBACKS];	/* by reason, since the start */
 	uint64		forged_unlogged;	/* forged callbacks not logged since the last LOG line */
 	TimestampTz forged_logged_at;	/* when a forged callback was last logged, anywhere */

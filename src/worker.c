@@ -69,6 +69,16 @@ typedef struct Cooling
 /* How often the worker purges events older than momo.event_retention. */
 #define PURGE_INTERVAL_MS (3600 * 1000)
 
+/*
+ * What stops the worker from sending, each kept apart: each is logged once
+ * when it appears (or changes) and goes when it is solved; all of them
+ * together are published for momo_worker_status, momo_stats and
+ * momo_preflight.
+ */
+#define PROBLEM_OWNER 0			/* momo_payments owned by a superuser */
+#define PROBLEM_PRODUCT(p) (1 + (p))	/* a product's configuration or token */
+#define N_PROBLEMS (1 + MOMO_N_PRODUCTS)
+
 typedef struct WorkerState
 {
 	MemoryContext cycle_cxt;
@@ -76,8 +86,7 @@ typedef struct WorkerState
 	int			save_sec_context;
 	MomoHttpClient *client;
 	char	   *schema;			/* of the extension, for this cycle */
-	char	   *last_problem;	/* last configuration problem logged */
-	bool		owner_refused;	/* momo_payments' owner is a superuser */
+	char	   *problems[N_PROBLEMS];	/* see report_problem */
 	double		check_budget;	/* status checks allowed now */
 	TimestampTz budget_at;
 	MomoRecord *answers;		/* answers not yet recorded */
@@ -102,31 +111,42 @@ worker_exit(int code, Datum arg)
 	LWLockRelease(momo_shared->lock);
 }
 
-/* Publishes the worker's current problem ("" for none) in shared memory. */
+/* Publishes the worker's problems ("" for none) in shared memory. */
 static void
-publish_problem(const char *message)
+publish_problems(WorkerState *st)
 {
+	char		all[MOMO_PROBLEM_LEN];
+
+	all[0] = '\0';
+	for (int i = 0; i < N_PROBLEMS; i++)
+		if (st->problems[i])
+		{
+			if (all[0])
+				strlcat(all, "; ", sizeof(all));
+			strlcat(all, st->problems[i], sizeof(all));
+		}
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	strlcpy(momo_shared->worker_problem, message, sizeof(momo_shared->worker_problem));
+	strlcpy(momo_shared->worker_problem, all, sizeof(momo_shared->worker_problem));
 	LWLockRelease(momo_shared->lock);
 }
 
 /*
- * Logs a problem that stops the worker from sending, once until it changes,
- * and publishes it for momo_stats and momo_preflight.
+ * Records a problem that stops the worker from sending (some or all
+ * payments), in its slot: logged once until it changes, and published for
+ * momo_worker_status, momo_stats and momo_preflight.
  */
 static void
-report_problem(WorkerState *st, const char *message, const char *hint)
+report_problem(WorkerState *st, int slot, const char *message, const char *hint)
 {
-	if (st->last_problem && strcmp(st->last_problem, message) == 0)
+	if (st->problems[slot] && strcmp(st->problems[slot], message) == 0)
 	{
-		publish_problem(message);	/* unpublished by a reload meanwhile, perhaps */
+		publish_problems(st);	/* unpublished by a reload meanwhile, perhaps */
 		return;
 	}
-	if (st->last_problem)
-		pfree(st->last_problem);
-	st->last_problem = MemoryContextStrdup(TopMemoryContext, message);
-	publish_problem(message);
+	if (st->problems[slot])
+		pfree(st->problems[slot]);
+	st->problems[slot] = MemoryContextStrdup(TopMemoryContext, message);
+	publish_problems(st);
 	ereport(WARNING,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("momo worker is not sending payments: %s", message),
@@ -134,27 +154,35 @@ report_problem(WorkerState *st, const char *message, const char *hint)
 }
 
 /*
- * At a reload: the published problem may be fixed by the new configuration;
- * it is published again (not logged again) if the next cycle still finds
- * it, and "solved" is logged if it does not.
+ * At a reload: the published problems may be fixed by the new
+ * configuration; each is published again (not logged again) if a later
+ * cycle still finds it, and "solved" is logged if it does not.
  */
 static void
-unpublish_problem(WorkerState *st)
+unpublish_problems(WorkerState *st)
 {
-	st->owner_refused = false;
-	publish_problem("");
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	momo_shared->worker_problem[0] = '\0';
+	LWLockRelease(momo_shared->lock);
 }
 
-/* Forgets the last problem, logging that sending resumed. */
+/* Forgets the problem in a slot, if any, logging that it is solved. */
 static void
-clear_problem(WorkerState *st)
+clear_problem(WorkerState *st, int slot)
 {
-	if (st->last_problem == NULL)
+	bool		others = false;
+
+	if (st->problems[slot] == NULL)
 		return;
-	ereport(LOG, (errmsg("momo worker: the problem is solved, sending payments again")));
-	pfree(st->last_problem);
-	st->last_problem = NULL;
-	publish_problem("");
+	for (int i = 0; i < N_PROBLEMS; i++)
+		others |= (i != slot && st->problems[i] != NULL);
+	if (others)
+		ereport(LOG, (errmsg("momo worker: solved: %s", st->problems[slot])));
+	else
+		ereport(LOG, (errmsg("momo worker: the problem is solved, sending payments again")));
+	pfree(st->problems[slot]);
+	st->problems[slot] = NULL;
+	publish_problems(st);
 }
 
 /* Returns the schema of the momo extension in this database, or InvalidOid. */
@@ -222,19 +250,14 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	problem = OidIsValid(rel) ? momo_owner_table_problem(rel, owner, nsp) : NULL;
 	if (problem)
 	{
-		st->owner_refused = true;
-		report_problem(st, problem,
+		report_problem(st, PROBLEM_OWNER, problem,
 					   "momo_payments must be owned by momo_worker (an ordinary role), without FORCE ROW LEVEL SECURITY, and every other trigger on it must be SECURITY DEFINER, owned by the application, with SET search_path; see the README, \"Security model\".");
 		return false;
 	}
 	if (OidIsValid(owner))
 		SetUserIdAndSecContext(owner, st->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
-	if (st->owner_refused)
-	{
-		st->owner_refused = false;
-		clear_problem(st);
-	}
+	clear_problem(st, PROBLEM_OWNER);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -428,7 +451,6 @@ static int
 usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
 {
 	int			n = 0;
-	bool		problem = false;
 
 	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 	{
@@ -442,28 +464,29 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
 		momo_config_resolve(cfg, (MomoProduct) p);
 		if (p != MOMO_COLLECTION && cfg->api_user == NULL && cfg->api_key == NULL &&
 			cfg->subscription_key[0] == NULL)
+		{
+			clear_problem(st, PROBLEM_PRODUCT(p));
 			continue;
+		}
 		if (momo_config_check(cfg, &pr))
 		{
-			report_problem(st, pr.message, pr.hint);
-			problem = true;
+			report_problem(st, PROBLEM_PRODUCT(p), pr.message, pr.hint);
 			continue;
 		}
 		r = momo_get_token(st->client, cfg, NULL, &token, &key, &error);
 		if (r != MOMO_TOKEN_OK)
 		{
-			report_problem(st, psprintf("no %s access token: %s", momo_product_names[p],
-										error ? error : "unknown"),
+			report_problem(st, PROBLEM_PRODUCT(p),
+						   psprintf("no %s access token: %s", momo_product_names[p],
+									error ? error : "unknown"),
 						   r == MOMO_TOKEN_TRANSIENT ? "The worker retries by itself." :
 						   psprintf("Check the %s credentials: API user, API key and subscription keys.",
 									momo_product_names[p]));
-			problem = true;
 			continue;
 		}
+		clear_problem(st, PROBLEM_PRODUCT(p));
 		names[n++] = (char *) momo_product_names[p];
 	}
-	if (!problem)
-		clear_problem(st);
 	return n;
 }
 
@@ -563,9 +586,10 @@ run_cycle(WorkerState *st)
 						  keep_answer, flush_answers, st, &error);
 		if (r != MOMO_TOKEN_OK)
 		{
-			/* Nothing was sent (though the claim counted a send): due again at once. */
-			report_problem(st, psprintf("no %s access token: %s", momo_product_names[p],
-										error ? error : "unknown"), NULL);
+			/* Nothing was sent: due again at once. */
+			report_problem(st, PROBLEM_PRODUCT(p),
+						   psprintf("no %s access token: %s", momo_product_names[p],
+									error ? error : "unknown"), NULL);
 			return Max(momo_retry_base_ms, 1000);
 		}
 	}
@@ -628,7 +652,7 @@ momo_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			/* A new configuration: its problems, if any, are found and told anew. */
-			unpublish_problem(&st);
+			unpublish_problems(&st);
 		}
 
 		MemoryContextSwitchTo(st.cycle_cxt);
