@@ -6,7 +6,8 @@
  *	  and status checks concurrently through one libcurl multi handle, one
  *	  exchange per product, and records the answers as they arrive, in short
  *	  transactions of their own (answers that arrive together share one).
- *	  It purges old events hourly.  It sleeps on its latch
+ *	  It purges old events hourly.  No statement of its waits long for a
+ *	  lock.  It sleeps on its latch
  *	  until a payment commits or the next one falls due, reloads settings on
  *	  SIGHUP, exits on SIGTERM, and never runs on a standby.
  *
@@ -66,6 +67,15 @@ typedef struct Cooling
 	int			failures;
 } Cooling;
 
+/*
+ * The longest the worker's statements wait for a lock (lock_timeout): a row
+ * or table that a transaction of the application holds (a payment, or an
+ * invoice that a trigger on momo_payments updates), even a prepared
+ * transaction's, then holds up only the payments it concerns (see
+ * flush_answers), never every payment.
+ */
+#define WORKER_LOCK_TIMEOUT "100ms"
+
 /* How often the worker purges events older than momo.event_retention. */
 #define PURGE_INTERVAL_MS (3600 * 1000)
 
@@ -84,6 +94,7 @@ typedef struct WorkerState
 	MemoryContext cycle_cxt;
 	Oid			save_userid;	/* the connection's user, outside transactions */
 	int			save_sec_context;
+	int			guc_nestlevel;	/* of the transaction's settings, see begin_work */
 	MomoHttpClient *client;
 	char	   *schema;			/* of the extension, for this cycle */
 	char	   *problems[N_PROBLEMS];	/* see report_problem */
@@ -225,7 +236,9 @@ payments_relation(Oid *nsp)
  * (as VACUUM and ANALYZE act as a table's owner): whatever user code the
  * transaction fires (triggers on momo_payments, and what they call) runs
  * with that ordinary role's rights and cannot change role.  Aborting the
- * transaction restores the connection's user.
+ * transaction restores the connection's user.  Whatever settings that code
+ * changes (SET lock_timeout, SET search_path, ...) are undone by end_work,
+ * as ANALYZE undoes those of index functions.
  *
  * Returns false, with the transaction started but nothing connected, when
  * acting as that owner is not safe (momo_owner_table_problem: the owner is
@@ -244,6 +257,7 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	MemoryContextSwitchTo(cxt);
+	st->guc_nestlevel = NewGUCNestLevel();
 	GetUserIdAndSecContext(&st->save_userid, &st->save_sec_context);
 	rel = payments_relation(&nsp);
 	owner = OidIsValid(rel) ? momo_owner_of(rel) : InvalidOid;
@@ -281,6 +295,7 @@ static void
 end_work(WorkerState *st, MemoryContext cxt)
 {
 	SPI_finish();
+	AtEOXact_GUC(false, st->guc_nestlevel);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	SetUserIdAndSecContext(st->save_userid, st->save_sec_context);
@@ -619,9 +634,10 @@ momo_worker_main(Datum arg)
 	/*
 	 * Settings that ALTER DATABASE/ROLE ... SET could have given this
 	 * session are overridden: no schema but pg_catalog (and the unused
-	 * pg_temp) is searched for functions, operators, types or tables, and
+	 * pg_temp) is searched for functions, operators, types or tables,
 	 * nothing makes the worker's transactions read-only, serializable or
-	 * triggerless.  See the file header: only final statuses need a
+	 * triggerless, and no lock is waited for longer than
+	 * WORKER_LOCK_TIMEOUT.  See the file header: only final statuses need a
 	 * synchronous commit.
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
@@ -630,6 +646,7 @@ momo_worker_main(Datum arg)
 	SetConfigOption("session_replication_role", "origin", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("row_security", "on", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", WORKER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 

@@ -1,0 +1,135 @@
+
+# 016_locks.pl - a lock that a transaction of the application holds delays
+# only what it concerns, never every payment:
+#   (a) a prepared transaction holds FOR UPDATE on one invoice, which the
+#       recipe's trigger (README, "Recipe") updates when its payment becomes
+#       final: the other payments complete, and the locked one completes
+#       after COMMIT PREPARED.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+start_sandbox();
+
+my $node = momo_node('locks', extra_conf => join("\n",
+		'momo.retry_max = 1000',
+		'momo.request_timeout = 5000'));
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+my $wpid = wait_for_worker($node);
+ok($wpid, 'worker runs');
+
+# The invoice recipe, as sql/trigger.sql runs it (README, "Recipe").
+$node->safe_psql('postgres', q{
+CREATE ROLE momo_shop;
+CREATE SCHEMA shop AUTHORIZATION momo_shop;
+GRANT USAGE ON SCHEMA public TO momo_shop;
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
+                          momo_payment_status(uuid),
+                          momo_await(uuid, interval) TO momo_shop;
+GRANT SELECT ON momo_payments TO momo_shop;
+SET ROLE momo_shop;
+CREATE TABLE shop.invoices (
+    invoice_no      text PRIMARY KEY,
+    customer_msisdn text NOT NULL,
+    amount          numeric NOT NULL,
+    payment_ref     uuid UNIQUE,
+    paid_at         timestamptz,
+    status          text NOT NULL DEFAULT 'open'
+);
+CREATE FUNCTION shop.invoices_request_payment() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE shop.invoices
+       SET payment_ref = public.momo_request_to_pay(NEW.amount, 'EUR', NEW.customer_msisdn,
+                                                    NEW.invoice_no, 'Invoice ' || NEW.invoice_no)
+     WHERE invoice_no = NEW.invoice_no;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_request_payment();
+CREATE FUNCTION shop.invoices_payment_final() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE shop.invoices
+       SET status  = CASE NEW.status WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
+           paid_at = CASE NEW.status WHEN 'successful' THEN NEW.completed_at END
+     WHERE payment_ref = NEW.reference_id;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION shop.invoices_payment_final() FROM PUBLIC;
+RESET ROLE;
+CREATE TRIGGER invoices_payment_final AFTER UPDATE OF status ON public.momo_payments
+    FOR EACH ROW
+    WHEN (NEW.status IN ('successful', 'failed') AND OLD.status <> NEW.status
+          AND NEW.requested_by = 'momo_shop')
+    EXECUTE FUNCTION shop.invoices_payment_final();
+});
+
+# Inserts an invoice as the application; returns its payment's reference id.
+sub invoice
+{
+	my ($no, $msisdn) = @_;
+	return $node->safe_psql('postgres',
+		"SET ROLE momo_shop; INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount) "
+		  . "VALUES ('$no', '$msisdn', 100); "
+		  . "SELECT payment_ref FROM shop.invoices WHERE invoice_no = '$no'");
+}
+
+############################################################################
+# (a) An invoice held FOR UPDATE by a prepared transaction: only its payment waits.
+{
+	# Nothing may be sent before the invoice is locked: the API key is wrong
+	# meanwhile, so the worker gets no token.
+	ok(set_momo($node, api_key => 'wrongkey00000000'), 'the API key is wrong for now');
+	my $locked_ref = invoice('INV-L', '46733000101');
+	$node->safe_psql('postgres', q{
+		BEGIN;
+		SELECT 1 FROM shop.invoices WHERE invoice_no = 'INV-L' FOR UPDATE;
+		PREPARE TRANSACTION 'hold_invoice';
+	});
+	is(payment_row($node, $locked_ref)->{status}, 'queued', 'the locked invoice\'s payment is not sent yet');
+
+	my $pos = log_position($node);
+	$node->safe_psql('postgres', 'ALTER SYSTEM RESET momo.api_key; SELECT pg_reload_conf()');
+	ok(wait_for_log_count($node, qr/could not record MTN's answer for payment \Q$locked_ref\E: canceling statement due to lock timeout/,
+			1, $pos, 60),
+		'the final status of the locked invoice\'s payment cannot be recorded: lock timeout, not a wait for ever');
+
+	my @others;
+	for my $i (1 .. 5)
+	{
+		push @others, invoice("INV-$i", '4673300010' . $i);
+	}
+	push @others, request_payment($node, msisdn => '46733000110', external_id => 'L-plain');
+	my $t0 = time();
+	my @done = grep { (await_payment($node, $_, seconds => 30)->{status} // '') eq 'successful' } @others;
+	is(scalar(@done), scalar(@others), 'every other payment completes while the invoice is locked');
+	cmp_ok(time() - $t0, '<', 30, sprintf('... within %.1f s', time() - $t0));
+	is($node->safe_psql('postgres',
+			"SELECT count(*) FROM shop.invoices WHERE invoice_no LIKE 'INV-_' AND status = 'paid'"),
+		'5', 'their invoices are paid');
+	my $row = payment_row($node, $locked_ref);
+	is($row->{status}, 'pending', 'the locked invoice\'s payment waits, pending');
+	is($node->safe_psql('postgres', "SELECT status FROM shop.invoices WHERE invoice_no = 'INV-L'"),
+		'open', '... and its invoice is open');
+
+	$node->safe_psql('postgres', "COMMIT PREPARED 'hold_invoice'");
+	$row = await_payment($node, $locked_ref, seconds => 30);
+	is($row->{status}, 'successful', 'after COMMIT PREPARED the locked invoice\'s payment completes');
+	is($node->safe_psql('postgres', "SELECT status FROM shop.invoices WHERE invoice_no = 'INV-L'"),
+		'paid', '... and its invoice is paid');
+	my $sb = sandbox_get("/_sandbox/requests/$locked_ref");
+	is($sb && "$sb->{posts}/$sb->{accepted}", '1/1', '... sent once');
+	is(wait_for_worker($node, timeout => 5), $wpid, 'the same worker did it all');
+}
+
+$node->stop;
+done_testing();
