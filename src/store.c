@@ -873,7 +873,7 @@ momo_store_purge_events(const char *schema)
 	return SPI_processed;
 }
 
-/* Milliseconds until the next payment falls due (may be negative), or -1 if none is waiting. */
+/* Milliseconds until the next payment falls due (0 if one is due), or -1 if none is waiting. */
 long
 momo_store_next_due_ms(const char *schema)
 {
@@ -887,7 +887,7 @@ momo_store_next_due_ms(const char *schema)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return -1;
-	return (long) Max(DatumGetFloat8(d), -1.0e9);
+	return DatumGetFloat8(d) <= 0.0 ? 0 : (long) Min(ceil(DatumGetFloat8(d)), 1.0e9);
 }
 
 /*

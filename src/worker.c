@@ -399,6 +399,21 @@ cooling_refs(WorkerState *st, char **refs)
 	return n;
 }
 
+/* Milliseconds until the first pause of cool_down ends (at least 10), or LONG_MAX. */
+static long
+cooling_ends_ms(WorkerState *st)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz first = 0;
+
+	for (int i = 0; i < st->ncooling; i++)
+		if (st->cooling[i].until > now && (first == 0 || st->cooling[i].until < first))
+			first = st->cooling[i].until;
+	if (first == 0)
+		return LONG_MAX;
+	return Max((long) ((first - now) / 1000), 10L);
+}
+
 /*
  * Exchange flush callback: records the answers gathered since the last
  * flush, together in one short transaction; should that fail, each in a
@@ -540,14 +555,15 @@ run_cycle(WorkerState *st)
 		st->purged_at = GetCurrentTimestamp();
 	}
 	if (st->schema)
-	{
 		next_due = momo_store_next_due_ms(st->schema);
-		if (next_due > 0)
-			st->schema = NULL;	/* nothing due yet: sleep until it is */
-	}
 	end_work(st, cxt);
 	if (st->schema == NULL)
+		return momo_idle_interval_ms;
+	if (next_due != 0)
+	{
+		/* Nothing is due: sleep until something is, or momo.idle_interval. */
 		return (next_due > 0) ? Min(next_due, (long) momo_idle_interval_ms) : momo_idle_interval_ms;
+	}
 
 	/* Nothing is claimed for a product unless it is configured and has a token. */
 	nproducts = usable_products(st, cfgs, products);
@@ -567,8 +583,20 @@ run_cycle(WorkerState *st)
 							  skip, nskip, &to_check);
 	end_work(st, cxt);
 	if (nsend + ncheck == 0)
-		return (momo_status_checks_per_second > 0 && st->check_budget < 1.0) ?
-			Max(1000 / momo_status_checks_per_second, 10) : 100;
+	{
+		/*
+		 * Payments are due but none could be claimed: a transaction of the
+		 * application holds them, or they cool down, or status checks wait
+		 * for their budget.  Nothing says when a lock goes, so the worker
+		 * looks again after momo.idle_interval (or when a commit wakes it),
+		 * and sooner when a pause or the budget ends.
+		 */
+		long		sleep_ms = Min((long) momo_idle_interval_ms, cooling_ends_ms(st));
+
+		if (momo_status_checks_per_second > 0 && st->check_budget < 1.0)
+			sleep_ms = Min(sleep_ms, Max(1000 / momo_status_checks_per_second, 10));
+		return sleep_ms;
+	}
 	st->check_budget -= ncheck;
 
 	pgstat_report_activity(STATE_RUNNING,

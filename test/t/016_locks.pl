@@ -4,7 +4,11 @@
 #   (a) a prepared transaction holds FOR UPDATE on one invoice, which the
 #       recipe's trigger (README, "Recipe") updates when its payment becomes
 #       final: the other payments complete, and the locked one completes
-#       after COMMIT PREPARED.
+#       after COMMIT PREPARED;
+#   (b) a due payment held FOR UPDATE by a prepared transaction, and an
+#       empty queue: the worker looks at momo_payments every
+#       momo.idle_interval, not every 100 ms (counted as scans of the
+#       table), and sends the payment after COMMIT PREPARED.
 use strict;
 use warnings;
 
@@ -83,6 +87,23 @@ sub invoice
 		  . "SELECT payment_ref FROM shop.invoices WHERE invoice_no = '$no'");
 }
 
+# Scans of momo_payments so far (sequential and index), as the statistics show them.
+sub table_scans
+{
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+		  . "WHERE relid = 'momo_payments'::regclass");
+}
+
+# Scans of momo_payments during the next $seconds (a rate, not a wait for a condition).
+sub scans_during
+{
+	my ($seconds) = @_;
+	my $before = table_scans();
+	usleep($seconds * 1_000_000);
+	return table_scans() - $before;
+}
+
 ############################################################################
 # (a) An invoice held FOR UPDATE by a prepared transaction: only its payment waits.
 {
@@ -129,6 +150,34 @@ sub invoice
 	my $sb = sandbox_get("/_sandbox/requests/$locked_ref");
 	is($sb && "$sb->{posts}/$sb->{accepted}", '1/1', '... sent once');
 	is(wait_for_worker($node, timeout => 5), $wpid, 'the same worker did it all');
+}
+
+############################################################################
+# (b) No spinning while nothing can be claimed.
+{
+	ok(set_momo($node, idle_interval => '2s'), 'momo.idle_interval = 2s');
+	ok(wait_for_worker_idle($node), 'the worker sleeps');
+	my $idle = scans_during(4);
+	cmp_ok($idle, '<', 20, "an empty queue: $idle scans of momo_payments in 4 s (a 100 ms loop makes over 80)");
+
+	ok(set_momo($node, api_key => 'wrongkey00000000'), 'the API key is wrong for now');
+	my $ref = request_payment($node, msisdn => '46733000120', external_id => 'L-held');
+	$node->safe_psql('postgres', qq{
+		BEGIN;
+		SELECT 1 FROM momo_payments WHERE reference_id = '$ref' FOR UPDATE;
+		PREPARE TRANSACTION 'hold_payment';
+	});
+	$node->safe_psql('postgres', 'ALTER SYSTEM RESET momo.api_key; SELECT pg_reload_conf()');
+	ok(poll_until($node, 'postgres', 'SHOW momo.api_key', $CRED{api_key}, 10), 'the right key again');
+	my $held = scans_during(4);
+	cmp_ok($held, '<', 20, "a due payment that a transaction holds: $held scans of momo_payments in 4 s");
+	is(payment_row($node, $ref)->{status}, 'queued', 'it is not sent while held');
+	is(sandbox_get("/_sandbox/requests/$ref"), undef, '... the sandbox never saw it');
+
+	$node->safe_psql('postgres', "COMMIT PREPARED 'hold_payment'");
+	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful',
+		'after COMMIT PREPARED it is sent and completes');
+	ok(set_momo($node, idle_interval => '1s'), 'momo.idle_interval = 1s');
 }
 
 $node->stop;
