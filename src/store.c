@@ -860,15 +860,20 @@ momo_store_log_event(const char *schema, const char *reference_id, const char *p
 	spi_check(rc, SPI_OK_INSERT, "logging an exchange with MTN");
 }
 
-/* Deletes events older than momo.event_retention; returns how many. */
+/*
+ * Deletes at most limit events older than momo.event_retention, passing over
+ * any that a transaction holds; returns how many it deleted.
+ */
 uint64
-momo_store_purge_events(const char *schema)
+momo_store_purge_events(const char *schema, int limit)
 {
 	int			rc;
 
-	rc = SPI_execute(psprintf("DELETE FROM %s.momo_events"
-							  " WHERE at < pg_catalog.now() - pg_catalog.make_interval(secs => %d)",
-							  schema, momo_event_retention_s), false, 0);
+	rc = SPI_execute(psprintf("DELETE FROM %s.momo_events WHERE id IN"
+							  " (SELECT id FROM %s.momo_events"
+							  "  WHERE at < pg_catalog.now() - pg_catalog.make_interval(secs => %d)"
+							  "  LIMIT %d FOR UPDATE SKIP LOCKED)",
+							  schema, schema, momo_event_retention_s, limit), false, 0);
 	spi_check(rc, SPI_OK_DELETE, "purging old events");
 	return SPI_processed;
 }

@@ -57,7 +57,7 @@ extern void momo_store_log_event(const char *schema, const char *reference_id,
 								 const char *product, const char *operation, int http_status,
 								 const char *outcome, const char *reason, double latency_ms,
 								 const char *error);
-extern uint64 momo_store_purge_events(const char *schema);
+extern uint64 momo_store_purge_events(const char *schema, int limit);
 extern long momo_store_next_due_ms(const char *schema);
 extern int	momo_store_progress(const char *schema, const char *reference_id, TransactionId *xmin);
 

@@ -6,8 +6,8 @@
  *	  and status checks concurrently through one libcurl multi handle, one
  *	  exchange per product, and records the answers as they arrive, in short
  *	  transactions of their own (answers that arrive together share one).
- *	  It purges old events hourly.  No statement of its waits long for a
- *	  lock.  It sleeps on its latch
+ *	  It purges old events hourly, in short batches of their own.  No
+ *	  statement of its waits long for a lock.  It sleeps on its latch
  *	  until a payment commits or the next one falls due, reloads settings on
  *	  SIGHUP, exits on SIGTERM, and never runs on a standby.
  *
@@ -76,8 +76,9 @@ typedef struct Cooling
  */
 #define WORKER_LOCK_TIMEOUT "100ms"
 
-/* How often the worker purges events older than momo.event_retention. */
+/* How often the worker purges events older than momo.event_retention, and how many at once. */
 #define PURGE_INTERVAL_MS (3600 * 1000)
+#define PURGE_BATCH 1000
 
 /*
  * What stops the worker from sending, each kept apart: each is logged once
@@ -103,7 +104,8 @@ typedef struct WorkerState
 	MomoRecord *answers;		/* answers not yet recorded */
 	int			nanswers;
 	TimestampTz first_answer_at;	/* when the oldest of them came */
-	TimestampTz purged_at;		/* when old events were last purged */
+	TimestampTz purged_at;		/* when a purge of old events last ended */
+	bool		purging;		/* events are left to purge now */
 	Cooling		cooling[MAX_COOLING];	/* see cool_down */
 	int			ncooling;
 } WorkerState;
@@ -456,6 +458,50 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	r->answer = answer;
 }
 
+/*
+ * Purges events older than momo.event_retention, hourly: at most PURGE_BATCH
+ * of them per cycle, each batch in a short transaction of its own that passes
+ * over events a transaction holds, so that sending never waits for a purge.
+ */
+static void
+purge_events(WorkerState *st)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!st->purging && !TimestampDifferenceExceeds(st->purged_at, now, PURGE_INTERVAL_MS))
+		return;
+	pgstat_report_activity(STATE_RUNNING, "momo: purging old events");
+	st->purging = false;
+	PG_TRY();
+	{
+		if (begin_work(st, cxt))
+		{
+			st->purging = (momo_store_purge_events(st->schema, PURGE_BATCH) == PURGE_BATCH);
+			end_work(st, cxt);
+		}
+		else
+			end_refused_work(cxt);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+		ereport(WARNING,
+				(errmsg("momo worker could not purge old events: %s", edata->message),
+				 errdetail("It tries again in an hour.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	if (!st->purging)
+		st->purged_at = now;
+}
+
 /* Refills the status-check budget (momo.status_checks_per_second) and returns it. */
 static int
 check_budget(WorkerState *st)
@@ -548,20 +594,17 @@ run_cycle(WorkerState *st)
 		return momo_idle_interval_ms;
 	}
 	st->schema = momo_store_extension_schema();
-	if (st->schema &&
-		TimestampDifferenceExceeds(st->purged_at, GetCurrentTimestamp(), PURGE_INTERVAL_MS))
-	{
-		momo_store_purge_events(st->schema);
-		st->purged_at = GetCurrentTimestamp();
-	}
 	if (st->schema)
 		next_due = momo_store_next_due_ms(st->schema);
 	end_work(st, cxt);
 	if (st->schema == NULL)
 		return momo_idle_interval_ms;
+	purge_events(st);
 	if (next_due != 0)
 	{
 		/* Nothing is due: sleep until something is, or momo.idle_interval. */
+		if (st->purging)
+			return 0;			/* purge the next batch at once */
 		return (next_due > 0) ? Min(next_due, (long) momo_idle_interval_ms) : momo_idle_interval_ms;
 	}
 

@@ -8,7 +8,10 @@
 #   (b) a due payment held FOR UPDATE by a prepared transaction, and an
 #       empty queue: the worker looks at momo_payments every
 #       momo.idle_interval, not every 100 ms (counted as scans of the
-#       table), and sends the payment after COMMIT PREPARED.
+#       table), and sends the payment after COMMIT PREPARED;
+#   (c) an old event held FOR UPDATE by a prepared transaction when the
+#       worker purges the event log: payments are sent meanwhile, and every
+#       other old event is purged.
 use strict;
 use warnings;
 
@@ -178,6 +181,30 @@ sub scans_during
 	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful',
 		'after COMMIT PREPARED it is sent and completes');
 	ok(set_momo($node, idle_interval => '1s'), 'momo.idle_interval = 1s');
+}
+
+############################################################################
+# (c) The hourly purge of old events never holds up sending.
+{
+	$node->safe_psql('postgres', q{
+		INSERT INTO momo_events (at, product, operation, outcome)
+		SELECT now() - interval '100 days', 'collection', 'status', 'pending'
+		  FROM generate_series(1, 2500);
+		BEGIN;
+		SELECT 1 FROM momo_events WHERE at < now() - interval '99 days' ORDER BY id LIMIT 1 FOR UPDATE;
+		PREPARE TRANSACTION 'hold_event';
+	});
+	# A new worker purges at once.
+	ok(kill('TERM', $wpid), 'the worker is stopped; a new one purges the event log first');
+	my $new = wait_for_worker($node, not_pid => $wpid, timeout => 30);
+	ok($new, "a new worker ($new)");
+	my $ref = request_payment($node, msisdn => '46733000130', external_id => 'L-purge');
+	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful',
+		'a payment completes while an old event is held');
+	ok(poll_until($node, 'postgres',
+			"SELECT count(*) FROM momo_events WHERE at < now() - interval '99 days'", '1', 60),
+		'every old event but the held one is purged, in batches');
+	$node->safe_psql('postgres', "ROLLBACK PREPARED 'hold_event'");
 }
 
 $node->stop;
