@@ -19,6 +19,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
+#include "utils/guc.h"
 
 #include "momo.h"
 #include "redact.h"
@@ -32,6 +33,7 @@ MomoShared *momo_shared = NULL;
 
 static bool wake_at_commit = false;
 static bool announce_at_commit = false;
+static bool durable_at_commit = false;
 
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 #if PG_VERSION_NUM >= 150000
@@ -158,11 +160,60 @@ momo_announce_final(void)
 		ConditionVariableBroadcast(&momo_shared->finished_cv);
 }
 
-/* Arranges for momo_await sessions to be woken when the current transaction commits. */
+/*
+ * Arranges for momo_await sessions to be woken when the current transaction
+ * commits.  It recorded a final status, so its commit is made durable too.
+ */
 void
 momo_announce_final_at_commit(void)
 {
 	announce_at_commit = true;
+	durable_at_commit = true;
+}
+
+/*
+ * Makes the current transaction's commit durable, whatever the session's
+ * synchronous_commit: flushed to disk and, where synchronous_standby_names
+ * is set, confirmed by the synchronous standbys (remote_apply when the
+ * server is configured so, else on) before the commit returns, before its
+ * changes become visible and before its notifications are delivered.  For
+ * the commits that record a final status.
+ */
+void
+momo_commit_durably(void)
+{
+	durable_at_commit = true;
+}
+
+/*
+ * Returns true if a durable commit waits for the synchronous standbys to
+ * apply it (remote_apply), false if to flush it (on): the higher of "on" and
+ * what the server or this session is configured for -- the session's
+ * synchronous_commit, or its value before any SET (the momo worker pins
+ * "off" for its other commits, which may be lost without harm).
+ */
+bool
+momo_durable_apply(void)
+{
+	const char *configured = GetConfigOptionResetString("synchronous_commit");
+
+	return synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_APPLY ||
+		(configured != NULL && strcmp(configured, "remote_apply") == 0);
+}
+
+/*
+ * Pre-commit part of momo_commit_durably: after every deferred trigger, so
+ * that no SET in code the transaction fired can undo it.
+ */
+static void
+make_commit_durable(void)
+{
+	bool		apply = momo_durable_apply();
+
+	ForceSyncCommit();
+	if (synchronous_commit < (apply ? SYNCHRONOUS_COMMIT_REMOTE_APPLY : SYNCHRONOUS_COMMIT_ON))
+		(void) set_config_option("synchronous_commit", apply ? "remote_apply" : "on",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 }
 
 /* Transaction callback: acts on commit, forgets on abort or prepare. */
@@ -171,19 +222,23 @@ momo_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (durable_at_commit)
+				make_commit_durable();
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_at_commit)
 				momo_wake_worker();
 			if (announce_at_commit)
 				momo_announce_final();
-			wake_at_commit = announce_at_commit = false;
+			wake_at_commit = announce_at_commit = durable_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* A prepared transaction wakes the worker at COMMIT PREPARED. */
-			wake_at_commit = announce_at_commit = false;
+			wake_at_commit = announce_at_commit = durable_at_commit = false;
 			break;
 		default:
 			break;

@@ -68,6 +68,8 @@ extern void momo_wake_worker_at_commit(void);
 extern void momo_announce_final_at_commit(void);
 extern void momo_announce_final(void);
 extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);
+extern void momo_commit_durably(void);
+extern bool momo_durable_apply(void);
 
 /* worker.c */
 extern PGDLLEXPORT void momo_worker_main(Datum arg);

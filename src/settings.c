@@ -78,6 +78,8 @@ int			momo_event_retention_s = 90 * 86400;
 int			momo_not_delivered_after_s = 900;
 int			momo_attention_after_s = 3600;
 int			momo_long_tail_interval_s = 3600;
+char	   *momo_wait_for_standby = NULL;
+int			momo_wait_for_standby_timeout_ms = 10000;
 
 /* Returns true if s contains a control character or white space. */
 static bool
@@ -115,6 +117,20 @@ check_no_control(char **newval, void **extra, GucSource source)
 			GUC_check_errdetail("The value must not contain control characters.");
 			return false;
 		}
+	return true;
+}
+
+/* GUC check hook: an application_name as a standby reports it, or empty. */
+static bool
+check_standby_name(char **newval, void **extra, GucSource source)
+{
+	if (!check_no_control(newval, extra, source))
+		return false;
+	if (*newval && strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A standby's application_name is at most %d bytes long.", NAMEDATALEN - 1);
+		return false;
+	}
 	return true;
 }
 
@@ -288,6 +304,12 @@ momo_define_settings(void)
 	define_int("momo.event_retention",
 			   gettext_noop("How long the event log (momo_events) keeps each exchange with MTN."),
 			   &momo_event_retention_s, 90 * 86400, 3600, INT_MAX, GUC_UNIT_S);
+	define_string("momo.wait_for_standby",
+				  gettext_noop("application_name of an asynchronous standby that must have flushed a claim's WAL before the worker sends it; empty for none."),
+				  &momo_wait_for_standby, 0, check_standby_name);
+	define_int("momo.wait_for_standby_timeout",
+			   gettext_noop("Longest time the worker waits for standbys to confirm a claim before it gives up and tries again later."),
+			   &momo_wait_for_standby_timeout_ms, 10000, 10, 3600000, GUC_UNIT_MS);
 	DefineCustomRealVariable("momo.max_amount",
 							 gettext_noop("Largest amount momo_request_to_pay accepts."),
 							 NULL, &momo_max_amount, 100000000.0, 1.0, 1e15,
@@ -576,6 +598,19 @@ momo_config_credentials_hash(const MomoConfig *cfg)
 		h = hash_combine(h, hash_bytes((const unsigned char *) s, strlen(s)));
 	}
 	return h;
+}
+
+/*
+ * A hash of everything a request of the product depends on: the credentials
+ * and the callback URL.  A change means the configuration was changed.
+ */
+uint32
+momo_config_hash(const MomoConfig *cfg)
+{
+	const char *url = cfg->callback_url ? cfg->callback_url : "";
+
+	return hash_combine(momo_config_credentials_hash(cfg),
+						hash_bytes((const unsigned char *) url, strlen(url)));
 }
 
 /* Returns the setting names of a product's API user and API key, for hints. */

@@ -41,6 +41,8 @@ extern int	momo_event_retention_s;
 extern int	momo_not_delivered_after_s;
 extern int	momo_attention_after_s;
 extern int	momo_long_tail_interval_s;
+extern char *momo_wait_for_standby;
+extern int	momo_wait_for_standby_timeout_ms;
 
 /*
  * The effective configuration of one product: each value taken from its GUC
@@ -74,6 +76,7 @@ extern void momo_config_resolve(MomoConfig *cfg, MomoProduct product);
 extern bool momo_config_check(const MomoConfig *cfg, MomoConfigProblem *problem);
 extern void momo_config_require(MomoConfig *cfg, MomoProduct product);
 extern uint32 momo_config_credentials_hash(const MomoConfig *cfg);
+extern uint32 momo_config_hash(const MomoConfig *cfg);
 extern void momo_credential_names(MomoProduct product, const char **api_user,
 								  const char **api_key, const char **key_primary,
 								  const char **key_secondary);

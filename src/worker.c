@@ -11,8 +11,18 @@
  *	  until a payment commits or the next one falls due, reloads settings on
  *	  SIGHUP, exits on SIGTERM, and never runs on a standby.
  *
- *	  Its transactions commit asynchronously, except those that make a
- *	  payment final: every other write can be lost in a crash without harm,
+ *	  Nothing is sent before it is durable: the claim is committed and
+ *	  flushed, and confirmed by the synchronous standbys (and by the standby
+ *	  named in momo.wait_for_standby) before any request leaves; its commit
+ *	  record comes after the commits of the payments it claims, so this
+ *	  covers the requesters' own commits, however asynchronous.  The waits
+ *	  are bounded: when one passes, nothing of that claim is sent, the worker
+ *	  says why, and tries again later.
+ *
+ *	  The commits that make a payment final are durable too (synchronous
+ *	  commit at the server's level, see momo_commit_durably) and announced
+ *	  only once the standbys have them.  Its other transactions commit
+ *	  asynchronously: any other write can be lost in a crash without harm,
  *	  because the worker then repeats the same request with the same
  *	  X-Reference-Id and MTN answers 409.
  *
@@ -25,6 +35,7 @@
 #include "access/skey.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
@@ -33,10 +44,15 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/syncrep.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -86,9 +102,10 @@ typedef struct Cooling
  * together are published for momo_worker_status, momo_stats and
  * momo_preflight.
  */
-#define PROBLEM_OWNER 0			/* momo_payments owned by a superuser */
-#define PROBLEM_PRODUCT(p) (1 + (p))	/* a product's configuration or token */
-#define N_PROBLEMS (1 + MOMO_N_PRODUCTS)
+#define PROBLEM_OWNER 0			/* acting as momo_payments' owner is not safe (owner.c) */
+#define PROBLEM_STANDBY 1		/* standbys have not confirmed a claim */
+#define PROBLEM_PRODUCT(p) (2 + (p))	/* a product's configuration or token */
+#define N_PROBLEMS (2 + MOMO_N_PRODUCTS)
 
 typedef struct WorkerState
 {
@@ -104,6 +121,8 @@ typedef struct WorkerState
 	MomoRecord *answers;		/* answers not yet recorded */
 	int			nanswers;
 	TimestampTz first_answer_at;	/* when the oldest of them came */
+	XLogRecPtr	unannounced;	/* end of the last commit that made payments
+								 * final, until the standbys have it */
 	TimestampTz purged_at;		/* when a purge of old events last ended */
 	bool		purging;		/* events are left to purge now */
 	Cooling		cooling[MAX_COOLING];	/* see cool_down */
@@ -305,6 +324,179 @@ end_work(WorkerState *st, MemoryContext cxt)
 }
 
 /*
+ * Returns true if the synchronous standbys (synchronous_standby_names) have
+ * confirmed WAL up to lsn, at the level of a durable commit (flush, or apply:
+ * momo_durable_apply); true also when none are configured.  Reads what the
+ * walsenders publish for PostgreSQL's own synchronous commits.
+ */
+static bool
+sync_standbys_have(XLogRecPtr lsn)
+{
+	int			mode = momo_durable_apply() ? SYNC_REP_WAIT_APPLY : SYNC_REP_WAIT_FLUSH;
+	bool		defined;
+	XLogRecPtr	confirmed;
+
+	if (max_wal_senders <= 0 || WalSndCtl == NULL)
+		return true;
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+#ifdef SYNC_STANDBY_DEFINED
+	if (WalSndCtl->sync_standbys_status & SYNC_STANDBY_INIT)
+		defined = (WalSndCtl->sync_standbys_status & SYNC_STANDBY_DEFINED) != 0;
+	else
+		defined = SyncRepStandbyNames != NULL && SyncRepStandbyNames[0] != '\0';
+#else
+	defined = WalSndCtl->sync_standbys_defined;
+#endif
+	confirmed = WalSndCtl->lsn[mode];
+	LWLockRelease(SyncRepLock);
+	return !defined || confirmed >= lsn;
+}
+
+/*
+ * Returns true if the standby named in momo.wait_for_standby (its
+ * application_name, as pg_stat_replication shows it) has flushed WAL up to
+ * lsn; *connected tells whether it is connected at all.  Reads shared
+ * memory only: no query, no user code.
+ */
+static bool
+named_standby_has(XLogRecPtr lsn, bool *connected)
+{
+	int			nbackends;
+	bool		has = false;
+
+	*connected = false;
+	pgstat_clear_backend_activity_snapshot();
+	nbackends = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= nbackends && !has; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_backendType != B_WAL_SENDER || be->st_appname == NULL ||
+			strcmp(be->st_appname, momo_wait_for_standby) != 0)
+			continue;
+		for (int j = 0; j < max_wal_senders; j++)
+		{
+			WalSnd	   *walsnd = &WalSndCtl->walsnds[j];
+			XLogRecPtr	flush;
+			pid_t		pid;
+
+			SpinLockAcquire(&walsnd->mutex);
+			pid = walsnd->pid;
+			flush = walsnd->flush;
+			SpinLockRelease(&walsnd->mutex);
+			if (pid != be->st_procpid)
+				continue;
+			*connected = true;
+			has |= (flush != InvalidXLogRecPtr && flush >= lsn);
+		}
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return has;
+}
+
+/*
+ * Returns true if WAL up to lsn would survive a failover under the
+ * configured mode: flushed here, confirmed by the synchronous standbys, and
+ * flushed by the standby of momo.wait_for_standby.  Otherwise *why says
+ * what is missing.
+ */
+static bool
+lsn_durable(XLogRecPtr lsn, const char **why)
+{
+	bool		connected;
+
+	XLogFlush(lsn);
+	if (!sync_standbys_have(lsn))
+	{
+		*why = "the synchronous standbys (synchronous_standby_names) have not confirmed them";
+		return false;
+	}
+	if (momo_wait_for_standby && momo_wait_for_standby[0] &&
+		!named_standby_has(lsn, &connected))
+	{
+		*why = psprintf(connected ? "standby \"%s\" (momo.wait_for_standby) has not flushed them" :
+						"standby \"%s\" (momo.wait_for_standby) is not connected",
+						momo_wait_for_standby);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Waits, at most momo.wait_for_standby_timeout, until WAL up to lsn is
+ * durable (lsn_durable).  Returns true if it is; otherwise reports the
+ * problem and returns false.  The wait polls shared memory (the walsenders
+ * set no latch of the worker's), sleeping on the latch 1 ms at first, up to
+ * 10 ms; interrupts and reloads are served meanwhile.
+ */
+static bool
+wait_durable(WorkerState *st, XLogRecPtr lsn)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	const char *why = NULL;
+	long		nap = 1;
+	bool		woken = false;
+
+	while (!lsn_durable(lsn, &why))
+	{
+		int			rc;
+
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), momo_wait_for_standby_timeout_ms))
+		{
+			report_problem(st, PROBLEM_STANDBY,
+						   psprintf("payments are durable here but %s after %d ms: nothing of them is sent yet",
+									why, momo_wait_for_standby_timeout_ms),
+						   "The worker sends a payment only once a failover cannot lose it; it tries again by itself. "
+						   "Look at pg_stat_replication and the standbys.");
+			if (woken)
+				SetLatch(MyLatch);
+			return false;
+		}
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, nap,
+					   PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			woken = true;		/* a commit to serve: set again below */
+		}
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		nap = Min(nap * 2, 10);
+	}
+	if (woken)
+		SetLatch(MyLatch);
+	clear_problem(st, PROBLEM_STANDBY);
+	return true;
+}
+
+/*
+ * Tells listeners (momo_await sessions) about payments made final, once the
+ * commit that did it is durable under the configured mode; waits at most
+ * wait_ms for that (0: only looks).
+ */
+static void
+announce_finals(WorkerState *st, long wait_ms)
+{
+	const char *why;
+
+	if (XLogRecPtrIsInvalid(st->unannounced))
+		return;
+	if (wait_ms > 0 ? wait_durable(st, st->unannounced) : lsn_durable(st->unannounced, &why))
+	{
+		st->unannounced = InvalidXLogRecPtr;
+		momo_announce_final();
+	}
+}
+
+/*
  * Records answers in a transaction of their own; returns false (with the
  * transaction rolled back and the error logged) if that failed.
  */
@@ -321,12 +513,15 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 		if (!begin_work(st, cxt))
 			elog(ERROR, "momo worker acts as no superuser");
 		finals = momo_store_record_batch(st->schema, recs, n, true);
-		/* A final status is committed durably before anyone is told. */
+		/* A final status is committed durably, and only then told (see announce_finals). */
 		if (finals > 0)
-			ForceSyncCommit();
+			momo_commit_durably();
 		end_work(st, cxt);
 		if (finals > 0)
-			momo_announce_final();
+		{
+			st->unannounced = XactLastCommitEnd;
+			announce_finals(st, 0);
+		}
 	}
 	PG_CATCH();
 	{
@@ -587,6 +782,7 @@ run_cycle(WorkerState *st)
 	char	   *skip[MAX_COOLING];
 	int			nskip;
 
+	announce_finals(st, 0);
 	pgstat_report_activity(STATE_RUNNING, "momo: looking for due payments");
 	if (!begin_work(st, cxt))
 	{
@@ -624,6 +820,8 @@ run_cycle(WorkerState *st)
 							 skip, nskip, &to_send);
 	ncheck = momo_store_claim(st->schema, false, check_budget(st), products, nproducts,
 							  skip, nskip, &to_check);
+	if (nsend + ncheck > 0)
+		ForceSyncCommit();		/* the claim locked rows: it has a commit record to flush */
 	end_work(st, cxt);
 	if (nsend + ncheck == 0)
 	{
@@ -641,6 +839,17 @@ run_cycle(WorkerState *st)
 		return sleep_ms;
 	}
 	st->check_budget -= ncheck;
+
+	/*
+	 * Nothing leaves before the claimed rows would survive a crash or a
+	 * failover: the claim's commit record comes after the commits that made
+	 * them visible (the requesters', however asynchronous), so once it is
+	 * flushed and confirmed, they are too.
+	 */
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("momo: waiting until %d payments are durable", nsend + ncheck));
+	if (!wait_durable(st, XactLastCommitEnd))
+		return Max(momo_retry_base_ms, 1000);
 
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("momo: sending %d payment requests and %d status checks", nsend, ncheck));
@@ -679,7 +888,22 @@ run_cycle(WorkerState *st)
 			return Max(momo_retry_base_ms, 1000);
 		}
 	}
+	announce_finals(st, momo_wait_for_standby_timeout_ms);
 	return 0;
+}
+
+/*
+ * The worker's commits are asynchronous unless it makes them durable (the
+ * claim, final statuses).  synchronous_commit is pinned "off" at session
+ * level only, so that its value before any SET stays what the server is
+ * configured for (momo_durable_apply reads it); pinned again each cycle in
+ * case a trigger's deferred code set it at a commit.
+ */
+static void
+pin_synchronous_commit(void)
+{
+	if (synchronous_commit != SYNCHRONOUS_COMMIT_OFF)
+		SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION);
 }
 
 /* Entry point of the momo background worker. */
@@ -708,8 +932,7 @@ momo_worker_main(Datum arg)
 	 * pg_temp) is searched for functions, operators, types or tables,
 	 * nothing makes the worker's transactions read-only, serializable or
 	 * triggerless, and no lock is waited for longer than
-	 * WORKER_LOCK_TIMEOUT.  See the file header: only final statuses need a
-	 * synchronous commit.
+	 * WORKER_LOCK_TIMEOUT.  See the file header for synchronous_commit.
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
@@ -719,7 +942,7 @@ momo_worker_main(Datum arg)
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", WORKER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	pin_synchronous_commit();
 
 	memset(&st, 0, sizeof(st));
 	st.cycle_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker cycle",
@@ -743,6 +966,7 @@ momo_worker_main(Datum arg)
 			unpublish_problems(&st);
 		}
 
+		pin_synchronous_commit();
 		MemoryContextSwitchTo(st.cycle_cxt);
 		MemoryContextReset(st.cycle_cxt);
 		PG_TRY();

@@ -1,0 +1,213 @@
+
+# 017_durable.pl - nothing is sent before it is durable, and no final status
+# is announced before a failover could keep it:
+#   (a) requests committed with synchronous_commit = off: as soon as MTN (the
+#       sandbox) has a request, the server is stopped with "pg_ctl stop -m
+#       immediate" and started again; the payment's row must be there.  A
+#       wal_writer_delay of 10 s keeps asynchronous commits in memory as long
+#       as PostgreSQL allows, so that the race cannot hide; many rounds.
+#   (b) a synchronous standby (synchronous_standby_names) is stopped: a
+#       payment requested meanwhile is not sent (the sandbox's counters are
+#       the witness) and the worker says why; once the standby is back the
+#       payment completes.  A payment that becomes final while the standby is
+#       down is not visible (nor announced) until the standby has it.
+#   (c) momo.wait_for_standby names an asynchronous standby, which is
+#       stopped: nothing is sent until it is back and has caught up.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $ROUNDS = 15;    # crash rounds of (a)
+
+start_sandbox();
+
+my $node = momo_node('durable', allows_streaming => 1, extra_conf => join("\n",
+		'wal_writer_delay = 10s',
+		'momo.wait_for_standby_timeout = 2s'));
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(wait_for_worker($node), 'worker runs');
+
+# 1 once the sandbox has received a POST with reference id $ref, 0 after $seconds.
+sub sandbox_has
+{
+	my ($ref, $seconds) = @_;
+	my $deadline = time() + $seconds;
+	while (time() < $deadline)
+	{
+		my $r = sandbox_get("/_sandbox/requests/$ref");
+		return 1 if $r && $r->{posts} >= 1;
+		usleep(2_000);
+	}
+	return 0;
+}
+
+# The worker's problem (momo_worker_status), '' when none.
+sub worker_problem
+{
+	return $node->safe_psql('postgres', 'SELECT coalesce(problem, \'\') FROM momo_worker_status()');
+}
+
+# 1 once the worker's problem matches $re, 0 after $seconds.
+sub wait_for_problem
+{
+	my ($re, $seconds) = @_;
+	my $deadline = time() + ($seconds // 30);
+	my $last = '';
+	while (time() < $deadline)
+	{
+		$last = worker_problem();
+		return 1 if $last =~ $re;
+		usleep(100_000);
+	}
+	diag("worker problem: '$last'");
+	return 0;
+}
+
+############################################################################
+# (a) An asynchronous requester, MTN has the request, the server crashes.
+{
+	my @lost;
+	my $rounds = 0;
+	for my $i (1 .. $ROUNDS)
+	{
+		my $ref = $node->safe_psql('postgres',
+			"SET synchronous_commit = off; SELECT momo_request_to_pay(100, 'EUR', '46733000201', 'D-crash-$i')");
+		if (!sandbox_has($ref, 20))
+		{
+			diag("round $i: the sandbox never saw $ref");
+			next;
+		}
+		$node->stop('immediate');
+		$node->start;
+		$rounds++;
+		push @lost, $ref
+		  unless $node->safe_psql('postgres', "SELECT count(*) FROM momo_payments WHERE reference_id = '$ref'") eq '1';
+	}
+	is($rounds, $ROUNDS, "$ROUNDS rounds: MTN had the request, then an immediate shutdown");
+	is(scalar(@lost), 0, 'every payment MTN had is still there after the crash')
+	  or diag('lost: ' . join(' ', @lost));
+	ok(wait_for_worker($node), 'worker runs');
+	ok(poll_until($node, 'postgres',
+			"SELECT count(*) FROM momo_payments WHERE external_id LIKE 'D-crash-%' AND status = 'successful'",
+			$ROUNDS, 60),
+		'and every one completes');
+	my @twice = grep { $_->{accepted} != 1 }
+	  map { sandbox_get("/_sandbox/requests/$_") }
+	  split /\n/, $node->safe_psql('postgres', "SELECT reference_id FROM momo_payments WHERE external_id LIKE 'D-crash-%'");
+	is(scalar(@twice), 0, 'each stored once by MTN (resends were answered 409)');
+}
+
+############################################################################
+# (b) A synchronous standby.
+my $standby;
+{
+	$node->backup('bk');
+	$standby = PostgreSQL::Test::Cluster->new('sync1');
+	$standby->init_from_backup($node, 'bk', has_streaming => 1);
+	$standby->start;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'sync1'");
+	$node->reload;
+	ok(poll_until($node, 'postgres',
+			"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'sync1'", 'sync', 30),
+		'standby sync1 is synchronous');
+	my $ref = request_payment($node, msisdn => '46733000202', external_id => 'D-sync-up');
+	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful', 'with the standby up, a payment completes');
+
+	$standby->stop;
+	my $posts0 = sandbox_get('/_sandbox/stats')->{rtp_posts};
+	# The requester does not wait for the standby; the worker must.
+	$ref = $node->safe_psql('postgres',
+		"SET synchronous_commit = local; SELECT momo_request_to_pay(100, 'EUR', '46733000203', 'D-sync-down')");
+	ok(wait_for_problem(qr/synchronous standbys .* have not confirmed them/, 30),
+		'the worker says it waits for the synchronous standbys');
+	is(payment_row($node, $ref)->{status}, 'queued', 'the payment is queued');
+	is(sandbox_get("/_sandbox/requests/$ref"), undef, 'MTN never saw it');
+	is(sandbox_get('/_sandbox/stats')->{rtp_posts}, $posts0, 'no request to pay was posted at all');
+
+	$standby->start;
+	is(await_payment($node, $ref, seconds => 60)->{status}, 'successful',
+		'once the standby is back the payment completes');
+	my $sb = sandbox_get("/_sandbox/requests/$ref");
+	is($sb && "$sb->{posts}/$sb->{accepted}", '1/1', '... sent once');
+	ok(poll_until($node, 'postgres', 'SELECT coalesce(problem, \'\') FROM momo_worker_status()', '', 30),
+		'the problem is gone');
+	$node->wait_for_catchup($standby);
+	is($standby->safe_psql('postgres', "SELECT status FROM momo_payments WHERE reference_id = '$ref'"),
+		'successful', 'the standby has the final status');
+
+	# A final status while the standby is down: committed, but neither
+	# visible nor announced before the standby has it.  The sandbox answers
+	# 4 s late, so that the standby stops while the status check that will
+	# say SUCCESSFUL is in flight (its claim was confirmed).
+	sandbox_post('/_sandbox/config', { delay_ms => 4000 });
+	$ref = request_payment($node, msisdn => '46733000204', external_id => 'D-sync-final');
+	my $deadline = time() + 30;
+	usleep(20_000) while time() < $deadline
+	  && !(sandbox_get("/_sandbox/requests/$ref") // {})->{status_gets};
+	ok((sandbox_get("/_sandbox/requests/$ref") // {})->{status_gets},
+		'MTN accepted a payment and is asked for its status');
+	$standby->stop;
+	ok(poll_until($node, 'postgres',
+			"SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'momo worker'", 'SyncRep', 30),
+		'MTN says successful: the worker commits it and waits for the synchronous standby');
+	my $row = payment_row($node, $ref);
+	is($row->{status}, 'pending', 'meanwhile the final status is not visible');
+	$row = await_payment($node, $ref, seconds => 1);
+	is($row->{status}, 'pending', '... and momo_await is not woken for it');
+	sandbox_post('/_sandbox/config', { delay_ms => 0 });
+	$standby->start;
+	is(await_payment($node, $ref, seconds => 60)->{status}, 'successful',
+		'once the standby has it, the payment is successful');
+	$node->safe_psql('postgres', "ALTER SYSTEM RESET synchronous_standby_names");
+	$node->reload;
+}
+
+############################################################################
+# (c) momo.wait_for_standby: an asynchronous standby.
+{
+	ok(poll_until($node, 'postgres',
+			"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'sync1'", 'async', 30),
+		'standby sync1 is asynchronous now');
+	ok(set_momo($node, wait_for_standby => 'sync1'), 'momo.wait_for_standby = sync1');
+	my $ref = request_payment($node, msisdn => '46733000205', external_id => 'D-async-up');
+	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful', 'with the standby up, a payment completes');
+
+	$standby->stop;
+	my $posts0 = sandbox_get('/_sandbox/stats')->{rtp_posts};
+	$ref = request_payment($node, msisdn => '46733000206', external_id => 'D-async-down');
+	ok(wait_for_problem(qr/standby "sync1" \(momo\.wait_for_standby\) is not connected/, 30),
+		'the worker says it waits for standby sync1');
+	like(slurp_file($node->logfile), qr/WARNING:  momo worker is not sending payments: payments are durable here but standby "sync1"/,
+		'... and logs it');
+	is(payment_row($node, $ref)->{status}, 'queued', 'the payment is queued');
+	is(sandbox_get("/_sandbox/requests/$ref"), undef, 'MTN never saw it');
+	is(sandbox_get('/_sandbox/stats')->{rtp_posts}, $posts0, 'no request to pay was posted at all');
+
+	$standby->start;
+	is(await_payment($node, $ref, seconds => 60)->{status}, 'successful',
+		'once the standby has caught up the payment completes');
+	my $sb = sandbox_get("/_sandbox/requests/$ref");
+	is($sb && "$sb->{posts}/$sb->{accepted}", '1/1', '... sent once');
+	ok(poll_until($node, 'postgres', 'SELECT coalesce(problem, \'\') FROM momo_worker_status()', '', 30),
+		'the problem is gone');
+
+	ok(set_momo($node, wait_for_standby => 'nosuchstandby'), 'momo.wait_for_standby names no connected standby');
+	$ref = request_payment($node, msisdn => '46733000207', external_id => 'D-async-none');
+	ok(wait_for_problem(qr/standby "nosuchstandby" \(momo\.wait_for_standby\) is not connected/, 30),
+		'the worker says so');
+	is(sandbox_get("/_sandbox/requests/$ref"), undef, 'MTN never saw the payment');
+	ok(set_momo($node, wait_for_standby => ''), 'momo.wait_for_standby unset');
+	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful', 'then it completes');
+	$standby->stop;
+}
+
+$node->stop;
+done_testing();
