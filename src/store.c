@@ -920,3 +920,35 @@ momo_store_progress(const char *schema, const char *reference_id, TransactionId 
 	SPI_freetuptable(SPI_tuptable);
 	return result;
 }
+
+/*
+ * Sets waiting[i] for each of the n products that has payments not yet final
+ * (queued or pending).
+ */
+void
+momo_store_products_waiting(const char *schema, char **products, int n, bool *waiting)
+{
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	int			rc;
+
+	for (int i = 0; i < n; i++)
+		waiting[i] = false;
+	if (n == 0)
+		return;
+	values[0] = text_array(products, n);
+	rc = SPI_execute_with_args(psprintf("SELECT w.product FROM pg_catalog.unnest($1) AS w(product)"
+										" WHERE EXISTS (SELECT FROM %s.momo_payments p"
+										"  WHERE p.status IN ('queued', 'pending') AND p.product = w.product)",
+										schema),
+							   1, types, values, NULL, true, 0);
+	spi_check(rc, SPI_OK_SELECT, "looking for payments of products not in use");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		for (int i = 0; i < n; i++)
+			if (strcmp(products[i], name) == 0)
+				waiting[i] = true;
+	}
+}

@@ -92,6 +92,9 @@ typedef struct Cooling
  */
 #define WORKER_LOCK_TIMEOUT "100ms"
 
+/* How often the worker looks for payments of products that have no credentials. */
+#define UNUSED_CHECK_INTERVAL_MS 10000
+
 /* How often the worker purges events older than momo.event_retention, and how many at once. */
 #define PURGE_INTERVAL_MS (3600 * 1000)
 #define PURGE_BATCH 1000
@@ -123,6 +126,8 @@ typedef struct WorkerState
 	TimestampTz first_answer_at;	/* when the oldest of them came */
 	XLogRecPtr	unannounced;	/* end of the last commit that made payments
 								 * final, until the standbys have it */
+	TimestampTz unused_checked_at;	/* see check_unused_products */
+	bool		unused_waiting[MOMO_N_PRODUCTS];
 	TimestampTz purged_at;		/* when a purge of old events last ended */
 	bool		purging;		/* events are left to purge now */
 	Cooling		cooling[MAX_COOLING];	/* see cool_down */
@@ -653,6 +658,69 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	r->answer = answer;
 }
 
+/* Returns true if product p is not in use: all its credentials are unset. */
+static bool
+product_unused(const MomoConfig *cfg, MomoProduct p)
+{
+	return p != MOMO_COLLECTION && cfg->api_user == NULL && cfg->api_key == NULL &&
+		cfg->subscription_key[0] == NULL;
+}
+
+/*
+ * A product whose credentials are all unset is not in use, and the worker
+ * claims none of its payments; but if payments of it wait (its settings
+ * were removed while they were queued), that is a problem to tell.  Looked
+ * for every UNUSED_CHECK_INTERVAL_MS and after each reload, in the caller's
+ * transaction.
+ */
+static void
+check_unused_products(WorkerState *st)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	char	   *names[MOMO_N_PRODUCTS];
+	MomoProduct which[MOMO_N_PRODUCTS];
+	bool		waiting[MOMO_N_PRODUCTS];
+	int			n = 0;
+
+	if (!TimestampDifferenceExceeds(st->unused_checked_at, now, UNUSED_CHECK_INTERVAL_MS))
+		return;
+	st->unused_checked_at = now;
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		MomoConfig	cfg;
+
+		momo_config_resolve(&cfg, (MomoProduct) p);
+		st->unused_waiting[p] = false;
+		if (product_unused(&cfg, (MomoProduct) p))
+		{
+			names[n] = (char *) momo_product_names[p];
+			which[n++] = (MomoProduct) p;
+		}
+	}
+	momo_store_products_waiting(st->schema, names, n, waiting);
+	for (int i = 0; i < n; i++)
+	{
+		MomoProduct p = which[i];
+		const char *user;
+		const char *key;
+		const char *primary;
+		const char *secondary;
+
+		st->unused_waiting[p] = waiting[i];
+		if (!waiting[i])
+		{
+			clear_problem(st, PROBLEM_PRODUCT(p));
+			continue;
+		}
+		momo_credential_names(p, &user, &key, &primary, &secondary);
+		report_problem(st, PROBLEM_PRODUCT(p),
+					   psprintf("%s payments are waiting, but no %s credentials are set",
+								momo_product_names[p], momo_product_names[p]),
+					   psprintf("Set %s, %s and %s (or their MOMO_ environment variables) and reload: the payments are sent then.",
+								user, key, primary));
+	}
+}
+
 /*
  * Purges events older than momo.event_retention, hourly: at most PURGE_BATCH
  * of them per cycle, each batch in a short transaction of its own that passes
@@ -714,9 +782,9 @@ check_budget(WorkerState *st)
 
 /*
  * Finds the products the worker can serve now: configured, with an access
- * token.  A product whose credentials are all absent is simply not in use;
- * any other problem is logged (once) and keeps that product's payments
- * waiting.  Returns how many products are usable.
+ * token.  A product whose credentials are all absent is not in use (see
+ * check_unused_products); any other problem is logged (once) and keeps that
+ * product's payments waiting.  Returns how many products are usable.
  */
 static int
 usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
@@ -733,10 +801,11 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
 		int			key;
 
 		momo_config_resolve(cfg, (MomoProduct) p);
-		if (p != MOMO_COLLECTION && cfg->api_user == NULL && cfg->api_key == NULL &&
-			cfg->subscription_key[0] == NULL)
+		if (product_unused(cfg, (MomoProduct) p))
 		{
-			clear_problem(st, PROBLEM_PRODUCT(p));
+			/* Not in use; check_unused_products tells if payments of it wait. */
+			if (!st->unused_waiting[p])
+				clear_problem(st, PROBLEM_PRODUCT(p));
 			continue;
 		}
 		if (momo_config_check(cfg, &pr))
@@ -791,7 +860,10 @@ run_cycle(WorkerState *st)
 	}
 	st->schema = momo_store_extension_schema();
 	if (st->schema)
+	{
 		next_due = momo_store_next_due_ms(st->schema);
+		check_unused_products(st);
+	}
 	end_work(st, cxt);
 	if (st->schema == NULL)
 		return momo_idle_interval_ms;
@@ -964,6 +1036,7 @@ momo_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			/* A new configuration: its problems, if any, are found and told anew. */
 			unpublish_problems(&st);
+			st.unused_checked_at = 0;	/* and products just unset are looked at */
 		}
 
 		pin_synchronous_commit();
