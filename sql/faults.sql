@@ -73,37 +73,45 @@ SELECT * FROM momo_test.outcome(:'ref');
 SELECT status_checks >= 2 AS polled_while_pending FROM momo_payments WHERE reference_id = :'ref';
 SELECT momo_test.sandbox('config', '{"pending_ms": 0}') IS NOT NULL AS configured;
 
--- Permanent refusals are sent once, and stand once MTN says it does not
--- know the payment (a refusal may answer a resend whose earlier send
--- arrived): a wrong target environment (HTTP 500
--- NOT_ALLOWED_TARGET_ENVIRONMENT), whose status checks MTN refuses too
--- until it is fixed ...
+-- Refusals of the merchant's configuration fail nothing: they pause sending
+-- (the payment waits, queued, its send not counted, and the worker says
+-- why), and the payment goes through with the same reference id once the
+-- configuration is fixed.  A wrong target environment (HTTP 500
+-- NOT_ALLOWED_TARGET_ENVIRONMENT) ...
+CREATE FUNCTION momo_test.wait_paused(code text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    p text;
+BEGIN
+    FOR i IN 1..300 LOOP
+        SELECT w.problem INTO p FROM momo_worker_status() w;
+        EXIT WHEN p LIKE '%(' || code || ')%';
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RETURN p;
+END
+$$;
 ALTER SYSTEM SET momo.target_environment = 'mtnrwanda';
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 SELECT momo_request_to_pay(19, 'EUR', '46733000019', 'F-target') AS ref \gset
-DO $$
-BEGIN
-    FOR i IN 1..300 LOOP
-        PERFORM FROM momo_payments WHERE external_id = 'F-target' AND send_refused;
-        EXIT WHEN FOUND;
-        PERFORM pg_sleep(0.1);
-    END LOOP;
-END
-$$;
-SELECT status, reason, send_refused, attempts FROM momo_payments WHERE reference_id = :'ref';
+SELECT momo_test.wait_paused('NOT_ALLOWED_TARGET_ENVIRONMENT') AS problem;
+SELECT status, reason, send_refused, attempts, last_http_status, last_error
+  FROM momo_payments WHERE reference_id = :'ref';
 SELECT momo_test.sandbox('payments/' || :'ref') IS NULL AS not_stored_by_mtn;
 ALTER SYSTEM RESET momo.target_environment;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 SELECT * FROM momo_test.outcome(:'ref');
-SELECT last_http_status, last_error FROM momo_payments WHERE reference_id = :'ref';
+SELECT s->'posts' AS posts, s->'accepted' AS accepted FROM momo_test.seen(:'ref') s;
 -- ... and a callback URL whose host is not the API user's (INVALID_CALLBACK_URL_HOST).
 ALTER SYSTEM SET momo.callback_url = 'https://elsewhere.example/cb';
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 SELECT momo_request_to_pay(20, 'EUR', '46733000020', 'F-callback') AS ref \gset
-SELECT * FROM momo_test.outcome(:'ref');
-SELECT last_http_status FROM momo_payments WHERE reference_id = :'ref';
+SELECT momo_test.wait_paused('INVALID_CALLBACK_URL_HOST') AS problem;
+SELECT status, attempts, last_http_status FROM momo_payments WHERE reference_id = :'ref';
 ALTER SYSTEM RESET momo.callback_url;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT * FROM momo_test.outcome(:'ref');
+SELECT problem FROM momo_worker_status();
 
 -- Key rotation: MTN refuses the primary subscription key (the API gateway's
 -- 401), and the secondary key takes over.

@@ -20,10 +20,18 @@
 #include "answers.h"
 #include "json.h"
 
-/* Error codes MTN sends with a 500 that no retry will cure. */
-static const char *const permanent_codes[] = {
+/*
+ * Error codes that refuse the merchant's configuration (the target
+ * environment, the callback host registered for the API user), not one
+ * payment: every other request would be refused the same way.
+ */
+static const char *const merchant_codes[] = {
 	"NOT_ALLOWED_TARGET_ENVIRONMENT",
 	"INVALID_CALLBACK_URL_HOST",
+};
+
+/* Error codes MTN sends with a 500 that no retry will cure. */
+static const char *const permanent_codes[] = {
 	"INVALID_CURRENCY",
 	"NOT_ALLOWED",
 	"PAYER_NOT_FOUND",
@@ -38,6 +46,16 @@ is_permanent_code(const char *code)
 {
 	for (int i = 0; i < lengthof(permanent_codes); i++)
 		if (strcmp(code, permanent_codes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Returns true if code refuses the merchant's configuration. */
+static bool
+is_merchant_code(const char *code)
+{
+	for (int i = 0; i < lengthof(merchant_codes); i++)
+		if (strcmp(code, merchant_codes[i]) == 0)
 			return true;
 	return false;
 }
@@ -173,6 +191,20 @@ momo_classify_answer(MomoOp op, long status, const char *body, size_t len, MomoA
 	{
 		a->verdict = MOMO_NOT_FOUND;
 		a->error = pstrdup("HTTP 404: MTN does not know this reference id (yet)");
+		return;
+	}
+	if (op == MOMO_OP_CREATE &&
+		(status == 403 || ((status == 400 || status == 500) && code && is_merchant_code(code))))
+	{
+		/*
+		 * Says nothing about the payment and everything about the merchant's
+		 * configuration (or subscription: the API gateway answers 403 to a
+		 * key over its quota): the caller pauses sending.
+		 */
+		a->verdict = MOMO_MERCHANT_REFUSED;
+		a->reason = pstrdup(code ? code : "FORBIDDEN");
+		a->error = psprintf("HTTP %ld: MTN refused the merchant's configuration: %s",
+							status, code ? code : "forbidden");
 		return;
 	}
 	if (op == MOMO_OP_CREATE &&

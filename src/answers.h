@@ -28,6 +28,8 @@ typedef enum MomoVerdict
 	MOMO_NOT_FOUND,				/* 404 on a status check */
 	MOMO_TOKEN_REFUSED,			/* 401: the access token expired or is invalid */
 	MOMO_KEY_REFUSED,			/* 401: the subscription key was refused */
+	MOMO_MERCHANT_REFUSED,		/* MTN refused the merchant's configuration, not
+								 * the payment: pause sending */
 	MOMO_RETRY					/* transient: try again later */
 } MomoVerdict;
 

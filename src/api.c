@@ -232,6 +232,7 @@ typedef struct ExchangeState
 	int			nretry;
 	bool		key_refused;
 	bool		last_pass;
+	bool		stopped;		/* flush asked to send no further call */
 	MomoAnswerFn fn;
 	MomoFlushFn flush;
 	void	   *arg;
@@ -257,14 +258,15 @@ exchange_done(MomoHttpRequest *req, void *arg)
 	st->fn(call, &call->answer, st->arg);
 }
 
-/* Passes a round of the transfer loop on to the caller. */
-static void
+/* Passes a round of the transfer loop on to the caller, who may stop the exchange. */
+static bool
 exchange_drained(void *arg)
 {
 	ExchangeState *st = (ExchangeState *) arg;
 
-	if (st->flush)
-		st->flush(st->arg, false);
+	if (st->flush && st->flush(st->arg, false))
+		st->stopped = true;
+	return st->stopped;
 }
 
 /* Tells the caller that every answer has been handed out. */
@@ -289,7 +291,7 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
 	}
 	PG_TRY();
 	{
-		momo_http_run(client, cfg, reqs, n, max_in_flight, exchange_done, exchange_drained, st);
+		(void) momo_http_run(client, cfg, reqs, n, max_in_flight, exchange_done, exchange_drained, st);
 	}
 	PG_FINALLY();
 	{
@@ -302,9 +304,10 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
 
 /*
  * Sends every call and hands fn one final answer per call; flush (if not
- * NULL) is called often while answers come in, and once more at the end.  Returns
- * MOMO_TOKEN_OK, or the reason no access token could be had (then fn was
- * called for no call, and *error says why).
+ * NULL) is called often while answers come in, and once more at the end.
+ * Once flush returns true no further call is sent, and the calls not sent
+ * get no answer.  Returns MOMO_TOKEN_OK, or the reason no access token could
+ * be had (then fn was called for no call, and *error says why).
  */
 MomoTokenResult
 momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, int ncalls,
@@ -345,8 +348,11 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	for (int i = 0; i < ncalls; i++)
 		all[i] = &calls[i];
 	exchange_pass(client, cfg, all, ncalls, max_in_flight, token, key, &st);
-	if (st.nretry == 0)
+	if (st.nretry == 0 || st.stopped)
 	{
+		/* Stopped: the calls answered 401 are not repeated; their answers go as they are. */
+		for (int i = 0; i < st.nretry; i++)
+			fn(st.retry[i], &st.retry[i]->answer, arg);
 		exchange_finished(&st);
 		return MOMO_TOKEN_OK;
 	}

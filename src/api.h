@@ -26,8 +26,12 @@ typedef struct MomoCall
 /* Receives the final answer of each call of an exchange. */
 typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
 
-/* Called often while answers come in (at least every 100 ms), and with final = true at the end. */
-typedef void (*MomoFlushFn) (void *arg, bool final);
+/*
+ * Called often while answers come in (at least every 100 ms), and with
+ * final = true at the end; returns true (when final is false) to send no
+ * further call of the exchange.
+ */
+typedef bool (*MomoFlushFn) (void *arg, bool final);
 
 extern MomoTokenResult momo_get_token(MomoHttpClient *client, const MomoConfig *cfg,
 									  const char *refused, char **token, int *key,

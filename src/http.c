@@ -318,7 +318,9 @@ finish_request(MomoHttpRequest *req, CURLcode result)
 /*
  * Runs nreqs requests with at most max_in_flight at once and calls done for
  * each as it finishes, and drained (if not NULL) after each round of the
- * loop (at least every 100 ms while requests are in flight).  Both may use
+ * loop (at least every 100 ms while requests are in flight); once drained
+ * returns true, no further request starts, and done is called for those
+ * that did (requests reqs[0 .. started - 1]; returns started).  Both may use
  * SPI and raise errors; transfers still in flight are then abandoned and
  * their handles returned to the pool.
  *
@@ -329,13 +331,15 @@ finish_request(MomoHttpRequest *req, CURLcode result)
  * to requests freed with their memory context (gcc had dropped the release
  * loop altogether).
  */
-void
+int
 momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 			  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
 			  MomoHttpDone done, MomoHttpDrained drained, void *arg)
 {
 	volatile int next = 0;
 	volatile int in_flight = 0;
+	bool		stop = false;
+	int			started;
 	const int	limit = Max(max_in_flight, 1);
 	MomoHttpRequest **active = palloc0(sizeof(MomoHttpRequest *) * Max(nreqs, 1));
 
@@ -348,12 +352,12 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 		if (mrc != CURLM_OK)
 			elog(ERROR, "momo: curl_multi_setopt failed: %s", curl_multi_strerror(mrc));
 
-		while (next < nreqs || in_flight > 0)
+		while ((next < nreqs && !stop) || in_flight > 0)
 		{
 			CURLMsg    *msg;
 			int			queued;
 
-			while (next < nreqs && in_flight < limit)
+			while (next < nreqs && in_flight < limit && !stop)
 			{
 				MomoHttpRequest *req = reqs[next];
 
@@ -385,12 +389,12 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 				in_flight--;
 				done(req, arg);
 			}
-			if (drained)
-				drained(arg);
+			if (drained && drained(arg))
+				stop = true;
 
 			CHECK_FOR_INTERRUPTS();
 
-			if (in_flight > 0 && (next >= nreqs || in_flight >= limit))
+			if (in_flight > 0 && (next >= nreqs || stop || in_flight >= limit))
 			{
 				mrc = curl_multi_poll(c->multi, NULL, 0, 100, NULL);
 				if (mrc != CURLM_OK)
@@ -411,7 +415,9 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 		}
 	}
 	PG_END_TRY();
+	started = next;
 	pfree(active);
+	return started;
 }
 
 /* Does nothing: the single request of momo_http_perform needs no callback. */
@@ -430,7 +436,7 @@ momo_http_perform(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req
 {
 	PG_TRY();
 	{
-		momo_http_run(c, cfg, &req, 1, 1, ignore_done, NULL, NULL);
+		(void) momo_http_run(c, cfg, &req, 1, 1, ignore_done, NULL, NULL);
 	}
 	PG_CATCH();
 	{

@@ -49,14 +49,17 @@ typedef struct MomoHttpClient MomoHttpClient;
 /* Called once per finished request, outside any libcurl callback. */
 typedef void (*MomoHttpDone) (MomoHttpRequest *req, void *arg);
 
-/* Called after each round of the transfer loop, at least every 100 ms. */
-typedef void (*MomoHttpDrained) (void *arg);
+/*
+ * Called after each round of the transfer loop, at least every 100 ms;
+ * returns true to start no further request (those in flight finish).
+ */
+typedef bool (*MomoHttpDrained) (void *arg);
 
 extern MomoHttpClient *momo_http_client(void);
 extern MomoHttpRequest *momo_http_request(bool post, char *url);
 extern void momo_http_header(MomoHttpRequest *req, const char *name, const char *value);
 extern void momo_http_request_free(MomoHttpRequest *req);
-extern void momo_http_run(MomoHttpClient *client, const MomoConfig *cfg,
+extern int	momo_http_run(MomoHttpClient *client, const MomoConfig *cfg,
 						  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
 						  MomoHttpDone done, MomoHttpDrained drained, void *arg);
 extern void momo_http_perform(MomoHttpClient *client, const MomoConfig *cfg,

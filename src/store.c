@@ -561,6 +561,7 @@ static const char *const verdict_outcomes[] = {
 	[MOMO_NOT_FOUND] = "not_found",
 	[MOMO_TOKEN_REFUSED] = "unauthorized",
 	[MOMO_KEY_REFUSED] = "unauthorized",
+	[MOMO_MERCHANT_REFUSED] = "merchant_refused",
 	[MOMO_RETRY] = "retry",
 };
 
@@ -647,6 +648,15 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 			}
 			else
 				c->delay_ms = poll_delay_ms(p, p->status_checks);
+			break;
+		case MOMO_MERCHANT_REFUSED:
+
+			/*
+			 * MTN refused the merchant's configuration, not this payment:
+			 * it stays queued, due, its send not counted (the worker pauses
+			 * sending and sends it again later, with the same reference id).
+			 */
+			c->sends = 0;
 			break;
 		case MOMO_TOKEN_REFUSED:
 		case MOMO_KEY_REFUSED:

@@ -108,7 +108,17 @@ typedef struct Cooling
 #define PROBLEM_OWNER 0			/* acting as momo_payments' owner is not safe (owner.c) */
 #define PROBLEM_STANDBY 1		/* standbys have not confirmed a claim */
 #define PROBLEM_PRODUCT(p) (2 + (p))	/* a product's configuration or token */
-#define N_PROBLEMS (2 + MOMO_N_PRODUCTS)
+#define PROBLEM_PAUSED(p) (2 + MOMO_N_PRODUCTS + (p))	/* MTN refuses the merchant */
+#define N_PROBLEMS (2 + 2 * MOMO_N_PRODUCTS)
+
+/* Sending of one product paused, because MTN refuses the merchant's configuration. */
+typedef struct Pause
+{
+	bool		paused;
+	uint32		config_hash;	/* of the configuration MTN refused */
+	long		probe_ms;		/* pause before the next probe (doubles) */
+	TimestampTz probe_at;		/* when one payment may be sent to find out */
+} Pause;
 
 typedef struct WorkerState
 {
@@ -126,6 +136,10 @@ typedef struct WorkerState
 	TimestampTz first_answer_at;	/* when the oldest of them came */
 	XLogRecPtr	unannounced;	/* end of the last commit that made payments
 								 * final, until the standbys have it */
+	Pause		pause[MOMO_N_PRODUCTS];	/* see sends_allowed */
+	const MomoConfig *exchange_cfg; /* of the exchange in progress */
+	bool		probing;		/* its one request is a probe */
+	bool		stop_exchange;	/* send no further call of it */
 	TimestampTz unused_checked_at;	/* see check_unused_products */
 	bool		unused_waiting[MOMO_N_PRODUCTS];
 	TimestampTz purged_at;		/* when a purge of old events last ended */
@@ -616,6 +630,82 @@ cooling_ends_ms(WorkerState *st)
 	return Max((long) ((first - now) / 1000), 10L);
 }
 
+/* Sending of product p goes on: MTN no longer refuses it, or its configuration changed. */
+static void
+resume_sending(WorkerState *st, MomoProduct p, const char *why)
+{
+	if (!st->pause[p].paused)
+		return;
+	st->pause[p].paused = false;
+	ereport(LOG,
+			(errmsg("momo worker: sending %s payments again: %s", momo_product_names[p], why)));
+	clear_problem(st, PROBLEM_PAUSED(p));
+}
+
+/*
+ * MTN refused a request of product p for the merchant's configuration (the
+ * target environment, the callback host, the subscription: answers.c): no
+ * other request would fare better, and the refusal says nothing about the
+ * payment.  Sending of p pauses -- nothing failed, nothing more sent, the
+ * payments wait queued -- and the alarm is raised, until sends_allowed lets
+ * it go on.
+ */
+static void
+pause_sending(WorkerState *st, MomoProduct p, const MomoAnswer *a)
+{
+	Pause	   *ps = &st->pause[p];
+
+	if (!ps->paused)
+	{
+		ps->paused = true;
+		ps->config_hash = momo_config_hash(st->exchange_cfg);
+		ps->probe_ms = momo_retry_base_ms;
+		ps->probe_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ps->probe_ms);
+	}
+	report_problem(st, PROBLEM_PAUSED(p),
+				   psprintf("MTN refuses %s requests for the merchant's configuration (%s): sending them is paused, and no payment is failed for it",
+							momo_product_names[p], a->reason ? a->reason : "refused"),
+				   "Check momo.target_environment, momo.callback_url (its host must be the one registered for the API user) "
+				   "and the subscription in MTN's portal.  Sending resumes by itself at a reload that changes the "
+				   "configuration, or once MTN takes one payment sent to find out (after a pause that doubles up to momo.retry_max).");
+}
+
+/*
+ * The decision to pause, in one place: how many payment requests of product
+ * p the worker may send now -- limit; 0 while sending of p is paused
+ * (pause_sending); or 1, a probe, once the pause before the next probe is
+ * over.  A changed configuration of p ends the pause.
+ */
+static int
+sends_allowed(WorkerState *st, MomoProduct p, const MomoConfig *cfg, int limit)
+{
+	Pause	   *ps = &st->pause[p];
+
+	if (!ps->paused)
+		return limit;
+	if (momo_config_hash(cfg) != ps->config_hash)
+	{
+		resume_sending(st, p, "its configuration changed");
+		return limit;
+	}
+	if (GetCurrentTimestamp() < ps->probe_at)
+		return 0;
+	return Min(limit, 1);
+}
+
+/* Milliseconds until the next probe of a paused product (at least 10), or LONG_MAX. */
+static long
+probe_due_ms(WorkerState *st)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		ms = LONG_MAX;
+
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		if (st->pause[p].paused)
+			ms = Min(ms, Max((long) ((st->pause[p].probe_at - now) / 1000), 10L));
+	return ms;
+}
+
 /*
  * Exchange flush callback: records the answers gathered since the last
  * flush, together in one short transaction; should that fail, each in a
@@ -623,16 +713,16 @@ cooling_ends_ms(WorkerState *st)
  * of the exchange, answers wait for company: up to FLUSH_ANSWERS of them, for
  * at most FLUSH_DELAY_MS.
  */
-static void
+static bool
 flush_answers(void *arg, bool final)
 {
 	WorkerState *st = (WorkerState *) arg;
 
 	if (st->nanswers == 0)
-		return;
-	if (!final && st->nanswers < FLUSH_ANSWERS &&
+		return st->stop_exchange;
+	if (!final && st->nanswers < FLUSH_ANSWERS && !st->stop_exchange &&
 		!TimestampDifferenceExceeds(st->first_answer_at, GetCurrentTimestamp(), FLUSH_DELAY_MS))
-		return;
+		return false;
 	if (!record_answers(st, st->answers, st->nanswers))
 	{
 		for (int i = 0; i < st->nanswers; i++)
@@ -640,6 +730,7 @@ flush_answers(void *arg, bool final)
 				cool_down(st, st->answers[i].payment->terms.reference_id);
 	}
 	st->nanswers = 0;
+	return st->stop_exchange;
 }
 
 /* Exchange callback: keeps an answer for the next flush. */
@@ -656,6 +747,20 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	r->payment = (MomoPayment *) call->context;
 	r->op = call->op;
 	r->answer = answer;
+
+	if (call->op == MOMO_OP_CREATE)
+	{
+		MomoProduct p = momo_operation_product(call->terms->operation);
+
+		if (answer->verdict == MOMO_MERCHANT_REFUSED)
+		{
+			pause_sending(st, p, answer);
+			st->stop_exchange = true;
+		}
+		else if (st->probing &&
+				 (answer->verdict == MOMO_ACCEPTED || answer->verdict == MOMO_REJECTED))
+			resume_sending(st, p, "MTN took a payment sent to find out");
+	}
 }
 
 /* Returns true if product p is not in use: all its credentials are unset. */
@@ -787,7 +892,7 @@ check_budget(WorkerState *st)
  * product's payments waiting.  Returns how many products are usable.
  */
 static int
-usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
+usable_products(WorkerState *st, MomoConfig *cfgs, char **names, bool *usable)
 {
 	int			n = 0;
 
@@ -800,6 +905,7 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
 		char	   *error;
 		int			key;
 
+		usable[p] = false;
 		momo_config_resolve(cfg, (MomoProduct) p);
 		if (product_unused(cfg, (MomoProduct) p))
 		{
@@ -825,6 +931,7 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names)
 			continue;
 		}
 		clear_problem(st, PROBLEM_PRODUCT(p));
+		usable[p] = true;
 		names[n++] = (char *) momo_product_names[p];
 	}
 	return n;
@@ -840,7 +947,11 @@ run_cycle(WorkerState *st)
 	MemoryContext cxt = st->cycle_cxt;
 	MomoConfig	cfgs[MOMO_N_PRODUCTS];
 	char	   *products[MOMO_N_PRODUCTS];
+	bool		usable[MOMO_N_PRODUCTS];
 	int			nproducts;
+	char	   *senders[MOMO_N_PRODUCTS];
+	int			nsenders = 0;
+	bool		probing[MOMO_N_PRODUCTS];
 	MomoPayment *to_send = NULL;
 	MomoPayment *to_check = NULL;
 	MomoCall   *calls;
@@ -877,9 +988,21 @@ run_cycle(WorkerState *st)
 	}
 
 	/* Nothing is claimed for a product unless it is configured and has a token. */
-	nproducts = usable_products(st, cfgs, products);
+	nproducts = usable_products(st, cfgs, products, usable);
 	if (nproducts == 0)
 		return Max(momo_retry_base_ms, 1000);
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		probing[p] = false;
+		if (!usable[p])
+			continue;
+		if (sends_allowed(st, (MomoProduct) p, &cfgs[p], momo_batch_size) == 0)
+			continue;
+		if (st->pause[p].paused)
+			probing[p] = true;	/* still paused: one request, a probe */
+		else
+			senders[nsenders++] = (char *) momo_product_names[p];
+	}
 
 	pgstat_report_activity(STATE_RUNNING, "momo: claiming due payments");
 	if (!begin_work(st, cxt))
@@ -888,8 +1011,27 @@ run_cycle(WorkerState *st)
 		return momo_idle_interval_ms;
 	}
 	nskip = cooling_refs(st, skip);
-	nsend = momo_store_claim(st->schema, true, momo_batch_size, products, nproducts,
-							 skip, nskip, &to_send);
+	if (nsenders > 0)
+		nsend = momo_store_claim(st->schema, true, momo_batch_size, senders, nsenders,
+								 skip, nskip, &to_send);
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		MomoPayment *probe;
+		char	   *name = (char *) momo_product_names[p];
+
+		if (!probing[p])
+			continue;
+		/* A paused product: one payment, sent to find out whether MTN still refuses. */
+		probing[p] = momo_store_claim(st->schema, true, 1, &name, 1, skip, nskip, &probe) == 1;
+		if (!probing[p])
+			continue;
+		to_send = to_send ? repalloc(to_send, sizeof(MomoPayment) * (nsend + 1)) :
+			MemoryContextAlloc(cxt, sizeof(MomoPayment));
+		to_send[nsend++] = *probe;
+		st->pause[p].probe_ms = Min(st->pause[p].probe_ms * 2, (long) momo_retry_max_ms);
+		st->pause[p].probe_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															st->pause[p].probe_ms);
+	}
 	ncheck = momo_store_claim(st->schema, false, check_budget(st), products, nproducts,
 							  skip, nskip, &to_check);
 	if (nsend + ncheck > 0)
@@ -899,12 +1041,13 @@ run_cycle(WorkerState *st)
 	{
 		/*
 		 * Payments are due but none could be claimed: a transaction of the
-		 * application holds them, or they cool down, or status checks wait
-		 * for their budget.  Nothing says when a lock goes, so the worker
+		 * application holds them, or they cool down, or their product is
+		 * paused, or status checks wait for their budget.  Nothing says when a lock goes, so the worker
 		 * looks again after momo.idle_interval (or when a commit wakes it),
 		 * and sooner when a pause or the budget ends.
 		 */
-		long		sleep_ms = Min((long) momo_idle_interval_ms, cooling_ends_ms(st));
+		long		sleep_ms = Min(Min((long) momo_idle_interval_ms, cooling_ends_ms(st)),
+								   probe_due_ms(st));
 
 		if (momo_status_checks_per_second > 0 && st->check_budget < 1.0)
 			sleep_ms = Min(sleep_ms, Max(1000 / momo_status_checks_per_second, 10));
@@ -949,8 +1092,12 @@ run_cycle(WorkerState *st)
 		if (ncalls == 0)
 			continue;
 		st->nanswers = 0;
+		st->exchange_cfg = &cfgs[p];
+		st->probing = probing[p];
+		st->stop_exchange = false;
 		r = momo_exchange(st->client, &cfgs[p], calls, ncalls, momo_max_in_flight,
 						  keep_answer, flush_answers, st, &error);
+		st->probing = false;
 		if (r != MOMO_TOKEN_OK)
 		{
 			/* Nothing was sent: due again at once. */

@@ -9,6 +9,7 @@
  *	  against what the body says (fuzz_support.c's reference reading):
  *	  a payment is never successful without the status SUCCESSFUL, never
  *	  failed on a transient error, every verdict is one the status allows,
+ *	  sending pauses only for a refusal of the merchant's configuration,
  *	  and every text momo stores is valid UTF-8.
  *
  *-------------------------------------------------------------------------
@@ -133,6 +134,22 @@ check_other(const FuzzHeader *h, const MomoAnswer *a, bool ok)
 		if (a->reason == NULL || a->reason[0] == '\0')
 			fuzz_fail("REJECTED without a reason");
 	}
+	if (a->verdict == MOMO_MERCHANT_REFUSED)
+	{
+		/* Only a refusal of the merchant's configuration pauses sending. */
+		bool		merchant_code = ok && code.kind == REF_STRING &&
+			(strcmp(code.text, "NOT_ALLOWED_TARGET_ENVIRONMENT") == 0 ||
+			 strcmp(code.text, "INVALID_CALLBACK_URL_HOST") == 0);
+
+		if (h->op != MOMO_OP_CREATE)
+			fuzz_fail("MERCHANT_REFUSED on a status check (HTTP %ld)", s);
+		if (s != 403 && !((s == 400 || s == 500) && merchant_code))
+			fuzz_fail("MERCHANT_REFUSED on HTTP %ld without a merchant-wide code", s);
+		if (a->reason == NULL || a->reason[0] == '\0')
+			fuzz_fail("MERCHANT_REFUSED without a reason");
+	}
+	if (h->op == MOMO_OP_CREATE && s == 403 && a->verdict != MOMO_MERCHANT_REFUSED)
+		fuzz_fail("HTTP 403 to a request to pay must pause sending, not verdict %d", a->verdict);
 	if (s == 503 && a->verdict != MOMO_RETRY)
 		fuzz_fail("HTTP 503 must be retried, not verdict %d", a->verdict);
 	if (s == 429 && a->verdict != MOMO_RETRY)

@@ -42,6 +42,7 @@ static struct config g_cfg;         /* live */
 static struct config g_cfg_cli;     /* from the command line, for reset */
 
 static const char *const status_body_names[] = { "normal", "malformed", "truncated", "oversized" };
+static const char *const refuse_posts_names[] = { "none", "target_environment", "callback_host", "forbidden" };
 
 /* Lock the configuration. */
 static void cfg_lock(void)
@@ -147,6 +148,15 @@ static int status_body_mode(const char *s)
     return -1;
 }
 
+/* Index of a refuse_posts name, or -1. */
+static int refuse_posts_mode(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, refuse_posts_names[i]) == 0)
+            return i;
+    return -1;
+}
+
 int config_apply_json(const struct json *doc, const struct jnode *obj, char *err, size_t errlen)
 {
     struct config n;
@@ -197,6 +207,13 @@ int config_apply_json(const struct json *doc, const struct jnode *obj, char *err
                 goto fail;
             }
             n.status_body = mode;
+        } else if (strcmp(m->key, "refuse_posts") == 0) {
+            int mode = m->type == J_STRING ? refuse_posts_mode(m->str) : -1;
+            if (mode < 0) {
+                snprintf(err, errlen, "refuse_posts: expected none, target_environment, callback_host or forbidden");
+                goto fail;
+            }
+            n.refuse_posts = mode;
         } else if (strcmp(m->key, "redirect") == 0) {
             free(redirect);
             redirect = NULL;
@@ -257,6 +274,7 @@ void config_to_json(struct sbuf *b)
         sb_printf(b, "%s\"%s\":%ld", i ? "," : "", int_settings[i].name,
                   *(const long *)((const char *)&c + int_settings[i].off));
     sb_printf(b, ",\"status_body\":\"%s\"", status_body_names[c.status_body]);
+    sb_printf(b, ",\"refuse_posts\":\"%s\"", refuse_posts_names[c.refuse_posts]);
     sb_str(b, ",\"redirect\":");
     sb_jstrz(b, c.redirect);
     for (size_t i = 0; i < N_BOOL_SETTINGS; i++)
@@ -343,6 +361,8 @@ int shared_answers_init(void)
     rc |= make_shared(ANS_413_TOO_LARGE, 413,
                       "{\"statusCode\":413,\"message\":\"Request entity too large\"}", JSON_CTYPE);
     rc |= make_shared(ANS_200_EMPTY, 200, NULL, NULL);
+    rc |= make_shared(ANS_403_FORBIDDEN, 403,
+                      "{\"statusCode\":403,\"message\":\"Forbidden\"}", JSON_CTYPE);
     rc |= make_shared(ANS_500_NOT_FOUND, 500,
                       "{\"code\":\"RESOURCE_NOT_FOUND\",\"message\":\"Requested resource was not found.\"}",
                       JSON_CTYPE);

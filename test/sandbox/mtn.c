@@ -798,6 +798,14 @@ static void handle_create(struct MHD_Connection *c, struct req *r, const struct 
         r->note = (long)n <= cfg->fail_first ? "fail-first" : "fail-share";
         return;
     }
+    if (cfg->refuse_posts != RP_NONE) {
+        /* the merchant's configuration refused: nothing about this payment */
+        note_fault(id, rtp);
+        reply_shared(r, cfg->refuse_posts == RP_TARGET_ENVIRONMENT ? ANS_500_TARGET_ENV :
+                     cfg->refuse_posts == RP_CALLBACK_HOST ? ANS_500_CALLBACK : ANS_403_FORBIDDEN);
+        r->note = "refuse-posts";
+        return;
+    }
 
     struct json doc;
     struct rtp f;

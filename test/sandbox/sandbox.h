@@ -18,6 +18,9 @@
 
 enum status_body { SB_NORMAL, SB_MALFORMED, SB_TRUNCATED, SB_OVERSIZED };
 
+/* Refusals of the merchant's configuration given to every creating POST (refuse_posts). */
+enum refuse_posts { RP_NONE, RP_TARGET_ENVIRONMENT, RP_CALLBACK_HOST, RP_FORBIDDEN };
+
 /* Fault injection and behaviour knobs, changeable at run time. */
 struct config {
     long delay_ms;
@@ -41,6 +44,7 @@ struct config {
     long early_callbacks;       /* 0/1: record at acceptance, status lags behind */
     long early_ms;              /* how long the status endpoint lags behind an early callback */
     long conflict_status;       /* answer to a POST of a stored reference id: 409 (MTN's), 400 or 500 */
+    long refuse_posts;          /* enum refuse_posts */
 };
 
 /* Copy the live configuration (redirect is strdup'ed; release with config_release). */
@@ -170,6 +174,7 @@ enum shared_answer {
     ANS_500_NOT_ALLOWED,
     ANS_500_INTERNAL,
     ANS_409_NOT_APPROVED,
+    ANS_403_FORBIDDEN,
     ANS_COUNT
 };
 
