@@ -11,7 +11,8 @@
  *
  *	  Before acting, the table is checked: its owner must not be a superuser,
  *	  no FORCE ROW LEVEL SECURITY may hide rows from it, and every trigger on
- *	  it other than momo's own must run as its function's owner -- SECURITY
+ *	  it (and on momo_events) other than momo's own must run as its
+ *	  function's owner -- SECURITY
  *	  DEFINER, with a pinned search_path, owned by neither a superuser nor
  *	  momo_worker -- since a trigger that runs as its invoker would run with
  *	  momo_worker's rights, which write every payment.
@@ -41,8 +42,10 @@
 /* Set in the momo worker: momo's SQL functions refuse to run there. */
 bool		momo_in_worker = false;
 
-/* The triggers momo itself puts on momo_payments. */
-static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments_notify"};
+/* The triggers momo itself puts on its tables. */
+static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments_notify", "momo_events_guard"};
+
+static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
 
 /* Returns true if a function's settings pin search_path. */
 static bool
@@ -70,7 +73,7 @@ char *
 momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 {
 	Relation	rel;
-	TriggerDesc *td;
+	Oid			events;
 	StringInfoData why;
 
 	if (superuser_arg(owner))
@@ -80,7 +83,28 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 	rel = table_open(relid, AccessShareLock);
 	if (rel->rd_rel->relforcerowsecurity)
 		appendStringInfoString(&why, "momo_payments has FORCE ROW LEVEL SECURITY, which hides payments from momo_worker");
-	td = rel->trigdesc;
+	check_triggers(rel, owner, nsp, &why);
+	table_close(rel, AccessShareLock);
+	/* momo_events too: the worker and the functions insert and purge it as its owner. */
+	events = get_relname_relid("momo_events", nsp);
+	if (OidIsValid(events))
+	{
+		rel = table_open(events, AccessShareLock);
+		check_triggers(rel, owner, nsp, &why);
+		table_close(rel, AccessShareLock);
+	}
+	return why.len ? why.data : NULL;
+}
+
+/*
+ * Appends to *why each trigger on rel, other than momo's own, that would
+ * run with owner's rights or a superuser's.
+ */
+static void
+check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
+{
+	TriggerDesc *td = rel->trigdesc;
+
 	for (int i = 0; td && i < td->numtriggers; i++)
 	{
 		Trigger    *t = &td->triggers[i];
@@ -110,11 +134,10 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 			problem = "has no SET search_path";
 		ReleaseSysCache(tup);
 		if (problem)
-			appendStringInfo(&why, "%strigger %s on momo_payments calls %s, which %s",
-							 why.len ? "; " : "", t->tgname, format_procedure(t->tgfoid), problem);
+			appendStringInfo(why, "%strigger %s on %s calls %s, which %s",
+							 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
+							 format_procedure(t->tgfoid), problem);
 	}
-	table_close(rel, AccessShareLock);
-	return why.len ? why.data : NULL;
 }
 
 /* Returns the owner of relation relid. */

@@ -356,6 +356,26 @@ sub install_recipe
 }
 
 ############################################################################
+# A trigger on momo_events (the worker and momo's functions insert and purge
+# it as momo_worker) that would run with their rights: refused the same way.
+{
+	$node->safe_psql('victim', q{
+		CREATE FUNCTION public.events_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'trigger on momo_events');
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER events_trigger AFTER INSERT ON momo.momo_events
+			FOR EACH ROW EXECUTE FUNCTION public.events_trigger();
+	});
+	my ($rc, $out, $err) = as_role('app', "SELECT momo_request_to_pay(6, 'EUR', '46733000006', 'events-trigger')");
+	like($err, qr/momo refuses to act: trigger events_trigger on momo_events calls .*runs as whoever fires it/,
+		'a SECURITY INVOKER trigger on momo_events makes momo refuse to act');
+	is(pwned(), 'nothing', 'and it never ran');
+	$node->safe_psql('victim', 'DROP TRIGGER events_trigger ON momo.momo_events');
+}
+
+############################################################################
 # A superuser-owned momo_payments: the worker refuses to act as it (and says
 # so), rather than run triggers with a superuser's rights.
 {
