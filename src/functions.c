@@ -298,6 +298,22 @@ record_status_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 				 errdetail("%s", answer->error ? answer->error : "no detail")));
 }
 
+/* Takes a status check from the shared budget, waiting a second at most; false if none came. */
+static bool
+take_status_check(void)
+{
+	for (int waited = 0; waited < 1000; waited += 10)
+	{
+		if (momo_take_status_checks(1, 0) == 1)
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
 /*
  * momo_payment_status(reference_id): asks MTN for the payment's status now,
  * records the answer and returns the row.  A final payment, or one not sent
@@ -327,6 +343,19 @@ momo_payment_status(PG_FUNCTION_ARGS)
 
 	/* Each product's payments are asked about with that product's credentials. */
 	momo_config_require(&cfg, momo_operation_product(p.terms.operation));
+	/*
+	 * MTN counts every status check: this one too comes out of the shared
+	 * budget, waiting for it a second at most.
+	 */
+	if (!take_status_check())
+	{
+		ereport(NOTICE,
+				(errmsg("momo: payment %s was not asked about: momo.status_checks_per_second is used up", ref),
+				 errdetail("MTN limits status checks; the row is returned as recorded, and the worker asks in its turn."),
+				 errhint("Try again in a second, or wait for the payment with momo_await.")));
+		momo_owner_leave(&a);
+		PG_RETURN_DATUM(p.row);
+	}
 	memset(&call, 0, sizeof(call));
 	call.op = MOMO_OP_STATUS;
 	call.terms = &p.terms;

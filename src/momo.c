@@ -130,6 +130,52 @@ momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now)
 	return unlogged;
 }
 
+/*
+ * Takes up to want status checks from the budget that
+ * momo.status_checks_per_second refills, shared by the worker and every
+ * backend (MTN counts them all), measured on the monotonic clock; returns
+ * how many were taken, leaving reserve of them (the worker leaves one for
+ * the backends, whose callers wait).  Without a limit, all of them.
+ */
+int
+momo_take_status_checks(int want, int reserve)
+{
+	double		rate = momo_status_checks_per_second;
+	instr_time	now;
+	int			got;
+
+	if (rate <= 0 || momo_shared == NULL)
+		return want;
+	INSTR_TIME_SET_CURRENT(now);
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	if (INSTR_TIME_IS_ZERO(momo_shared->check_refilled))
+		momo_shared->check_tokens = 1.0;
+	else
+	{
+		instr_time	elapsed = now;
+
+		INSTR_TIME_SUBTRACT(elapsed, momo_shared->check_refilled);
+		momo_shared->check_tokens += rate * INSTR_TIME_GET_DOUBLE(elapsed);
+	}
+	momo_shared->check_tokens = Min(momo_shared->check_tokens, Max(rate, 1.0));
+	momo_shared->check_refilled = now;
+	got = Max(0, Min(want, (int) (momo_shared->check_tokens - reserve)));
+	momo_shared->check_tokens -= got;
+	LWLockRelease(momo_shared->lock);
+	return got;
+}
+
+/* Gives back status checks taken but not used. */
+void
+momo_return_status_checks(int unused)
+{
+	if (unused <= 0 || momo_status_checks_per_second <= 0 || momo_shared == NULL)
+		return;
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	momo_shared->check_tokens += unused;
+	LWLockRelease(momo_shared->lock);
+}
+
 /* Sets the worker's latch, if a worker is running. */
 void
 momo_wake_worker(void)

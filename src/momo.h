@@ -9,6 +9,7 @@
 #ifndef MOMO_H
 #define MOMO_H
 
+#include "portability/instr_time.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -54,6 +55,8 @@ typedef struct MomoShared
 	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending (all
 													 * of it), or "" */
 	uint64		callbacks_ignored[MOMO_N_IGNORED_CALLBACKS];	/* by reason, since the start */
+	double		check_tokens;	/* status checks allowed now (momo.status_checks_per_second) */
+	instr_time	check_refilled; /* when check_tokens was last refilled (monotonic) */
 	uint64		forged_unlogged;	/* forged callbacks not logged since the last LOG line */
 	TimestampTz forged_logged_at;	/* when a forged callback was last logged, anywhere */
 	ConditionVariable finished_cv;	/* broadcast when payments became final */
@@ -68,6 +71,8 @@ extern void momo_wake_worker_at_commit(void);
 extern void momo_announce_final_at_commit(void);
 extern void momo_announce_final(void);
 extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);
+extern int	momo_take_status_checks(int want, int reserve);
+extern void momo_return_status_checks(int unused);
 extern void momo_commit_durably(void);
 extern bool momo_durable_apply(void);
 

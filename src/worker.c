@@ -49,6 +49,7 @@
 #include "replication/walsender_private.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
@@ -129,8 +130,7 @@ typedef struct WorkerState
 	MomoHttpClient *client;
 	char	   *schema;			/* of the extension, for this cycle */
 	char	   *problems[N_PROBLEMS];	/* see report_problem */
-	double		check_budget;	/* status checks allowed now */
-	TimestampTz budget_at;
+	int			checks_taken;	/* status checks taken from the shared budget this cycle */
 	MomoRecord *answers;		/* answers not yet recorded */
 	int			nanswers;
 	TimestampTz first_answer_at;	/* when the oldest of them came */
@@ -281,6 +281,7 @@ payments_relation(Oid *nsp)
  * as ANALYZE undoes those of index functions.
  *
  * Returns false, with the transaction started but nothing connected, when
+ * momo is not installed in this database (or was just dropped), or when
  * acting as that owner is not safe (momo_owner_table_problem: the owner is
  * a superuser, FORCE ROW LEVEL SECURITY, or a trigger that would run with
  * the owner's rights): the worker does nothing then, and says why.
@@ -300,8 +301,21 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	st->guc_nestlevel = NewGUCNestLevel();
 	GetUserIdAndSecContext(&st->save_userid, &st->save_sec_context);
 	rel = payments_relation(&nsp);
-	owner = OidIsValid(rel) ? momo_owner_of(rel) : InvalidOid;
-	problem = OidIsValid(rel) ? momo_owner_table_problem(rel, owner, nsp) : NULL;
+	if (OidIsValid(rel))
+	{
+		/*
+		 * Keep momo_payments (and so the extension) from being dropped under
+		 * this transaction's statements; a DROP that committed before the
+		 * lock was granted leaves nothing to work on.
+		 */
+		LockRelationOid(rel, AccessShareLock);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rel)))
+			rel = InvalidOid;
+	}
+	if (!OidIsValid(rel))
+		return false;			/* momo is not installed here (or was just dropped) */
+	owner = momo_owner_of(rel);
+	problem = momo_owner_table_problem(rel, owner, nsp);
 	if (problem)
 	{
 		report_problem(st, PROBLEM_OWNER, problem,
@@ -870,19 +884,15 @@ purge_events(WorkerState *st)
 		st->purged_at = now;
 }
 
-/* Refills the status-check budget (momo.status_checks_per_second) and returns it. */
+/*
+ * Takes status checks for this cycle from the budget shared with every
+ * backend (momo_take_status_checks); what the claim does not use goes back.
+ */
 static int
 check_budget(WorkerState *st)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	double		rate = momo_status_checks_per_second;
-
-	if (rate <= 0)
-		return momo_batch_size;
-	st->check_budget += rate * (double) (now - st->budget_at) / 1000000.0;
-	st->check_budget = Min(st->check_budget, Max(rate, 1.0));
-	st->budget_at = now;
-	return Min((int) st->check_budget, momo_batch_size);
+	st->checks_taken = momo_take_status_checks(momo_batch_size, 1);
+	return st->checks_taken;
 }
 
 /*
@@ -1049,11 +1059,12 @@ run_cycle(WorkerState *st)
 		long		sleep_ms = Min(Min((long) momo_idle_interval_ms, cooling_ends_ms(st)),
 								   probe_due_ms(st));
 
-		if (momo_status_checks_per_second > 0 && st->check_budget < 1.0)
+		momo_return_status_checks(st->checks_taken);
+		if (momo_status_checks_per_second > 0 && st->checks_taken == 0)
 			sleep_ms = Min(sleep_ms, Max(1000 / momo_status_checks_per_second, 10));
 		return sleep_ms;
 	}
-	st->check_budget -= ncheck;
+	momo_return_status_checks(st->checks_taken - ncheck);
 
 	/*
 	 * Nothing leaves before the claimed rows would survive a crash or a
@@ -1167,7 +1178,6 @@ momo_worker_main(Datum arg)
 	st.cycle_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker cycle",
 										 ALLOCSET_DEFAULT_SIZES);
 	st.client = momo_http_client();
-	st.budget_at = GetCurrentTimestamp();
 
 	ereport(LOG, (errmsg("momo worker started in database \"%s\"", momo_database_name)));
 
@@ -1176,7 +1186,6 @@ momo_worker_main(Datum arg)
 		long		sleep_ms = 0;
 
 		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -1191,6 +1200,8 @@ momo_worker_main(Datum arg)
 		MemoryContextReset(st.cycle_cxt);
 		PG_TRY();
 		{
+			/* Inside: a cancel between cycles is an ERROR like any other (SIGTERM still exits). */
+			CHECK_FOR_INTERRUPTS();
 			sleep_ms = run_cycle(&st);
 		}
 		PG_CATCH();

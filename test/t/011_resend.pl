@@ -82,4 +82,29 @@ is($node->safe_psql('postgres', "SELECT status FROM momo_payments WHERE referenc
 	'pending', 'and it is still pending, not failed');
 ok(set_momo($node, attention_after => '1h'), 'settings back');
 
+############################################################################
+# MTN counts every status check.  An application polling momo_payment_status
+# in a loop spends the same budget (momo.status_checks_per_second) as the
+# worker: 20 calls in a row reach MTN no faster than that rate (each waits a
+# second at most for its turn, and is answered from the table with a NOTICE
+# if none comes).
+ok(set_momo($node, status_checks_per_second => '2'), 'status checks limited to 2 per second');
+$ref = request_payment($node, msisdn => '46733123454', external_id => 'polled-in-a-loop');
+ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$ref'", 'pending', 30),
+	'a pending payment');
+my $gets_before = sandbox_get("/_sandbox/requests/$ref")->{status_gets};
+my $loop = q{
+	SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+	DO $$ BEGIN FOR i IN 1..20 LOOP PERFORM momo_payment_status('REF'); END LOOP; END $$;
+	SELECT extract(epoch FROM clock_timestamp()) - :t0;
+};
+$loop =~ s/REF/$ref/;
+($rc, $out, $err) = $node->psql('postgres', $loop);
+my $secs = $out;
+my $gets = sandbox_get("/_sandbox/requests/$ref")->{status_gets} - $gets_before;
+cmp_ok($gets, '<=', 2 * $secs + 3,
+	sprintf('%d status GETs reached MTN in %.1f s of polling, at most 2 a second (+ the worker\'s)', $gets, $secs));
+is($rc, 0, 'every call answered') or diag($err);
+ok(set_momo($node, status_checks_per_second => '0'), 'no limit again');
+
 done_testing();
