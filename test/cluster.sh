@@ -22,6 +22,8 @@
 #   MOMO_SANDBOX_BIN=...     the sandbox binary (default $REPO/test/sandbox/momo-sandbox)
 #   MOMO_SANDBOX_VERBOSE=1   pass --verbose to the sandbox
 #   MOMO_EXTRA_CONF='...'    extra postgresql.conf lines, appended after ours
+#   MOMO_CORE_FILES=1        let the servers dump core (pg_ctl start -c; where to
+#                            is the system's core_pattern: "core" = the data directory)
 # =============================================================================
 set -euo pipefail
 
@@ -262,7 +264,9 @@ pg_start() {
 
     touch "$PG_LOG"
     is_root && chown postgres:postgres "$PG_LOG"
-    if ! as_pg "$(pgbin pg_ctl)" start -D "$PGDATA_DIR" -l "$PG_LOG" -w -t 60 >/dev/null; then
+    local core_opt=()
+    [ "${MOMO_CORE_FILES:-0}" = 1 ] && core_opt=(-c)
+    if ! as_pg "$(pgbin pg_ctl)" start -D "$PGDATA_DIR" -l "$PG_LOG" -w -t 60 "${core_opt[@]}" >/dev/null; then
         tail -n 30 "$PG_LOG" >&2 || true
         die "PostgreSQL did not start; see $PG_LOG"
     fi

@@ -12,6 +12,8 @@
 # exits with prove's status.  On failure it prints the tail of the server
 # and sandbox logs (tmp_check/log) of each test file that failed.
 # The PostgreSQL used is the one of the pg_config found on PATH.
+# MOMO_CORE_FILES=1 raises the core file size limit of the tests to its hard
+# limit, so the servers they start can dump core (runuser resets it).
 #
 # Needs: momo installed (make install), the sandbox built
 # (make -C test/sandbox), perl with IPC::Run, prove, PostgreSQL 15's pgxs.
@@ -86,13 +88,18 @@ run_env=(env
     MOMO_SANDBOX_BIN="$SCRATCH/momo-sandbox")
 [ -n "${PG_TEST_NOCLEAN:-}" ] && run_env+=(PG_TEST_NOCLEAN="$PG_TEST_NOCLEAN")
 
+core_limit=()
+if [ "${MOMO_CORE_FILES:-0}" = 1 ]; then
+    core_limit=(bash -c 'ulimit -S -c "$(ulimit -H -c)" 2>/dev/null; exec "$@"' core-limit)
+fi
+
 rc=0
 start=$(date +%s)
 set +e
 if [ "$(id -u)" -eq 0 ]; then
-    (cd "$SCRATCH" && runuser -u "$RUN_USER" -- "${run_env[@]}" prove -v --timer "${TESTS[@]}") 2>&1 | tee "$SCRATCH/prove.out"
+    (cd "$SCRATCH" && runuser -u "$RUN_USER" -- "${core_limit[@]}" "${run_env[@]}" prove -v --timer "${TESTS[@]}") 2>&1 | tee "$SCRATCH/prove.out"
 else
-    (cd "$SCRATCH" && "${run_env[@]}" prove -v --timer "${TESTS[@]}") 2>&1 | tee "$SCRATCH/prove.out"
+    (cd "$SCRATCH" && "${core_limit[@]}" "${run_env[@]}" prove -v --timer "${TESTS[@]}") 2>&1 | tee "$SCRATCH/prove.out"
 fi
 rc=${PIPESTATUS[0]}
 set -e
