@@ -9,6 +9,7 @@
 #   make installcheck-live  the regression outcomes against MTN's real sandbox (needs credentials)
 #   make fuzz             libFuzzer targets of the network-data parsers, 60 s each (test/fuzz/)
 #   make asan             the regression suite against momo built with ASan + UBSan (test/asan.sh)
+#   make cassert          regression + TAP suites against PostgreSQL built with --enable-cassert (test/cassert.sh)
 #   make bench            worker throughput against a plain libcurl client (bench/)
 
 EXTENSION = momo
@@ -58,7 +59,7 @@ SANDBOX = test/sandbox/momo-sandbox
 $(SANDBOX):
 	$(MAKE) -C test/sandbox
 
-.PHONY: sandbox demo test prove-tap installcheck-live bench fuzz asan
+.PHONY: sandbox demo test prove-tap installcheck-live bench fuzz asan cassert
 sandbox: $(SANDBOX)
 
 demo:
@@ -81,6 +82,9 @@ fuzz:
 
 asan: $(SANDBOX)
 	test/asan.sh
+
+cassert: $(SANDBOX)
+	test/cassert.sh
 
 clean: clean-momo
 clean-momo:

@@ -3,7 +3,10 @@
 # test/install-deps.sh -- install the Debian 12 packages that building and
 # testing momo need (compiler, PostgreSQL 15 + server headers, libcurl,
 # OpenSSL, libmicrohttpd for the sandbox, Perl IPC::Run for the TAP tests,
-# curl/jq for the scripts).
+# curl/jq for the scripts, what building PostgreSQL from Debian's source
+# package with assertions needs for test/cassert.sh, gdb for backtraces).
+# The deb-src entry that build needs is added by test/build-cassert-pg.sh,
+# only when it has to build.
 #
 # Idempotent: when every package is already installed it does nothing (no
 # apt-get run at all).  Otherwise, as root, it runs `apt-get update` once and
@@ -30,6 +33,13 @@ PACKAGES=(
     clang-14                   # test/fuzz: the libFuzzer targets
     libclang-rt-14-dev         # test/fuzz: libFuzzer and clang's sanitizer runtimes
     llvm-14                    # llvm-symbolizer: readable stacks in fuzz findings
+    dpkg-dev                   # test/build-cassert-pg.sh: apt-get source unpacks with dpkg-source
+    bzip2                      # ... the .orig.tar.bz2
+    xz-utils                   # ... the .debian.tar.xz
+    bison                      # ... in case Debian's patches touch a grammar
+    flex
+    zlib1g-dev                 # ... pg_dump -Fc compresses (test/t/004_dump.pl)
+    gdb                        # test/cassert.sh: backtraces of crashed servers from their cores
 )
 
 missing=()
