@@ -4,9 +4,16 @@
 # test of momo.  Installs what is missing, builds and installs the extension
 # and the local MoMo sandbox, starts the throwaway test environment
 # (test/cluster.sh), runs the pg_regress suite against it, the TAP suite
-# (test/run-tap.sh), the fuzzers (test/fuzz/run.sh, 60 s per parser) and the
-# regression suite once more under AddressSanitizer (test/asan.sh), and ends
-# with one line "N passed, N failed".
+# (test/run-tap.sh), the fuzzers (test/fuzz/run.sh, 60 s per parser), the
+# regression suite once more under AddressSanitizer (test/asan.sh), the
+# regression and TAP suites once more against PostgreSQL built with
+# --enable-cassert (test/cassert.sh), and ends with one line "N passed, N failed".
+#
+# test/cassert.sh runs in the background beside the other suites (its own
+# PostgreSQL build in /opt, directories and ports; the build, about 3 minutes
+# on 2 cores the first time on a machine, runs at a lower CPU priority); its
+# output is shown and counted at the end.  MOMO_CASSERT_SERIAL=1 runs it after
+# the others instead.
 # =============================================================================
 set -euo pipefail
 
@@ -22,13 +29,29 @@ else
 fi
 make -s -C test/sandbox
 
+cassert_pid=
+cassert_out=$(mktemp)
+if [ "${MOMO_CASSERT_SERIAL:-0}" != 1 ]; then
+    echo "== started in the background: the suites against PostgreSQL with --enable-cassert (test/cassert.sh) =="
+    bash test/cassert.sh >"$cassert_out" 2>&1 &
+    cassert_pid=$!
+fi
+# an early exit does not leave it running
+stop_cassert() {
+    if [ -n "$cassert_pid" ] && kill -0 "$cassert_pid" 2>/dev/null; then
+        kill -TERM "$cassert_pid" 2>/dev/null || true
+    fi
+    rm -f "$cassert_out"
+}
+trap stop_cassert EXIT
+
 test/cluster.sh start
 eval "$(test/cluster.sh env)"
 
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; stop_cassert' EXIT
 
 # count PATTERN: lines of the last suite's output that match.
 count() { grep -cE "$1" "$log" || true; }
@@ -85,6 +108,29 @@ bash test/asan.sh 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "== regression and TAP suites against PostgreSQL with --enable-cassert (test/cassert.sh) =="
+set +e
+if [ -n "$cassert_pid" ]; then
+    wait_start=$(date +%s)
+    wait "$cassert_pid"
+    rc=$?
+    cassert_pid=
+    echo "(ran in the background; waited $(( $(date +%s) - wait_start )) s for it here)"
+    cp "$cassert_out" "$log"
+    cat "$log"
+else
+    bash test/cassert.sh 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+fi
+set -e
+# pg_regress's tests, TAP assertions, and the check of the server logs
+passed=$((passed + $(count '\.\.\. ok ') + $(count '^ok [0-9]+') + $(count '^ok +cassert-logs')))
+cassert_failed=$(( $(count '\.\.\. FAILED') + $(tap_failures) + $(count '^FAILED +cassert-logs') ))
+failed=$((failed + cassert_failed))
+if [ "$rc" -ne 0 ] && [ "$cassert_failed" -eq 0 ]; then
+    failed=$((failed + 1))      # it could not run, or a suite died before reporting
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
