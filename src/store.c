@@ -627,11 +627,18 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 			break;
 		case MOMO_NOT_FOUND:
 			c->not_found = true;
-			if (p->queued && p->send_refused && reschedule)
+			if (p->queued && p->send_refused && reschedule &&
+				p->not_found_for >= momo_not_delivered_after_s)
 			{
-				/* MTN refused the request and does not know the payment: the refusal stands. */
+				/*
+				 * MTN refused the request and has not known the payment for
+				 * momo.not_delivered_after (far longer than the brief 404
+				 * after an acceptance, which a dropped earlier send may have
+				 * had): the refusal stands.
+				 */
 				c->status = "failed";
-				error = "MTN refused the request, and does not know the payment";
+				error = psprintf("MTN refused the request, and has not known the payment for %.0f seconds",
+								 p->not_found_for);
 			}
 			else if (p->queued && p->attempts >= momo_max_attempts && reschedule &&
 					 p->not_found_for >= momo_not_delivered_after_s)

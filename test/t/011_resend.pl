@@ -36,7 +36,22 @@ is($node->safe_psql('postgres', "SELECT send_refused FROM momo_payments WHERE re
 	't', 'the row says the resend was refused');
 sandbox_post('/_sandbox/config', '{"drop_first": 0, "conflict_status": 409}');
 
-# A first send refused is still a refusal: the payment fails at once.
+# The same, while MTN still answers 404 for a while after it accepted the
+# first send (its lag after a 202): a refusal stands only once MTN has not
+# known the payment for momo.not_delivered_after, so the payment is not
+# failed -- and an application's retry under the same external_id would not
+# charge the payer a second time.  (An independent audit found it failed at
+# the first 404.)
+sandbox_post('/_sandbox/config', '{"drop_first": 1, "conflict_status": 400, "not_found_ms": 3000}');
+$ref = request_payment($node, external_id => 'resend-400-404-window');
+$row = await_payment($node, $ref, seconds => 60);
+is($row->{status}, 'successful', 'a refused resend during MTN\'s 404 window: successful, as MTN says');
+is(sandbox_get("/_sandbox/requests/$ref")->{accepted}, 1, '... stored once by MTN');
+is($node->safe_psql('postgres', "SELECT count(*) FROM momo_payments WHERE external_id = 'resend-400-404-window'"),
+	'1', '... one payment row');
+sandbox_post('/_sandbox/config', '{"drop_first": 0, "conflict_status": 409, "not_found_ms": 0}');
+
+# Without a resend, conflict_status changes nothing.
 sandbox_post('/_sandbox/config', '{"conflict_status": 400}');
 $ref = request_payment($node, external_id => 'first-send-fine');
 is(await_payment($node, $ref)->{status}, 'successful', 'conflict_status alone changes nothing for a first send');
