@@ -324,13 +324,18 @@ pick(const char *guc_value, const char *env_name)
 {
 	const char *v;
 
+	/*
+	 * Copies: a reload frees and replaces every string setting, and a
+	 * configuration resolved before it may be used after it (the worker
+	 * serves reloads while it waits for durability).
+	 */
 	if (guc_value && guc_value[0] != '\0')
-		return guc_value;
+		return pstrdup(guc_value);
 	if (env_name == NULL)
 		return NULL;
 	v = getenv(env_name);
 	if (v && v[0] != '\0')
-		return v;
+		return pstrdup(v);
 	return NULL;
 }
 
