@@ -95,7 +95,7 @@ sub is_superuser
 sub pwned
 {
 	return $node->safe_psql('victim',
-		q{SELECT coalesce(string_agg(ran_as || ' via ' || via, ', '), 'nothing') FROM public.pwned});
+		q{SELECT coalesce(string_agg(ran_as || ' via ' || via, ', ' ORDER BY via), 'nothing') FROM public.pwned});
 }
 
 # A payment as the application role, waited for until final.
@@ -261,6 +261,9 @@ sub install_recipe
 			RETURN NEW;
 		END \$\$;
 		CREATE TRIGGER pwn BEFORE UPDATE ON shop.invoices FOR EACH ROW EXECUTE FUNCTION shop.pwn();
+		-- and a rule
+		CREATE RULE pwn_rule AS ON UPDATE TO shop.invoices
+			DO ALSO INSERT INTO public.pwned VALUES (current_user, 'rule on the app''s table');
 	});
 	return ($rc, $err);
 }
@@ -279,7 +282,8 @@ sub install_recipe
 	ok(poll_until($node, 'victim', "SELECT status FROM shop.invoices WHERE payment_ref = '$ref'", 'paid', 30),
 		'the invoice is marked paid in the worker\'s transaction');
 	ok(!is_superuser('app'), 'app did not become superuser');
-	is(pwned(), "app via trigger on the app's table", 'the application\'s trigger ran as the application');
+	is(pwned(), "app via rule on the app's table, app via trigger on the app's table",
+		'the application\'s rule and trigger ran as the application');
 	$node->safe_psql('victim', 'DELETE FROM momo.pwned');
 }
 
