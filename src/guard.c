@@ -13,6 +13,7 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -20,6 +21,9 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "settings.h"
 
 PG_FUNCTION_INFO_V1(momo_payments_guard);
 
@@ -133,10 +137,28 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 	old_status = column_text(old, desc, "status");
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
+		bool		isnull;
+		Datum		completed;
+
 		if (!is_final(old_status))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 				   "Only successful or failed payments can be deleted.",
 				   psprintf("momo: payment %s is %s and cannot be deleted", ref, old_status));
+
+		/*
+		 * A final payment still counts for a while: its external_id is an
+		 * idempotency key (deleting it would let a retry charge again), and
+		 * a refund's row is what keeps later refunds within what was
+		 * collected.  Only one older than momo.event_retention goes.
+		 */
+		completed = heap_getattr(old, attnum_of(desc, "completed_at"), desc, &isnull);
+		if (isnull ||
+			DatumGetTimestampTz(completed) >
+			TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+										-(int64) momo_event_retention_s * 1000))
+			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+				   "Final payments are kept for momo.event_retention: their external_id is an idempotency key, and refunds count against what was collected.",
+				   psprintf("momo: payment %s became final less than momo.event_retention ago and cannot be deleted yet", ref));
 		return PointerGetDatum(old);
 	}
 
