@@ -338,7 +338,7 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 {
 	volatile int next = 0;
 	volatile int in_flight = 0;
-	bool		stop = false;
+	volatile bool stop = false;
 	int			started;
 	const int	limit = Max(max_in_flight, 1);
 	MomoHttpRequest **active = palloc0(sizeof(MomoHttpRequest *) * Max(nreqs, 1));

@@ -229,8 +229,8 @@ tokens_name_secret(const char *text)
 	YYLTYPE		yylloc;
 	StringInfoData name;		/* the dotted name being read */
 	ConfigCall	call;
-	bool		after_set_config = false;
-	int			prev = 0;
+	volatile bool after_set_config = false;
+	volatile int prev = 0;
 	volatile bool secret = false;
 
 	memset(&call, 0, sizeof(call));
@@ -854,6 +854,16 @@ redact_error(ErrorData *edata)
 	}
 }
 
+/* Leaves redact_emit_log_hook: back to oldcxt, the scratch memory freed at the outermost level. */
+static void
+leave_hook(MemoryContext oldcxt)
+{
+	hook_depth--;
+	MemoryContextSwitchTo(oldcxt);
+	if (hook_depth == 0)
+		MemoryContextReset(redact_cxt);
+}
+
 /*
  * Log hook: the postmaster logs "parameter ... changed to ..." on reload,
  * and statements may quote values; no secret reaches the server log.
@@ -866,18 +876,18 @@ redact_emit_log_hook(ErrorData *edata)
 		MemoryContext oldcxt = MemoryContextSwitchTo(redact_cxt);
 
 		hook_depth++;
+		/* PG_CATCH rather than PG_FINALLY, whose own flag gcc's -Wclobbered flags. */
 		PG_TRY();
 		{
 			redact_error(edata);
 		}
-		PG_FINALLY();
+		PG_CATCH();
 		{
-			hook_depth--;
-			MemoryContextSwitchTo(oldcxt);
-			if (hook_depth == 0)
-				MemoryContextReset(redact_cxt);
+			leave_hook(oldcxt);
+			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		leave_hook(oldcxt);
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
