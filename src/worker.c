@@ -332,6 +332,24 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	return true;
 }
 
+/*
+ * In a PG_CATCH around work begun by begin_work: aborts the transaction
+ * (which restores the connection's user) and returns the error, copied into
+ * cxt, for the caller to log and free.
+ */
+static ErrorData *
+abort_work(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(cxt);
+	return edata;
+}
+
 /* Ends a transaction that begin_work refused to work in. */
 static void
 end_refused_work(MemoryContext cxt)
@@ -558,13 +576,8 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = abort_work(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(cxt);
 		ereport(WARNING,
 				(errmsg("momo worker could not record MTN's answer%s for payment %s%s: %s",
 						n > 1 ? "s" : "", recs[0].payment->terms.reference_id,
@@ -867,13 +880,8 @@ purge_events(WorkerState *st)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = abort_work(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(cxt);
 		ereport(WARNING,
 				(errmsg("momo worker could not purge old events: %s", edata->message),
 				 errdetail("It tries again in an hour.")));
