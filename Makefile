@@ -13,8 +13,15 @@
 #   make bench            worker throughput against a plain libcurl client (bench/)
 
 EXTENSION = momo
+# The one place that holds momo's version: the control file's
+# default_version, the name of the install script built from sql/momo.sql
+# and the library's (User-Agent, the schema check) come from it.  Released
+# install scripts stay as they are; upgrade scripts lead from each to it.
+EXTVERSION = 1.1
 MODULE_big = momo
-DATA = sql/momo--1.0.sql
+DATA = sql/momo--1.0.sql $(wildcard sql/momo--*--*.sql)
+DATA_built = sql/momo--$(EXTVERSION).sql
+EXTRA_CLEAN = momo.control
 
 OBJS = \
 	src/momo.o \
@@ -33,13 +40,14 @@ OBJS = \
 	src/guard.o \
 	src/owner.o \
 	src/redact.o \
+	src/version.o \
 	src/worker.o
 
-PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null) -DMOMO_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcurl -lssl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
-REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions idempotency trigger api callback
+REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions idempotency trigger api callback upgrade
 REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
 
 # No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.
@@ -50,6 +58,15 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 override CFLAGS += -Wall -Wmissing-prototypes -Werror=implicit-function-declaration
+
+sql/momo--$(EXTVERSION).sql: sql/momo.sql
+	cp $< $@
+
+momo.control: momo.control.in Makefile
+	sed 's/@EXTVERSION@/$(EXTVERSION)/' $< >$@
+
+# the version is compiled in
+src/http.o src/version.o: Makefile
 
 # PGXS tracks no header dependencies: every object depends on every header.
 $(OBJS): $(wildcard src/*.h)

@@ -30,6 +30,7 @@
 #include "utils/memutils.h"
 
 #include "http.h"
+#include "version.h"
 
 struct MomoHttpClient
 {
@@ -239,7 +240,7 @@ prepare_easy(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 	SETOPT(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	SETOPT(easy, CURLOPT_PROTOCOLS_STR, cfg->production ? "https" : "http,https");
 	SETOPT(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	SETOPT(easy, CURLOPT_USERAGENT, "momo-postgresql/1.0");
+	SETOPT(easy, CURLOPT_USERAGENT, MOMO_USER_AGENT);
 	if (cfg->ca_file)
 	{
 		/* The callback hands libcurl's SSL_CTX to OpenSSL: nothing else will do. */

@@ -26,6 +26,7 @@
 #include "owner.h"
 #include "settings.h"
 #include "store.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(momo_preflight);
 PG_FUNCTION_INFO_V1(momo_token_refreshes);
@@ -168,6 +169,18 @@ momo_preflight(PG_FUNCTION_ARGS)
 
 	momo_require_preload();
 	InitMaterializedSRF(fcinfo, 0);
+
+	{
+		char	   *version;
+		char	   *hint = NULL;
+		char	   *problem;
+
+		(void) momo_extension_lookup(&version);
+		problem = momo_version_problem(version, &hint);
+		add_check(rsinfo, "version", problem == NULL,
+				  problem ? psprintf("%s. %s", problem, hint) :
+				  psprintf("%s, schema and library", version));
+	}
 
 	momo_config_resolve(&cfg, MOMO_COLLECTION);
 	add_check(rsinfo, "environment", true,

@@ -30,15 +30,10 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/skey.h"
-#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -54,7 +49,6 @@
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
@@ -67,6 +61,7 @@
 #include "owner.h"
 #include "settings.h"
 #include "store.h"
+#include "version.h"
 
 /* Answers recorded together, and how long the first of them may wait. */
 #define FLUSH_ANSWERS 128
@@ -146,6 +141,8 @@ typedef struct WorkerState
 	bool		purging;		/* events are left to purge now */
 	Cooling		cooling[MAX_COOLING];	/* see cool_down */
 	int			ncooling;
+	char		schema_version[NAMEDATALEN];	/* of the installed schema, as
+												 * last seen ("" at first) */
 } WorkerState;
 
 /* Unpublishes the worker's latch when it exits. */
@@ -236,35 +233,45 @@ clear_problem(WorkerState *st, int slot)
 	publish_problems(st);
 }
 
-/* Returns the schema of the momo extension in this database, or InvalidOid. */
-static Oid
-extension_schema(void)
+/*
+ * Says in the server log, once, when the installed schema is not the
+ * library's version (between installing a new library and ALTER EXTENSION
+ * momo UPDATE), and when it is again.  The worker goes on either way: it
+ * uses nothing a schema older than the library lacks.
+ */
+static void
+note_schema_version(WorkerState *st, const char *version)
 {
-	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			nsp = InvalidOid;
+	char	   *hint = NULL;
+	char	   *problem;
 
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum("momo"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return nsp;
+	if (strcmp(st->schema_version, version) == 0)
+		return;
+	problem = momo_version_problem(version, &hint);
+	if (problem)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s", problem),
+				 errhint("%s", hint)));
+	else if (st->schema_version[0] != '\0')
+		ereport(LOG,
+				(errmsg("momo's schema in this database is now version %s, as its library", version)));
+	strlcpy(st->schema_version, version, sizeof(st->schema_version));
 }
 
 /*
  * Returns momo_payments in this database (InvalidOid when momo is not
- * installed here), with its namespace in *nsp.
+ * installed here), with its namespace in *nsp.  Notes the version of the
+ * installed schema.
  */
 static Oid
-payments_relation(Oid *nsp)
+payments_relation(WorkerState *st, Oid *nsp)
 {
-	*nsp = extension_schema();
+	char	   *version;
+
+	*nsp = momo_extension_lookup(&version);
+	if (OidIsValid(*nsp))
+		note_schema_version(st, version);
 	if (!OidIsValid(*nsp))
 		return InvalidOid;
 	return get_relname_relid("momo_payments", *nsp);
@@ -300,7 +307,7 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	MemoryContextSwitchTo(cxt);
 	st->guc_nestlevel = NewGUCNestLevel();
 	GetUserIdAndSecContext(&st->save_userid, &st->save_sec_context);
-	rel = payments_relation(&nsp);
+	rel = payments_relation(st, &nsp);
 	if (OidIsValid(rel))
 	{
 		/*

@@ -81,7 +81,7 @@ chmod 0755 "$WORK"
 
 # --- 1. momo.so with sanitizers, built in a copy --------------------------------
 say "building momo with -fsanitize=address,undefined in $WORK/src"
-cp -r "$REPO/Makefile" "$REPO/momo.control" "$REPO/sql" "$REPO/expected" "$REPO/src" "$WORK/src/"
+cp -r "$REPO/Makefile" "$REPO/momo.control.in" "$REPO/sql" "$REPO/expected" "$REPO/src" "$WORK/src/"
 rm -f "$WORK/src/src/"*.o "$WORK/src/"*.so
 # the suite names the shared cluster's sandbox ports; this copy uses its own
 sed -i -e "s|localhost:18443|localhost:$HTTPS_PORT_ASAN|g" \

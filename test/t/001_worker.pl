@@ -230,5 +230,28 @@ payment_works($node, 'first payment', external_id => 'w-first');
 	  or diag(join("\n", grep { /ERROR|FATAL|could not record/ } split /\n/, $log));
 }
 
+############################################################################
+# A schema older than the library (between installing a new momo.so and
+# ALTER EXTENSION momo UPDATE): the worker says so once, goes on sending,
+# and says when the schema is updated.
+{
+	my $pos = log_position($node);
+	$node->safe_psql('postgres', "DROP EXTENSION momo; CREATE EXTENSION momo VERSION '1.0'");
+	payment_works($node, 'with the 1.0 schema under the newer library', external_id => 'w-old-schema');
+	ok(wait_for_log_count($node,
+			qr/WARNING:  momo's schema in this database is version 1\.0, older than its library \([0-9.]+\)\n.*HINT:  Run ALTER EXTENSION momo UPDATE/,
+			1, $pos, 10),
+		'the worker warns that the schema is older than its library, and says what to do');
+	is($node->safe_psql('postgres', "SELECT ok FROM momo_preflight() WHERE check_name = 'version'"),
+		'f', 'momo_preflight() shows the old schema');
+	$node->safe_psql('postgres', 'ALTER EXTENSION momo UPDATE');
+	payment_works($node, 'after ALTER EXTENSION momo UPDATE', external_id => 'w-updated');
+	ok(wait_for_log_count($node, qr/LOG:  momo's schema in this database is now version [0-9.]+, as its library/,
+			1, $pos, 10),
+		'the worker notes the update');
+	is(count_matches(log_since($node, $pos), qr/older than its library/), 1,
+		'the warning was logged once, not at every cycle');
+}
+
 $node->stop;
 done_testing();

@@ -1,0 +1,539 @@
+/*
+ * momo.sql: the install script of the current version -- the payments
+ * table, its guards and the SQL functions.  The Makefile builds it into
+ * momo--$(EXTVERSION).sql.
+ *
+ * Released install scripts (momo--1.0.sql) are frozen.  A change here goes
+ * into the newest upgrade script (momo--1.0--1.1.sql, ...) as well; the
+ * regression test "upgrade" installs the oldest release, walks the upgrade
+ * chain and compares every object of the result with a fresh install of
+ * this script.
+ */
+
+\echo Use "CREATE EXTENSION momo" to load this file. \quit
+
+-- momo_worker: the role that owns momo's tables.  momo's functions (SECURITY
+-- INVOKER) and its worker do their own statements as it, under
+-- SECURITY_RESTRICTED_OPERATION: no code a non-superuser can create or
+-- influence ever runs with a superuser's rights because of momo.  It never
+-- logs in and must have no members (README, "Security model").  A DBA may
+-- create it beforehand; it must be an ordinary role.
+--
+-- And the schema momo goes into must be controlled by superusers only: its
+-- owner could rename or replace momo's objects, drop their indexes, or plant
+-- functions and operators for the statements below to bind to.  PostgreSQL
+-- 15 gives schema public to the database's owner; install momo into a schema
+-- of its own where that owner is not a superuser.
+DO $momo$
+DECLARE
+    worker pg_catalog.pg_roles%ROWTYPE;
+    schema_owner oid;
+    writers text;
+BEGIN
+    SELECT n.nspowner INTO schema_owner FROM pg_catalog.pg_namespace n
+     WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace;
+    IF schema_owner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole THEN
+        SELECT d.datdba INTO schema_owner FROM pg_catalog.pg_database d
+         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ' ORDER BY r.rolname) INTO writers
+      FROM pg_catalog.pg_roles r
+     WHERE NOT r.rolsuper
+       AND r.oid OPERATOR(pg_catalog.<>) 'pg_database_owner'::pg_catalog.regrole   -- stands for the database's owner
+       AND (r.oid OPERATOR(pg_catalog.=) schema_owner
+            OR pg_catalog.has_schema_privilege(r.oid, '@extschema@'::pg_catalog.regnamespace, 'CREATE'));
+    IF writers IS NOT NULL THEN
+        RAISE EXCEPTION 'momo must be installed in a schema that only superusers control'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('These roles own or may create objects in schema %s: %s.', '@extschema@', writers),
+                  HINT = 'CREATE SCHEMA momo; CREATE EXTENSION momo SCHEMA momo;  (then GRANT USAGE ON SCHEMA momo to the roles that use it)';
+    END IF;
+
+    SELECT * INTO worker FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) 'momo_worker';
+    IF NOT FOUND THEN
+        CREATE ROLE momo_worker NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+        RAISE NOTICE 'created role momo_worker: momo''s functions and worker act as it';
+    ELSIF worker.rolsuper OR worker.rolbypassrls OR worker.rolcreaterole OR worker.rolreplication
+          OR worker.rolcanlogin
+          OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                      WHERE m.roleid OPERATOR(pg_catalog.=) worker.oid) THEN
+        RAISE EXCEPTION 'role momo_worker must be an ordinary role that no one can become'
+            USING ERRCODE = 'invalid_role_specification',
+                  DETAIL = 'momo''s functions and worker act as momo_worker, which writes every payment; it must not be a superuser, have BYPASSRLS, CREATEROLE, REPLICATION or LOGIN, or have members.',
+                  HINT = 'ALTER ROLE momo_worker NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOREPLICATION NOLOGIN; and REVOKE momo_worker FROM each member.';
+    END IF;
+END
+$momo$;
+
+CREATE TABLE @extschema@.momo_payments (
+    reference_id             uuid PRIMARY KEY,
+    external_id              text NOT NULL,
+    amount                   numeric NOT NULL CHECK (amount OPERATOR(pg_catalog.>) 0::numeric),
+    currency                 text NOT NULL,
+    msisdn                   text NOT NULL,
+    payer_message            text,
+    payee_note               text,
+    status                   text NOT NULL DEFAULT 'queued'
+                             CHECK (status IN ('queued', 'pending', 'successful', 'failed')),
+    reason                   text,
+    financial_transaction_id text,
+    attempts                 integer NOT NULL DEFAULT 0,
+    status_checks            integer NOT NULL DEFAULT 0,
+    retries                  integer NOT NULL DEFAULT 0,
+    last_http_status         integer,
+    last_error               text,
+    created_at               timestamptz NOT NULL DEFAULT now(),
+    sent_at                  timestamptz,
+    updated_at               timestamptz NOT NULL DEFAULT now(),
+    completed_at             timestamptz,
+    next_check_at            timestamptz NOT NULL DEFAULT now(),
+    product                  text NOT NULL DEFAULT 'collection'
+                             CHECK (product IN ('collection', 'disbursement', 'remittance')),
+    operation                text NOT NULL DEFAULT 'request_to_pay'
+                             CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund')),
+    refund_of                uuid,  -- checked and locked by momo_refund; no foreign key, whose
+                                    -- trigger would fire on every update of every payment
+    fee                      numeric,
+    requested_by             name NOT NULL DEFAULT current_user,
+    callback_at              timestamptz,
+    not_found_since          timestamptz,
+    send_refused             boolean NOT NULL DEFAULT false,
+    CONSTRAINT momo_payments_refund_of_refunds
+        CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
+    CONSTRAINT momo_payments_completed_iff_final
+        CHECK ((status IN ('successful', 'failed')) = (completed_at IS NOT NULL))
+) WITH (fillfactor = 60);   -- room for the HOT updates of a payment's short, busy life
+
+COMMENT ON TABLE @extschema@.momo_payments IS
+    'MTN MoMo payments: one row per request to pay, written before anything is sent';
+COMMENT ON COLUMN @extschema@.momo_payments.reference_id IS 'X-Reference-Id sent to MTN (UUID v4); every retry reuses it';
+COMMENT ON COLUMN @extschema@.momo_payments.status IS 'queued (not yet accepted by MTN), pending, successful or failed; final statuses never change';
+COMMENT ON COLUMN @extschema@.momo_payments.reason IS 'MTN''s reason for a failure (e.g. APPROVAL_REJECTED), or momo''s NOT_DELIVERED';
+COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'sends that may have reached MTN, counted when their outcome is recorded (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
+COMMENT ON COLUMN @extschema@.momo_payments.retries IS 'transient failures in a row (the retry backoff grows with them); 0 after any definite answer';
+COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
+COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay) or disbursement/remittance (payouts)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay (money in), transfer or deposit (money out), refund (of refund_of)';
+COMMENT ON COLUMN @extschema@.momo_payments.fee IS 'MTN''s fee for a successful request to pay, from momo_fee()';
+COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that requested the payment (for row-level security)';
+COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
+COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN has answered 404 for it, if it does';
+COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resend: an earlier send may have arrived, so the worker asks about it instead of sending it again or failing it';
+
+-- The worker's queue: due rows in order.
+CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
+    WHERE status IN ('queued', 'pending');
+CREATE INDEX momo_payments_external_id ON @extschema@.momo_payments (external_id);
+-- Idempotency: a role has at most one payment per operation and external_id
+-- that has not failed.  Repeating a request returns that payment (momo's
+-- functions insert with ON CONFLICT on this index); a failed one may be tried
+-- again.
+CREATE UNIQUE INDEX momo_payments_idempotency
+    ON @extschema@.momo_payments (requested_by, operation, external_id)
+    WHERE status <> 'failed';
+CREATE INDEX momo_payments_refund_of ON @extschema@.momo_payments (refund_of) WHERE refund_of IS NOT NULL;
+
+-- pg_dump keeps the payments.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payments', '');
+
+-- A payment's terms are well-formed when written (momo_request_to_pay
+-- checks them first; this also covers rows written by hand) and never
+-- change; it never goes back to queued; a final payment never changes at
+-- all; and only final payments may be deleted.
+CREATE FUNCTION @extschema@.momo_payments_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_payments_guard'
+LANGUAGE C;
+
+CREATE TRIGGER momo_payments_guard
+    BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.momo_payments
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_payments_guard();
+
+-- Fees MTN deducts, per currency: free up to free_up_to, percent of the
+-- whole amount above it.  With no row for RWF, Rwanda's schedule applies
+-- (free up to 4,000 RWF, 0.5 % above).  Rows added here are kept by pg_dump.
+CREATE TABLE @extschema@.momo_fee_schedule (
+    currency   text PRIMARY KEY CHECK (currency ~ '^[A-Z]{3}$'),
+    free_up_to numeric NOT NULL CHECK (free_up_to OPERATOR(pg_catalog.>=) 0::numeric),
+    percent    numeric NOT NULL CHECK (percent OPERATOR(pg_catalog.>=) 0::numeric
+                                    AND percent OPERATOR(pg_catalog.<=) 100::numeric),
+    decimals   integer NOT NULL DEFAULT 2 CHECK (decimals BETWEEN 0 AND 4)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_fee_schedule', '');
+
+-- The fee of amount in currency, or NULL when no schedule covers the currency.
+CREATE FUNCTION @extschema@.momo_fee_lookup(amount numeric, currency text)
+RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN amount <= s.free_up_to THEN 0
+                ELSE round(amount * s.percent / 100, s.decimals) END
+      FROM (SELECT f.free_up_to, f.percent, f.decimals
+              FROM @extschema@.momo_fee_schedule f WHERE f.currency = momo_fee_lookup.currency
+            UNION ALL
+            SELECT 4000, 0.5, 0
+             WHERE momo_fee_lookup.currency = 'RWF'
+               AND NOT EXISTS (SELECT FROM @extschema@.momo_fee_schedule f WHERE f.currency = 'RWF')) s
+$$;
+
+CREATE FUNCTION @extschema@.momo_fee(amount numeric, currency text DEFAULT 'RWF')
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fee numeric;
+BEGIN
+    IF amount IS NULL THEN
+        RAISE EXCEPTION 'amount must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF currency IS NULL THEN
+        RAISE EXCEPTION 'currency must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF amount = 'NaN' OR amount < 0 THEN
+        RAISE EXCEPTION 'amount must be zero or more, not %', amount
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    fee := @extschema@.momo_fee_lookup(amount, currency);
+    IF fee IS NULL THEN
+        RAISE EXCEPTION 'no fee schedule for currency %', currency
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Add one: INSERT INTO momo_fee_schedule (currency, free_up_to, percent) VALUES (%L, ..., ...);', currency);
+    END IF;
+    RETURN fee;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.momo_fee(numeric, text) IS
+    'MTN''s fee on a successful payment of amount in currency (momo_fee_schedule; Rwanda by default)';
+
+-- Every exchange with MTN: append-only, kept for momo.event_retention.
+CREATE TABLE @extschema@.momo_events (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT now(),
+    reference_id uuid,
+    product      text NOT NULL,
+    operation    text NOT NULL,
+    http_status  integer,
+    outcome      text NOT NULL,
+    reason       text,
+    latency_ms   double precision,
+    error        text
+);
+CREATE INDEX momo_events_reference_id ON @extschema@.momo_events (reference_id);
+CREATE INDEX momo_events_at ON @extschema@.momo_events USING brin (at);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_events_id_seq', '');
+
+COMMENT ON TABLE @extschema@.momo_events IS
+    'every exchange with MTN (never a secret); append-only, purged after momo.event_retention';
+
+CREATE FUNCTION @extschema@.momo_events_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION 'momo: the event log is append-only'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF OLD.at > pg_catalog.now() - pg_catalog.current_setting('momo.event_retention')::interval THEN
+        RAISE EXCEPTION 'momo: event % is younger than momo.event_retention and cannot be deleted', OLD.id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER momo_events_guard BEFORE UPDATE OR DELETE ON @extschema@.momo_events
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_events_guard();
+
+-- NOTIFY momo_payments, '{"reference_id":…,"status":…}' when a payment becomes
+-- final.  Any role may LISTEN, and any role may NOTIFY on any channel: the
+-- payload tells only what a stranger may know, and a listener re-reads the row
+-- (README, "Security model").
+CREATE FUNCTION @extschema@.momo_payments_notify() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.pg_notify('momo_payments',
+        pg_catalog.json_build_object('reference_id', NEW.reference_id,
+                                     'status', NEW.status)::text);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER momo_payments_notify
+    AFTER UPDATE OF status ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (NEW.status IN ('successful', 'failed') AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION @extschema@.momo_payments_notify();
+
+CREATE FUNCTION @extschema@.momo_request_to_pay(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_request_to_pay'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) IS
+    'queue a request to pay; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_payment_status(reference_id uuid)
+RETURNS @extschema@.momo_payments
+AS 'MODULE_PATHNAME', 'momo_payment_status'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_payment_status(uuid) IS
+    'ask MTN for a payment''s status now, record it and return the row';
+
+CREATE FUNCTION @extschema@.momo_await(reference_id uuid, timeout interval DEFAULT '30 seconds')
+RETURNS @extschema@.momo_payments
+AS 'MODULE_PATHNAME', 'momo_await'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_await(uuid, interval) IS
+    'wait until a payment is final or the timeout passes, and return the row';
+
+CREATE FUNCTION @extschema@.momo_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_transfer'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) IS
+    'queue a disbursement transfer (pay out to msisdn); sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_deposit(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_deposit'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) IS
+    'queue a disbursement deposit to msisdn; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_refund(
+    reference_id uuid,
+    amount numeric DEFAULT NULL,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_refund'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) IS
+    'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left';
+
+CREATE FUNCTION @extschema@.momo_remittance_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_remittance_transfer'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) IS
+    'queue a remittance transfer to msisdn (needs the momo.remittance_* settings)';
+
+CREATE FUNCTION @extschema@.momo_balance(product text DEFAULT 'collection',
+                                        OUT available_balance numeric, OUT currency text)
+AS 'MODULE_PATHNAME', 'momo_balance'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_balance(text) IS
+    'the available balance of the product''s account, asked of MTN now';
+
+CREATE FUNCTION @extschema@.momo_account_holder_active(msisdn text, product text DEFAULT 'collection')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'momo_account_holder_active'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_account_holder_active(text, text) IS
+    'whether msisdn is a registered, active MoMo account holder, asked of MTN now';
+
+CREATE FUNCTION @extschema@.momo_account_holder_info(msisdn text, product text DEFAULT 'collection',
+    OUT given_name text, OUT family_name text, OUT birthdate text, OUT locale text,
+    OUT gender text, OUT status text)
+AS 'MODULE_PATHNAME', 'momo_account_holder_info'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text) IS
+    'basic information MTN holds on the account holder msisdn, asked now';
+
+CREATE FUNCTION @extschema@.momo_delivery_notification(reference_id uuid, message text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_delivery_notification'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) IS
+    'send the payer of a request to pay a notification (at most 160 characters)';
+
+CREATE FUNCTION @extschema@.momo_sandbox_provision(callback_host text, product text DEFAULT 'collection',
+    OUT api_user uuid, OUT api_key text)
+AS 'MODULE_PATHNAME', 'momo_sandbox_provision'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_sandbox_provision(text, text) IS
+    'create a sandbox API user and key with the Provisioning API (refused in production)';
+
+CREATE FUNCTION @extschema@.momo_callback(query_string text, body text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'momo_callback'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_callback(text, text) IS
+    'hand a callback from MTN to momo: checks its signature, then has the worker ask MTN for the status';
+
+CREATE FUNCTION @extschema@.momo_preflight(OUT check_name text, OUT ok boolean, OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_preflight'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_preflight() IS
+    'the Go Live checks that can be made from inside the database, one row each';
+
+CREATE FUNCTION @extschema@.momo_token_refreshes(OUT product text, OUT refreshes bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_token_refreshes'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.momo_worker_status(OUT pid integer, OUT problem text)
+AS 'MODULE_PATHNAME', 'momo_worker_status'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.momo_worker_status() IS
+    'the running momo worker''s pid, and why it is not sending payments (NULL when nothing stops it)';
+
+CREATE FUNCTION @extschema@.momo_ignored_callbacks(OUT reason text, OUT ignored bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_ignored_callbacks'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.momo_ignored_callbacks() IS
+    'callbacks momo_callback ignored since the server started, by reason (forged, unverified, unknown, final, duplicate)';
+
+-- Payments that need a person's attention: still queued or pending
+-- momo.attention_after after they were requested (MTN keeps them pending, or
+-- cannot be reached).  They are checked on the long-tail schedule and never
+-- failed for their age: MTN may still collect them.
+CREATE VIEW @extschema@.momo_attention WITH (security_invoker = true) AS
+    SELECT p.reference_id, p.external_id, p.operation, p.status, p.amount, p.currency, p.msisdn,
+           p.created_at, pg_catalog.now() - p.created_at AS age,
+           p.sent_at, p.attempts, p.status_checks, p.last_http_status, p.last_error, p.reason,
+           p.send_refused, p.not_found_since, p.next_check_at, p.requested_by
+      FROM @extschema@.momo_payments p
+     WHERE p.status IN ('queued', 'pending')
+       AND p.created_at < pg_catalog.now() - pg_catalog.current_setting('momo.attention_after')::interval;
+
+COMMENT ON VIEW @extschema@.momo_attention IS
+    'payments still queued or pending momo.attention_after after they were requested: checked on the long-tail schedule, never failed for their age';
+
+-- Figures for monitoring: one row per metric (and label).
+CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
+    SELECT 'payments'::text AS metric, p.status || '/' || p.operation AS label, count(*)::numeric AS value
+      FROM @extschema@.momo_payments p GROUP BY p.status, p.operation
+    UNION ALL
+    SELECT 'queue_depth', NULL, count(*) FROM @extschema@.momo_payments WHERE status = 'queued'
+    UNION ALL
+    SELECT 'oldest_pending_seconds', NULL,
+           coalesce(extract(epoch FROM now() - min(created_at)), 0)::numeric
+      FROM @extschema@.momo_payments WHERE status IN ('queued', 'pending')
+    UNION ALL
+    SELECT 'retrying_payments', NULL, count(*) FROM @extschema@.momo_payments
+     WHERE status IN ('queued', 'pending') AND retries > 0
+    UNION ALL
+    SELECT 'needing_attention', NULL, count(*) FROM @extschema@.momo_attention
+    UNION ALL
+    SELECT 'token_refreshes', t.product, t.refreshes FROM @extschema@.momo_token_refreshes() t
+    UNION ALL
+    SELECT 'callbacks_ignored', c.reason, c.ignored FROM @extschema@.momo_ignored_callbacks() c
+    UNION ALL
+    SELECT 'worker_running', NULL, (w.pid IS NOT NULL)::integer::numeric FROM @extschema@.momo_worker_status() w
+    UNION ALL
+    SELECT 'worker_problem', w.problem, 1 FROM @extschema@.momo_worker_status() w WHERE w.problem IS NOT NULL
+    UNION ALL
+    SELECT 'exchanges_last_hour', e.operation || '/' || e.outcome, count(*)
+      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour'
+     GROUP BY e.operation, e.outcome
+    UNION ALL
+    SELECT 'error_rate_last_hour', e.operation,
+           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error') THEN 1 ELSE 0 END), 4)
+      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour' GROUP BY e.operation
+    UNION ALL
+    SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p::text,
+           round(percentile_cont(q.p::numeric / 100.0) WITHIN GROUP (ORDER BY e.latency_ms)::numeric, 1)
+      FROM @extschema@.momo_events e CROSS JOIN (VALUES (50), (90), (99)) AS q(p)
+     WHERE e.at > now() - interval '1 hour' AND e.latency_ms IS NOT NULL
+     GROUP BY e.operation, q.p;
+
+COMMENT ON VIEW @extschema@.momo_stats IS
+    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, the worker and its problem, exchange outcomes, error rates and latency percentiles';
+
+-- Nothing of momo is open to PUBLIC; see README.md for the grants an application needs.
+REVOKE ALL ON TABLE @extschema@.momo_payments FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payment_status(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_await(uuid, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payments_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payments_notify() FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_fee_schedule, @extschema@.momo_events, @extschema@.momo_stats,
+                    @extschema@.momo_attention FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_fee(numeric, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_fee_lookup(numeric, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_events_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_sandbox_provision(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_callback(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_preflight() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_worker_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_ignored_callbacks() FROM PUBLIC;
+
+-- momo_worker owns the tables (see the top of this file): momo's functions
+-- (SECURITY INVOKER) and its worker do their own statements as the owner of
+-- momo_payments, never as a superuser.  As their owner it is not subject to
+-- row-level security.
+GRANT USAGE ON SCHEMA @extschema@ TO momo_worker;
+ALTER TABLE @extschema@.momo_payments OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_events OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
+ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
+ALTER VIEW @extschema@.momo_attention OWNER TO momo_worker;
+ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;

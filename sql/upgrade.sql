@@ -1,0 +1,125 @@
+--
+-- upgrade: every version of momo that can still be installed, updated with
+-- ALTER EXTENSION momo UPDATE, ends exactly as a fresh install of the
+-- current version: the same objects, definitions, privileges, comments and
+-- pg_dump registrations (as citus's multi_extension and pg_cron's upgrade
+-- tests check).  Each install lives in a database of its own, made from a
+-- template that holds the describing function, so nothing is left over
+-- from one install to the next.
+--
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS momo_upgrade_template;
+DROP DATABASE IF EXISTS momo_upgrade_fresh;
+DROP DATABASE IF EXISTS momo_upgrade_walked;
+RESET client_min_messages;
+CREATE DATABASE momo_upgrade_template;
+\c momo_upgrade_template
+-- One line per property of each object of the extension (and of what hangs
+-- off them: columns, constraints, indexes, triggers, policies, comments),
+-- without OIDs, so that two databases compare line by line.
+CREATE FUNCTION describe_momo() RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+WITH ext AS (
+    SELECT oid, extnamespace, extrelocatable, extconfig, extcondition
+    FROM pg_extension WHERE extname = 'momo'
+), member AS (
+    SELECT d.classid, d.objid FROM pg_depend d, ext
+    WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
+), rel AS (
+    SELECT c.* FROM pg_class c JOIN member m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
+)
+SELECT 'member: ' || pg_describe_object(classid, objid, 0) FROM member
+UNION ALL
+SELECT 'extension: schema ' || extnamespace::regnamespace || ', relocatable ' || extrelocatable
+    || ', dumped ' || coalesce((SELECT string_agg(c::regclass::text || ' WHERE ' || coalesce(w, ''), '; ' ORDER BY c::regclass::text)
+                                FROM unnest(extconfig, extcondition) AS u(c, w)), '')
+FROM ext
+UNION ALL
+SELECT 'schema acl: ' || coalesce(n.nspacl::text, '') FROM pg_namespace n, ext WHERE n.oid = ext.extnamespace
+UNION ALL
+SELECT 'function: ' || pg_get_functiondef(p.oid) || ' acl ' || coalesce(p.proacl::text, 'default')
+    || ' owner ' || p.proowner::regrole || ' comment ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
+FROM pg_proc p JOIN member m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+UNION ALL
+SELECT 'relation: ' || c.oid::regclass || ' kind ' || c.relkind::text || ' persistence ' || c.relpersistence::text
+    || ' owner ' || c.relowner::regrole || ' acl ' || coalesce(c.relacl::text, 'default')
+    || ' options ' || coalesce(c.reloptions::text, '') || ' rls ' || c.relrowsecurity || '/' || c.relforcerowsecurity
+    || ' replica identity ' || c.relreplident::text
+    || ' comment ' || coalesce(obj_description(c.oid, 'pg_class'), '')
+    || CASE WHEN c.relkind = 'v' THEN ' view ' || pg_get_viewdef(c.oid) ELSE '' END
+FROM rel c
+UNION ALL
+SELECT 'column: ' || a.attrelid::regclass || '.' || a.attname || ' #' || a.attnum || ' ' || format_type(a.atttypid, a.atttypmod)
+    || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+    || ' default ' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
+    || ' identity ' || a.attidentity::text || ' generated ' || a.attgenerated::text
+    || ' collation ' || coalesce(NULLIF(a.attcollation, 0)::regcollation::text, '')
+    || ' storage ' || a.attstorage::text || ' statistics ' || a.attstattarget
+    || ' acl ' || coalesce(a.attacl::text, '') || ' comment ' || coalesce(col_description(a.attrelid, a.attnum), '')
+FROM pg_attribute a JOIN rel c ON c.oid = a.attrelid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint: ' || co.conrelid::regclass || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
+    || ' deferrable ' || co.condeferrable || '/' || co.condeferred
+FROM pg_constraint co JOIN rel c ON c.oid = co.conrelid
+UNION ALL
+SELECT 'index: ' || pg_get_indexdef(i.indexrelid) || ' options ' || coalesce(ic.reloptions::text, '')
+FROM pg_index i JOIN rel c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+UNION ALL
+SELECT 'trigger: ' || pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text
+FROM pg_trigger t JOIN rel c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'policy: ' || po.polrelid::regclass || ' ' || po.polname || ' ' || po.polcmd::text || ' ' || po.polpermissive
+    || ' to ' || po.polroles::regrole[]::text || ' using ' || coalesce(pg_get_expr(po.polqual, po.polrelid), '')
+    || ' check ' || coalesce(pg_get_expr(po.polwithcheck, po.polrelid), '')
+FROM pg_policy po JOIN rel c ON c.oid = po.polrelid
+UNION ALL
+SELECT 'type: ' || t.oid::regtype || ' ' || t.typtype::text || ' acl ' || coalesce(t.typacl::text, 'default')
+FROM pg_type t JOIN member m ON m.classid = 'pg_type'::regclass AND m.objid = t.oid
+UNION ALL
+SELECT 'rule: ' || r.rulename || ' ' || pg_get_ruledef(r.oid)
+FROM pg_rewrite r JOIN rel c ON c.oid = r.ev_class WHERE r.rulename <> '_RETURN'
+$$;
+\c contrib_regression
+CREATE DATABASE momo_upgrade_fresh TEMPLATE momo_upgrade_template;
+CREATE DATABASE momo_upgrade_walked TEMPLATE momo_upgrade_template;
+
+-- The versions a database can have, and that each leads to the current one.
+SELECT version FROM pg_available_extension_versions WHERE name = 'momo' ORDER BY version;
+SELECT source, target, path FROM pg_extension_update_paths('momo')
+WHERE target = (SELECT default_version FROM pg_available_extensions WHERE name = 'momo')
+ORDER BY source;
+
+-- A fresh install of the current version.
+\c momo_upgrade_fresh
+CREATE EXTENSION momo;
+SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'momo') AS current
+FROM pg_extension WHERE extname = 'momo';
+SELECT json_agg(line) AS fresh FROM describe_momo() AS line \gset
+
+-- The oldest release, updated along the chain.  (That the rows of a
+-- database survive is test/t/019_pg_upgrade.pl's and 004_dump.pl's part.)
+\c momo_upgrade_walked
+CREATE EXTENSION momo VERSION '1.0';
+-- Until the update, the library says the schema is older than itself.
+SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
+ALTER EXTENSION momo UPDATE;
+SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
+SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'momo') AS current
+FROM pg_extension WHERE extname = 'momo';
+
+-- The two agree, line by line, in both directions; and there was much to compare.
+SELECT count(*) AS lines FROM describe_momo();
+SELECT 'only after the update: ' || line AS difference
+FROM describe_momo() AS line
+EXCEPT ALL SELECT 'only after the update: ' || line FROM json_array_elements_text(:'fresh') AS line
+UNION ALL
+(SELECT 'only in a fresh install: ' || line FROM json_array_elements_text(:'fresh') AS line
+ EXCEPT ALL SELECT 'only in a fresh install: ' || line FROM describe_momo() AS line)
+ORDER BY 1;
+
+\c contrib_regression
+DROP DATABASE momo_upgrade_fresh;
+DROP DATABASE momo_upgrade_walked;
+DROP DATABASE momo_upgrade_template;
