@@ -2,9 +2,9 @@
  *
  * momo.c
  *	  Module glue: _PG_init defines the settings, reserves shared memory and
- *	  registers the background worker; transaction and utility hooks wake the
- *	  worker when payments commit (also through COMMIT PREPARED); installs
- *	  the log redaction of redact.c.
+ *	  registers the background worker (not under pg_upgrade); transaction and
+ *	  utility hooks wake the worker when payments commit (also through COMMIT
+ *	  PREPARED); installs the log redaction of redact.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -351,5 +351,29 @@ _PG_init(void)
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = momo_ProcessUtility;
 
-	register_worker();
+	/*
+	 * No worker under pg_upgrade.  It starts both clusters in binary-upgrade
+	 * mode (-b), each time with momo preloaded from postgresql.conf: the old
+	 * one to dump its schema, the new one to restore it and once more after
+	 * it has copied the data files.  pg_upgrade must be their only client:
+	 * its restore drops and re-creates the new cluster's postgres database,
+	 * which fails while a worker is connected to it (t/019_pg_upgrade.pl saw
+	 * it); it runs the new cluster with fsync = off, so "nothing is sent
+	 * before it is durable" cannot hold there; and if the upgrade fails,
+	 * what a worker sent from the new cluster is thrown away with it, and
+	 * the old one, started again, does not know.  PostgreSQL keeps its own
+	 * background work quiet in this mode too (no autovacuum).  Queued and
+	 * pending payments wait in the data files, and the first normal start of
+	 * the new cluster sends them.  Nothing else of momo acts meanwhile: the
+	 * restore (pg_dump --binary-upgrade) creates the extension's objects one
+	 * by one, without its install script, and moves no rows through the
+	 * guard trigger (the data files are copied); the hooks only note commits
+	 * and redact log lines.
+	 */
+	if (IsBinaryUpgrade)
+		ereport(LOG,
+				(errmsg("momo worker not started: the server runs in binary-upgrade mode (pg_upgrade)"),
+				 errdetail("Queued and pending payments wait until the server is started normally.")));
+	else
+		register_worker();
 }
