@@ -44,7 +44,7 @@ static const char *const permanent_codes[] = {
 static bool
 is_permanent_code(const char *code)
 {
-	for (int i = 0; i < lengthof(permanent_codes); i++)
+	for (size_t i = 0; i < lengthof(permanent_codes); i++)
 		if (strcmp(code, permanent_codes[i]) == 0)
 			return true;
 	return false;
@@ -54,7 +54,7 @@ is_permanent_code(const char *code)
 static bool
 is_merchant_code(const char *code)
 {
-	for (int i = 0; i < lengthof(merchant_codes); i++)
+	for (size_t i = 0; i < lengthof(merchant_codes); i++)
 		if (strcmp(code, merchant_codes[i]) == 0)
 			return true;
 	return false;
@@ -339,7 +339,7 @@ momo_callback_claimed_status(const char *body, size_t len)
 		return NULL;
 	if (momo_parse_callback_body(body, len, &status, &external_id) != NULL || status == NULL)
 		return NULL;
-	for (int i = 0; i < lengthof(status_words); i++)
+	for (size_t i = 0; i < lengthof(status_words); i++)
 		if (strcmp(status, status_words[i]) == 0)
 			word = status_words[i];
 	pfree(status);

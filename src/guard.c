@@ -166,7 +166,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 	if (is_final(old_status))
 		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
 			   psprintf("momo: payment %s is final (%s) and cannot change", ref, old_status));
-	for (int i = 0; i < lengthof(term_columns); i++)
+	for (size_t i = 0; i < lengthof(term_columns); i++)
 	{
 		int			attnum = attnum_of(desc, term_columns[i]);
 		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);

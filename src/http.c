@@ -155,8 +155,11 @@ write_body(char *data, size_t size, size_t nmemb, void *userp)
 
 /* libcurl progress callback: aborts transfers when the process has an interrupt pending. */
 static int
-check_interrupts(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
-				 curl_off_t ultotal, curl_off_t ulnow)
+check_interrupts(void *clientp pg_attribute_unused(),
+				 curl_off_t dltotal pg_attribute_unused(),
+				 curl_off_t dlnow pg_attribute_unused(),
+				 curl_off_t ultotal pg_attribute_unused(),
+				 curl_off_t ulnow pg_attribute_unused())
 {
 	return (InterruptPending && (QueryCancelPending || ProcDiePending)) ? 1 : 0;
 }
@@ -169,7 +172,7 @@ check_interrupts(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
  * a failure fails the transfer, with the reason in req->tls_error.
  */
 static CURLcode
-add_system_cas(CURL *easy, void *sslctx, void *userp)
+add_system_cas(CURL *easy pg_attribute_unused(), void *sslctx, void *userp)
 {
 	MomoHttpRequest *req = (MomoHttpRequest *) userp;
 	X509_STORE *store;
@@ -423,7 +426,7 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 
 /* Does nothing: the single request of momo_http_perform needs no callback. */
 static void
-ignore_done(MomoHttpRequest *req, void *arg)
+ignore_done(MomoHttpRequest *req pg_attribute_unused(), void *arg pg_attribute_unused())
 {
 }
 

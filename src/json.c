@@ -166,7 +166,7 @@ on_array_end(void *state)
 
 /* Parser callback: a key; remembered for the value that follows. */
 static void
-on_field_start(void *state, char *fname, bool isnull)
+on_field_start(void *state, char *fname, bool isnull pg_attribute_unused())
 {
 	ExtractState *st = (ExtractState *) state;
 

@@ -264,7 +264,7 @@ make_commit_durable(void)
 
 /* Transaction callback: acts on commit, forgets on abort or prepare. */
 static void
-momo_xact_callback(XactEvent event, void *arg)
+momo_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
 	switch (event)
 	{

@@ -119,7 +119,7 @@ check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
 		if (!HeapTupleIsValid(tup))
 			elog(ERROR, "momo: cache lookup failed for function %u", t->tgfoid);
 		proc = (Form_pg_proc) GETSTRUCT(tup);
-		for (int j = 0; j < lengthof(own_triggers); j++)
+		for (size_t j = 0; j < lengthof(own_triggers); j++)
 			if (strcmp(t->tgname, own_triggers[j]) == 0 && proc->pronamespace == nsp)
 				own = true;
 		if (own)

@@ -302,7 +302,7 @@ tokens_name_secret(const char *text)
 			}
 			else if (call.depth == 1)
 			{
-				if (call.ntok < lengthof(call.tok))
+				if (call.ntok < (int) lengthof(call.tok))
 					call.tok[call.ntok] = tok;
 				call.ntok++;
 			}
@@ -645,7 +645,7 @@ redact_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (cxt.location >= 0 && (size_t) cxt.location >= v->judged &&
 		(size_t) cxt.location <= v->judged + 1)
 	{
-		size_t		end = cxt.length > 0 ? cxt.location + cxt.length : cxt.textlen;
+		size_t		end = cxt.length > 0 ? (size_t) cxt.location + (size_t) cxt.length : cxt.textlen;
 
 		v->judged = Max(v->judged, Min(end, cxt.textlen));
 	}
@@ -751,7 +751,7 @@ is_statement_line(ErrorData *edata)
 
 	if (edata->funcname == NULL)
 		return false;
-	for (int i = 0; i < lengthof(functions); i++)
+	for (size_t i = 0; i < lengthof(functions); i++)
 		if (strcmp(edata->funcname, functions[i]) == 0)
 			return true;
 	return false;

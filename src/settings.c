@@ -97,7 +97,8 @@ has_control_or_space(const char *s)
 
 /* GUC check hook: header values (keys, ids) must be a single printable token. */
 static bool
-check_header_token(char **newval, void **extra, GucSource source)
+check_header_token(char **newval, void **extra pg_attribute_unused(),
+				   GucSource source pg_attribute_unused())
 {
 	if (*newval && has_control_or_space(*newval))
 	{
@@ -109,7 +110,8 @@ check_header_token(char **newval, void **extra, GucSource source)
 
 /* GUC check hook: a name or path must not contain control characters. */
 static bool
-check_no_control(char **newval, void **extra, GucSource source)
+check_no_control(char **newval, void **extra pg_attribute_unused(),
+				 GucSource source pg_attribute_unused())
 {
 	for (const char *c = *newval; c && *c; c++)
 		if ((unsigned char) *c < 0x20 || *c == 0x7f)
@@ -136,7 +138,8 @@ check_standby_name(char **newval, void **extra, GucSource source)
 
 /* GUC check hook: a URL setting must be empty or an http(s) URL without spaces. */
 static bool
-check_url(char **newval, void **extra, GucSource source)
+check_url(char **newval, void **extra pg_attribute_unused(),
+		  GucSource source pg_attribute_unused())
 {
 	const char *v = *newval;
 
@@ -157,7 +160,8 @@ check_url(char **newval, void **extra, GucSource source)
 
 /* GUC check hook: momo.environment is empty, sandbox or production. */
 static bool
-check_environment(char **newval, void **extra, GucSource source)
+check_environment(char **newval, void **extra pg_attribute_unused(),
+				  GucSource source pg_attribute_unused())
 {
 	const char *v = *newval;
 

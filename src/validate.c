@@ -87,7 +87,7 @@ momo_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 static int
 currency_decimals(const char *currency)
 {
-	for (int i = 0; i < lengthof(whole_currencies); i++)
+	for (size_t i = 0; i < lengthof(whole_currencies); i++)
 		if (strcmp(currency, whole_currencies[i]) == 0)
 			return 0;
 	return 2;

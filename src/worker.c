@@ -147,7 +147,7 @@ typedef struct WorkerState
 
 /* Unpublishes the worker's latch when it exits. */
 static void
-worker_exit(int code, Datum arg)
+worker_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 {
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	if (momo_shared->worker_pid == MyProcPid)
@@ -207,7 +207,7 @@ report_problem(WorkerState *st, int slot, const char *message, const char *hint)
  * cycle still finds it, and "solved" is logged if it does not.
  */
 static void
-unpublish_problems(WorkerState *st)
+unpublish_problems(void)
 {
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	momo_shared->worker_problem[0] = '\0';
@@ -1153,7 +1153,7 @@ pin_synchronous_commit(void)
 
 /* Entry point of the momo background worker. */
 void
-momo_worker_main(Datum arg)
+momo_worker_main(Datum arg pg_attribute_unused())
 {
 	WorkerState st;
 
@@ -1206,7 +1206,7 @@ momo_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			/* A new configuration: its problems, if any, are found and told anew. */
-			unpublish_problems(&st);
+			unpublish_problems();
 			st.unused_checked_at = 0;	/* and products just unset are looked at */
 		}
 

@@ -58,7 +58,7 @@ check_status_word(const char *word, const char *claimed)
 {
 	const char *want = NULL;
 
-	for (int i = 0; i < lengthof(status_words); i++)
+	for (size_t i = 0; i < lengthof(status_words); i++)
 		if (claimed != NULL && strcmp(claimed, status_words[i]) == 0)
 			want = status_words[i];
 	if ((word == NULL) != (want == NULL) || (word != NULL && strcmp(word, want) != 0))

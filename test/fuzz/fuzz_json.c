@@ -99,7 +99,7 @@ check_set(const char *const *paths, const char *body, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	for (int s = 0; s < lengthof(field_sets); s++)
+	for (size_t s = 0; s < lengthof(field_sets); s++)
 		check_set(field_sets[s], (const char *) data, size);
 	fuzz_reset_memory();
 	return 0;

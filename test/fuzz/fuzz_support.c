@@ -402,7 +402,7 @@ ref_value(RefKind kind, const char *text)
 
 /* Reference callback: an object begins. */
 static void
-ref_object_start(void *state)
+ref_object_start(void *state pg_attribute_unused())
 {
 	if (!ref.seen_top)
 	{
@@ -417,7 +417,7 @@ ref_object_start(void *state)
 
 /* Reference callback: an object ends. */
 static void
-ref_object_end(void *state)
+ref_object_end(void *state pg_attribute_unused())
 {
 	ref.depth--;
 	ref.nesting--;
@@ -425,7 +425,7 @@ ref_object_end(void *state)
 
 /* Reference callback: an array begins. */
 static void
-ref_array_start(void *state)
+ref_array_start(void *state pg_attribute_unused())
 {
 	ref.seen_top = true;
 	ref_value(REF_ARRAY, NULL);
@@ -435,7 +435,7 @@ ref_array_start(void *state)
 
 /* Reference callback: an array ends. */
 static void
-ref_array_end(void *state)
+ref_array_end(void *state pg_attribute_unused())
 {
 	ref.array_depth--;
 	ref.nesting--;
@@ -443,7 +443,7 @@ ref_array_end(void *state)
 
 /* Reference callback: a key. */
 static void
-ref_field_start(void *state, char *fname, bool isnull)
+ref_field_start(void *state pg_attribute_unused(), char *fname, bool isnull pg_attribute_unused())
 {
 	if (ref.array_depth > 0)
 		return;
@@ -455,7 +455,7 @@ ref_field_start(void *state, char *fname, bool isnull)
 
 /* Reference callback: a scalar. */
 static void
-ref_scalar(void *state, char *token, JsonTokenType type)
+ref_scalar(void *state pg_attribute_unused(), char *token, JsonTokenType type)
 {
 	RefKind		kind;
 
