@@ -21,7 +21,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
 bash test/install-deps.sh
-make -s
+# momo with every warning an error (the Makefile's default only warns); -B
+# rebuilds what an earlier plain `make` built without -Werror.
+make -s -B PG_CFLAGS='-Wall -Wextra -Werror'
 if [ "$(id -u)" -eq 0 ]; then
     make -s install
 else
