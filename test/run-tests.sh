@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # =============================================================================
 # test/run-tests.sh -- `make test`: from a fresh Debian 12 machine to every
-# test of momo.  Installs what is missing, builds and installs the extension
-# and the local MoMo sandbox, starts the throwaway test environment
-# (test/cluster.sh), runs the pg_regress suite against it, the TAP suite
-# (test/run-tap.sh), the fuzzers (test/fuzz/run.sh, 60 s per parser), the
+# test of momo.  Installs what is missing, builds (with -Wall -Wextra -Werror)
+# and installs the extension and the local MoMo sandbox, starts the throwaway
+# test environment (test/cluster.sh), runs clang's static analyzer
+# (test/scan-build.sh), the pg_regress suite against the test environment,
+# the TAP suite (test/run-tap.sh), the fuzzers (test/fuzz/run.sh, 60 s per parser), the
 # regression suite once more under AddressSanitizer (test/asan.sh), the
 # regression and TAP suites once more against PostgreSQL built with
 # --enable-cassert (test/cassert.sh), and ends with one line "N passed, N failed".
@@ -67,6 +68,17 @@ bash test/check-readme.sh 2>&1 | tee "$log"
 set -e
 passed=$((passed + $(count '^ok recipe ')))
 failed=$((failed + $(count '^FAILED recipe')))
+
+echo "== clang's static analyzer over momo and the sandbox (test/scan-build.sh) =="
+set +e
+bash test/scan-build.sh 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(count '^ok scan-build$')))
+failed=$((failed + $(count '^FAILED scan-build$')))
+if [ "$rc" -ne 0 ] && [ "$(count '^FAILED scan-build$')" -eq 0 ]; then
+    failed=$((failed + 1))
+fi
 
 echo "== regression tests (pg_regress) =="
 set +e
