@@ -307,7 +307,7 @@ take_status_check(void)
 		if (momo_take_status_checks(1, 0) == 1)
 			return true;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-						 PG_WAIT_EXTENSION);
+						 momo_wait_event(MOMO_WAIT_STATUS_CHECK));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -443,7 +443,7 @@ momo_await(PG_FUNCTION_ARGS)
 			break;
 		/* Woken by the worker; the one-second cap covers finishes announced elsewhere. */
 		ConditionVariableTimedSleep(&momo_shared->finished_cv, (long) Min(remaining, 1000),
-									PG_WAIT_EXTENSION);
+									momo_wait_event(MOMO_WAIT_AWAIT));
 	}
 	ConditionVariableCancelSleep();
 

@@ -18,6 +18,9 @@
  *	  libcurl owns its handles, which are always returned to the pool, also
  *	  when an ERROR leaves momo_http_run.
  *
+ *	  While it waits for answers, the process shows the wait in
+ *	  pg_stat_activity (MOMO_WAIT_NETWORK, see momo.h).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,8 +31,10 @@
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
+#include "utils/wait_event.h"
 
 #include "http.h"
+#include "momo.h"
 #include "version.h"
 
 struct MomoHttpClient
@@ -400,7 +405,14 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 
 			if (in_flight > 0 && (next >= nreqs || stop || in_flight >= limit))
 			{
+				/*
+				 * The wait on the network, shown in pg_stat_activity.  Nothing
+				 * in between raises an error (momo's libcurl callbacks never
+				 * do), so its end is always reported.
+				 */
+				pgstat_report_wait_start(momo_wait_event(MOMO_WAIT_NETWORK));
 				mrc = curl_multi_poll(c->multi, NULL, 0, 100, NULL);
+				pgstat_report_wait_end();
 				if (mrc != CURLM_OK)
 					elog(ERROR, "momo: curl_multi_poll failed: %s", curl_multi_strerror(mrc));
 			}

@@ -20,6 +20,7 @@
 #include "storage/shmem.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/wait_event.h"
 
 #include "momo.h"
 #include "redact.h"
@@ -260,6 +261,36 @@ make_commit_durable(void)
 	if (synchronous_commit < (apply ? SYNCHRONOUS_COMMIT_REMOTE_APPLY : SYNCHRONOUS_COMMIT_ON))
 		(void) set_config_option("synchronous_commit", apply ? "remote_apply" : "on",
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * Returns the wait_event_info that stands for a MomoWaitEvent, for
+ * WaitLatch, ConditionVariableTimedSleep and pgstat_report_wait_start.
+ * PostgreSQL 17 and later register custom wait events by name, in shared
+ * memory, once per name for the whole server: each process asks on its first
+ * use and keeps the answer.  Earlier servers have only PG_WAIT_EXTENSION.
+ */
+uint32
+momo_wait_event(MomoWaitEvent which)
+{
+#if PG_VERSION_NUM >= 170000
+	static const char *const names[MOMO_N_WAIT_EVENTS] = {
+		[MOMO_WAIT_NETWORK] = "MomoNetwork",
+		[MOMO_WAIT_IDLE] = "MomoIdle",
+		[MOMO_WAIT_DURABLE] = "MomoDurable",
+		[MOMO_WAIT_AWAIT] = "MomoAwait",
+		[MOMO_WAIT_STATUS_CHECK] = "MomoStatusCheck",
+	};
+	static uint32 events[MOMO_N_WAIT_EVENTS];
+
+	Assert(which < MOMO_N_WAIT_EVENTS);
+	if (events[which] == 0)
+		events[which] = WaitEventExtensionNew(names[which]);
+	return events[which];
+#else
+	(void) which;				/* one wait event for all */
+	return PG_WAIT_EXTENSION;
+#endif
 }
 
 /* Transaction callback: acts on commit, forgets on abort or prepare. */

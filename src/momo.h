@@ -65,6 +65,23 @@ typedef struct MomoShared
 
 extern MomoShared *momo_shared;
 
+/*
+ * What a momo process waits for, as pg_stat_activity shows it: wait_event_type
+ * "Extension", and on PostgreSQL 17 and later a wait_event of momo's own
+ * (custom wait events; named in momo.c), before that "Extension" for all.
+ */
+typedef enum MomoWaitEvent
+{
+	MOMO_WAIT_NETWORK,			/* MomoNetwork: an answer from MTN (http.c) */
+	MOMO_WAIT_IDLE,				/* MomoIdle: the worker, for work to do */
+	MOMO_WAIT_DURABLE,			/* MomoDurable: the worker, for standbys to
+								 * confirm a commit (worker.c, wait_durable) */
+	MOMO_WAIT_AWAIT,			/* MomoAwait: momo_await, for a payment to be final */
+	MOMO_WAIT_STATUS_CHECK,		/* MomoStatusCheck: momo_payment_status, for a
+								 * status check of the shared budget */
+	MOMO_N_WAIT_EVENTS
+} MomoWaitEvent;
+
 extern void momo_require_preload(void);
 extern void momo_wake_worker(void);
 extern void momo_wake_worker_at_commit(void);
@@ -75,6 +92,7 @@ extern int	momo_take_status_checks(int want, int reserve);
 extern void momo_return_status_checks(int unused);
 extern void momo_commit_durably(void);
 extern bool momo_durable_apply(void);
+extern uint32 momo_wait_event(MomoWaitEvent which);
 
 /* worker.c */
 extern PGDLLEXPORT void momo_worker_main(Datum arg);

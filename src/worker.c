@@ -515,7 +515,7 @@ wait_durable(WorkerState *st, XLogRecPtr lsn)
 			return false;
 		}
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, nap,
-					   PG_WAIT_EXTENSION);
+					   momo_wait_event(MOMO_WAIT_DURABLE));
 		if (rc & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
@@ -1237,7 +1237,7 @@ momo_worker_main(Datum arg pg_attribute_unused())
 		{
 			pgstat_report_activity(STATE_IDLE, NULL);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
+							 sleep_ms, momo_wait_event(MOMO_WAIT_IDLE));
 		}
 	}
 }

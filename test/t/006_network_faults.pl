@@ -5,7 +5,8 @@
 # transient error; last_error and last_http_status show the cause), then
 # the fault is removed and the payment completes with MTN's outcome:
 #   answers later than momo.request_timeout (also on the status checks
-#   after momo.max_attempts sends); a request accepted but never answered;
+#   after momo.max_attempts sends); a request accepted but never answered
+#   (and, meanwhile, the worker's wait event in pg_stat_activity);
 #   answers lost while MTN's status endpoint still answers 404 for the
 #   payment; malformed, truncated and oversized status answers (also asked
 #   for from SQL); a redirect on every call (never followed); a
@@ -131,6 +132,28 @@ is(await_payment($node, $first, seconds => 30)->{status}, 'successful', 'a payme
 	sandbox_post('/_sandbox/config', { hang_first => 0 });
 	is($q && "$q->{posts}/$q->{faults}", '3/2', "$what: retried: 3 POSTs, the first 2 hung");
 	is($done->{attempts}, 3, "$what: 3 attempts");
+}
+
+############################################################################
+# While a request hangs, pg_stat_activity shows the worker waiting on the
+# network: wait_event_type Extension, and wait_event MomoNetwork on
+# PostgreSQL 17 and later (custom wait events), Extension before.  Every
+# POST hangs until the fault is removed, so the wait lasts as long as the
+# test looks for it.
+{
+	my $what = 'wait event';
+	my $event = $node->safe_psql('postgres', 'SHOW server_version_num') >= 170000
+	  ? 'MomoNetwork' : 'Extension';
+	sandbox_post('/_sandbox/config', { hang_first => 1000000 });
+	my $ref = new_payment('wait-event');
+	ok(poll_until($node, 'postgres',
+			"SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity"
+			  . " WHERE backend_type = 'momo worker' AND state = 'active'"
+			  . " AND query LIKE 'momo: sending %'",
+			"Extension/$event", 30),
+		"$what: while its request hangs, the sending worker waits on Extension/$event");
+	sandbox_post('/_sandbox/config', { hang_first => 0 });
+	completes($what, $ref);
 }
 
 ############################################################################
