@@ -30,6 +30,8 @@ PACKAGES=(
     curl                       # scripts talk to the sandbox with it
     ca-certificates
     jq
+    python3-jsonschema         # test/check-meta.sh: META.json against PGXN's JSON Schema
+    python3-regex              # ... whose patterns use \p{...} classes
     clang-14                   # test/fuzz: the libFuzzer targets
     libclang-rt-14-dev         # test/fuzz: libFuzzer and clang's sanitizer runtimes
     llvm-14                    # llvm-symbolizer: readable stacks in fuzz findings

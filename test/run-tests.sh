@@ -80,6 +80,17 @@ if [ "$rc" -ne 0 ] && [ "$(count '^FAILED scan-build$')" -eq 0 ]; then
     failed=$((failed + 1))
 fi
 
+echo "== release metadata: META.json against PGXN's spec, one version everywhere (test/check-meta.sh) =="
+set +e
+bash test/check-meta.sh 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(count '^ok meta ')))
+failed=$((failed + $(count '^FAILED meta')))
+if [ "$rc" -ne 0 ] && [ "$(count '^FAILED meta')" -eq 0 ]; then
+    failed=$((failed + 1))
+fi
+
 echo "== regression tests (pg_regress) =="
 set +e
 make -s installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" 2>&1 | tee "$log"
