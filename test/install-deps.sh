@@ -3,7 +3,8 @@
 # test/install-deps.sh -- install the Debian 12 packages that building and
 # testing momo need (compiler, PostgreSQL 15 + server headers, libcurl,
 # OpenSSL, libmicrohttpd for the sandbox, Perl IPC::Run for the TAP tests,
-# curl/jq for the scripts, clang's static analyzer, what building PostgreSQL from Debian's source
+# curl/jq for the scripts, clang's static analyzer, what building momo's
+# Debian package needs (test/package.sh), what building PostgreSQL from Debian's source
 # package with assertions needs for test/cassert.sh, gdb for backtraces).
 # The deb-src entry that build needs is added by test/build-cassert-pg.sh,
 # only when it has to build.
@@ -36,7 +37,9 @@ PACKAGES=(
     libclang-rt-14-dev         # test/fuzz: libFuzzer and clang's sanitizer runtimes
     llvm-14                    # llvm-symbolizer: readable stacks in fuzz findings
     clang-tools-14             # test/scan-build.sh: clang's static analyzer (scan-build-14)
-    dpkg-dev                   # test/build-cassert-pg.sh: apt-get source unpacks with dpkg-source
+    debhelper                  # test/package.sh: the Debian package (debian/rules)
+    postgresql-server-dev-all  # ... pg_buildext's debhelper sequence (dh --with pgxs_loop)
+    dpkg-dev                   # ... dpkg-buildpackage; test/build-cassert-pg.sh: apt-get source unpacks with dpkg-source
     bzip2                      # ... the .orig.tar.bz2
     xz-utils                   # ... the .debian.tar.xz
     bison                      # ... in case Debian's patches touch a grammar
