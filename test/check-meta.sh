@@ -11,6 +11,7 @@
 #                        (1.1 -> 1.1.0)
 #   ok meta files        the files META.json names (file, docfile) exist
 #   ok meta debian       debian/changelog's upstream version is EXTVERSION
+#   ok meta readme       the package file README.md names is of that version
 #   ok meta changelog    CHANGELOG.md has a section "## EXTVERSION"
 #
 # or "FAILED meta NAME: why" for each that does not hold; exits 1 if any
@@ -133,6 +134,14 @@ if [ "$upstream" = "$extversion" ]; then
     ok "debian (debian/changelog: $debversion)"
 else
     fail "debian: debian/changelog's version $debversion is not EXTVERSION $extversion (add an entry: $extversion-1)"
+fi
+
+# the README's instructions name the package file
+stale=$(grep -oE 'postgresql-[0-9]+-momo_[^_ ]+_' README.md | sed 's/^[^_]*_//; s/_$//' | grep -vxF "$debversion" | sort -u || true)
+if [ -z "$stale" ]; then
+    ok "readme (README.md names the package file of $debversion)"
+else
+    fail "readme: README.md names a package of version $(echo $stale), not $debversion"
 fi
 
 if grep -qE "^## $(printf '%s' "$extversion" | sed 's/\./\\./g')( |$)" CHANGELOG.md; then
