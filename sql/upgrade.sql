@@ -101,6 +101,11 @@ SELECT json_agg(line) AS fresh FROM describe_momo() AS line \gset
 -- The oldest release, updated along the chain.  (That the rows of a
 -- database survive is test/t/019_pg_upgrade.pl's and 004_dump.pl's part.)
 \c momo_upgrade_walked
+-- (momo's preflight in a database without momo: an error, not a crash)
+CREATE FUNCTION preflight_without_momo(OUT check_name text, OUT ok boolean, OUT detail text)
+RETURNS SETOF record AS 'momo', 'momo_preflight' LANGUAGE c;
+SELECT * FROM preflight_without_momo();
+DROP FUNCTION preflight_without_momo();
 CREATE EXTENSION momo VERSION '1.0';
 -- Until the update, the library says the schema is older than itself.
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
@@ -108,6 +113,26 @@ ALTER EXTENSION momo UPDATE;
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'momo') AS current
 FROM pg_extension WHERE extname = 'momo';
+
+-- Whatever a schema's version is called, the check answers, at once (an odd
+-- one once made the comparison loop for ever, deaf to cancels), and calls
+-- different versions different.
+CREATE FUNCTION pg_temp.version_check(v text, OUT ok boolean, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    kept text;
+BEGIN
+    SELECT extversion INTO kept FROM pg_extension WHERE extname = 'momo';
+    UPDATE pg_extension SET extversion = v WHERE extname = 'momo';
+    SELECT p.ok, p.detail INTO ok, detail FROM momo_preflight() p WHERE p.check_name = 'version';
+    UPDATE pg_extension SET extversion = kept WHERE extname = 'momo';
+END
+$$;
+SET statement_timeout = '60s';
+SELECT v AS schema_version, c.ok, c.detail
+FROM unnest(ARRAY['1.1beta', '1.1 ', '1.01', '1.1.1', '1.10', '1.0', '0.9', '2', 'x', '']) AS v,
+     pg_temp.version_check(v) AS c;
+RESET statement_timeout;
 
 -- The two agree, line by line, in both directions; and there was much to compare.
 SELECT count(*) AS lines FROM describe_momo();

@@ -176,6 +176,11 @@ momo_preflight(PG_FUNCTION_ARGS)
 		char	   *problem;
 
 		(void) momo_extension_lookup(&version);
+		if (version == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("momo is not installed in database \"%s\"", get_database_name(MyDatabaseId)),
+					 errhint("Run CREATE EXTENSION momo first.")));
 		problem = momo_version_problem(version, &hint);
 		add_check(rsinfo, "version", problem == NULL,
 				  problem ? psprintf("%s. %s", problem, hint) :

@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/skey.h"
@@ -64,25 +66,41 @@ momo_extension_lookup(char **version)
 }
 
 /*
- * Compares two versions "major.minor" numerically: < 0, 0 or > 0 as a is
- * older than, the same as or newer than b.
+ * Compares two versions: < 0, 0 or > 0 as a is older than, the same as or
+ * newer than b.  Dotted numbers compare numerically ("1.10" is newer than
+ * "1.9"); from the first part that is not a number on ("1.1beta", "1.1 "),
+ * and between spellings of the same numbers ("1.01", "1.1"), the texts
+ * compare as strings, so that different versions never compare equal.
  */
 int
 momo_version_compare(const char *a, const char *b)
 {
-	while (*a || *b)
-	{
-		char	   *end;
-		long		x = strtol(a, &end, 10);
-		long		y;
+	const char *pa = a;
+	const char *pb = b;
 
-		a = *end == '.' ? end + 1 : end;
-		y = strtol(b, &end, 10);
-		b = *end == '.' ? end + 1 : end;
+	while (isdigit((unsigned char) *pa) && isdigit((unsigned char) *pb))
+	{
+		char	   *ea;
+		char	   *eb;
+		unsigned long x = strtoul(pa, &ea, 10);
+		unsigned long y = strtoul(pb, &eb, 10);
+
 		if (x != y)
 			return x < y ? -1 : 1;
+		pa = ea;
+		pb = eb;
+		if (*pa != '.' || *pb != '.')
+			break;
+		pa++;
+		pb++;
 	}
-	return 0;
+	/* one ran out of numbers, or something else follows */
+	if (*pa == '\0' && *pb != '\0')
+		return -1;				/* "1.1" is older than "1.1.1" (and, here, "1.1beta") */
+	if (*pb == '\0' && *pa != '\0')
+		return 1;
+	return strcmp(pa, pb) != 0 ? (strcmp(pa, pb) < 0 ? -1 : 1) :
+		(strcmp(a, b) < 0 ? -1 : strcmp(a, b) > 0 ? 1 : 0);
 }
 
 /*
@@ -98,13 +116,13 @@ momo_version_problem(const char *schema_version, char **hint)
 		return NULL;
 	if (cmp < 0)
 	{
-		*hint = psprintf("Run ALTER EXTENSION momo UPDATE in this database; until then momo works "
-						 "without what versions after %s added to the schema.", schema_version);
-		return psprintf("momo's schema in this database is version %s, older than its library (%s)",
+		*hint = pstrdup("Run ALTER EXTENSION momo UPDATE in this database; momo keeps working "
+						"with the older schema meanwhile.");
+		return psprintf("momo's schema in this database is version \"%s\", older than its library (%s)",
 						schema_version, MOMO_VERSION);
 	}
-	*hint = psprintf("Install the library of momo %s (this server loads an older momo.so), "
+	*hint = psprintf("Install the library of momo \"%s\" (this server loads an older momo.so), "
 					 "then restart the server.", schema_version);
-	return psprintf("momo's schema in this database is version %s, newer than its library (%s)",
+	return psprintf("momo's schema in this database is version \"%s\", newer than its library (%s)",
 					schema_version, MOMO_VERSION);
 }

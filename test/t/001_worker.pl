@@ -239,7 +239,7 @@ payment_works($node, 'first payment', external_id => 'w-first');
 	$node->safe_psql('postgres', "DROP EXTENSION momo; CREATE EXTENSION momo VERSION '1.0'");
 	payment_works($node, 'with the 1.0 schema under the newer library', external_id => 'w-old-schema');
 	ok(wait_for_log_count($node,
-			qr/WARNING:  momo's schema in this database is version 1\.0, older than its library \([0-9.]+\)\n.*HINT:  Run ALTER EXTENSION momo UPDATE/,
+			qr/WARNING:  momo's schema in this database is version "1\.0", older than its library \([0-9.]+\)\n.*HINT:  Run ALTER EXTENSION momo UPDATE/,
 			1, $pos, 10),
 		'the worker warns that the schema is older than its library, and says what to do');
 	is($node->safe_psql('postgres', "SELECT ok FROM momo_preflight() WHERE check_name = 'version'"),
