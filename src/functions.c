@@ -360,7 +360,6 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	call.op = MOMO_OP_STATUS;
 	call.terms = &p.terms;
 	call.context = &p;
-	pgstat_report_activity(STATE_RUNNING, "momo: asking MTN for a payment status");
 	r = momo_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, NULL, a.schema, &error);
 	if (r != MOMO_TOKEN_OK)
 		momo_raise_token_error(&cfg, r, error);

@@ -253,5 +253,23 @@ payment_works($node, 'first payment', external_id => 'w-first');
 		'the warning was logged once, not at every cycle');
 }
 
+############################################################################
+# Asking MTN from SQL leaves pg_stat_activity showing the application's own
+# statement: momo_payment_status once replaced it with a label of its own,
+# kept for as long as the session stayed idle.
+{
+	# a payment MTN keeps pending (the sandbox's "ongoing" number): it is asked about
+	my $ref = request_payment($node, msisdn => '46733123453', external_id => 'w-activity');
+	ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$ref'", 'pending', 30),
+		'a payment pending at MTN');
+	my $session = $node->background_psql('postgres');
+	my $pid = $session->query_safe('SELECT pg_backend_pid()');
+	$session->query_safe("SELECT status FROM momo_payment_status('$ref') /* the app's statement */");
+	like($node->safe_psql('postgres', "SELECT state || ': ' || query FROM pg_stat_activity WHERE pid = $pid"),
+		qr/^idle: SELECT status FROM momo_payment_status\('\Q$ref\E'\) \/\* the app's statement \*\//,
+		"an idle session's last statement is still the application's after momo_payment_status");
+	$session->quit;
+}
+
 $node->stop;
 done_testing();
