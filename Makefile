@@ -32,6 +32,7 @@ OBJS = \
 	src/answers.o \
 	src/api.o \
 	src/validate.o \
+	src/lifecycle.o \
 	src/store.o \
 	src/functions.o \
 	src/calls.o \
@@ -47,7 +48,7 @@ PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null) -
 SHLIB_LINK = -lcurl -lssl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
-REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions idempotency trigger api callback upgrade
+REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions idempotency trigger api callback lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
 
 # No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.

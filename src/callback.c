@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "answers.h"
+#include "lifecycle.h"
 #include "momo.h"
 #include "owner.h"
 #include "protocol.h"
@@ -103,7 +104,7 @@ static Datum
 verdict(MomoActing *a, const char *ref, const char *outcome, const char *claimed,
 		const char *text)
 {
-	momo_store_log_event(a->schema, ref, "collection", "callback", 0, outcome,
+	momo_store_log_event(a->schema, ref, momo_product_names[MOMO_COLLECTION], "callback", 0, outcome,
 						 claimed, 0, NULL);
 	momo_owner_leave(a);
 	return CStringGetTextDatum(text);
@@ -174,7 +175,7 @@ momo_callback(PG_FUNCTION_ARGS)
 									Min(momo_poll_interval_min_ms, momo_poll_interval_max_ms)) / 1000.0);
 	rc = SPI_execute_with_args(psprintf("UPDATE %s.momo_payments SET callback_at = pg_catalog.now(),"
 										" next_check_at = pg_catalog.now(), updated_at = pg_catalog.now()"
-										" WHERE reference_id = $1::uuid AND status IN ('queued', 'pending')"
+										" WHERE reference_id = $1::uuid AND status IN " MOMO_SQL_OPEN_STATUSES
 										"   AND (callback_at IS NULL"
 										"        OR callback_at < pg_catalog.now() - pg_catalog.make_interval(secs => $2))",
 										schema),
@@ -194,8 +195,8 @@ momo_callback(PG_FUNCTION_ARGS)
 		elog(ERROR, "momo: reading a payment failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_UNKNOWN, "ignored: unknown payment"));
-	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "pending") != 0 &&
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "queued") != 0)
+	if (momo_lifecycle_is_final(momo_lifecycle_status_by_name(SPI_getvalue(SPI_tuptable->vals[0],
+																			SPI_tuptable->tupdesc, 1))))
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_FINAL, "ignored: the payment is already final"));
 	PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_DUPLICATE, "ignored: duplicate"));
 }

@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "json.h"
+#include "lifecycle.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -240,7 +241,7 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("momo: payment %s is not a request to pay; only its payer can be notified", ref)));
-	if (p.queued)
+	if (p.status == MOMO_STATUS_QUEUED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("momo: payment %s has not been accepted by MTN yet", ref),

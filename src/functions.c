@@ -25,6 +25,7 @@
 #include "utils/uuid.h"
 
 #include "api.h"
+#include "lifecycle.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -203,7 +204,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	/* ... then, with a new snapshot, see every refund committed before ours. */
 	rc = SPI_execute_with_args(psprintf("SELECT p.status, p.operation, p.amount, p.currency, p.msisdn,"
 										" (SELECT coalesce(sum(r.amount), 0) FROM %s.momo_payments r"
-										"   WHERE r.refund_of = p.reference_id AND r.status <> 'failed')"
+										"   WHERE r.refund_of = p.reference_id AND r.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME) ")"
 										" FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
 										schema, schema),
 							   1, types, values, NULL, false, 1);
@@ -222,11 +223,11 @@ momo_refund(PG_FUNCTION_ARGS)
 	desc = SPI_tuptable->tupdesc;
 	status = SPI_getvalue(tup, desc, 1);
 	operation = SPI_getvalue(tup, desc, 2);
-	if (strcmp(operation, "request_to_pay") != 0)
+	if (strcmp(operation, momo_operation_names[MOMO_REQUEST_TO_PAY]) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("momo: payment %s is a %s; only a request to pay can be refunded", ref, operation)));
-	if (strcmp(status, "successful") != 0)
+	if (momo_lifecycle_status_by_name(status) != MOMO_STATUS_SUCCESSFUL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("momo: payment %s is %s; only a successful payment can be refunded", ref, status)));
@@ -335,7 +336,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	momo_owner_enter(fcinfo, &a);
 	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
-	if (p.final || (p.queued && p.attempts == 0))
+	if (momo_lifecycle_is_final(p.status) || (p.status == MOMO_STATUS_QUEUED && p.attempts == 0))
 	{
 		momo_owner_leave(&a);
 		PG_RETURN_DATUM(p.row);

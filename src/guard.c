@@ -23,6 +23,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "lifecycle.h"
 #include "settings.h"
 
 PG_FUNCTION_INFO_V1(momo_payments_guard);
@@ -92,11 +93,21 @@ refuse(int sqlstate, const char *hint, const char *message)
 			 hint ? errhint("%s", hint) : 0));
 }
 
+/*
+ * Returns true if status (as stored, or as an UPDATE writes it: the CHECK
+ * constraint runs after this trigger) names status s.
+ */
+static bool
+status_is(const char *status, MomoStatus s)
+{
+	return status != NULL && strcmp(status, momo_status_names[s]) == 0;
+}
+
 /* Returns true if a status is final. */
 static bool
 is_final(const char *status)
 {
-	return strcmp(status, "successful") == 0 || strcmp(status, "failed") == 0;
+	return status_is(status, MOMO_STATUS_SUCCESSFUL) || status_is(status, MOMO_STATUS_FAILED);
 }
 
 /* The trigger function: BEFORE INSERT OR UPDATE OR DELETE, FOR EACH ROW. */
@@ -180,8 +191,8 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "Request a new payment instead.",
 				   psprintf("momo: the terms of payment %s cannot change", ref));
 	}
-	if (strcmp(old_status, "queued") != 0 &&
-		strcmp(column_text(td->tg_newtuple, desc, "status"), "queued") == 0)
+	if (!status_is(old_status, MOMO_STATUS_QUEUED) &&
+		status_is(column_text(td->tg_newtuple, desc, "status"), MOMO_STATUS_QUEUED))
 		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
 			   psprintf("momo: payment %s cannot go back from %s to queued", ref, old_status));
 	return PointerGetDatum(td->tg_newtuple);

@@ -49,17 +49,26 @@ momo_operation_product(MomoOperation op)
 	}
 }
 
-/* Returns the operation stored as (operation, product) in momo_payments. */
+/*
+ * Returns the operation stored as (operation, product) in momo_payments:
+ * the one of that name and product (transfer is both a disbursement and a
+ * remittance), else the first of that name, else a request to pay.
+ */
 MomoOperation
 momo_operation_by_name(const char *operation, const char *product)
 {
-	if (strcmp(operation, "transfer") == 0)
-		return strcmp(product, "remittance") == 0 ? MOMO_REMITTANCE_TRANSFER : MOMO_TRANSFER;
-	if (strcmp(operation, "deposit") == 0)
-		return MOMO_DEPOSIT;
-	if (strcmp(operation, "refund") == 0)
-		return MOMO_REFUND;
-	return MOMO_REQUEST_TO_PAY;
+	MomoOperation found = MOMO_N_OPERATIONS;
+
+	for (int op = 0; op < MOMO_N_OPERATIONS; op++)
+	{
+		if (strcmp(operation, momo_operation_names[op]) != 0)
+			continue;
+		if (strcmp(product, momo_product_names[momo_operation_product((MomoOperation) op)]) == 0)
+			return (MomoOperation) op;
+		if (found == MOMO_N_OPERATIONS)
+			found = (MomoOperation) op;
+	}
+	return found == MOMO_N_OPERATIONS ? MOMO_REQUEST_TO_PAY : found;
 }
 
 

@@ -28,6 +28,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "lifecycle.h"
 #include "settings.h"
 #include "store.h"
 
@@ -140,11 +141,12 @@ prepare_plans(const char *schema)
 
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
 	plans.claim_send = prepare_kept(psprintf(claim, schema,
-											 "status = 'queued' AND attempts < $2 AND NOT send_refused"),
+											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused"),
 									4, claim_types);
 	/* Pending rows, and queued rows out of sends or whose resend MTN refused, are checked. */
 	plans.claim_check = prepare_kept(psprintf(claim, schema,
-											  "(status = 'pending' OR (status = 'queued' AND (attempts >= $2 OR send_refused)))"),
+											  "(status = " MOMO_SQL(MOMO_STATUS_PENDING_NAME) " OR (status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME)
+											  " AND (attempts >= $2 OR send_refused)))"),
 									 4, claim_types);
 	/*
 	 * One statement records a batch of answers: each answer is logged in
@@ -168,10 +170,10 @@ prepare_plans(const char *schema)
 											   "  SELECT v.reference_id::uuid, v.product, v.event_operation, v.http_status,"
 											   "         v.outcome, v.reason, v.latency_ms, v.error FROM v)"
 											   "UPDATE %s.momo_payments p SET"
-											   " status = CASE WHEN v.status = 'queued' THEN p.status ELSE v.status END,"
+											   " status = CASE WHEN v.status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " THEN p.status ELSE v.status END,"
 											   " reason = COALESCE(v.reason, p.reason),"
 											   " financial_transaction_id = COALESCE(v.ftid, p.financial_transaction_id),"
-											   " fee = CASE WHEN v.status = 'successful' AND p.operation = 'request_to_pay'"
+											   " fee = CASE WHEN v.status = " MOMO_SQL(MOMO_STATUS_SUCCESSFUL_NAME) " AND p.operation = %s"
 											   "   THEN %s.momo_fee_lookup(p.amount, p.currency) ELSE p.fee END,"
 											   " last_http_status = v.http_status,"
 											   " last_error = v.error,"
@@ -184,21 +186,22 @@ prepare_plans(const char *schema)
 											   "   WHEN v.not_found THEN COALESCE(p.not_found_since, pg_catalog.now()) END,"
 											   " retries = CASE WHEN v.keep THEN p.retries WHEN v.failed THEN p.retries + 1 ELSE 0 END,"
 											   " send_refused = p.send_refused OR v.send_refused,"
-											   " completed_at = CASE WHEN v.status IN ('successful', 'failed') THEN pg_catalog.now() END,"
+											   " completed_at = CASE WHEN v.status IN " MOMO_SQL_FINAL_STATUSES " THEN pg_catalog.now() END,"
 											   " updated_at = pg_catalog.now()"
 											   " FROM v"
-											   " WHERE p.reference_id = v.reference_id::uuid AND p.status IN ('queued', 'pending')"
-											   " RETURNING v.status IN ('successful', 'failed')",
-											   schema, schema, schema),
+											   " WHERE p.reference_id = v.reference_id::uuid AND p.status IN " MOMO_SQL_OPEN_STATUSES
+											   " RETURNING v.status IN " MOMO_SQL_FINAL_STATUSES,
+											   schema, schema,
+											   quote_literal_cstr(momo_operation_names[MOMO_REQUEST_TO_PAY]), schema),
 									  RECORD_ARGS, batch_types);
 	plans.next_due = prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
 										   " * 1000::numeric)::float8 FROM %s.momo_payments"
-										   " WHERE status IN ('queued', 'pending')", schema),
+										   " WHERE status IN " MOMO_SQL_OPEN_STATUSES, schema),
 								  0, NULL);
 	{
 		Oid			uuid_types[1] = {TEXTOID};
 
-		plans.progress = prepare_kept(psprintf("SELECT p.status IN ('successful', 'failed'), p.xmin"
+		plans.progress = prepare_kept(psprintf("SELECT p.status IN " MOMO_SQL_FINAL_STATUSES ", p.xmin"
 											   " FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
 											   schema),
 									  1, uuid_types);
@@ -237,7 +240,6 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	bool		isnull;
 	Datum		d;
-	char	   *status;
 	Datum		row;
 
 	memset(p, 0, sizeof(*p));
@@ -253,9 +255,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->terms.external_id = column_text(tup, desc, 6);
 	p->terms.payer_message = column_text(tup, desc, 7);
 	p->terms.payee_note = column_text(tup, desc, 8);
-	status = SPI_getvalue(tup, desc, 9);
-	p->queued = (strcmp(status, "queued") == 0);
-	p->final = (strcmp(status, "successful") == 0 || strcmp(status, "failed") == 0);
+	p->status = momo_lifecycle_status_by_name(SPI_getvalue(tup, desc, 9));
 	p->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 	p->status_checks = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 	p->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 12, &isnull));
@@ -287,7 +287,7 @@ momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
 	rc = SPI_execute_with_args(psprintf("SELECT p, " PAYMENT_COLUMNS
 										" FROM %s.momo_payments p"
 										" WHERE p.requested_by = $1::name AND p.operation = $2"
-										"   AND p.external_id = $3 AND p.status <> 'failed'",
+										"   AND p.external_id = $3 AND p.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME),
 										schema),
 							   3, types, values, NULL, false, 1);
 	spi_check(rc, SPI_OK_SELECT, "looking for an earlier payment with the same external_id");
@@ -345,8 +345,7 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
 			(errcode(ERRCODE_UNIQUE_VIOLATION),
 			 errmsg("external_id \"%s\" already belongs to payment %s, with other terms",
 					t->external_id, p->terms.reference_id),
-			 errdetail("That payment is %s, with %s.", p->final ? "successful" : (p->queued ? "queued" : "pending"),
-					   diff),
+			 errdetail("That payment is %s, with %s.", momo_status_names[p->status], diff),
 			 errhint("A retry must repeat the same terms to get the same payment back; a new payment needs a new external_id (one may be reused once its payment failed).")));
 }
 
@@ -385,7 +384,7 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 				   "  requested_by)"
 				   " VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
 				   "  $10::uuid, $11::name)"
-				   " ON CONFLICT (requested_by, operation, external_id) WHERE status <> 'failed'"
+				   " ON CONFLICT (requested_by, operation, external_id) WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
 				   " DO NOTHING",
 				   schema);
 	*existing = false;
@@ -535,7 +534,7 @@ clip(const char *s, int max)
 /* The change of a row that one answer calls for. */
 typedef struct RowChange
 {
-	const char *status;
+	MomoStatus	status;
 	char	   *reason;
 	char	   *ftid;
 	int			http_status;
@@ -578,7 +577,7 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 	const char *ftid = NULL;
 	const char *error = a->error;
 
-	c->status = p->queued ? "queued" : "pending";
+	c->status = p->status;
 	c->delay_ms = -1;
 	c->checks = (op == MOMO_OP_STATUS && reschedule) ? 1 : 0;
 	c->sends = (op == MOMO_OP_CREATE && !a->not_sent) ? 1 : 0;
@@ -589,15 +588,15 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 	switch (a->verdict)
 	{
 		case MOMO_ACCEPTED:
-			c->status = "pending";
+			c->status = MOMO_STATUS_PENDING;
 			c->delay_ms = poll_delay_ms(p, 0);
 			break;
 		case MOMO_PENDING:
-			c->status = "pending";
+			c->status = MOMO_STATUS_PENDING;
 			c->delay_ms = poll_delay_ms(p, p->status_checks);
 			break;
 		case MOMO_SUCCESSFUL:
-			c->status = "successful";
+			c->status = MOMO_STATUS_SUCCESSFUL;
 			ftid = a->financial_transaction_id;
 			break;
 		case MOMO_REJECTED:
@@ -618,16 +617,16 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 								 a->error ? a->error : "refused");
 				break;
 			}
-			c->status = "failed";
+			c->status = MOMO_STATUS_FAILED;
 			reason = a->reason;
 			break;
 		case MOMO_FAILED:
-			c->status = "failed";
+			c->status = MOMO_STATUS_FAILED;
 			reason = a->reason;
 			break;
 		case MOMO_NOT_FOUND:
 			c->not_found = true;
-			if (p->queued && p->send_refused && reschedule &&
+			if (p->status == MOMO_STATUS_QUEUED && p->send_refused && reschedule &&
 				p->not_found_for >= momo_not_delivered_after_s)
 			{
 				/*
@@ -636,11 +635,11 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 				 * after an acceptance, which a dropped earlier send may have
 				 * had): the refusal stands.
 				 */
-				c->status = "failed";
+				c->status = MOMO_STATUS_FAILED;
 				error = psprintf("MTN refused the request, and has not known the payment for %.0f seconds",
 								 p->not_found_for);
 			}
-			else if (p->queued && p->attempts >= momo_max_attempts && reschedule &&
+			else if (p->status == MOMO_STATUS_QUEUED && p->attempts >= momo_max_attempts && reschedule &&
 					 p->not_found_for >= momo_not_delivered_after_s)
 			{
 				/*
@@ -648,7 +647,7 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 				 * momo.not_delivered_after (far longer than the brief 404
 				 * after an acceptance): it was not delivered.
 				 */
-				c->status = "failed";
+				c->status = MOMO_STATUS_FAILED;
 				reason = "NOT_DELIVERED";
 				error = psprintf("MTN has not known the payment for %.0f seconds, after %d sends",
 								 p->not_found_for, p->attempts);
@@ -680,7 +679,7 @@ decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, Ro
 		c->failed = false;
 		c->send_refused = false;
 		if (a->verdict != MOMO_PENDING && a->verdict != MOMO_SUCCESSFUL && a->verdict != MOMO_FAILED)
-			c->status = p->queued ? "queued" : "pending";
+			c->status = p->status;
 	}
 	c->reason = clip(reason, 100);
 	c->ftid = clip(ftid, 100);
@@ -762,7 +761,7 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 
 		decide(recs[i].payment, recs[i].op, recs[i].answer, reschedule, &c);
 		refs[i] = recs[i].payment->terms.reference_id;
-		statuses[i] = (char *) c.status;
+		statuses[i] = (char *) momo_status_names[c.status];
 		reasons[i] = c.reason;
 		ftids[i] = c.ftid;
 		errors[i] = c.error;
@@ -956,7 +955,7 @@ momo_store_products_waiting(const char *schema, char **products, int n, bool *wa
 	values[0] = text_array(products, n);
 	rc = SPI_execute_with_args(psprintf("SELECT w.product FROM pg_catalog.unnest($1) AS w(product)"
 										" WHERE EXISTS (SELECT FROM %s.momo_payments p"
-										"  WHERE p.status IN ('queued', 'pending') AND p.product = w.product)",
+										"  WHERE p.status IN " MOMO_SQL_OPEN_STATUSES " AND p.product = w.product)",
 										schema),
 							   1, types, values, NULL, true, 0);
 	spi_check(rc, SPI_OK_SELECT, "looking for payments of products not in use");

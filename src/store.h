@@ -11,14 +11,14 @@
 
 #include "fmgr.h"
 
+#include "lifecycle.h"
 #include "protocol.h"
 
 /* A payment as the worker and the SQL functions handle it. */
 typedef struct MomoPayment
 {
 	MomoPaymentTerms terms;
-	bool		queued;			/* status queued: MTN has not confirmed it */
-	bool		final;
+	MomoStatus	status;
 	int			attempts;
 	int			status_checks;
 	int			retries;

@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * lifecycle.h
+ *	  The payment life cycle: the statuses of momo_payments.status, and
+ *	  (lifecycle.c) what each answer from MTN does to a payment and when it
+ *	  is next sent or checked.
+ *
+ *	  The status names are written here once.  momo_payments' CHECK
+ *	  constraint lists the same names (the regression test "lifecycle"
+ *	  compares them), and every statement momo builds names a status through
+ *	  MOMO_SQL() of these macros, never as a literal of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_LIFECYCLE_H
+#define MOMO_LIFECYCLE_H
+
+/* The statuses' names, as momo_payments.status spells them. */
+#define MOMO_STATUS_QUEUED_NAME "queued"
+#define MOMO_STATUS_PENDING_NAME "pending"
+#define MOMO_STATUS_SUCCESSFUL_NAME "successful"
+#define MOMO_STATUS_FAILED_NAME "failed"
+
+/* A name as an SQL literal in a statement's text: MOMO_SQL("queued") is 'queued'. */
+#define MOMO_SQL(name) "'" name "'"
+
+/* The statuses a payment may still leave, and the final ones, as SQL lists. */
+#define MOMO_SQL_OPEN_STATUSES \
+	"(" MOMO_SQL(MOMO_STATUS_QUEUED_NAME) ", " MOMO_SQL(MOMO_STATUS_PENDING_NAME) ")"
+#define MOMO_SQL_FINAL_STATUSES \
+	"(" MOMO_SQL(MOMO_STATUS_SUCCESSFUL_NAME) ", " MOMO_SQL(MOMO_STATUS_FAILED_NAME) ")"
+
+/* A payment's status (see lifecycle.c for how it moves). */
+typedef enum MomoStatus
+{
+	MOMO_STATUS_QUEUED,			/* written, not yet accepted by MTN */
+	MOMO_STATUS_PENDING,		/* MTN accepted it; its outcome is awaited */
+	MOMO_STATUS_SUCCESSFUL,		/* final: MTN said SUCCESSFUL */
+	MOMO_STATUS_FAILED,			/* final: MTN said FAILED, refused it, or it was
+								 * not delivered */
+	MOMO_N_STATUSES
+} MomoStatus;
+
+/* Each status's name, indexed by MomoStatus. */
+extern const char *const momo_status_names[MOMO_N_STATUSES];
+
+extern MomoStatus momo_lifecycle_status_by_name(const char *name);
+
+/* Returns true if a payment in status s never changes again. */
+static inline bool
+momo_lifecycle_is_final(MomoStatus s)
+{
+	return s == MOMO_STATUS_SUCCESSFUL || s == MOMO_STATUS_FAILED;
+}
+
+#endif							/* MOMO_LIFECYCLE_H */
