@@ -15,6 +15,10 @@
 #ifndef MOMO_LIFECYCLE_H
 #define MOMO_LIFECYCLE_H
 
+#include "answers.h"
+
+struct MomoPayment;
+
 /* The statuses' names, as momo_payments.status spells them. */
 #define MOMO_STATUS_QUEUED_NAME "queued"
 #define MOMO_STATUS_PENDING_NAME "pending"
@@ -45,6 +49,28 @@ typedef enum MomoStatus
 extern const char *const momo_status_names[MOMO_N_STATUSES];
 
 extern MomoStatus momo_lifecycle_status_by_name(const char *name);
+
+/* The change of a payment's row that one answer calls for (momo_lifecycle_decide). */
+typedef struct MomoRowChange
+{
+	MomoStatus	status;		/* its status after the answer */
+	const char *reason;		/* for momo_payments.reason, or NULL */
+	const char *ftid;		/* financial transaction id, or NULL */
+	int			http_status;	/* 0 when no answer came */
+	const char *error;		/* for last_error, or NULL */
+	double		delay_ms;		/* < 0: keep next_check_at */
+	int			checks;			/* added to status_checks */
+	int			sends;			/* added to attempts: a send that may have reached MTN */
+	bool		not_found;		/* MTN does not know the payment (404) */
+	bool		failed;			/* a transient failure: retries grows, else resets */
+	bool		keep;			/* leave the worker's schedule (retries, 404 clock) alone */
+	bool		send_refused;	/* MTN refused a resend: ask before anything else */
+	const char *event_operation;	/* momo_events.operation */
+	const char *outcome;	/* momo_events.outcome */
+} MomoRowChange;
+
+extern void momo_lifecycle_decide(const struct MomoPayment *p, MomoOp op, const MomoAnswer *a,
+								  bool reschedule, MomoRowChange *c);
 
 /* Returns true if a payment in status s never changes again. */
 static inline bool

@@ -6,7 +6,8 @@
  *	  commits the claim before any HTTP request leaves; answers from MTN are
  *	  recorded by one statement per batch that logs each in momo_events and
  *	  updates the payments, never touching a final row and never moving one
- *	  back to queued.  The retry and polling schedule is decided here too.
+ *	  back to queued.  What each answer changes, and when a payment is next
+ *	  due, is decided in lifecycle.c.
  *
  *	  Every function expects SPI to be connected by its caller.
  *
@@ -18,7 +19,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -477,35 +477,6 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 }
 
 /*
- * Delay before the next status check of payment p, checked `checks` times
- * so far: doubling from momo.poll_interval_min to momo.poll_interval_max,
- * with jitter; once p is older than momo.attention_after (MTN has kept it
- * pending far longer than a payer takes to answer), the long tail:
- * momo.long_tail_interval, so that it stops spending MTN's rate budget.  It
- * is never failed for its age: MTN may still collect it.
- */
-static double
-poll_delay_ms(const MomoPayment *p, int checks)
-{
-	double		d = momo_poll_interval_min_ms * pow(2.0, Min(checks, 30));
-
-	d = Min(d, (double) momo_poll_interval_max_ms);
-	if (p->age_s >= momo_attention_after_s)
-		d = Max(d, momo_long_tail_interval_s * 1000.0);
-	return d * (0.9 + 0.2 * pg_prng_double(&pg_global_prng_state));
-}
-
-/* Delay before retry number `attempt` after a transient failure: exponential, with jitter. */
-static double
-retry_delay_ms(int attempt)
-{
-	double		d = momo_retry_base_ms * pow(2.0, Min(Max(attempt - 1, 0), 30));
-
-	d = Min(d, (double) momo_retry_max_ms);
-	return d * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state));
-}
-
-/*
  * Returns s (UTF-8, as MTN sends it) cut to at most max bytes on a character
  * boundary, in the server encoding.
  */
@@ -531,167 +502,9 @@ clip(const char *s, int max)
 	return conv;
 }
 
-/* The change of a row that one answer calls for. */
-typedef struct RowChange
-{
-	MomoStatus	status;
-	char	   *reason;
-	char	   *ftid;
-	int			http_status;
-	char	   *error;
-	double		delay_ms;		/* < 0: keep next_check_at */
-	int			checks;			/* added to status_checks */
-	int			sends;			/* added to attempts: a send that may have reached MTN */
-	bool		not_found;		/* MTN does not know the payment (404) */
-	bool		failed;			/* a transient failure: retries grows, else resets */
-	bool		keep;			/* leave the worker's schedule (retries, 404 clock) alone */
-	bool		send_refused;	/* MTN refused a resend: ask before anything else */
-	const char *event_operation;	/* for momo_events */
-	const char *outcome;
-} RowChange;
-
-/* Each verdict's name in momo_events.outcome. */
-static const char *const verdict_outcomes[] = {
-	[MOMO_ACCEPTED] = "accepted",
-	[MOMO_PENDING] = "pending",
-	[MOMO_SUCCESSFUL] = "successful",
-	[MOMO_FAILED] = "failed",
-	[MOMO_REJECTED] = "rejected",
-	[MOMO_NOT_FOUND] = "not_found",
-	[MOMO_TOKEN_REFUSED] = "unauthorized",
-	[MOMO_KEY_REFUSED] = "unauthorized",
-	[MOMO_MERCHANT_REFUSED] = "merchant_refused",
-	[MOMO_RETRY] = "retry",
-};
-
 /*
- * Decides how the answer to op changes payment p: its next status and when
- * it is next due.  With reschedule false (a status check asked for by a
- * user) only a definite answer changes the row, and the worker's schedule is
- * left alone.
- */
-static void
-decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool reschedule, RowChange *c)
-{
-	const char *reason = NULL;
-	const char *ftid = NULL;
-	const char *error = a->error;
-
-	c->status = p->status;
-	c->delay_ms = -1;
-	c->checks = (op == MOMO_OP_STATUS && reschedule) ? 1 : 0;
-	c->sends = (op == MOMO_OP_CREATE && !a->not_sent) ? 1 : 0;
-	c->not_found = false;
-	c->failed = false;
-	c->keep = !reschedule;
-	c->send_refused = false;
-	switch (a->verdict)
-	{
-		case MOMO_ACCEPTED:
-			c->status = MOMO_STATUS_PENDING;
-			c->delay_ms = poll_delay_ms(p, 0);
-			break;
-		case MOMO_PENDING:
-			c->status = MOMO_STATUS_PENDING;
-			c->delay_ms = poll_delay_ms(p, p->status_checks);
-			break;
-		case MOMO_SUCCESSFUL:
-			c->status = MOMO_STATUS_SUCCESSFUL;
-			ftid = a->financial_transaction_id;
-			break;
-		case MOMO_REJECTED:
-			if (op == MOMO_OP_CREATE)
-			{
-				/*
-				 * A refusal of a create request is not final at once: it may
-				 * answer a resend (ours, or libcurl's own after a kept-alive
-				 * connection died unanswered), and an earlier send may have
-				 * reached MTN and charged the payer.  MTN is asked about the
-				 * payment first; the refusal is kept as the reason, and
-				 * stands if MTN does not know the payment.
-				 */
-				c->send_refused = true;
-				c->delay_ms = poll_delay_ms(p, 0);
-				reason = a->reason;
-				error = psprintf("%s (MTN is asked whether an earlier send arrived before this stands)",
-								 a->error ? a->error : "refused");
-				break;
-			}
-			c->status = MOMO_STATUS_FAILED;
-			reason = a->reason;
-			break;
-		case MOMO_FAILED:
-			c->status = MOMO_STATUS_FAILED;
-			reason = a->reason;
-			break;
-		case MOMO_NOT_FOUND:
-			c->not_found = true;
-			if (p->status == MOMO_STATUS_QUEUED && p->send_refused && reschedule &&
-				p->not_found_for >= momo_not_delivered_after_s)
-			{
-				/*
-				 * MTN refused the request and has not known the payment for
-				 * momo.not_delivered_after (far longer than the brief 404
-				 * after an acceptance, which a dropped earlier send may have
-				 * had): the refusal stands.
-				 */
-				c->status = MOMO_STATUS_FAILED;
-				error = psprintf("MTN refused the request, and has not known the payment for %.0f seconds",
-								 p->not_found_for);
-			}
-			else if (p->status == MOMO_STATUS_QUEUED && p->attempts >= momo_max_attempts && reschedule &&
-					 p->not_found_for >= momo_not_delivered_after_s)
-			{
-				/*
-				 * Every send failed, and MTN has not known the payment for
-				 * momo.not_delivered_after (far longer than the brief 404
-				 * after an acceptance): it was not delivered.
-				 */
-				c->status = MOMO_STATUS_FAILED;
-				reason = "NOT_DELIVERED";
-				error = psprintf("MTN has not known the payment for %.0f seconds, after %d sends",
-								 p->not_found_for, p->attempts);
-			}
-			else
-				c->delay_ms = poll_delay_ms(p, p->status_checks);
-			break;
-		case MOMO_MERCHANT_REFUSED:
-
-			/*
-			 * MTN refused the merchant's configuration, not this payment:
-			 * it stays queued, due, its send not counted (the worker pauses
-			 * sending and sends it again later, with the same reference id).
-			 */
-			c->sends = 0;
-			break;
-		case MOMO_TOKEN_REFUSED:
-		case MOMO_KEY_REFUSED:
-		case MOMO_RETRY:
-			c->failed = true;
-			c->delay_ms = retry_delay_ms(p->retries + 1);
-			break;
-	}
-	if (!reschedule)
-	{
-		c->delay_ms = -1;
-		c->sends = 0;
-		c->not_found = false;
-		c->failed = false;
-		c->send_refused = false;
-		if (a->verdict != MOMO_PENDING && a->verdict != MOMO_SUCCESSFUL && a->verdict != MOMO_FAILED)
-			c->status = p->status;
-	}
-	c->reason = clip(reason, 100);
-	c->ftid = clip(ftid, 100);
-	c->error = clip(error, 500);
-	c->http_status = a->http_status;
-	c->event_operation = (op == MOMO_OP_CREATE) ? momo_operation_names[p->terms.operation] : "status";
-	c->outcome = verdict_outcomes[a->verdict];
-}
-
-/*
- * Records the answer to op for payment p (see decide).  Returns true if the
- * payment became final.
+ * Records the answer to op for payment p (see momo_lifecycle_decide).
+ * Returns true if the payment became final.
  */
 bool
 momo_store_record(const char *schema, const MomoPayment *p, MomoOp op,
@@ -725,8 +538,8 @@ text_array(char **items, int n)
 
 /*
  * Records answers with one statement: logs each in momo_events and updates
- * each payment not yet final (see decide).  Returns the number of payments
- * that became final.
+ * each payment not yet final (see momo_lifecycle_decide).  Returns the
+ * number of payments that became final.
  */
 int
 momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool reschedule)
@@ -757,14 +570,14 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 
 	for (int i = 0; i < n; i++)
 	{
-		RowChange	c;
+		MomoRowChange c;
 
-		decide(recs[i].payment, recs[i].op, recs[i].answer, reschedule, &c);
+		momo_lifecycle_decide(recs[i].payment, recs[i].op, recs[i].answer, reschedule, &c);
 		refs[i] = recs[i].payment->terms.reference_id;
 		statuses[i] = (char *) momo_status_names[c.status];
-		reasons[i] = c.reason;
-		ftids[i] = c.ftid;
-		errors[i] = c.error;
+		reasons[i] = clip(c.reason, 100);
+		ftids[i] = clip(c.ftid, 100);
+		errors[i] = clip(c.error, 500);
 		https[i] = Int32GetDatum(c.http_status);
 		http_nulls[i] = (c.http_status == 0);
 		delays[i] = Float8GetDatum(c.delay_ms);
