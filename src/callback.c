@@ -188,6 +188,7 @@ momo_callback(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(verdict(&a, ref, "scheduled", claimed, "scheduled"));
 	}
 
+#define Anum_callback_status 1
 	rc = SPI_execute_with_args(psprintf("SELECT status FROM %s.momo_payments WHERE reference_id = $1::uuid",
 										schema),
 							   1, types, values, NULL, true, 1);
@@ -196,7 +197,8 @@ momo_callback(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_UNKNOWN, "ignored: unknown payment"));
 	if (momo_lifecycle_is_final(momo_lifecycle_status_by_name(SPI_getvalue(SPI_tuptable->vals[0],
-																			SPI_tuptable->tupdesc, 1))))
+																			SPI_tuptable->tupdesc,
+																			Anum_callback_status))))
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_FINAL, "ignored: the payment is already final"));
 	PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_DUPLICATE, "ignored: duplicate"));
 }

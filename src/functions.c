@@ -202,6 +202,12 @@ momo_refund(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		raise_no_payment(ref);
 	/* ... then, with a new snapshot, see every refund committed before ours. */
+#define Anum_refunded_status	1
+#define Anum_refunded_operation 2
+#define Anum_refunded_amount	3
+#define Anum_refunded_currency	4
+#define Anum_refunded_msisdn	5
+#define Anum_refunded_refunds	6	/* the sum of the refunds that did not fail */
 	rc = SPI_execute_with_args(psprintf("SELECT p.status, p.operation, p.amount, p.currency, p.msisdn,"
 										" (SELECT coalesce(sum(r.amount), 0) FROM %s.momo_payments r"
 										"   WHERE r.refund_of = p.reference_id AND r.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME) ")"
@@ -221,8 +227,8 @@ momo_refund(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(upper);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	status = SPI_getvalue(tup, desc, 1);
-	operation = SPI_getvalue(tup, desc, 2);
+	status = SPI_getvalue(tup, desc, Anum_refunded_status);
+	operation = SPI_getvalue(tup, desc, Anum_refunded_operation);
 	if (strcmp(operation, momo_operation_names[MOMO_REQUEST_TO_PAY]) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -231,16 +237,16 @@ momo_refund(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("momo: payment %s is %s; only a successful payment can be refunded", ref, status)));
-	collected = SPI_datumTransfer(SPI_getbinval(tup, desc, 3, &isnull), false, -1);
-	refunded = SPI_datumTransfer(SPI_getbinval(tup, desc, 6, &isnull), false, -1);
+	collected = SPI_datumTransfer(SPI_getbinval(tup, desc, Anum_refunded_amount, &isnull), false, -1);
+	refunded = SPI_datumTransfer(SPI_getbinval(tup, desc, Anum_refunded_refunds, &isnull), false, -1);
 	left = DirectFunctionCall2(numeric_sub, collected, refunded);
 
 	memset(&terms, 0, sizeof(terms));
-	terms.currency = SPI_getvalue(tup, desc, 4);
+	terms.currency = SPI_getvalue(tup, desc, Anum_refunded_currency);
 	momo_validate_refund(fcinfo, terms.currency, &terms);
 	terms.operation = MOMO_REFUND;
 	terms.refund_of = ref;
-	terms.msisdn = SPI_getvalue(tup, desc, 5);
+	terms.msisdn = SPI_getvalue(tup, desc, Anum_refunded_msisdn);
 
 	/*
 	 * A retry of a refund (same external_id, not failed) gets that refund

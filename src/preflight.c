@@ -46,6 +46,8 @@ add_check(ReturnSetInfo *rsinfo, const char *name, bool ok, const char *detail)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+#define Anum_query_bool 1			/* the one column of query_bool's queries */
+
 /*
  * Runs a query returning one boolean, with SPI connected; its parameters are
  * the OIDs of momo_payments and momo_events, so no name is ever pasted into it.
@@ -62,7 +64,7 @@ query_bool(const char *sql, Oid payments, Oid events)
 	rc = SPI_execute_with_args(sql, 2, types, values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "momo: preflight query failed: %s", sql);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_query_bool, &isnull);
 	return !isnull && DatumGetBool(d);
 }
 
@@ -96,6 +98,10 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 	if (!OidIsValid(rel))
 		return;
 	values[0] = ObjectIdGetDatum(rel);
+#define Anum_owner_name		1
+#define Anum_owner_super	2
+#define Anum_owner_login	3
+#define Anum_owner_members	4
 	rc = SPI_execute_with_args("SELECT r.rolname::text, r.rolsuper, r.rolcanlogin,"
 							   " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m"
 							   "   WHERE m.roleid OPERATOR(pg_catalog.=) r.oid)"
@@ -105,10 +111,10 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 							   1, types, values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "momo: reading the owner of momo_payments failed: %s", SPI_result_code_string(rc));
-	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	super = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	members = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_name);
+	super = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_super, &isnull));
+	login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_login, &isnull));
+	members = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_members, &isnull));
 	add_check(rsinfo, "worker role", !super && members == 0,
 			  super ? psprintf("momo_payments is owned by superuser %s: the worker refuses to act as it (ALTER TABLE momo_payments OWNER TO momo_worker)", owner) :
 			  members > 0 ? psprintf("%s, the owner of momo_payments, has members: they can act with momo's rights (REVOKE %s FROM ...)", owner, owner) :
@@ -117,6 +123,7 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 
 	/* The schema: only superusers may own it or create in it (see the install script). */
 	values[0] = ObjectIdGetDatum(nsp);
+#define Anum_schema_writers 1
 	rc = SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ' ORDER BY r.rolname)"
 							   " FROM pg_catalog.pg_roles r, pg_catalog.pg_namespace n, pg_catalog.pg_database d"
 							   " WHERE n.oid OPERATOR(pg_catalog.=) $1"
@@ -131,7 +138,7 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "momo: reading who controls momo's schema failed: %s", SPI_result_code_string(rc));
 	{
-		char	   *writers = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *writers = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_schema_writers);
 
 		add_check(rsinfo, "schema", writers == NULL,
 				  writers ? psprintf("these roles own or may create objects in momo's schema, and so could replace or break momo: %s", writers) :

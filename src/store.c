@@ -29,16 +29,20 @@
 #include "utils/numeric.h"
 
 #include "lifecycle.h"
+#include "payment_row.h"
 #include "settings.h"
 #include "store.h"
 
-/* Columns read for a payment, in this order, after the whole row. */
-#define PAYMENT_COLUMNS \
-	"p.reference_id::text, p.amount::text, p.currency, p.msisdn, p.external_id, " \
-	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries, " \
-	"p.operation, p.product, p.refund_of::text, " \
-	"EXTRACT(EPOCH FROM pg_catalog.now() - p.not_found_since)::float8, p.send_refused, " \
-	"EXTRACT(EPOCH FROM pg_catalog.now() - p.created_at)::float8"
+/*
+ * Columns of the results of store.c's other statements (the payment's are
+ * in payment_row.h), each beside the statement in the function named.
+ */
+#define Anum_extension_schema	1	/* momo_store_extension_schema */
+#define Anum_record_final		1	/* record_batch: the payment became final */
+#define Anum_next_due_ms		1	/* next_due */
+#define Anum_progress_final		1	/* progress: the payment is final */
+#define Anum_progress_xmin		2	/* progress */
+#define Anum_waiting_product	1	/* momo_store_products_waiting */
 
 /* Arguments (arrays) of the statement that records answers. */
 #define RECORD_ARGS 17
@@ -92,7 +96,7 @@ momo_store_extension_schema(void)
 	spi_check(rc, SPI_OK_SELECT, "looking up the momo extension");
 	if (SPI_processed == 0)
 		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_extension_schema, &isnull);
 	return spi_strdup(TextDatumGetCString(d));
 }
 
@@ -242,30 +246,33 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	Datum		d;
 	Datum		row;
 
+	if (desc->natts != Natts_payment)
+		elog(ERROR, "payment query returned %d columns, not %d", desc->natts, Natts_payment);
 	memset(p, 0, sizeof(*p));
 	if (want_row)
 	{
-		row = SPI_getbinval(tup, desc, 1, &isnull);
+		row = SPI_getbinval(tup, desc, Anum_payment_row, &isnull);
 		p->row = SPI_datumTransfer(row, false, -1);
 	}
-	p->terms.reference_id = column_text(tup, desc, 2);
-	p->terms.amount = column_text(tup, desc, 3);
-	p->terms.currency = column_text(tup, desc, 4);
-	p->terms.msisdn = column_text(tup, desc, 5);
-	p->terms.external_id = column_text(tup, desc, 6);
-	p->terms.payer_message = column_text(tup, desc, 7);
-	p->terms.payee_note = column_text(tup, desc, 8);
-	p->status = momo_lifecycle_status_by_name(SPI_getvalue(tup, desc, 9));
-	p->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
-	p->status_checks = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-	p->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 12, &isnull));
-	p->retries = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
-	p->terms.operation = momo_operation_by_name(SPI_getvalue(tup, desc, 14), SPI_getvalue(tup, desc, 15));
-	p->terms.refund_of = column_text(tup, desc, 16);
-	d = SPI_getbinval(tup, desc, 17, &isnull);
+	p->terms.reference_id = column_text(tup, desc, Anum_payment_reference_id);
+	p->terms.amount = column_text(tup, desc, Anum_payment_amount);
+	p->terms.currency = column_text(tup, desc, Anum_payment_currency);
+	p->terms.msisdn = column_text(tup, desc, Anum_payment_msisdn);
+	p->terms.external_id = column_text(tup, desc, Anum_payment_external_id);
+	p->terms.payer_message = column_text(tup, desc, Anum_payment_payer_message);
+	p->terms.payee_note = column_text(tup, desc, Anum_payment_payee_note);
+	p->status = momo_lifecycle_status_by_name(SPI_getvalue(tup, desc, Anum_payment_status));
+	p->attempts = DatumGetInt32(SPI_getbinval(tup, desc, Anum_payment_attempts, &isnull));
+	p->status_checks = DatumGetInt32(SPI_getbinval(tup, desc, Anum_payment_status_checks, &isnull));
+	p->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, Anum_payment_xmin, &isnull));
+	p->retries = DatumGetInt32(SPI_getbinval(tup, desc, Anum_payment_retries, &isnull));
+	p->terms.operation = momo_operation_by_name(SPI_getvalue(tup, desc, Anum_payment_operation),
+												SPI_getvalue(tup, desc, Anum_payment_product));
+	p->terms.refund_of = column_text(tup, desc, Anum_payment_refund_of);
+	d = SPI_getbinval(tup, desc, Anum_payment_not_found_for, &isnull);
 	p->not_found_for = isnull ? -1 : DatumGetFloat8(d);
-	p->send_refused = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
-	p->age_s = DatumGetFloat8(SPI_getbinval(tup, desc, 19, &isnull));
+	p->send_refused = DatumGetBool(SPI_getbinval(tup, desc, Anum_payment_send_refused, &isnull));
+	p->age_s = DatumGetFloat8(SPI_getbinval(tup, desc, Anum_payment_age, &isnull));
 }
 
 /*
@@ -619,7 +626,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	{
 		bool		isnull;
 
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)))
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, Anum_record_final,
+										 &isnull)))
 			finals++;
 	}
 	return finals;
@@ -718,7 +726,7 @@ momo_store_next_due_ms(const char *schema)
 	prepare_plans(schema);
 	rc = SPI_execute_plan(plans.next_due, NULL, NULL, true, 1);
 	spi_check(rc, SPI_OK_SELECT, "looking for due payments");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_next_due_ms, &isnull);
 	if (isnull)
 		return -1;
 	return DatumGetFloat8(d) <= 0.0 ? 0 : (long) Min(ceil(DatumGetFloat8(d)), 1.0e9);
@@ -743,8 +751,10 @@ momo_store_progress(const char *schema, const char *reference_id, TransactionId 
 	spi_check(rc, SPI_OK_SELECT, "reading a payment's status");
 	if (SPI_processed == 0)
 		return -1;
-	*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) ? 1 : 0;
+	*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+														Anum_progress_xmin, &isnull));
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										   Anum_progress_final, &isnull)) ? 1 : 0;
 	/* Called in a loop with SPI connected: nothing may pile up. */
 	SPI_freetuptable(SPI_tuptable);
 	return result;
@@ -774,7 +784,8 @@ momo_store_products_waiting(const char *schema, char **products, int n, bool *wa
 	spi_check(rc, SPI_OK_SELECT, "looking for payments of products not in use");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+										  Anum_waiting_product);
 
 		for (int i = 0; i < n; i++)
 			if (strcmp(products[i], name) == 0)

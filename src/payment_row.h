@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * payment_row.h
+ *	  The shape of a payment as store.c reads it from momo_payments: the
+ *	  columns a query selects after the whole row (PAYMENT_COLUMNS), and the
+ *	  position of each in its result (Anum_payment_*, as pg_cron's
+ *	  cron_job.h declares its table).  A column added to PAYMENT_COLUMNS gets
+ *	  its constant here, in the same order, and Natts_payment grows by one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_PAYMENT_ROW_H
+#define MOMO_PAYMENT_ROW_H
+
+/* Columns read for a payment, in this order, after the whole row. */
+#define PAYMENT_COLUMNS \
+	"p.reference_id::text, p.amount::text, p.currency, p.msisdn, p.external_id, " \
+	"p.payer_message, p.payee_note, p.status, p.attempts, p.status_checks, p.xmin, p.retries, " \
+	"p.operation, p.product, p.refund_of::text, " \
+	"EXTRACT(EPOCH FROM pg_catalog.now() - p.not_found_since)::float8, p.send_refused, " \
+	"EXTRACT(EPOCH FROM pg_catalog.now() - p.created_at)::float8"
+
+/* Positions in the result of "SELECT p, " PAYMENT_COLUMNS (or NULL for p). */
+#define Anum_payment_row			1	/* the whole row, p */
+#define Anum_payment_reference_id	2
+#define Anum_payment_amount			3
+#define Anum_payment_currency		4
+#define Anum_payment_msisdn			5
+#define Anum_payment_external_id	6
+#define Anum_payment_payer_message	7
+#define Anum_payment_payee_note		8
+#define Anum_payment_status			9
+#define Anum_payment_attempts		10
+#define Anum_payment_status_checks	11
+#define Anum_payment_xmin			12
+#define Anum_payment_retries		13
+#define Anum_payment_operation		14
+#define Anum_payment_product		15
+#define Anum_payment_refund_of		16
+#define Anum_payment_not_found_for	17	/* seconds since not_found_since, or NULL */
+#define Anum_payment_send_refused	18
+#define Anum_payment_age			19	/* seconds since created_at */
+
+#define Natts_payment				19
+
+#endif							/* MOMO_PAYMENT_ROW_H */
