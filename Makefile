@@ -33,6 +33,7 @@ OBJS = \
 	src/api.o \
 	src/validate.o \
 	src/lifecycle.o \
+	src/spi_util.o \
 	src/store.o \
 	src/functions.o \
 	src/calls.o \

@@ -37,6 +37,7 @@
 #include "owner.h"
 #include "protocol.h"
 #include "settings.h"
+#include "spi_util.h"
 #include "store.h"
 #include "validate.h"
 
@@ -180,8 +181,7 @@ momo_callback(PG_FUNCTION_ARGS)
 										"        OR callback_at < pg_catalog.now() - pg_catalog.make_interval(secs => $2))",
 										schema),
 							   2, types, values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "momo: recording a callback failed: %s", SPI_result_code_string(rc));
+	momo_spi_check(rc, SPI_OK_UPDATE, "recording a callback");
 	if (SPI_processed == 1)
 	{
 		momo_wake_worker_at_commit();
@@ -192,8 +192,7 @@ momo_callback(PG_FUNCTION_ARGS)
 	rc = SPI_execute_with_args(psprintf("SELECT status FROM %s.momo_payments WHERE reference_id = $1::uuid",
 										schema),
 							   1, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "momo: reading a payment failed: %s", SPI_result_code_string(rc));
+	momo_spi_check(rc, SPI_OK_SELECT, "reading a payment");
 	if (SPI_processed == 0)
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_UNKNOWN, "ignored: unknown payment"));
 	if (momo_lifecycle_is_final(momo_lifecycle_status_by_name(SPI_getvalue(SPI_tuptable->vals[0],

@@ -29,6 +29,7 @@
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
+#include "spi_util.h"
 #include "store.h"
 #include "validate.h"
 
@@ -197,8 +198,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid FOR UPDATE",
 										schema),
 							   1, types, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "momo: locking the payment to refund failed: %s", SPI_result_code_string(rc));
+	momo_spi_check(rc, SPI_OK_SELECT, "locking the payment to refund");
 	if (SPI_processed == 0)
 		raise_no_payment(ref);
 	/* ... then, with a new snapshot, see every refund committed before ours. */
@@ -214,8 +214,7 @@ momo_refund(PG_FUNCTION_ARGS)
 										" FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
 										schema, schema),
 							   1, types, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "momo: reading the payment to refund failed: %s", SPI_result_code_string(rc));
+	momo_spi_check(rc, SPI_OK_SELECT, "reading the payment to refund");
 	if (SPI_processed == 0)
 		raise_no_payment(ref);
 

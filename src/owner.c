@@ -38,6 +38,7 @@
 #include "utils/syscache.h"
 
 #include "owner.h"
+#include "spi_util.h"
 
 /* Set in the momo worker: momo's SQL functions refuse to run there. */
 bool		momo_in_worker = false;
@@ -166,7 +167,6 @@ momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a)
 	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
 	char	   *name = get_namespace_name(nsp);
 	char	   *problem;
-	int			rc;
 
 	if (momo_in_worker)
 		ereport(ERROR,
@@ -193,8 +193,7 @@ momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a)
 	GetUserIdAndSecContext(&a->saved_userid, &a->saved_sec_context);
 	SetUserIdAndSecContext(a->owner, a->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_spi_connect();
 }
 
 /* Ends what momo_owner_enter began: SPI finished, the caller's identity back. */

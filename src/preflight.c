@@ -25,6 +25,7 @@
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
+#include "spi_util.h"
 #include "store.h"
 #include "version.h"
 
@@ -62,8 +63,9 @@ query_bool(const char *sql, Oid payments, Oid events)
 	int			rc;
 
 	rc = SPI_execute_with_args(sql, 2, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "momo: preflight query failed: %s", sql);
+	momo_spi_check(rc, SPI_OK_SELECT, "running a preflight check");
+	if (SPI_processed != 1)
+		elog(ERROR, "preflight query returned " UINT64_FORMAT " rows: %s", SPI_processed, sql);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_query_bool, &isnull);
 	return !isnull && DatumGetBool(d);
 }
@@ -109,8 +111,9 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 							   "   ON r.oid OPERATOR(pg_catalog.=) c.relowner"
 							   " WHERE c.oid OPERATOR(pg_catalog.=) $1",
 							   1, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "momo: reading the owner of momo_payments failed: %s", SPI_result_code_string(rc));
+	momo_spi_check(rc, SPI_OK_SELECT, "reading the owner of momo_payments");
+	if (SPI_processed != 1)
+		elog(ERROR, "momo_payments (relation %u) has no owner", rel);
 	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_name);
 	super = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_super, &isnull));
 	login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_login, &isnull));
@@ -135,8 +138,9 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 							   "            AND r.oid OPERATOR(pg_catalog.=) d.datdba)"
 							   "        OR pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE'))",
 							   1, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "momo: reading who controls momo's schema failed: %s", SPI_result_code_string(rc));
+	momo_spi_check(rc, SPI_OK_SELECT, "reading who controls momo's schema");
+	if (SPI_processed != 1)
+		elog(ERROR, "aggregate returned " UINT64_FORMAT " rows", SPI_processed);
 	{
 		char	   *writers = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_schema_writers);
 
@@ -172,7 +176,6 @@ momo_preflight(PG_FUNCTION_ARGS)
 	Oid			events = get_relname_relid("momo_events", nsp);
 	pid_t		worker_pid;
 	char		worker_problem[MOMO_PROBLEM_LEN];
-	int			rc;
 
 	momo_require_preload();
 	InitMaterializedSRF(fcinfo, 0);
@@ -277,8 +280,7 @@ momo_preflight(PG_FUNCTION_ARGS)
 			  worker_problem[0] ? psprintf("running, pid %d, but not sending: %s", (int) worker_pid, worker_problem) :
 			  psprintf("running, pid %d, in this database", (int) worker_pid));
 
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_spi_connect();
 	add_check(rsinfo, "payments in pg_dump",
 			  query_bool("SELECT $1 OPERATOR(pg_catalog.=) ANY (e.extconfig)"
 						 " FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'momo'",

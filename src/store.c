@@ -31,6 +31,7 @@
 #include "lifecycle.h"
 #include "payment_row.h"
 #include "settings.h"
+#include "spi_util.h"
 #include "store.h"
 
 /*
@@ -64,16 +65,6 @@ static char *spi_strdup(const char *s);
 static SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types);
 static Datum text_array(char **items, int n);
 
-/* Raises an ERROR for a failed SPI call. */
-static void
-spi_check(int rc, int expected, const char *what)
-{
-	if (rc != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("momo: %s failed: %s", what, SPI_result_code_string(rc))));
-}
-
 /*
  * Returns the quoted schema of the installed momo extension, in the memory of
  * SPI's caller, or NULL if the extension is not installed in this database.
@@ -93,7 +84,7 @@ momo_store_extension_schema(void)
 							"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
 							"WHERE e.extname = 'momo'", 0, NULL);
 	rc = SPI_execute_plan(plan, NULL, NULL, true, 1);
-	spi_check(rc, SPI_OK_SELECT, "looking up the momo extension");
+	momo_spi_check(rc, SPI_OK_SELECT, "looking up the momo extension");
 	if (SPI_processed == 0)
 		return NULL;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_extension_schema, &isnull);
@@ -297,7 +288,7 @@ momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
 										"   AND p.external_id = $3 AND p.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME),
 										schema),
 							   3, types, values, NULL, false, 1);
-	spi_check(rc, SPI_OK_SELECT, "looking for an earlier payment with the same external_id");
+	momo_spi_check(rc, SPI_OK_SELECT, "looking for an earlier payment with the same external_id");
 	if (SPI_processed == 0)
 		return false;
 	read_payment(0, p, true);
@@ -407,7 +398,7 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 		int			rc;
 
 		rc = SPI_execute_with_args(sql, 11, types, values, nulls, false, 0);
-		spi_check(rc, SPI_OK_INSERT, "inserting the payment");
+		momo_spi_check(rc, SPI_OK_INSERT, "inserting the payment");
 		if (SPI_processed == 1)
 			return spi_strdup(t->reference_id);
 		if (momo_store_find_open(schema, caller, t->operation, t->external_id, &p))
@@ -439,7 +430,7 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 										" FROM %s.momo_payments p WHERE reference_id = $1::uuid",
 										schema),
 							   1, types, values, NULL, false, 1);
-	spi_check(rc, SPI_OK_SELECT, "reading the payment");
+	momo_spi_check(rc, SPI_OK_SELECT, "reading the payment");
 	if (SPI_processed == 0)
 		return false;
 	read_payment(0, p, true);
@@ -472,7 +463,7 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	values[2] = text_array(products, nproducts);
 	values[3] = text_array(skip, nskip);
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
-	spi_check(rc, SPI_OK_SELECT, "claiming due payments");
+	momo_spi_check(rc, SPI_OK_SELECT, "claiming due payments");
 	n = (int) SPI_processed;
 	if (n > 0)
 	{
@@ -621,7 +612,7 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	values[15] = PointerGetDatum(construct_array(keep, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[16] = PointerGetDatum(construct_array(send_refused, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
-	spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
+	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -663,7 +654,7 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
-	spi_check(rc, SPI_OK_SELECT, "checking the caller's view of a payment");
+	momo_spi_check(rc, SPI_OK_SELECT, "checking the caller's view of a payment");
 	return SPI_processed == 1;
 }
 
@@ -694,7 +685,7 @@ momo_store_log_event(const char *schema, const char *reference_id, const char *p
 										" http_status, outcome, reason, latency_ms, error)"
 										" VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)", schema),
 							   8, types, values, nulls, false, 0);
-	spi_check(rc, SPI_OK_INSERT, "logging an exchange with MTN");
+	momo_spi_check(rc, SPI_OK_INSERT, "logging an exchange with MTN");
 }
 
 /*
@@ -711,7 +702,7 @@ momo_store_purge_events(const char *schema, int limit)
 							  "  WHERE at < pg_catalog.now() - pg_catalog.make_interval(secs => %d)"
 							  "  LIMIT %d FOR UPDATE SKIP LOCKED)",
 							  schema, schema, momo_event_retention_s, limit), false, 0);
-	spi_check(rc, SPI_OK_DELETE, "purging old events");
+	momo_spi_check(rc, SPI_OK_DELETE, "purging old events");
 	return SPI_processed;
 }
 
@@ -725,7 +716,7 @@ momo_store_next_due_ms(const char *schema)
 
 	prepare_plans(schema);
 	rc = SPI_execute_plan(plans.next_due, NULL, NULL, true, 1);
-	spi_check(rc, SPI_OK_SELECT, "looking for due payments");
+	momo_spi_check(rc, SPI_OK_SELECT, "looking for due payments");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_next_due_ms, &isnull);
 	if (isnull)
 		return -1;
@@ -748,7 +739,7 @@ momo_store_progress(const char *schema, const char *reference_id, TransactionId 
 	prepare_plans(schema);
 	/* Not read-only: a new snapshot each time, to see the worker's commits. */
 	rc = SPI_execute_plan(plans.progress, values, NULL, false, 1);
-	spi_check(rc, SPI_OK_SELECT, "reading a payment's status");
+	momo_spi_check(rc, SPI_OK_SELECT, "reading a payment's status");
 	if (SPI_processed == 0)
 		return -1;
 	*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
@@ -781,7 +772,7 @@ momo_store_products_waiting(const char *schema, char **products, int n, bool *wa
 										"  WHERE p.status IN " MOMO_SQL_OPEN_STATUSES " AND p.product = w.product)",
 										schema),
 							   1, types, values, NULL, true, 0);
-	spi_check(rc, SPI_OK_SELECT, "looking for payments of products not in use");
+	momo_spi_check(rc, SPI_OK_SELECT, "looking for payments of products not in use");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,

@@ -60,6 +60,7 @@
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
+#include "spi_util.h"
 #include "store.h"
 #include "version.h"
 
@@ -296,7 +297,6 @@ payments_relation(WorkerState *st, Oid *nsp)
 static bool
 begin_work(WorkerState *st, MemoryContext cxt)
 {
-	int			rc;
 	Oid			rel;
 	Oid			nsp;
 	Oid			owner;
@@ -333,8 +333,7 @@ begin_work(WorkerState *st, MemoryContext cxt)
 		SetUserIdAndSecContext(owner, st->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 	clear_problem(st, PROBLEM_OWNER);
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "momo: SPI_connect failed: %s", SPI_result_code_string(rc));
+	momo_spi_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	return true;
 }
