@@ -146,7 +146,7 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
  * error.
  */
 void
-momo_classify_answer(MomoOp op, long status, const char *body, size_t len, MomoAnswer *a)
+momo_answers_classify(MomoOp op, long status, const char *body, size_t len, MomoAnswer *a)
 {
 	MomoJsonField ef[] = {{.path = "code"}, {.path = "message"}};
 	const char *code = NULL;
@@ -231,8 +231,8 @@ momo_classify_answer(MomoOp op, long status, const char *body, size_t len, MomoA
 
 /* Parses the answer to a token request. */
 MomoTokenResult
-momo_parse_token_answer(long status, const char *body, size_t len,
-						char **token, int *expires_in, char **error)
+momo_answers_parse_token(long status, const char *body, size_t len,
+						 char **token, int *expires_in, char **error)
 {
 	MomoJsonField f[] = {
 		{.path = "access_token"},
@@ -302,7 +302,7 @@ momo_parse_token_answer(long status, const char *body, size_t len,
  * unreadable.
  */
 char *
-momo_parse_callback_body(const char *body, size_t len, char **status, char **external_id)
+momo_answers_parse_callback_body(const char *body, size_t len, char **status, char **external_id)
 {
 	MomoJsonField f[] = {{.path = "status"}, {.path = "externalId"}};
 	char	   *err;
@@ -329,7 +329,7 @@ static const char *const status_words[] = {"SUCCESSFUL", "FAILED", "PENDING", "C
  * comes from whoever knows a callback URL, so no text of it is ever kept.
  */
 const char *
-momo_callback_claimed_status(const char *body, size_t len)
+momo_answers_callback_claimed_status(const char *body, size_t len)
 {
 	char	   *status;
 	char	   *external_id;
@@ -337,7 +337,7 @@ momo_callback_claimed_status(const char *body, size_t len)
 
 	if (body == NULL || len > MOMO_MAX_CALLBACK_BODY)
 		return NULL;
-	if (momo_parse_callback_body(body, len, &status, &external_id) != NULL || status == NULL)
+	if (momo_answers_parse_callback_body(body, len, &status, &external_id) != NULL || status == NULL)
 		return NULL;
 	for (size_t i = 0; i < lengthof(status_words); i++)
 		if (strcmp(status, status_words[i]) == 0)
@@ -405,7 +405,7 @@ is_lower_uuid(const char *s)
  * is decoded: momo writes both values without any character that needs it.
  */
 bool
-momo_parse_callback_query(const char *query, char **ref, char **sig)
+momo_answers_parse_callback_query(const char *query, char **ref, char **sig)
 {
 	bool		repeated = false;
 

@@ -54,18 +54,18 @@ typedef enum MomoTokenResult
 	MOMO_TOKEN_TRANSIENT		/* try again later */
 } MomoTokenResult;
 
-extern void momo_classify_answer(MomoOp op, long status, const char *body, size_t len,
-								 MomoAnswer *a);
-extern MomoTokenResult momo_parse_token_answer(long status, const char *body, size_t len,
-											   char **token, int *expires_in, char **error);
+extern void momo_answers_classify(MomoOp op, long status, const char *body, size_t len,
+								  MomoAnswer *a);
+extern MomoTokenResult momo_answers_parse_token(long status, const char *body, size_t len,
+												char **token, int *expires_in, char **error);
 
-extern char *momo_parse_callback_body(const char *body, size_t len, char **status,
-									  char **external_id);
+extern char *momo_answers_parse_callback_body(const char *body, size_t len, char **status,
+											  char **external_id);
 
 /* Longest callback body whose claimed status momo reads (MTN's are under 1 kB). */
 #define MOMO_MAX_CALLBACK_BODY 65536
 
-extern const char *momo_callback_claimed_status(const char *body, size_t len);
-extern bool momo_parse_callback_query(const char *query, char **ref, char **sig);
+extern const char *momo_answers_callback_claimed_status(const char *body, size_t len);
+extern bool momo_answers_parse_callback_query(const char *query, char **ref, char **sig);
 
 #endif							/* MOMO_ANSWERS_H */

@@ -30,7 +30,7 @@ static MomoTokenResult
 fetch_token(MomoHttpClient *client, const MomoConfig *cfg, int key,
 			char **token, int *expires_in, char **error)
 {
-	MomoHttpRequest *req = momo_build_token_request(cfg, key);
+	MomoHttpRequest *req = momo_protocol_token_request(cfg, key);
 	MomoTokenResult r;
 
 	PG_TRY();
@@ -43,8 +43,8 @@ fetch_token(MomoHttpClient *client, const MomoConfig *cfg, int key,
 	}
 	PG_END_TRY();
 
-	r = momo_parse_token_answer(req->status, req->response, req->response_len,
-								token, expires_in, error);
+	r = momo_answers_parse_token(req->status, req->response, req->response_len,
+								 token, expires_in, error);
 	if (r == MOMO_TOKEN_TRANSIENT && req->status == 0)
 		*error = psprintf("token request failed: %s", momo_http_describe_failure(req));
 	return r;
@@ -103,10 +103,10 @@ log_key_switch(const MomoConfig *cfg, int from, int to, bool refused)
  * whatever reason, is not given up for good.
  */
 MomoTokenResult
-momo_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refused,
-			   char **token, int *key, char **error)
+momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refused,
+				   char **token, int *key, char **error)
 {
-	uint32		hash = momo_config_credentials_hash(cfg);
+	uint32		hash = momo_settings_credentials_hash(cfg);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz fresh_until = TimestampTzPlusMilliseconds(now, momo_token_refresh_margin_s * 1000L);
 	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
@@ -177,7 +177,7 @@ momo_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refuse
 static bool
 switch_key(const MomoConfig *cfg, int key_refused)
 {
-	uint32		hash = momo_config_credentials_hash(cfg);
+	uint32		hash = momo_settings_credentials_hash(cfg);
 	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
 	int			other = 1 - key_refused;
 	int			from = other;
@@ -197,14 +197,14 @@ switch_key(const MomoConfig *cfg, int key_refused)
 
 /* Raises the ERROR that describes a failure to get an access token. */
 void
-momo_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error)
+momo_api_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error)
 {
 	const char *user;
 	const char *key;
 	const char *primary;
 	const char *secondary;
 
-	momo_credential_names(cfg->product, &user, &key, &primary, &secondary);
+	momo_settings_credential_names(cfg->product, &user, &key, &primary, &secondary);
 	if (r == MOMO_TOKEN_KEY_REFUSED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
@@ -245,7 +245,7 @@ exchange_done(MomoHttpRequest *req, void *arg)
 	ExchangeState *st = (ExchangeState *) arg;
 	MomoCall   *call = (MomoCall *) req->context;
 
-	momo_classify(call->op, req, &call->answer);
+	momo_protocol_classify(call->op, req, &call->answer);
 	momo_http_request_free(req);
 	if (!st->last_pass &&
 		(call->answer.verdict == MOMO_TOKEN_REFUSED || call->answer.verdict == MOMO_KEY_REFUSED))
@@ -286,7 +286,7 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
 
 	for (int i = 0; i < n; i++)
 	{
-		reqs[i] = momo_build_request(cfg, key, token, calls[i]->op, calls[i]->terms);
+		reqs[i] = momo_protocol_request(cfg, key, token, calls[i]->op, calls[i]->terms);
 		reqs[i]->context = calls[i];
 	}
 	PG_TRY();
@@ -310,9 +310,9 @@ exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, i
  * be had (then fn was called for no call, and *error says why).
  */
 MomoTokenResult
-momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, int ncalls,
-			  int max_in_flight, MomoAnswerFn fn, MomoFlushFn flush, void *arg,
-			  char **error)
+momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, int ncalls,
+				  int max_in_flight, MomoAnswerFn fn, MomoFlushFn flush, void *arg,
+				  char **error)
 {
 	ExchangeState st;
 	MomoCall  **all = palloc(sizeof(MomoCall *) * Max(ncalls, 1));
@@ -327,7 +327,7 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	 */
 	for (int i = 0; i < ncalls; i++)
 	{
-		MomoProduct product = momo_operation_product(calls[i].terms->operation);
+		MomoProduct product = momo_protocol_operation_product(calls[i].terms->operation);
 
 		if (product != cfg->product)
 			ereport(ERROR,
@@ -336,7 +336,7 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 							momo_product_names[product], momo_product_names[cfg->product])));
 	}
 
-	r = momo_get_token(client, cfg, NULL, &token, &key, error);
+	r = momo_api_get_token(client, cfg, NULL, &token, &key, error);
 	if (r != MOMO_TOKEN_OK)
 		return r;
 
@@ -360,7 +360,7 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
 	/* 401: fetch a new token once (with the other key if the key was refused) and retry. */
 	if (st.key_refused)
 		switch_key(cfg, key);
-	r = momo_get_token(client, cfg, token, &token, &key, error);
+	r = momo_api_get_token(client, cfg, token, &token, &key, error);
 	st.last_pass = true;
 	if (r != MOMO_TOKEN_OK)
 	{
@@ -388,8 +388,8 @@ momo_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, in
  * ERROR when no token can be had.
  */
 MomoHttpRequest *
-momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *path,
-		  const char *body, const char *header_name, const char *header_value)
+momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *path,
+			  const char *body, const char *header_name, const char *header_value)
 {
 	MomoHttpRequest *req = NULL;
 	char	   *refused = NULL;
@@ -401,10 +401,10 @@ momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *
 		int			key;
 		MomoTokenResult r;
 
-		r = momo_get_token(client, cfg, refused, &token, &key, &error);
+		r = momo_api_get_token(client, cfg, refused, &token, &key, &error);
 		if (r != MOMO_TOKEN_OK)
-			momo_raise_token_error(cfg, r, error);
-		req = momo_build_call(cfg, key, token, post, path);
+			momo_api_raise_token_error(cfg, r, error);
+		req = momo_protocol_call(cfg, key, token, post, path);
 		if (body)
 		{
 			req->body = pstrdup(body);

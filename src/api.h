@@ -33,16 +33,16 @@ typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
  */
 typedef bool (*MomoFlushFn) (void *arg, bool final);
 
-extern MomoTokenResult momo_get_token(MomoHttpClient *client, const MomoConfig *cfg,
-									  const char *refused, char **token, int *key,
-									  char **error);
-extern MomoTokenResult momo_exchange(MomoHttpClient *client, const MomoConfig *cfg,
-									 MomoCall *calls, int ncalls, int max_in_flight,
-									 MomoAnswerFn fn, MomoFlushFn flush, void *arg,
-									 char **error);
-extern MomoHttpRequest *momo_call(MomoHttpClient *client, const MomoConfig *cfg, bool post,
-								  const char *path, const char *body,
-								  const char *header_name, const char *header_value);
-extern void momo_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error);
+extern MomoTokenResult momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg,
+										  const char *refused, char **token, int *key,
+										  char **error);
+extern MomoTokenResult momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg,
+										 MomoCall *calls, int ncalls, int max_in_flight,
+										 MomoAnswerFn fn, MomoFlushFn flush, void *arg,
+										 char **error);
+extern MomoHttpRequest *momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post,
+									  const char *path, const char *body,
+									  const char *header_name, const char *header_value);
+extern void momo_api_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error);
 
 #endif							/* MOMO_API_H */

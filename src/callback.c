@@ -132,11 +132,11 @@ momo_callback(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	int			rc;
 
-	momo_require_arg(fcinfo, 0, "query_string");
+	momo_validate_require_arg(fcinfo, 0, "query_string");
 	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	momo_require_preload();
-	momo_config_resolve(&cfg, MOMO_COLLECTION);
-	valid_query = momo_parse_callback_query(query, &ref, &sig);
+	momo_settings_resolve(&cfg, MOMO_COLLECTION);
+	valid_query = momo_answers_parse_callback_query(query, &ref, &sig);
 
 	momo_owner_enter(fcinfo, &a);
 	schema = a.schema;
@@ -149,7 +149,7 @@ momo_callback(PG_FUNCTION_ARGS)
 	if (cfg.callback_secret == NULL)
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_UNVERIFIED,
 								"ignored: momo.callback_secret is not set, so callbacks cannot be verified"));
-	expected = momo_callback_signature(cfg.callback_secret, ref);
+	expected = momo_protocol_callback_signature(cfg.callback_secret, ref);
 	if (sig == NULL || strlen(sig) != strlen(expected) ||
 		CRYPTO_memcmp(sig, expected, strlen(expected)) != 0)
 	{
@@ -168,7 +168,7 @@ momo_callback(PG_FUNCTION_ARGS)
 	{
 		text	   *body = PG_GETARG_TEXT_PP(1);
 
-		claimed = momo_callback_claimed_status(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body));
+		claimed = momo_answers_callback_claimed_status(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body));
 	}
 
 	values[0] = CStringGetTextDatum(ref);

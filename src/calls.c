@@ -44,7 +44,7 @@ product_arg(FunctionCallInfo fcinfo, int argno)
 {
 	char	   *name;
 
-	momo_require_arg(fcinfo, argno, "product");
+	momo_validate_require_arg(fcinfo, argno, "product");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 		if (strcmp(name, momo_product_names[p]) == 0)
@@ -121,8 +121,8 @@ momo_balance(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {false, false};
 
 	momo_require_preload();
-	momo_config_require(&cfg, product_arg(fcinfo, 0));
-	req = momo_call(momo_http_client(), &cfg, false, "v1_0/account/balance", NULL, NULL, NULL);
+	momo_settings_require(&cfg, product_arg(fcinfo, 0));
+	req = momo_api_call(momo_http_client(), &cfg, false, "v1_0/account/balance", NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "balance", req, req->status == 200);
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the balance request", req);
@@ -149,9 +149,9 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 	char	   *msisdn = momo_validate_msisdn(fcinfo, 0);
 
 	momo_require_preload();
-	momo_config_require(&cfg, product_arg(fcinfo, 1));
-	req = momo_call(momo_http_client(), &cfg, false,
-					psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL, NULL);
+	momo_settings_require(&cfg, product_arg(fcinfo, 1));
+	req = momo_api_call(momo_http_client(), &cfg, false,
+						psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_active", req,
 			 req->status == 200 || req->status == 404);
 	/* An account holder MTN does not know is not active. */
@@ -184,9 +184,9 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 	char	   *msisdn = momo_validate_msisdn(fcinfo, 0);
 
 	momo_require_preload();
-	momo_config_require(&cfg, product_arg(fcinfo, 1));
-	req = momo_call(momo_http_client(), &cfg, false,
-					psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL, NULL);
+	momo_settings_require(&cfg, product_arg(fcinfo, 1));
+	req = momo_api_call(momo_http_client(), &cfg, false,
+						psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_info", req, req->status == 200);
 	if (req->status == 404)
 		ereport(ERROR,
@@ -224,11 +224,11 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	MomoHttpRequest *req;
 	StringInfoData body;
 
-	momo_require_arg(fcinfo, 0, "reference_id");
+	momo_validate_require_arg(fcinfo, 0, "reference_id");
 	ref = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
 	message = momo_validate_message(fcinfo, 1, "message");
 	momo_require_preload();
-	momo_config_require(&cfg, MOMO_COLLECTION);
+	momo_settings_require(&cfg, MOMO_COLLECTION);
 
 	momo_owner_enter(fcinfo, &a);
 	/* A caller who may not see the payment learns nothing about it. */
@@ -255,9 +255,9 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	for (char *c = message; *c; c++)
 		if ((unsigned char) *c >= 0x7f)
 			*c = '?';
-	req = momo_call(momo_http_client(), &cfg, true,
-					psprintf("v1_0/requesttopay/%s/deliverynotification", ref),
-					body.data, "notificationMessage", message);
+	req = momo_api_call(momo_http_client(), &cfg, true,
+						psprintf("v1_0/requesttopay/%s/deliverynotification", ref),
+						body.data, "notificationMessage", message);
 	log_call(fcinfo, &cfg, ref, "delivery_notification", req, req->status == 200);
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the delivery notification", req);
@@ -313,7 +313,7 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	momo_require_arg(fcinfo, 0, "callback_host");
+	momo_validate_require_arg(fcinfo, 0, "callback_host");
 	host = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (!is_host_name(host))
 		ereport(ERROR,
@@ -322,7 +322,7 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 				 errhint("Give the host alone: no scheme, port or path.")));
 	product = product_arg(fcinfo, 1);
 	momo_require_preload();
-	momo_config_resolve(&cfg, product);
+	momo_settings_resolve(&cfg, product);
 	if (cfg.production)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -330,13 +330,13 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 				 errdetail("momo.environment is production, where MTN has no Provisioning API."),
 				 errhint("Create the API user and key in MTN's Partner Portal.")));
 	/* Only the base URL and the subscription key are needed here. */
-	if (momo_config_check(&cfg, &problem) && cfg.subscription_key[0] == NULL)
+	if (momo_settings_check(&cfg, &problem) && cfg.subscription_key[0] == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("momo is not configured: %s", problem.message),
 				 problem.hint ? errhint("%s", problem.hint) : 0));
 
-	user = momo_new_uuid();
+	user = momo_protocol_new_uuid();
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"providerCallbackHost\":");
 	escape_json(&body, host);

@@ -59,7 +59,7 @@ require_worker_database(void)
 static char *
 reference_arg(FunctionCallInfo fcinfo, int argno)
 {
-	momo_require_arg(fcinfo, argno, "reference_id");
+	momo_validate_require_arg(fcinfo, argno, "reference_id");
 	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)));
 }
 
@@ -88,7 +88,7 @@ queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 	bool		existing;
 
 	require_worker_database();
-	terms->reference_id = momo_new_uuid();
+	terms->reference_id = momo_protocol_new_uuid();
 	if (terms->external_id == NULL)
 		terms->external_id = terms->reference_id;
 
@@ -112,7 +112,7 @@ request_payment(FunctionCallInfo fcinfo, MomoOperation operation)
 	MomoPaymentTerms terms;
 
 	momo_require_preload();
-	momo_config_require(&cfg, momo_operation_product(operation));
+	momo_settings_require(&cfg, momo_protocol_operation_product(operation));
 	momo_validate_payment(fcinfo, &cfg, &terms);
 	terms.operation = operation;
 	return queue_payment(fcinfo, &terms);
@@ -180,7 +180,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	MemoryContext upper;
 
 	momo_require_preload();
-	momo_config_require(&cfg, MOMO_DISBURSEMENT);
+	momo_settings_require(&cfg, MOMO_DISBURSEMENT);
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -348,7 +348,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	}
 
 	/* Each product's payments are asked about with that product's credentials. */
-	momo_config_require(&cfg, momo_operation_product(p.terms.operation));
+	momo_settings_require(&cfg, momo_protocol_operation_product(p.terms.operation));
 	/*
 	 * MTN counts every status check: this one too comes out of the shared
 	 * budget, waiting for it a second at most.
@@ -366,9 +366,9 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	call.op = MOMO_OP_STATUS;
 	call.terms = &p.terms;
 	call.context = &p;
-	r = momo_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, NULL, a.schema, &error);
+	r = momo_api_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, NULL, a.schema, &error);
 	if (r != MOMO_TOKEN_OK)
-		momo_raise_token_error(&cfg, r, error);
+		momo_api_raise_token_error(&cfg, r, error);
 
 	if (!momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
@@ -405,7 +405,7 @@ momo_await(PG_FUNCTION_ARGS)
 	int64		timeout;
 
 	momo_require_preload();
-	momo_require_arg(fcinfo, 1, "timeout");
+	momo_validate_require_arg(fcinfo, 1, "timeout");
 	timeout = interval_ms(PG_GETARG_INTERVAL_P(1));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,

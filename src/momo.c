@@ -363,7 +363,7 @@ register_worker(void)
 void
 _PG_init(void)
 {
-	momo_define_settings();
+	momo_settings_define();
 
 	RegisterXactCallback(momo_xact_callback, NULL);
 	momo_redact_install();

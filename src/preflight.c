@@ -185,7 +185,7 @@ momo_preflight(PG_FUNCTION_ARGS)
 		char	   *hint = NULL;
 		char	   *problem;
 
-		(void) momo_extension_lookup(&version);
+		(void) momo_version_extension_lookup(&version);
 		if (version == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -197,7 +197,7 @@ momo_preflight(PG_FUNCTION_ARGS)
 				  psprintf("%s, schema and library", version));
 	}
 
-	momo_config_resolve(&cfg, MOMO_COLLECTION);
+	momo_settings_resolve(&cfg, MOMO_COLLECTION);
 	add_check(rsinfo, "environment", true,
 			  cfg.production ? "production: real money" : "sandbox: no real money (set momo.environment = 'production' to go live)");
 	add_check(rsinfo, "base URL", cfg.base_url != NULL && (!cfg.production || strncmp(cfg.base_url, "https://", 8) == 0),
@@ -218,13 +218,13 @@ momo_preflight(PG_FUNCTION_ARGS)
 		int			key;
 		MomoTokenResult r;
 
-		momo_config_resolve(&pc, (MomoProduct) p);
+		momo_settings_resolve(&pc, (MomoProduct) p);
 		if (p != MOMO_COLLECTION && product_unused(&pc))
 		{
 			add_check(rsinfo, name, true, "not in use (no credentials set)");
 			continue;
 		}
-		if (momo_config_check(&pc, &problem))
+		if (momo_settings_check(&pc, &problem))
 		{
 			add_check(rsinfo, name, false, problem.message);
 			add_check(rsinfo, psprintf("access token (%s)", momo_product_names[p]), false,
@@ -236,9 +236,9 @@ momo_preflight(PG_FUNCTION_ARGS)
 						   pc.subscription_key[1] ? "primary and secondary" : "primary",
 						   pc.subscription_key[1] ? "s" : ""));
 		/* A fresh token proves the credentials now, not when the cached one was issued. */
-		r = momo_get_token(momo_http_client(), &pc, NULL, &token, &key, &error);
+		r = momo_api_get_token(momo_http_client(), &pc, NULL, &token, &key, &error);
 		if (r == MOMO_TOKEN_OK)
-			r = momo_get_token(momo_http_client(), &pc, token, &token, &key, &error);
+			r = momo_api_get_token(momo_http_client(), &pc, token, &token, &key, &error);
 		add_check(rsinfo, psprintf("access token (%s)", momo_product_names[p]), r == MOMO_TOKEN_OK,
 				  r == MOMO_TOKEN_OK ? psprintf("obtained now, with the %s subscription key",
 												key == 0 ? "primary" : "secondary") :
@@ -253,8 +253,8 @@ momo_preflight(PG_FUNCTION_ARGS)
 	{
 		char	   *url_problem = NULL;
 
-		momo_config_resolve(&cfg, MOMO_COLLECTION);
-		if (momo_config_check(&cfg, &problem) && strcmp(problem.setting, "momo.callback_url") == 0)
+		momo_settings_resolve(&cfg, MOMO_COLLECTION);
+		if (momo_settings_check(&cfg, &problem) && strcmp(problem.setting, "momo.callback_url") == 0)
 			url_problem = problem.message;
 		else if (strncmp(cfg.callback_url, "https://", 8) != 0)
 			url_problem = "not https:// (production refuses it)";

@@ -36,7 +36,7 @@ static const char *const operation_paths[MOMO_N_OPERATIONS] = {
 
 /* Returns the product an operation belongs to. */
 MomoProduct
-momo_operation_product(MomoOperation op)
+momo_protocol_operation_product(MomoOperation op)
 {
 	switch (op)
 	{
@@ -55,7 +55,7 @@ momo_operation_product(MomoOperation op)
  * remittance), else the first of that name, else a request to pay.
  */
 MomoOperation
-momo_operation_by_name(const char *operation, const char *product)
+momo_protocol_operation_by_name(const char *operation, const char *product)
 {
 	MomoOperation found = MOMO_N_OPERATIONS;
 
@@ -63,7 +63,7 @@ momo_operation_by_name(const char *operation, const char *product)
 	{
 		if (strcmp(operation, momo_operation_names[op]) != 0)
 			continue;
-		if (strcmp(product, momo_product_names[momo_operation_product((MomoOperation) op)]) == 0)
+		if (strcmp(product, momo_product_names[momo_protocol_operation_product((MomoOperation) op)]) == 0)
 			return (MomoOperation) op;
 		if (found == MOMO_N_OPERATIONS)
 			found = (MomoOperation) op;
@@ -87,7 +87,7 @@ append_json_string(StringInfo buf, const char *s)
  * optional fields are omitted.
  */
 char *
-momo_payment_body(const MomoPaymentTerms *p)
+momo_protocol_payment_body(const MomoPaymentTerms *p)
 {
 	StringInfoData buf;
 
@@ -133,7 +133,7 @@ add_common_headers(MomoHttpRequest *req, const MomoConfig *cfg, int key)
 
 /* Builds POST /collection/token/ with HTTP Basic credentials and an empty body. */
 MomoHttpRequest *
-momo_build_token_request(const MomoConfig *cfg, int key)
+momo_protocol_token_request(const MomoConfig *cfg, int key)
 {
 	MomoHttpRequest *req = momo_http_request(true, psprintf("%s/%s/token/", cfg->base_url,
 															momo_product_names[cfg->product]));
@@ -145,7 +145,7 @@ momo_build_token_request(const MomoConfig *cfg, int key)
 
 /* Returns a fresh random UUID (version 4) in its text form: reference ids and API users. */
 char *
-momo_new_uuid(void)
+momo_protocol_new_uuid(void)
 {
 	unsigned char b[16];
 
@@ -165,7 +165,7 @@ momo_new_uuid(void)
  * momo puts in callback URLs.
  */
 char *
-momo_callback_signature(const char *secret, const char *reference_id)
+momo_protocol_callback_signature(const char *secret, const char *reference_id)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -190,7 +190,7 @@ momo_callback_signature(const char *secret, const char *reference_id)
  * callback URL is configured.
  */
 char *
-momo_callback_url(const MomoConfig *cfg, const char *reference_id)
+momo_protocol_callback_url(const MomoConfig *cfg, const char *reference_id)
 {
 	const char *sep;
 
@@ -200,7 +200,7 @@ momo_callback_url(const MomoConfig *cfg, const char *reference_id)
 	if (cfg->callback_secret == NULL)
 		return psprintf("%s%smomo_ref=%s", cfg->callback_url, sep, reference_id);
 	return psprintf("%s%smomo_ref=%s&momo_sig=%s", cfg->callback_url, sep, reference_id,
-					momo_callback_signature(cfg->callback_secret, reference_id));
+					momo_protocol_callback_signature(cfg->callback_secret, reference_id));
 }
 
 /* Adds the headers of a call with an access token: bearer token, target environment, key. */
@@ -218,7 +218,7 @@ add_product_headers(MomoHttpRequest *req, const MomoConfig *cfg, int key, const 
 
 /* Builds a product call (GET, or POST without a body) to path under the product's base. */
 MomoHttpRequest *
-momo_build_call(const MomoConfig *cfg, int key, const char *token, bool post, const char *path)
+momo_protocol_call(const MomoConfig *cfg, int key, const char *token, bool post, const char *path)
 {
 	MomoHttpRequest *req = momo_http_request(post, psprintf("%s/%s/%s", cfg->base_url,
 															momo_product_names[cfg->product], path));
@@ -229,18 +229,18 @@ momo_build_call(const MomoConfig *cfg, int key, const char *token, bool post, co
 
 /* Builds the creating POST (op CREATE) or the status check (GET) of payment p. */
 MomoHttpRequest *
-momo_build_request(const MomoConfig *cfg, int key, const char *token,
-				   MomoOp op, const MomoPaymentTerms *p)
+momo_protocol_request(const MomoConfig *cfg, int key, const char *token,
+					  MomoOp op, const MomoPaymentTerms *p)
 {
 	MomoHttpRequest *req;
 	const char *path = operation_paths[p->operation];
 
 	if (op == MOMO_OP_CREATE)
 	{
-		char	   *callback = momo_callback_url(cfg, p->reference_id);
+		char	   *callback = momo_protocol_callback_url(cfg, p->reference_id);
 
 		req = momo_http_request(true, psprintf("%s/%s", cfg->base_url, path));
-		req->body = momo_payment_body(p);
+		req->body = momo_protocol_payment_body(p);
 		momo_http_header(req, "X-Reference-Id", p->reference_id);
 		momo_http_header(req, "Content-Type", "application/json");
 		if (callback)
@@ -254,9 +254,9 @@ momo_build_request(const MomoConfig *cfg, int key, const char *token,
 
 /* Classifies the outcome of a finished HTTP request. */
 void
-momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a)
+momo_protocol_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a)
 {
-	momo_classify_answer(op, req->status, req->response, req->response_len, a);
+	momo_answers_classify(op, req->status, req->response, req->response_len, a);
 	a->elapsed = req->elapsed;
 	if (req->status == 0)
 	{

@@ -25,8 +25,8 @@ typedef enum MomoOperation
 
 /* An operation's name in momo_payments.operation, and its product. */
 extern const char *const momo_operation_names[MOMO_N_OPERATIONS];
-extern MomoProduct momo_operation_product(MomoOperation op);
-extern MomoOperation momo_operation_by_name(const char *operation, const char *product);
+extern MomoProduct momo_protocol_operation_product(MomoOperation op);
+extern MomoOperation momo_protocol_operation_by_name(const char *operation, const char *product);
 
 /* The terms of a payment, as text ready to send. */
 typedef struct MomoPaymentTerms
@@ -42,15 +42,15 @@ typedef struct MomoPaymentTerms
 	char	   *payee_note;		/* NULL: omitted */
 } MomoPaymentTerms;
 
-extern char *momo_payment_body(const MomoPaymentTerms *p);
-extern char *momo_new_uuid(void);
-extern char *momo_callback_signature(const char *secret, const char *reference_id);
-extern char *momo_callback_url(const MomoConfig *cfg, const char *reference_id);
-extern MomoHttpRequest *momo_build_call(const MomoConfig *cfg, int key, const char *token,
-										bool post, const char *path);
-extern MomoHttpRequest *momo_build_token_request(const MomoConfig *cfg, int key);
-extern MomoHttpRequest *momo_build_request(const MomoConfig *cfg, int key, const char *token,
-										   MomoOp op, const MomoPaymentTerms *p);
-extern void momo_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a);
+extern char *momo_protocol_payment_body(const MomoPaymentTerms *p);
+extern char *momo_protocol_new_uuid(void);
+extern char *momo_protocol_callback_signature(const char *secret, const char *reference_id);
+extern char *momo_protocol_callback_url(const MomoConfig *cfg, const char *reference_id);
+extern MomoHttpRequest *momo_protocol_call(const MomoConfig *cfg, int key, const char *token,
+										   bool post, const char *path);
+extern MomoHttpRequest *momo_protocol_token_request(const MomoConfig *cfg, int key);
+extern MomoHttpRequest *momo_protocol_request(const MomoConfig *cfg, int key, const char *token,
+											  MomoOp op, const MomoPaymentTerms *p);
+extern void momo_protocol_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a);
 
 #endif							/* MOMO_PROTOCOL_H */

@@ -257,12 +257,12 @@ tokens_name_secret(const char *text)
 					else
 						resetStringInfo(&name);
 					appendStringInfoString(&name, yylval.str);
-					secret = momo_is_secret_setting(name.data);
+					secret = momo_settings_is_secret(name.data);
 					break;
 				case '.':
 					break;
 				case SCONST:
-					secret = momo_secret_setting_name_in(yylval.str) != NULL;
+					secret = momo_settings_secret_name_in(yylval.str) != NULL;
 					resetStringInfo(&name);
 					break;
 				case UIDENT:
@@ -349,7 +349,7 @@ span_may_name_secret(const JudgeContext *cxt)
 	if (text_hides_names(cxt->text + start, end - start))
 		return true;
 	span = pnstrdup(cxt->text + start, end - start);
-	secret = momo_secret_setting_name_in(span) != NULL;
+	secret = momo_settings_secret_name_in(span) != NULL;
 	pfree(span);
 	return secret;
 }
@@ -357,7 +357,7 @@ span_may_name_secret(const JudgeContext *cxt)
 static bool
 setstmt_names_secret(VariableSetStmt *stmt)
 {
-	return stmt != NULL && stmt->name != NULL && momo_is_secret_setting(stmt->name);
+	return stmt != NULL && stmt->name != NULL && momo_settings_is_secret(stmt->name);
 }
 
 /* The options of CREATE FUNCTION, ALTER FUNCTION and DO: SET clauses, bodies. */
@@ -379,7 +379,7 @@ options_name_secret(List *options)
 		}
 		else if (strcmp(opt->defname, "as") == 0 && IsA(opt->arg, String))
 		{
-			if (momo_secret_setting_name_in(strVal(opt->arg)))
+			if (momo_settings_secret_name_in(strVal(opt->arg)))
 				return true;
 		}
 		else if (strcmp(opt->defname, "as") == 0 && IsA(opt->arg, List))
@@ -388,7 +388,7 @@ options_name_secret(List *options)
 
 			foreach(lc2, (List *) opt->arg)
 				if (IsA(lfirst(lc2), String) &&
-					momo_secret_setting_name_in(strVal(lfirst(lc2))))
+					momo_settings_secret_name_in(strVal(lfirst(lc2))))
 					return true;
 		}
 	}
@@ -489,7 +489,7 @@ const_names_secret(Const *c)
 			}
 			break;
 	}
-	secret = contains_momo(s, strlen(s)) && momo_secret_setting_name_in(s) != NULL;
+	secret = contains_momo(s, strlen(s)) && momo_settings_secret_name_in(s) != NULL;
 	pfree(s);
 	return secret;
 }
@@ -779,7 +779,7 @@ static void
 redact_error(ErrorData *edata)
 {
 	const char *secrets[MOMO_MAX_SECRET_VALUES];
-	int			n = momo_secret_values(secrets, lengthof(secrets));
+	int			n = momo_settings_secret_values(secrets, lengthof(secrets));
 	const char *query = debug_query_string;
 	bool		query_secret = false;
 
@@ -835,7 +835,7 @@ redact_error(ErrorData *edata)
 
 	/* A refused value of a secret setting: keep the setting's name. */
 	if (message_id_is(edata, "invalid value for parameter \"%s\": \"%s\"") &&
-		edata->message && momo_secret_setting_name_in(edata->message))
+		edata->message && momo_settings_secret_name_in(edata->message))
 	{
 		const char *cut = strstr(edata->message, "\": ");
 

@@ -230,7 +230,7 @@ define_credentials(void)
 
 /* Defines every momo setting; called from _PG_init. */
 void
-momo_define_settings(void)
+momo_settings_define(void)
 {
 	define_string("momo.environment",
 				  gettext_noop("MoMo environment: sandbox or production (default sandbox, or MOMO_ENVIRONMENT)."),
@@ -345,7 +345,7 @@ pick(const char *guc_value, const char *env_name)
 
 /* Resolves the effective configuration of a product from GUCs, environment and defaults. */
 void
-momo_config_resolve(MomoConfig *cfg, MomoProduct product)
+momo_settings_resolve(MomoConfig *cfg, MomoProduct product)
 {
 	const char *env = pick(momo_environment, "MOMO_ENVIRONMENT");
 	const char *url;
@@ -379,7 +379,7 @@ momo_config_resolve(MomoConfig *cfg, MomoProduct product)
 	cfg->ca_file = pick(momo_ca_file, NULL);
 }
 
-/* Fills in a problem and returns true, for momo_config_check. */
+/* Fills in a problem and returns true, for momo_settings_check. */
 static bool
 problem_at(MomoConfigProblem *p, const char *setting, char *message, char *hint)
 {
@@ -487,7 +487,7 @@ url_problem(const char *name, const char *url, bool production, bool is_callback
  * problem found, or returns false when the configuration is usable.
  */
 bool
-momo_config_check(const MomoConfig *cfg, MomoConfigProblem *p)
+momo_settings_check(const MomoConfig *cfg, MomoConfigProblem *p)
 {
 	const char *env = pick(momo_environment, "MOMO_ENVIRONMENT");
 	MomoProduct pr = cfg->product;
@@ -575,12 +575,12 @@ momo_config_check(const MomoConfig *cfg, MomoConfigProblem *p)
  * if it is unusable.
  */
 void
-momo_config_require(MomoConfig *cfg, MomoProduct product)
+momo_settings_require(MomoConfig *cfg, MomoProduct product)
 {
 	MomoConfigProblem p;
 
-	momo_config_resolve(cfg, product);
-	if (momo_config_check(cfg, &p))
+	momo_settings_resolve(cfg, product);
+	if (momo_settings_check(cfg, &p))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg(product == MOMO_COLLECTION ? "momo is not configured: %s" :
@@ -593,7 +593,7 @@ momo_config_require(MomoConfig *cfg, MomoProduct product)
 
 /* A hash of everything an access token depends on, to notice credential changes. */
 uint32
-momo_config_credentials_hash(const MomoConfig *cfg)
+momo_settings_credentials_hash(const MomoConfig *cfg)
 {
 	const char *parts[6] = {cfg->base_url, cfg->target_environment,
 		cfg->subscription_key[0], cfg->subscription_key[1],
@@ -614,18 +614,18 @@ momo_config_credentials_hash(const MomoConfig *cfg)
  * and the callback URL.  A change means the configuration was changed.
  */
 uint32
-momo_config_hash(const MomoConfig *cfg)
+momo_settings_hash(const MomoConfig *cfg)
 {
 	const char *url = cfg->callback_url ? cfg->callback_url : "";
 
-	return hash_combine(momo_config_credentials_hash(cfg),
+	return hash_combine(momo_settings_credentials_hash(cfg),
 						hash_bytes((const unsigned char *) url, strlen(url)));
 }
 
 /* Returns the setting names of a product's API user and API key, for hints. */
 void
-momo_credential_names(MomoProduct product, const char **api_user, const char **api_key,
-					  const char **key_primary, const char **key_secondary)
+momo_settings_credential_names(MomoProduct product, const char **api_user, const char **api_key,
+							   const char **key_primary, const char **key_secondary)
 {
 	*api_user = cred_guc_name[product][CRED_API_USER];
 	*api_key = cred_guc_name[product][CRED_API_KEY];
@@ -635,7 +635,7 @@ momo_credential_names(MomoProduct product, const char **api_user, const char **a
 
 /* Lists the current secret values (from GUCs and environment) for log redaction. */
 int
-momo_secret_values(const char **values, int max)
+momo_settings_secret_values(const char **values, int max)
 {
 	int			n = 0;
 
@@ -674,7 +674,7 @@ secret_name_in(const char *folded)
 
 /* Returns true if name is a secret setting's name, in any case (as GUC names are). */
 bool
-momo_is_secret_setting(const char *name)
+momo_settings_is_secret(const char *name)
 {
 	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 		for (int c = 0; c < N_CRED; c++)
@@ -691,7 +691,7 @@ momo_is_secret_setting(const char *name)
  * white space.
  */
 const char *
-momo_secret_setting_name_in(const char *text)
+momo_settings_secret_name_in(const char *text)
 {
 	size_t		len = strlen(text);
 	char	   *folded = palloc(len + 1);

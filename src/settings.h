@@ -71,24 +71,24 @@ typedef struct MomoConfigProblem
 	char	   *hint;
 } MomoConfigProblem;
 
-extern void momo_define_settings(void);
-extern void momo_config_resolve(MomoConfig *cfg, MomoProduct product);
-extern bool momo_config_check(const MomoConfig *cfg, MomoConfigProblem *problem);
-extern void momo_config_require(MomoConfig *cfg, MomoProduct product);
-extern uint32 momo_config_credentials_hash(const MomoConfig *cfg);
-extern uint32 momo_config_hash(const MomoConfig *cfg);
-extern void momo_credential_names(MomoProduct product, const char **api_user,
-								  const char **api_key, const char **key_primary,
-								  const char **key_secondary);
+extern void momo_settings_define(void);
+extern void momo_settings_resolve(MomoConfig *cfg, MomoProduct product);
+extern bool momo_settings_check(const MomoConfig *cfg, MomoConfigProblem *problem);
+extern void momo_settings_require(MomoConfig *cfg, MomoProduct product);
+extern uint32 momo_settings_credentials_hash(const MomoConfig *cfg);
+extern uint32 momo_settings_hash(const MomoConfig *cfg);
+extern void momo_settings_credential_names(MomoProduct product, const char **api_user,
+										   const char **api_key, const char **key_primary,
+										   const char **key_secondary);
 /*
- * Most values momo_secret_values() can list: each product's two subscription
+ * Most values momo_settings_secret_values() can list: each product's two subscription
  * keys and API key, and the callback secret, each from its GUC and its
  * environment variable.
  */
 #define MOMO_MAX_SECRET_VALUES ((MOMO_N_PRODUCTS * 3 + 1) * 2)
 
-extern int	momo_secret_values(const char **values, int max);
-extern bool momo_is_secret_setting(const char *name);
-extern const char *momo_secret_setting_name_in(const char *text);
+extern int	momo_settings_secret_values(const char **values, int max);
+extern bool momo_settings_is_secret(const char *name);
+extern const char *momo_settings_secret_name_in(const char *text);
 
 #endif							/* MOMO_SETTINGS_H */

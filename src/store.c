@@ -257,8 +257,8 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->status_checks = DatumGetInt32(SPI_getbinval(tup, desc, Anum_payment_status_checks, &isnull));
 	p->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, Anum_payment_xmin, &isnull));
 	p->retries = DatumGetInt32(SPI_getbinval(tup, desc, Anum_payment_retries, &isnull));
-	p->terms.operation = momo_operation_by_name(SPI_getvalue(tup, desc, Anum_payment_operation),
-												SPI_getvalue(tup, desc, Anum_payment_product));
+	p->terms.operation = momo_protocol_operation_by_name(SPI_getvalue(tup, desc, Anum_payment_operation),
+														 SPI_getvalue(tup, desc, Anum_payment_product));
 	p->terms.refund_of = column_text(tup, desc, Anum_payment_refund_of);
 	d = SPI_getbinval(tup, desc, Anum_payment_not_found_for, &isnull);
 	p->not_found_for = isnull ? -1 : DatumGetFloat8(d);
@@ -367,7 +367,7 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 	char		nulls[11];
 	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
-		momo_operation_names[t->operation], momo_product_names[momo_operation_product(t->operation)],
+		momo_operation_names[t->operation], momo_product_names[momo_protocol_operation_product(t->operation)],
 		t->refund_of, GetUserNameFromId(caller, false)};
 	char	   *sql;
 
@@ -585,7 +585,7 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 		failed[i] = BoolGetDatum(c.failed);
 		keep[i] = BoolGetDatum(c.keep);
 		send_refused[i] = BoolGetDatum(c.send_refused);
-		products[i] = (char *) momo_product_names[momo_operation_product(recs[i].payment->terms.operation)];
+		products[i] = (char *) momo_product_names[momo_protocol_operation_product(recs[i].payment->terms.operation)];
 		operations[i] = (char *) c.event_operation;
 		outcomes[i] = (char *) c.outcome;
 		latencies[i] = Float8GetDatum(recs[i].answer->elapsed * 1000.0);

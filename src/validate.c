@@ -75,7 +75,7 @@ raise_problems(Problems *ps)
 
 /* Raises an ERROR naming the argument if it is NULL. */
 void
-momo_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+momo_validate_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -399,7 +399,7 @@ momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name)
 	char	   *v;
 
 	ps.n = 0;
-	momo_require_arg(fcinfo, argno, name);
+	momo_validate_require_arg(fcinfo, argno, name);
 	v = check_text(&ps, name, text_arg(fcinfo, argno), MAX_MESSAGE_CHARS, true);
 	if (v == NULL && ps.n == 0)
 		add_problem(&ps, ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be empty", name), NULL);

@@ -19,6 +19,6 @@ extern void momo_validate_refund(FunctionCallInfo fcinfo, const char *currency,
 								 MomoPaymentTerms *terms);
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *momo_validate_msisdn(FunctionCallInfo fcinfo, int argno);
-extern void momo_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern void momo_validate_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
 #endif							/* MOMO_VALIDATE_H */

@@ -34,7 +34,7 @@
  * version in *version (palloc'd; NULL when not installed).
  */
 Oid
-momo_extension_lookup(char **version)
+momo_version_extension_lookup(char **version)
 {
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;

@@ -16,7 +16,7 @@
 /* The User-Agent of every request momo makes. */
 #define MOMO_USER_AGENT "momo-postgresql/" MOMO_VERSION
 
-extern Oid	momo_extension_lookup(char **version);
+extern Oid	momo_version_extension_lookup(char **version);
 extern int	momo_version_compare(const char *a, const char *b);
 extern char *momo_version_problem(const char *schema_version, char **hint);
 

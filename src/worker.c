@@ -270,7 +270,7 @@ payments_relation(WorkerState *st, Oid *nsp)
 {
 	char	   *version;
 
-	*nsp = momo_extension_lookup(&version);
+	*nsp = momo_version_extension_lookup(&version);
 	if (OidIsValid(*nsp))
 		note_schema_version(st, version);
 	if (!OidIsValid(*nsp))
@@ -691,7 +691,7 @@ pause_sending(WorkerState *st, MomoProduct p, const MomoAnswer *a)
 	if (!ps->paused)
 	{
 		ps->paused = true;
-		ps->config_hash = momo_config_hash(st->exchange_cfg);
+		ps->config_hash = momo_settings_hash(st->exchange_cfg);
 		ps->probe_ms = momo_retry_base_ms;
 		ps->probe_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ps->probe_ms);
 	}
@@ -716,7 +716,7 @@ sends_allowed(WorkerState *st, MomoProduct p, const MomoConfig *cfg, int limit)
 
 	if (!ps->paused)
 		return limit;
-	if (momo_config_hash(cfg) != ps->config_hash)
+	if (momo_settings_hash(cfg) != ps->config_hash)
 	{
 		resume_sending(st, p, "its configuration changed");
 		return limit;
@@ -783,7 +783,7 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 
 	if (call->op == MOMO_OP_CREATE)
 	{
-		MomoProduct p = momo_operation_product(call->terms->operation);
+		MomoProduct p = momo_protocol_operation_product(call->terms->operation);
 
 		if (answer->verdict == MOMO_MERCHANT_REFUSED)
 		{
@@ -827,7 +827,7 @@ check_unused_products(WorkerState *st)
 	{
 		MomoConfig	cfg;
 
-		momo_config_resolve(&cfg, (MomoProduct) p);
+		momo_settings_resolve(&cfg, (MomoProduct) p);
 		st->unused_waiting[p] = false;
 		if (product_unused(&cfg, (MomoProduct) p))
 		{
@@ -850,7 +850,7 @@ check_unused_products(WorkerState *st)
 			clear_problem(st, PROBLEM_PRODUCT(p));
 			continue;
 		}
-		momo_credential_names(p, &user, &key, &primary, &secondary);
+		momo_settings_credential_names(p, &user, &key, &primary, &secondary);
 		report_problem(st, PROBLEM_PRODUCT(p),
 					   psprintf("%s payments are waiting, but no %s credentials are set",
 								momo_product_names[p], momo_product_names[p]),
@@ -930,7 +930,7 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names, bool *usable)
 		int			key;
 
 		usable[p] = false;
-		momo_config_resolve(cfg, (MomoProduct) p);
+		momo_settings_resolve(cfg, (MomoProduct) p);
 		if (product_unused(cfg, (MomoProduct) p))
 		{
 			/* Not in use; check_unused_products tells if payments of it wait. */
@@ -938,12 +938,12 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names, bool *usable)
 				clear_problem(st, PROBLEM_PRODUCT(p));
 			continue;
 		}
-		if (momo_config_check(cfg, &pr))
+		if (momo_settings_check(cfg, &pr))
 		{
 			report_problem(st, PROBLEM_PRODUCT(p), pr.message, pr.hint);
 			continue;
 		}
-		r = momo_get_token(st->client, cfg, NULL, &token, &key, &error);
+		r = momo_api_get_token(st->client, cfg, NULL, &token, &key, &error);
 		if (r != MOMO_TOKEN_OK)
 		{
 			report_problem(st, PROBLEM_PRODUCT(p),
@@ -1107,7 +1107,7 @@ run_cycle(WorkerState *st)
 		{
 			MomoPayment *pay = (i < nsend) ? &to_send[i] : &to_check[i - nsend];
 
-			if (momo_operation_product(pay->terms.operation) != (MomoProduct) p)
+			if (momo_protocol_operation_product(pay->terms.operation) != (MomoProduct) p)
 				continue;
 			calls[ncalls].op = (i < nsend) ? MOMO_OP_CREATE : MOMO_OP_STATUS;
 			calls[ncalls].terms = &pay->terms;
@@ -1120,8 +1120,8 @@ run_cycle(WorkerState *st)
 		st->exchange_cfg = &cfgs[p];
 		st->probing = probing[p];
 		st->stop_exchange = false;
-		r = momo_exchange(st->client, &cfgs[p], calls, ncalls, momo_max_in_flight,
-						  keep_answer, flush_answers, st, &error);
+		r = momo_api_exchange(st->client, &cfgs[p], calls, ncalls, momo_max_in_flight,
+							  keep_answer, flush_answers, st, &error);
 		st->probing = false;
 		if (r != MOMO_TOKEN_OK)
 		{

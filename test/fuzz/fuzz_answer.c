@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_answer.c
- *	  libFuzzer target: momo_classify_answer (src/answers.c), the verdict on
+ *	  libFuzzer target: momo_answers_classify (src/answers.c), the verdict on
  *	  an answer from MTN.  The first two input bytes choose the operation
  *	  (request to pay or status check) and the HTTP status (0, 200, 202, 400,
  *	  401, 404, 409, 429, 500, 503 or any other 100..611; see
@@ -171,7 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = (size == 0 && h.null_body) ? NULL : (const char *) data;
 
 	memset(&a, 0x7f, sizeof(a));	/* garbage: momo must set every field */
-	momo_classify_answer(h.op, h.status, body, size, &a);
+	momo_answers_classify(h.op, h.status, body, size, &a);
 	ok = ref_parse(body, size);
 	may_refuse = ok && ref_may_refuse(answer_keys, lengthof(answer_keys));
 

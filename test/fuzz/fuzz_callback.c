@@ -5,13 +5,13 @@
  *	  the callback URL can send (src/answers.c).  The input is read both as
  *	  the body and, up to its first NUL, as the query string.
  *
- *	  Body (momo_parse_callback_body): the claimed status and externalId
+ *	  Body (momo_answers_parse_callback_body): the claimed status and externalId
  *	  must be the body's (last occurrence, if a string), cut to a printable
  *	  excerpt; nothing is claimed from an unreadable body.  The status kept
- *	  in the event log (momo_callback_claimed_status) is one of MTN's status
+ *	  in the event log (momo_answers_callback_claimed_status) is one of MTN's status
  *	  words, exactly the body's, or nothing.
  *
- *	  Query string (momo_parse_callback_query): accepted exactly when
+ *	  Query string (momo_answers_parse_callback_query): accepted exactly when
  *	  momo_ref occurs once with a lower-case UUID for value and momo_sig at
  *	  most once, and then the values are exactly those parameters'.
  *
@@ -111,7 +111,7 @@ ref_is_lower_uuid(const char *v, size_t len)
 	return true;
 }
 
-/* Checks momo_parse_callback_query on the input up to its first NUL. */
+/* Checks momo_answers_parse_callback_query on the input up to its first NUL. */
 static void
 check_query(const uint8_t *data, size_t size)
 {
@@ -125,7 +125,7 @@ check_query(const uint8_t *data, size_t size)
 	int			nref = query_occurrences(query, "momo_ref", &rv, &rlen);
 	int			nsig = query_occurrences(query, "momo_sig", &sv, &slen);
 	bool		want = nref == 1 && nsig <= 1 && ref_is_lower_uuid(rv, rlen);
-	bool		ok = momo_parse_callback_query(query, &ref, &sig);
+	bool		ok = momo_answers_parse_callback_query(query, &ref, &sig);
 
 	if (ok != want)
 		fuzz_fail("query string %s, but momo_ref occurs %d times, momo_sig %d times",
@@ -152,7 +152,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char	   *err;
 	bool		ok;
 
-	err = momo_parse_callback_body(body, size, &status, &external_id);
+	err = momo_answers_parse_callback_body(body, size, &status, &external_id);
 	ok = ref_parse(body, size);
 
 	if (err != NULL)
@@ -172,7 +172,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_claim("status", status, ref_get("status"));
 		check_claim("externalId", external_id, ref_get("externalId"));
 	}
-	check_status_word(momo_callback_claimed_status(body, size),
+	check_status_word(momo_answers_callback_claimed_status(body, size),
 					  (err || size > MOMO_MAX_CALLBACK_BODY) ? NULL : status);
 	check_query(data, size);
 	fuzz_reset_memory();

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_token.c
- *	  libFuzzer target: momo_parse_token_answer (src/answers.c), the answer
+ *	  libFuzzer target: momo_answers_parse_token (src/answers.c), the answer
  *	  to POST /collection/token/.  The first two input bytes choose the HTTP
  *	  status as in fuzz_answer.c (the operation bit is unused); the rest is
  *	  the body.  A token is handed out only for a 200 whose body's
@@ -73,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = (size == 0 && h.null_body) ? NULL : (const char *) data;
 
-	r = momo_parse_token_answer(h.status, body, size, &token, &expires_in, &error);
+	r = momo_answers_parse_token(h.status, body, size, &token, &expires_in, &error);
 	ok = ref_parse(body, size);
 	may_refuse = ok && ref_may_refuse(token_keys, lengthof(token_keys));
 
