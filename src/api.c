@@ -76,15 +76,15 @@ log_key_switch(const MomoConfig *cfg, int from, int to, bool refused)
 		return;
 	if (to == 1)
 		ereport(LOG,
-				(errmsg("momo: MTN refused the %s primary subscription key; switching to the secondary key",
+				(errmsg("MTN refused the %s primary subscription key; switching to the secondary key",
 						product)));
 	else if (refused)
 		ereport(LOG,
-				(errmsg("momo: MTN refused the %s secondary subscription key; switching back to the primary key",
+				(errmsg("MTN refused the %s secondary subscription key; switching back to the primary key",
 						product)));
 	else
 		ereport(LOG,
-				(errmsg("momo: MTN accepts the %s primary subscription key again; switching back to it",
+				(errmsg("MTN accepts the %s primary subscription key again; switching back to it",
 						product)));
 }
 
@@ -208,20 +208,20 @@ momo_api_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char 
 	if (r == MOMO_TOKEN_KEY_REFUSED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("momo: MTN refused the %s subscription key", momo_product_names[cfg->product]),
+				 errmsg("MTN refused the %s subscription key", momo_product_names[cfg->product]),
 				 errdetail("%s", error),
 				 errhint("Check %s and %s: they must be the %s keys of your MoMo developer profile.",
 						 primary, secondary, momo_product_names[cfg->product])));
 	if (r == MOMO_TOKEN_LOGIN_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("momo: MTN refused the %s API user and key", momo_product_names[cfg->product]),
+				 errmsg("MTN refused the %s API user and key", momo_product_names[cfg->product]),
 				 errdetail("%s", error),
 				 errhint("Check %s and %s, and that the API user belongs to this subscription and environment.",
 						 user, key)));
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("momo: could not get an access token from MTN"),
+			 errmsg("could not get an access token from MTN"),
 			 errdetail("%s", error ? error : "no detail"),
 			 errhint("Check momo.base_url and the network path to MTN; the call can be repeated.")));
 }
@@ -332,7 +332,7 @@ momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls
 		if (product != cfg->product)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("momo: a %s payment cannot be sent with the %s credentials",
+					 errmsg("a %s payment cannot be sent with the %s credentials",
 							momo_product_names[product], momo_product_names[cfg->product])));
 	}
 

@@ -70,7 +70,7 @@ log_forged(void)
 	if (unlogged > 0)
 		ereport(LOG,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("momo: ignored a forged callback"),
+				 errmsg("momo_callback ignored a forged callback"),
 				 errdetail_plural("%llu more forged callback was ignored since the previous such message without being logged.",
 								  "%llu more forged callbacks were ignored since the previous such message without being logged.",
 								  (unsigned long) unlogged,
@@ -79,7 +79,7 @@ log_forged(void)
 	else
 		ereport(LOG,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("momo: ignored a forged callback"),
+				 errmsg("momo_callback ignored a forged callback"),
 				 errdetail("Its reference id or signature was wrong; nothing it carried is logged or kept."),
 				 errhidestmt(true), errhidecontext(true)));
 }

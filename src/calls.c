@@ -79,7 +79,7 @@ raise_call_failure(const MomoConfig *cfg, const char *what, const MomoHttpReques
 	if (req->status == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("momo: MTN did not answer %s", what),
+				 errmsg("MTN did not answer %s", what),
 				 errdetail("%s", momo_http_describe_failure(req)),
 				 errhint("Check momo.base_url and the network path to MTN; the call can be repeated.")));
 	if (req->response_len > 0 &&
@@ -87,11 +87,11 @@ raise_call_failure(const MomoConfig *cfg, const char *what, const MomoHttpReques
 		f[0].value)
 		ereport(ERROR,
 				(errcode(req->status >= 500 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("momo: MTN refused %s: %s", what, f[0].value),
+				 errmsg("MTN refused %s: %s", what, f[0].value),
 				 errdetail("HTTP %ld%s%s.", req->status, f[1].value ? ": " : "", f[1].value ? f[1].value : "")));
 	ereport(ERROR,
 			(errcode(req->status >= 500 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("momo: MTN answered %s with HTTP %ld", what, req->status),
+			 errmsg("MTN answered %s with HTTP %ld", what, req->status),
 			 req->status == 401 ?
 			 errhint("Check the %s credentials.", momo_product_names[cfg->product]) : 0));
 }
@@ -105,7 +105,7 @@ parse_answer(const char *what, const MomoHttpRequest *req, MomoJsonField *fields
 	if (err)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("momo: MTN's answer to %s is unreadable", what),
+				 errmsg("MTN's answer to %s is unreadable", what),
 				 errdetail("%s", err)));
 }
 
@@ -130,9 +130,9 @@ momo_balance(PG_FUNCTION_ARGS)
 	if (f[0].value == NULL || f[1].value == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("momo: MTN's balance answer lacks availableBalance or currency")));
+				 errmsg("MTN's balance answer lacks availableBalance or currency")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "momo: momo_balance must return a record");
+		elog(ERROR, "momo_balance must return a record");
 	values[0] = DirectFunctionCall3(numeric_in, CStringGetDatum(f[0].value),
 									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	values[1] = CStringGetTextDatum(f[1].value);
@@ -164,7 +164,7 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 		(strcmp(f[0].value, "true") != 0 && strcmp(f[0].value, "false") != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("momo: MTN's account holder answer has no boolean result")));
+				 errmsg("MTN's account holder answer has no boolean result")));
 	PG_RETURN_BOOL(strcmp(f[0].value, "true") == 0);
 }
 
@@ -191,7 +191,7 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 	if (req->status == 404)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("momo: MTN knows no account holder with msisdn %s", msisdn)));
+				 errmsg("MTN knows no account holder with msisdn %s", msisdn)));
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the account holder information request", req);
 	memset(f, 0, sizeof(f));
@@ -199,7 +199,7 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 		f[i].path = names[i];
 	parse_answer("the account holder information request", req, f, lengthof(f));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "momo: momo_account_holder_info must return a record");
+		elog(ERROR, "momo_account_holder_info must return a record");
 	for (int i = 0; i < 6; i++)
 	{
 		nulls[i] = (f[i].value == NULL);
@@ -235,16 +235,16 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_fetch(a.schema, ref, &p))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("momo: no payment has reference_id %s", ref)));
+				 errmsg("no payment has reference_id %s", ref)));
 	momo_owner_leave(&a);
 	if (p.terms.operation != MOMO_REQUEST_TO_PAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("momo: payment %s is not a request to pay; only its payer can be notified", ref)));
+				 errmsg("payment %s is not a request to pay; only its payer can be notified", ref)));
 	if (p.status == MOMO_STATUS_QUEUED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("momo: payment %s has not been accepted by MTN yet", ref),
+				 errmsg("payment %s has not been accepted by MTN yet", ref),
 				 errhint("Wait until it is pending or final, e.g. with momo_await.")));
 
 	initStringInfo(&body);
@@ -353,9 +353,9 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 	if (f[0].value == NULL || !f[0].is_string)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("momo: MTN's answer has no apiKey")));
+				 errmsg("MTN's answer has no apiKey")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "momo: momo_sandbox_provision must return a record");
+		elog(ERROR, "momo_sandbox_provision must return a record");
 	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(user));
 	values[1] = CStringGetTextDatum(f[0].value);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));

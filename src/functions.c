@@ -69,7 +69,7 @@ raise_no_payment(const char *ref)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("momo: no payment has reference_id %s", ref),
+			 errmsg("no payment has reference_id %s", ref),
 			 errhint("Reference ids are returned by momo_request_to_pay and stored in momo_payments.")));
 }
 
@@ -231,11 +231,11 @@ momo_refund(PG_FUNCTION_ARGS)
 	if (strcmp(operation, momo_operation_names[MOMO_REQUEST_TO_PAY]) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("momo: payment %s is a %s; only a request to pay can be refunded", ref, operation)));
+				 errmsg("payment %s is a %s; only a request to pay can be refunded", ref, operation)));
 	if (momo_lifecycle_status_by_name(status) != MOMO_STATUS_SUCCESSFUL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("momo: payment %s is %s; only a successful payment can be refunded", ref, status)));
+				 errmsg("payment %s is %s; only a successful payment can be refunded", ref, status)));
 	collected = SPI_datumTransfer(SPI_getbinval(tup, desc, Anum_refunded_amount, &isnull), false, -1);
 	refunded = SPI_datumTransfer(SPI_getbinval(tup, desc, Anum_refunded_refunds, &isnull), false, -1);
 	left = DirectFunctionCall2(numeric_sub, collected, refunded);
@@ -270,7 +270,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	if (DatumGetBool(DirectFunctionCall2(numeric_le, left, DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("momo: payment %s is already refunded in full", ref)));
+				 errmsg("payment %s is already refunded in full", ref)));
 	if (terms.amount == NULL)
 		terms.amount = DatumGetCString(DirectFunctionCall1(numeric_out, left));
 	else if (DatumGetBool(DirectFunctionCall2(numeric_gt,
@@ -300,7 +300,8 @@ record_status_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	if (answer->verdict != MOMO_PENDING && answer->verdict != MOMO_SUCCESSFUL &&
 		answer->verdict != MOMO_FAILED)
 		ereport(NOTICE,
-				(errmsg("momo: MTN gave no status for payment %s", p->terms.reference_id),
+				(errcode(ERRCODE_WARNING),
+				 errmsg("MTN gave no status for payment %s", p->terms.reference_id),
 				 errdetail("%s", answer->error ? answer->error : "no detail")));
 }
 
@@ -356,7 +357,8 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	if (!take_status_check())
 	{
 		ereport(NOTICE,
-				(errmsg("momo: payment %s was not asked about: momo.status_checks_per_second is used up", ref),
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("payment %s was not asked about: momo.status_checks_per_second is used up", ref),
 				 errdetail("MTN limits status checks; the row is returned as recorded, and the worker asks in its turn."),
 				 errhint("Try again in a second, or wait for the payment with momo_await.")));
 		momo_owner_leave(&a);

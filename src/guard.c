@@ -139,7 +139,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 			(external_id != NULL && external_id[0] == '\0'))
 			refuse(ERRCODE_CHECK_VIOLATION,
 				   "Request payments with momo_request_to_pay, which explains what is wrong.",
-				   psprintf("momo: payment %s has malformed terms", column_text(new, desc, "reference_id")));
+				   psprintf("payment %s has malformed terms", column_text(new, desc, "reference_id")));
 		return PointerGetDatum(new);
 	}
 
@@ -154,7 +154,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		if (!is_final(old_status))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 				   "Only successful or failed payments can be deleted.",
-				   psprintf("momo: payment %s is %s and cannot be deleted", ref, old_status));
+				   psprintf("payment %s is %s and cannot be deleted", ref, old_status));
 
 		/*
 		 * A final payment still counts for a while: its external_id is an
@@ -169,14 +169,14 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 										-(int64) momo_event_retention_s * 1000))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 				   "Final payments are kept for momo.event_retention: their external_id is an idempotency key, and refunds count against what was collected.",
-				   psprintf("momo: payment %s became final less than momo.event_retention ago and cannot be deleted yet", ref));
+				   psprintf("payment %s became final less than momo.event_retention ago and cannot be deleted yet", ref));
 		return PointerGetDatum(old);
 	}
 
 	/* UPDATE */
 	if (is_final(old_status))
 		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
-			   psprintf("momo: payment %s is final (%s) and cannot change", ref, old_status));
+			   psprintf("payment %s is final (%s) and cannot change", ref, old_status));
 	for (size_t i = 0; i < lengthof(term_columns); i++)
 	{
 		int			attnum = attnum_of(desc, term_columns[i]);
@@ -189,11 +189,11 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		if (old_null != new_null ||
 			(!old_null && !datumIsEqual(o, n, att->attbyval, att->attlen)))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "Request a new payment instead.",
-				   psprintf("momo: the terms of payment %s cannot change", ref));
+				   psprintf("the terms of payment %s cannot change", ref));
 	}
 	if (!status_is(old_status, MOMO_STATUS_QUEUED) &&
 		status_is(column_text(td->tg_newtuple, desc, "status"), MOMO_STATUS_QUEUED))
 		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
-			   psprintf("momo: payment %s cannot go back from %s to queued", ref, old_status));
+			   psprintf("payment %s cannot go back from %s to queued", ref, old_status));
 	return PointerGetDatum(td->tg_newtuple);
 }

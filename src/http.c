@@ -63,14 +63,14 @@ momo_http_client(void)
 	if (rc != CURLE_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("momo: could not initialise libcurl: %s", curl_easy_strerror(rc))));
+				 errmsg("could not initialise libcurl: %s", curl_easy_strerror(rc))));
 
 	c = MemoryContextAllocZero(TopMemoryContext, sizeof(MomoHttpClient));
 	c->multi = curl_multi_init();
 	if (c->multi == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("momo: could not create a libcurl multi handle")));
+				 errmsg("could not create a libcurl multi handle")));
 	c->maxidle = 1024;
 	c->idle = MemoryContextAllocZero(TopMemoryContext, sizeof(CURL *) * c->maxidle);
 	vi = curl_version_info(CURLVERSION_NOW);
@@ -105,7 +105,7 @@ momo_http_header(MomoHttpRequest *req, const char *name, const char *value)
 	if (l == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("momo: out of memory building an HTTP request")));
+				 errmsg("out of memory building an HTTP request")));
 	req->headers = l;
 }
 
@@ -203,7 +203,7 @@ add_system_cas(CURL *easy pg_attribute_unused(), void *sslctx, void *userp)
 		if (_rc != CURLE_OK) \
 			ereport(ERROR, \
 					(errcode(ERRCODE_SYSTEM_ERROR), \
-					 errmsg("momo: libcurl refused option %s: %s", #opt, curl_easy_strerror(_rc)))); \
+					 errmsg("libcurl refused option %s: %s", #opt, curl_easy_strerror(_rc)))); \
 	} while (0)
 
 /* Takes an easy handle from the pool (or makes one) and configures it for req. */
@@ -220,7 +220,7 @@ prepare_easy(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 	else if ((easy = curl_easy_init()) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("momo: could not create a libcurl handle")));
+				 errmsg("could not create a libcurl handle")));
 	req->easy = easy;
 	req->status = 0;
 	req->result = CURLE_OK;
@@ -359,7 +359,7 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 
 		mrc = curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) limit);
 		if (mrc != CURLM_OK)
-			elog(ERROR, "momo: curl_multi_setopt failed: %s", curl_multi_strerror(mrc));
+			elog(ERROR, "curl_multi_setopt failed: %s", curl_multi_strerror(mrc));
 
 		while ((next < nreqs && !stop) || in_flight > 0)
 		{
@@ -376,13 +376,13 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 				prepare_easy(c, cfg, req);
 				mrc = curl_multi_add_handle(c->multi, req->easy);
 				if (mrc != CURLM_OK)
-					elog(ERROR, "momo: curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
+					elog(ERROR, "curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
 				in_flight++;
 			}
 
 			mrc = curl_multi_perform(c->multi, &running);
 			if (mrc != CURLM_OK)
-				elog(ERROR, "momo: curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+				elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
 
 			while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL)
 			{
@@ -391,7 +391,7 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 				if (msg->msg != CURLMSG_DONE)
 					continue;
 				if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req) != CURLE_OK)
-					elog(ERROR, "momo: lost track of an HTTP transfer");
+					elog(ERROR, "lost track of an HTTP transfer");
 				finish_request(req, msg->data.result);
 				curl_multi_remove_handle(c->multi, req->easy);
 				release_easy(c, req);
@@ -414,7 +414,7 @@ momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
 				mrc = curl_multi_poll(c->multi, NULL, 0, 100, NULL);
 				pgstat_report_wait_end();
 				if (mrc != CURLM_OK)
-					elog(ERROR, "momo: curl_multi_poll failed: %s", curl_multi_strerror(mrc));
+					elog(ERROR, "curl_multi_poll failed: %s", curl_multi_strerror(mrc));
 			}
 		}
 	}

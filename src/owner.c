@@ -118,7 +118,7 @@ check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
 			continue;
 		tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(t->tgfoid));
 		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "momo: cache lookup failed for function %u", t->tgfoid);
+			elog(ERROR, "cache lookup failed for function %u", t->tgfoid);
 		proc = (Form_pg_proc) GETSTRUCT(tup);
 		for (size_t j = 0; j < lengthof(own_triggers); j++)
 			if (strcmp(t->tgname, own_triggers[j]) == 0 && proc->pronamespace == nsp)
@@ -149,7 +149,7 @@ momo_owner_of(Oid relid)
 	Oid			owner;
 
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "momo: cache lookup failed for relation %u", relid);
+		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
@@ -175,14 +175,14 @@ momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a)
 				 errdetail("A trigger on momo_payments called %s.", get_func_name(fcinfo->flinfo->fn_oid)),
 				 errhint("Triggers on momo_payments must not call momo's functions.")));
 	if (name == NULL)
-		elog(ERROR, "momo: schema %u of the called function does not exist", nsp);
+		elog(ERROR, "schema %u of the called function does not exist", nsp);
 	a->schema = pstrdup(quote_identifier(name));
 	a->caller = GetUserId();
 	a->relid = get_relname_relid("momo_payments", nsp);
 	if (!OidIsValid(a->relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("momo: schema \"%s\" has no table momo_payments", name)));
+				 errmsg("schema \"%s\" has no table momo_payments", name)));
 	a->owner = momo_owner_of(a->relid);
 	problem = momo_owner_table_problem(a->relid, a->owner, nsp);
 	if (problem)

@@ -340,7 +340,7 @@ momo_worker_status(PG_FUNCTION_ARGS)
 
 	momo_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "momo: momo_worker_status must return a record");
+		elog(ERROR, "momo_worker_status must return a record");
 	LWLockAcquire(momo_shared->lock, LW_SHARED);
 	pid = momo_shared->worker_pid;
 	strlcpy(problem, momo_shared->worker_problem, sizeof(problem));

@@ -152,7 +152,7 @@ momo_protocol_new_uuid(void)
 	if (!pg_strong_random(b, sizeof(b)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("momo: could not generate a random UUID")));
+				 errmsg("could not generate a random UUID")));
 	b[6] = (b[6] & 0x0f) | 0x40;	/* version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
@@ -175,7 +175,7 @@ momo_protocol_callback_signature(const char *secret, const char *reference_id)
 			 (const unsigned char *) reference_id, strlen(reference_id), mac, &len) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("momo: could not compute a callback signature (OpenSSL HMAC failed)")));
+				 errmsg("could not compute a callback signature (OpenSSL HMAC failed)")));
 	hex = palloc(len * 2 + 1);
 	for (unsigned int i = 0; i < len; i++)
 		snprintf(hex + i * 2, 3, "%02x", mac[i]);

@@ -100,10 +100,10 @@ prepare_kept(const char *sql, int nargs, Oid *types)
 	if (plan == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("momo: could not prepare a statement: %s",
+				 errmsg("could not prepare a statement: %s",
 						SPI_result_code_string(SPI_result))));
 	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "momo: SPI_keepplan failed");
+		elog(ERROR, "SPI_keepplan failed");
 	return plan;
 }
 

@@ -226,9 +226,9 @@ clear_problem(WorkerState *st, int slot)
 	for (int i = 0; i < N_PROBLEMS; i++)
 		others |= (i != slot && st->problems[i] != NULL);
 	if (others)
-		ereport(LOG, (errmsg("momo worker: solved: %s", st->problems[slot])));
+		ereport(LOG, (errmsg("momo worker problem solved: %s", st->problems[slot])));
 	else
-		ereport(LOG, (errmsg("momo worker: the problem is solved, sending payments again")));
+		ereport(LOG, (errmsg("momo worker problem solved: sending payments again")));
 	pfree(st->problems[slot]);
 	st->problems[slot] = NULL;
 	publish_problems(st);
@@ -585,7 +585,8 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 		ErrorData  *edata = abort_work(cxt);
 
 		ereport(WARNING,
-				(errmsg("momo worker could not record MTN's answer%s for payment %s%s: %s",
+				(errcode(edata->sqlerrcode),
+				 errmsg("momo worker could not record MTN's answer%s for payment %s%s: %s",
 						n > 1 ? "s" : "", recs[0].payment->terms.reference_id,
 						n > 1 ? " and others" : "", edata->message),
 				 errdetail("Unrecorded payments are asked about again, after a pause.")));
@@ -671,7 +672,7 @@ resume_sending(WorkerState *st, MomoProduct p, const char *why)
 		return;
 	st->pause[p].paused = false;
 	ereport(LOG,
-			(errmsg("momo worker: sending %s payments again: %s", momo_product_names[p], why)));
+			(errmsg("momo worker is sending %s payments again: %s", momo_product_names[p], why)));
 	clear_problem(st, PROBLEM_PAUSED(p));
 }
 
@@ -889,7 +890,8 @@ purge_events(WorkerState *st)
 		ErrorData  *edata = abort_work(cxt);
 
 		ereport(WARNING,
-				(errmsg("momo worker could not purge old events: %s", edata->message),
+				(errcode(edata->sqlerrcode),
+				 errmsg("momo worker could not purge old events: %s", edata->message),
 				 errdetail("It tries again in an hour.")));
 		FreeErrorData(edata);
 	}

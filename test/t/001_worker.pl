@@ -150,7 +150,7 @@ payment_works($node, 'first payment', external_id => 'w-first');
 	is($row->{status}, 'successful', 'after restoring the key the same payment goes through');
 	my $sb = sandbox_get("/_sandbox/requests/$ref");
 	is($sb && "$sb->{posts}/$sb->{accepted}", '1/1', 'sent once');
-	like(log_since($node, $pos), qr/momo worker: the problem is solved, sending payments again/,
+	like(log_since($node, $pos), qr/momo worker problem solved: sending payments again/,
 		'the worker logs that it sends again');
 }
 

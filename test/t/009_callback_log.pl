@@ -69,8 +69,8 @@ note(sprintf('%d forged callbacks took %.1f s', $FORGED, $took));
 
 my $log = log_since($node, $pos);
 unlike($log, qr/attacker/i, 'no attacker text in the server log');
-my @lines = grep { /momo: ignored a forged callback|more forged callbacks? (?:was|were) ignored since|nothing it carried/ } split /\n/, $log;
-my @logged = grep { /LOG:  momo: ignored a forged callback$/ } @lines;
+my @lines = grep { /momo_callback ignored a forged callback|more forged callbacks? (?:was|were) ignored since|nothing it carried/ } split /\n/, $log;
+my @logged = grep { /LOG:  momo_callback ignored a forged callback$/ } @lines;
 my $most = 2 + int($took / $INTERVAL) + 1;
 ok(@logged >= 2 && @logged <= $most,
 	sprintf('%d LOG lines for %d forged callbacks (at most %d: one per %d s)', scalar @logged, $FORGED + 1, $most,

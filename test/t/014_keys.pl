@@ -35,7 +35,7 @@ my $node = momo_node('keys', extra_conf => join("\n",
 $node->safe_psql('postgres', 'CREATE EXTENSION momo');
 ok(wait_for_worker($node), 'worker runs');
 
-my $switch_re = qr/momo: MTN (?:refused|accepts) the (\w+) (primary|secondary) subscription key[^\n]*switching ([^\n]*)/;
+my $switch_re = qr/MTN (?:refused|accepts) the (\w+) (primary|secondary) subscription key[^\n]*switching ([^\n]*)/;
 
 # The key switches logged since $pos, as "product: what".
 sub switches
