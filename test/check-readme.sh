@@ -4,8 +4,14 @@
 # follows a "<!-- recipe: NAME -->" marker in README.md must be, character
 # for character, the text between "-- recipe: NAME" and "-- end recipe" in a
 # regression file (sql/*.sql), which the regression suite runs.  Prints
-# "ok recipe NAME" or "FAILED recipe NAME" (with a diff) for each, and exits
-# 1 if any differs or is missing.
+# "ok recipe NAME" or "FAILED recipe NAME" (with a diff) for each.
+#
+# And the README's "Source layout" names, as `path`, every file of src/,
+# every script of sql/ that is not a regression test (REGRESS in the
+# Makefile), every test/*.sh and every file of bench/: prints "ok recipe
+# source-layout" or "FAILED recipe source-layout" with the files it lacks.
+#
+# Exits 1 if anything failed.
 # =============================================================================
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -41,4 +47,29 @@ for name in $names; do
         failed=1
     fi
 done
+
+# The source map: the section "## Source layout" up to the next "## ".
+awk '/^## Source layout$/ { inside = 1; next } inside && /^## / { exit } inside' README.md > "$tmp/layout"
+regress=" $(sed -n 's/^REGRESS = //p' Makefile) "
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    files=$(git ls-files src sql bench test | grep -v '^test/.*/')
+else
+    files=$(find src sql bench test -maxdepth 1 -type f \( -path 'src/*' -o -path 'sql/*' -o -path 'bench/*' -o -name '*.sh' \) | sort)
+fi
+missing=
+for f in $files; do
+    case "$f" in
+        src/*.o|src/*.bc|bench/.gitignore|bench/ceiling) continue ;;
+        sql/momo--"$(sed -n 's/^EXTVERSION = //p' Makefile)".sql) continue ;;   # built from sql/momo.sql
+        sql/*.sql) name=$(basename "$f" .sql)
+                   case "$regress" in *" $name "*) continue ;; esac ;;
+    esac
+    grep -qF -- "\`$f\`" "$tmp/layout" || missing="$missing $f"
+done
+if [ -s "$tmp/layout" ] && [ -z "$missing" ]; then
+    echo "ok recipe source-layout (README.md names every file of src/, sql/, test/*.sh, bench/)"
+else
+    echo "FAILED recipe source-layout: README.md's \"Source layout\" does not name:${missing:- (no such section)}"
+    failed=1
+fi
 exit "$failed"
