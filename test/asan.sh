@@ -82,6 +82,8 @@ chmod 0755 "$WORK"
 # --- 1. momo.so with sanitizers, built in a copy --------------------------------
 say "building momo with -fsanitize=address,undefined in $WORK/src"
 cp -r "$REPO/Makefile" "$REPO/momo.control.in" "$REPO/sql" "$REPO/expected" "$REPO/src" "$WORK/src/"
+# the regression test lifecycle reads the C names through test/c-names.sh
+mkdir -p "$WORK/src/test" && cp "$REPO/test/c-names.sh" "$WORK/src/test/"
 rm -f "$WORK/src/src/"*.o "$WORK/src/"*.so
 # the suite names the shared cluster's sandbox ports; this copy uses its own
 sed -i -e "s|localhost:18443|localhost:$HTTPS_PORT_ASAN|g" \

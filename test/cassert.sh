@@ -104,6 +104,8 @@ chmod 0755 "$WORK"
 # --- 2. momo built against it, in a copy ------------------------------------------
 say "building momo against $PG_CONFIG_C in $WORK/src"
 cp -r "$REPO/Makefile" "$REPO/momo.control.in" "$REPO/sql" "$REPO/expected" "$REPO/src" "$WORK/src/"
+# the regression test lifecycle reads the C names through test/c-names.sh
+mkdir -p "$WORK/src/test" && cp "$REPO/test/c-names.sh" "$WORK/src/test/"
 rm -f "$WORK/src/src/"*.o "$WORK/src/"*.so
 sed -i -e "s|localhost:18443|localhost:$HTTPS_PORT_C|g" \
        -e "s|localhost:18080|localhost:$HTTP_PORT_C|g" \
