@@ -231,12 +231,14 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-        RAISE EXCEPTION 'momo: the event log is append-only'
-            USING ERRCODE = 'object_not_in_prerequisite_state';
+        RAISE EXCEPTION 'the momo event log is append-only'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'The worker deletes events older than momo.event_retention.';
     END IF;
     IF OLD.at > pg_catalog.now() - pg_catalog.current_setting('momo.event_retention')::interval THEN
-        RAISE EXCEPTION 'momo: event % is younger than momo.event_retention and cannot be deleted', OLD.id
-            USING ERRCODE = 'object_not_in_prerequisite_state';
+        RAISE EXCEPTION 'momo event % is younger than momo.event_retention and cannot be deleted', OLD.id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'The worker deletes events older than momo.event_retention.';
     END IF;
     RETURN OLD;
 END
