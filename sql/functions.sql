@@ -81,6 +81,10 @@ SELECT momo_test.try(format('UPDATE momo_payments SET last_error = %L WHERE refe
 SELECT momo_test.try(format('UPDATE momo_payments SET amount = 1 WHERE reference_id = %L', :'open_ref'));
 SELECT momo_test.try(format('UPDATE momo_payments SET msisdn = %L WHERE reference_id = %L', '46733000099', :'open_ref'));
 SELECT momo_test.try(format('UPDATE momo_payments SET status = %L WHERE reference_id = %L', 'queued', :'open_ref'));
+-- (a NULL status is refused by the constraint; the guard once crashed the server on it)
+\set VERBOSITY terse
+UPDATE momo_payments SET status = NULL WHERE reference_id = :'open_ref';
+\set VERBOSITY default
 SELECT momo_test.try(format('DELETE FROM momo_payments WHERE reference_id = %L', :'open_ref'));
 SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn,
                                                   created_at, updated_at, next_check_at)

@@ -357,7 +357,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	if (!take_status_check())
 	{
 		ereport(NOTICE,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				(errcode(ERRCODE_WARNING),
 				 errmsg("payment %s was not asked about: momo.status_checks_per_second is used up", ref),
 				 errdetail("MTN limits status checks; the row is returned as recorded, and the worker asks in its turn."),
 				 errhint("Try again in a second, or wait for the payment with momo_await.")));
