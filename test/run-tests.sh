@@ -40,20 +40,32 @@ count() { grep -cE "$1" "$log" || true; }
 # those of TODO tests (known failures, which prove does not count either).
 tap_failures() { grep -E '^not ok [0-9]+' "$log" | grep -cv '# TODO' || true; }
 
+# run_suite TITLE OK_RE FAILED_RE COMMAND...: runs a suite that prints one
+# "ok ..." or "FAILED ..." line per check, shows its output, and counts those
+# lines; a suite that exits non-zero without a FAILED line (it died before
+# reporting) counts as one failure.  Its output stays in $log.
+run_suite() {
+    local title=$1 ok_re=$2 failed_re=$3 rc
+    shift 3
+    echo "== $title =="
+    set +e
+    "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    passed=$((passed + $(count "$ok_re")))
+    failed=$((failed + $(count "$failed_re")))
+    if [ "$rc" -ne 0 ] && [ "$(count "$failed_re")" -eq 0 ]; then
+        failed=$((failed + 1))
+    fi
+    return 0
+}
+
 # momo is installed as a user of Debian installs it: the package, built once
 # from this checkout and installed with apt; every suite below runs against
 # its files.  Should that fail, make install puts momo in place instead, so
 # that the suites still say what they can (the failure is counted).
-echo "== the Debian package, built once and installed with apt (test/package.sh) =="
-set +e
-bash test/package.sh 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
-passed=$((passed + $(count '^ok package ')))
-failed=$((failed + $(count '^FAILED package')))
-if [ "$rc" -ne 0 ] && [ "$(count '^FAILED package')" -eq 0 ]; then
-    failed=$((failed + 1))
-fi
+run_suite "the Debian package, built once and installed with apt (test/package.sh)" \
+    '^ok package ' '^FAILED package' bash test/package.sh
 if [ "$(count '^ok package install')" -eq 0 ]; then
     echo "run-tests.sh: the package is not installed; the suites run against make install instead"
     if [ "$(id -u)" -eq 0 ]; then
@@ -83,34 +95,14 @@ trap 'rm -f "$log"; stop_cassert' EXIT
 test/cluster.sh start
 eval "$(test/cluster.sh env)"
 
-echo "== the README's recipes are what the regression suite runs (test/check-readme.sh) =="
-set +e
-bash test/check-readme.sh 2>&1 | tee "$log"
-set -e
-passed=$((passed + $(count '^ok recipe ')))
-failed=$((failed + $(count '^FAILED recipe')))
+run_suite "the README's recipes are what the regression suite runs (test/check-readme.sh)" \
+    '^ok recipe ' '^FAILED recipe' bash test/check-readme.sh
 
-echo "== clang's static analyzer over momo and the sandbox (test/scan-build.sh) =="
-set +e
-bash test/scan-build.sh 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
-passed=$((passed + $(count '^ok scan-build$')))
-failed=$((failed + $(count '^FAILED scan-build$')))
-if [ "$rc" -ne 0 ] && [ "$(count '^FAILED scan-build$')" -eq 0 ]; then
-    failed=$((failed + 1))
-fi
+run_suite "clang's static analyzer over momo and the sandbox (test/scan-build.sh)" \
+    '^ok scan-build$' '^FAILED scan-build$' bash test/scan-build.sh
 
-echo "== release metadata: META.json against PGXN's spec, one version everywhere (test/check-meta.sh) =="
-set +e
-bash test/check-meta.sh 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
-passed=$((passed + $(count '^ok meta ')))
-failed=$((failed + $(count '^FAILED meta')))
-if [ "$rc" -ne 0 ] && [ "$(count '^FAILED meta')" -eq 0 ]; then
-    failed=$((failed + 1))
-fi
+run_suite "release metadata: META.json against PGXN's spec, one version everywhere (test/check-meta.sh)" \
+    '^ok meta ' '^FAILED meta' bash test/check-meta.sh
 
 echo "== regression tests (pg_regress) =="
 set +e
@@ -137,16 +129,8 @@ if [ "$rc" -ne 0 ] && [ "$(tap_failures)" -eq 0 ]; then
     failed=$((failed + 1))      # a test file died before reporting
 fi
 
-echo "== fuzzing of the parsers of network data (test/fuzz/run.sh) =="
-set +e
-bash test/fuzz/run.sh 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
-passed=$((passed + $(count '^ok +fuzz_')))
-failed=$((failed + $(count '^FAILED +fuzz_')))
-if [ "$rc" -ne 0 ] && [ "$(count '^FAILED +fuzz_')" -eq 0 ]; then
-    failed=$((failed + 1))
-fi
+run_suite "fuzzing of the parsers of network data (test/fuzz/run.sh)" \
+    '^ok +fuzz_' '^FAILED +fuzz_' bash test/fuzz/run.sh
 
 echo "== regression suite under AddressSanitizer and UBSan (test/asan.sh) =="
 set +e
