@@ -78,14 +78,17 @@ SELECT momo_test.sandbox('config', '{"pending_ms": 0}') IS NOT NULL AS configure
 -- why), and the payment goes through with the same reference id once the
 -- configuration is fixed.  A wrong target environment (HTTP 500
 -- NOT_ALLOWED_TARGET_ENVIRONMENT) ...
-CREATE FUNCTION momo_test.wait_paused(code text) RETURNS text
+CREATE FUNCTION momo_test.wait_paused(code text, ref uuid) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     p text;
 BEGIN
+    -- the pause is published when the answer comes, the answer recorded
+    -- just after: wait for both
     FOR i IN 1..300 LOOP
         SELECT w.problem INTO p FROM momo_worker_status() w;
-        EXIT WHEN p LIKE '%(' || code || ')%';
+        EXIT WHEN p LIKE '%(' || code || ')%'
+              AND (SELECT last_http_status IS NOT NULL FROM momo_payments WHERE reference_id = ref);
         PERFORM pg_sleep(0.1);
     END LOOP;
     RETURN p;
@@ -94,7 +97,7 @@ $$;
 ALTER SYSTEM SET momo.target_environment = 'mtnrwanda';
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 SELECT momo_request_to_pay(19, 'EUR', '46733000019', 'F-target') AS ref \gset
-SELECT momo_test.wait_paused('NOT_ALLOWED_TARGET_ENVIRONMENT') AS problem;
+SELECT momo_test.wait_paused('NOT_ALLOWED_TARGET_ENVIRONMENT', :'ref') AS problem;
 SELECT status, reason, send_refused, attempts, last_http_status, last_error
   FROM momo_payments WHERE reference_id = :'ref';
 SELECT momo_test.sandbox('payments/' || :'ref') IS NULL AS not_stored_by_mtn;
@@ -106,7 +109,7 @@ SELECT s->'posts' AS posts, s->'accepted' AS accepted FROM momo_test.seen(:'ref'
 ALTER SYSTEM SET momo.callback_url = 'https://elsewhere.example/cb';
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
 SELECT momo_request_to_pay(20, 'EUR', '46733000020', 'F-callback') AS ref \gset
-SELECT momo_test.wait_paused('INVALID_CALLBACK_URL_HOST') AS problem;
+SELECT momo_test.wait_paused('INVALID_CALLBACK_URL_HOST', :'ref') AS problem;
 SELECT status, attempts, last_http_status FROM momo_payments WHERE reference_id = :'ref';
 ALTER SYSTEM RESET momo.callback_url;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
