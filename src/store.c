@@ -48,7 +48,13 @@
 /* Arguments (arrays) of the statement that records answers. */
 #define RECORD_ARGS 17
 
-/* Statements the worker runs for every payment, prepared once per schema. */
+/*
+ * Statements run for every payment, prepared once per schema and kept for
+ * the life of the process: the worker's (prepared together, by
+ * prepare_plans) and those of the SQL functions (each prepared at its first
+ * use).  A kept plan is re-planned by PostgreSQL's plan cache when the table
+ * changes; the SQL text itself names only the schema.
+ */
 typedef struct StorePlans
 {
 	char	   *schema;
@@ -57,6 +63,10 @@ typedef struct StorePlans
 	SPIPlanPtr	record_batch;
 	SPIPlanPtr	next_due;
 	SPIPlanPtr	progress;
+	SPIPlanPtr	insert;			/* momo_store_insert */
+	SPIPlanPtr	find_open;		/* momo_store_find_open */
+	SPIPlanPtr	fetch;			/* momo_store_fetch */
+	SPIPlanPtr	caller_sees;	/* momo_store_caller_sees */
 } StorePlans;
 
 static StorePlans plans;
@@ -107,6 +117,35 @@ prepare_kept(const char *sql, int nargs, Oid *types)
 	return plan;
 }
 
+/* Frees a kept plan, if there is one. */
+static void
+free_kept(SPIPlanPtr *plan)
+{
+	if (*plan)
+		SPI_freeplan(*plan);
+	*plan = NULL;
+}
+
+/* Forgets every kept plan if they were prepared for another schema than schema. */
+static void
+use_schema(const char *schema)
+{
+	if (plans.schema && strcmp(plans.schema, schema) == 0)
+		return;
+	free_kept(&plans.claim_send);
+	free_kept(&plans.claim_check);
+	free_kept(&plans.record_batch);
+	free_kept(&plans.next_due);
+	free_kept(&plans.progress);
+	free_kept(&plans.insert);
+	free_kept(&plans.find_open);
+	free_kept(&plans.fetch);
+	free_kept(&plans.caller_sees);
+	if (plans.schema)
+		pfree(plans.schema);
+	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
+}
+
 /* Makes sure the worker's statements are prepared for schema. */
 static void
 prepare_plans(const char *schema)
@@ -121,19 +160,15 @@ prepare_plans(const char *schema)
 		"   AND reference_id::text <> ALL ($4)"
 		" ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED";
 
-	if (plans.schema && strcmp(plans.schema, schema) == 0)
+	use_schema(schema);
+	if (plans.progress)
 		return;
-	if (plans.schema)
-	{
-		SPI_freeplan(plans.claim_send);
-		SPI_freeplan(plans.claim_check);
-		SPI_freeplan(plans.record_batch);
-		SPI_freeplan(plans.next_due);
-		SPI_freeplan(plans.progress);
-		pfree(plans.schema);
-		memset(&plans, 0, sizeof(plans));
-	}
 
+	/* An earlier attempt may have failed half-way; progress is prepared last. */
+	free_kept(&plans.claim_send);
+	free_kept(&plans.claim_check);
+	free_kept(&plans.record_batch);
+	free_kept(&plans.next_due);
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
 	plans.claim_send = prepare_kept(psprintf(claim, schema,
 											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused"),
@@ -201,7 +236,6 @@ prepare_plans(const char *schema)
 											   schema),
 									  1, uuid_types);
 	}
-	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
 }
 
 /* Copies a string into the memory of SPI's caller. */
@@ -275,19 +309,25 @@ bool
 momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
 					 const char *external_id, MomoPayment *p)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	int			rc;
 
+	use_schema(schema);
+	if (plans.find_open == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+
+		plans.find_open = prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
+												" FROM %s.momo_payments p"
+												" WHERE p.requested_by = $1::name AND p.operation = $2"
+												"   AND p.external_id = $3 AND p.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME),
+												schema),
+									   3, types);
+	}
 	values[0] = CStringGetTextDatum(GetUserNameFromId(caller, false));
 	values[1] = CStringGetTextDatum(momo_operation_names[operation]);
 	values[2] = CStringGetTextDatum(external_id);
-	rc = SPI_execute_with_args(psprintf("SELECT p, " PAYMENT_COLUMNS
-										" FROM %s.momo_payments p"
-										" WHERE p.requested_by = $1::name AND p.operation = $2"
-										"   AND p.external_id = $3 AND p.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME),
-										schema),
-							   3, types, values, NULL, false, 1);
+	rc = SPI_execute_plan(plans.find_open, values, NULL, false, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "looking for an earlier payment with the same external_id");
 	if (SPI_processed == 0)
 		return false;
@@ -361,30 +401,36 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
 char *
 momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, bool *existing)
 {
-	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[11];
 	char		nulls[11];
 	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_protocol_operation_product(t->operation)],
 		t->refund_of, GetUserNameFromId(caller, false)};
-	char	   *sql;
 
+	use_schema(schema);
+	if (plans.insert == NULL)
+	{
+		Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+
+		plans.insert = prepare_kept(psprintf("INSERT INTO %s.momo_payments"
+											 " (reference_id, external_id, amount, currency, msisdn,"
+											 "  payer_message, payee_note, operation, product, refund_of,"
+											 "  requested_by)"
+											 " VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
+											 "  $10::uuid, $11::name)"
+											 " ON CONFLICT (requested_by, operation, external_id)"
+											 " WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
+											 " DO NOTHING",
+											 schema),
+									11, types);
+	}
 	for (int i = 0; i < 11; i++)
 	{
 		values[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
 		nulls[i] = v[i] ? ' ' : 'n';
 	}
-	sql = psprintf("INSERT INTO %s.momo_payments"
-				   " (reference_id, external_id, amount, currency, msisdn,"
-				   "  payer_message, payee_note, operation, product, refund_of,"
-				   "  requested_by)"
-				   " VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
-				   "  $10::uuid, $11::name)"
-				   " ON CONFLICT (requested_by, operation, external_id) WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
-				   " DO NOTHING",
-				   schema);
 	*existing = false;
 
 	/*
@@ -397,7 +443,7 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 		char	   *diff;
 		int			rc;
 
-		rc = SPI_execute_with_args(sql, 11, types, values, nulls, false, 0);
+		rc = SPI_execute_plan(plans.insert, values, nulls, false, 0);
 		momo_spi_check(rc, SPI_OK_INSERT, "inserting the payment");
 		if (SPI_processed == 1)
 			return spi_strdup(t->reference_id);
@@ -422,14 +468,20 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 bool
 momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 {
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(reference_id)};
 	int			rc;
 
-	rc = SPI_execute_with_args(psprintf("SELECT p, " PAYMENT_COLUMNS
-										" FROM %s.momo_payments p WHERE reference_id = $1::uuid",
-										schema),
-							   1, types, values, NULL, false, 1);
+	use_schema(schema);
+	if (plans.fetch == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+
+		plans.fetch = prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
+											" FROM %s.momo_payments p WHERE reference_id = $1::uuid",
+											schema),
+								   1, types);
+	}
+	rc = SPI_execute_plan(plans.fetch, values, NULL, false, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "reading the payment");
 	if (SPI_processed == 0)
 		return false;
@@ -636,18 +688,29 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 {
 	Oid			save_userid;
 	int			save_sec_context;
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(reference_id)};
 	volatile int rc = 0;
 
+	use_schema(schema);
+	if (plans.caller_sees == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+
+		/*
+		 * The plan cache re-plans it for each role it runs as when a
+		 * row-level security policy applies.
+		 */
+		plans.caller_sees = prepare_kept(psprintf("SELECT p FROM %s.momo_payments p"
+												  " WHERE p.reference_id = $1::uuid",
+												  schema),
+										 1, types);
+	}
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(caller, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		/* The whole row: a caller with SELECT on some columns only sees no payment. */
-		rc = SPI_execute_with_args(psprintf("SELECT p FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
-											schema),
-								   1, types, values, NULL, true, 1);
+		rc = SPI_execute_plan(plans.caller_sees, values, NULL, true, 1);
 	}
 	PG_FINALLY();
 	{
