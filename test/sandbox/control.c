@@ -154,7 +154,7 @@ static void payment_json(struct sbuf *b, const struct refrec *rec, int64_t now)
     sb_jstrz(b, p->op == OP_REQUESTTOPAY ? amt : NULL);
     sb_printf(b, ",\"notifications\":%lu,\"lastNotification\":", p->notifications);
     sb_jstrz(b, p->last_notification);
-    sb_str(b, "}");
+    sb_printf(b, ",\"accepted_us\":%lld}", (long long)p->accepted_us);
 }
 
 /* GET /_sandbox/payments. */

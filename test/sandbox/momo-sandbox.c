@@ -84,6 +84,7 @@ static const struct {
     long min, max;
 } int_settings[] = {
     { "delay_ms", offsetof(struct config, delay_ms), 0, 3600000 },
+    { "status_delay_ms", offsetof(struct config, status_delay_ms), 0, 3600000 },
     { "fail_first", offsetof(struct config, fail_first), 0, 1000000000 },
     { "fail_status", offsetof(struct config, fail_status), 429, 503 },
     { "drop_first", offsetof(struct config, drop_first), 0, 1000000000 },

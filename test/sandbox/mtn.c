@@ -886,6 +886,11 @@ static void handle_create(struct MHD_Connection *c, struct req *r, const struct 
         p->version = version;
         p->amount_cents = amount_cents(p->amount);
         p->accepted_ms = now;
+        {
+            struct timespec wall;
+            clock_gettime(CLOCK_REALTIME, &wall);
+            p->accepted_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
+        }
         p->visible_ms = now + cfg->not_found_ms;
         p->pending_until_ms = now + cfg->pending_ms;
         p->ongoing_until_ms = now + cfg->ongoing_seconds * 1000;
@@ -1531,7 +1536,9 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
 
     struct config cfg;
     config_snapshot(&cfg);
-    if (cfg.delay_ms > 0)
+    if (ri.rt == RT_STATUS && cfg.status_delay_ms > 0)
+        r->due_ms = now_ms() + cfg.status_delay_ms;
+    else if (cfg.delay_ms > 0)
         r->due_ms = now_ms() + cfg.delay_ms;
     if (cfg.redirect) {
         STAT_INC(redirects);

@@ -24,6 +24,7 @@ enum refuse_posts { RP_NONE, RP_TARGET_ENVIRONMENT, RP_CALLBACK_HOST, RP_FORBIDD
 /* Fault injection and behaviour knobs, changeable at run time. */
 struct config {
     long delay_ms;
+    long status_delay_ms;       /* status GETs are answered this late instead (0 = delay_ms) */
     long fail_first;
     long fail_status;           /* 500, 503 or 429 */
     long drop_first;

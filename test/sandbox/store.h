@@ -44,6 +44,7 @@ struct payment {
     const char *forced_reason;  /* static: FAILED with this reason whatever the party (NULL = table) */
     int64_t amount_cents;
     int64_t accepted_ms;        /* monotonic time of acceptance */
+    int64_t accepted_us;        /* wall clock of acceptance, microseconds since the epoch */
     int64_t visible_ms;         /* status GET answers 404 before this */
     int64_t pending_until_ms;   /* successful payments are PENDING before this */
     int64_t ongoing_until_ms;   /* 46733123453 stays PENDING before this */
