@@ -10,7 +10,7 @@
 #   make fuzz             libFuzzer targets of the network-data parsers, 60 s each (test/fuzz/)
 #   make asan             the regression suite against momo built with ASan + UBSan (test/asan.sh)
 #   make cassert          regression + TAP suites against PostgreSQL built with --enable-cassert (test/cassert.sh)
-#   make bench            worker throughput against a plain libcurl client (bench/)
+#   make bench            performance figures, each a ratio measured in the same run (bench/)
 
 EXTENSION = momo
 # The one place that holds momo's version: the control file's

@@ -5,6 +5,7 @@
  * connections reused, and prints
  *
  *     ceiling: N requests in S s = R req/s
+ *     ceiling: cpu U s (user + system, /proc/self/stat) = X us/request
  *
  * It first gets a token (POST {base}/collection/token/, Basic auth), then
  * sends N POSTs to {base}/collection/v1_0/requesttopay, each with a fresh
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 struct options
 {
@@ -304,6 +306,33 @@ parse_positive(const char *arg, const char *what)
 	return v;
 }
 
+/*
+ * CPU time this process has used (utime + stime of /proc/self/stat, in
+ * seconds), the measure bench/run.sh reads for momo's worker; -1 if unknown.
+ */
+static double
+cpu_seconds(void)
+{
+	FILE	   *f = fopen("/proc/self/stat", "r");
+	char		buf[1024];
+	char	   *p;
+	unsigned long utime,
+				stime;
+	size_t		len;
+
+	if (f == NULL)
+		return -1;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* fields 14 and 15; the command name (field 2) may hold spaces */
+	p = strrchr(buf, ')');
+	if (p == NULL ||
+		sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+		return -1;
+	return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -352,7 +381,9 @@ main(int argc, char **argv)
 	long		failed = 0;
 	long		connects = 0;
 	double		t0,
-				elapsed;
+				elapsed,
+				cpu0,
+				cpu;
 	int			still_running = 0;
 
 	while ((opt = getopt_long(argc, argv, "u:a:n:c:k:U:K:e:b:2vh", longopts, NULL)) != -1)
@@ -420,6 +451,7 @@ main(int argc, char **argv)
 		curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
 
 	t0 = now_seconds();
+	cpu0 = cpu_seconds();
 	for (long i = 0; i < slot_count; i++)
 		start_request(multi, &slots[i], next++, &o, rtp_url, auth_header,
 					  key_header, env_header, callback_header);
@@ -486,9 +518,15 @@ main(int argc, char **argv)
 		}
 	}
 	elapsed = now_seconds() - t0;
+	cpu = cpu_seconds();
+	if (cpu >= 0 && cpu0 >= 0)
+		cpu -= cpu0;
 
 	printf("ceiling: %ld requests in %.3f s = %.1f req/s\n", o.n, elapsed,
 		   elapsed > 0 ? o.n / elapsed : 0.0);
+	if (cpu >= 0)
+		printf("ceiling: cpu %.2f s (user + system, /proc/self/stat) = %.1f us/request\n",
+			   cpu, cpu * 1e6 / o.n);
 	printf("ceiling: %ld answered 202, %ld not; concurrency %ld, %ld connections opened\n",
 		   ok, failed, slot_count, connects);
 
