@@ -7,8 +7,11 @@
 SELECT name, context, vartype, unit
   FROM pg_settings WHERE name LIKE 'momo.%' ORDER BY name;
 
+-- (the sandbox's URL, whatever port the test environment gave it, is kept
+-- for later)
+SELECT current_setting('momo.base_url') AS sandbox_url \gset
 SELECT current_setting('momo.environment') AS environment,
-       current_setting('momo.base_url') AS base_url,
+       :'sandbox_url' ~ '^https://localhost:[0-9]+$' AS base_url_is_the_local_sandbox,
        current_setting('momo.target_environment') AS target_environment,
        current_setting('momo.database_name') AS database_name;
 
@@ -75,7 +78,7 @@ ALTER SYSTEM SET momo.callback_url = 'https://shop.example.rw/momo/callback';
 :reload
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'RWF', '250788123456')$$);
 -- In production RWF is fine, and whole francs only.
-ALTER SYSTEM SET momo.base_url = 'https://localhost:18443';
+ALTER SYSTEM SET momo.base_url = :'sandbox_url';
 :reload
 BEGIN;
 SELECT momo_test.try($$SELECT momo_request_to_pay(10.5, 'RWF', '250788123456')$$);
@@ -94,7 +97,7 @@ ALTER SYSTEM RESET momo.target_environment;
 ALTER SYSTEM RESET momo.callback_url;
 ALTER SYSTEM RESET momo.base_url;
 :reload
-SELECT current_setting('momo.base_url') AS base_url,
+SELECT current_setting('momo.base_url') = :'sandbox_url' AS base_url_restored,
        current_setting('momo.target_environment') AS target_environment;
 
 SELECT count(*) AS payments FROM momo_payments;
