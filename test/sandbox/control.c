@@ -106,9 +106,12 @@ static void handle_stats(struct req *r)
 static void rec_counters(struct sbuf *b, const struct refrec *rec)
 {
     sb_printf(b, ",\"posts\":%lu,\"accepted\":%d,\"conflicts\":%lu,\"faults\":%lu,"
-              "\"status_gets\":%lu,\"bad_requests\":%lu",
+              "\"status_gets\":%lu,\"bad_requests\":%lu,\"accepted_event\":%llu,"
+              "\"first_status_answer_event\":%llu,\"last_status_answer_event\":%llu",
               rec->posts, rec->pay ? 1 : 0, rec->conflicts, rec->faults,
-              rec->status_gets, rec->bad_requests);
+              rec->status_gets, rec->bad_requests, (unsigned long long)rec->accepted_event,
+              (unsigned long long)rec->first_status_answer_event,
+              (unsigned long long)rec->last_status_answer_event);
 }
 
 /* Append one stored payment as a JSON object (caller holds the store lock). */

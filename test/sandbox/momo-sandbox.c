@@ -492,6 +492,8 @@ static enum MHD_Result deliver(struct MHD_Connection *c, struct req *r)
         release_answer(r);
         return MHD_NO;
     }
+    if (r->status_ref[0])
+        store_note_status_answer(r->status_ref);
     enum MHD_Result ret = MHD_queue_response(c, r->status, r->resp);
     release_answer(r);
     return ret;
@@ -650,6 +652,7 @@ static void usage(FILE *f)
         "  --ongoing-seconds N        46733123453 stays PENDING N s, then FAILED EXPIRED (default 300)\n"
         "  --not-found-ms N           status GET is 404 for N ms after the 202 (default 0)\n"
         "  --delay-ms N               every product call answers after N ms\n"
+        "  --status-delay-ms N        status GETs answer after N ms (instead of --delay-ms)\n"
         "  --fail-first N             first N POSTs per reference id fail (not stored)\n"
         "  --fail-status CODE         500 (default), 503 or 429 for --fail-first/--fail-share\n"
         "  --drop-first N             first N POSTs per reference id: processed, then connection closed\n"
@@ -670,7 +673,7 @@ enum opt {
     O_NOT_FOUND_MS, O_DELAY_MS, O_FAIL_FIRST, O_FAIL_STATUS, O_DROP_FIRST, O_RATE_LIMIT_FIRST,
     O_FAIL_SHARE, O_DROP_SHARE, O_HANG_FIRST, O_STATUS_BODY, O_REDIRECT, O_PIDFILE, O_VERBOSE,
     O_HELP, O_PROD_SUBKEY, O_PROD_API_USER, O_BALANCE, O_DELIVER_CB, O_CB_CACERT, O_DUP_CB,
-    O_DUP_GAP, O_EARLY_CB, O_EARLY_MS
+    O_DUP_GAP, O_EARLY_CB, O_EARLY_MS, O_STATUS_DELAY
 };
 
 static const struct option long_opts[] = {
@@ -690,6 +693,7 @@ static const struct option long_opts[] = {
     { "ongoing-seconds", required_argument, NULL, O_ONGOING },
     { "not-found-ms", required_argument, NULL, O_NOT_FOUND_MS },
     { "delay-ms", required_argument, NULL, O_DELAY_MS },
+    { "status-delay-ms", required_argument, NULL, O_STATUS_DELAY },
     { "fail-first", required_argument, NULL, O_FAIL_FIRST },
     { "fail-status", required_argument, NULL, O_FAIL_STATUS },
     { "drop-first", required_argument, NULL, O_DROP_FIRST },
@@ -823,6 +827,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_ONGOING: target = &g_cfg_cli.ongoing_seconds; max = 100000000; break;
         case O_NOT_FOUND_MS: target = &g_cfg_cli.not_found_ms; break;
         case O_DELAY_MS: target = &g_cfg_cli.delay_ms; max = 3600000; break;
+        case O_STATUS_DELAY: target = &g_cfg_cli.status_delay_ms; max = 3600000; break;
         case O_FAIL_FIRST: target = &g_cfg_cli.fail_first; break;
         case O_FAIL_STATUS:
             if (parse_long(optarg, 429, 503, &v) != 0 || (v != 429 && v != 500 && v != 503)) {

@@ -1029,6 +1029,7 @@ static void handle_status_get(struct req *r, const char *ref, const struct confi
     }
     char id[37];
     lower_copy(id, ref, sizeof(id));
+    memcpy(r->status_ref, id, sizeof(r->status_ref));
     int64_t now = now_ms();
     struct sbuf b;
     sb_init(&b);

@@ -131,6 +131,7 @@ struct req {
     int resp_shared;            /* resp is one of the shared answers: do not destroy */
     unsigned int status;
     int64_t due_ms;             /* answer not before this (0 = now) */
+    char status_ref[37];        /* a status GET of this (lowercase) id: its answer is noted */
     volatile int gone;          /* set when a parked connection must be closed */
     /* for --verbose */
     int64_t t0;

@@ -184,7 +184,27 @@ struct refrec *store_first(void)
 void store_set_payment(struct refrec *r, struct payment *p)
 {
     r->pay = p;
+    r->accepted_event = store_next_event();
     n_payments++;
+}
+
+static uint64_t event_counter;
+
+uint64_t store_next_event(void)
+{
+    return __atomic_add_fetch(&event_counter, 1, __ATOMIC_SEQ_CST);
+}
+
+void store_note_status_answer(const char *id)
+{
+    store_lock();
+    struct refrec *r = store_find(id);
+    if (r) {
+        r->last_status_answer_event = store_next_event();
+        if (r->first_status_answer_event == 0)
+            r->first_status_answer_event = r->last_status_answer_event;
+    }
+    store_unlock();
 }
 
 size_t store_payments(void)

@@ -63,6 +63,9 @@ struct refrec {
     unsigned long posts, conflicts, faults, status_gets, bad_requests;
     int product, op;            /* of the first POST with this id */
     struct payment *pay;        /* NULL when nothing was stored */
+    /* Events, numbered in the order they happened (store_next_event); 0 = not yet. */
+    uint64_t accepted_event;    /* the creating POST was stored */
+    uint64_t first_status_answer_event, last_status_answer_event;  /* a status GET answered */
 };
 
 int store_init(void);
@@ -77,6 +80,10 @@ struct refrec *store_get_or_add(const char *id);
 struct refrec *store_first(void);
 /* Attach a payment to a record; caller holds the lock. */
 void store_set_payment(struct refrec *r, struct payment *p);
+/* The next number of the sandbox's sequence of events (accepted POSTs, answered status GETs). */
+uint64_t store_next_event(void);
+/* Note that a status GET of the (lowercase) id is being answered now (takes the lock). */
+void store_note_status_answer(const char *id);
 /* Number of stored payments; caller holds the lock. */
 size_t store_payments(void);
 /* Drop every record and payment (takes the lock). */
