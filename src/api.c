@@ -10,14 +10,18 @@
  *	  switches that product to the other key (key rotation); a product on
  *	  its secondary key tries the primary again whenever it needs a new
  *	  token, and goes back to it once MTN accepts it.  Products never share
- *	  key state.  An exchange sends all its calls concurrently, retries the
- *	  ones answered 401 once with a fresh token, and hands one final answer
- *	  per call to its caller.
+ *	  key state.  Calls are started one by one (momo_api_start) and driven
+ *	  together (momo_api_step), so that the worker can add calls whenever a
+ *	  slot is free while others are in flight; a call answered 401 is
+ *	  repeated once with a fresh token, and each call gets one final answer.
+ *	  A token fetched meanwhile does not take the answers of the calls in
+ *	  flight: it runs alone (momo_http_perform).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
@@ -226,158 +230,160 @@ momo_api_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char 
 			 errhint("Check momo.base_url and the network path to MTN; the call can be repeated.")));
 }
 
-typedef struct ExchangeState
+/*
+ * Starts call: builds its request with its product's access token (a new
+ * one if call->refused, the token MTN refused on its first try, is still
+ * the cached one) in call->cxt, and adds it to the transfers of client's
+ * multi handle, where momo_api_step drives it.  Returns MOMO_TOKEN_OK, or
+ * why no token could be had (*error says more; nothing started).
+ */
+MomoTokenResult
+momo_api_start(MomoHttpClient *client, MomoCall *call, int max_in_flight, char **error)
 {
-	MomoCall  **retry;			/* calls answered 401 in the first pass */
-	int			nretry;
-	bool		key_refused;
-	bool		last_pass;
-	bool		stopped;		/* flush asked to send no further call */
-	MomoAnswerFn fn;
-	MomoFlushFn flush;
-	void	   *arg;
-} ExchangeState;
+	const MomoConfig *cfg = call->cfg;
+	MomoProduct product = momo_protocol_operation_product(call->terms->operation);
+	MemoryContext old;
+	MomoHttpRequest *req;
+	MomoTokenResult r;
+	char	   *token;
 
-/* Classifies one finished request; holds back 401s of the first pass for a retry. */
-static void
-exchange_done(MomoHttpRequest *req, void *arg)
+	/*
+	 * A call must be sent with its own product's credentials: sent with
+	 * another product's, it would be refused (401), and the refusal would
+	 * change the key state of the wrong product.
+	 */
+	if (product != cfg->product)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("a %s payment cannot be sent with the %s credentials",
+						momo_product_names[product], momo_product_names[cfg->product])));
+	old = MemoryContextSwitchTo(call->cxt);
+	r = momo_api_get_token(client, cfg, call->refused, &token, &call->key, error);
+	if (r == MOMO_TOKEN_OK)
+	{
+		req = momo_protocol_request(cfg, call->key, token, call->op, call->terms);
+		req->context = call;
+		call->token = token;
+		momo_http_start(client, cfg, req, max_in_flight);
+	}
+	MemoryContextSwitchTo(old);
+	return r;
+}
+
+typedef struct StepState
 {
-	ExchangeState *st = (ExchangeState *) arg;
+	MomoHttpClient *client;
+	int			max_in_flight;
+	MomoAnswerFn fn;
+	void	   *arg;
+} StepState;
+
+/*
+ * A finished request: its call's final answer goes to the caller, but a
+ * first try answered 401 is made once more with a fresh token (with the
+ * product's other subscription key if MTN refused the key).
+ */
+static void
+step_done(MomoHttpRequest *req, void *arg)
+{
+	StepState  *st = (StepState *) arg;
 	MomoCall   *call = (MomoCall *) req->context;
+	MemoryContext old = MemoryContextSwitchTo(call->cxt);
 
 	momo_protocol_classify(call->op, req, &call->answer);
 	momo_http_request_free(req);
-	if (!st->last_pass &&
+	if (call->refused == NULL &&
 		(call->answer.verdict == MOMO_TOKEN_REFUSED || call->answer.verdict == MOMO_KEY_REFUSED))
 	{
+		char	   *error = NULL;
+		MomoTokenResult r;
+
 		if (call->answer.verdict == MOMO_KEY_REFUSED)
-			st->key_refused = true;
-		st->retry[st->nretry++] = call;
-		return;
+			switch_key(call->cfg, call->key);
+		call->refused = call->token;
+		r = momo_api_start(st->client, call, st->max_in_flight, &error);
+		if (r == MOMO_TOKEN_OK)
+		{
+			MemoryContextSwitchTo(old);
+			return;
+		}
+		call->answer.error = psprintf("%s; then no new access token: %s",
+									  call->answer.error ? call->answer.error : "HTTP 401",
+									  error ? error : "unknown");
 	}
+	MemoryContextSwitchTo(old);
 	st->fn(call, &call->answer, st->arg);
 }
 
-/* Passes a round of the transfer loop on to the caller, who may stop the exchange. */
-static bool
-exchange_drained(void *arg)
+/*
+ * Drives the calls in flight for at most timeout_ms (see momo_http_step),
+ * and hands fn the final answer of each call that has one.  A call answered
+ * 401 on its first try is started again at once with a fresh token; its
+ * second answer is final.  Returns how many requests finished.
+ */
+int
+momo_api_step(MomoHttpClient *client, long timeout_ms, int max_in_flight,
+			  MomoAnswerFn fn, void *arg)
 {
-	ExchangeState *st = (ExchangeState *) arg;
+	StepState	st;
 
-	if (st->flush && st->flush(st->arg, false))
-		st->stopped = true;
-	return st->stopped;
-}
-
-/* Tells the caller that every answer has been handed out. */
-static void
-exchange_finished(ExchangeState *st)
-{
-	if (st->flush)
-		st->flush(st->arg, true);
-}
-
-/* Sends the given calls with token; reports answers through exchange_done. */
-static void
-exchange_pass(MomoHttpClient *client, const MomoConfig *cfg, MomoCall **calls, int n,
-			  int max_in_flight, const char *token, int key, ExchangeState *st)
-{
-	MomoHttpRequest **reqs = palloc(sizeof(MomoHttpRequest *) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-	{
-		reqs[i] = momo_protocol_request(cfg, key, token, calls[i]->op, calls[i]->terms);
-		reqs[i]->context = calls[i];
-	}
-	PG_TRY();
-	{
-		(void) momo_http_run(client, cfg, reqs, n, max_in_flight, exchange_done, exchange_drained, st);
-	}
-	PG_FINALLY();
-	{
-		for (int i = 0; i < n; i++)
-			momo_http_request_free(reqs[i]);
-	}
-	PG_END_TRY();
-	pfree(reqs);
+	st.client = client;
+	st.max_in_flight = max_in_flight;
+	st.fn = fn;
+	st.arg = arg;
+	return momo_http_step(client, timeout_ms, step_done, &st);
 }
 
 /*
- * Sends every call and hands fn one final answer per call; flush (if not
- * NULL) is called often while answers come in, and once more at the end.
- * Once flush returns true no further call is sent, and the calls not sent
- * get no answer.  Returns MOMO_TOKEN_OK, or the reason no access token could
- * be had (then fn was called for no call, and *error says why).
+ * Sends every call (all of cfg's product) with at most max_in_flight at
+ * once, and hands fn one final answer per call, all before it returns.
+ * Returns MOMO_TOKEN_OK, or the reason no access token could be had (then
+ * nothing was sent, fn was called for no call, and *error says why).  For
+ * the SQL functions; the worker drives its calls itself (worker.c).
  */
 MomoTokenResult
 momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls, int ncalls,
-				  int max_in_flight, MomoAnswerFn fn, MomoFlushFn flush, void *arg,
-				  char **error)
+				  int max_in_flight, MomoAnswerFn fn, void *arg, char **error)
 {
-	ExchangeState st;
-	MomoCall  **all = palloc(sizeof(MomoCall *) * Max(ncalls, 1));
 	char	   *token;
 	int			key;
 	MomoTokenResult r;
-
-	/*
-	 * Every call must belong to cfg's product: sent with another product's
-	 * credentials, it would be refused (401), and the refusal would change
-	 * the key state of the wrong product.
-	 */
-	for (int i = 0; i < ncalls; i++)
-	{
-		MomoProduct product = momo_protocol_operation_product(calls[i].terms->operation);
-
-		if (product != cfg->product)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("a %s payment cannot be sent with the %s credentials",
-							momo_product_names[product], momo_product_names[cfg->product])));
-	}
+	volatile int next = 0;
 
 	r = momo_api_get_token(client, cfg, NULL, &token, &key, error);
 	if (r != MOMO_TOKEN_OK)
 		return r;
-
-	memset(&st, 0, sizeof(st));
-	st.retry = palloc(sizeof(MomoCall *) * Max(ncalls, 1));
-	st.fn = fn;
-	st.flush = flush;
-	st.arg = arg;
-	for (int i = 0; i < ncalls; i++)
-		all[i] = &calls[i];
-	exchange_pass(client, cfg, all, ncalls, max_in_flight, token, key, &st);
-	if (st.nretry == 0 || st.stopped)
+	PG_TRY();
 	{
-		/* Stopped: the calls answered 401 are not repeated; their answers go as they are. */
-		for (int i = 0; i < st.nretry; i++)
-			fn(st.retry[i], &st.retry[i]->answer, arg);
-		exchange_finished(&st);
-		return MOMO_TOKEN_OK;
-	}
-
-	/* 401: fetch a new token once (with the other key if the key was refused) and retry. */
-	if (st.key_refused)
-		switch_key(cfg, key);
-	r = momo_api_get_token(client, cfg, token, &token, &key, error);
-	st.last_pass = true;
-	if (r != MOMO_TOKEN_OK)
-	{
-		for (int i = 0; i < st.nretry; i++)
+		while (next < ncalls || momo_http_in_flight(client) > 0)
 		{
-			MomoCall   *call = st.retry[i];
+			while (next < ncalls && momo_http_in_flight(client) < Max(max_in_flight, 1))
+			{
+				MomoCall   *call = &calls[next++];
 
-			call->answer.error = psprintf("%s; then no new access token: %s",
-										  call->answer.error ? call->answer.error : "HTTP 401",
-										  *error ? *error : "unknown");
-			fn(call, &call->answer, arg);
+				call->cfg = cfg;
+				call->cxt = CurrentMemoryContext;
+				call->refused = NULL;
+				if (momo_api_start(client, call, max_in_flight, error) != MOMO_TOKEN_OK)
+				{
+					/* The token was there a moment ago: not sent, tried again later. */
+					memset(&call->answer, 0, sizeof(call->answer));
+					call->answer.verdict = MOMO_RETRY;
+					call->answer.not_sent = true;
+					call->answer.error = psprintf("no access token: %s", *error ? *error : "unknown");
+					fn(call, &call->answer, arg);
+				}
+			}
+			(void) momo_api_step(client, 100, max_in_flight, fn, arg);
+			CHECK_FOR_INTERRUPTS();
 		}
-		exchange_finished(&st);
-		return MOMO_TOKEN_OK;
 	}
-	exchange_pass(client, cfg, st.retry, st.nretry, max_in_flight, token, key, &st);
-	exchange_finished(&st);
+	PG_CATCH();
+	{
+		momo_http_abandon(client);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return MOMO_TOKEN_OK;
 }
 

@@ -2,8 +2,8 @@
  *
  * api.h
  *	  Conversations with MTN: access tokens shared by all processes, and
- *	  exchanges that send many payment calls at once and report one final
- *	  answer per call.
+ *	  calls about payments, started one by one and driven together, each
+ *	  with one final answer.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,33 +13,34 @@
 #include "http.h"
 #include "protocol.h"
 
-/* One call of an exchange. */
+/* One call to MTN about a payment. */
 typedef struct MomoCall
 {
 	MomoOp		op;
 	MomoPaymentTerms *terms;
 	void	   *context;		/* the caller's */
+	const MomoConfig *cfg;		/* its product's; valid while it is in flight */
+	MemoryContext cxt;			/* where its request and answer are made */
+	char	   *refused;		/* the token MTN refused on its first try, if it did */
 	/* private */
 	MomoAnswer	answer;
+	char	   *token;			/* of the try in flight */
+	int			key;			/* the subscription key it goes with */
 } MomoCall;
 
-/* Receives the final answer of each call of an exchange. */
+/* Receives the final answer of each call. */
 typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
-
-/*
- * Called often while answers come in (at least every 100 ms), and with
- * final = true at the end; returns true (when final is false) to send no
- * further call of the exchange.
- */
-typedef bool (*MomoFlushFn) (void *arg, bool final);
 
 extern MomoTokenResult momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg,
 										  const char *refused, char **token, int *key,
 										  char **error);
+extern MomoTokenResult momo_api_start(MomoHttpClient *client, MomoCall *call, int max_in_flight,
+									  char **error);
+extern int	momo_api_step(MomoHttpClient *client, long timeout_ms, int max_in_flight,
+						  MomoAnswerFn fn, void *arg);
 extern MomoTokenResult momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg,
 										 MomoCall *calls, int ncalls, int max_in_flight,
-										 MomoAnswerFn fn, MomoFlushFn flush, void *arg,
-										 char **error);
+										 MomoAnswerFn fn, void *arg, char **error);
 extern MomoHttpRequest *momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post,
 									  const char *path, const char *body,
 									  const char *header_name, const char *header_value);

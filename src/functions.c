@@ -368,7 +368,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	call.op = MOMO_OP_STATUS;
 	call.terms = &p.terms;
 	call.context = &p;
-	r = momo_api_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, NULL, a.schema, &error);
+	r = momo_api_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, a.schema, &error);
 	if (r != MOMO_TOKEN_OK)
 		momo_api_raise_token_error(&cfg, r, error);
 

@@ -7,6 +7,14 @@
  *	  are never followed, response bodies are capped, and a query cancel or
  *	  shutdown request aborts the transfers promptly.
  *
+ *	  Requests are started one by one (momo_http_start) and driven by
+ *	  momo_http_step, which hands each finished one back: the caller keeps
+ *	  as many in flight as it likes and adds new ones whenever it likes, so
+ *	  a slow request holds up only itself (the worker's pipeline).  A single
+ *	  request (momo_http_perform: access tokens, the calls of SQL functions)
+ *	  runs on a multi handle of its own, so that it can be made while other
+ *	  transfers are in flight without taking their answers.
+ *
  *	  Trust: the system's CAs (libcurl's default bundle and directory), to
  *	  which momo.ca_file adds its own: libcurl loads the file
  *	  (CURLOPT_CAINFO, which would replace its default bundle), and a TLS
@@ -16,7 +24,9 @@
  *
  *	  Memory: response buffers are palloc'd in the request's context;
  *	  libcurl owns its handles, which are always returned to the pool, also
- *	  when an ERROR leaves momo_http_run.
+ *	  when an ERROR interrupts a request (momo_http_perform returns its
+ *	  handle; after an ERROR the caller of momo_http_start calls
+ *	  momo_http_abandon).
  *
  *	  While it waits for answers, the process shows the wait in
  *	  pg_stat_activity (MOMO_WAIT_NETWORK, see momo.h).
@@ -39,10 +49,14 @@
 
 struct MomoHttpClient
 {
-	CURLM	   *multi;
+	CURLM	   *multi;			/* requests started by momo_http_start */
+	CURLM	   *single;			/* the one request of momo_http_perform */
 	CURL	  **idle;			/* reusable easy handles */
 	int			nidle;
 	int			maxidle;
+	MomoHttpRequest **active;	/* in flight on multi (see momo_http_abandon) */
+	int			nactive;
+	int			maxactive;
 	bool		openssl;		/* libcurl's TLS backend is OpenSSL */
 };
 
@@ -67,12 +81,15 @@ momo_http_client(void)
 
 	c = MemoryContextAllocZero(TopMemoryContext, sizeof(MomoHttpClient));
 	c->multi = curl_multi_init();
-	if (c->multi == NULL)
+	c->single = curl_multi_init();
+	if (c->multi == NULL || c->single == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not create a libcurl multi handle")));
 	c->maxidle = 1024;
 	c->idle = MemoryContextAllocZero(TopMemoryContext, sizeof(CURL *) * c->maxidle);
+	c->maxactive = 64;
+	c->active = MemoryContextAllocZero(TopMemoryContext, sizeof(MomoHttpRequest *) * c->maxactive);
 	vi = curl_version_info(CURLVERSION_NOW);
 	c->openssl = (vi != NULL && vi->ssl_version != NULL &&
 				  pg_strncasecmp(vi->ssl_version, "OpenSSL/", 8) == 0);
@@ -325,134 +342,85 @@ finish_request(MomoHttpRequest *req, CURLcode result)
 }
 
 /*
- * Runs nreqs requests with at most max_in_flight at once and calls done for
- * each as it finishes, and drained (if not NULL) after each round of the
- * loop (at least every 100 ms while requests are in flight); once drained
- * returns true, no further request starts, and done is called for those
- * that did (requests reqs[0 .. started - 1]; returns started).  Both may use
- * SPI and raise errors; transfers still in flight are then abandoned and
- * their handles returned to the pool.
- *
- * next and in_flight change inside PG_TRY and are read in PG_FINALLY, so
- * they are volatile: after an ERROR (a query cancel, say), a copy of next
- * kept in a register would hold its value of before the loop, and the
- * handles of the transfers in flight would stay in the multi handle, bound
- * to requests freed with their memory context (gcc had dropped the release
- * loop altogether).
+ * Runs one request alone on the client's single multi handle.  The handle
+ * is removed and returned to the pool, also after an ERROR (a query cancel,
+ * say): `added` changes inside PG_TRY and is read in PG_CATCH, so it is
+ * volatile.  (PG_CATCH rather than PG_FINALLY: gcc -Wclobbered takes
+ * PG_FINALLY's own flag for a clobbered variable here.)
  */
-int
-momo_http_run(MomoHttpClient *c, const MomoConfig *cfg,
-			  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
-			  MomoHttpDone done, MomoHttpDrained drained, void *arg)
+static void
+run_alone(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 {
-	volatile int next = 0;
-	volatile int in_flight = 0;
-	volatile bool stop = false;
-	int			started;
-	const int	limit = Max(max_in_flight, 1);
-	MomoHttpRequest **active = palloc0(sizeof(MomoHttpRequest *) * Max(nreqs, 1));
+	volatile bool added = false;
 
 	PG_TRY();
 	{
 		CURLMcode	mrc;
-		int			running = 0;
+		int			running = 1;
+		bool		finished = false;
 
-		mrc = curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) limit);
+		prepare_easy(c, cfg, req);
+		mrc = curl_multi_add_handle(c->single, req->easy);
 		if (mrc != CURLM_OK)
-			elog(ERROR, "curl_multi_setopt failed: %s", curl_multi_strerror(mrc));
-
-		while ((next < nreqs && !stop) || in_flight > 0)
+			elog(ERROR, "curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
+		added = true;
+		for (;;)
 		{
 			CURLMsg    *msg;
 			int			queued;
 
-			while (next < nreqs && in_flight < limit && !stop)
-			{
-				MomoHttpRequest *req = reqs[next];
-
-				/* Listed before its handle exists, so that an ERROR returns it. */
-				active[next] = req;
-				next++;
-				prepare_easy(c, cfg, req);
-				mrc = curl_multi_add_handle(c->multi, req->easy);
-				if (mrc != CURLM_OK)
-					elog(ERROR, "curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
-				in_flight++;
-			}
-
-			mrc = curl_multi_perform(c->multi, &running);
+			mrc = curl_multi_perform(c->single, &running);
 			if (mrc != CURLM_OK)
 				elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
-
-			while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL)
+			while ((msg = curl_multi_info_read(c->single, &queued)) != NULL)
 			{
-				MomoHttpRequest *req;
-
-				if (msg->msg != CURLMSG_DONE)
-					continue;
-				if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req) != CURLE_OK)
-					elog(ERROR, "lost track of an HTTP transfer");
-				finish_request(req, msg->data.result);
-				curl_multi_remove_handle(c->multi, req->easy);
-				release_easy(c, req);
-				in_flight--;
-				done(req, arg);
+				if (msg->msg == CURLMSG_DONE && msg->easy_handle == req->easy)
+				{
+					finish_request(req, msg->data.result);
+					finished = true;
+				}
 			}
-			if (drained && drained(arg))
-				stop = true;
-
 			CHECK_FOR_INTERRUPTS();
+			if (finished)
+				break;
 
-			if (in_flight > 0 && (next >= nreqs || stop || in_flight >= limit))
-			{
-				/*
-				 * The wait on the network, shown in pg_stat_activity.  Nothing
-				 * in between raises an error (momo's libcurl callbacks never
-				 * do), so its end is always reported.
-				 */
-				pgstat_report_wait_start(momo_wait_event(MOMO_WAIT_NETWORK));
-				mrc = curl_multi_poll(c->multi, NULL, 0, 100, NULL);
-				pgstat_report_wait_end();
-				if (mrc != CURLM_OK)
-					elog(ERROR, "curl_multi_poll failed: %s", curl_multi_strerror(mrc));
-			}
+			/*
+			 * The wait on the network, shown in pg_stat_activity.  Nothing in
+			 * between raises an error (momo's libcurl callbacks never do), so
+			 * its end is always reported.
+			 */
+			pgstat_report_wait_start(momo_wait_event(MOMO_WAIT_NETWORK));
+			mrc = curl_multi_poll(c->single, NULL, 0, 100, NULL);
+			pgstat_report_wait_end();
+			if (mrc != CURLM_OK)
+				elog(ERROR, "curl_multi_poll failed: %s", curl_multi_strerror(mrc));
 		}
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		/* A handle taken but not yet added is only returned to the pool. */
-		for (int i = 0; i < next; i++)
-		{
-			if (active[i] && active[i]->easy)
-			{
-				(void) curl_multi_remove_handle(c->multi, active[i]->easy);
-				release_easy(c, active[i]);
-			}
-		}
+		if (added)
+			(void) curl_multi_remove_handle(c->single, req->easy);
+		release_easy(c, req);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	started = next;
-	pfree(active);
-	return started;
-}
-
-/* Does nothing: the single request of momo_http_perform needs no callback. */
-static void
-ignore_done(MomoHttpRequest *req pg_attribute_unused(), void *arg pg_attribute_unused())
-{
+	(void) curl_multi_remove_handle(c->single, req->easy);
+	release_easy(c, req);
 }
 
 /*
  * Runs one request alone, then releases its header list; the outcome is in
- * the request.  (PG_CATCH rather than PG_FINALLY: gcc -Wclobbered takes
- * PG_FINALLY's own flag for a clobbered variable here.)
+ * the request.  It may be made while requests started by momo_http_start
+ * are in flight: it has a multi handle of its own.  (PG_CATCH rather than
+ * PG_FINALLY: gcc -Wclobbered takes PG_FINALLY's own flag for a clobbered
+ * variable here.)
  */
 void
 momo_http_perform(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 {
 	PG_TRY();
 	{
-		(void) momo_http_run(c, cfg, &req, 1, 1, ignore_done, NULL, NULL);
+		run_alone(c, cfg, req);
 	}
 	PG_CATCH();
 	{
@@ -461,6 +429,117 @@ momo_http_perform(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req
 	}
 	PG_END_TRY();
 	momo_http_request_free(req);
+}
+
+/*
+ * Starts a request on the client's multi handle; momo_http_step drives it
+ * and hands it back when it has finished.  At most max_in_flight requests
+ * share connections to one host (the caller keeps no more in flight).
+ */
+void
+momo_http_start(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req,
+				int max_in_flight)
+{
+	CURLMcode	mrc;
+
+	mrc = curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) Max(max_in_flight, 1));
+	if (mrc != CURLM_OK)
+		elog(ERROR, "curl_multi_setopt failed: %s", curl_multi_strerror(mrc));
+	if (c->nactive == c->maxactive)
+	{
+		c->active = repalloc(c->active, sizeof(MomoHttpRequest *) * c->maxactive * 2);
+		c->maxactive *= 2;
+	}
+	/* Listed before its handle exists, so that momo_http_abandon returns it. */
+	req->active_index = c->nactive;
+	c->active[c->nactive++] = req;
+	prepare_easy(c, cfg, req);
+	mrc = curl_multi_add_handle(c->multi, req->easy);
+	if (mrc != CURLM_OK)
+		elog(ERROR, "curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
+}
+
+/* Returns how many requests started by momo_http_start have not been handed back. */
+int
+momo_http_in_flight(MomoHttpClient *c)
+{
+	return c->nactive;
+}
+
+/* Takes a request off the list of those in flight, and returns its handle to the pool. */
+static void
+untrack(MomoHttpClient *c, MomoHttpRequest *req)
+{
+	int			i = req->active_index;
+
+	Assert(i >= 0 && i < c->nactive && c->active[i] == req);
+	if (req->easy)
+		(void) curl_multi_remove_handle(c->multi, req->easy);
+	release_easy(c, req);
+	c->active[i] = c->active[--c->nactive];
+	c->active[i]->active_index = i;
+	req->active_index = -1;
+}
+
+/*
+ * Drives the requests in flight: waits at most timeout_ms for the network
+ * (not at all when one has finished already), then calls done for each
+ * request that has finished, outside any libcurl callback.  done may start
+ * new requests, use SPI and raise errors (the caller then calls
+ * momo_http_abandon).  Returns how many finished.
+ */
+int
+momo_http_step(MomoHttpClient *c, long timeout_ms, MomoHttpDone done, void *arg)
+{
+	CURLMcode	mrc;
+	CURLMsg    *msg;
+	int			running = 0;
+	int			queued;
+	int			finished = 0;
+
+	mrc = curl_multi_perform(c->multi, &running);
+	if (mrc != CURLM_OK)
+		elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+	if (running >= c->nactive && c->nactive > 0 && timeout_ms > 0)
+	{
+		/*
+		 * Nothing finished: the wait on the network, shown in
+		 * pg_stat_activity.  Nothing in between raises an error.
+		 */
+		pgstat_report_wait_start(momo_wait_event(MOMO_WAIT_NETWORK));
+		mrc = curl_multi_poll(c->multi, NULL, 0, (int) Min(timeout_ms, 1000L), NULL);
+		pgstat_report_wait_end();
+		if (mrc != CURLM_OK)
+			elog(ERROR, "curl_multi_poll failed: %s", curl_multi_strerror(mrc));
+		mrc = curl_multi_perform(c->multi, &running);
+		if (mrc != CURLM_OK)
+			elog(ERROR, "curl_multi_perform failed: %s", curl_multi_strerror(mrc));
+	}
+	while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL)
+	{
+		MomoHttpRequest *req;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req) != CURLE_OK)
+			elog(ERROR, "lost track of an HTTP transfer");
+		finish_request(req, msg->data.result);
+		untrack(c, req);
+		finished++;
+		done(req, arg);
+	}
+	return finished;
+}
+
+/*
+ * Abandons every request in flight (after an ERROR): their transfers stop,
+ * their handles go back to the pool, and they are never handed back.
+ */
+void
+momo_http_abandon(MomoHttpClient *c)
+{
+	while (c->nactive > 0)
+		untrack(c, c->active[c->nactive - 1]);
 }
 
 /* Describes why a request got no HTTP answer, for last_error and logs. */

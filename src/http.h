@@ -41,27 +41,24 @@ typedef struct MomoHttpRequest
 	CURL	   *easy;
 	MemoryContext cxt;
 	size_t		response_cap;
+	int			active_index;	/* in the client's list of requests in flight */
 	char		tls_error[256]; /* why the TLS set-up failed, if it did */
 } MomoHttpRequest;
 
 typedef struct MomoHttpClient MomoHttpClient;
 
-/* Called once per finished request, outside any libcurl callback. */
+/* Called once per finished request, outside any libcurl callback (momo_http_step). */
 typedef void (*MomoHttpDone) (MomoHttpRequest *req, void *arg);
-
-/*
- * Called after each round of the transfer loop, at least every 100 ms;
- * returns true to start no further request (those in flight finish).
- */
-typedef bool (*MomoHttpDrained) (void *arg);
 
 extern MomoHttpClient *momo_http_client(void);
 extern MomoHttpRequest *momo_http_request(bool post, char *url);
 extern void momo_http_header(MomoHttpRequest *req, const char *name, const char *value);
 extern void momo_http_request_free(MomoHttpRequest *req);
-extern int	momo_http_run(MomoHttpClient *client, const MomoConfig *cfg,
-						  MomoHttpRequest **reqs, int nreqs, int max_in_flight,
-						  MomoHttpDone done, MomoHttpDrained drained, void *arg);
+extern void momo_http_start(MomoHttpClient *client, const MomoConfig *cfg,
+							MomoHttpRequest *req, int max_in_flight);
+extern int	momo_http_step(MomoHttpClient *client, long timeout_ms, MomoHttpDone done, void *arg);
+extern int	momo_http_in_flight(MomoHttpClient *client);
+extern void momo_http_abandon(MomoHttpClient *client);
 extern void momo_http_perform(MomoHttpClient *client, const MomoConfig *cfg,
 							  MomoHttpRequest *req);
 extern char *momo_http_describe_failure(const MomoHttpRequest *req);

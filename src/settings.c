@@ -270,7 +270,7 @@ momo_settings_define(void)
 			   gettext_noop("Requests the worker keeps in flight at once."),
 			   &momo_max_in_flight, 32, 1, 1024, 0);
 	define_int("momo.batch_size",
-			   gettext_noop("Payments the worker claims per cycle."),
+			   gettext_noop("Payments the worker claims at once, at most."),
 			   &momo_batch_size, 1000, 1, 100000, 0);
 	define_int("momo.max_attempts",
 			   gettext_noop("Sends of one request before the worker asks MTN whether it arrived instead of sending again."),

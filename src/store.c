@@ -224,10 +224,15 @@ prepare_plans(const char *schema)
 											   schema, schema,
 											   quote_literal_cstr(momo_operation_names[MOMO_REQUEST_TO_PAY]), schema),
 									  RECORD_ARGS, batch_types);
-	plans.next_due = prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
-										   " * 1000::numeric)::float8 FROM %s.momo_payments"
-										   " WHERE status IN " MOMO_SQL_OPEN_STATUSES, schema),
-								  0, NULL);
+	{
+		Oid			skip_types[1] = {TEXTARRAYOID};
+
+		plans.next_due = prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
+											   " * 1000::numeric)::float8 FROM %s.momo_payments"
+											   " WHERE status IN " MOMO_SQL_OPEN_STATUSES
+											   "   AND reference_id::text <> ALL ($1)", schema),
+									  1, skip_types);
+	}
 	{
 		Oid			uuid_types[1] = {TEXTOID};
 
@@ -495,8 +500,9 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
  * user transaction holds are passed over) and the caller commits it before
  * any request leaves.  It writes nothing: a send is counted when its outcome
  * is recorded, so a crash never counts a send that did not happen.  The
- * single worker answers every claimed row before it claims again.  Returns
- * the number claimed, in *out.  Payments named in skip are passed over.
+ * locks go with that commit: the single worker names the payments it still
+ * holds in skip, and they are passed over, as are those cooling down.
+ * Returns the number claimed, in *out.
  */
 int
 momo_store_claim(const char *schema, bool send, int limit, char **products, int nproducts,
@@ -769,16 +775,21 @@ momo_store_purge_events(const char *schema, int limit)
 	return SPI_processed;
 }
 
-/* Milliseconds until the next payment falls due (0 if one is due), or -1 if none is waiting. */
+/*
+ * Milliseconds until the next payment falls due (0 if one is due), or -1 if
+ * none is waiting; payments named in skip are passed over.
+ */
 long
-momo_store_next_due_ms(const char *schema)
+momo_store_next_due_ms(const char *schema, char **skip, int nskip)
 {
+	Datum		values[1];
 	int			rc;
 	bool		isnull;
 	Datum		d;
 
 	prepare_plans(schema);
-	rc = SPI_execute_plan(plans.next_due, NULL, NULL, true, 1);
+	values[0] = text_array(skip, nskip);
+	rc = SPI_execute_plan(plans.next_due, values, NULL, true, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "looking for due payments");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_next_due_ms, &isnull);
 	if (isnull)

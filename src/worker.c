@@ -1,23 +1,42 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The momo background worker.  Each cycle it claims due payments (and
- *	  commits the claim before any request leaves), sends queued requests
- *	  and status checks concurrently through one libcurl multi handle, one
- *	  exchange per product, and records the answers as they arrive, in short
- *	  transactions of their own (answers that arrive together share one).
- *	  It purges old events hourly, in short batches of their own.  No
- *	  statement of its waits long for a lock.  It sleeps on its latch
- *	  until a payment commits or the next one falls due, reloads settings on
- *	  SIGHUP, exits on SIGTERM, and never runs on a standby.
+ *	  The momo background worker: one loop that keeps up to
+ *	  momo.max_in_flight requests to MTN in flight at every moment, payment
+ *	  requests and status checks of every product together, and records the
+ *	  answers as they arrive, in short transactions of their own (answers
+ *	  that arrive together share one).  A freed slot is refilled at once
+ *	  when more payments are due, and payments that a commit just queued are
+ *	  claimed as soon as that commit sets the worker's latch: sends before
+ *	  status checks.  A slow or hung request holds up only itself.  It purges
+ *	  old events hourly, in short batches of their own.  No statement of its
+ *	  waits long for a lock.  With nothing in flight it sleeps on its latch
+ *	  until a payment commits or the next one falls due; it reloads settings
+ *	  on SIGHUP, exits on SIGTERM, and never runs on a standby.
  *
- *	  Nothing is sent before it is durable: the claim is committed and
+ *	  The loop waits on the network (curl_multi_poll) at most LATCH_POLL_MS
+ *	  at a time while requests are in flight, and looks at its latch between
+ *	  waits; with nothing in flight it sleeps on the latch itself.  A commit
+ *	  sets the latch from another process, which libcurl cannot wait for
+ *	  (curl_multi_wakeup works within a process only, and the latch's own
+ *	  file descriptor is private to latch.c), so a new payment waits at most
+ *	  LATCH_POLL_MS for the loop to see it; the price is a wake-up every
+ *	  LATCH_POLL_MS while requests are in flight, a few microseconds each.
+ *
+ *	  Nothing is sent before it is durable: each claim is committed and
  *	  flushed, and confirmed by the synchronous standbys (and by the standby
- *	  named in momo.wait_for_standby) before any request leaves; its commit
- *	  record comes after the commits of the payments it claims, so this
- *	  covers the requesters' own commits, however asynchronous.  The waits
- *	  are bounded: when one passes, nothing of that claim is sent, the worker
- *	  says why, and tries again later.
+ *	  named in momo.wait_for_standby) before any request of it leaves; its
+ *	  commit record comes after the commits of the payments it claims, so
+ *	  this covers the requesters' own commits, however asynchronous.  Only
+ *	  then are its requests added to those in flight.  The wait is bounded:
+ *	  when it passes, nothing of that claim is sent, the worker says why,
+ *	  and tries again later.  Requests in flight meanwhile go on.
+ *
+ *	  Claimed payments stay the worker's until their answers are recorded
+ *	  (or they are given up, unsent): the locks of a claim go with its
+ *	  commit, so each new claim passes over them by name.  A claim writes
+ *	  nothing, so a crash at any moment leaves every payment due again, to
+ *	  be sent with the same X-Reference-Id.
  *
  *	  The commits that make a payment final are durable too (synchronous
  *	  commit at the server's level, see momo_commit_durably) and announced
@@ -35,6 +54,7 @@
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -67,6 +87,12 @@
 /* Answers recorded together, and how long the first of them may wait. */
 #define FLUSH_ANSWERS 128
 #define FLUSH_DELAY_MS 20
+
+/*
+ * The longest the loop waits on the network before it looks at its latch
+ * (see the file header).
+ */
+#define LATCH_POLL_MS 10
 
 /* Payments whose answers could not be recorded, left alone for a while. */
 #define MAX_COOLING 1024
@@ -117,25 +143,72 @@ typedef struct Pause
 	TimestampTz probe_at;		/* when one payment may be sent to find out */
 } Pause;
 
+/*
+ * One claim: the payments claimed by one committed transaction, and the
+ * memory of their calls (freed when the last of them is done with).  None
+ * of them is sent before its commit (lsn) is durable.
+ */
+typedef struct Claim
+{
+	MemoryContext cxt;
+	XLogRecPtr	lsn;			/* end of its commit record */
+	TimestampTz committed_at;
+	int			open;			/* its jobs not yet done with */
+} Claim;
+
+/*
+ * A claimed payment and its call to MTN: in st->claimed until the claim is
+ * durable, then in st->waiting until a slot is free, in st->flying while
+ * its request is in flight, and in st->answered until its answer is
+ * recorded.
+ */
+typedef struct Job
+{
+	dlist_node	node;
+	Claim	   *claim;
+	MomoPayment *pay;
+	MomoCall	call;
+	MomoProduct product;
+	bool		probe;			/* a request of a paused product, sent to find out */
+	uint32		config_hash;	/* of the configuration it was sent with */
+} Job;
+
 typedef struct WorkerState
 {
-	MemoryContext cycle_cxt;
+	MemoryContext cycle_cxt;	/* reset at each turn of the loop */
+	MemoryContext jobs_cxt;		/* the claims' memory, under it */
+	MemoryContext cfg_cxt;		/* of cfgs */
 	Oid			save_userid;	/* the connection's user, outside transactions */
 	int			save_sec_context;
 	int			guc_nestlevel;	/* of the transaction's settings, see begin_work */
 	MomoHttpClient *client;
-	char	   *schema;			/* of the extension, for this cycle */
+	char	   *schema;			/* of the extension (in TopMemoryContext), or NULL */
 	char	   *problems[N_PROBLEMS];	/* see report_problem */
-	int			checks_taken;	/* status checks taken from the shared budget this cycle */
-	MomoRecord *answers;		/* answers not yet recorded */
-	int			nanswers;
+	MomoConfig	cfgs[MOMO_N_PRODUCTS];	/* as resolved at the last claim or reload */
+
+	/* The pipeline. */
+	dlist_head	claimed;		/* jobs of the claim not yet durable */
+	Claim	   *undurable;		/* that claim */
+	long		durable_nap;	/* how long the loop waits before looking again */
+	dlist_head	waiting;		/* durable, waiting for a slot; sends first */
+	int			nwaiting;
+	dlist_head	flying;			/* in flight */
+	int			in_flight;
+	int			sends_in_flight;
+	dlist_head	answered;		/* answered, not yet recorded */
+	int			nanswered;
 	TimestampTz first_answer_at;	/* when the oldest of them came */
+	int			njobs;			/* in all the lists, and in flight */
+	TimestampTz next_claim_at;	/* when to look for due payments again */
+	bool		backlog;		/* the last claim took all it could */
+	bool		checks_turn;	/* a single free slot goes to a status check first */
+	bool		checks_capped;	/* the last claim took fewer checks than slots: see
+								 * checks_room */
+	char	   *activity;		/* last shown in pg_stat_activity */
+
 	XLogRecPtr	unannounced;	/* end of the last commit that made payments
 								 * final, until the standbys have it */
 	Pause		pause[MOMO_N_PRODUCTS];	/* see sends_allowed */
-	const MomoConfig *exchange_cfg; /* of the exchange in progress */
-	bool		probing;		/* its one request is a probe */
-	bool		stop_exchange;	/* send no further call of it */
 	TimestampTz unused_checked_at;	/* see check_unused_products */
 	bool		unused_waiting[MOMO_N_PRODUCTS];
 	TimestampTz purged_at;		/* when a purge of old events last ended */
@@ -145,6 +218,11 @@ typedef struct WorkerState
 	char		schema_version[NAMEDATALEN];	/* of the installed schema, as
 												 * last seen ("" at first) */
 } WorkerState;
+
+static void announce_finals(WorkerState *st);
+static void release_job(WorkerState *st, Job *job);
+static void resolve_configs(WorkerState *st);
+static void report_activity(WorkerState *st, const char *activity);
 
 /* Unpublishes the worker's latch when it exits. */
 static void
@@ -484,76 +562,6 @@ lsn_durable(XLogRecPtr lsn, const char **why)
 }
 
 /*
- * Waits, at most momo.wait_for_standby_timeout, until WAL up to lsn is
- * durable (lsn_durable).  Returns true if it is; otherwise reports the
- * problem and returns false.  The wait polls shared memory (the walsenders
- * set no latch of the worker's), sleeping on the latch 1 ms at first, up to
- * 10 ms; interrupts and reloads are served meanwhile.
- */
-static bool
-wait_durable(WorkerState *st, XLogRecPtr lsn)
-{
-	TimestampTz start = GetCurrentTimestamp();
-	const char *why = NULL;
-	long		nap = 1;
-	bool		woken = false;
-
-	while (!lsn_durable(lsn, &why))
-	{
-		int			rc;
-
-		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), momo_wait_for_standby_timeout_ms))
-		{
-			report_problem(st, PROBLEM_STANDBY,
-						   psprintf("payments are durable here but %s after %d ms: nothing of them is sent yet",
-									why, momo_wait_for_standby_timeout_ms),
-						   "The worker sends a payment only once a failover cannot lose it; it tries again by itself. "
-						   "Look at pg_stat_replication and the standbys.");
-			if (woken)
-				SetLatch(MyLatch);
-			return false;
-		}
-		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, nap,
-					   momo_wait_event(MOMO_WAIT_DURABLE));
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			woken = true;		/* a commit to serve: set again below */
-		}
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		nap = Min(nap * 2, 10);
-	}
-	if (woken)
-		SetLatch(MyLatch);
-	clear_problem(st, PROBLEM_STANDBY);
-	return true;
-}
-
-/*
- * Tells listeners (momo_await sessions) about payments made final, once the
- * commit that did it is durable under the configured mode; waits at most
- * wait_ms for that (0: only looks).
- */
-static void
-announce_finals(WorkerState *st, long wait_ms)
-{
-	const char *why;
-
-	if (XLogRecPtrIsInvalid(st->unannounced))
-		return;
-	if (wait_ms > 0 ? wait_durable(st, st->unannounced) : lsn_durable(st->unannounced, &why))
-	{
-		st->unannounced = InvalidXLogRecPtr;
-		momo_announce_final();
-	}
-}
-
-/*
  * Records answers in a transaction of their own; returns false (with the
  * transaction rolled back and the error logged) if that failed.
  */
@@ -577,7 +585,7 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 		if (finals > 0)
 		{
 			st->unannounced = XactLastCommitEnd;
-			announce_finals(st, 0);
+			announce_finals(st);
 		}
 	}
 	PG_CATCH();
@@ -677,22 +685,23 @@ resume_sending(WorkerState *st, MomoProduct p, const char *why)
 }
 
 /*
- * MTN refused a request of product p for the merchant's configuration (the
- * target environment, the callback host, the subscription: answers.c): no
+ * MTN refused a request of product p, sent with the configuration whose
+ * hash is config_hash, for the merchant's configuration (the target
+ * environment, the callback host, the subscription: answers.c): no
  * other request would fare better, and the refusal says nothing about the
  * payment.  Sending of p pauses -- nothing failed, nothing more sent, the
  * payments wait queued -- and the alarm is raised, until sends_allowed lets
  * it go on.
  */
 static void
-pause_sending(WorkerState *st, MomoProduct p, const MomoAnswer *a)
+pause_sending(WorkerState *st, MomoProduct p, const MomoAnswer *a, uint32 config_hash)
 {
 	Pause	   *ps = &st->pause[p];
 
 	if (!ps->paused)
 	{
 		ps->paused = true;
-		ps->config_hash = momo_settings_hash(st->exchange_cfg);
+		ps->config_hash = config_hash;
 		ps->probe_ms = momo_retry_base_ms;
 		ps->probe_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ps->probe_ms);
 	}
@@ -738,63 +747,6 @@ probe_due_ms(WorkerState *st)
 		if (st->pause[p].paused)
 			ms = Min(ms, Max((long) ((st->pause[p].probe_at - now) / 1000), 10L));
 	return ms;
-}
-
-/*
- * Exchange flush callback: records the answers gathered since the last
- * flush, together in one short transaction; should that fail, each in a
- * transaction of its own, so one bad row holds up no other.  Until the end
- * of the exchange, answers wait for company: up to FLUSH_ANSWERS of them, for
- * at most FLUSH_DELAY_MS.
- */
-static bool
-flush_answers(void *arg, bool final)
-{
-	WorkerState *st = (WorkerState *) arg;
-
-	if (st->nanswers == 0)
-		return st->stop_exchange;
-	if (!final && st->nanswers < FLUSH_ANSWERS && !st->stop_exchange &&
-		!TimestampDifferenceExceeds(st->first_answer_at, GetCurrentTimestamp(), FLUSH_DELAY_MS))
-		return false;
-	if (!record_answers(st, st->answers, st->nanswers))
-	{
-		for (int i = 0; i < st->nanswers; i++)
-			if (st->nanswers == 1 || !record_answers(st, &st->answers[i], 1))
-				cool_down(st, st->answers[i].payment->terms.reference_id);
-	}
-	st->nanswers = 0;
-	return st->stop_exchange;
-}
-
-/* Exchange callback: keeps an answer for the next flush. */
-static void
-keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
-{
-	WorkerState *st = (WorkerState *) arg;
-	MomoRecord *r;
-
-	if (st->nanswers == 0)
-		st->first_answer_at = GetCurrentTimestamp();
-	r = &st->answers[st->nanswers++];
-
-	r->payment = (MomoPayment *) call->context;
-	r->op = call->op;
-	r->answer = answer;
-
-	if (call->op == MOMO_OP_CREATE)
-	{
-		MomoProduct p = momo_protocol_operation_product(call->terms->operation);
-
-		if (answer->verdict == MOMO_MERCHANT_REFUSED)
-		{
-			pause_sending(st, p, answer);
-			st->stop_exchange = true;
-		}
-		else if (st->probing &&
-				 (answer->verdict == MOMO_ACCEPTED || answer->verdict == MOMO_REJECTED))
-			resume_sending(st, p, "MTN took a payment sent to find out");
-	}
 }
 
 /* Returns true if product p is not in use: all its credentials are unset. */
@@ -873,7 +825,9 @@ purge_events(WorkerState *st)
 
 	if (!st->purging && !TimestampDifferenceExceeds(st->purged_at, now, PURGE_INTERVAL_MS))
 		return;
-	pgstat_report_activity(STATE_RUNNING, "momo: purging old events");
+	if (st->schema == NULL)
+		return;					/* not looked for yet */
+	report_activity(st, "momo: purging old events");
 	st->purging = false;
 	PG_TRY();
 	{
@@ -901,30 +855,21 @@ purge_events(WorkerState *st)
 }
 
 /*
- * Takes status checks for this cycle from the budget shared with every
- * backend (momo_take_status_checks); what the claim does not use goes back.
+ * Finds the products the worker can serve now (resolving st->cfgs anew):
+ * configured, with an access token.  A product whose credentials are all
+ * absent is not in use (see check_unused_products); any other problem is
+ * logged (once) and keeps that product's payments waiting.  Returns how
+ * many products are usable.
  */
 static int
-check_budget(WorkerState *st)
-{
-	st->checks_taken = momo_take_status_checks(momo_batch_size, 1);
-	return st->checks_taken;
-}
-
-/*
- * Finds the products the worker can serve now: configured, with an access
- * token.  A product whose credentials are all absent is not in use (see
- * check_unused_products); any other problem is logged (once) and keeps that
- * product's payments waiting.  Returns how many products are usable.
- */
-static int
-usable_products(WorkerState *st, MomoConfig *cfgs, char **names, bool *usable)
+usable_products(WorkerState *st, char **names, bool *usable)
 {
 	int			n = 0;
 
+	resolve_configs(st);
 	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 	{
-		MomoConfig *cfg = &cfgs[p];
+		MomoConfig *cfg = &st->cfgs[p];
 		MomoConfigProblem pr;
 		MomoTokenResult r;
 		char	   *token;
@@ -932,7 +877,6 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names, bool *usable)
 		int			key;
 
 		usable[p] = false;
-		momo_settings_resolve(cfg, (MomoProduct) p);
 		if (product_unused(cfg, (MomoProduct) p))
 		{
 			/* Not in use; check_unused_products tells if payments of it wait. */
@@ -964,65 +908,434 @@ usable_products(WorkerState *st, MomoConfig *cfgs, char **names, bool *usable)
 }
 
 /*
- * Runs one cycle.  Returns how long to sleep before the next one: 0 when
- * more work may be due at once.
+ * Whether the claim in st->undurable may be sent: once WAL up to its
+ * commit is durable (lsn_durable), its jobs wait for slots; when that takes
+ * longer than momo.wait_for_standby_timeout, nothing of it is sent, the
+ * problem is reported, and claims wait a second.  Looks without waiting:
+ * the loop comes back after st->durable_nap (1 ms at first, up to 10 ms;
+ * the walsenders set no latch of the worker's).
  */
-static long
-run_cycle(WorkerState *st)
+static void
+check_durable(WorkerState *st)
 {
-	MemoryContext cxt = st->cycle_cxt;
-	MomoConfig	cfgs[MOMO_N_PRODUCTS];
+	Claim	   *claim = st->undurable;
+	const char *why = NULL;
+
+	if (claim == NULL)
+		return;
+	if (lsn_durable(claim->lsn, &why))
+	{
+		clear_problem(st, PROBLEM_STANDBY);
+		while (!dlist_is_empty(&st->claimed))
+		{
+			Job		   *job = dlist_container(Job, node, dlist_pop_head_node(&st->claimed));
+
+			/* Sends before status checks. */
+			if (job->call.op == MOMO_OP_CREATE)
+				dlist_push_head(&st->waiting, &job->node);
+			else
+				dlist_push_tail(&st->waiting, &job->node);
+			st->nwaiting++;
+		}
+		st->undurable = NULL;
+		return;
+	}
+	if (TimestampDifferenceExceeds(claim->committed_at, GetCurrentTimestamp(),
+								   momo_wait_for_standby_timeout_ms))
+	{
+		report_problem(st, PROBLEM_STANDBY,
+					   psprintf("payments are durable here but %s after %d ms: nothing of them is sent yet",
+								why, momo_wait_for_standby_timeout_ms),
+					   "The worker sends a payment only once a failover cannot lose it; it tries again by itself. "
+					   "Look at pg_stat_replication and the standbys.");
+		st->undurable = NULL;	/* freed with its last job */
+		while (!dlist_is_empty(&st->claimed))
+			release_job(st, dlist_container(Job, node, dlist_pop_head_node(&st->claimed)));
+		st->next_claim_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														Max(momo_retry_base_ms, 1000));
+		return;
+	}
+	st->durable_nap = Min(st->durable_nap * 2, 10);
+}
+
+/*
+ * Tells listeners (momo_await sessions) about payments made final, once the
+ * commit that did it is durable under the configured mode.  Looks without
+ * waiting: the loop comes back within LATCH_POLL_MS while some are untold.
+ */
+static void
+announce_finals(WorkerState *st)
+{
+	const char *why;
+
+	if (XLogRecPtrIsInvalid(st->unannounced))
+		return;
+	if (lsn_durable(st->unannounced, &why))
+	{
+		st->unannounced = InvalidXLogRecPtr;
+		momo_announce_final();
+	}
+}
+
+/*
+ * Done with a job (its answer recorded, or it is given up unsent: the row
+ * is as the claim found it, due again): frees its claim's memory with the
+ * claim's last job.
+ */
+static void
+release_job(WorkerState *st, Job *job)
+{
+	Claim	   *claim = job->claim;
+
+	st->njobs--;
+	if (--claim->open == 0 && claim != st->undurable)
+	{
+		MemoryContextDelete(claim->cxt);
+		pfree(claim);
+	}
+}
+
+/*
+ * Lists the payments that no claim may take: those cooling down, and those
+ * the worker holds (claimed, waiting, in flight, or answered and not yet
+ * recorded: the claim's locks went with its commit).  The array has room
+ * for `extra` more.
+ */
+static int
+held_refs(WorkerState *st, char ***refs, int extra)
+{
+	dlist_head *lists[4] = {&st->claimed, &st->waiting, &st->flying, &st->answered};
+	int			n;
+
+	*refs = palloc(sizeof(char *) * (MAX_COOLING + st->njobs + extra + 1));
+	n = cooling_refs(st, *refs);
+	for (int l = 0; l < (int) lengthof(lists); l++)
+	{
+		dlist_iter	it;
+
+		dlist_foreach(it, lists[l])
+			(*refs)[n++] = dlist_container(Job, node, it.cur)->pay->terms.reference_id;
+	}
+	return n;
+}
+
+/*
+ * Records the answers gathered since the last flush, together in one short
+ * transaction; should that fail, each in a transaction of its own, so one
+ * bad row holds up no other (a payment whose answer cannot be recorded
+ * cools down).  Unless `now` is true, answers wait for company: up to
+ * FLUSH_ANSWERS of them, for at most FLUSH_DELAY_MS.  Then the payments
+ * may be claimed again.
+ */
+static void
+flush_answers(WorkerState *st, bool now)
+{
+	MomoRecord *recs;
+	Job		  **jobs;
+	int			n = 0;
+
+	if (st->nanswered == 0)
+		return;
+	if (!now && st->nanswered < FLUSH_ANSWERS &&
+		!TimestampDifferenceExceeds(st->first_answer_at, GetCurrentTimestamp(), FLUSH_DELAY_MS))
+		return;
+	recs = palloc(sizeof(MomoRecord) * st->nanswered);
+	jobs = palloc(sizeof(Job *) * st->nanswered);
+	while (!dlist_is_empty(&st->answered))
+	{
+		Job		   *job = dlist_container(Job, node, dlist_pop_head_node(&st->answered));
+
+		jobs[n] = job;
+		recs[n].payment = job->pay;
+		recs[n].op = job->call.op;
+		recs[n].answer = &job->call.answer;
+		n++;
+	}
+	st->nanswered = 0;
+	if (!record_answers(st, recs, n))
+	{
+		for (int i = 0; i < n; i++)
+			if (n == 1 || !record_answers(st, &recs[i], 1))
+				cool_down(st, recs[i].payment->terms.reference_id);
+	}
+	for (int i = 0; i < n; i++)
+		release_job(st, jobs[i]);
+
+	/*
+	 * The rows just recorded may fall due again soon (a first status check,
+	 * a retry): look then, and the claim finds out exactly when.
+	 */
+	st->next_claim_at = Min(st->next_claim_at,
+							TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														Min(momo_poll_interval_min_ms, momo_retry_base_ms)));
+}
+
+/* Gives up the waiting calls of product p (its payment requests only, if sends_only), unsent. */
+static void
+drop_waiting(WorkerState *st, MomoProduct p, bool sends_only)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &st->waiting)
+	{
+		Job		   *job = dlist_container(Job, node, it.cur);
+
+		if (job->product != p || (sends_only && job->call.op != MOMO_OP_CREATE))
+			continue;
+		dlist_delete(&job->node);
+		st->nwaiting--;
+		release_job(st, job);
+	}
+}
+
+/*
+ * The final answer of a call (momo_api_step): kept for the next flush.  A
+ * refusal of the merchant's configuration pauses sending of its product at
+ * once (the requests in flight finish); a probe that MTN took resumes it.
+ */
+static void
+keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
+{
+	WorkerState *st = (WorkerState *) arg;
+	Job		   *job = (Job *) call->context;
+
+	dlist_delete(&job->node);
+	st->in_flight--;
+	if (call->op == MOMO_OP_CREATE)
+		st->sends_in_flight--;
+	if (st->nanswered == 0)
+		st->first_answer_at = GetCurrentTimestamp();
+	dlist_push_tail(&st->answered, &job->node);
+	st->nanswered++;
+
+	if (call->op == MOMO_OP_STATUS && st->checks_capped)
+		st->next_claim_at = 0;	/* room for another status check */
+	if (call->op == MOMO_OP_CREATE)
+	{
+		if (answer->verdict == MOMO_MERCHANT_REFUSED)
+		{
+			pause_sending(st, job->product, answer, job->config_hash);
+			drop_waiting(st, job->product, true);
+		}
+		else if (job->probe &&
+				 (answer->verdict == MOMO_ACCEPTED || answer->verdict == MOMO_REJECTED))
+			resume_sending(st, job->product, "MTN took a payment sent to find out");
+	}
+}
+
+/*
+ * Starts waiting calls while slots are free, sends first.  A call of a
+ * product whose sending paused meanwhile is given up; one that gets no
+ * access token is given up too, and the product's problem reported.
+ */
+static void
+start_waiting(WorkerState *st)
+{
+	while (st->nwaiting > 0 && st->in_flight < momo_max_in_flight)
+	{
+		Job		   *job = dlist_container(Job, node, dlist_pop_head_node(&st->waiting));
+		char	   *error = NULL;
+		MomoTokenResult r;
+
+		st->nwaiting--;
+		if (job->call.op == MOMO_OP_CREATE && !job->probe && st->pause[job->product].paused)
+		{
+			release_job(st, job);
+			continue;
+		}
+		job->config_hash = momo_settings_hash(job->call.cfg);
+		r = momo_api_start(st->client, &job->call, momo_max_in_flight, &error);
+		if (r != MOMO_TOKEN_OK)
+		{
+			/* Nothing of the product is sent: due again. */
+			report_problem(st, PROBLEM_PRODUCT(job->product),
+						   psprintf("no %s access token: %s", momo_product_names[job->product],
+									error ? error : "unknown"), NULL);
+			drop_waiting(st, job->product, false);
+			release_job(st, job);
+			st->next_claim_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															Max(momo_retry_base_ms, 1000));
+			continue;
+		}
+		dlist_push_tail(&st->flying, &job->node);
+		st->in_flight++;
+		if (job->call.op == MOMO_OP_CREATE)
+			st->sends_in_flight++;
+	}
+}
+
+/* Makes a job of each of n claimed payments, for the claim's durability check. */
+static void
+add_jobs(WorkerState *st, Claim *claim, MomoPayment *pays, int n, MomoOp op, bool probe)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Job		   *job = MemoryContextAllocZero(claim->cxt, sizeof(Job));
+		MomoProduct p = momo_protocol_operation_product(pays[i].terms.operation);
+
+		job->claim = claim;
+		job->pay = &pays[i];
+		job->product = p;
+		job->probe = probe;
+		job->call.op = op;
+		job->call.terms = &pays[i].terms;
+		job->call.context = job;
+		job->call.cfg = &st->cfgs[p];
+		job->call.cxt = claim->cxt;
+		dlist_push_tail(&st->claimed, &job->node);
+		claim->open++;
+		st->njobs++;
+	}
+}
+
+/*
+ * Looks for due payments that the worker does not hold, in a short
+ * read-only transaction (and tells about products whose settings were
+ * removed while payments of them wait, see check_unused_products).  Returns
+ * true if one is due; otherwise sets st->next_claim_at to when the next one
+ * falls due (at most momo.idle_interval away).
+ */
+static bool
+look_for_due(WorkerState *st, MemoryContext cxt)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		next_due = -1;
+	char	   *schema;
+
+	report_activity(st, "momo: looking for due payments");
+	if (!begin_work(st, cxt))
+	{
+		end_refused_work(cxt);
+		st->next_claim_at = TimestampTzPlusMilliseconds(now, momo_idle_interval_ms);
+		return false;
+	}
+	schema = momo_store_extension_schema();
+	if (st->schema)
+		pfree(st->schema);
+	st->schema = schema ? MemoryContextStrdup(TopMemoryContext, schema) : NULL;
+	if (schema)
+	{
+		char	  **held;
+		int			nheld = held_refs(st, &held, 0);
+
+		next_due = momo_store_next_due_ms(schema, held, nheld);
+		check_unused_products(st);
+	}
+	end_work(st, cxt);
+	if (schema != NULL && next_due == 0)
+		return true;
+	st->next_claim_at = TimestampTzPlusMilliseconds(now, (next_due > 0) ?
+													Min(Min(next_due, (long) momo_idle_interval_ms),
+														cooling_ends_ms(st)) :
+													Min((long) momo_idle_interval_ms, cooling_ends_ms(st)));
+	return false;
+}
+
+/*
+ * Claims up to limit due payments of the given products, to send or to
+ * check, passing over the nheld named in held (to which they are added),
+ * and makes jobs of them.  Returns how many it claimed.
+ */
+static int
+claim_more(WorkerState *st, Claim *claim, const char *schema, bool send, int limit,
+		   char **products, int nproducts, char **held, int *nheld)
+{
+	MomoPayment *pays;
+	int			n;
+
+	if (limit <= 0 || nproducts == 0)
+		return 0;
+	n = momo_store_claim(schema, send, limit, products, nproducts, held, *nheld, &pays);
+	add_jobs(st, claim, pays, n, send ? MOMO_OP_CREATE : MOMO_OP_STATUS, false);
+	for (int i = 0; i < n; i++)
+		held[(*nheld)++] = pays[i].terms.reference_id;
+	return n;
+}
+
+/*
+ * How many more status checks may be in flight: at most three quarters of
+ * momo.max_in_flight, so that slow or hung checks (MTN answering them late)
+ * never take the slots a new payment needs to leave at once.
+ */
+static int
+checks_room(WorkerState *st)
+{
+	int			checks_held = st->in_flight - st->sends_in_flight + st->nwaiting;
+
+	return Max(0, momo_max_in_flight - momo_max_in_flight / 4 - checks_held);
+}
+
+/*
+ * How many of `free` slots payment requests may take first: all but a
+ * quarter, which status checks may take (and leave to payment requests if
+ * none are due), so that a flood of new payments does not keep pending
+ * ones from being checked; one slot goes to each in turn.
+ */
+static int
+send_share(WorkerState *st, int free)
+{
+	if (free >= 2)
+		return free - free / 4;
+	st->checks_turn = !st->checks_turn;
+	return st->checks_turn ? 0 : free;
+}
+
+/*
+ * Claims due payments for the free slots, sends first, in one short
+ * transaction: queued payments of the products that may send (most of the
+ * slots, see send_share; a probe for a paused product whose pause is over),
+ * then status checks, as many as the budget shared with the backends allows
+ * (momo_take_status_checks) and checks_room leaves, then payment requests
+ * again for the slots left.  The
+ * claim locks them (FOR UPDATE SKIP LOCKED) and passes over those the
+ * worker holds; its commit is flushed (ForceSyncCommit), and its jobs wait
+ * for check_durable.  Sets st->next_claim_at: at once if the claim took all
+ * it could, else when the next payment falls due (at most
+ * momo.idle_interval away, sooner when a pause or the budget ends).
+ */
+static void
+claim_due(WorkerState *st, int free)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
 	char	   *products[MOMO_N_PRODUCTS];
 	bool		usable[MOMO_N_PRODUCTS];
 	int			nproducts;
 	char	   *senders[MOMO_N_PRODUCTS];
 	int			nsenders = 0;
 	bool		probing[MOMO_N_PRODUCTS];
-	MomoPayment *to_send = NULL;
-	MomoPayment *to_check = NULL;
-	MomoCall   *calls;
+	char	  **held;
+	int			nheld;
+	int			limit = Min(free, momo_batch_size);
 	int			nsend = 0;
+	int			nprobe = 0;
 	int			ncheck = 0;
-	int			ncalls;
+	int			checks_wanted = 0;
+	int			checks_taken = 0;
 	long		next_due = -1;
-	char	   *skip[MAX_COOLING];
-	int			nskip;
+	long		wait_ms;
+	Claim	   *claim;
+	char	   *schema;
+	MomoPayment *pays;
 
-	announce_finals(st, 0);
-	pgstat_report_activity(STATE_RUNNING, "momo: looking for due payments");
-	if (!begin_work(st, cxt))
-	{
-		end_refused_work(cxt);
-		return momo_idle_interval_ms;
-	}
-	st->schema = momo_store_extension_schema();
-	if (st->schema)
-	{
-		next_due = momo_store_next_due_ms(st->schema);
-		check_unused_products(st);
-	}
-	end_work(st, cxt);
-	if (st->schema == NULL)
-		return momo_idle_interval_ms;
-	purge_events(st);
-	if (next_due != 0)
-	{
-		/* Nothing is due: sleep until something is, or momo.idle_interval. */
-		if (st->purging)
-			return 0;			/* purge the next batch at once */
-		return (next_due > 0) ? Min(next_due, (long) momo_idle_interval_ms) : momo_idle_interval_ms;
-	}
+	/*
+	 * Unless the last claim took all it could, look first (a cheap read):
+	 * the access tokens are made sure of only when something is due.
+	 */
+	if (!st->backlog && !look_for_due(st, cxt))
+		return;
 
 	/* Nothing is claimed for a product unless it is configured and has a token. */
-	nproducts = usable_products(st, cfgs, products, usable);
+	nproducts = usable_products(st, products, usable);
 	if (nproducts == 0)
-		return Max(momo_retry_base_ms, 1000);
+	{
+		st->next_claim_at = TimestampTzPlusMilliseconds(now, Max(momo_retry_base_ms, 1000));
+		return;
+	}
 	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 	{
 		probing[p] = false;
-		if (!usable[p])
-			continue;
-		if (sends_allowed(st, (MomoProduct) p, &cfgs[p], momo_batch_size) == 0)
+		if (!usable[p] || sends_allowed(st, (MomoProduct) p, &st->cfgs[p], limit) == 0)
 			continue;
 		if (st->pause[p].paused)
 			probing[p] = true;	/* still paused: one request, a probe */
@@ -1030,119 +1343,246 @@ run_cycle(WorkerState *st)
 			senders[nsenders++] = (char *) momo_product_names[p];
 	}
 
-	pgstat_report_activity(STATE_RUNNING, "momo: claiming due payments");
-	if (!begin_work(st, cxt))
+	report_activity(st, "momo: claiming due payments");
+	claim = MemoryContextAllocZero(st->jobs_cxt, sizeof(Claim));
+	claim->cxt = AllocSetContextCreate(st->jobs_cxt, "momo claim", ALLOCSET_SMALL_SIZES);
+	st->undurable = claim;		/* until it is committed, nothing of it is freed */
+	if (!begin_work(st, claim->cxt))
 	{
 		end_refused_work(cxt);
-		return momo_idle_interval_ms;
+		st->undurable = NULL;
+		MemoryContextDelete(claim->cxt);
+		pfree(claim);
+		st->next_claim_at = TimestampTzPlusMilliseconds(now, momo_idle_interval_ms);
+		return;
 	}
-	nskip = cooling_refs(st, skip);
-	if (nsenders > 0)
-		nsend = momo_store_claim(st->schema, true, momo_batch_size, senders, nsenders,
-								 skip, nskip, &to_send);
-	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	schema = momo_store_extension_schema();
+	if (st->schema)
+		pfree(st->schema);
+	st->schema = schema ? MemoryContextStrdup(TopMemoryContext, schema) : NULL;
+	if (schema)
 	{
-		MomoPayment *probe;
-		char	   *name = (char *) momo_product_names[p];
+		check_unused_products(st);
+		nheld = held_refs(st, &held, limit);
+		nsend = claim_more(st, claim, schema, true, send_share(st, limit), senders, nsenders,
+						   held, &nheld);
+		for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		{
+			char	   *name = (char *) momo_product_names[p];
 
-		if (!probing[p])
-			continue;
-		/* A paused product: one payment, sent to find out whether MTN still refuses. */
-		probing[p] = momo_store_claim(st->schema, true, 1, &name, 1, skip, nskip, &probe) == 1;
-		if (!probing[p])
-			continue;
-		to_send = to_send ? repalloc(to_send, sizeof(MomoPayment) * (nsend + 1)) :
-			MemoryContextAlloc(cxt, sizeof(MomoPayment));
-		to_send[nsend++] = *probe;
-		st->pause[p].probe_ms = Min(st->pause[p].probe_ms * 2, (long) momo_retry_max_ms);
-		st->pause[p].probe_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-															st->pause[p].probe_ms);
+			/* A paused product: one payment, sent to find out whether MTN still refuses. */
+			if (!probing[p] || nsend + nprobe >= limit ||
+				momo_store_claim(schema, true, 1, &name, 1, held, nheld, &pays) == 0)
+				continue;
+			add_jobs(st, claim, pays, 1, MOMO_OP_CREATE, true);
+			held[nheld++] = pays[0].terms.reference_id;
+			nprobe++;
+			st->pause[p].probe_ms = Min(st->pause[p].probe_ms * 2, (long) momo_retry_max_ms);
+			st->pause[p].probe_at = TimestampTzPlusMilliseconds(now, st->pause[p].probe_ms);
+		}
+		checks_wanted = Min(limit - nsend - nprobe, checks_room(st));
+		st->checks_capped = (checks_wanted < limit - nsend - nprobe);
+		/* Each check comes out of the budget shared with every backend; one is left for them. */
+		checks_taken = momo_take_status_checks(checks_wanted, 1);
+		ncheck = claim_more(st, claim, schema, false, checks_taken, products, nproducts,
+							held, &nheld);
+		momo_return_status_checks(checks_taken - ncheck);
+		/* Slots the status checks left go to payment requests after all. */
+		nsend += claim_more(st, claim, schema, true, limit - nsend - nprobe - ncheck,
+							senders, nsenders, held, &nheld);
+		if (nsend + nprobe + ncheck < limit)
+			next_due = momo_store_next_due_ms(schema, held, nheld);
+		if (nsend + nprobe + ncheck > 0)
+			ForceSyncCommit();	/* the claim locked rows: it has a commit record to flush */
 	}
-	ncheck = momo_store_claim(st->schema, false, check_budget(st), products, nproducts,
-							  skip, nskip, &to_check);
-	if (nsend + ncheck > 0)
-		ForceSyncCommit();		/* the claim locked rows: it has a commit record to flush */
 	end_work(st, cxt);
-	if (nsend + ncheck == 0)
+	claim->lsn = XactLastCommitEnd;
+	claim->committed_at = GetCurrentTimestamp();
+	if (claim->open == 0)
+	{
+		st->undurable = NULL;
+		MemoryContextDelete(claim->cxt);
+		pfree(claim);
+	}
+	else
+		st->durable_nap = 1;
+
+	/* When to look again. */
+	st->backlog = (schema != NULL && nsend + nprobe + ncheck >= limit);
+	if (schema == NULL)
+		wait_ms = momo_idle_interval_ms;
+	else if (st->backlog)
+		wait_ms = 0;			/* more may be due: as soon as slots are free */
+	else if (next_due != 0)
+		wait_ms = (next_due > 0) ? Min(next_due, (long) momo_idle_interval_ms) : momo_idle_interval_ms;
+	else
 	{
 		/*
-		 * Payments are due but none could be claimed: a transaction of the
-		 * application holds them, or they cool down, or their product is
-		 * paused, or status checks wait for their budget.  Nothing says when a lock goes, so the worker
-		 * looks again after momo.idle_interval (or when a commit wakes it),
-		 * and sooner when a pause or the budget ends.
+		 * Nothing due, or due payments that could not be claimed: a
+		 * transaction of the application holds them, or their product is
+		 * paused, or status checks wait for their budget.  Nothing says when
+		 * a lock goes, so the worker looks again after momo.idle_interval
+		 * (or when a commit wakes it), and sooner when a pause, a cooling
+		 * down or the budget ends.
 		 */
-		long		sleep_ms = Min(Min((long) momo_idle_interval_ms, cooling_ends_ms(st)),
-								   probe_due_ms(st));
-
-		momo_return_status_checks(st->checks_taken);
-		if (momo_status_checks_per_second > 0 && st->checks_taken == 0)
-			sleep_ms = Min(sleep_ms, Max(1000 / momo_status_checks_per_second, 10));
-		return sleep_ms;
+		wait_ms = Min(Min((long) momo_idle_interval_ms, cooling_ends_ms(st)), probe_due_ms(st));
+		if (next_due == 0 && momo_status_checks_per_second > 0 && checks_taken < checks_wanted)
+			wait_ms = Min(wait_ms, Max(1000 / momo_status_checks_per_second, 10));
 	}
-	momo_return_status_checks(st->checks_taken - ncheck);
+	if (wait_ms > 0)
+		wait_ms = Min(wait_ms, cooling_ends_ms(st));
+	st->next_claim_at = TimestampTzPlusMilliseconds(now, wait_ms);
+}
 
-	/*
-	 * Nothing leaves before the claimed rows would survive a crash or a
-	 * failover: the claim's commit record comes after the commits that made
-	 * them visible (the requesters', however asynchronous), so once it is
-	 * flushed and confirmed, they are too.
-	 */
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("momo: waiting until %d payments are durable", nsend + ncheck));
-	if (!wait_durable(st, XactLastCommitEnd))
-		return Max(momo_retry_base_ms, 1000);
+/* Milliseconds from now until t (0 if it has passed), at most LONG_MAX / 2. */
+static long
+ms_until(TimestampTz t, TimestampTz now)
+{
+	if (t <= now)
+		return 0;
+	return (long) Min((t - now) / 1000 + 1, (int64) (LONG_MAX / 2));
+}
 
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("momo: sending %d payment requests and %d status checks", nsend, ncheck));
-	calls = palloc0(sizeof(MomoCall) * (nsend + ncheck));
-	st->answers = palloc(sizeof(MomoRecord) * (nsend + ncheck));
+/* Shows what the worker does in pg_stat_activity (NULL: idle), when that changed. */
+static void
+report_activity(WorkerState *st, const char *activity)
+{
+	if (activity == NULL ? st->activity == NULL :
+		(st->activity != NULL && strcmp(st->activity, activity) == 0))
+		return;
+	if (st->activity)
+		pfree(st->activity);
+	st->activity = activity ? MemoryContextStrdup(TopMemoryContext, activity) : NULL;
+	pgstat_report_activity(activity ? STATE_RUNNING : STATE_IDLE, activity);
+}
 
-	/* One exchange per product: each has its own credentials and token. */
-	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+/* Shows the requests in flight in pg_stat_activity. */
+static void
+show_in_flight(WorkerState *st)
+{
+	if (st->in_flight > 0)
+		report_activity(st, psprintf("momo: sending %d payment requests and %d status checks",
+									 st->sends_in_flight, st->in_flight - st->sends_in_flight));
+}
+
+/*
+ * One turn of the loop: tells finals that are durable, starts the calls of
+ * a durable claim, claims due payments for free slots when a commit woke
+ * the worker or more are due, then waits for answers (at most
+ * LATCH_POLL_MS with requests in flight, so that the latch is looked at),
+ * keeps them, and records them in small batches.  With nothing in flight or
+ * waiting, it sleeps on the latch until the next claim is due.
+ */
+static void
+pipeline_turn(WorkerState *st)
+{
+	TimestampTz now;
+	long		wait_ms;
+	int			free;
+
+	if (MyLatch->is_set)
 	{
-		char	   *error = NULL;
-		MomoTokenResult r;
-
-		ncalls = 0;
-		for (int i = 0; i < nsend + ncheck; i++)
-		{
-			MomoPayment *pay = (i < nsend) ? &to_send[i] : &to_check[i - nsend];
-
-			if (momo_protocol_operation_product(pay->terms.operation) != (MomoProduct) p)
-				continue;
-			calls[ncalls].op = (i < nsend) ? MOMO_OP_CREATE : MOMO_OP_STATUS;
-			calls[ncalls].terms = &pay->terms;
-			calls[ncalls].context = pay;
-			ncalls++;
-		}
-		if (ncalls == 0)
-			continue;
-		st->nanswers = 0;
-		st->exchange_cfg = &cfgs[p];
-		st->probing = probing[p];
-		st->stop_exchange = false;
-		r = momo_api_exchange(st->client, &cfgs[p], calls, ncalls, momo_max_in_flight,
-							  keep_answer, flush_answers, st, &error);
-		st->probing = false;
-		if (r != MOMO_TOKEN_OK)
-		{
-			/* Nothing was sent: due again at once. */
-			report_problem(st, PROBLEM_PRODUCT(p),
-						   psprintf("no %s access token: %s", momo_product_names[p],
-									error ? error : "unknown"), NULL);
-			return Max(momo_retry_base_ms, 1000);
-		}
+		/* A commit (or a signal): due payments are looked for at once. */
+		ResetLatch(MyLatch);
+		st->next_claim_at = 0;
 	}
-	announce_finals(st, momo_wait_for_standby_timeout_ms);
-	return 0;
+	announce_finals(st);
+	check_durable(st);
+	start_waiting(st);
+
+	free = momo_max_in_flight - st->in_flight - st->nwaiting;
+	now = GetCurrentTimestamp();
+	if (free > 0 && st->undurable == NULL && now >= st->next_claim_at)
+	{
+		claim_due(st, free);
+		check_durable(st);
+		start_waiting(st);
+	}
+	purge_events(st);
+	show_in_flight(st);
+	free = momo_max_in_flight - st->in_flight - st->nwaiting;
+
+	/* How long the loop may wait now. */
+	now = GetCurrentTimestamp();
+	wait_ms = (st->undurable != NULL) ? st->durable_nap :
+		(free > 0 ? ms_until(st->next_claim_at, now) : LONG_MAX / 2);
+	if (st->nanswered > 0)
+		wait_ms = Min(wait_ms, ms_until(TimestampTzPlusMilliseconds(st->first_answer_at, FLUSH_DELAY_MS), now));
+	if (!XLogRecPtrIsInvalid(st->unannounced) || st->purging)
+		wait_ms = Min(wait_ms, LATCH_POLL_MS);
+
+	if (st->in_flight > 0)
+	{
+		(void) momo_api_step(st->client, Min(wait_ms, LATCH_POLL_MS), momo_max_in_flight,
+							 keep_answer, st);
+		CHECK_FOR_INTERRUPTS();
+		flush_answers(st, st->in_flight == 0);
+	}
+	else if (wait_ms > 0 && st->undurable == NULL && st->nwaiting == 0 && !MyLatch->is_set)
+	{
+		/* Table statistics feed autovacuum, which must see the worker's updates. */
+		pgstat_report_stat(true);
+		report_activity(st, NULL);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(wait_ms, (long) momo_idle_interval_ms),
+						 momo_wait_event(MOMO_WAIT_IDLE));
+	}
+	else if (wait_ms > 0 && st->undurable != NULL)
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait_ms, momo_wait_event(MOMO_WAIT_DURABLE));
+	pgstat_report_stat(false);
+}
+
+/*
+ * Resolves every product's configuration into st->cfgs (the calls in flight
+ * point there), after a reload and at each claim.
+ */
+static void
+resolve_configs(WorkerState *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->cfg_cxt);
+
+	MemoryContextReset(st->cfg_cxt);
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		momo_settings_resolve(&st->cfgs[p], (MomoProduct) p);
+	MemoryContextSwitchTo(old);
+}
+
+/* A reload: the new configuration's problems, if any, are found and told anew. */
+static void
+reload_config(WorkerState *st)
+{
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	resolve_configs(st);
+	unpublish_problems();
+	st->unused_checked_at = 0;	/* and products just unset are looked at */
+}
+
+/*
+ * After an ERROR: the requests in flight are abandoned and every claimed
+ * payment given up, unrecorded.  Nothing is lost: a claim writes nothing,
+ * so each of them is due again, and is sent with the same reference id.
+ */
+static void
+forget_jobs(WorkerState *st)
+{
+	momo_http_abandon(st->client);
+	MemoryContextReset(st->jobs_cxt);
+	dlist_init(&st->claimed);
+	dlist_init(&st->waiting);
+	dlist_init(&st->flying);
+	dlist_init(&st->answered);
+	st->undurable = NULL;
+	st->nwaiting = st->in_flight = st->sends_in_flight = st->nanswered = st->njobs = 0;
+	report_activity(st, NULL);
 }
 
 /*
  * The worker's commits are asynchronous unless it makes them durable (the
  * claim, final statuses).  synchronous_commit is pinned "off" at session
  * level only, so that its value before any SET stays what the server is
- * configured for (momo_durable_apply reads it); pinned again each cycle in
+ * configured for (momo_durable_apply reads it); pinned again each turn in
  * case a trigger's deferred code set it at a commit.
  */
 static void
@@ -1191,34 +1631,35 @@ momo_worker_main(Datum arg pg_attribute_unused())
 	pin_synchronous_commit();
 
 	memset(&st, 0, sizeof(st));
-	st.cycle_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker cycle",
+	st.cycle_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker turn",
 										 ALLOCSET_DEFAULT_SIZES);
+	st.jobs_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker claims",
+										ALLOCSET_DEFAULT_SIZES);
+	st.cfg_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker settings",
+									   ALLOCSET_SMALL_SIZES);
+	dlist_init(&st.claimed);
+	dlist_init(&st.waiting);
+	dlist_init(&st.flying);
+	dlist_init(&st.answered);
+	resolve_configs(&st);
 	st.client = momo_http_client();
 
 	ereport(LOG, (errmsg("momo worker started in database \"%s\"", momo_database_name)));
 
 	for (;;)
 	{
-		long		sleep_ms = 0;
+		bool		failed = false;
 
-		ResetLatch(MyLatch);
 		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			/* A new configuration: its problems, if any, are found and told anew. */
-			unpublish_problems();
-			st.unused_checked_at = 0;	/* and products just unset are looked at */
-		}
-
+			reload_config(&st);
 		pin_synchronous_commit();
 		MemoryContextSwitchTo(st.cycle_cxt);
 		MemoryContextReset(st.cycle_cxt);
 		PG_TRY();
 		{
-			/* Inside: a cancel between cycles is an ERROR like any other (SIGTERM still exits). */
+			/* Inside: a cancel is an ERROR like any other (SIGTERM still exits). */
 			CHECK_FOR_INTERRUPTS();
-			sleep_ms = run_cycle(&st);
+			pipeline_turn(&st);
 		}
 		PG_CATCH();
 		{
@@ -1227,18 +1668,18 @@ momo_worker_main(Datum arg pg_attribute_unused())
 			EmitErrorReport();
 			FlushErrorState();
 			AbortCurrentTransaction();
-			sleep_ms = Max(momo_retry_base_ms, 1000);
+			forget_jobs(&st);
+			failed = true;
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(TopMemoryContext);
-
-		/* Table statistics feed autovacuum, which must see the worker's updates. */
-		pgstat_report_stat(sleep_ms > 0);
-		if (sleep_ms > 0)
+		if (failed)
 		{
-			pgstat_report_activity(STATE_IDLE, NULL);
+			pgstat_report_stat(true);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, momo_wait_event(MOMO_WAIT_IDLE));
+							 Max(momo_retry_base_ms, 1000), momo_wait_event(MOMO_WAIT_IDLE));
+			ResetLatch(MyLatch);
+			st.next_claim_at = 0;
 		}
 	}
 }

@@ -1,0 +1,123 @@
+
+# 020_pipeline.pl - a payment leaves at commit, whatever else is in flight:
+#   50 pending payments are being checked, and MTN (the sandbox, with
+#   status_delay_ms) answers each status check 3 s late.  While those 50
+#   checks hang at the sandbox, a payment is committed: its POST must reach
+#   the sandbox before any of the 50 checks is answered.  The witness is the
+#   sandbox's own order of events (accepted_event against
+#   first_status_answer_event, one sequence), not a clock: a worker that
+#   works in rounds (claim, run every request to completion, claim again)
+#   sends the new payment only after the slowest check of its round.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $SLOW = 50;            # payments whose status checks hang
+my $LATENCY_MS = 3000;    # how long each of those checks hangs
+
+start_sandbox();
+
+# Room for every slow check (status checks take at most three quarters of
+# momo.max_in_flight) and the new payment; the checks come due again soon
+# after each answer (a first check 100 ms after acceptance: MomoTest).
+my $node = momo_node('pipeline', extra_conf => join("\n",
+		'momo.max_in_flight = 80',
+		"momo.poll_interval_max = '200ms'",
+		"momo.request_timeout = '30s'"));
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(wait_for_worker($node), 'worker runs');
+
+# Every status GET is answered $LATENCY_MS late from now on; POSTs at once.
+my $cfg = sandbox_post('/_sandbox/config', { status_delay_ms => $LATENCY_MS });
+is($cfg && $cfg->{status_delay_ms}, $LATENCY_MS, "sandbox: status checks answered $LATENCY_MS ms late");
+
+# 50 payments that MTN keeps CREATED for ever (46733123454): accepted at
+# once, then checked again and again, each check hanging.
+my @slow = split /\n/, $node->safe_psql('postgres',
+	"SELECT momo_request_to_pay(10, 'EUR', '46733123454', 'slow-' || i) "
+	  . "FROM generate_series(1, $SLOW) AS i");
+is(scalar(@slow), $SLOW, "$SLOW payments requested");
+my %slow = map { $_ => 1 } @slow;
+
+# The sandbox's records of the slow payments.
+sub slow_records
+{
+	my $all = sandbox_get('/_sandbox/payments') // [];
+	return [ grep { $slow{ $_->{referenceId} } } @$all ];
+}
+
+# Wait until the first status check of every slow payment has reached the
+# sandbox; those not answered yet hang there now (all 50, unless a worker
+# works in rounds and split them).
+my $deadline = time() + 60;
+my @hanging;
+while (time() < $deadline)
+{
+	my $recs = slow_records();
+	@hanging = map { $_->{referenceId} } grep { $_->{first_status_answer_event} == 0 } @$recs;
+	last if (grep { $_->{status_gets} >= 1 } @$recs) == $SLOW;
+	usleep(20_000);
+}
+my %hanging = map { $_ => 1 } @hanging;
+ok(@hanging > 0, 'status checks hang at the sandbox');
+note(scalar(@hanging) . " of the $SLOW first status checks hang at the sandbox");
+
+# Now a payment is committed.
+my $ref = request_payment($node, external_id => 'fresh');
+like($ref, qr/^[0-9a-f-]{36}$/, 'a payment is committed while the checks hang');
+
+# Wait for the sandbox to have it, and for the hanging checks to be answered.
+my $fresh;
+$deadline = time() + 60;
+while (time() < $deadline)
+{
+	$fresh = sandbox_get("/_sandbox/requests/$ref");
+	last if $fresh && $fresh->{accepted_event} > 0;
+	usleep(20_000);
+}
+ok($fresh && $fresh->{accepted_event} > 0, 'the sandbox accepted the new payment');
+my $first_answer;
+$deadline = time() + 60;
+while (time() < $deadline)
+{
+	my @ev = map { $_->{first_status_answer_event} }
+	  grep { $hanging{ $_->{referenceId} } } @{ slow_records() };
+	if (@ev == @hanging && !grep { $_ == 0 } @ev)
+	{
+		($first_answer) = sort { $a <=> $b } @ev;
+		last;
+	}
+	usleep(50_000);
+}
+ok(defined $first_answer, 'every check that hung was answered');
+
+# The point: the new payment's POST came before the first answer to any of
+# the checks that were hanging when it was committed.
+ok(defined $first_answer && $fresh && $fresh->{accepted_event} < $first_answer,
+	'the new payment reached MTN before any of the hanging status checks was answered')
+  or diag('sandbox events: new payment accepted at '
+	  . ($fresh ? $fresh->{accepted_event} : '?')
+	  . ', first answer to a check that hung at ' . ($first_answer // '?')
+	  . ' (' . scalar(@hanging) . ' checks hung)');
+
+# And everything ends as MTN says: the new payment successful, the slow ones
+# still pending (CREATED), checked again, none failed or sent twice.
+sandbox_post('/_sandbox/config', { status_delay_ms => 0 });
+my $row = await_payment($node, $ref, seconds => 30);
+is($row && $row->{status}, 'successful', 'the new payment is successful');
+my $rows = payment_rows($node, "external_id LIKE 'slow-%'");
+my @not_pending = grep { $_->{status} ne 'pending' } values %$rows;
+is(scalar(@not_pending), 0, 'the slow payments are all still pending');
+my @twice = grep { $_->{posts} != 1 } @{ slow_records() };
+is(scalar(@twice), 0, 'each slow payment was POSTed once');
+
+$node->stop;
+done_testing();
