@@ -150,7 +150,7 @@ use_schema(const char *schema)
 static void
 prepare_plans(const char *schema)
 {
-	Oid			claim_types[4] = {INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+	Oid			claim_types[5] = {INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT4OID};
 	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID};
@@ -158,7 +158,7 @@ prepare_plans(const char *schema)
 		"SELECT NULL, " PAYMENT_COLUMNS " FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
 		"   AND reference_id::text <> ALL ($4)"
-		" ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED";
+		" ORDER BY %s LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 	use_schema(schema);
 	if (plans.progress)
@@ -171,13 +171,25 @@ prepare_plans(const char *schema)
 	free_kept(&plans.next_due);
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
 	plans.claim_send = prepare_kept(psprintf(claim, schema,
-											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused"),
+											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused",
+											 "next_check_at"),
 									4, claim_types);
-	/* Pending rows, and queued rows out of sends or whose resend MTN refused, are checked. */
+
+	/*
+	 * Pending rows, and queued rows out of sends or whose resend MTN refused,
+	 * are checked.  MTN's budget of status checks goes first to payments a
+	 * callback announced (and that were not checked since: the callback set
+	 * next_check_at to its own time), then to fresh ones, and last to those
+	 * older than momo.attention_after ($5, seconds), which MTN may keep
+	 * pending for hours; the oldest due first within each.
+	 */
 	plans.claim_check = prepare_kept(psprintf(claim, schema,
 											  "(status = " MOMO_SQL(MOMO_STATUS_PENDING_NAME) " OR (status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME)
-											  " AND (attempts >= $2 OR send_refused)))"),
-									 4, claim_types);
+											  " AND (attempts >= $2 OR send_refused)))",
+											  "CASE WHEN p.callback_at >= p.next_check_at THEN 0"
+											  " WHEN p.created_at > pg_catalog.now() - pg_catalog.make_interval(secs => $5) THEN 1"
+											  " ELSE 2 END, next_check_at"),
+									 5, claim_types);
 	/*
 	 * One statement records a batch of answers: each answer is logged in
 	 * momo_events, and each payment not yet final is updated.
@@ -508,7 +520,7 @@ int
 momo_store_claim(const char *schema, bool send, int limit, char **products, int nproducts,
 				 char **skip, int nskip, MomoPayment **out)
 {
-	Datum		values[4];
+	Datum		values[5];
 	int			rc;
 	int			n;
 
@@ -520,6 +532,7 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	values[1] = Int32GetDatum(momo_max_attempts);
 	values[2] = text_array(products, nproducts);
 	values[3] = text_array(skip, nskip);
+	values[4] = Int32GetDatum(momo_attention_after_s);
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_SELECT, "claiming due payments");
 	n = (int) SPI_processed;

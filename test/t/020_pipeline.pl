@@ -8,6 +8,9 @@
 #   first_status_answer_event, one sequence), not a clock: a worker that
 #   works in rounds (claim, run every request to completion, claim again)
 #   sends the new payment only after the slowest check of its round.
+# And, when MTN's budget of status checks (momo.status_checks_per_second)
+# is short, fresh payments are checked before long-pending ones (older than
+# momo.attention_after), whatever their places in the schedule.
 use strict;
 use warnings;
 
@@ -118,6 +121,48 @@ my @not_pending = grep { $_->{status} ne 'pending' } values %$rows;
 is(scalar(@not_pending), 0, 'the slow payments are all still pending');
 my @twice = grep { $_->{posts} != 1 } @{ slow_records() };
 is(scalar(@twice), 0, 'each slow payment was POSTed once');
+
+############################################################################
+# The budget of status checks goes to fresh payments before long-pending
+# ones.  Two payments that MTN keeps CREATED, accepted, their first checks an
+# hour away; then, in one transaction (as superuser, past the table's guard),
+# one is made two hours old and due 10 s ago, the other (fresh) due 5 s ago.
+# With 2 checks a second (one for the worker at a time, one left for the
+# backends), the fresh one is asked about first.
+sandbox_post('/_sandbox/config', { status_delay_ms => 0 });
+ok(set_momo($node, poll_interval_min => '1h', poll_interval_max => '1h'),
+	'status checks an hour apart');
+ok(poll_until($node, 'postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'momo worker' "
+		  . "AND state = 'active' AND query LIKE 'momo: sending%'", '0', 30),
+	'no check in flight');
+$node->safe_psql('postgres',
+	"SET session_replication_role = replica; DELETE FROM momo_payments WHERE external_id LIKE 'slow-%'");
+my $old = request_payment($node, msisdn => '46733123454', external_id => 'long-pending');
+my $new = request_payment($node, msisdn => '46733123454', external_id => 'fresh-pending');
+ok(poll_until($node, 'postgres',
+		"SELECT count(*) FROM momo_payments WHERE reference_id IN ('$old', '$new') AND status = 'pending'",
+		'2', 30),
+	'both payments are pending');
+ok(set_momo($node, status_checks_per_second => '2'), 'status checks limited to 2 per second');
+$node->safe_psql('postgres', "SET session_replication_role = replica; BEGIN; "
+	  . "UPDATE momo_payments SET created_at = now() - interval '2 hours', "
+	  . "next_check_at = now() - interval '10 seconds' WHERE reference_id = '$old'; "
+	  . "UPDATE momo_payments SET next_check_at = now() - interval '5 seconds' WHERE reference_id = '$new'; "
+	  . "COMMIT");
+my ($first, $both) = ('', 0);
+$deadline = time() + 30;
+while (time() < $deadline)
+{
+	my $o = sandbox_get("/_sandbox/requests/$old");
+	my $n = sandbox_get("/_sandbox/requests/$new");
+	my @got = (($n && $n->{status_gets} > 0) ? 'fresh' : (), ($o && $o->{status_gets} > 0) ? 'long-pending' : ());
+	$first = join(' and ', @got) if $first eq '' && @got;
+	if (@got == 2) { $both = 1; last; }
+	usleep(10_000);
+}
+is($first, 'fresh', 'the fresh payment is checked first, alone');
+ok($both, 'the long-pending payment is checked too, after it');
 
 $node->stop;
 done_testing();
