@@ -576,7 +576,9 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 		int			finals;
 
 		if (!begin_work(st, cxt))
-			elog(ERROR, "momo worker acts as no superuser");
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("momo_payments is gone, or the worker may not act as its owner (see momo_worker_status())")));
 		finals = momo_store_record_batch(st->schema, recs, n, true);
 		/* A final status is committed durably, and only then told (see announce_finals). */
 		if (finals > 0)
@@ -1434,6 +1436,54 @@ claim_due(WorkerState *st, int free)
 	st->next_claim_at = TimestampTzPlusMilliseconds(now, wait_ms);
 }
 
+/*
+ * claim_due, with its failures kept to itself: a claim that fails (a lock
+ * on momo_payments held past the worker's lock_timeout by an ALTER TABLE or
+ * a migration, say) is rolled back and nothing of it is sent, while the
+ * requests already in flight go on and their answers are recorded.  Left to
+ * the loop's own error handling, it would abandon them all, to be sent
+ * again.  The claim is tried again after a pause.
+ */
+static void
+try_claim_due(WorkerState *st, int free)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		claim_due(st, free);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = abort_work(cxt);
+		Claim	   *claim = st->undurable;
+
+		/* The failed claim's payments: none is sent; each is due again. */
+		if (claim != NULL)
+		{
+			st->undurable = NULL;
+			if (dlist_is_empty(&st->claimed))
+			{
+				MemoryContextDelete(claim->cxt);
+				pfree(claim);
+			}
+			else
+				while (!dlist_is_empty(&st->claimed))
+					release_job(st, dlist_container(Job, node, dlist_pop_head_node(&st->claimed)));
+		}
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("momo worker could not claim due payments: %s", edata->message),
+				 errdetail("The %d requests in flight go on; due payments are claimed again after a pause.",
+						   st->in_flight)));
+		FreeErrorData(edata);
+		st->backlog = false;
+		st->next_claim_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														Max(momo_retry_base_ms, 1000));
+	}
+	PG_END_TRY();
+}
+
 /* Milliseconds from now until t (0 if it has passed), at most LONG_MAX / 2. */
 static long
 ms_until(TimestampTz t, TimestampTz now)
@@ -1494,7 +1544,7 @@ pipeline_turn(WorkerState *st)
 	now = GetCurrentTimestamp();
 	if (free > 0 && st->undurable == NULL && now >= st->next_claim_at)
 	{
-		claim_due(st, free);
+		try_claim_due(st, free);
 		check_durable(st);
 		start_waiting(st);
 	}

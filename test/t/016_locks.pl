@@ -11,7 +11,10 @@
 #       table), and sends the payment after COMMIT PREPARED;
 #   (c) an old event held FOR UPDATE by a prepared transaction when the
 #       worker purges the event log: payments are sent meanwhile, and every
-#       other old event is purged.
+#       other old event is purged;
+#   (d) a lock on the whole of momo_payments (ALTER TABLE, a migration)
+#       while requests are in flight: the worker's claims fail for a while,
+#       the requests in flight go on and are recorded, none is sent twice.
 use strict;
 use warnings;
 
@@ -205,6 +208,45 @@ sub scans_during
 			"SELECT count(*) FROM momo_events WHERE at < now() - interval '99 days'", '1', 60),
 		'every old event but the held one is purged, in batches');
 	$node->safe_psql('postgres', "ROLLBACK PREPARED 'hold_event'");
+}
+
+############################################################################
+# (d) A table lock while requests are in flight: claims fail, the requests
+#     in flight do not (the pipeline once abandoned them all and sent them
+#     again).
+{
+	$node->safe_psql('postgres', q{
+ALTER SYSTEM SET momo.idle_interval = 200;
+SELECT pg_reload_conf();});
+	my $pid = wait_for_worker($node);
+	sandbox_post('/_sandbox/config', { delay_ms => 3000 });
+	my @refs = map { request_payment($node, msisdn => sprintf('4673301%04d', $_), external_id => "lock-table-$_") } 1 .. 10;
+	ok(poll_until($node, 'postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND state = 'active'"
+			  . " AND query LIKE 'momo: sending 10 payment requests%'", '1', 30),
+		'(d) ten requests in flight, answered in 3 s');
+	my $pos = log_position($node);
+	my $locker = $node->background_psql('postgres');
+	$locker->query_safe('BEGIN');
+	$locker->query_safe('LOCK momo_payments IN ACCESS EXCLUSIVE MODE');
+	ok(wait_for_log_count($node, qr/WARNING:  momo worker could not claim due payments: canceling statement due to lock timeout/, 1, $pos, 20),
+		'(d) while the table is locked the worker cannot claim, and says so');
+	$locker->query_safe('COMMIT');
+	$locker->quit;
+	sandbox_post('/_sandbox/config', { delay_ms => 0 });
+	my %posts;
+	for my $ref (@refs)
+	{
+		my $row = await_payment($node, $ref, seconds => 30);
+		my $sb = sandbox_get("/_sandbox/requests/$ref");
+		$posts{ ($row->{status} // 'none') . ' ' . ($sb ? "$sb->{posts}/$sb->{accepted}" : 'unseen') }++;
+	}
+	is(join(', ', map { "$_ x$posts{$_}" } sort keys %posts), 'successful 1/1 x10',
+		'(d) every payment in flight completed, each POSTed once');
+	is(wait_for_worker($node, timeout => 5), $pid, '(d) the same worker');
+	$node->safe_psql('postgres', q{
+ALTER SYSTEM RESET momo.idle_interval;
+SELECT pg_reload_conf();});
 }
 
 $node->stop;
