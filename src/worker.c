@@ -1263,8 +1263,10 @@ static int
 checks_room(WorkerState *st)
 {
 	int			checks_held = st->in_flight - st->sends_in_flight + st->nwaiting;
+	/* a quarter of the slots, at least one (unless there is only one) */
+	int			for_sends = momo_max_in_flight >= 2 ? Max(1, momo_max_in_flight / 4) : 0;
 
-	return Max(0, momo_max_in_flight - momo_max_in_flight / 4 - checks_held);
+	return Max(0, momo_max_in_flight - for_sends - checks_held);
 }
 
 /*
