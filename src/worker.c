@@ -200,6 +200,7 @@ typedef struct WorkerState
 	TimestampTz first_answer_at;	/* when the oldest of them came */
 	int			njobs;			/* in all the lists, and in flight */
 	TimestampTz next_claim_at;	/* when to look for due payments again */
+	bool		woken;			/* a commit set the latch since the last claim */
 	bool		backlog;		/* the last claim took all it could */
 	bool		checks_turn;	/* a single free slot goes to a status check first */
 	bool		checks_capped;	/* the last claim took fewer checks than slots: see
@@ -1518,6 +1519,25 @@ show_in_flight(WorkerState *st)
 }
 
 /*
+ * Whether a claim may run with `free` slots free.  A commit that woke the
+ * worker is claimed at once, however few slots are free, and so is anything
+ * due when nothing is in flight; but slots freed one by one as answers come
+ * are refilled a few at a time (a quarter of momo.max_in_flight, at most
+ * momo.batch_size): each claim is a transaction whose commit is flushed, and
+ * one per freed slot cost a flush and a scan of the queue per payment (a
+ * backlog of 10,000 went at a twentieth of the rate of claiming in rounds).
+ */
+static bool
+claim_now(WorkerState *st, int free)
+{
+	int			refill = Max(1, Min(momo_batch_size, momo_max_in_flight / 4));
+
+	if (free <= 0 || st->undurable != NULL)
+		return false;
+	return st->woken || free >= refill || st->in_flight + st->nwaiting == 0;
+}
+
+/*
  * One turn of the loop: tells finals that are durable, starts the calls of
  * a durable claim, claims due payments for free slots when a commit woke
  * the worker or more are due, then waits for answers (at most
@@ -1537,6 +1557,7 @@ pipeline_turn(WorkerState *st)
 		/* A commit (or a signal): due payments are looked for at once. */
 		ResetLatch(MyLatch);
 		st->next_claim_at = 0;
+		st->woken = true;
 	}
 	announce_finals(st);
 	check_durable(st);
@@ -1544,8 +1565,9 @@ pipeline_turn(WorkerState *st)
 
 	free = momo_max_in_flight - st->in_flight - st->nwaiting;
 	now = GetCurrentTimestamp();
-	if (free > 0 && st->undurable == NULL && now >= st->next_claim_at)
+	if (claim_now(st, free) && now >= st->next_claim_at)
 	{
+		st->woken = false;
 		try_claim_due(st, free);
 		check_durable(st);
 		start_waiting(st);
@@ -1557,7 +1579,7 @@ pipeline_turn(WorkerState *st)
 	/* How long the loop may wait now. */
 	now = GetCurrentTimestamp();
 	wait_ms = (st->undurable != NULL) ? st->durable_nap :
-		(free > 0 ? ms_until(st->next_claim_at, now) : LONG_MAX / 2);
+		(claim_now(st, free) ? ms_until(st->next_claim_at, now) : LONG_MAX / 2);
 	if (st->nanswered > 0)
 		wait_ms = Min(wait_ms, ms_until(TimestampTzPlusMilliseconds(st->first_answer_at, FLUSH_DELAY_MS), now));
 	if (!XLogRecPtrIsInvalid(st->unannounced) || st->purging)
