@@ -38,7 +38,6 @@
  * Columns of the results of store.c's other statements (the payment's are
  * in payment_row.h), each beside the statement in the function named.
  */
-#define Anum_extension_schema	1	/* momo_store_extension_schema */
 #define Anum_record_final		1	/* record_batch: the payment became final */
 #define Anum_next_due_ms		1	/* next_due */
 #define Anum_progress_final		1	/* progress: the payment is final */
@@ -74,32 +73,6 @@ static StorePlans plans;
 static char *spi_strdup(const char *s);
 static SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types);
 static Datum text_array(char **items, int n);
-
-/*
- * Returns the quoted schema of the installed momo extension, in the memory of
- * SPI's caller, or NULL if the extension is not installed in this database.
- */
-char *
-momo_store_extension_schema(void)
-{
-	int			rc;
-	bool		isnull;
-	Datum		d;
-
-	static SPIPlanPtr plan = NULL;
-
-	if (plan == NULL)
-		plan = prepare_kept("SELECT pg_catalog.quote_ident(n.nspname) "
-							"FROM pg_catalog.pg_extension e "
-							"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-							"WHERE e.extname = 'momo'", 0, NULL);
-	rc = SPI_execute_plan(plan, NULL, NULL, true, 1);
-	momo_spi_check(rc, SPI_OK_SELECT, "looking up the momo extension");
-	if (SPI_processed == 0)
-		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_extension_schema, &isnull);
-	return spi_strdup(TextDatumGetCString(d));
-}
 
 /* Returns a prepared plan, kept for the life of the process. */
 static SPIPlanPtr

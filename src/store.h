@@ -37,7 +37,6 @@ typedef struct MomoRecord
 	const MomoAnswer *answer;
 } MomoRecord;
 
-extern char *momo_store_extension_schema(void);
 extern char *momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t,
 							   bool *existing);
 extern bool momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,

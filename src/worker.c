@@ -69,6 +69,7 @@
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
@@ -183,6 +184,7 @@ typedef struct WorkerState
 	int			guc_nestlevel;	/* of the transaction's settings, see begin_work */
 	MomoHttpClient *client;
 	char	   *schema;			/* of the extension (in TopMemoryContext), or NULL */
+	Oid			nsp;			/* that schema, as the last begin_work found it */
 	char	   *problems[N_PROBLEMS];	/* see report_problem */
 	MomoConfig	cfgs[MOMO_N_PRODUCTS];	/* as resolved at the last claim or reload */
 
@@ -350,11 +352,20 @@ payments_relation(WorkerState *st, Oid *nsp)
 	char	   *version;
 
 	*nsp = momo_version_extension_lookup(&version);
-	if (OidIsValid(*nsp))
-		note_schema_version(st, version);
 	if (!OidIsValid(*nsp))
 		return InvalidOid;
+	note_schema_version(st, version);
 	return get_relname_relid("momo_payments", *nsp);
+}
+
+/*
+ * The quoted name of momo's schema, as begin_work found it (its lock on
+ * momo_payments keeps the schema there), for the statements of store.c.
+ */
+static char *
+work_schema(WorkerState *st)
+{
+	return (char *) quote_identifier(get_namespace_name(st->nsp));
 }
 
 /*
@@ -412,6 +423,7 @@ begin_work(WorkerState *st, MemoryContext cxt)
 		SetUserIdAndSecContext(owner, st->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 	clear_problem(st, PROBLEM_OWNER);
+	st->nsp = nsp;
 	momo_spi_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	return true;
@@ -1212,7 +1224,7 @@ look_for_due(WorkerState *st, MemoryContext cxt)
 		st->next_claim_at = TimestampTzPlusMilliseconds(now, momo_idle_interval_ms);
 		return false;
 	}
-	schema = momo_store_extension_schema();
+	schema = work_schema(st);
 	if (st->schema)
 		pfree(st->schema);
 	st->schema = schema ? MemoryContextStrdup(TopMemoryContext, schema) : NULL;
@@ -1361,7 +1373,7 @@ claim_due(WorkerState *st, int free)
 		st->next_claim_at = TimestampTzPlusMilliseconds(now, momo_idle_interval_ms);
 		return;
 	}
-	schema = momo_store_extension_schema();
+	schema = work_schema(st);
 	if (st->schema)
 		pfree(st->schema);
 	st->schema = schema ? MemoryContextStrdup(TopMemoryContext, schema) : NULL;
