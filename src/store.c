@@ -26,7 +26,9 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/guc.h"
 #include "utils/numeric.h"
+#include "utils/uuid.h"
 
 #include "lifecycle.h"
 #include "payment_row.h"
@@ -71,14 +73,20 @@ typedef struct StorePlans
 static StorePlans plans;
 
 static char *spi_strdup(const char *s);
-static SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types);
+static SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types, int options);
 static Datum text_array(char **items, int n);
+static Datum uuid_array(char **items, int n);
+static int	steer_to_indexes(bool ordered);
 
-/* Returns a prepared plan, kept for the life of the process. */
+/*
+ * Returns a prepared plan, kept for the life of the process.  options are
+ * SPI_prepare_cursor's: the worker's statements take CURSOR_OPT_GENERIC_PLAN,
+ * planned once (see steer_to_indexes) instead of for each claim and batch.
+ */
 static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *types)
+prepare_kept(const char *sql, int nargs, Oid *types, int options)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, options);
 
 	if (plan == NULL)
 		ereport(ERROR,
@@ -123,14 +131,14 @@ use_schema(const char *schema)
 static void
 prepare_plans(const char *schema)
 {
-	Oid			claim_types[5] = {INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT4OID};
+	Oid			claim_types[5] = {INT4OID, INT4OID, TEXTARRAYOID, UUIDARRAYOID, INT4OID};
 	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID};
 	const char *claim =
 		"SELECT NULL, " PAYMENT_COLUMNS " FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
-		"   AND reference_id::text <> ALL ($4)"
+		"   AND reference_id <> ALL ($4)"
 		" ORDER BY %s LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 	use_schema(schema);
@@ -146,7 +154,7 @@ prepare_plans(const char *schema)
 	plans.claim_send = prepare_kept(psprintf(claim, schema,
 											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused",
 											 "next_check_at"),
-									4, claim_types);
+									4, claim_types, CURSOR_OPT_GENERIC_PLAN);
 
 	/*
 	 * Pending rows, and queued rows out of sends or whose resend MTN refused,
@@ -162,7 +170,7 @@ prepare_plans(const char *schema)
 											  "CASE WHEN p.callback_at >= p.next_check_at THEN 0"
 											  " WHEN p.created_at > pg_catalog.now() - pg_catalog.make_interval(secs => $5) THEN 1"
 											  " ELSE 2 END, next_check_at"),
-									 5, claim_types);
+									 5, claim_types, CURSOR_OPT_GENERIC_PLAN);
 	/*
 	 * One statement records a batch of answers: each answer is logged in
 	 * momo_events, and each payment not yet final is updated.
@@ -208,15 +216,15 @@ prepare_plans(const char *schema)
 											   " RETURNING v.status IN " MOMO_SQL_FINAL_STATUSES,
 											   schema, schema,
 											   quote_literal_cstr(momo_operation_names[MOMO_REQUEST_TO_PAY]), schema),
-									  RECORD_ARGS, batch_types);
+									  RECORD_ARGS, batch_types, CURSOR_OPT_GENERIC_PLAN);
 	{
-		Oid			skip_types[1] = {TEXTARRAYOID};
+		Oid			skip_types[1] = {UUIDARRAYOID};
 
 		plans.next_due = prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
 											   " * 1000::numeric)::float8 FROM %s.momo_payments"
 											   " WHERE status IN " MOMO_SQL_OPEN_STATUSES
-											   "   AND reference_id::text <> ALL ($1)", schema),
-									  1, skip_types);
+											   "   AND reference_id <> ALL ($1)", schema),
+									  1, skip_types, CURSOR_OPT_GENERIC_PLAN);
 	}
 	{
 		Oid			uuid_types[1] = {TEXTOID};
@@ -224,7 +232,7 @@ prepare_plans(const char *schema)
 		plans.progress = prepare_kept(psprintf("SELECT p.status IN " MOMO_SQL_FINAL_STATUSES ", p.xmin"
 											   " FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
 											   schema),
-									  1, uuid_types);
+									  1, uuid_types, 0);
 	}
 }
 
@@ -312,7 +320,7 @@ momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
 												" WHERE p.requested_by = $1::name AND p.operation = $2"
 												"   AND p.external_id = $3 AND p.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME),
 												schema),
-									   3, types);
+									   3, types, 0);
 	}
 	values[0] = CStringGetTextDatum(GetUserNameFromId(caller, false));
 	values[1] = CStringGetTextDatum(momo_operation_names[operation]);
@@ -414,7 +422,7 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 											 " WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
 											 " DO NOTHING",
 											 schema),
-									11, types);
+									11, types, 0);
 	}
 	for (int i = 0; i < 11; i++)
 	{
@@ -469,7 +477,7 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 		plans.fetch = prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
 											" FROM %s.momo_payments p WHERE reference_id = $1::uuid",
 											schema),
-								   1, types);
+								   1, types, 0);
 	}
 	rc = SPI_execute_plan(plans.fetch, values, NULL, false, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "reading the payment");
@@ -496,6 +504,7 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	Datum		values[5];
 	int			rc;
 	int			n;
+	int			nest;
 
 	*out = NULL;
 	if (limit <= 0)
@@ -504,9 +513,12 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int32GetDatum(momo_max_attempts);
 	values[2] = text_array(products, nproducts);
-	values[3] = text_array(skip, nskip);
+	values[3] = uuid_array(skip, nskip);
 	values[4] = Int32GetDatum(momo_attention_after_s);
+	/* Status checks are ordered by class first: those are sorted anyway. */
+	nest = send ? steer_to_indexes(true) : NewGUCNestLevel();
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
+	AtEOXact_GUC(true, nest);
 	momo_spi_check(rc, SPI_OK_SELECT, "claiming due payments");
 	n = (int) SPI_processed;
 	if (n > 0)
@@ -516,6 +528,36 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 			read_payment(i, &(*out)[i], false);
 	}
 	return n;
+}
+
+/*
+ * Makes the planner use momo_payments' indexes for the worker's statements,
+ * whatever the table's statistics say: a claim of payments to send and the
+ * look for the next due payment walk momo_payments_due in next_check_at
+ * order and stop at the LIMIT (ordered), and a batch of answers finds its
+ * rows by primary key (!ordered).  A backlog queued in one transaction is
+ * claimed long before autovacuum analyzes it, and with the statistics of an
+ * emptier table the planner chose a bitmap scan of every due row and a sort
+ * for each claim of a few, and a hash of every open payment for each batch
+ * of answers (a backlog of 10,000 cost the worker a millisecond of CPU per
+ * payment).  The settings last until AtEOXact_GUC(true, the level
+ * returned), as a function's SET clause does.  (Disabled paths cost
+ * disable_cost, which would make every such plan worth compiling: the
+ * worker runs with jit off.)
+ */
+static int
+steer_to_indexes(bool ordered)
+{
+	static const char *const walk[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort"};
+	static const char *const by_key[] = {"enable_hashjoin", "enable_mergejoin"};
+	const char *const *names = ordered ? walk : by_key;
+	int			n = ordered ? lengthof(walk) : lengthof(by_key);
+	int			nest = NewGUCNestLevel();
+
+	for (int i = 0; i < n; i++)
+		(void) set_config_option(names[i], "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
 }
 
 /*
@@ -579,6 +621,21 @@ text_array(char **items, int n)
 }
 
 /*
+ * Builds a one-dimensional uuid[] from reference ids (the worker's own, in
+ * canonical form): comparing uuids spares the claim an output function and
+ * a text comparison for each row it looks at.
+ */
+static Datum
+uuid_array(char **items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = DirectFunctionCall1(uuid_in, CStringGetDatum(items[i]));
+	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/*
  * Records answers with one statement: logs each in momo_events and updates
  * each payment not yet final (see momo_lifecycle_decide).  Returns the
  * number of payments that became final.
@@ -586,6 +643,7 @@ text_array(char **items, int n)
 int
 momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool reschedule)
 {
+	int			nest;
 	char	  **refs = palloc(sizeof(char *) * n);
 	char	  **statuses = palloc(sizeof(char *) * n);
 	char	  **reasons = palloc(sizeof(char *) * n);
@@ -655,7 +713,9 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	values[14] = PointerGetDatum(construct_array(not_found, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[15] = PointerGetDatum(construct_array(keep, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[16] = PointerGetDatum(construct_array(send_refused, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	nest = steer_to_indexes(false);
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
+	AtEOXact_GUC(true, nest);
 	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -695,7 +755,7 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 		plans.caller_sees = prepare_kept(psprintf("SELECT p FROM %s.momo_payments p"
 												  " WHERE p.reference_id = $1::uuid",
 												  schema),
-										 1, types);
+										 1, types, 0);
 	}
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(caller, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
@@ -772,10 +832,13 @@ momo_store_next_due_ms(const char *schema, char **skip, int nskip)
 	int			rc;
 	bool		isnull;
 	Datum		d;
+	int			nest;
 
 	prepare_plans(schema);
-	values[0] = text_array(skip, nskip);
+	values[0] = uuid_array(skip, nskip);
+	nest = steer_to_indexes(true);
 	rc = SPI_execute_plan(plans.next_due, values, NULL, true, 1);
+	AtEOXact_GUC(true, nest);
 	momo_spi_check(rc, SPI_OK_SELECT, "looking for due payments");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_next_due_ms, &isnull);
 	if (isnull)
