@@ -95,6 +95,12 @@
  */
 #define LATCH_POLL_MS 10
 
+/*
+ * How many payment requests may be claimed ahead of the free slots, to wait
+ * in st->waiting (see claim_room): momo.max_in_flight.
+ */
+#define CLAIM_AHEAD (momo_max_in_flight)
+
 /* Payments whose answers could not be recorded, left alone for a while. */
 #define MAX_COOLING 1024
 
@@ -159,7 +165,8 @@ typedef struct Claim
 
 /*
  * A claimed payment and its call to MTN: in st->claimed until the claim is
- * durable, then in st->waiting until a slot is free, in st->flying while
+ * durable, then in st->waiting (a payment request) or st->waiting_checks
+ * (a status check) until a slot is free, in st->flying while
  * its request is in flight, and in st->answered until its answer is
  * recorded.
  */
@@ -192,8 +199,10 @@ typedef struct WorkerState
 	dlist_head	claimed;		/* jobs of the claim not yet durable */
 	Claim	   *undurable;		/* that claim */
 	long		durable_nap;	/* how long the loop waits before looking again */
-	dlist_head	waiting;		/* durable, waiting for a slot; sends first */
-	int			nwaiting;
+	dlist_head	waiting;		/* payment requests durable, waiting for a slot */
+	dlist_head	waiting_checks; /* status checks durable, waiting for a slot */
+	int			nwaiting;		/* in both */
+	int			nwaiting_checks;	/* in waiting_checks */
 	dlist_head	flying;			/* in flight */
 	int			in_flight;
 	int			sends_in_flight;
@@ -945,11 +954,13 @@ check_durable(WorkerState *st)
 		{
 			Job		   *job = dlist_container(Job, node, dlist_pop_head_node(&st->claimed));
 
-			/* Sends before status checks. */
 			if (job->call.op == MOMO_OP_CREATE)
-				dlist_push_head(&st->waiting, &job->node);
-			else
 				dlist_push_tail(&st->waiting, &job->node);
+			else
+			{
+				dlist_push_tail(&st->waiting_checks, &job->node);
+				st->nwaiting_checks++;
+			}
 			st->nwaiting++;
 		}
 		st->undurable = NULL;
@@ -1019,7 +1030,8 @@ release_job(WorkerState *st, Job *job)
 static int
 held_refs(WorkerState *st, char ***refs, int extra)
 {
-	dlist_head *lists[4] = {&st->claimed, &st->waiting, &st->flying, &st->answered};
+	dlist_head *lists[5] = {&st->claimed, &st->waiting, &st->waiting_checks, &st->flying,
+	&st->answered};
 	int			n;
 
 	*refs = palloc(sizeof(char *) * (MAX_COOLING + st->njobs + extra + 1));
@@ -1089,17 +1101,24 @@ flush_answers(WorkerState *st, bool now)
 static void
 drop_waiting(WorkerState *st, MomoProduct p, bool sends_only)
 {
-	dlist_mutable_iter it;
+	dlist_head *lists[2] = {&st->waiting, &st->waiting_checks};
 
-	dlist_foreach_modify(it, &st->waiting)
+	for (int l = 0; l < (sends_only ? 1 : 2); l++)
 	{
-		Job		   *job = dlist_container(Job, node, it.cur);
+		dlist_mutable_iter it;
 
-		if (job->product != p || (sends_only && job->call.op != MOMO_OP_CREATE))
-			continue;
-		dlist_delete(&job->node);
-		st->nwaiting--;
-		release_job(st, job);
+		dlist_foreach_modify(it, lists[l])
+		{
+			Job		   *job = dlist_container(Job, node, it.cur);
+
+			if (job->product != p)
+				continue;
+			dlist_delete(&job->node);
+			st->nwaiting--;
+			if (job->call.op != MOMO_OP_CREATE)
+				st->nwaiting_checks--;
+			release_job(st, job);
+		}
 	}
 }
 
@@ -1139,20 +1158,27 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 }
 
 /*
- * Starts waiting calls while slots are free, sends first.  A call of a
- * product whose sending paused meanwhile is given up; one that gets no
- * access token is given up too, and the product's problem reported.
+ * Starts waiting calls while slots are free: status checks first, then
+ * payment requests in the order they were claimed.  (Checks are claimed only
+ * for slots free at the claim, their share of them, see claim_due; payment
+ * requests are also claimed ahead, to wait here for the next free slot.)  A
+ * call of a product whose sending paused meanwhile is given up; one that
+ * gets no access token is given up too, and the product's problem reported.
  */
 static void
 start_waiting(WorkerState *st)
 {
 	while (st->nwaiting > 0 && st->in_flight < momo_max_in_flight)
 	{
-		Job		   *job = dlist_container(Job, node, dlist_pop_head_node(&st->waiting));
+		bool		check = st->nwaiting_checks > 0;
+		Job		   *job = dlist_container(Job, node,
+										  dlist_pop_head_node(check ? &st->waiting_checks : &st->waiting));
 		char	   *error = NULL;
 		MomoTokenResult r;
 
 		st->nwaiting--;
+		if (check)
+			st->nwaiting_checks--;
 		if (job->call.op == MOMO_OP_CREATE && !job->probe && st->pause[job->product].paused)
 		{
 			release_job(st, job);
@@ -1275,7 +1301,7 @@ claim_more(WorkerState *st, Claim *claim, const char *schema, bool send, int lim
 static int
 checks_room(WorkerState *st)
 {
-	int			checks_held = st->in_flight - st->sends_in_flight + st->nwaiting;
+	int			checks_held = st->in_flight - st->sends_in_flight + st->nwaiting_checks;
 	/* a quarter of the slots, at least one (unless there is only one) */
 	int			for_sends = momo_max_in_flight >= 2 ? Max(1, momo_max_in_flight / 4) : 0;
 
@@ -1298,20 +1324,20 @@ send_share(WorkerState *st, int free)
 }
 
 /*
- * Claims due payments for the free slots, sends first, in one short
+ * Claims due payments for the `free` slots, sends first, in one short
  * transaction: queued payments of the products that may send (most of the
  * slots, see send_share; a probe for a paused product whose pause is over),
  * then status checks, as many as the budget shared with the backends allows
  * (momo_take_status_checks) and checks_room leaves, then payment requests
- * again for the slots left.  The
- * claim locks them (FOR UPDATE SKIP LOCKED) and passes over those the
+ * again for the slots left and ahead, up to `room` in all (see
+ * CLAIM_AHEAD).  The claim locks them (FOR UPDATE SKIP LOCKED) and passes over those the
  * worker holds; its commit is flushed (ForceSyncCommit), and its jobs wait
  * for check_durable.  Sets st->next_claim_at: at once if the claim took all
  * it could, else when the next payment falls due (at most
  * momo.idle_interval away, sooner when a pause or the budget ends).
  */
 static void
-claim_due(WorkerState *st, int free)
+claim_due(WorkerState *st, int free, int room)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
@@ -1323,7 +1349,8 @@ claim_due(WorkerState *st, int free)
 	bool		probing[MOMO_N_PRODUCTS];
 	char	  **held;
 	int			nheld;
-	int			limit = Min(free, momo_batch_size);
+	int			limit = Min(room, momo_batch_size);
+	int			for_slots = Min(free, limit);
 	int			nsend = 0;
 	int			nprobe = 0;
 	int			ncheck = 0;
@@ -1381,8 +1408,8 @@ claim_due(WorkerState *st, int free)
 	{
 		check_unused_products(st);
 		nheld = held_refs(st, &held, limit);
-		nsend = claim_more(st, claim, schema, true, send_share(st, limit), senders, nsenders,
-						   held, &nheld);
+		nsend = claim_more(st, claim, schema, true, for_slots > 0 ? send_share(st, for_slots) : 0,
+						   senders, nsenders, held, &nheld);
 		for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 		{
 			char	   *name = (char *) momo_product_names[p];
@@ -1397,14 +1424,14 @@ claim_due(WorkerState *st, int free)
 			st->pause[p].probe_ms = Min(st->pause[p].probe_ms * 2, (long) momo_retry_max_ms);
 			st->pause[p].probe_at = TimestampTzPlusMilliseconds(now, st->pause[p].probe_ms);
 		}
-		checks_wanted = Min(limit - nsend - nprobe, checks_room(st));
-		st->checks_capped = (checks_wanted < limit - nsend - nprobe);
+		checks_wanted = Min(Max(0, for_slots - nsend - nprobe), checks_room(st));
+		st->checks_capped = (checks_wanted < for_slots - nsend - nprobe);
 		/* Each check comes out of the budget shared with every backend; one is left for them. */
 		checks_taken = momo_take_status_checks(checks_wanted, 1);
 		ncheck = claim_more(st, claim, schema, false, checks_taken, products, nproducts,
 							held, &nheld);
 		momo_return_status_checks(checks_taken - ncheck);
-		/* Slots the status checks left go to payment requests after all. */
+		/* Slots the status checks left go to payment requests after all, and those ahead. */
 		nsend += claim_more(st, claim, schema, true, limit - nsend - nprobe - ncheck,
 							senders, nsenders, held, &nheld);
 		if (nsend + nprobe + ncheck < limit)
@@ -1460,13 +1487,13 @@ claim_due(WorkerState *st, int free)
  * again.  The claim is tried again after a pause.
  */
 static void
-try_claim_due(WorkerState *st, int free)
+try_claim_due(WorkerState *st, int free, int room)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		claim_due(st, free);
+		claim_due(st, free, room);
 	}
 	PG_CATCH();
 	{
@@ -1531,22 +1558,40 @@ show_in_flight(WorkerState *st)
 }
 
 /*
- * Whether a claim may run with `free` slots free.  A commit that woke the
- * worker is claimed at once, however few slots are free, and so is anything
- * due when nothing is in flight; but slots freed one by one as answers come
- * are refilled a few at a time (a quarter of momo.max_in_flight, at most
- * momo.batch_size): each claim is a transaction whose commit is flushed, and
- * one per freed slot cost a flush and a scan of the queue per payment (a
- * backlog of 10,000 went at a twentieth of the rate of claiming in rounds).
+ * Whether a claim may run with `room` for that many more jobs (see
+ * claim_room).  A commit that woke the worker is claimed at once, however
+ * little room there is, and so is anything due when nothing is in flight;
+ * but room made one job at a time as answers come is filled half a window
+ * at a time (half of momo.max_in_flight, at most momo.batch_size): each
+ * claim is a transaction whose commit is flushed, and one per freed slot
+ * cost a flush and a scan of the queue per payment (a backlog of 10,000
+ * went at a twentieth of the rate of claiming in rounds).
  */
 static bool
-claim_now(WorkerState *st, int free)
+claim_now(WorkerState *st, int room)
 {
-	int			refill = Max(1, Min(momo_batch_size, momo_max_in_flight / 4));
+	int			refill = Max(1, Min(momo_batch_size, momo_max_in_flight / 2));
 
-	if (free <= 0 || st->undurable != NULL)
+	if (room <= 0 || st->undurable != NULL)
 		return false;
-	return st->woken || free >= refill || st->in_flight + st->nwaiting == 0;
+	return st->woken || room >= refill || st->in_flight + st->nwaiting == 0;
+}
+
+/*
+ * Slots free now, and room for more jobs: the slots, and CLAIM_AHEAD
+ * payment requests claimed ahead to wait for the next free slot, so that a
+ * backlog is claimed in fewer, larger claims while the slots stay full.
+ */
+static int
+free_slots(WorkerState *st)
+{
+	return Max(0, momo_max_in_flight - st->in_flight - st->nwaiting);
+}
+
+static int
+claim_room(WorkerState *st)
+{
+	return Max(0, momo_max_in_flight + CLAIM_AHEAD - st->in_flight - st->nwaiting);
 }
 
 /*
@@ -1562,7 +1607,6 @@ pipeline_turn(WorkerState *st)
 {
 	TimestampTz now;
 	long		wait_ms;
-	int			free;
 
 	if (MyLatch->is_set)
 	{
@@ -1575,23 +1619,21 @@ pipeline_turn(WorkerState *st)
 	check_durable(st);
 	start_waiting(st);
 
-	free = momo_max_in_flight - st->in_flight - st->nwaiting;
 	now = GetCurrentTimestamp();
-	if (claim_now(st, free) && now >= st->next_claim_at)
+	if (claim_now(st, claim_room(st)) && now >= st->next_claim_at)
 	{
 		st->woken = false;
-		try_claim_due(st, free);
+		try_claim_due(st, free_slots(st), claim_room(st));
 		check_durable(st);
 		start_waiting(st);
 	}
 	purge_events(st);
 	show_in_flight(st);
-	free = momo_max_in_flight - st->in_flight - st->nwaiting;
 
 	/* How long the loop may wait now. */
 	now = GetCurrentTimestamp();
 	wait_ms = (st->undurable != NULL) ? st->durable_nap :
-		(claim_now(st, free) ? ms_until(st->next_claim_at, now) : LONG_MAX / 2);
+		(claim_now(st, claim_room(st)) ? ms_until(st->next_claim_at, now) : LONG_MAX / 2);
 	if (st->nanswered > 0)
 		wait_ms = Min(wait_ms, ms_until(TimestampTzPlusMilliseconds(st->first_answer_at, FLUSH_DELAY_MS), now));
 	if (!XLogRecPtrIsInvalid(st->unannounced) || st->purging)
@@ -1657,10 +1699,12 @@ forget_jobs(WorkerState *st)
 	MemoryContextReset(st->jobs_cxt);
 	dlist_init(&st->claimed);
 	dlist_init(&st->waiting);
+	dlist_init(&st->waiting_checks);
 	dlist_init(&st->flying);
 	dlist_init(&st->answered);
 	st->undurable = NULL;
-	st->nwaiting = st->in_flight = st->sends_in_flight = st->nanswered = st->njobs = 0;
+	st->nwaiting = st->nwaiting_checks = st->in_flight = st->sends_in_flight = 0;
+	st->nanswered = st->njobs = 0;
 	report_activity(st, NULL);
 }
 
@@ -1727,6 +1771,7 @@ momo_worker_main(Datum arg pg_attribute_unused())
 									   ALLOCSET_SMALL_SIZES);
 	dlist_init(&st.claimed);
 	dlist_init(&st.waiting);
+	dlist_init(&st.waiting_checks);
 	dlist_init(&st.flying);
 	dlist_init(&st.answered);
 	resolve_configs(&st);
