@@ -78,7 +78,8 @@ SELECT operation, product, refund_of = :'orig' AS refunds_orig, msisdn, amount F
  WHERE reference_id = :'r1';
 \pset tuples_only on
 \pset format unaligned
-SELECT momo_test.try(format('SELECT momo_refund(%L, 31)', :'orig'));
+-- (the column name says which argument: validation.sql)
+SELECT momo_test.try_column(format('SELECT momo_refund(%L, 31)', :'orig'));
 SELECT momo_test.try(format('SELECT momo_refund(%L, 10.001)', :'orig'));
 SELECT momo_test.try(format('SELECT momo_refund(%L, -5)', :'orig'));
 SELECT momo_test.try(format('SELECT momo_refund(%L)', :'t_ok'));

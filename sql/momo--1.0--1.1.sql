@@ -27,3 +27,31 @@ BEGIN
     RETURN OLD;
 END
 $$;
+
+-- Errors name the argument they are about (PG_DIAG_COLUMN_NAME).
+CREATE OR REPLACE FUNCTION @extschema@.momo_fee(amount numeric, currency text DEFAULT 'RWF')
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fee numeric;
+BEGIN
+    IF amount IS NULL THEN
+        RAISE EXCEPTION 'amount must not be null' USING ERRCODE = 'null_value_not_allowed', COLUMN = 'amount';
+    END IF;
+    IF currency IS NULL THEN
+        RAISE EXCEPTION 'currency must not be null' USING ERRCODE = 'null_value_not_allowed', COLUMN = 'currency';
+    END IF;
+    IF amount = 'NaN' OR amount < 0 THEN
+        RAISE EXCEPTION 'amount must be zero or more, not %', amount
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'amount';
+    END IF;
+    fee := @extschema@.momo_fee_lookup(amount, currency);
+    IF fee IS NULL THEN
+        RAISE EXCEPTION 'no fee schedule for currency %', currency
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'currency',
+                  HINT = format('Add one: INSERT INTO momo_fee_schedule (currency, free_up_to, percent) VALUES (%L, ..., ...);', currency);
+    END IF;
+    RETURN fee;
+END
+$$;

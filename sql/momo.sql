@@ -183,19 +183,19 @@ DECLARE
     fee numeric;
 BEGIN
     IF amount IS NULL THEN
-        RAISE EXCEPTION 'amount must not be null' USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'amount must not be null' USING ERRCODE = 'null_value_not_allowed', COLUMN = 'amount';
     END IF;
     IF currency IS NULL THEN
-        RAISE EXCEPTION 'currency must not be null' USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'currency must not be null' USING ERRCODE = 'null_value_not_allowed', COLUMN = 'currency';
     END IF;
     IF amount = 'NaN' OR amount < 0 THEN
         RAISE EXCEPTION 'amount must be zero or more, not %', amount
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'amount';
     END IF;
     fee := @extschema@.momo_fee_lookup(amount, currency);
     IF fee IS NULL THEN
         RAISE EXCEPTION 'no fee schedule for currency %', currency
-            USING ERRCODE = 'invalid_parameter_value',
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'currency',
                   HINT = format('Add one: INSERT INTO momo_fee_schedule (currency, free_up_to, percent) VALUES (%L, ..., ...);', currency);
     END IF;
     RETURN fee;

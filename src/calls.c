@@ -38,23 +38,6 @@ PG_FUNCTION_INFO_V1(momo_account_holder_info);
 PG_FUNCTION_INFO_V1(momo_delivery_notification);
 PG_FUNCTION_INFO_V1(momo_sandbox_provision);
 
-/* Returns the product named by text argument argno, raising an ERROR naming it otherwise. */
-static MomoProduct
-product_arg(FunctionCallInfo fcinfo, int argno)
-{
-	char	   *name;
-
-	momo_validate_require_arg(fcinfo, argno, "product");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
-		if (strcmp(name, momo_product_names[p]) == 0)
-			return (MomoProduct) p;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("product must be collection, disbursement or remittance, not \"%s\"", name)));
-	return MOMO_COLLECTION;		/* keep the compiler quiet */
-}
-
 /* Logs a finished call in momo_events, in the schema of the called function. */
 static void
 log_call(FunctionCallInfo fcinfo, const MomoConfig *cfg, const char *reference_id,
@@ -121,7 +104,7 @@ momo_balance(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {false, false};
 
 	momo_require_preload();
-	momo_settings_require(&cfg, product_arg(fcinfo, 0));
+	momo_settings_require(&cfg, momo_validate_product(fcinfo, 0));
 	req = momo_api_call(momo_http_client(), &cfg, false, "v1_0/account/balance", NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "balance", req, req->status == 200);
 	if (req->status != 200)
@@ -146,10 +129,11 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 	MomoConfig	cfg;
 	MomoHttpRequest *req;
 	MomoJsonField f[] = {{.path = "result"}};
-	char	   *msisdn = momo_validate_msisdn(fcinfo, 0);
+	MomoProduct product;
+	char	   *msisdn = momo_validate_account_holder(fcinfo, &product);
 
 	momo_require_preload();
-	momo_settings_require(&cfg, product_arg(fcinfo, 1));
+	momo_settings_require(&cfg, product);
 	req = momo_api_call(momo_http_client(), &cfg, false,
 						psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_active", req,
@@ -181,10 +165,11 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[6];
 	bool		nulls[6];
-	char	   *msisdn = momo_validate_msisdn(fcinfo, 0);
+	MomoProduct product;
+	char	   *msisdn = momo_validate_account_holder(fcinfo, &product);
 
 	momo_require_preload();
-	momo_settings_require(&cfg, product_arg(fcinfo, 1));
+	momo_settings_require(&cfg, product);
 	req = momo_api_call(momo_http_client(), &cfg, false,
 						psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_info", req, req->status == 200);
@@ -319,8 +304,9 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("callback_host must be a host name, such as shop.example.rw"),
-				 errhint("Give the host alone: no scheme, port or path.")));
-	product = product_arg(fcinfo, 1);
+				 errhint("Give the host alone: no scheme, port or path."),
+				 momo_validate_column("callback_host")));
+	product = momo_validate_product(fcinfo, 1);
 	momo_require_preload();
 	momo_settings_resolve(&cfg, product);
 	if (cfg.production)

@@ -283,7 +283,8 @@ momo_refund(PG_FUNCTION_ARGS)
 						terms.amount, ref, DatumGetCString(DirectFunctionCall1(numeric_out, left))),
 				 errdetail("%s %s was collected; %s %s is refunded or being refunded.",
 						   DatumGetCString(DirectFunctionCall1(numeric_out, collected)), terms.currency,
-						   DatumGetCString(DirectFunctionCall1(numeric_out, refunded)), terms.currency)));
+						   DatumGetCString(DirectFunctionCall1(numeric_out, refunded)), terms.currency),
+				 momo_validate_column("amount")));
 	momo_owner_leave(&a);
 	PG_RETURN_DATUM(queue_payment(fcinfo, &terms));
 }
@@ -388,7 +389,8 @@ interval_ms(Interval *iv)
 	if (ms < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout must not be negative")));
+				 errmsg("timeout must not be negative"),
+				 momo_validate_column("timeout")));
 	return ms;
 }
 

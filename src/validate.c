@@ -4,7 +4,9 @@
  *	  Checks every argument of a payment request at once, before anything is
  *	  written or sent.  Each problem names its field; the first becomes the
  *	  error message and the others its detail, so one round trip shows
- *	  everything to fix.
+ *	  everything to fix.  The error's column name (PG_DIAG_COLUMN_NAME) is
+ *	  the argument it is about, or every wrong argument, comma-separated, in
+ *	  argument order: an application puts each message next to its field.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +27,7 @@
 
 typedef struct Problem
 {
+	const char *column;			/* the argument it is about */
 	int			sqlstate;
 	char	   *message;
 	char	   *hint;
@@ -41,36 +44,53 @@ static const char *const whole_currencies[] = {
 	"RWF", "UGX", "XAF", "XOF", "GNF", "BIF", "KMF", "DJF", "JPY", "KRW", "VND", "CLP", "PYG", "ISK",
 };
 
-/* Records one problem. */
+/* Records one problem of argument column. */
 static void
-add_problem(Problems *ps, int sqlstate, char *message, const char *hint)
+add_problem(Problems *ps, const char *column, int sqlstate, char *message, const char *hint)
 {
 	if (ps->n >= MAX_PROBLEMS)
 		return;
+	ps->items[ps->n].column = column;
 	ps->items[ps->n].sqlstate = sqlstate;
 	ps->items[ps->n].message = message;
 	ps->items[ps->n].hint = hint ? pstrdup(hint) : NULL;
 	ps->n++;
 }
 
-/* Raises an ERROR for the first problem, listing the others in the detail. */
+/*
+ * Raises an ERROR for the first problem, listing the others in the detail;
+ * its column name lists every wrong argument once, in the order of the
+ * problems (argument order), separated by commas.
+ */
 static void
 raise_problems(Problems *ps)
 {
 	StringInfoData detail;
+	StringInfoData columns;
 
 	if (ps->n == 0)
 		return;
 	initStringInfo(&detail);
-	for (int i = 1; i < ps->n; i++)
-		appendStringInfo(&detail, "%s%s", i > 1 ? "; " : "Also: ", ps->items[i].message);
+	initStringInfo(&columns);
+	for (int i = 0; i < ps->n; i++)
+	{
+		bool		seen = false;
+
+		if (i > 0)
+			appendStringInfo(&detail, "%s%s", i > 1 ? "; " : "Also: ", ps->items[i].message);
+		for (int j = 0; j < i; j++)
+			seen |= strcmp(ps->items[j].column, ps->items[i].column) == 0;
+		if (!seen)
+			appendStringInfo(&columns, "%s%s", columns.len > 0 ? "," : "", ps->items[i].column);
+	}
 	if (ps->n > 1)
 		appendStringInfoChar(&detail, '.');
 	ereport(ERROR,
 			(errcode(ps->items[0].sqlstate),
 			 errmsg("%s", ps->items[0].message),
 			 ps->n > 1 ? errdetail("%s", detail.data) : 0,
-			 ps->items[0].hint ? errhint("%s", ps->items[0].hint) : 0));
+			 ps->items[0].hint ? errhint("%s", ps->items[0].hint) : 0,
+			 momo_validate_column(columns.data)));
 }
 
 /* Raises an ERROR naming the argument if it is NULL. */
@@ -80,7 +100,8 @@ momo_validate_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
+				 errmsg("%s must not be null", name),
+				 momo_validate_column(name)));
 }
 
 /* Returns the number of minor-unit digits a currency's amounts may have. */
@@ -156,7 +177,7 @@ check_currency(Problems *ps, char *currency, const MomoConfig *cfg)
 
 	if (currency == NULL)
 	{
-		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("currency must not be null"),
+		add_problem(ps, "currency", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("currency must not be null"),
 					"Give an ISO 4217 code, e.g. 'RWF' (or 'EUR' in the sandbox).");
 		return NULL;
 	}
@@ -169,21 +190,21 @@ check_currency(Problems *ps, char *currency, const MomoConfig *cfg)
 	}
 	if (strlen(currency) != 3 || !letters)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, "currency", ERRCODE_INVALID_PARAMETER_VALUE,
 					pstrdup("currency must be a three-letter ISO 4217 code"),
 					"For example 'RWF' in Rwanda, or 'EUR' in the sandbox.");
 		return NULL;
 	}
 	if (!upper)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, "currency", ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("currency must be written in capital letters, not \"%s\"", currency),
 					"MTN expects ISO 4217 codes in capitals, e.g. 'EUR'.");
 		return NULL;
 	}
 	if (!cfg->production && strcmp(currency, "EUR") != 0)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, "currency", ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("currency must be EUR in the sandbox, not %s", currency),
 					"MTN's sandbox accepts only EUR; production uses your market's currency, e.g. RWF.");
 		return currency;
@@ -206,20 +227,20 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 
 	if (PG_ARGISNULL(argno))
 	{
-		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("amount must not be null"),
+		add_problem(ps, "amount", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("amount must not be null"),
 					"Give the amount in the currency's units, e.g. 1500.");
 		return NULL;
 	}
 	s = DatumGetCString(DirectFunctionCall1(numeric_out, PG_GETARG_DATUM(argno)));
 	if (strcmp(s, "NaN") == 0 || strstr(s, "Infinity") != NULL)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, "amount", ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("amount must be a finite number, not %s", shown(s)), NULL);
 		return NULL;
 	}
 	if (s[0] == '-' || strspn(s, "0.") == strlen(s))
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, "amount", ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("amount must be greater than zero, not %s", shown(s)), NULL);
 		return NULL;
 	}
@@ -238,7 +259,7 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 	value = strtod(s, NULL);
 	if (!(value <= momo_max_amount))
 	{
-		add_problem(ps, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+		add_problem(ps, "amount", ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
 					psprintf("amount %s exceeds the largest allowed amount, %.0f", shown(s), momo_max_amount),
 					"The limit is momo.max_amount.");
 		return NULL;
@@ -246,7 +267,7 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 	allowed = currency ? currency_decimals(currency) : 2;
 	if (decimals > allowed)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, "amount", ERRCODE_INVALID_PARAMETER_VALUE,
 					allowed == 0 ?
 					psprintf("amount must be a whole number of %s, not %s", currency, shown(s)) :
 					psprintf("amount has %d decimal places; %s allows at most %d", decimals,
@@ -257,9 +278,9 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 	return s;
 }
 
-/* Checks the payer's number and returns it as MTN wants it (digits only). */
+/* Checks a phone number (argument column) and returns it as MTN wants it (digits only). */
 static char *
-check_msisdn(Problems *ps, char *msisdn)
+check_msisdn(Problems *ps, const char *column, char *msisdn)
 {
 	const char *digits;
 	size_t		n;
@@ -267,32 +288,32 @@ check_msisdn(Problems *ps, char *msisdn)
 
 	if (msisdn == NULL)
 	{
-		add_problem(ps, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("msisdn must not be null"), hint);
+		add_problem(ps, column, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("msisdn must not be null"), hint);
 		return NULL;
 	}
 	digits = (msisdn[0] == '+') ? msisdn + 1 : msisdn;
 	n = strlen(digits);
 	if (strspn(digits, "0123456789") != n || n == 0)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					pstrdup("msisdn must contain only digits"), hint);
 		return NULL;
 	}
 	if (n < 8)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("msisdn is too short: %zu digits, at least 8 are needed", n), hint);
 		return NULL;
 	}
 	if (n > 15)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("msisdn is too long: %zu digits, at most 15 are allowed (ITU-T E.164)", n), hint);
 		return NULL;
 	}
 	if (digits[0] == '0')
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					pstrdup("msisdn must start with the country code, not 0"), hint);
 		return NULL;
 	}
@@ -311,7 +332,7 @@ check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_m
 	{
 		if (is_message)
 			return NULL;		/* omitted: MTN answers 500 to empty messages */
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must not be empty", name),
 					"Pass NULL to use the reference id as the external id.");
 		return NULL;
@@ -319,21 +340,21 @@ check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_m
 	chars = pg_mbstrlen(value);
 	if (chars > max_chars)
 	{
-		add_problem(ps, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+		add_problem(ps, name, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
 					psprintf("%s is too long: %d characters, at most %d are allowed", name, chars, max_chars),
 					NULL);
 		return NULL;
 	}
 	if (control_char_at(value) >= 0 || has_unicode_control(value))
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must not contain control characters (such as line breaks, tabs or direction overrides)", name),
 					NULL);
 		return NULL;
 	}
 	if (is_message && strchr(value, '\'') != NULL)
 	{
-		add_problem(ps, ERRCODE_INVALID_PARAMETER_VALUE,
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must not contain an apostrophe (')", name),
 					"MTN refuses messages containing apostrophes with HTTP 400; rephrase the text.");
 		return NULL;
@@ -360,7 +381,7 @@ momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 								 (currency && strlen(currency) == 3 &&
 								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
 	terms->currency = check_currency(&ps, currency, cfg);
-	terms->msisdn = check_msisdn(&ps, text_arg(fcinfo, 2));
+	terms->msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 2));
 	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 3),
 									 MAX_EXTERNAL_ID_CHARS, false);
 	terms->payer_message = check_text(&ps, "payer_message", text_arg(fcinfo, 4),
@@ -402,20 +423,57 @@ momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name)
 	momo_validate_require_arg(fcinfo, argno, name);
 	v = check_text(&ps, name, text_arg(fcinfo, argno), MAX_MESSAGE_CHARS, true);
 	if (v == NULL && ps.n == 0)
-		add_problem(&ps, ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be empty", name), NULL);
+		add_problem(&ps, name, ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be empty", name), NULL);
 	raise_problems(&ps);
 	return v;
 }
 
-/* Checks an msisdn argument; returns it as MTN wants it. */
-char *
-momo_validate_msisdn(FunctionCallInfo fcinfo, int argno)
+/* Checks the product argument argno; returns it, or -1 after recording a problem. */
+static int
+check_product(Problems *ps, FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name = text_arg(fcinfo, argno);
+
+	if (name == NULL)
+	{
+		add_problem(ps, "product", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("product must not be null"), NULL);
+		return -1;
+	}
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		if (strcmp(name, momo_product_names[p]) == 0)
+			return p;
+	add_problem(ps, "product", ERRCODE_INVALID_PARAMETER_VALUE,
+				psprintf("product must be collection, disbursement or remittance, not \"%s\"", shown(name)),
+				NULL);
+	return -1;
+}
+
+/* Checks a product argument; returns it. */
+MomoProduct
+momo_validate_product(FunctionCallInfo fcinfo, int argno)
 {
 	Problems	ps;
-	char	   *v;
+	int			p;
 
 	ps.n = 0;
-	v = check_msisdn(&ps, text_arg(fcinfo, argno));
+	p = check_product(&ps, fcinfo, argno);
 	raise_problems(&ps);
-	return v;
+	return (MomoProduct) p;
+}
+
+/*
+ * Checks the arguments of an account holder question (msisdn, product):
+ * returns the number as MTN wants it, and the product.
+ */
+char *
+momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product)
+{
+	Problems	ps;
+	char	   *msisdn;
+
+	ps.n = 0;
+	msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 0));
+	*product = (MomoProduct) check_product(&ps, fcinfo, 1);
+	raise_problems(&ps);
+	return msisdn;
 }

@@ -9,16 +9,24 @@
 #define MOMO_VALIDATE_H
 
 #include "fmgr.h"
+#include "utils/elog.h"
 
 #include "protocol.h"
 #include "settings.h"
+
+/*
+ * In an ereport: the error is about argument name (or names, comma-separated),
+ * which a client reads as the error's column name (PG_DIAG_COLUMN_NAME).
+ */
+#define momo_validate_column(name) err_generic_string(PG_DIAG_COLUMN_NAME, (name))
 
 extern void momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 								  MomoPaymentTerms *terms);
 extern void momo_validate_refund(FunctionCallInfo fcinfo, const char *currency,
 								 MomoPaymentTerms *terms);
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
-extern char *momo_validate_msisdn(FunctionCallInfo fcinfo, int argno);
+extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product);
+extern MomoProduct momo_validate_product(FunctionCallInfo fcinfo, int argno);
 extern void momo_validate_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
 #endif							/* MOMO_VALIDATE_H */
