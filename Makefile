@@ -31,6 +31,7 @@ OBJS = \
 	src/protocol.o \
 	src/answers.o \
 	src/api.o \
+	src/msisdn.o \
 	src/validate.o \
 	src/lifecycle.o \
 	src/spi_util.o \
@@ -49,7 +50,7 @@ PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null) -
 SHLIB_LINK = -lcurl -lssl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
-REGRESS = setup sandbox validation settings security catalogue secrets outcomes faults functions idempotency trigger api callback lifecycle upgrade
+REGRESS = setup sandbox validation msisdn settings security catalogue secrets outcomes faults functions idempotency trigger api callback lifecycle upgrade
 REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
 
 # No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.

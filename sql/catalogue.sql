@@ -110,7 +110,7 @@ SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', NULL
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', E'INV\u0085')$$);
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '46733123456😀')$$);
 SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '+')$$);
-SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '+-46733123456')$$);
+SELECT momo_test.try($$SELECT momo_request_to_pay(10, 'EUR', '4673+3123456')$$);
 
 -- Huge values: an amount of 100,000 digits (the message quotes the amount in
 -- full; shown here shortened), its negative, 16,383 decimals, more digits
@@ -204,6 +204,7 @@ INSERT INTO accepted (label, amount, msisdn, external_id, payer_message, payee_n
     ('amount 1e1',                  '1e1', '46733123456', NULL, NULL, NULL),
     ('amount 10.000',               10.000, '46733123456', NULL, NULL, NULL),
     ('msisdn with +',               10, '+46733123456', NULL, NULL, NULL),
+    ('msisdn as people write it',   10, '+46 (0)733-123.456', NULL, NULL, NULL),
     ('apostrophe in external_id',   10, '46733123456', 'O''Brien-42', NULL, NULL),
     ('backslashes',                 10, '46733123456', E'C:\\inv\\42', E'path \\ here', E'\\'),
     ('JSON',                        10, '46733123456', '{"a":"b"}', '{"a":"b"}', E'\\"'),

@@ -55,3 +55,15 @@ BEGIN
     RETURN fee;
 END
 $$;
+
+-- Phone numbers as people write them: the normaliser of momo's functions.
+CREATE FUNCTION @extschema@.momo_normalize_msisdn(msisdn text, country text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'momo_normalize_msisdn'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_normalize_msisdn(text, text) IS
+    'a phone number as momo''s functions send it to MTN (country code and national number, digits only), or the error they raise; a number without country code is of country (a calling code), by default of momo.msisdn_country';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_normalize_msisdn(text, text) FROM PUBLIC;

@@ -283,6 +283,15 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) IS
     'queue a request to pay; sent by the momo worker when the transaction commits';
 
+CREATE FUNCTION @extschema@.momo_normalize_msisdn(msisdn text, country text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'momo_normalize_msisdn'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_normalize_msisdn(text, text) IS
+    'a phone number as momo''s functions send it to MTN (country code and national number, digits only), or the error they raise; a number without country code is of country (a calling code), by default of momo.msisdn_country';
+
 CREATE FUNCTION @extschema@.momo_payment_status(reference_id uuid)
 RETURNS @extschema@.momo_payments
 AS 'MODULE_PATHNAME', 'momo_payment_status'
@@ -504,6 +513,7 @@ COMMENT ON VIEW @extschema@.momo_stats IS
 -- Nothing of momo is open to PUBLIC; see README.md for the grants an application needs.
 REVOKE ALL ON TABLE @extschema@.momo_payments FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_normalize_msisdn(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payment_status(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_await(uuid, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_guard() FROM PUBLIC;

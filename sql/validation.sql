@@ -46,15 +46,18 @@ SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, '', '46733123456')$
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, NULL, '46733123456')$$);
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'RWF', '46733123456')$$);
 
--- msisdn
+-- msisdn (the phone-number forms: test "msisdn")
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '4673312345a')$$);
-SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '46 733 123 456')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '46 733 123 456 ext 12')$$);
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '1234567')$$);
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '1234567890123456')$$);
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '0788123456')$$);
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '')$$);
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', NULL)$$);
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '++46733123456')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '46733+123456')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '+0788123456')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '2507881234')$$);
 
 -- external id and messages
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', '')$$);
@@ -74,6 +77,7 @@ SELECT momo_test.try_column($$SELECT momo_request_to_pay(-1, 'eur', 'abc', '', r
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '0788 123', NULL, NULL, E'a\tb')$$);
 SELECT momo_test.try_column($$SELECT momo_transfer(10.555, 'XYZ', '+250 788 12')$$);
 SELECT momo_test.try_column($$SELECT momo_account_holder_active('07', 'savings')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('abc', '999')$$);
 
 -- the other functions' arguments, and the errors that depend on settings or data
 SELECT momo_test.try_column($$SELECT momo_account_holder_info(NULL)$$);

@@ -24,6 +24,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "msisdn.h"
 #include "settings.h"
 
 /* GUC variables; empty strings mean "not set here, look at the environment". */
@@ -31,6 +32,7 @@ static char *momo_environment = NULL;
 static char *momo_base_url = NULL;
 static char *momo_target_environment = NULL;
 static char *momo_callback_secret = NULL;
+static char *momo_msisdn_country = NULL;
 
 /*
  * Each product's credentials: subscription keys (primary, secondary), API
@@ -172,6 +174,20 @@ check_environment(char **newval, void **extra pg_attribute_unused(),
 	return false;
 }
 
+/* GUC check hook: momo.msisdn_country is empty or the calling code of one of MTN's markets. */
+static bool
+check_msisdn_country(char **newval, void **extra pg_attribute_unused(),
+					 GucSource source pg_attribute_unused())
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0' || momo_msisdn_market(v) != NULL)
+		return true;
+	GUC_check_errdetail("momo.msisdn_country must be empty (the country of momo.target_environment) or the country calling code of one of MTN's markets: %s.",
+						momo_msisdn_market_codes());
+	return false;
+}
+
 /* Defines a PGC_SIGHUP string setting. */
 static void
 define_string(const char *name, const char *desc, char **var, int flags,
@@ -249,6 +265,9 @@ momo_settings_define(void)
 				  gettext_noop("Secret that signs the reference id momo puts in callback URLs (MOMO_CALLBACK_SECRET)."),
 				  &momo_callback_secret,
 				  GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE, check_header_token);
+	define_string("momo.msisdn_country",
+				  gettext_noop("Country calling code of phone numbers written without one, e.g. 250; empty: the country of momo.target_environment."),
+				  &momo_msisdn_country, 0, check_msisdn_country);
 	define_string("momo.ca_file",
 				  gettext_noop("Extra trusted CA bundle (PEM) for TLS to the MoMo API."),
 				  &momo_ca_file, 0, check_no_control);
@@ -377,6 +396,23 @@ momo_settings_resolve(MomoConfig *cfg, MomoProduct product)
 	cfg->callback_secret = pick(momo_callback_secret, "MOMO_CALLBACK_SECRET");
 	cfg->callback_url = pick(momo_callback_url, "MOMO_CALLBACK_URL");
 	cfg->ca_file = pick(momo_ca_file, NULL);
+}
+
+/*
+ * Returns the market of phone numbers written without a country code:
+ * momo.msisdn_country's, else momo.target_environment's (NULL in the sandbox,
+ * whose test numbers have their country code, and in a market momo does not
+ * know).
+ */
+const MomoMarket *
+momo_settings_msisdn_market(void)
+{
+	const char *env;
+
+	if (momo_msisdn_country && momo_msisdn_country[0] != '\0')
+		return momo_msisdn_market(momo_msisdn_country);
+	env = pick(momo_target_environment, "MOMO_TARGET_ENVIRONMENT");
+	return momo_msisdn_market_of_environment(env);
 }
 
 /* Fills in a problem and returns true, for momo_settings_check. */

@@ -71,6 +71,9 @@ typedef struct MomoConfigProblem
 	char	   *hint;
 } MomoConfigProblem;
 
+struct MomoMarket;
+extern const struct MomoMarket *momo_settings_msisdn_market(void);
+
 extern void momo_settings_define(void);
 extern void momo_settings_resolve(MomoConfig *cfg, MomoProduct product);
 extern bool momo_settings_check(const MomoConfig *cfg, MomoConfigProblem *problem);

@@ -8,6 +8,9 @@
  *	  the argument it is about, or every wrong argument, comma-separated, in
  *	  argument order: an application puts each message next to its field.
  *
+ *	  And momo_normalize_msisdn, the phone-number normaliser (msisdn.c) that
+ *	  every function taking an msisdn uses, for applications.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -19,7 +22,10 @@
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
+#include "msisdn.h"
 #include "validate.h"
+
+PG_FUNCTION_INFO_V1(momo_normalize_msisdn);
 
 #define MAX_PROBLEMS 16
 #define MAX_MESSAGE_CHARS 160
@@ -278,46 +284,29 @@ check_amount(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *curre
 	return s;
 }
 
-/* Checks a phone number (argument column) and returns it as MTN wants it (digits only). */
+/*
+ * Checks a phone number (argument column) and returns it as MTN wants it:
+ * country code and national number, digits only.  A number written without
+ * its country code is one of local (NULL: none); that it lacks one is no
+ * problem of its own when country_unknown (the country given is wrong).
+ */
 static char *
-check_msisdn(Problems *ps, const char *column, char *msisdn)
+check_msisdn(Problems *ps, const char *column, char *msisdn, const MomoMarket *local,
+			 bool country_unknown)
 {
-	const char *digits;
-	size_t		n;
-	const char *hint = "Write the number with its country code, digits only, e.g. 250788123456.";
+	MomoMsisdnProblem problem;
+	char	   *v;
 
 	if (msisdn == NULL)
 	{
-		add_problem(ps, column, ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("msisdn must not be null"), hint);
+		add_problem(ps, column, ERRCODE_NULL_VALUE_NOT_ALLOWED, psprintf("%s must not be null", column),
+					momo_msisdn_hint(local));
 		return NULL;
 	}
-	digits = (msisdn[0] == '+') ? msisdn + 1 : msisdn;
-	n = strlen(digits);
-	if (strspn(digits, "0123456789") != n || n == 0)
-	{
-		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
-					pstrdup("msisdn must contain only digits"), hint);
-		return NULL;
-	}
-	if (n < 8)
-	{
-		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
-					psprintf("msisdn is too short: %zu digits, at least 8 are needed", n), hint);
-		return NULL;
-	}
-	if (n > 15)
-	{
-		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
-					psprintf("msisdn is too long: %zu digits, at most 15 are allowed (ITU-T E.164)", n), hint);
-		return NULL;
-	}
-	if (digits[0] == '0')
-	{
-		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
-					pstrdup("msisdn must start with the country code, not 0"), hint);
-		return NULL;
-	}
-	return pstrdup(digits);
+	v = momo_msisdn_normalize(msisdn, local, &problem);
+	if (v == NULL && !(country_unknown && problem.no_country))
+		add_problem(ps, column, problem.sqlstate, problem.message, problem.hint);
+	return v;
 }
 
 /* Checks a free-text field (external id or a message); returns it or NULL. */
@@ -381,7 +370,7 @@ momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 								 (currency && strlen(currency) == 3 &&
 								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
 	terms->currency = check_currency(&ps, currency, cfg);
-	terms->msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 2));
+	terms->msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 2), momo_settings_msisdn_market(), false);
 	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 3),
 									 MAX_EXTERNAL_ID_CHARS, false);
 	terms->payer_message = check_text(&ps, "payer_message", text_arg(fcinfo, 4),
@@ -472,8 +461,42 @@ momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product)
 	char	   *msisdn;
 
 	ps.n = 0;
-	msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 0));
+	msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 0), momo_settings_msisdn_market(), false);
 	*product = (MomoProduct) check_product(&ps, fcinfo, 1);
 	raise_problems(&ps);
 	return msisdn;
+}
+
+/*
+ * momo_normalize_msisdn(msisdn, country): the number as momo's functions
+ * send it to MTN, or an ERROR saying what is wrong with it (as theirs do).
+ * A number written without its country code is one of country (a calling
+ * code), or by default of momo.msisdn_country's.  NULL for a NULL msisdn.
+ */
+Datum
+momo_normalize_msisdn(PG_FUNCTION_ARGS)
+{
+	Problems	ps;
+	char	   *msisdn = text_arg(fcinfo, 0);
+	char	   *country = text_arg(fcinfo, 1);
+	const MomoMarket *local = country ? momo_msisdn_market(country) : momo_settings_msisdn_market();
+	bool		bad_country = (country != NULL && local == NULL);
+	char	   *v = NULL;
+
+	/*
+	 * With a wrong country, a number that lacks only its country code is
+	 * not wrong too.
+	 */
+	ps.n = 0;
+	if (msisdn != NULL)
+		v = check_msisdn(&ps, "msisdn", msisdn, local, bad_country);
+	if (bad_country)
+		add_problem(&ps, "country", ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("country must be the country calling code of one of MTN's markets, not \"%s\"",
+							 shown(country)),
+					psprintf("One of %s; or NULL for momo.msisdn_country.", momo_msisdn_market_codes()));
+	raise_problems(&ps);
+	if (msisdn == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(v));
 }
