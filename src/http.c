@@ -15,12 +15,16 @@
  *	  runs on a multi handle of its own, so that it can be made while other
  *	  transfers are in flight without taking their answers.
  *
- *	  Trust: the system's CAs (libcurl's default bundle and directory), to
- *	  which momo.ca_file adds its own: libcurl loads the file
- *	  (CURLOPT_CAINFO, which would replace its default bundle), and a TLS
- *	  context callback adds OpenSSL's default verify locations (the system
- *	  bundle and directory, or SSL_CERT_FILE and SSL_CERT_DIR when the
- *	  server's environment sets them) back to the certificate store.
+ *	  Trust: the system's CAs (libcurl's default bundle and directory, and
+ *	  OpenSSL's default verify locations: the system bundle and directory,
+ *	  or SSL_CERT_FILE and SSL_CERT_DIR when the server's environment sets
+ *	  them), to which momo.ca_file adds its own.  With libcurl on OpenSSL,
+ *	  they are loaded once into one certificate store that every TLS
+ *	  connection of the process shares (trust_store): loading and decoding
+ *	  the system bundle for each new connection cost milliseconds of CPU
+ *	  each, and the worker opens one per slot.  The store is made again when
+ *	  momo.ca_file names another file or the file changes, and once a day
+ *	  (as libcurl's own CA cache, CURLOPT_CA_CACHE_TIMEOUT).
  *
  *	  Memory: response buffers are palloc'd in the request's context;
  *	  libcurl owns its handles, which are always returned to the pool, also
@@ -34,6 +38,10 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -187,30 +195,120 @@ check_interrupts(void *clientp pg_attribute_unused(),
 }
 
 /*
- * libcurl TLS-context callback, installed when momo.ca_file is set: libcurl
- * has loaded that file into the context's certificate store in place of
- * its default bundle; this adds the system's CAs (OpenSSL's default verify
- * locations) back, so that momo.ca_file adds to them.  No ereport here:
- * a failure fails the transfer, with the reason in req->tls_error.
+ * The certificate store shared by the process's TLS connections (see the
+ * file header), what it was made from, and when.
  */
-static CURLcode
-add_system_cas(CURL *easy pg_attribute_unused(), void *sslctx, void *userp)
+static X509_STORE *trust_cache = NULL;
+static char trust_cache_file[MAXPGPATH];	/* momo.ca_file, "" for none */
+static struct stat trust_cache_stat;	/* of that file, when it was loaded */
+static pg_time_t trust_cache_made;
+
+/* How long a shared certificate store is used before it is made again. */
+#define TRUST_STORE_LIFETIME_S (24 * 60 * 60)
+
+/* Loads a CA file or directory into store; false with OpenSSL's reason in why. */
+static bool
+trust_load(X509_STORE *store, const char *file, const char *dir, char *why, size_t len)
 {
-	MomoHttpRequest *req = (MomoHttpRequest *) userp;
-	X509_STORE *store;
 	unsigned long e;
+	int			ok;
 
 	ERR_clear_error();
-	store = SSL_CTX_get_cert_store((SSL_CTX *) sslctx);
-	if (store != NULL && X509_STORE_set_default_paths(store) == 1)
-		return CURLE_OK;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	ok = file ? X509_STORE_load_file(store, file) : X509_STORE_load_path(store, dir);
+#else
+	ok = X509_STORE_load_locations(store, file, dir);
+#endif
+	if (ok == 1)
+		return true;
 	e = ERR_get_error();
-	snprintf(req->tls_error, sizeof(req->tls_error),
-			 "could not add the system's CA certificates to those of momo.ca_file: %s",
-			 store == NULL ? "the TLS context has no certificate store" :
-			 e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
+	snprintf(why, len, "%s", e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
 	ERR_clear_error();
-	return CURLE_SSL_CACERT_BADFILE;
+	return false;
+}
+
+/*
+ * Returns the certificate store for connections made with momo.ca_file =
+ * ca_file (NULL: none), made now if the one kept was made from another
+ * file, the file changed or the store's day is over; NULL if it cannot be
+ * made, with the reason in why.  Called inside libcurl: no ereport, no
+ * palloc.
+ */
+static X509_STORE *
+trust_store(const char *ca_file, char *why, size_t len)
+{
+	const char *file = ca_file ? ca_file : "";
+	struct stat sb;
+	bool		have_stat = (ca_file != NULL && stat(ca_file, &sb) == 0);
+	pg_time_t	now = (pg_time_t) time(NULL);
+	curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+	X509_STORE *store;
+	char		reason[200];
+
+	if (trust_cache != NULL && strcmp(trust_cache_file, file) == 0 &&
+		now - trust_cache_made < TRUST_STORE_LIFETIME_S &&
+		(ca_file == NULL ||
+		 (have_stat && sb.st_ino == trust_cache_stat.st_ino && sb.st_dev == trust_cache_stat.st_dev &&
+		  sb.st_size == trust_cache_stat.st_size && sb.st_mtime == trust_cache_stat.st_mtime)))
+		return trust_cache;
+
+	if ((store = X509_STORE_new()) == NULL)
+	{
+		snprintf(why, len, "could not make a certificate store: out of memory");
+		return NULL;
+	}
+	/* libcurl's compiled-in bundle and directory, where it has them and they exist */
+	if (vi != NULL && vi->cainfo != NULL && access(vi->cainfo, R_OK) == 0)
+		(void) trust_load(store, vi->cainfo, NULL, reason, sizeof(reason));
+	if (vi != NULL && vi->capath != NULL && access(vi->capath, R_OK) == 0)
+		(void) trust_load(store, NULL, vi->capath, reason, sizeof(reason));
+	ERR_clear_error();
+	if (X509_STORE_set_default_paths(store) != 1)
+	{
+		unsigned long e = ERR_get_error();
+
+		snprintf(why, len, "could not load the system's CA certificates: %s",
+				 e != 0 ? ERR_reason_error_string(e) : "unknown OpenSSL error");
+		ERR_clear_error();
+		X509_STORE_free(store);
+		return NULL;
+	}
+	if (ca_file != NULL && !trust_load(store, ca_file, NULL, reason, sizeof(reason)))
+	{
+		snprintf(why, len, "could not load momo.ca_file \"%s\": %s", ca_file, reason);
+		X509_STORE_free(store);
+		return NULL;
+	}
+
+	/* The connections made with the old one keep it until they close. */
+	if (trust_cache != NULL)
+		X509_STORE_free(trust_cache);
+	trust_cache = store;
+	strlcpy(trust_cache_file, file, sizeof(trust_cache_file));
+	if (have_stat)
+		trust_cache_stat = sb;
+	else
+		memset(&trust_cache_stat, 0, sizeof(trust_cache_stat));
+	trust_cache_made = now;
+	return store;
+}
+
+/*
+ * libcurl TLS-context callback (libcurl on OpenSSL): gives the connection
+ * the shared certificate store, in place of the one libcurl would load for
+ * it.  No ereport here: a failure fails the transfer, with the reason in
+ * req->tls_error.
+ */
+static CURLcode
+use_trust_store(CURL *easy pg_attribute_unused(), void *sslctx, void *userp)
+{
+	MomoHttpRequest *req = (MomoHttpRequest *) userp;
+	X509_STORE *store = trust_store(req->ca_file, req->tls_error, sizeof(req->tls_error));
+
+	if (store == NULL)
+		return CURLE_SSL_CACERT_BADFILE;
+	SSL_CTX_set1_cert_store((SSL_CTX *) sslctx, store);
+	return CURLE_OK;
 }
 
 /* Sets one easy option, raising an ERROR if libcurl refuses it. */
@@ -266,17 +364,26 @@ prepare_easy(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 	SETOPT(easy, CURLOPT_PROTOCOLS_STR, cfg->production ? "https" : "http,https");
 	SETOPT(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(easy, CURLOPT_USERAGENT, MOMO_USER_AGENT);
-	if (cfg->ca_file)
+	/* The callback hands libcurl's SSL_CTX to OpenSSL: nothing else will do. */
+	if (cfg->ca_file && !c->openssl)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("momo.ca_file needs libcurl built with OpenSSL"),
+				 errdetail("This libcurl uses %s.", curl_version_info(CURLVERSION_NOW)->ssl_version),
+				 errhint("Install libcurl4-openssl-dev and rebuild momo, or leave momo.ca_file unset.")));
+	if (c->openssl)
 	{
-		/* The callback hands libcurl's SSL_CTX to OpenSSL: nothing else will do. */
-		if (!c->openssl)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("momo.ca_file needs libcurl built with OpenSSL"),
-					 errdetail("This libcurl uses %s.", curl_version_info(CURLVERSION_NOW)->ssl_version),
-					 errhint("Install libcurl4-openssl-dev and rebuild momo, or leave momo.ca_file unset.")));
-		SETOPT(easy, CURLOPT_CAINFO, cfg->ca_file);
-		SETOPT(easy, CURLOPT_SSL_CTX_FUNCTION, add_system_cas);
+		/*
+		 * The shared store replaces what libcurl would load: it loads no
+		 * bundle or directory of its own, only momo.ca_file.  That file is
+		 * still named to libcurl, which then reuses a connection only for
+		 * requests made with the same momo.ca_file: one verified with a CA
+		 * that was since removed from the setting is not used again.
+		 */
+		req->ca_file = cfg->ca_file ? MemoryContextStrdup(req->cxt, cfg->ca_file) : NULL;
+		SETOPT(easy, CURLOPT_CAINFO, req->ca_file);
+		SETOPT(easy, CURLOPT_CAPATH, (char *) NULL);
+		SETOPT(easy, CURLOPT_SSL_CTX_FUNCTION, use_trust_store);
 		SETOPT(easy, CURLOPT_SSL_CTX_DATA, req);
 	}
 	if (req->headers)

@@ -43,6 +43,7 @@ typedef struct MomoHttpRequest
 	size_t		response_cap;
 	int			active_index;	/* in the client's list of requests in flight */
 	char		tls_error[256]; /* why the TLS set-up failed, if it did */
+	char	   *ca_file;		/* momo.ca_file as the request was made with, or NULL */
 } MomoHttpRequest;
 
 typedef struct MomoHttpClient MomoHttpClient;
