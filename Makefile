@@ -44,7 +44,8 @@ OBJS = \
 	src/owner.o \
 	src/redact.o \
 	src/version.o \
-	src/worker.o
+	src/worker.o \
+	src/launcher.o
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null) -DMOMO_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcurl -lssl -lcrypto

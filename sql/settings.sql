@@ -13,7 +13,7 @@ SELECT current_setting('momo.base_url') AS sandbox_url \gset
 SELECT current_setting('momo.environment') AS environment,
        :'sandbox_url' ~ '^https://localhost:[0-9]+$' AS base_url_is_the_local_sandbox,
        current_setting('momo.target_environment') AS target_environment,
-       current_setting('momo.database_name') AS database_name;
+       current_setting('momo.databases') AS databases;
 
 -- Secrets are readable by superusers (this session), without printing them here.
 SELECT current_setting('momo.api_key') <> '' AS api_key_set,

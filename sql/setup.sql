@@ -86,8 +86,8 @@ BEGIN
 END
 $$;
 
--- The worker connects to momo.database_name; it may still be restarting
--- after the database was created.
+-- The launcher starts this database's worker when CREATE EXTENSION momo
+-- commits (momo.databases lists it); it may still be starting.
 DO $$
 BEGIN
     FOR i IN 1..600 LOOP

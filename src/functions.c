@@ -26,6 +26,7 @@
 
 #include "api.h"
 #include "lifecycle.h"
+#include "launcher.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -41,18 +42,19 @@ PG_FUNCTION_INFO_V1(momo_refund);
 PG_FUNCTION_INFO_V1(momo_payment_status);
 PG_FUNCTION_INFO_V1(momo_await);
 
-/* Refuses to queue payments in a database the worker does not serve. */
+/* Refuses to queue payments in a database that momo does not serve. */
 static void
 require_worker_database(void)
 {
-	char	   *here = get_database_name(MyDatabaseId);
+	char	   *why;
+	char	   *hint;
 
-	if (here && strcmp(here, momo_database_name) != 0)
+	if (!momo_launcher_serves(&why, &hint))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("momo's worker serves database \"%s\", not \"%s\"", momo_database_name, here),
+				 errmsg("%s", why),
 				 errdetail("A payment queued here would never be sent."),
-				 errhint("Set momo.database_name = '%s' in postgresql.conf and restart the server.", here)));
+				 errhint("%s", hint)));
 }
 
 /* Returns the uuid argument argno as text, raising an ERROR naming it if NULL. */

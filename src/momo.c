@@ -2,9 +2,11 @@
  *
  * momo.c
  *	  Module glue: _PG_init defines the settings, reserves shared memory and
- *	  registers the background worker (not under pg_upgrade); transaction and
- *	  utility hooks wake the worker when payments commit (also through COMMIT
- *	  PREPARED); installs the log redaction of redact.c.
+ *	  registers the launcher (not under pg_upgrade), which starts a worker
+ *	  per database (launcher.c); transaction and utility hooks wake this
+ *	  database's worker when payments commit (also through COMMIT PREPARED)
+ *	  and tell the launcher of CREATE/DROP EXTENSION momo and DROP DATABASE;
+ *	  installs the log redaction of redact.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +24,7 @@
 #include "utils/guc.h"
 #include "utils/wait_event.h"
 
+#include "launcher.h"
 #include "momo.h"
 #include "redact.h"
 #include "settings.h"
@@ -50,7 +53,7 @@ momo_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
-	RequestAddinShmemSpace(MAXALIGN(sizeof(MomoShared)));
+	RequestAddinShmemSpace(momo_launcher_shmem_size());
 	RequestNamedLWLockTranche("momo", 1);
 }
 
@@ -64,12 +67,13 @@ momo_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	momo_shared = ShmemInitStruct("momo", sizeof(MomoShared), &found);
+	momo_shared = ShmemInitStruct("momo", momo_launcher_shmem_size(), &found);
 	if (!found)
 	{
-		memset(momo_shared, 0, sizeof(MomoShared));
+		memset(momo_shared, 0, momo_launcher_shmem_size());
 		momo_shared->lock = &(GetNamedLWLockTranche("momo"))->lock;
 		ConditionVariableInit(&momo_shared->finished_cv);
+		momo_launcher_shmem_init();
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -177,18 +181,20 @@ momo_return_status_checks(int unused)
 	LWLockRelease(momo_shared->lock);
 }
 
-/* Sets the worker's latch, if a worker is running. */
+/* Sets the latch of this database's worker, if one is running. */
 void
 momo_wake_worker(void)
 {
-	Latch	   *latch = NULL;
-
 	if (momo_shared == NULL)
 		return;
 	LWLockAcquire(momo_shared->lock, LW_SHARED);
-	latch = momo_shared->worker_latch;
-	if (latch)
-		SetLatch(latch);
+	for (int i = 0; i < momo_shared->ndatabases; i++)
+	{
+		MomoDatabase *db = &momo_shared->databases[i];
+
+		if (db->dboid == MyDatabaseId && db->worker_latch)
+			SetLatch(db->worker_latch);
+	}
 	LWLockRelease(momo_shared->lock);
 }
 
@@ -310,19 +316,25 @@ momo_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 			if (announce_at_commit)
 				momo_announce_final();
 			wake_at_commit = announce_at_commit = durable_at_commit = false;
+			momo_launcher_xact_end(true);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* A prepared transaction wakes the worker at COMMIT PREPARED. */
 			wake_at_commit = announce_at_commit = durable_at_commit = false;
+			momo_launcher_xact_end(false);
 			break;
 		default:
 			break;
 	}
 }
 
-/* Utility hook: COMMIT PREPARED may publish payments, so it wakes the worker at commit. */
+/*
+ * Utility hook: COMMIT PREPARED may publish payments, so it wakes the
+ * worker at commit; CREATE/DROP EXTENSION momo, CREATE/DROP DATABASE and the
+ * like concern the launcher (momo_launcher_utility_before and _after).
+ */
 static void
 momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					ProcessUtilityContext context, ParamListInfo params,
@@ -333,6 +345,7 @@ momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	if (IsA(parsetree, TransactionStmt) &&
 		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		wake_at_commit = true;
+	momo_launcher_utility_before(parsetree);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
@@ -340,26 +353,11 @@ momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
+
+	momo_launcher_utility_after(parsetree);
 }
 
-/* Registers momo's background worker. */
-static void
-register_worker(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "momo");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "momo_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "momo worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "momo worker");
-	RegisterBackgroundWorker(&worker);
-}
-
-/* Module load: settings and log redaction always; shared memory, hooks and the worker when preloaded. */
+/* Module load: settings and log redaction always; shared memory, hooks and the launcher when preloaded. */
 void
 _PG_init(void)
 {
@@ -383,7 +381,7 @@ _PG_init(void)
 	ProcessUtility_hook = momo_ProcessUtility;
 
 	/*
-	 * No worker under pg_upgrade.  It starts both clusters in binary-upgrade
+	 * No launcher (so no worker) under pg_upgrade.  It starts both clusters in binary-upgrade
 	 * mode (-b), each time with momo preloaded from postgresql.conf: the old
 	 * one to dump its schema, the new one to restore it and once more after
 	 * it has copied the data files.  pg_upgrade must be their only client:
@@ -406,5 +404,5 @@ _PG_init(void)
 				(errmsg("momo worker not started: the server runs in binary-upgrade mode (pg_upgrade)"),
 				 errdetail("Queued and pending payments wait until the server is started normally.")));
 	else
-		register_worker();
+		momo_launcher_register();
 }

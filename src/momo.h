@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * momo.h
- *	  State shared by every momo process: the worker's latch, the access
- *	  token cache and the condition variable that wakes momo_await.
+ *	  State shared by every momo process: the launcher's and each
+ *	  database worker's latch and problems, the access token cache, the
+ *	  status-check budget and the condition variable that wakes momo_await.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,23 +45,71 @@ typedef enum MomoIgnoredCallback
 
 extern const char *const momo_ignored_callback_names[];
 
-/* Room for the worker's problems, as momo_stats and momo_preflight show them. */
+/* Room for a worker's problems, as momo_stats and momo_preflight show them. */
 #define MOMO_PROBLEM_LEN 1024
+
+/* Databases to look at again that backends can tell the launcher of at once. */
+#define MOMO_LAUNCHER_NOTICES 32
+
+/* Backends that may hold a database's worker off at once (see launcher.c). */
+#define MOMO_LAUNCHER_HOLDS 8
+
+/*
+ * One database served by momo: a slot that the launcher gives a database
+ * when it starts a worker there, and frees once that worker has exited
+ * (launcher.c).  Protected by MomoShared's lock.
+ */
+typedef struct MomoDatabase
+{
+	Oid			dboid;			/* the database, or InvalidOid for a free slot */
+	pid_t		worker_pid;		/* its worker once connected, or 0 */
+	Latch	   *worker_latch;	/* set to wake that worker (a commit queued
+								 * payments), or NULL */
+	bool		serving;		/* the worker found momo installed and serves it */
+	bool		absent;			/* the worker found momo not installed and
+								 * exited: the launcher remembers it */
+	bool		recheck;		/* DROP EXTENSION momo committed: the worker
+								 * looks whether momo is still installed */
+	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending (all
+													 * of it), or "" */
+} MomoDatabase;
+
+/*
+ * A backend about to DROP, rename or move a database: while it holds it,
+ * no worker runs there (PostgreSQL refuses those commands while another
+ * session is connected).  Protected by MomoShared's lock.
+ */
+typedef struct MomoHold
+{
+	Oid			dboid;			/* the database held, or InvalidOid for a free entry */
+	pid_t		backend;		/* the backend holding it (a hold of a backend
+								 * that is gone counts for nothing) */
+} MomoHold;
 
 typedef struct MomoShared
 {
 	LWLock	   *lock;			/* protects everything below but the CV */
-	pid_t		worker_pid;		/* the running worker, or 0 */
-	Latch	   *worker_latch;	/* set to wake it */
-	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending (all
-													 * of it), or "" */
 	uint64		callbacks_ignored[MOMO_N_IGNORED_CALLBACKS];	/* by reason, since the start */
-	double		check_tokens;	/* status checks allowed now (momo.status_checks_per_second) */
+	double		check_tokens;	/* status checks allowed now (momo.status_checks_per_second),
+								 * one budget for the whole cluster */
 	instr_time	check_refilled; /* when check_tokens was last refilled (monotonic) */
 	uint64		forged_unlogged;	/* forged callbacks not logged since the last LOG line */
 	TimestampTz forged_logged_at;	/* when a forged callback was last logged, anywhere */
-	ConditionVariable finished_cv;	/* broadcast when payments became final */
-	MomoTokenSlot token[MOMO_N_PRODUCTS];
+	ConditionVariable finished_cv;	/* broadcast when payments became final (in
+									 * any database) */
+	MomoTokenSlot token[MOMO_N_PRODUCTS];	/* shared by every database */
+	pid_t		launcher_pid;	/* the running launcher, or 0 */
+	Latch	   *launcher_latch; /* set to wake it, or NULL */
+	Oid			notices[MOMO_LAUNCHER_NOTICES]; /* databases the launcher must
+												 * look at again (CREATE
+												 * EXTENSION momo, CREATE
+												 * DATABASE, a hold released) */
+	int			nnotices;		/* how many of notices[] are in use */
+	bool		notices_lost;	/* more came than notices[] holds: the
+								 * launcher looks at every database again */
+	MomoHold	holds[MOMO_LAUNCHER_HOLDS];	/* see MomoHold */
+	int			ndatabases;		/* length of databases[]: momo.max_databases */
+	MomoDatabase databases[FLEXIBLE_ARRAY_MEMBER];	/* see MomoDatabase */
 } MomoShared;
 
 extern MomoShared *momo_shared;

@@ -22,6 +22,7 @@
 #include "utils/tuplestore.h"
 
 #include "api.h"
+#include "launcher.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -175,7 +176,10 @@ momo_preflight(PG_FUNCTION_ARGS)
 	Oid			payments = get_relname_relid("momo_payments", nsp);
 	Oid			events = get_relname_relid("momo_events", nsp);
 	pid_t		worker_pid;
+	bool		worker_serving;
 	char		worker_problem[MOMO_PROBLEM_LEN];
+	char	   *why;
+	char	   *hint;
 
 	momo_require_preload();
 	InitMaterializedSRF(fcinfo, 0);
@@ -268,15 +272,10 @@ momo_preflight(PG_FUNCTION_ARGS)
 			  cfg.ca_file ? psprintf("peer and host always verified; extra CA file %s", cfg.ca_file) :
 			  "peer and host always verified against the system's CAs");
 
-	LWLockAcquire(momo_shared->lock, LW_SHARED);
-	worker_pid = momo_shared->worker_pid;
-	strlcpy(worker_problem, momo_shared->worker_problem, sizeof(worker_problem));
-	LWLockRelease(momo_shared->lock);
-	add_check(rsinfo, "worker", worker_pid != 0 && worker_problem[0] == '\0' &&
-			  strcmp(momo_database_name, get_database_name(MyDatabaseId)) == 0,
-			  worker_pid == 0 ? "the momo worker is not running" :
-			  strcmp(momo_database_name, get_database_name(MyDatabaseId)) != 0 ?
-			  psprintf("the worker (pid %d) serves database \"%s\", not this one", (int) worker_pid, momo_database_name) :
+	worker_pid = momo_launcher_worker_of(MyDatabaseId, &worker_serving, worker_problem);
+	add_check(rsinfo, "worker", worker_pid != 0 && worker_serving && worker_problem[0] == '\0',
+			  !momo_launcher_serves(&why, &hint) ? psprintf("%s. %s", why, hint) :
+			  worker_pid == 0 ? "no momo worker runs in this database (the server log says why)" :
 			  worker_problem[0] ? psprintf("running, pid %d, but not sending: %s", (int) worker_pid, worker_problem) :
 			  psprintf("running, pid %d, in this database", (int) worker_pid));
 
@@ -326,8 +325,8 @@ momo_token_refreshes(PG_FUNCTION_ARGS)
 }
 
 /*
- * momo_worker_status(): the running worker's pid (NULL when none runs) and
- * why it is not sending payments (NULL when nothing stops it).
+ * momo_worker_status(): the pid of this database's worker (NULL when none
+ * runs) and why it is not sending payments (NULL when nothing stops it).
  */
 Datum
 momo_worker_status(PG_FUNCTION_ARGS)
@@ -336,15 +335,13 @@ momo_worker_status(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	pid_t		pid;
+	bool		serving;
 	char		problem[MOMO_PROBLEM_LEN];
 
 	momo_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "momo_worker_status must return a record");
-	LWLockAcquire(momo_shared->lock, LW_SHARED);
-	pid = momo_shared->worker_pid;
-	strlcpy(problem, momo_shared->worker_problem, sizeof(problem));
-	LWLockRelease(momo_shared->lock);
+	pid = momo_launcher_worker_of(MyDatabaseId, &serving, problem);
 	values[0] = Int32GetDatum((int32) pid);
 	nulls[0] = (pid == 0);
 	values[1] = CStringGetTextDatum(problem);

@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/varlena.h"
 
 #include "msisdn.h"
 #include "settings.h"
@@ -63,6 +64,8 @@ static char *momo_callback_url = NULL;
 static char *momo_ca_file = NULL;
 
 char	   *momo_database_name = NULL;
+char	   *momo_databases = NULL;
+int			momo_max_databases = 8;
 int			momo_connect_timeout_ms = 5000;
 int			momo_request_timeout_ms = 30000;
 int			momo_max_in_flight = 32;
@@ -122,6 +125,45 @@ check_no_control(char **newval, void **extra pg_attribute_unused(),
 			return false;
 		}
 	return true;
+}
+
+/*
+ * GUC check hook: momo.databases is "*" or a list of database names, as
+ * SQL writes identifiers (unquoted names lower-cased, others in double
+ * quotes), separated by commas.
+ */
+static bool
+check_databases(char **newval, void **extra pg_attribute_unused(),
+				GucSource source pg_attribute_unused())
+{
+	char	   *copy;
+	List	   *names;
+	ListCell   *lc;
+	bool		ok;
+
+	if (*newval == NULL)
+		return true;
+	copy = pstrdup(*newval);
+	ok = SplitIdentifierString(copy, ',', &names);
+	if (!ok)
+		GUC_check_errdetail("The value must be * or a list of database names separated by commas.");
+	else if (names == NIL)
+	{
+		GUC_check_errdetail("The value must not be empty: * serves every database where momo is installed.");
+		ok = false;
+	}
+	else
+		foreach(lc, names)
+		{
+			if (strcmp((char *) lfirst(lc), "*") == 0 && list_length(names) > 1)
+			{
+				GUC_check_errdetail("* stands for every database: it cannot be listed with names.");
+				ok = false;
+			}
+		}
+	list_free(names);
+	pfree(copy);
+	return ok;
 }
 
 /* GUC check hook: an application_name as a standby reports it, or empty. */
@@ -272,12 +314,23 @@ momo_settings_define(void)
 				  gettext_noop("Extra trusted CA bundle (PEM) for TLS to the MoMo API."),
 				  &momo_ca_file, 0, check_no_control);
 
+	DefineCustomStringVariable("momo.databases",
+							   gettext_noop("Databases momo's workers serve: * for every database where momo is installed, or a list of names."),
+							   NULL, &momo_databases, "*",
+							   PGC_SIGHUP, GUC_LIST_INPUT, check_databases, NULL, NULL);
+
 	/* A postmaster-only setting can only be defined while preloading. */
 	if (process_shared_preload_libraries_in_progress)
+	{
 		DefineCustomStringVariable("momo.database_name",
-								   gettext_noop("Database in which the momo background worker runs."),
-								   NULL, &momo_database_name, "postgres",
+								   gettext_noop("Deprecated: the one database momo serves, when momo.databases is *."),
+								   NULL, &momo_database_name, "",
 								   PGC_POSTMASTER, 0, check_no_control, NULL, NULL);
+		DefineCustomIntVariable("momo.max_databases",
+								gettext_noop("Databases momo serves at once, at most (one background worker each)."),
+								NULL, &momo_max_databases, 8, 1, 1024,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
 
 	define_int("momo.connect_timeout",
 			   gettext_noop("Time allowed to connect to the MoMo API."),

@@ -24,6 +24,8 @@ extern const char *const momo_product_names[MOMO_N_PRODUCTS];
 
 /* Settings read directly by other files. */
 extern char *momo_database_name;
+extern char *momo_databases;
+extern int	momo_max_databases;
 extern int	momo_connect_timeout_ms;
 extern int	momo_request_timeout_ms;
 extern int	momo_max_in_flight;

@@ -78,6 +78,7 @@
 #include "utils/timestamp.h"
 
 #include "api.h"
+#include "launcher.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -236,20 +237,6 @@ static void release_job(WorkerState *st, Job *job);
 static void resolve_configs(WorkerState *st);
 static void report_activity(WorkerState *st, const char *activity);
 
-/* Unpublishes the worker's latch when it exits. */
-static void
-worker_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
-{
-	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	if (momo_shared->worker_pid == MyProcPid)
-	{
-		momo_shared->worker_pid = 0;
-		momo_shared->worker_latch = NULL;
-		momo_shared->worker_problem[0] = '\0';
-	}
-	LWLockRelease(momo_shared->lock);
-}
-
 /* Publishes the worker's problems ("" for none) in shared memory. */
 static void
 publish_problems(WorkerState *st)
@@ -264,9 +251,7 @@ publish_problems(WorkerState *st)
 				strlcat(all, "; ", sizeof(all));
 			strlcat(all, st->problems[i], sizeof(all));
 		}
-	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	strlcpy(momo_shared->worker_problem, all, sizeof(momo_shared->worker_problem));
-	LWLockRelease(momo_shared->lock);
+	momo_launcher_publish_problem(all);
 }
 
 /*
@@ -300,9 +285,7 @@ report_problem(WorkerState *st, int slot, const char *message, const char *hint)
 static void
 unpublish_problems(void)
 {
-	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	momo_shared->worker_problem[0] = '\0';
-	LWLockRelease(momo_shared->lock);
+	momo_launcher_publish_problem("");
 }
 
 /* Forgets the problem in a slot, if any, logging that it is solved. */
@@ -1722,9 +1705,9 @@ pin_synchronous_commit(void)
 		SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION);
 }
 
-/* Entry point of the momo background worker. */
+/* Entry point of the momo background worker of one database (started by launcher.c). */
 void
-momo_worker_main(Datum arg pg_attribute_unused())
+momo_worker_main(Datum arg)
 {
 	WorkerState st;
 
@@ -1732,15 +1715,9 @@ momo_worker_main(Datum arg pg_attribute_unused())
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(momo_database_name, NULL, 0);
+	momo_launcher_attach(arg);	/* exits unless momo is installed there */
 	momo_in_worker = true;
 	pgstat_report_appname("momo worker");
-
-	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	momo_shared->worker_pid = MyProcPid;
-	momo_shared->worker_latch = MyLatch;
-	LWLockRelease(momo_shared->lock);
-	before_shmem_exit(worker_exit, (Datum) 0);
 
 	/*
 	 * Settings that ALTER DATABASE/ROLE ... SET could have given this
@@ -1777,8 +1754,6 @@ momo_worker_main(Datum arg pg_attribute_unused())
 	resolve_configs(&st);
 	st.client = momo_http_client();
 
-	ereport(LOG, (errmsg("momo worker started in database \"%s\"", momo_database_name)));
-
 	for (;;)
 	{
 		bool		failed = false;
@@ -1792,6 +1767,12 @@ momo_worker_main(Datum arg pg_attribute_unused())
 		{
 			/* Inside: a cancel is an ERROR like any other (SIGTERM still exits). */
 			CHECK_FOR_INTERRUPTS();
+			if (st.njobs == 0 && momo_launcher_extension_gone())
+			{
+				ereport(LOG,
+						(errmsg("momo worker exits: momo is no longer installed in this database")));
+				proc_exit(0);
+			}
 			pipeline_turn(&st);
 		}
 		PG_CATCH();

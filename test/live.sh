@@ -47,7 +47,7 @@ port = $PORT
 unix_socket_directories = '$DIR'
 listen_addresses = ''
 shared_preload_libraries = 'momo'
-momo.database_name = 'contrib_regression'
+momo.databases = 'contrib_regression'
 momo.poll_interval_min = 1000
 momo.request_timeout = 60000
 CONF

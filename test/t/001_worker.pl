@@ -1,9 +1,9 @@
 
 # 001_worker.pl - the momo worker's life: start, payments end to end, SIGTERM
-# (bgworker restart), SIGKILL (crash restart), SIGHUP with changed
-# credentials, a momo.database_name that does not exist yet, a streaming
-# standby before and after promotion, and DROP/CREATE EXTENSION under a
-# running worker.
+# (restart by the launcher), SIGKILL (crash restart), SIGHUP with changed
+# credentials, a database in momo.databases that does not exist yet, a
+# streaming standby before and after promotion, and DROP/CREATE EXTENSION
+# under a running worker.
 use strict;
 use warnings;
 
@@ -18,8 +18,7 @@ use Time::HiRes qw(time usleep);
 
 start_sandbox();
 
-# A node whose worker serves a database that does not exist yet.  Started
-# first, so that its worker's retries overlap with the rest of the file.
+# A node whose momo.databases lists a database that does not exist yet.
 my $later = momo_node('later', database_name => 'momo_later');
 my $later_pos = 0;
 
@@ -61,21 +60,21 @@ sub postmaster_pid
 }
 
 ############################################################################
-# The worker runs, connected to momo.database_name.
+# The worker runs, connected to the database momo.databases lists.
 my $wpid = wait_for_worker($node);
 ok($wpid, 'a momo worker runs');
 is($node->safe_psql('postgres',
 		"SELECT datname || '/' || coalesce(application_name, '') FROM pg_stat_activity WHERE backend_type = 'momo worker'"),
 	'postgres/momo worker',
-	'exactly one momo worker, connected to momo.database_name (postgres)');
+	'exactly one momo worker, connected to the database momo.databases lists (postgres)');
 like(slurp_file($node->logfile), qr/momo worker started in database "postgres"/,
 	'the worker logs its start');
 
 payment_works($node, 'first payment', external_id => 'w-first');
 
 ############################################################################
-# SIGTERM: the worker exits, the server stays up, and the postmaster starts
-# a new worker after bgw_restart_time (5 s).
+# SIGTERM: the worker exits, the server stays up, and the launcher starts a
+# new worker after 5 s.
 {
 	my $pos = log_position($node);
 	my $session = $node->background_psql('postgres');
@@ -155,24 +154,28 @@ payment_works($node, 'first payment', external_id => 'w-first');
 }
 
 ############################################################################
-# momo.database_name names a database that did not exist: the worker kept
-# retrying (FATAL, restart every 5 s) and serves it once it exists.
+# momo.databases lists a database that did not exist: nothing tried to
+# connect to it (no FATAL, no restart every 5 s), one LOG line said so, and
+# once it exists with momo installed it is served without a restart.
 {
-	ok(wait_for_log_count($later, qr/FATAL:  database "momo_later" does not exist/, 2, $later_pos, 20),
-		'worker of node "later" retries while its database is missing');
-	like(slurp_file($later->logfile), qr/background worker "momo worker" \(PID \d+\) exited with exit code 1/,
-		'each try ends with exit code 1 (so the postmaster restarts it)');
+	ok(wait_for_log_count($later,
+			qr/LOG:  momo does not serve database "momo_later", which momo.databases lists: it does not exist/,
+			1, $later_pos, 20),
+		'the launcher says that the listed database does not exist');
 	$later->safe_psql('postgres', 'CREATE DATABASE momo_later');
-	my $lpid = wait_for_worker($later, db => 'momo_later', timeout => 20);
-	ok($lpid, 'once the database exists the worker connects to it');
 	$later->safe_psql('momo_later', 'CREATE EXTENSION momo');
+	my $lpid = wait_for_worker($later, db => 'momo_later', timeout => 20);
+	ok($lpid, 'once momo is installed in it, a worker serves it (no restart)');
 	payment_works($later, 'database created late', db => 'momo_later');
-	is(wait_for_worker($later, db => 'momo_later', timeout => 5), $lpid,
-		'the same worker served the extension created after it connected');
+	my $log = slurp_file($later->logfile);
+	unlike($log, qr/FATAL|background worker "momo worker" \(PID \d+\) exited with exit code 1/,
+		'no worker failed to connect meanwhile');
+	is(count_matches($log, qr/which momo.databases lists: it does not exist/), 1,
+		'the missing database was logged once');
 	my ($rc, $out, $err) = $later->psql('postgres',
 		"CREATE EXTENSION momo; SELECT momo_request_to_pay(1, 'EUR', '46733000001')");
-	like($err, qr/momo's worker serves database "momo_later", not "postgres"/,
-		'momo_request_to_pay refuses a database the worker does not serve');
+	like($err, qr/momo does not serve database "postgres": momo.databases does not list it/,
+		'momo_request_to_pay refuses a database that momo.databases does not list');
 	$later->stop;
 }
 
@@ -210,21 +213,24 @@ payment_works($node, 'first payment', external_id => 'w-first');
 }
 
 ############################################################################
-# DROP EXTENSION + CREATE EXTENSION while the worker runs: the same worker
-# serves the new table.
+# DROP EXTENSION: the worker exits; CREATE EXTENSION: a new one serves the
+# new table.  Both in one transaction: the same worker goes on.
 {
 	my $pos = log_position($node);
 	is(wait_for_worker($node, timeout => 5), $wpid, 'worker before DROP EXTENSION');
 	$node->safe_psql('postgres', 'DROP EXTENSION momo');
-	# let it run a cycle or two without the extension
-	usleep(300_000);
+	ok(poll_until($node, 'postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'momo worker'", '0', 20),
+		'after DROP EXTENSION the worker exits');
 	$node->safe_psql('postgres', 'CREATE EXTENSION momo');
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM momo_payments'), '0', 'a new, empty table');
 	payment_works($node, 'after DROP/CREATE EXTENSION', external_id => 'w-recreated');
+	$wpid = wait_for_worker($node, not_pid => $wpid, timeout => 5);
+	ok($wpid, 'a new worker serves it');
 	# and once more, both in one transaction
-	$node->safe_psql('postgres', 'DROP EXTENSION momo; CREATE EXTENSION momo');
+	$node->safe_psql('postgres', 'BEGIN; DROP EXTENSION momo; CREATE EXTENSION momo; COMMIT');
 	payment_works($node, 'after a second DROP/CREATE EXTENSION');
-	is(wait_for_worker($node, timeout => 5), $wpid, 'the same worker survived');
+	is(wait_for_worker($node, timeout => 5), $wpid, 'the same worker survived DROP and CREATE in one transaction');
 	my $log = log_since($node, $pos);
 	unlike($log, qr/ERROR|FATAL|could not record/, 'no error in the log meanwhile')
 	  or diag(join("\n", grep { /ERROR|FATAL|could not record/ } split /\n/, $log));

@@ -209,7 +209,9 @@ sub test_ca
 #   preload => 0            no momo in shared_preload_libraries
 #   credentials => 0        no momo.* connection settings in postgresql.conf
 #                           (base URL, environment, keys, API user, callback)
-#   database_name => 'db'   momo.database_name (default postgres)
+#   databases => 'a, b'     momo.databases (default postgres; '*' for every
+#                           database where momo is installed)
+#   database_name => 'db'   the same, for one database
 #   extra_conf => '...'     appended last
 #   env => { K => V }       environment of the postmaster at start
 #   no_start => 1
@@ -225,7 +227,7 @@ sub momo_node
 		'max_prepared_transactions = 10');
 	push @conf, "shared_preload_libraries = 'momo'"
 	  unless defined $opts{preload} && !$opts{preload};
-	push @conf, "momo.database_name = '" . ($opts{database_name} // 'postgres') . "'";
+	push @conf, "momo.databases = '" . ($opts{databases} // $opts{database_name} // 'postgres') . "'";
 	unless (defined $opts{credentials} && !$opts{credentials})
 	{
 		die "start_sandbox() first" unless $main_sandbox;
@@ -304,8 +306,9 @@ sub wait_for_worker
 		my ($rc, $out) = _psql($node, 'postgres',
 			"SELECT pid, datname FROM pg_stat_activity WHERE backend_type = 'momo worker'");
 		$last = $out;
-		if ($rc == 0 && $out =~ /^(\d+)\|(.*)$/m)
+		for my $line ($rc == 0 ? split(/\n/, $out) : ())
 		{
+			next unless $line =~ /^(\d+)\|(.*)$/;
 			my ($pid, $dat) = ($1, $2);
 			return $pid if $dat eq $db && (!$o{not_pid} || $pid != $o{not_pid});
 		}

@@ -1,0 +1,36 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.h
+ *	  momo's launcher, one worker per database momo serves (launcher.c):
+ *	  its entry point, what a database's worker calls to take its slot and
+ *	  publish its state, and the backends' hooks that tell it of CREATE/DROP
+ *	  EXTENSION momo and DROP DATABASE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOMO_LAUNCHER_H
+#define MOMO_LAUNCHER_H
+
+#include "nodes/nodes.h"
+
+/* The shared memory momo needs, and its launcher part (momo.c's shmem hooks). */
+extern Size momo_launcher_shmem_size(void);
+extern void momo_launcher_shmem_init(void);
+
+/* The launcher */
+extern void momo_launcher_register(void);
+extern PGDLLEXPORT void momo_launcher_main(Datum arg);
+
+/* A database's worker (worker.c) */
+extern void momo_launcher_attach(Datum arg);
+extern bool momo_launcher_extension_gone(void);
+extern void momo_launcher_publish_problem(const char *problem);
+
+/* Backends */
+extern void momo_launcher_utility_before(Node *parsetree);
+extern void momo_launcher_utility_after(Node *parsetree);
+extern void momo_launcher_xact_end(bool committed);
+extern bool momo_launcher_serves(char **why, char **hint);
+extern pid_t momo_launcher_worker_of(Oid dboid, bool *serving, char *problem);
+
+#endif							/* MOMO_LAUNCHER_H */
