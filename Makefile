@@ -39,6 +39,7 @@ OBJS = \
 	src/functions.o \
 	src/calls.o \
 	src/callback.o \
+	src/changes.o \
 	src/preflight.o \
 	src/guard.o \
 	src/owner.o \
@@ -51,7 +52,7 @@ PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null) -
 SHLIB_LINK = -lcurl -lssl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
-REGRESS = setup sandbox validation msisdn settings security catalogue secrets outcomes faults functions idempotency trigger api callback lifecycle upgrade
+REGRESS = setup sandbox validation msisdn settings security catalogue secrets outcomes faults functions idempotency trigger api callback lifecycle changes upgrade
 REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
 
 # No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.

@@ -268,6 +268,80 @@ CREATE TRIGGER momo_payments_notify
     WHEN (NEW.status IN ('successful', 'failed') AND OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION @extschema@.momo_payments_notify();
 
+-- The change feed (README, "Connection poolers and the change feed"): a row
+-- for every status a payment takes -- queued when it is written, then
+-- pending, successful or failed -- written by a trigger whatever writes the
+-- payment (momo's functions, the worker, a callback's status check, a DBA).
+-- A row gets its number (seq) only after it has committed: momo_changes, and
+-- the worker before it purges, number the committed rows that have none, in
+-- the order they were written (id), holding a lock on momo_change_seq that
+-- only one transaction holds at a time, to its end.  Numbers are so handed
+-- out in the order the numbering transactions commit: once a poller sees
+-- number n, every smaller number is already visible, and a change that
+-- commits later gets a number larger than any already handed out.  A
+-- nextval() taken when the change is written would not do: a transaction
+-- that took 10 can commit after one that took 11, and a poller already past
+-- 11 would never see 10.
+CREATE TABLE @extschema@.momo_payment_changes (
+    id           bigint GENERATED ALWAYS AS IDENTITY,    -- the order they were written in
+    seq          bigint,
+    reference_id uuid NOT NULL,
+    status       text NOT NULL,
+    reason       text,
+    changed_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE SEQUENCE @extschema@.momo_change_seq;
+-- The feed reads by number; the numberer finds the rows without one.
+CREATE UNIQUE INDEX momo_payment_changes_seq ON @extschema@.momo_payment_changes (seq)
+    WHERE seq IS NOT NULL;
+CREATE INDEX momo_payment_changes_unnumbered ON @extschema@.momo_payment_changes (id)
+    WHERE seq IS NULL;
+CREATE INDEX momo_payment_changes_changed_at ON @extschema@.momo_payment_changes USING brin (changed_at);
+-- The highest number the worker has purged (changes older than
+-- momo.event_retention go with the events), in one row once it has purged
+-- any: momo_changes refuses to answer a poller that asks for changes after
+-- an older number, whose missed changes it can no longer return.
+CREATE TABLE @extschema@.momo_change_horizon (
+    purged_through bigint NOT NULL DEFAULT 0,
+    one            boolean PRIMARY KEY DEFAULT true CHECK (one)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payment_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payment_changes_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_horizon', '');
+
+COMMENT ON TABLE @extschema@.momo_payment_changes IS
+    'every status a payment took, numbered (seq) in commit order for momo_changes(); purged after momo.event_retention';
+COMMENT ON COLUMN @extschema@.momo_payment_changes.seq IS
+    'the change''s number in the feed: NULL until momo_changes (or the worker) numbers it, after it committed';
+COMMENT ON TABLE @extschema@.momo_change_horizon IS
+    'the highest number of a change the worker purged (no row: none purged): momo_changes refuses to answer from before it';
+
+CREATE FUNCTION @extschema@.momo_payments_change() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_payments_change'
+LANGUAGE C;
+
+CREATE TRIGGER momo_payments_change_insert
+    AFTER INSERT ON @extschema@.momo_payments
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_payments_change();
+
+CREATE TRIGGER momo_payments_change_update
+    AFTER UPDATE OF status ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION @extschema@.momo_payments_change();
+
+CREATE FUNCTION @extschema@.momo_changes(after bigint, max_rows integer DEFAULT 1000,
+    OUT seq bigint, OUT reference_id uuid, OUT external_id text, OUT operation text,
+    OUT status text, OUT reason text, OUT changed_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_changes'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_changes(bigint, integer) IS
+    'the status changes numbered after "after" of the payments the caller may see, in order (at most max_rows)';
+
 CREATE FUNCTION @extschema@.momo_request_to_pay(
     amount numeric,
     currency text,
@@ -537,6 +611,10 @@ REVOKE ALL ON FUNCTION @extschema@.momo_preflight() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_ignored_callbacks() FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_horizon FROM PUBLIC;
+REVOKE ALL ON SEQUENCE @extschema@.momo_change_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payments_change() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_changes(bigint, integer) FROM PUBLIC;
 
 -- momo_worker owns the tables (see the top of this file): momo's functions
 -- (SECURITY INVOKER) and its worker do their own statements as the owner of
@@ -546,6 +624,9 @@ GRANT USAGE ON SCHEMA @extschema@ TO momo_worker;
 ALTER TABLE @extschema@.momo_payments OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_events OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_payment_changes OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_change_horizon OWNER TO momo_worker;
+ALTER SEQUENCE @extschema@.momo_change_seq OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_attention OWNER TO momo_worker;
 ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;

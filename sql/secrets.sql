@@ -24,7 +24,8 @@ CREATE ROLE momo_secrets_app;
 GRANT USAGE ON SCHEMA public TO momo_secrets_app;
 GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
                           momo_payment_status(uuid),
-                          momo_await(uuid, interval) TO momo_secrets_app;
+                          momo_await(uuid, interval),
+                          momo_changes(bigint, integer) TO momo_secrets_app;
 GRANT SELECT ON momo_payments TO momo_secrets_app;
 
 -- The secret settings: every momo setting that holds a key or a secret.

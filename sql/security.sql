@@ -19,7 +19,8 @@ SELECT has_table_privilege('momo_stranger', 'momo_payments', 'SELECT') AS strang
 GRANT USAGE ON SCHEMA public TO momo_app;
 GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
                           momo_payment_status(uuid),
-                          momo_await(uuid, interval) TO momo_app;
+                          momo_await(uuid, interval),
+                          momo_changes(bigint, integer) TO momo_app;
 GRANT SELECT ON momo_payments TO momo_app;
 
 -- A stranger can do nothing.
@@ -143,7 +144,8 @@ REVOKE ALL ON FUNCTION momo_test.try(text) FROM momo_app;
 REVOKE ALL ON SCHEMA momo_test FROM momo_app;
 
 REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
-                       momo_payment_status(uuid), momo_await(uuid, interval) FROM momo_app;
+                       momo_payment_status(uuid), momo_await(uuid, interval),
+                       momo_changes(bigint, integer) FROM momo_app;
 REVOKE ALL ON momo_payments FROM momo_app;
 REVOKE ALL ON SCHEMA public FROM momo_app;
 DROP ROLE momo_app;

@@ -44,7 +44,8 @@
 bool		momo_in_worker = false;
 
 /* The triggers momo itself puts on its tables. */
-static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments_notify", "momo_events_guard"};
+static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments_notify",
+	"momo_payments_change_insert", "momo_payments_change_update", "momo_events_guard"};
 
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
 

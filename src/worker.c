@@ -79,6 +79,7 @@
 
 #include "api.h"
 #include "launcher.h"
+#include "changes.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -820,9 +821,11 @@ check_unused_products(WorkerState *st)
 }
 
 /*
- * Purges events older than momo.event_retention, hourly: at most PURGE_BATCH
- * of them per cycle, each batch in a short transaction of its own that passes
- * over events a transaction holds, so that sending never waits for a purge.
+ * Purges events and changes of payments (the change feed's) older than
+ * momo.event_retention, hourly: at most PURGE_BATCH of each per cycle, each
+ * batch in a short transaction of its own that passes over events a
+ * transaction holds (and numbers changes only when no poller is numbering
+ * them), so that sending never waits for a purge.
  */
 static void
 purge_events(WorkerState *st)
@@ -841,6 +844,9 @@ purge_events(WorkerState *st)
 		if (begin_work(st, cxt))
 		{
 			st->purging = (momo_store_purge_events(st->schema, PURGE_BATCH) == PURGE_BATCH);
+			/* And the change feed's rows as old, numbered first (changes.c). */
+			if (momo_changes_purge(st->nsp, st->schema, PURGE_BATCH) == PURGE_BATCH)
+				st->purging = true;
 			end_work(st, cxt);
 		}
 		else

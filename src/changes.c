@@ -1,0 +1,424 @@
+/*-------------------------------------------------------------------------
+ *
+ * changes.c
+ *	  The change feed.  A trigger on momo_payments writes a row to
+ *	  momo_payment_changes for every status a payment takes (queued when it
+ *	  is inserted, then each change of status), whoever writes it: momo's
+ *	  functions, the worker's batches, a status check after a callback.  The
+ *	  row has no number yet.  momo_changes(after, max_rows) numbers the rows
+ *	  that have committed, then returns those numbered after "after" of the
+ *	  payments its caller may see.
+ *
+ *	  Why numbers are given after the commit, by one numberer at a time: a
+ *	  number taken while the change is written (nextval) is not in commit
+ *	  order -- a transaction that took 10 can commit after one that took 11,
+ *	  and a poller that saw 11 and moved on would never see 10.  Here a
+ *	  numberer first takes an exclusive lock on momo_change_seq (which only
+ *	  numberers take, and hold to the end of their transaction), then, with a
+ *	  snapshot taken after the lock, gives the committed rows without a number
+ *	  (and its own transaction's) the next numbers of momo_change_seq, in the
+ *	  order they were written.
+ *	  So the numbering transactions run one after the other, each handing out
+ *	  numbers larger than all before it; PostgreSQL releases a transaction's
+ *	  locks only after its commit is visible to every snapshot, so a snapshot
+ *	  that sees a number sees every smaller one; and a change that commits
+ *	  later, or whose numbering rolls back (nextval is not rolled back), is
+ *	  numbered by a later numberer, above every number handed out before.  A
+ *	  poller that moves its position to the last number it was given never
+ *	  passes over a change.  A numberer that finds the lock taken leaves the
+ *	  numbering to its holder, and returns what is numbered already.
+ *
+ *	  Rows older than momo.event_retention are purged with the event log by
+ *	  the worker (which numbers first: no row goes unnumbered), and the
+ *	  highest number purged is kept in momo_change_horizon: a poller whose
+ *	  position is below it gets an ERROR, never a silent gap.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#include "changes.h"
+#include "owner.h"
+#include "settings.h"
+#include "spi_util.h"
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(momo_payments_change);
+PG_FUNCTION_INFO_V1(momo_changes);
+
+/* Columns of momo_changes' result, and of the statements that build it. */
+#define Natts_change			7
+#define Anum_change_seq			1
+
+/* The horizon statement's columns: purged_through, then one array per change column. */
+#define Anum_batch_purged		1
+#define Anum_batch_seqs			2
+
+/* Batches a call of momo_changes reads at most, each of up to max_rows changes. */
+#define SCAN_BATCHES 10
+
+/* Rows a numberer numbers at most at once. */
+#define NUMBER_BATCH 10000
+
+/* The trigger's insert, prepared once per schema and kept. */
+static SPIPlanPtr insert_plan = NULL;
+static char *insert_schema = NULL;
+
+/*
+ * momo_payments_change(): AFTER INSERT and AFTER UPDATE OF status (when it
+ * changes) on momo_payments, FOR EACH ROW: writes the new status to
+ * momo_payment_changes, without a number.  In C because it runs for every
+ * payment the worker records.
+ */
+Datum
+momo_payments_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	row;
+	char	   *schema;
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	int			rc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		elog(ERROR, "momo_payments_change must be an AFTER INSERT or UPDATE ... FOR EACH ROW trigger");
+	desc = RelationGetDescr(td->tg_relation);
+	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	values[0] = heap_getattr(row, SPI_fnumber(desc, "reference_id"), desc, &isnull);
+	values[1] = heap_getattr(row, SPI_fnumber(desc, "status"), desc, &isnull);
+	values[2] = heap_getattr(row, SPI_fnumber(desc, "reason"), desc, &isnull);
+	if (isnull)
+		nulls[2] = 'n';
+
+	schema = get_namespace_name(RelationGetNamespace(td->tg_relation));
+	if (schema == NULL)
+		elog(ERROR, "schema %u of momo_payments does not exist", RelationGetNamespace(td->tg_relation));
+	schema = (char *) quote_identifier(schema);
+	momo_spi_connect();
+	if (insert_plan == NULL || strcmp(insert_schema, schema) != 0)
+	{
+		Oid			types[3] = {UUIDOID, TEXTOID, TEXTOID};
+		SPIPlanPtr	plan;
+
+		if (insert_plan)
+		{
+			SPI_freeplan(insert_plan);
+			insert_plan = NULL;
+			pfree(insert_schema);
+		}
+		plan = SPI_prepare(psprintf("INSERT INTO %s.momo_payment_changes (reference_id, status, reason)"
+									" VALUES ($1, $2, $3)", schema), 3, types);
+		if (plan == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not prepare a statement: %s",
+							SPI_result_code_string(SPI_result))));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		insert_schema = MemoryContextStrdup(TopMemoryContext, schema);
+		insert_plan = plan;
+	}
+	rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
+	momo_spi_check(rc, SPI_OK_INSERT, "writing a payment's change of status");
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Numbers at most limit committed changes that have no number yet, in the
+ * order they were written, if no other transaction is numbering (see the
+ * top of this file); the lock is held to the end of the transaction.
+ * Returns how many it numbered, or -1 if another transaction holds the
+ * lock.  SPI must be connected, as the owner of momo's tables; nsp is the
+ * schema, schema its quoted name.
+ */
+int64
+momo_changes_number(Oid nsp, const char *schema, int limit)
+{
+	Oid			seqrel = get_relname_relid("momo_change_seq", nsp);
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(limit)};
+	int			rc;
+
+	if (!OidIsValid(seqrel))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("schema %s has no sequence momo_change_seq", schema)));
+	if (!ConditionalLockRelationOid(seqrel, ExclusiveLock))
+		return -1;
+
+	/*
+	 * A statement after the lock: its snapshot sees every numbering that
+	 * committed before.  The numbers are drawn in id order (nextval in the
+	 * target list of the sorted subquery, which is not flattened: it has a
+	 * LIMIT, and the outer one a volatile function).  Rows are matched by
+	 * ctid: ids are not unique (a pg_restore of momo_payments fires the
+	 * trigger before the id sequence is restored), and no one else updates
+	 * a row without a number.
+	 */
+	rc = SPI_execute_with_args(psprintf("UPDATE %s.momo_payment_changes c SET seq = n.seq"
+										" FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
+										"       FROM (SELECT ctid FROM %s.momo_payment_changes"
+										"              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
+										" WHERE c.ctid = n.row",
+										schema,
+										quote_literal_cstr(psprintf("%s.momo_change_seq", schema)),
+										schema),
+							   1, types, values, NULL, false, 0);
+	momo_spi_check(rc, SPI_OK_UPDATE, "numbering changes of payments");
+	return (int64) SPI_processed;
+}
+
+/*
+ * Numbers what has no number yet, then deletes at most limit numbered
+ * changes older than momo.event_retention, and notes the highest number
+ * deleted in momo_change_horizon (its one row, made at the first purge), in
+ * one statement (a poller that reads the rows sees the horizon that goes
+ * with them).  Rows are matched by ctid, as in momo_changes_number: a row
+ * without a number must never go.  Returns how many rows it numbered or
+ * deleted, whichever is more: the worker comes back while that is limit.
+ * Nothing in a schema without the change feed (momo 1.0).
+ */
+uint64
+momo_changes_purge(Oid nsp, const char *schema, int limit)
+{
+	int64		numbered;
+	int			rc;
+	uint64		deleted;
+
+	/* A schema of 1.0, not updated yet, has no change feed. */
+	if (!OidIsValid(get_relname_relid("momo_change_horizon", nsp)))
+		return 0;
+	numbered = momo_changes_number(nsp, schema, limit);
+
+	rc = SPI_execute(psprintf("WITH d AS ("
+							  "  DELETE FROM %s.momo_payment_changes c USING"
+							  "   (SELECT ctid AS row FROM %s.momo_payment_changes"
+							  "     WHERE seq IS NOT NULL"
+							  "       AND changed_at < pg_catalog.now() - pg_catalog.make_interval(secs => %d)"
+							  "     LIMIT %d) o"
+							  "  WHERE c.ctid = o.row"
+							  "  RETURNING c.seq),"
+							  " m AS (SELECT pg_catalog.max(d.seq) AS seq, pg_catalog.count(*) AS n FROM d),"
+							  " h AS ("
+							  "  INSERT INTO %s.momo_change_horizon AS h (purged_through)"
+							  "  SELECT m.seq FROM m WHERE m.seq IS NOT NULL"
+							  "  ON CONFLICT (one) DO UPDATE"
+							  "  SET purged_through = GREATEST(h.purged_through, EXCLUDED.purged_through))"
+							  " SELECT m.n FROM m",
+							  schema, schema, momo_event_retention_s, limit, schema),
+					 false, 0);
+	momo_spi_check(rc, SPI_OK_SELECT, "purging old changes of payments");
+	{
+		bool		isnull;
+
+		deleted = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+														1, &isnull));
+	}
+	return Max(deleted, (uint64) Max(numbered, 0));
+}
+
+/*
+ * Runs the statement that keeps, of a batch of changes (arrays: numbers,
+ * reference ids, statuses, reasons, times), those of the payments caller
+ * may see, as caller.
+ */
+static void
+see_as_caller(Oid caller, const char *sql, Datum *values)
+{
+	Oid			types[5] = {INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile int rc = 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(caller, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, 5, types, values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	momo_spi_check(rc, SPI_OK_SELECT, "reading the caller's changes of payments");
+}
+
+/*
+ * momo_changes(after, max_rows): numbers the committed changes without a
+ * number (unless another transaction is numbering), then returns the
+ * changes numbered after "after", in order, of the payments the caller may
+ * see (SELECT on the whole row of momo_payments, under its row-level
+ * security), at most max_rows of them.  Changes of payments the caller may
+ * not see are passed over; when the last of those read comes after the last
+ * change returned, a last row carries only its number (every other column
+ * NULL), so that the caller moves its position past them and does not read
+ * them again (unless max_rows changes were returned: at most max_rows rows
+ * in all).  At most SCAN_BATCHES batches are read per call.
+ */
+Datum
+momo_changes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MomoActing	a;
+	int64		after;
+	int32		max_rows;
+	int64		last_read;
+	int64		last_returned;
+	int			returned = 0;
+	char	   *read_sql;
+	char	   *see_sql;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("after must not be null"),
+				 momo_validate_column("after"),
+				 errhint("Pass 0 for every change kept, or the number of the last change you have.")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_rows must not be null"),
+				 momo_validate_column("max_rows")));
+	after = PG_GETARG_INT64(0);
+	max_rows = PG_GETARG_INT32(1);
+	if (after < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after must be zero or more, not " INT64_FORMAT, after),
+				 momo_validate_column("after")));
+	if (max_rows < 1 || max_rows > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must be between 1 and 100000, not %d", max_rows),
+				 momo_validate_column("max_rows")));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("momo_changes cannot number changes at isolation level %s",
+						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("Its snapshot could miss a numbering that committed after the transaction began."),
+				 errhint("Call momo_changes in a READ COMMITTED transaction.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	momo_owner_enter(fcinfo, &a);
+
+	/*
+	 * The changes this transaction wrote itself are numbered too: they
+	 * commit, or roll back, with their numbers.
+	 */
+	(void) momo_changes_number(get_rel_namespace(a.relid), a.schema, Max(max_rows, NUMBER_BATCH));
+
+	/*
+	 * Read as the owner, in one statement with the horizon, so that a purge
+	 * cannot come between the two.
+	 */
+	read_sql = psprintf("SELECT (SELECT COALESCE(pg_catalog.max(h.purged_through), 0::pg_catalog.int8) FROM %s.momo_change_horizon h),"
+						" pg_catalog.array_agg(c.seq ORDER BY c.seq), pg_catalog.array_agg(c.reference_id ORDER BY c.seq),"
+						" pg_catalog.array_agg(c.status ORDER BY c.seq), pg_catalog.array_agg(c.reason ORDER BY c.seq),"
+						" pg_catalog.array_agg(c.changed_at ORDER BY c.seq)"
+						" FROM (SELECT seq, reference_id, status, reason, changed_at"
+						"       FROM %s.momo_payment_changes WHERE seq > $1 ORDER BY seq LIMIT $2) c",
+						a.schema, a.schema);
+	/*
+	 * Filtered as the caller: the whole row of each payment, under any
+	 * policy, with a snapshot newer than the read's (a change is written with
+	 * its payment, in the same transaction).
+	 */
+	see_sql = psprintf("SELECT c.seq, c.reference_id, (v.p).external_id, (v.p).operation, c.status,"
+					   " c.reason, c.changed_at"
+					   " FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.uuid[]),"
+					   "  pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]),"
+					   "  pg_catalog.unnest($5::pg_catalog.timestamptz[]))"
+					   "  AS c(seq, reference_id, status, reason, changed_at)"
+					   " CROSS JOIN LATERAL (SELECT p FROM %s.momo_payments p"
+					   "                      WHERE p.reference_id = c.reference_id) v"
+					   " ORDER BY c.seq",
+					   a.schema);
+
+	last_read = last_returned = after;
+	for (int batch = 0; batch < SCAN_BATCHES && returned < max_rows; batch++)
+	{
+		Oid			read_types[2] = {INT8OID, INT4OID};
+		Datum		read_values[2];
+		Datum		see_values[5];
+		HeapTuple	tup;
+		TupleDesc	desc;
+		bool		isnull;
+		int64		purged;
+		int			want = max_rows - returned;
+		int			nread;
+		ArrayType  *seqs;
+		int			rc;
+
+		read_values[0] = Int64GetDatum(last_read);
+		read_values[1] = Int32GetDatum(want);
+		rc = SPI_execute_with_args(read_sql, 2, read_types, read_values, NULL, false, 1);
+		momo_spi_check(rc, SPI_OK_SELECT, "reading changes of payments");
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		purged = DatumGetInt64(SPI_getbinval(tup, desc, Anum_batch_purged, &isnull));
+		if (after < purged)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("changes of payments after " INT64_FORMAT " are no longer kept", after),
+					 errdetail("Changes up to " INT64_FORMAT " were purged (they are kept for momo.event_retention); some of them may be ones you have not seen.", purged),
+					 errhint("Read the payments you follow from momo_payments again, then ask for the changes after " INT64_FORMAT ".", purged)));
+		(void) SPI_getbinval(tup, desc, Anum_batch_seqs, &isnull);
+		if (isnull)
+			break;				/* nothing more is numbered */
+		for (int i = 0; i < 5; i++)
+		{
+			see_values[i] = SPI_getbinval(tup, desc, Anum_batch_seqs + i, &isnull);
+		}
+		seqs = DatumGetArrayTypeP(see_values[0]);
+		nread = ArrayGetNItems(ARR_NDIM(seqs), ARR_DIMS(seqs));
+		last_read = ((int64 *) ARR_DATA_PTR(seqs))[nread - 1];
+
+		see_as_caller(a.caller, see_sql, see_values);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			Datum		values[Natts_change];
+			bool		nulls[Natts_change];
+
+			for (int c = 0; c < Natts_change; c++)
+				values[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			last_returned = DatumGetInt64(values[Anum_change_seq - 1]);
+			returned++;
+		}
+		if (nread < want)
+			break;				/* that was the last one numbered */
+	}
+	if (last_read > last_returned && returned < max_rows)
+	{
+		Datum		values[Natts_change] = {0};
+		bool		nulls[Natts_change] = {true, true, true, true, true, true, true};
+
+		values[Anum_change_seq - 1] = Int64GetDatum(last_read);
+		nulls[Anum_change_seq - 1] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	momo_owner_leave(&a);
+	return (Datum) 0;
+}
