@@ -174,7 +174,7 @@ my ($events_max, $events_digest) = split /\|/, $old->safe_psql('postgres',
 	"SELECT max(id), md5(string_agg(e::text, E'\\n' ORDER BY id)) FROM momo_events e");
 cmp_ok($events_max, '>', 0, "the event log has $events_max events");
 my $catalog_before = extension_catalog($old);
-like($catalog_before, qr/^1\.\d+ \{momo_payments,momo_fee_schedule,momo_events,momo_events_id_seq\} .*^table momo_payments\n.*^momo_payments r momo_worker .*^momo_request_to_pay\(.*^momo_worker super=f\w* login=f/ms,
+like($catalog_before, qr/^1\.\d+ \{momo_payments,momo_fee_schedule,momo_events,momo_events_id_seq[^}]*\} .*^table momo_payments\n.*^momo_payments r momo_worker .*^momo_request_to_pay\(.*^momo_worker super=f\w* login=f/ms,
 	'momo ' . (split / /, $catalog_before)[0] . ' in the old cluster, with its objects, owners and grants');
 
 $old->stop;
