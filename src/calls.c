@@ -92,6 +92,22 @@ parse_answer(const char *what, const MomoHttpRequest *req, MomoJsonField *fields
 				 errdetail("%s", err)));
 }
 
+/*
+ * Takes a GET from the budget momo.status_checks_per_second shares with the
+ * worker and every backend: MTN counts balance and account holder requests
+ * with status checks.
+ */
+static void
+charge_status_budget(const char *what)
+{
+	if (!momo_wait_status_check())
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("%s was not sent: momo.status_checks_per_second is used up", what),
+				 errdetail("MTN limits these requests together with status checks; nothing was asked."),
+				 errhint("Try again in a second.")));
+}
+
 /* momo_balance(product): the available balance of the product's account, now. */
 Datum
 momo_balance(PG_FUNCTION_ARGS)
@@ -105,6 +121,7 @@ momo_balance(PG_FUNCTION_ARGS)
 
 	momo_require_preload();
 	momo_settings_require(&cfg, momo_validate_product(fcinfo, 0));
+	charge_status_budget("the balance request");
 	req = momo_api_call(momo_http_client(), &cfg, false, "v1_0/account/balance", NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "balance", req, req->status == 200);
 	if (req->status != 200)
@@ -134,6 +151,7 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 
 	momo_require_preload();
 	momo_settings_require(&cfg, product);
+	charge_status_budget("the account holder check");
 	req = momo_api_call(momo_http_client(), &cfg, false,
 						psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_active", req,
@@ -170,6 +188,7 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 
 	momo_require_preload();
 	momo_settings_require(&cfg, product);
+	charge_status_budget("the account holder information request");
 	req = momo_api_call(momo_http_client(), &cfg, false,
 						psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_info", req, req->status == 200);

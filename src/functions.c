@@ -308,22 +308,6 @@ record_status_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 				 errdetail("%s", answer->error ? answer->error : "no detail")));
 }
 
-/* Takes a status check from the shared budget, waiting a second at most; false if none came. */
-static bool
-take_status_check(void)
-{
-	for (int waited = 0; waited < 1000; waited += 10)
-	{
-		if (momo_take_status_checks(1, 0) == 1)
-			return true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-						 momo_wait_event(MOMO_WAIT_STATUS_CHECK));
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	return false;
-}
-
 /*
  * momo_payment_status(reference_id): asks MTN for the payment's status now,
  * records the answer and returns the row.  A final payment, or one not sent
@@ -357,7 +341,7 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	 * MTN counts every status check: this one too comes out of the shared
 	 * budget, waiting for it a second at most.
 	 */
-	if (!take_status_check())
+	if (!momo_wait_status_check())
 	{
 		ereport(NOTICE,
 				(errcode(ERRCODE_WARNING),

@@ -18,6 +18,7 @@
 #include "nodes/parsenodes.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
@@ -168,6 +169,26 @@ momo_take_status_checks(int want, int reserve)
 	momo_shared->check_tokens -= got;
 	LWLockRelease(momo_shared->lock);
 	return got;
+}
+
+/*
+ * Takes one status check from the shared budget for a backend's call to MTN
+ * (a status check, a balance, an account holder), waiting a second at most
+ * for it; false if none came.
+ */
+bool
+momo_wait_status_check(void)
+{
+	for (int waited = 0; waited < 1000; waited += 10)
+	{
+		if (momo_take_status_checks(1, 0) == 1)
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 momo_wait_event(MOMO_WAIT_STATUS_CHECK));
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
 }
 
 /* Gives back status checks taken but not used. */

@@ -126,8 +126,9 @@ typedef enum MomoWaitEvent
 	MOMO_WAIT_DURABLE,			/* MomoDurable: the worker, for standbys to
 								 * confirm a commit (worker.c, wait_durable) */
 	MOMO_WAIT_AWAIT,			/* MomoAwait: momo_await, for a payment to be final */
-	MOMO_WAIT_STATUS_CHECK,		/* MomoStatusCheck: momo_payment_status, for a
-								 * status check of the shared budget */
+	MOMO_WAIT_STATUS_CHECK,		/* MomoStatusCheck: momo_payment_status, the
+								 * balance and account holder calls, for a
+								 * GET of the shared budget */
 	MOMO_N_WAIT_EVENTS
 } MomoWaitEvent;
 
@@ -139,6 +140,7 @@ extern void momo_announce_final(void);
 extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);
 extern int	momo_take_status_checks(int want, int reserve);
 extern void momo_return_status_checks(int unused);
+extern bool momo_wait_status_check(void);
 extern void momo_commit_durably(void);
 extern bool momo_durable_apply(void);
 extern uint32 momo_wait_event(MomoWaitEvent which);

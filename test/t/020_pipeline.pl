@@ -164,5 +164,46 @@ while (time() < $deadline)
 is($first, 'fresh', 'the fresh payment is checked first, alone');
 ok($both, 'the long-pending payment is checked too, after it');
 
+############################################################################
+# Balance and account holder GETs come out of the same budget (MTN counts
+# them with status checks).  At 2 a second, a backend asks for 12 in a
+# tight loop: each waits for its turn (a second at most, else it is refused
+# with SQLSTATE 53400 and nothing is sent).  However fast or slow the
+# machine, the sandbox can have received no more than the bucket held at
+# the start (2) plus what refilled while the loop ran; without the budget
+# all 12 would leave within milliseconds.
+ok(set_momo($node, poll_interval_min => '1h', poll_interval_max => '1h', status_checks_per_second => '2'),
+	'the budget is 2 per second, and the worker has nothing to check');
+my $before = sandbox_get('/_sandbox/stats');
+my $t0 = time();
+my $out = $node->safe_psql('postgres', q{
+CREATE TEMP TABLE outcome (ok int, refused int);
+DO $$
+DECLARE ok int := 0; refused int := 0;
+BEGIN
+  FOR i IN 1..12 LOOP
+    BEGIN
+      IF i % 3 = 0 THEN PERFORM momo_balance('collection');
+      ELSIF i % 3 = 1 THEN PERFORM momo_account_holder_active('46733000001', 'collection');
+      ELSE PERFORM momo_account_holder_info('46733000001', 'collection');
+      END IF;
+      ok := ok + 1;
+    EXCEPTION WHEN configuration_limit_exceeded THEN
+      refused := refused + 1;
+    END;
+  END LOOP;
+  INSERT INTO outcome VALUES (ok, refused);
+END $$;
+SELECT ok || ' ' || refused FROM outcome});
+my $elapsed = time() - $t0;
+my $after = sandbox_get('/_sandbox/stats');
+my $sent = 0;
+$sent += ($after->{$_} // 0) - ($before->{$_} // 0) for qw(balance_gets active_gets userinfo_gets);
+my ($ok_n, $refused_n) = $out =~ /^(\d+) (\d+)$/m;
+is($sent, $ok_n, 'each call that was not refused sent one GET, and a refused one none');
+is($ok_n + $refused_n, 12, 'every call either went or was refused');
+cmp_ok($sent, '<=', 2 + 2 * ($elapsed + 1),
+	"no more GETs than the budget allows ($sent in about $elapsed s at 2 a second)");
+
 $node->stop;
 done_testing();
