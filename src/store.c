@@ -63,6 +63,7 @@ typedef struct StorePlans
 	SPIPlanPtr	claim_check;
 	SPIPlanPtr	record_batch;
 	SPIPlanPtr	next_due;
+	SPIPlanPtr	sendable;
 	SPIPlanPtr	progress;
 	SPIPlanPtr	insert;			/* momo_store_insert */
 	SPIPlanPtr	find_open;		/* momo_store_find_open */
@@ -117,6 +118,7 @@ use_schema(const char *schema)
 	free_kept(&plans.claim_check);
 	free_kept(&plans.record_batch);
 	free_kept(&plans.next_due);
+	free_kept(&plans.sendable);
 	free_kept(&plans.progress);
 	free_kept(&plans.insert);
 	free_kept(&plans.find_open);
@@ -150,6 +152,7 @@ prepare_plans(const char *schema)
 	free_kept(&plans.claim_check);
 	free_kept(&plans.record_batch);
 	free_kept(&plans.next_due);
+	free_kept(&plans.sendable);
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
 	plans.claim_send = prepare_kept(psprintf(claim, schema,
 											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused",
@@ -212,7 +215,7 @@ prepare_plans(const char *schema)
 											   " completed_at = CASE WHEN v.status IN " MOMO_SQL_FINAL_STATUSES " THEN pg_catalog.now() END,"
 											   " updated_at = pg_catalog.now()"
 											   " FROM v"
-											   " WHERE p.reference_id = v.reference_id::uuid AND p.status IN " MOMO_SQL_OPEN_STATUSES
+											   " WHERE p.reference_id = v.reference_id::uuid AND p.completed_at IS NULL"
 											   " RETURNING v.status IN " MOMO_SQL_FINAL_STATUSES,
 											   schema, schema,
 											   quote_literal_cstr(momo_operation_names[MOMO_REQUEST_TO_PAY]), schema),
@@ -225,6 +228,18 @@ prepare_plans(const char *schema)
 											   " WHERE status IN " MOMO_SQL_OPEN_STATUSES
 											   "   AND reference_id <> ALL ($1)", schema),
 									  1, skip_types, CURSOR_OPT_GENERIC_PLAN);
+	}
+	{
+		Oid			refs_types[1] = {UUIDARRAYOID};
+
+		/*
+		 * No status in the condition: it would let the planner read
+		 * momo_payments_due; the caller looks at the status.
+		 */
+		plans.sendable = prepare_kept(psprintf("SELECT p.reference_id::text,"
+											   "  p.status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND NOT p.send_refused"
+											   " FROM %s.momo_payments p WHERE p.reference_id = ANY ($1)", schema),
+									  1, refs_types, CURSOR_OPT_GENERIC_PLAN);
 	}
 	{
 		Oid			uuid_types[1] = {TEXTOID};
@@ -515,8 +530,7 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	values[2] = text_array(products, nproducts);
 	values[3] = uuid_array(skip, nskip);
 	values[4] = Int32GetDatum(momo_attention_after_s);
-	/* Status checks are ordered by class first: those are sorted anyway. */
-	nest = send ? steer_to_indexes(true) : NewGUCNestLevel();
+	nest = steer_to_indexes(send);
 	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
 	AtEOXact_GUC(true, nest);
 	momo_spi_check(rc, SPI_OK_SELECT, "claiming due payments");
@@ -531,27 +545,29 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 }
 
 /*
- * Makes the planner use momo_payments' indexes for the worker's statements,
+ * Makes the planner use momo_payments' indexes for the worker's claims,
  * whatever the table's statistics say: a claim of payments to send and the
  * look for the next due payment walk momo_payments_due in next_check_at
- * order and stop at the LIMIT (ordered), and a batch of answers finds its
- * rows by primary key (!ordered).  A backlog queued in one transaction is
- * claimed long before autovacuum analyzes it, and with the statistics of an
- * emptier table the planner chose a bitmap scan of every due row and a sort
- * for each claim of a few, and a hash of every open payment for each batch
- * of answers (a backlog of 10,000 cost the worker a millisecond of CPU per
- * payment).  The settings last until AtEOXact_GUC(true, the level
- * returned), as a function's SET clause does.  (Disabled paths cost
- * disable_cost, which would make every such plan worth compiling: the
+ * order and stop at the LIMIT (ordered: no sequential or bitmap scan, no
+ * sort), and a claim of status checks, which sorts the due checks by class,
+ * reads them from momo_payments_due (!ordered: no sequential scan) however
+ * many finished payments the table holds.  A backlog queued in one
+ * transaction is claimed long before autovacuum analyzes it, and with the
+ * statistics of an emptier table the planner chose a bitmap scan of every
+ * due row and a sort for each claim of a few (a backlog of 10,000 cost the
+ * worker a millisecond of CPU per payment); a generic plan made while the
+ * table was small kept scanning it whole once it held millions of finished
+ * payments.  The settings last until AtEOXact_GUC(true, the level
+ * returned), as a function's SET clause does, and are only ever set for a
+ * SELECT: no trigger of the application runs under them.  (Disabled paths
+ * cost disable_cost, which would make every such plan worth compiling: the
  * worker runs with jit off.)
  */
 static int
 steer_to_indexes(bool ordered)
 {
-	static const char *const walk[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort"};
-	static const char *const by_key[] = {"enable_hashjoin", "enable_mergejoin"};
-	const char *const *names = ordered ? walk : by_key;
-	int			n = ordered ? lengthof(walk) : lengthof(by_key);
+	static const char *const names[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort"};
+	int			n = ordered ? lengthof(names) : 1;
 	int			nest = NewGUCNestLevel();
 
 	for (int i = 0; i < n; i++)
@@ -643,7 +659,6 @@ uuid_array(char **items, int n)
 int
 momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool reschedule)
 {
-	int			nest;
 	char	  **refs = palloc(sizeof(char *) * n);
 	char	  **statuses = palloc(sizeof(char *) * n);
 	char	  **reasons = palloc(sizeof(char *) * n);
@@ -713,9 +728,7 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	values[14] = PointerGetDatum(construct_array(not_found, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[15] = PointerGetDatum(construct_array(keep, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[16] = PointerGetDatum(construct_array(send_refused, n, BOOLOID, 1, true, TYPALIGN_CHAR));
-	nest = steer_to_indexes(false);
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
-	AtEOXact_GUC(true, nest);
 	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -844,6 +857,41 @@ momo_store_next_due_ms(const char *schema, char **skip, int nskip)
 	if (isnull)
 		return -1;
 	return DatumGetFloat8(d) <= 0.0 ? 0 : (long) Min(ceil(DatumGetFloat8(d)), 1.0e9);
+}
+
+/*
+ * Of the n payments named in refs (claimed to be sent, and waiting since
+ * their claim committed), sets sendable[i] to whether refs[i] is still
+ * queued with its sends not refused: a transaction may have made it final,
+ * or removed it, since.  One read by primary key.
+ */
+void
+momo_store_sendable(const char *schema, char **refs, int n, bool *sendable)
+{
+	Datum		values[1];
+	int			rc;
+	int			nest;
+
+	prepare_plans(schema);
+	for (int i = 0; i < n; i++)
+		sendable[i] = false;
+	values[0] = uuid_array(refs, n);
+	nest = steer_to_indexes(false);
+	rc = SPI_execute_plan(plans.sendable, values, NULL, true, 0);
+	AtEOXact_GUC(true, nest);
+	momo_spi_check(rc, SPI_OK_SELECT, "looking at payments about to be sent");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *ref = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		bool		queued = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+														2, &isnull));
+
+		for (int i = 0; i < n; i++)
+			if (ref && !isnull && queued && strcmp(refs[i], ref) == 0)
+				sendable[i] = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /*

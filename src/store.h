@@ -58,6 +58,7 @@ extern void momo_store_log_event(const char *schema, const char *reference_id,
 								 const char *error);
 extern uint64 momo_store_purge_events(const char *schema, int limit);
 extern long momo_store_next_due_ms(const char *schema, char **skip, int nskip);
+extern void momo_store_sendable(const char *schema, char **refs, int n, bool *sendable);
 extern int	momo_store_progress(const char *schema, const char *reference_id, TransactionId *xmin);
 extern void momo_store_products_waiting(const char *schema, char **products, int n,
 										bool *waiting);
