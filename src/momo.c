@@ -138,13 +138,19 @@ momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now)
 
 /*
  * Takes up to want status checks from the budget that
- * momo.status_checks_per_second refills, shared by the worker and every
+ * momo.status_checks_per_second refills, shared by the workers and every
  * backend (MTN counts them all), measured on the monotonic clock; returns
- * how many were taken, leaving reserve of them (the worker leaves one for
- * the backends, whose callers wait).  Without a limit, all of them.
+ * how many were taken.  A worker (backend false) leaves reserve of them for
+ * the backends, whose callers wait.  The backends together (backend true)
+ * also take from a bucket of their own that refills at half the rate, so
+ * that an application asking over and over (momo_payment_status in a loop,
+ * in one database) cannot take the checks the workers need to follow
+ * pending payments, in every database.  The budget holds at most a second's
+ * worth, and never less than one check more than the reserve.  Without a
+ * limit, all of them.
  */
 int
-momo_take_status_checks(int want, int reserve)
+momo_take_status_checks(int want, int reserve, bool backend)
 {
 	double		rate = momo_status_checks_per_second;
 	instr_time	now;
@@ -155,18 +161,29 @@ momo_take_status_checks(int want, int reserve)
 	INSTR_TIME_SET_CURRENT(now);
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	if (INSTR_TIME_IS_ZERO(momo_shared->check_refilled))
+	{
 		momo_shared->check_tokens = 1.0;
+		momo_shared->backend_tokens = 1.0;
+	}
 	else
 	{
 		instr_time	elapsed = now;
+		double		s;
 
 		INSTR_TIME_SUBTRACT(elapsed, momo_shared->check_refilled);
-		momo_shared->check_tokens += rate * INSTR_TIME_GET_DOUBLE(elapsed);
+		s = INSTR_TIME_GET_DOUBLE(elapsed);
+		momo_shared->check_tokens += rate * s;
+		momo_shared->backend_tokens += rate / 2 * s;
 	}
-	momo_shared->check_tokens = Min(momo_shared->check_tokens, Max(rate, 1.0));
+	momo_shared->check_tokens = Min(momo_shared->check_tokens, Max(rate, 1.0 + reserve));
+	momo_shared->backend_tokens = Min(momo_shared->backend_tokens, Max(rate / 2, 1.0));
 	momo_shared->check_refilled = now;
 	got = Max(0, Min(want, (int) (momo_shared->check_tokens - reserve)));
+	if (backend)
+		got = Min(got, (int) momo_shared->backend_tokens);
 	momo_shared->check_tokens -= got;
+	if (backend)
+		momo_shared->backend_tokens -= got;
 	LWLockRelease(momo_shared->lock);
 	return got;
 }
@@ -181,7 +198,7 @@ momo_wait_status_check(void)
 {
 	for (int waited = 0; waited < 1000; waited += 10)
 	{
-		if (momo_take_status_checks(1, 0) == 1)
+		if (momo_take_status_checks(1, 0, true) == 1)
 			return true;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
 						 momo_wait_event(MOMO_WAIT_STATUS_CHECK));

@@ -92,6 +92,8 @@ typedef struct MomoShared
 	uint64		callbacks_ignored[MOMO_N_IGNORED_CALLBACKS];	/* by reason, since the start */
 	double		check_tokens;	/* status checks allowed now (momo.status_checks_per_second),
 								 * one budget for the whole cluster */
+	double		backend_tokens; /* of those, what the backends together may take
+								 * now: half the rate (see momo_take_status_checks) */
 	instr_time	check_refilled; /* when check_tokens was last refilled (monotonic) */
 	uint64		forged_unlogged;	/* forged callbacks not logged since the last LOG line */
 	TimestampTz forged_logged_at;	/* when a forged callback was last logged, anywhere */
@@ -138,7 +140,7 @@ extern void momo_wake_worker_at_commit(void);
 extern void momo_announce_final_at_commit(void);
 extern void momo_announce_final(void);
 extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);
-extern int	momo_take_status_checks(int want, int reserve);
+extern int	momo_take_status_checks(int want, int reserve, bool backend);
 extern void momo_return_status_checks(int unused);
 extern bool momo_wait_status_check(void);
 extern void momo_commit_durably(void);

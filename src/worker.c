@@ -1526,7 +1526,7 @@ claim_due(WorkerState *st, int free, int room)
 							checks_room(st));
 		st->checks_capped = (checks_wanted < for_slots - nsend - nprobe);
 		/* Each check comes out of the budget shared with every backend; one is left for them. */
-		checks_taken = momo_take_status_checks(checks_wanted, 1);
+		checks_taken = momo_take_status_checks(checks_wanted, 1, false);
 		st->checks_unsent = checks_taken;
 		ncheck = claim_more(st, claim, schema, false, checks_taken, products, nproducts,
 							held, &nheld);
