@@ -96,7 +96,8 @@ END
 $$;
 ALTER SYSTEM SET momo.target_environment = 'mtnrwanda';
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
-SELECT momo_request_to_pay(19, 'EUR', '46733000019', 'F-target') AS ref \gset
+-- (the sandbox's number is one of another country now: it needs its +)
+SELECT momo_request_to_pay(19, 'EUR', '+46733000019', 'F-target') AS ref \gset
 SELECT momo_test.wait_paused('NOT_ALLOWED_TARGET_ENVIRONMENT', :'ref') AS problem;
 SELECT status, reason, send_refused, attempts, last_http_status, last_error
   FROM momo_payments WHERE reference_id = :'ref';

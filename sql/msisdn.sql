@@ -41,17 +41,19 @@ SELECT momo_normalize_msisdn('256772123456', '250') AS uganda_from_rwanda,
        momo_normalize_msisdn(NULL, '250') AS null_is_null;
 
 -- The sandbox's test numbers (../shared/momo-api/README.md) are taken as
--- they are: with the sandbox's default (no country of local numbers) and
--- with every market as the country of local numbers.
+-- they are with the sandbox's default (no country of local numbers); with a
+-- market as the country of local numbers they are numbers of another
+-- country, which need their + (or 00): bare, they are refused (as a local
+-- number with a digit too many is, instead of going abroad).
 WITH test_numbers(msisdn) AS (
     SELECT '467331234' || lpad(g::text, 2, '0') FROM generate_series(50, 64) g
     UNION ALL SELECT '56733123453'
 )
 SELECT count(*) AS test_numbers,
        count(*) FILTER (WHERE momo_normalize_msisdn(t.msisdn) = t.msisdn) AS unchanged_by_default,
-       count(*) FILTER (WHERE (SELECT bool_and(momo_normalize_msisdn(t.msisdn, c) = t.msisdn)
+       count(*) FILTER (WHERE (SELECT bool_and(momo_normalize_msisdn('+' || t.msisdn, c) = t.msisdn)
                                  FROM unnest(ARRAY['250', '256', '233', '225', '260', '237', '229',
-                                                   '242', '268', '224', '27', '231']) c)) AS unchanged_in_every_market
+                                                   '242', '268', '224', '27', '231']) c)) AS with_plus_in_every_market
   FROM test_numbers t;
 
 -- Refused: SQLSTATE, message, detail, hint, column name.
@@ -71,6 +73,19 @@ SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('0772 ABC 456', '256'
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('01 23 45 67', '225')$$);
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('+225 01 23 45 67', '225')$$);
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('05 01 23 45 67 8', '225')$$);
+-- a local number typed with a digit too many, without its trunk 0: refused
+-- as too long, not read as a number of another country (788 123 4567 would
+-- have gone to country code 7, a Ghanaian 24 123 45678 to Gabon, 241)
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('788 123 4567', '250')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('772 123 4567', '256')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('24 123 45678', '233')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('83 123 45678', '27')$$);
+-- ... while a number of another country with its + or 00 is taken
+\pset tuples_only off
+\pset format aligned
+SELECT momo_normalize_msisdn('+7 788 123 4567', '250') AS plus, momo_normalize_msisdn('007 788 123 4567', '250') AS double_zero;
+\pset tuples_only on
+\pset format unaligned
 -- another market's number, written with its country code: that market's length
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('+256 772 123', '250')$$);
 -- no country code, and no country of local numbers

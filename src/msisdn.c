@@ -281,5 +281,17 @@ momo_msisdn_normalize(const char *written, const MomoMarket *local, MomoMsisdnPr
 	/* Too short to have a country code, or a national number that starts with 0. */
 	if (n < local->national_digits || d[0] == '0')
 		return refuse_length(problem, local, local, n);
-	return international(d, local, problem);
+
+	/*
+	 * A number of one of MTN's markets, written with its country code but
+	 * without + or 00, is that market's.  Any other is refused: a number of
+	 * another country must say so with its + or 00.  Read as one, a local
+	 * number typed with a digit too many (788 123 4567 in Rwanda) went to
+	 * country code 7, and a payout with it.
+	 */
+	if (market_of_number(d) != NULL)
+		return international(d, local, problem);
+	refuse_length(problem, local, local, n);
+	problem->hint = psprintf("%s A number of another country needs its + or 00.", problem->hint);
+	return NULL;
 }

@@ -57,12 +57,14 @@ sub wait_for_problem
 	return 0;
 }
 
-# Queues $n payments in one transaction; returns their reference ids.
+# Queues $n payments in one transaction; returns their reference ids.  The
+# numbers have their +: under (c)'s target environment, mtnrwanda, a bare
+# sandbox number would be a Rwandan number of the wrong length.
 sub queue_payments
 {
 	my ($prefix, $n) = @_;
 	return split /\n/, $node->safe_psql('postgres',
-		"SELECT momo_request_to_pay(10, 'EUR', (46733000300 + i)::text, '$prefix' || i) "
+		"SELECT momo_request_to_pay(10, 'EUR', '+' || (46733000300 + i)::text, '$prefix' || i) "
 		  . "FROM generate_series(1, $n) AS i");
 }
 
