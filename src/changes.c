@@ -125,15 +125,8 @@ momo_payments_change(PG_FUNCTION_ARGS)
 			insert_plan = NULL;
 			pfree(insert_schema);
 		}
-		plan = SPI_prepare(psprintf("INSERT INTO %s.momo_payment_changes (reference_id, status, reason)"
-									" VALUES ($1, $2, $3)", schema), 3, types);
-		if (plan == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not prepare a statement: %s",
-							SPI_result_code_string(SPI_result))));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
+		plan = momo_spi_prepare_kept(psprintf("INSERT INTO %s.momo_payment_changes (reference_id, status, reason)"
+											  " VALUES ($1, $2, $3)", schema), 3, types, 0);
 		insert_schema = MemoryContextStrdup(TopMemoryContext, schema);
 		insert_plan = plan;
 	}

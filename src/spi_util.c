@@ -39,3 +39,23 @@ momo_spi_check(int rc, int expected, const char *what)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("%s failed: %s", what, SPI_result_code_string(rc))));
 }
+
+/*
+ * Prepares sql and keeps the plan for the life of the process
+ * (SPI_keepplan); options are SPI_prepare_cursor's (the worker's statements
+ * take CURSOR_OPT_GENERIC_PLAN: planned once, not for each execution).
+ */
+SPIPlanPtr
+momo_spi_prepare_kept(const char *sql, int nargs, Oid *types, int options)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, options);
+
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not prepare a statement: %s",
+						SPI_result_code_string(SPI_result))));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}

@@ -74,30 +74,10 @@ typedef struct StorePlans
 static StorePlans plans;
 
 static char *spi_strdup(const char *s);
-static SPIPlanPtr prepare_kept(const char *sql, int nargs, Oid *types, int options);
 static Datum text_array(char **items, int n);
 static Datum uuid_array(char **items, int n);
 static int	steer_to_indexes(bool ordered);
 
-/*
- * Returns a prepared plan, kept for the life of the process.  options are
- * SPI_prepare_cursor's: the worker's statements take CURSOR_OPT_GENERIC_PLAN,
- * planned once (see steer_to_indexes) instead of for each claim and batch.
- */
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *types, int options)
-{
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, options);
-
-	if (plan == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not prepare a statement: %s",
-						SPI_result_code_string(SPI_result))));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
 
 /* Frees a kept plan, if there is one. */
 static void
@@ -154,7 +134,7 @@ prepare_plans(const char *schema)
 	free_kept(&plans.next_due);
 	free_kept(&plans.sendable);
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
-	plans.claim_send = prepare_kept(psprintf(claim, schema,
+	plans.claim_send = momo_spi_prepare_kept(psprintf(claim, schema,
 											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused",
 											 "next_check_at"),
 									4, claim_types, CURSOR_OPT_GENERIC_PLAN);
@@ -167,7 +147,7 @@ prepare_plans(const char *schema)
 	 * older than momo.attention_after ($5, seconds), which MTN may keep
 	 * pending for hours; the oldest due first within each.
 	 */
-	plans.claim_check = prepare_kept(psprintf(claim, schema,
+	plans.claim_check = momo_spi_prepare_kept(psprintf(claim, schema,
 											  "(status = " MOMO_SQL(MOMO_STATUS_PENDING_NAME) " OR (status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME)
 											  " AND (attempts >= $2 OR send_refused)))",
 											  "CASE WHEN p.callback_at >= p.next_check_at THEN 0"
@@ -178,7 +158,7 @@ prepare_plans(const char *schema)
 	 * One statement records a batch of answers: each answer is logged in
 	 * momo_events, and each payment not yet final is updated.
 	 */
-	plans.record_batch = prepare_kept(psprintf(
+	plans.record_batch = momo_spi_prepare_kept(psprintf(
 											   "WITH v AS ("
 											   " SELECT * FROM ROWS FROM ("
 											   "  pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
@@ -223,7 +203,7 @@ prepare_plans(const char *schema)
 	{
 		Oid			skip_types[1] = {UUIDARRAYOID};
 
-		plans.next_due = prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
+		plans.next_due = momo_spi_prepare_kept(psprintf("SELECT (EXTRACT(EPOCH FROM min(next_check_at) - pg_catalog.now())"
 											   " * 1000::numeric)::float8 FROM %s.momo_payments"
 											   " WHERE status IN " MOMO_SQL_OPEN_STATUSES
 											   "   AND reference_id <> ALL ($1)", schema),
@@ -236,7 +216,7 @@ prepare_plans(const char *schema)
 		 * No status in the condition: it would let the planner read
 		 * momo_payments_due; the caller looks at the status.
 		 */
-		plans.sendable = prepare_kept(psprintf("SELECT p.reference_id::text,"
+		plans.sendable = momo_spi_prepare_kept(psprintf("SELECT p.reference_id::text,"
 											   "  p.status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND NOT p.send_refused"
 											   " FROM %s.momo_payments p WHERE p.reference_id = ANY ($1)", schema),
 									  1, refs_types, CURSOR_OPT_GENERIC_PLAN);
@@ -244,7 +224,7 @@ prepare_plans(const char *schema)
 	{
 		Oid			uuid_types[1] = {TEXTOID};
 
-		plans.progress = prepare_kept(psprintf("SELECT p.status IN " MOMO_SQL_FINAL_STATUSES ", p.xmin"
+		plans.progress = momo_spi_prepare_kept(psprintf("SELECT p.status IN " MOMO_SQL_FINAL_STATUSES ", p.xmin"
 											   " FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
 											   schema),
 									  1, uuid_types, 0);
@@ -330,7 +310,7 @@ momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
 	{
 		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 
-		plans.find_open = prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
+		plans.find_open = momo_spi_prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
 												" FROM %s.momo_payments p"
 												" WHERE p.requested_by = $1::name AND p.operation = $2"
 												"   AND p.external_id = $3 AND p.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME),
@@ -427,7 +407,7 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 		Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
-		plans.insert = prepare_kept(psprintf("INSERT INTO %s.momo_payments"
+		plans.insert = momo_spi_prepare_kept(psprintf("INSERT INTO %s.momo_payments"
 											 " (reference_id, external_id, amount, currency, msisdn,"
 											 "  payer_message, payee_note, operation, product, refund_of,"
 											 "  requested_by)"
@@ -489,7 +469,7 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 	{
 		Oid			types[1] = {TEXTOID};
 
-		plans.fetch = prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
+		plans.fetch = momo_spi_prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
 											" FROM %s.momo_payments p WHERE reference_id = $1::uuid",
 											schema),
 								   1, types, 0);
@@ -765,7 +745,7 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 		 * The plan cache re-plans it for each role it runs as when a
 		 * row-level security policy applies.
 		 */
-		plans.caller_sees = prepare_kept(psprintf("SELECT p FROM %s.momo_payments p"
+		plans.caller_sees = momo_spi_prepare_kept(psprintf("SELECT p FROM %s.momo_payments p"
 												  " WHERE p.reference_id = $1::uuid",
 												  schema),
 										 1, types, 0);
