@@ -771,10 +771,11 @@ launcher_has_momo(void)
 }
 
 /*
- * Start of a database's worker: connects to the database the launcher
- * gave it (main_arg), and takes its slot; exits at once, quietly, when momo
- * is not installed there (the launcher remembers it), when another worker
- * has the slot, or when a backend holds the database.
+ * Start of a database's worker, connected (by the caller, which pins its
+ * settings first) to the database the launcher gave it (main_arg): takes
+ * its slot; exits at once, quietly, when momo is not installed there (the
+ * launcher remembers it), when another worker has the slot, or when a
+ * backend holds the database.
  */
 void
 momo_launcher_attach(Datum arg)
@@ -784,7 +785,7 @@ momo_launcher_attach(Datum arg)
 	MomoDatabase *slot;
 	char	   *name;
 
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	Assert(MyDatabaseId == dboid);
 	installed = launcher_has_momo();
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);

@@ -1828,6 +1828,32 @@ pin_synchronous_commit(void)
 		SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION);
 }
 
+/*
+ * Settings that ALTER DATABASE/ROLE ... SET could have given this session
+ * are overridden: no schema but pg_catalog (and the unused pg_temp) is
+ * searched for functions, operators, types or tables, nothing makes the
+ * worker's transactions read-only, serializable (so waiting for a safe
+ * snapshot) or triggerless, no statement or idle transaction is cut short,
+ * and no lock is waited for longer than WORKER_LOCK_TIMEOUT.  See the file
+ * header for synchronous_commit.
+ */
+static void
+pin_session_settings(void)
+{
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_deferrable", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("session_replication_role", "origin", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("row_security", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	/* Short statements on few rows (see steer_to_indexes): never worth compiling. */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", WORKER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	pin_synchronous_commit();
+}
+
 /* Entry point of the momo background worker of one database (started by launcher.c). */
 void
 momo_worker_main(Datum arg)
@@ -1838,29 +1864,21 @@ momo_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	/*
+	 * Connected, the settings ALTER DATABASE/ROLE ... SET gave this session
+	 * are in force (InitPostgres applies them after its own transaction,
+	 * which it runs in read committed); they are overridden before any
+	 * transaction of ours, the look at pg_extension in
+	 * momo_launcher_attach included: otherwise a database's owner could
+	 * make it wait for a safe snapshot (serializable, read only,
+	 * deferrable) for as long as any serializable transaction stays open,
+	 * holding a slot of the launcher's.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+	pin_session_settings();
 	momo_launcher_attach(arg);	/* exits unless momo is installed there */
 	momo_in_worker = true;
 	pgstat_report_appname("momo worker");
-
-	/*
-	 * Settings that ALTER DATABASE/ROLE ... SET could have given this
-	 * session are overridden: no schema but pg_catalog (and the unused
-	 * pg_temp) is searched for functions, operators, types or tables,
-	 * nothing makes the worker's transactions read-only, serializable or
-	 * triggerless, and no lock is waited for longer than
-	 * WORKER_LOCK_TIMEOUT.  See the file header for synchronous_commit.
-	 */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("session_replication_role", "origin", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("row_security", "on", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
-	/* Short statements on few rows (see steer_to_indexes): never worth compiling. */
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("lock_timeout", WORKER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
-	pin_synchronous_commit();
 
 	memset(&st, 0, sizeof(st));
 	st.cycle_cxt = AllocSetContextCreate(TopMemoryContext, "momo worker turn",
