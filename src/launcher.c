@@ -41,12 +41,16 @@
  *	  and background worker slots of max_worker_processes, which the
  *	  launcher, every momo worker, parallel query and other extensions
  *	  share: when either runs out, a WARNING (once, until it changes) says
- *	  which database is not served and what to raise.  A worker that exits
- *	  with an error is started again after MOMO_RESTART_S, as the
- *	  postmaster restarts the launcher itself; after a crash the postmaster
- *	  restarts the launcher at once and it starts every worker again.  When
- *	  the launcher exits, it stops its workers.  Nothing of this runs under
- *	  pg_upgrade (momo.c registers no launcher there).
+ *	  which database is not served and what to raise.  A worker that has
+ *	  not looked whether momo is installed within MOMO_LOOK_TIMEOUT_S (it
+ *	  waits for a lock on its database, say) is stopped, with a WARNING,
+ *	  and started again later, later each time: it must not hold its slots
+ *	  for ever.  A worker that exits with an error is started again after
+ *	  MOMO_RESTART_S, as the postmaster restarts the launcher itself;
+ *	  after a crash the postmaster restarts the launcher at once and it
+ *	  starts every worker again.  When the launcher exits, it stops its
+ *	  workers.  Nothing of this runs under pg_upgrade (momo.c registers no
+ *	  launcher there).
  *
  *	  Everything else stays shared by all databases: one status-check budget
  *	  (MTN counts per subscription), the access token cache, the callback
@@ -97,6 +101,15 @@
 /* How often the launcher reads pg_database when nothing tells it to. */
 #define MOMO_RESCAN_MS (60 * 1000)
 
+/*
+ * Seconds a worker may take to connect and look whether momo is installed;
+ * one that takes longer is stopped, and started again after
+ * MOMO_RESTART_S << n seconds (n looks in a row too long, at most
+ * MOMO_LOOK_BACKOFF_MAX).
+ */
+#define MOMO_LOOK_TIMEOUT_S 10
+#define MOMO_LOOK_BACKOFF_MAX 6
+
 /* How often a worker with nothing claimed looks whether momo is still installed. */
 #define MOMO_GONE_CHECK_MS 1000
 
@@ -117,6 +130,12 @@ typedef struct LauncherDb
 	int			slot;			/* in momo_shared->databases, or -1 */
 	BackgroundWorkerHandle *handle; /* its worker, or NULL */
 	TimestampTz start_after;	/* not started before (after a failure) */
+	TimestampTz started_at;		/* when its worker was registered */
+	bool		attached;		/* its worker found momo installed */
+	bool		look_stopped;	/* the launcher stopped its worker, which
+								 * looked too long */
+	bool		look_warned;	/* a WARNING said so (until a look succeeds) */
+	int			look_failures;	/* looks in a row that took too long */
 } LauncherDb;
 
 /* The launcher's databases (launcher only). */
@@ -420,7 +439,8 @@ launcher_take_notices(void)
 		{
 			db->absent = false;
 			db->noticed = true;
-			db->start_after = 0;
+			if (db->look_failures == 0)
+				db->start_after = 0;
 		}
 	}
 	for (int i = 0; i < n; i++)
@@ -431,7 +451,8 @@ launcher_take_notices(void)
 		{
 			db->absent = false;
 			db->noticed = true;
-			db->start_after = 0;
+			if (db->look_failures == 0)
+				db->start_after = 0;
 		}
 	}
 	return n > 0 || lost;
@@ -461,8 +482,79 @@ launcher_worker_stopped(LauncherDb *db)
 	}
 	else if (!absent && !db->stopping)
 		db->start_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MOMO_RESTART_S * 1000);
+	if (db->look_stopped)
+	{
+		int			shift = Min(db->look_failures, MOMO_LOOK_BACKOFF_MAX);
+
+		db->start_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  (MOMO_RESTART_S * 1000L) << shift);
+	}
 	db->noticed = false;
 	db->stopping = false;
+	db->attached = false;
+	db->look_stopped = false;
+}
+
+/*
+ * Watches the worker of a database until it has looked whether momo is
+ * installed there: one that has not within MOMO_LOOK_TIMEOUT_S (it waits
+ * for something: a lock the database's owner holds, a safe snapshot, ...)
+ * is stopped, with a WARNING (once, until a look succeeds), so that it
+ * does not hold a slot and a background worker slot for ever; it is
+ * started again later, later each time (a notice does not cut that
+ * short: the database's owner can send notices).  Returns the
+ * milliseconds until it should be watched again.
+ */
+static long
+launcher_watch_look(LauncherDb *db, TimestampTz now)
+{
+	MomoDatabase *slot = &momo_shared->databases[db->slot];
+	TimestampTz deadline = TimestampTzPlusMilliseconds(db->started_at, MOMO_LOOK_TIMEOUT_S * 1000);
+	bool		attached;
+	bool		absent;
+	long		secs;
+	int			usecs;
+
+	if (db->attached || db->stopping || db->look_stopped)
+		return MOMO_RESCAN_MS;
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	attached = (slot->worker_pid != 0);
+	absent = slot->absent;
+	LWLockRelease(momo_shared->lock);
+	if (attached)
+	{
+		db->attached = true;
+		db->look_failures = 0;
+		db->look_warned = false;
+		return MOMO_RESCAN_MS;
+	}
+	if (absent)
+	{
+		/* It has looked, and exits. */
+		db->look_failures = 0;
+		db->look_warned = false;
+		return MOMO_RESCAN_MS;
+	}
+	if (now < deadline)
+	{
+		TimestampDifference(now, deadline, &secs, &usecs);
+		return secs * 1000 + usecs / 1000 + 1;
+	}
+	TerminateBackgroundWorker(db->handle);
+	db->look_stopped = true;
+	db->look_failures++;
+	if (!db->look_warned)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo cannot start a worker in database \"%s\": it did not look whether momo is installed there within %d s",
+						db->name, MOMO_LOOK_TIMEOUT_S),
+				 errdetail("The worker was stopped; it is started again later, later each time it takes too long."),
+				 errhint("Look at what makes a new session in that database wait: pg_locks and pg_prepared_xacts for a lock on the database, pg_stat_activity for its wait event.")));
+	else
+		elog(DEBUG1, "momo stopped the worker of database \"%s\" again: it did not look within %d s",
+			 db->name, MOMO_LOOK_TIMEOUT_S);
+	db->look_warned = true;
+	return MOMO_RESCAN_MS;
 }
 
 /*
@@ -553,6 +645,9 @@ launcher_start_worker(LauncherDb *db)
 		return;
 	}
 	db->slot = slot - momo_shared->databases;
+	db->started_at = GetCurrentTimestamp();
+	db->attached = false;
+	db->look_stopped = false;
 	db->warned = false;
 	db->noticed = false;		/* this worker sees what was noticed */
 }
@@ -705,6 +800,8 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 				TerminateBackgroundWorker(db->handle);
 				db->stopping = true;
 			}
+			else if (db->handle)
+				wait_ms = Min(wait_ms, launcher_watch_look(db, now));
 			else if (!db->handle && db->seen && db->wanted && !db->absent)
 			{
 				if (db->start_after <= now)
