@@ -156,6 +156,13 @@ static bool recheck_at_commit = false;
 /* Backend: the database it holds (see MomoHold), or InvalidOid. */
 static Oid	held_database = InvalidOid;
 
+/*
+ * Backend: a database whose worker this transaction stopped (held or not:
+ * there may have been no free hold), or InvalidOid; such a transaction
+ * cannot be prepared (momo_launcher_pre_prepare).
+ */
+static Oid	stopped_database = InvalidOid;
+
 /* Shared memory momo needs, with momo.max_databases slots. */
 Size
 momo_launcher_shmem_size(void)
@@ -999,6 +1006,7 @@ launcher_hold(const char *dbname)
 	if (!pg_database_ownercheck(dboid, GetUserId()))
 		return;
 #endif
+	stopped_database = dboid;
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < MOMO_LAUNCHER_HOLDS; i++)
 	{
@@ -1065,6 +1073,31 @@ momo_launcher_utility_before(Node *parsetree)
 }
 
 /*
+ * Before PREPARE TRANSACTION: refused when the transaction stopped a
+ * database's worker (ALTER DATABASE ... RENAME, the one such command
+ * allowed in a transaction block).  The hold ends with the session's part
+ * of the transaction, but the prepared transaction keeps the database's
+ * lock until COMMIT PREPARED or ROLLBACK PREPARED, which may never come
+ * (it survives a restart): every worker started there would wait for that
+ * lock, unseen, as every other new session there does.
+ */
+void
+momo_launcher_pre_prepare(void)
+{
+	char	   *name;
+
+	if (!OidIsValid(stopped_database))
+		return;
+	name = get_database_name(stopped_database);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot PREPARE a transaction that has stopped momo's worker of database \"%s\"",
+					name ? name : "?"),
+			 errdetail("A prepared transaction would keep the database locked until COMMIT PREPARED or ROLLBACK PREPARED, and no worker could serve it meanwhile."),
+			 errhint("Run ALTER DATABASE ... RENAME in a transaction that commits or rolls back directly.")));
+}
+
+/*
  * After a utility statement (that did not fail): what the launcher or the
  * worker is told of at commit.
  */
@@ -1106,6 +1139,7 @@ momo_launcher_xact_end(bool committed)
 	Latch	   *launcher = NULL;
 	Latch	   *worker = NULL;
 
+	stopped_database = InvalidOid;
 	if (momo_shared == NULL ||
 		(!OidIsValid(held_database) && !OidIsValid(notice_at_commit) && !recheck_at_commit))
 		return;

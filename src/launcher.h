@@ -29,6 +29,7 @@ extern void momo_launcher_publish_problem(const char *problem);
 /* Backends */
 extern void momo_launcher_utility_before(Node *parsetree);
 extern void momo_launcher_utility_after(Node *parsetree);
+extern void momo_launcher_pre_prepare(void);
 extern void momo_launcher_xact_end(bool committed);
 extern bool momo_launcher_serves(char **why, char **hint);
 extern pid_t momo_launcher_worker_of(Oid dboid, bool *serving, char *problem);

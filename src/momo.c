@@ -337,7 +337,10 @@ momo_wait_event(MomoWaitEvent which)
 #endif
 }
 
-/* Transaction callback: acts on commit, forgets on abort or prepare. */
+/*
+ * Transaction callback: acts on commit, forgets on abort or prepare, and
+ * refuses to prepare a transaction that stopped a database's worker.
+ */
 static void
 momo_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
@@ -346,6 +349,9 @@ momo_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		case XACT_EVENT_PRE_COMMIT:
 			if (durable_at_commit)
 				make_commit_durable();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			momo_launcher_pre_prepare();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
