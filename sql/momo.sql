@@ -272,10 +272,11 @@ CREATE TRIGGER momo_payments_notify
 -- for every status a payment takes -- queued when it is written, then
 -- pending, successful or failed -- written by a trigger whatever writes the
 -- payment (momo's functions, the worker, a callback's status check, a DBA).
--- A row gets its number (seq) only after it has committed: momo_changes, and
--- the worker before it purges, number the committed rows that have none, in
--- the order they were written (id), holding a lock on momo_change_seq that
--- only one transaction holds at a time, to its end.  Numbers are so handed
+-- A row gets its number (seq) only after it has committed: the worker, in
+-- short transactions of its own (never a transaction of momo_changes'
+-- caller, which could hold it), numbers the committed rows that have none,
+-- in the order they were written (id), holding a lock on momo_change_seq
+-- that only one transaction holds at a time, to its end.  Numbers are so handed
 -- out in the order the numbering transactions commit: once a poller sees
 -- number n, every smaller number is already visible, and a change that
 -- commits later gets a number larger than any already handed out.  A
@@ -313,7 +314,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_horizon', ''
 COMMENT ON TABLE @extschema@.momo_payment_changes IS
     'every status a payment took, numbered (seq) in commit order for momo_changes(); purged after momo.event_retention';
 COMMENT ON COLUMN @extschema@.momo_payment_changes.seq IS
-    'the change''s number in the feed: NULL until momo_changes (or the worker) numbers it, after it committed';
+    'the change''s number in the feed: NULL until the worker numbers it, after it committed';
 COMMENT ON TABLE @extschema@.momo_change_horizon IS
     'the highest number of a change the worker purged (no row: none purged): momo_changes refuses to answer from before it';
 

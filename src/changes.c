@@ -5,19 +5,18 @@
  *	  momo_payment_changes for every status a payment takes (queued when it
  *	  is inserted, then each change of status), whoever writes it: momo's
  *	  functions, the worker's batches, a status check after a callback.  The
- *	  row has no number yet.  momo_changes(after, max_rows) numbers the rows
- *	  that have committed, then returns those numbered after "after" of the
- *	  payments its caller may see.
+ *	  row has no number yet.  The worker numbers the rows that have
+ *	  committed (momo_changes_number); momo_changes(after, max_rows) returns
+ *	  those numbered after "after" of the payments its caller may see.
  *
  *	  Why numbers are given after the commit, by one numberer at a time: a
  *	  number taken while the change is written (nextval) is not in commit
  *	  order -- a transaction that took 10 can commit after one that took 11,
- *	  and a poller that saw 11 and moved on would never see 10.  Here a
+ *	  and a poller that saw 11 and moved on would never see 10.  Here the
  *	  numberer first takes an exclusive lock on momo_change_seq (which only
- *	  numberers take, and hold to the end of their transaction), then, with a
- *	  snapshot taken after the lock, gives the committed rows without a number
- *	  (and its own transaction's) the next numbers of momo_change_seq, in the
- *	  order they were written.
+ *	  it takes, to the end of its transaction), then, with a snapshot taken
+ *	  after the lock, gives the committed rows without a number the next
+ *	  numbers of momo_change_seq, in the order they were written.
  *	  So the numbering transactions run one after the other, each handing out
  *	  numbers larger than all before it; PostgreSQL releases a transaction's
  *	  locks only after its commit is visible to every snapshot, so a snapshot
@@ -25,11 +24,29 @@
  *	  later, or whose numbering rolls back (nextval is not rolled back), is
  *	  numbered by a later numberer, above every number handed out before.  A
  *	  poller that moves its position to the last number it was given never
- *	  passes over a change.  A numberer that finds the lock taken leaves the
- *	  numbering to its holder, and returns what is numbered already.
+ *	  passes over a change.
  *
+ *	  Why only the worker numbers, in short transactions of its own: the
+ *	  lock is held to the end of the numbering transaction, and a numbering
+ *	  done in a transaction its caller controls (as momo_changes once did)
+ *	  is held as long as that caller likes -- one tenant that polls and then
+ *	  sits idle in its transaction, or PREPAREs it (the lock then survives a
+ *	  restart), would stop every tenant's feed.  Nor can a lock be released
+ *	  before its transaction ends without breaking the argument above.  So
+ *	  momo_changes only reads: when it finds committed changes without a
+ *	  number, it asks the worker to number them at once (momo_feed_ask, which
+ *	  sets the worker's latch) and waits for its commit, at most
+ *	  FEED_WAIT_MS, then reads what is numbered; a call thus returns every
+ *	  change committed before it began, unless the worker is stuck.  The
+ *	  worker also numbers, without being asked, FEED_NUMBER_DELAY_MS after a
+ *	  commit that wrote payments wakes it or after it recorded answers, and
+ *	  every momo.idle_interval in any case (see number_changes in worker.c).
+ *	  A transaction does not see its own changes in the feed until it has
+ *	  committed and they are numbered.
+
  *	  Rows older than momo.event_retention are purged with the event log by
- *	  the worker (which numbers first: no row goes unnumbered), and the
+ *	  the worker (which numbers first, in the same transaction: no row goes
+ *	  unnumbered), and the
  *	  highest number purged is kept in momo_change_horizon: a poller whose
  *	  position is below it gets an ERROR, never a silent gap.
  *
@@ -46,14 +63,17 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/condition_variable.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "changes.h"
+#include "momo.h"
 #include "owner.h"
 #include "settings.h"
 #include "spi_util.h"
@@ -73,8 +93,12 @@ PG_FUNCTION_INFO_V1(momo_changes);
 /* Batches a call of momo_changes reads at most, each of up to max_rows changes. */
 #define SCAN_BATCHES 10
 
-/* Rows a numberer numbers at most at once. */
-#define NUMBER_BATCH 10000
+/*
+ * How long momo_changes waits at most for the worker to number the
+ * committed changes it found without a number (normally a few
+ * milliseconds: see worker.c, number_changes).
+ */
+#define FEED_WAIT_MS 2000
 
 /* The trigger's insert, prepared once per schema and kept. */
 static SPIPlanPtr insert_plan = NULL;
@@ -133,16 +157,24 @@ momo_payments_change(PG_FUNCTION_ARGS)
 	rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
 	momo_spi_check(rc, SPI_OK_INSERT, "writing a payment's change of status");
 	SPI_finish();
+
+	/*
+	 * The worker numbers it once it has committed: its commit wakes the
+	 * worker (the worker notes its own changes itself).
+	 */
+	if (!momo_in_worker)
+		momo_wake_worker_at_commit();
 	return PointerGetDatum(NULL);
 }
 
 /*
  * Numbers at most limit committed changes that have no number yet, in the
  * order they were written, if no other transaction is numbering (see the
- * top of this file); the lock is held to the end of the transaction.
- * Returns how many it numbered, or -1 if another transaction holds the
- * lock.  SPI must be connected, as the owner of momo's tables; nsp is the
- * schema, schema its quoted name.
+ * top of this file); the lock is held to the end of the transaction, which
+ * must be one of the worker's own, short ones.  Returns how many it
+ * numbered, or -1 if another transaction holds the lock.  SPI must be
+ * connected, as the owner of momo's tables; nsp is the schema, schema its
+ * quoted name.
  */
 int64
 momo_changes_number(Oid nsp, const char *schema, int limit)
@@ -258,8 +290,46 @@ see_as_caller(Oid caller, const char *sql, Datum *values)
 }
 
 /*
- * momo_changes(after, max_rows): numbers the committed changes without a
- * number (unless another transaction is numbering), then returns the
+ * When committed changes without a number are there (or changes of this
+ * transaction, which the worker cannot see: it then has nothing to do),
+ * asks the worker to number them now and waits until it has committed, at
+ * most FEED_WAIT_MS.  Takes no lock that the worker's numbering waits for,
+ * and nothing of it outlasts the call: a caller that keeps its transaction
+ * open, or prepares it, holds up no one's feed.  SPI must be connected, as
+ * the owner of momo's tables.
+ */
+static void
+wait_for_numbering(const char *schema)
+{
+	uint64		ticket;
+	TimestampTz until;
+	int			rc;
+	bool		isnull;
+
+	rc = SPI_execute(psprintf("SELECT EXISTS (SELECT FROM %s.momo_payment_changes WHERE seq IS NULL)",
+							  schema), false, 1);
+	momo_spi_check(rc, SPI_OK_SELECT, "looking for changes of payments without a number");
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return;
+	ticket = momo_feed_ask();
+	if (ticket == 0)
+		return;					/* no worker: what is numbered is all there is */
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), FEED_WAIT_MS);
+	ConditionVariablePrepareToSleep(&momo_shared->feed_cv);
+	while (!momo_feed_numbered(ticket))
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+
+		if (left <= 0 ||
+			ConditionVariableTimedSleep(&momo_shared->feed_cv, left, momo_wait_event(MOMO_WAIT_FEED)))
+			break;				/* the worker is busy: what is numbered now */
+	}
+	ConditionVariableCancelSleep();
+}
+
+/*
+ * momo_changes(after, max_rows): has the worker number the committed
+ * changes without a number (wait_for_numbering), then returns the
  * changes numbered after "after", in order, of the payments the caller may
  * see (SELECT on the whole row of momo_payments, under its row-level
  * security), at most max_rows of them.  Changes of payments the caller may
@@ -308,19 +378,14 @@ momo_changes(PG_FUNCTION_ARGS)
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("momo_changes cannot number changes at isolation level %s",
+				 errmsg("momo_changes cannot run at isolation level %s",
 						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
-				 errdetail("Its snapshot could miss a numbering that committed after the transaction began."),
+				 errdetail("Its snapshot, taken when the transaction began, would not see the changes numbered since."),
 				 errhint("Call momo_changes in a READ COMMITTED transaction.")));
 
 	InitMaterializedSRF(fcinfo, 0);
 	momo_owner_enter(fcinfo, &a);
-
-	/*
-	 * The changes this transaction wrote itself are numbered too: they
-	 * commit, or roll back, with their numbers.
-	 */
-	(void) momo_changes_number(get_rel_namespace(a.relid), a.schema, Max(max_rows, NUMBER_BATCH));
+	wait_for_numbering(a.schema);
 
 	/*
 	 * Read as the owner, in one statement with the horizon, so that a purge

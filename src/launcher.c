@@ -852,6 +852,8 @@ launcher_worker_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unus
 	}
 	LWLockRelease(momo_shared->lock);
 	my_database = NULL;
+	/* Polls waiting for it to number the change feed wait no more. */
+	ConditionVariableBroadcast(&momo_shared->feed_cv);
 }
 
 /*
@@ -955,6 +957,34 @@ momo_launcher_publish_problem(const char *problem)
 	if (my_database)
 		strlcpy(my_database->worker_problem, problem, sizeof(my_database->worker_problem));
 	LWLockRelease(momo_shared->lock);
+}
+
+/* The numberings of the change feed that polls of this database asked for so far. */
+uint64
+momo_launcher_feed_asked(void)
+{
+	uint64		asked = 0;
+
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	if (my_database)
+		asked = my_database->feed_asked;
+	LWLockRelease(momo_shared->lock);
+	return asked;
+}
+
+/*
+ * Tells the polls that asked for a numbering of the change feed, up to
+ * through (from momo_launcher_feed_asked), that it is done (committed), or
+ * given up: they read what is numbered.
+ */
+void
+momo_launcher_feed_numbered(uint64 through)
+{
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	if (my_database && my_database->feed_numbered < through)
+		my_database->feed_numbered = through;
+	LWLockRelease(momo_shared->lock);
+	ConditionVariableBroadcast(&momo_shared->feed_cv);
 }
 
 /*

@@ -25,6 +25,8 @@ extern PGDLLEXPORT void momo_launcher_main(Datum arg);
 extern void momo_launcher_attach(Datum arg);
 extern bool momo_launcher_extension_gone(void);
 extern void momo_launcher_publish_problem(const char *problem);
+extern uint64 momo_launcher_feed_asked(void);
+extern void momo_launcher_feed_numbered(uint64 through);
 
 /* Backends */
 extern void momo_launcher_utility_before(Node *parsetree);

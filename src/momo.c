@@ -74,6 +74,7 @@ momo_shmem_startup(void)
 		memset(momo_shared, 0, momo_launcher_shmem_size());
 		momo_shared->lock = &(GetNamedLWLockTranche("momo"))->lock;
 		ConditionVariableInit(&momo_shared->finished_cv);
+		ConditionVariableInit(&momo_shared->feed_cv);
 		momo_launcher_shmem_init();
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -236,6 +237,57 @@ momo_wake_worker(void)
 	LWLockRelease(momo_shared->lock);
 }
 
+/*
+ * Asks this database's worker to number the change feed now (changes.c):
+ * returns the ticket that momo_feed_numbered waits for, or 0 when no worker
+ * serves this database (nothing to wait for).
+ */
+uint64
+momo_feed_ask(void)
+{
+	uint64		ticket = 0;
+
+	if (momo_shared == NULL)
+		return 0;
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < momo_shared->ndatabases; i++)
+	{
+		MomoDatabase *db = &momo_shared->databases[i];
+
+		if (db->dboid == MyDatabaseId && db->worker_latch && db->serving)
+		{
+			ticket = ++db->feed_asked;
+			SetLatch(db->worker_latch);
+		}
+	}
+	LWLockRelease(momo_shared->lock);
+	return ticket;
+}
+
+/*
+ * True once this database's worker has numbered (or given up) the
+ * numbering that ticket asked for, or when no worker serves this database
+ * any more: nothing more to wait for.
+ */
+bool
+momo_feed_numbered(uint64 ticket)
+{
+	bool		done = true;
+
+	if (momo_shared == NULL)
+		return true;
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	for (int i = 0; i < momo_shared->ndatabases; i++)
+	{
+		MomoDatabase *db = &momo_shared->databases[i];
+
+		if (db->dboid == MyDatabaseId && db->worker_latch && db->serving)
+			done = (db->feed_numbered >= ticket);
+	}
+	LWLockRelease(momo_shared->lock);
+	return done;
+}
+
 /* Arranges for the worker to be woken when the current transaction commits. */
 void
 momo_wake_worker_at_commit(void)
@@ -324,6 +376,7 @@ momo_wait_event(MomoWaitEvent which)
 		[MOMO_WAIT_DURABLE] = "MomoDurable",
 		[MOMO_WAIT_AWAIT] = "MomoAwait",
 		[MOMO_WAIT_STATUS_CHECK] = "MomoStatusCheck",
+		[MOMO_WAIT_FEED] = "MomoFeed",
 	};
 	static uint32 events[MOMO_N_WAIT_EVENTS];
 

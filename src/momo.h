@@ -72,6 +72,10 @@ typedef struct MomoDatabase
 								 * looks whether momo is still installed */
 	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending (all
 													 * of it), or "" */
+	uint64		feed_asked;		/* numberings of the change feed asked for by
+								 * polls (momo_feed_ask) */
+	uint64		feed_numbered;	/* of those, the last the worker has done
+								 * (committed), or given up */
 } MomoDatabase;
 
 /*
@@ -99,6 +103,8 @@ typedef struct MomoShared
 	TimestampTz forged_logged_at;	/* when a forged callback was last logged, anywhere */
 	ConditionVariable finished_cv;	/* broadcast when payments became final (in
 									 * any database) */
+	ConditionVariable feed_cv;	/* broadcast when a worker has numbered the
+								 * change feed (any database) */
 	MomoTokenSlot token[MOMO_N_PRODUCTS];	/* shared by every database */
 	pid_t		launcher_pid;	/* the running launcher, or 0 */
 	Latch	   *launcher_latch; /* set to wake it, or NULL */
@@ -131,12 +137,16 @@ typedef enum MomoWaitEvent
 	MOMO_WAIT_STATUS_CHECK,		/* MomoStatusCheck: momo_payment_status, the
 								 * balance and account holder calls, for a
 								 * GET of the shared budget */
+	MOMO_WAIT_FEED,				/* MomoFeed: momo_changes, for the worker to
+								 * number committed changes */
 	MOMO_N_WAIT_EVENTS
 } MomoWaitEvent;
 
 extern void momo_require_preload(void);
 extern void momo_wake_worker(void);
 extern void momo_wake_worker_at_commit(void);
+extern uint64 momo_feed_ask(void);
+extern bool momo_feed_numbered(uint64 ticket);
 extern void momo_announce_final_at_commit(void);
 extern void momo_announce_final(void);
 extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);

@@ -8,8 +8,9 @@
  *	  that arrive together share one).  A freed slot is refilled at once
  *	  when more payments are due, and payments that a commit just queued are
  *	  claimed as soon as that commit sets the worker's latch: sends before
- *	  status checks.  A slow or hung request holds up only itself.  It purges
- *	  old events hourly, in short batches of their own.  No statement of its
+ *	  status checks.  A slow or hung request holds up only itself.  It
+ *	  numbers the change feed (number_changes) and purges old events hourly,
+ *	  in short transactions of their own.  No statement of its
  *	  waits long for a lock.  With nothing in flight it sleeps on its latch
  *	  until a payment commits or the next one falls due; it reloads settings
  *	  on SIGHUP, exits on SIGTERM, and never runs on a standby.
@@ -136,6 +137,16 @@ typedef struct Cooling
 /* How often the worker looks for payments of products that have no credentials. */
 #define UNUSED_CHECK_INTERVAL_MS 10000
 
+/*
+ * The change feed (changes.c): the worker numbers the committed changes
+ * FEED_NUMBER_DELAY_MS after a commit that wrote payments woke it, or
+ * after it recorded answers (the changes of that time together, in one
+ * short transaction), at once when a poll asks, and every
+ * momo.idle_interval in any case; at most FEED_NUMBER_BATCH at once.
+ */
+#define FEED_NUMBER_DELAY_MS 100
+#define FEED_NUMBER_BATCH 10000
+
 /* How often the worker purges events older than momo.event_retention, and how many at once. */
 #define PURGE_INTERVAL_MS (3600 * 1000)
 #define PURGE_BATCH 1000
@@ -237,6 +248,9 @@ typedef struct WorkerState
 	Pause		pause[MOMO_N_PRODUCTS];	/* see sends_allowed */
 	TimestampTz unused_checked_at;	/* see check_unused_products */
 	bool		unused_waiting[MOMO_N_PRODUCTS];
+	bool		feed_dirty;		/* changes may wait for a number (see number_changes) */
+	TimestampTz numbered_at;	/* when the worker last numbered them */
+	uint64		feed_answered;	/* the polls' asks answered so far */
 	TimestampTz purged_at;		/* when a purge of old events last ended */
 	bool		purging;		/* events are left to purge now */
 	Cooling		cooling[MAX_COOLING];	/* see cool_down */
@@ -602,6 +616,7 @@ record_answers(WorkerState *st, MomoRecord *recs, int n)
 		if (finals > 0)
 			momo_commit_durably();
 		end_work(st, cxt);
+		st->feed_dirty = true;	/* the changes of status it wrote */
 		if (finals > 0)
 		{
 			st->unannounced = XactLastCommitEnd;
@@ -836,8 +851,8 @@ check_unused_products(WorkerState *st)
  * Purges events and changes of payments (the change feed's) older than
  * momo.event_retention, hourly: at most PURGE_BATCH of each per cycle, each
  * batch in a short transaction of its own that passes over events a
- * transaction holds (and numbers changes only when no poller is numbering
- * them), so that sending never waits for a purge.
+ * transaction holds (and numbers the changes first, see number_changes),
+ * so that sending never waits for a purge.
  */
 static void
 purge_events(WorkerState *st)
@@ -877,6 +892,66 @@ purge_events(WorkerState *st)
 	PG_END_TRY();
 	if (!st->purging)
 		st->purged_at = now;
+}
+
+/*
+ * Numbers the committed changes of payments without a number (the change
+ * feed, see changes.c), in a short transaction of its own: at once when a
+ * poll asked for it (momo_changes waits for it), FEED_NUMBER_DELAY_MS after
+ * changes were written (so that those of that time share one
+ * transaction), and every momo.idle_interval in any case.  Only the worker
+ * numbers: a transaction that an application holds open can hold up no
+ * one's feed.  The polls that asked are told when it is done, or has
+ * failed (they then read what is numbered).
+ */
+static void
+number_changes(WorkerState *st)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		asked = momo_launcher_feed_asked();
+	volatile int64 numbered = 0;
+
+	if (asked == st->feed_answered &&
+		!(st->feed_dirty && TimestampDifferenceExceeds(st->numbered_at, now, FEED_NUMBER_DELAY_MS)) &&
+		!TimestampDifferenceExceeds(st->numbered_at, now, momo_idle_interval_ms))
+		return;
+	if (st->schema != NULL)
+	{
+		report_activity(st, "momo: numbering changes of payments");
+		PG_TRY();
+		{
+			if (begin_work(st, cxt))
+			{
+				numbered = momo_changes_number(st->nsp, st->schema, FEED_NUMBER_BATCH);
+				end_work(st, cxt);
+			}
+			else
+				end_refused_work(cxt);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata = abort_work(cxt);
+
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("momo worker could not number changes of payments: %s", edata->message),
+					 errdetail("It tries again within momo.idle_interval, or when a poll asks.")));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+
+	/*
+	 * Again after FEED_NUMBER_DELAY_MS when another transaction held the
+	 * numbering (-1: not the worker's usual case, as only it numbers), at
+	 * once after a full batch (more are waiting), else when changes are
+	 * written, a poll asks, or momo.idle_interval has passed.
+	 */
+	st->numbered_at = (numbered == FEED_NUMBER_BATCH) ? 0 : now;
+	st->feed_dirty = (numbered < 0 || numbered == FEED_NUMBER_BATCH);
+	st->feed_answered = asked;
+	momo_launcher_feed_numbered(asked);
 }
 
 /*
@@ -1720,6 +1795,7 @@ pipeline_turn(WorkerState *st)
 		ResetLatch(MyLatch);
 		st->next_claim_at = 0;
 		st->woken = true;
+		st->feed_dirty = true;	/* and its changes are numbered */
 	}
 	announce_finals(st);
 	check_durable(st);
@@ -1734,6 +1810,7 @@ pipeline_turn(WorkerState *st)
 		start_waiting(st);
 	}
 	purge_events(st);
+	number_changes(st);
 	show_in_flight(st);
 
 	/* How long the loop may wait now. */
@@ -1744,6 +1821,11 @@ pipeline_turn(WorkerState *st)
 		wait_ms = Min(wait_ms, ms_until(TimestampTzPlusMilliseconds(st->first_answer_at, FLUSH_DELAY_MS), now));
 	if (!XLogRecPtrIsInvalid(st->unannounced) || st->purging)
 		wait_ms = Min(wait_ms, LATCH_POLL_MS);
+	/* And when the change feed is to be numbered (number_changes). */
+	wait_ms = Min(wait_ms,
+				  ms_until(TimestampTzPlusMilliseconds(st->numbered_at,
+													   st->feed_dirty ? FEED_NUMBER_DELAY_MS :
+													   momo_idle_interval_ms), now));
 
 	if (st->in_flight > 0)
 	{
