@@ -1,9 +1,11 @@
 --
 -- trigger: the recipe from README.md, exactly as printed there (between the
 -- "recipe" markers; test/check-readme.sh compares them).  Inserting an invoice
--- requests the payment; when the payment is final, the invoice is marked.  The
--- application role (momo_shop, owner of schema shop) runs its part, the DBA
--- runs the one statement that needs momo_payments' owner's rights.
+-- requests the payment; when the payment is final, the invoice is marked, with
+-- the reason of a failure.  An open invoice cannot change its terms or be
+-- deleted, and a failed one is paid again.  The application role (momo_shop,
+-- owner of schema shop) runs its part and what the tests do, the DBA the one
+-- statement that needs momo_payments' owner's rights.
 --
 \set VERBOSITY terse
 SET client_min_messages = warning;
@@ -22,9 +24,11 @@ CREATE TABLE shop.invoices (
     invoice_no      text PRIMARY KEY,
     customer_msisdn text NOT NULL,
     amount          numeric NOT NULL,
+    currency        text NOT NULL,
     payment_ref     uuid UNIQUE,
     paid_at         timestamptz,
-    status          text NOT NULL DEFAULT 'open'
+    status          text NOT NULL DEFAULT 'open',     -- 'open', 'paid' or 'payment failed'
+    failure_reason  text                               -- momo's reason, when it failed
 );
 
 -- Request payment once the invoice is inserted: same transaction, so there is
@@ -35,13 +39,51 @@ CREATE FUNCTION shop.invoices_request_payment() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE shop.invoices
-       SET payment_ref = public.momo_request_to_pay(NEW.amount, 'EUR', NEW.customer_msisdn,
+       SET payment_ref = public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
                                                     NEW.invoice_no, 'Invoice ' || NEW.invoice_no)
      WHERE invoice_no = NEW.invoice_no;
     RETURN NULL;
 END $$;
 CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_request_payment();
+
+-- What is asked is what is marked paid: the amount, currency and payer cannot
+-- change while the payment is open, nor once the invoice is paid.  After a
+-- failure they may, and setting the status back to 'open' pays again: a new
+-- payment with the same invoice_no (momo allows it once the last one failed).
+CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
+        NEW.payment_ref    := public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
+                                                         NEW.invoice_no, 'Invoice ' || NEW.invoice_no);
+        NEW.failure_reason := NULL;
+    ELSIF OLD.status <> 'payment failed'
+          AND (NEW.amount, NEW.currency, NEW.customer_msisdn)
+              IS DISTINCT FROM (OLD.amount, OLD.currency, OLD.customer_msisdn) THEN
+        RAISE EXCEPTION 'invoice % is %: its amount, currency and payer cannot change', OLD.invoice_no,
+                        CASE OLD.status WHEN 'open' THEN 'being paid' ELSE OLD.status END
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'They may change once its payment has failed, before paying again.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER invoices_before_update BEFORE UPDATE ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_update();
+
+-- An invoice whose payment is open cannot be deleted: momo would still collect.
+CREATE FUNCTION shop.invoices_before_delete() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.status = 'open' THEN
+        RAISE EXCEPTION 'invoice % is being paid: it cannot be deleted', OLD.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Delete it once its payment has failed.';
+    END IF;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER invoices_before_delete BEFORE DELETE ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_delete();
 
 -- Mark the invoice when its payment becomes final.  It runs in the transaction
 -- that records the outcome (momo's worker, or momo_payment_status), and as the
@@ -51,7 +93,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE shop.invoices
        SET status  = CASE NEW.status WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
-           paid_at = CASE NEW.status WHEN 'successful' THEN NEW.completed_at END
+           paid_at = CASE NEW.status WHEN 'successful' THEN NEW.completed_at END,
+           failure_reason = NEW.reason
      WHERE payment_ref = NEW.reference_id;
     RETURN NULL;
 END $$;
@@ -70,31 +113,85 @@ CREATE TRIGGER invoices_payment_final AFTER UPDATE OF status ON public.momo_paym
 -- end recipe
 
 SET ROLE momo_shop;
-INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount) VALUES
-    ('INV-1001', '250788000001', 15.00),
-    ('INV-1002', '46733123451', 7.50);
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES
+    ('INV-1001', '250788000001', 15.00, 'EUR'),
+    ('INV-1002', '46733123451', 7.50, 'EUR');
 
 -- An invoice rolled back leaves no payment behind.
 BEGIN;
-INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount) VALUES ('INV-1003', '250788000003', 3);
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1003', '250788000003', 3, 'EUR');
 ROLLBACK;
 
 -- An application's retry of the same insert requests nothing more.
-INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount) VALUES ('INV-1001', '250788000001', 15.00)
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1001', '250788000001', 15.00, 'EUR')
     ON CONFLICT DO NOTHING;
 
-SELECT i.invoice_no, p.external_id, p.amount, p.msisdn, p.payer_message, p.requested_by
+SELECT i.invoice_no, p.external_id, p.amount, p.currency, p.msisdn, p.payer_message, p.requested_by
   FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref ORDER BY 1;
 SELECT external_id, count(*) AS payments FROM momo_payments
  WHERE external_id IN ('INV-1001', 'INV-1002', 'INV-1003') GROUP BY 1 ORDER BY 1;
 
 SELECT invoice_no, (momo_await(payment_ref)).status FROM shop.invoices ORDER BY 1;
-SELECT invoice_no, status, paid_at IS NOT NULL AS paid FROM shop.invoices ORDER BY 1;
+-- A failure's reason is copied onto the invoice.
+SELECT invoice_no, status, paid_at IS NOT NULL AS paid, failure_reason FROM shop.invoices ORDER BY 1;
 
 -- A bad invoice is refused whole: no invoice, no payment.
-INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount) VALUES ('INV-1004', 'not a number', 5);
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1004', 'not a number', 5, 'EUR');
+-- The currency is the invoice's: the sandbox takes EUR only, and refuses an
+-- invoice in RWF the same way.
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1005', '250788000005', 1500, 'RWF');
 SELECT count(*) AS invoices FROM shop.invoices;
-SELECT count(*) AS payments FROM momo_payments WHERE external_id = 'INV-1004';
+SELECT count(*) AS payments FROM momo_payments WHERE external_id IN ('INV-1004', 'INV-1005');
+
+-- A paid invoice's terms cannot change (it would claim an amount never collected).
+UPDATE shop.invoices SET amount = 1 WHERE invoice_no = 'INV-1001';
+
+-- Paying again after a failure: the payer gives another number; one UPDATE
+-- corrects it and asks for a new payment of the same invoice.
+UPDATE shop.invoices SET customer_msisdn = '250788000002', status = 'open'
+ WHERE invoice_no = 'INV-1002' AND status = 'payment failed';
+SELECT invoice_no, status, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1002';
+SELECT (momo_await(payment_ref)).status FROM shop.invoices WHERE invoice_no = 'INV-1002';
+SELECT invoice_no, status, paid_at IS NOT NULL AS paid, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1002';
+-- Two payments with the same external_id: the failed one, and the new one the
+-- invoice now points to.
+SELECT p.msisdn, p.status, p.reason, p.reference_id = i.payment_ref AS current
+  FROM momo_payments p JOIN shop.invoices i ON i.invoice_no = p.external_id
+ WHERE p.external_id = 'INV-1002' ORDER BY p.created_at;
+
+-- A second failure replaces the first's reason.
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1006', '46733123450', 4, 'EUR');
+SELECT (momo_await(payment_ref)).reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
+SELECT status, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
+UPDATE shop.invoices SET customer_msisdn = '46733123452', status = 'open' WHERE invoice_no = 'INV-1006';
+SELECT (momo_await(payment_ref)).reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
+SELECT status, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
+
+-- While a payment is open (46733123454 stays pending at MTN), the invoice's
+-- amount, currency and payer cannot change, and it cannot be deleted.
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1007', '46733123454', 20, 'EUR');
+SELECT payment_ref AS open_ref FROM shop.invoices WHERE invoice_no = 'INV-1007' \gset
+RESET ROLE;
+SELECT momo_test.wait_sent(:'open_ref');
+SET ROLE momo_shop;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+UPDATE shop.invoices SET amount = 2 WHERE invoice_no = 'INV-1007';
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM shop.invoices WHERE invoice_no = 'INV-1007';
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+UPDATE shop.invoices SET currency = 'USD' WHERE invoice_no = 'INV-1007';
+UPDATE shop.invoices SET customer_msisdn = '250788000007' WHERE invoice_no = 'INV-1007';
+-- Setting an open invoice's status to 'open' again asks for nothing more.
+UPDATE shop.invoices SET status = 'open' WHERE invoice_no = 'INV-1007';
+SELECT i.amount, i.currency, i.customer_msisdn, i.status, p.amount AS asked, p.status AS payment
+  FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref
+ WHERE i.invoice_no = 'INV-1007';
+SELECT count(*) AS payments FROM momo_payments WHERE external_id = 'INV-1007';
+-- An invoice whose payment failed may be deleted.
+DELETE FROM shop.invoices WHERE invoice_no = 'INV-1006';
+SELECT count(*) AS invoices FROM shop.invoices WHERE invoice_no = 'INV-1006';
 RESET ROLE;
 
 DROP TRIGGER invoices_payment_final ON momo_payments;
