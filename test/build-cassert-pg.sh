@@ -30,7 +30,8 @@
 #      --with-openssl (pgcrypto needs it) without ICU, readline, NLS, LLVM or
 #      any PL; `make` (server, client programs, pg_regress and the
 #      PostgreSQL::Test modules: no docs), `make install`, and of contrib only
-#      pgcrypto (sql/api.sql uses it).
+#      pgcrypto (sql/api.sql uses it) and auto_explain (t/027 reads the plans
+#      of the worker's claims from it).
 #   3. The prefix must contain "postgres" or "pgsql": Debian's patch
 #      50-per-version-dirs otherwise puts the modules into
 #      /usr/lib/postgresql/15/lib, over the system PostgreSQL.  Every
@@ -56,7 +57,7 @@ PKG=postgresql-15
 STAMP=$PREFIX/.momo-cassert-stamp
 MARKER=$PREFIX/.momo-cassert          # "this directory is ours to remove"
 # Bump when the steps below change what gets installed: the cache is then rebuilt.
-RECIPE=1
+RECIPE=2
 CONFIGURE_OPTIONS=(
     --enable-cassert           # USE_ASSERT_CHECKING, CLOBBER_FREED_MEMORY, MEMORY_CONTEXT_CHECKING
     --enable-debug             # -g: backtraces from cores name files and lines
@@ -67,7 +68,7 @@ CONFIGURE_OPTIONS=(
     --with-system-tzdata=/usr/share/zoneinfo
 )
 BUILD_CFLAGS="-O2 -fno-omit-frame-pointer"
-CONTRIB=(pgcrypto)
+CONTRIB=(pgcrypto auto_explain)
 
 die() { echo "build-cassert-pg.sh: $*" >&2; exit 2; }
 say() { echo "build-cassert-pg.sh: $*"; }
