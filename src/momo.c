@@ -147,8 +147,9 @@ momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now)
  * that an application asking over and over (momo_payment_status in a loop,
  * in one database) cannot take the checks the workers need to follow
  * pending payments, in every database.  The budget holds at most a second's
- * worth, and never less than one check more than the reserve.  Without a
- * limit, all of them.
+ * worth (at least one check); below two a second no check is reserved (one
+ * reserved of a budget of one left the worker none).  Without a limit, all
+ * of them.
  */
 int
 momo_take_status_checks(int want, int reserve, bool backend)
@@ -176,9 +177,12 @@ momo_take_status_checks(int want, int reserve, bool backend)
 		momo_shared->check_tokens += rate * s;
 		momo_shared->backend_tokens += rate / 2 * s;
 	}
-	momo_shared->check_tokens = Min(momo_shared->check_tokens, Max(rate, 1.0 + reserve));
+	momo_shared->check_tokens = Min(momo_shared->check_tokens, Max(rate, 1.0));
 	momo_shared->backend_tokens = Min(momo_shared->backend_tokens, Max(rate / 2, 1.0));
 	momo_shared->check_refilled = now;
+	/* Below 2 a second a second's worth is one check: none can be left. */
+	if (rate < 2)
+		reserve = 0;
 	got = Max(0, Min(want, (int) (momo_shared->check_tokens - reserve)));
 	if (backend)
 		got = Min(got, (int) momo_shared->backend_tokens);
