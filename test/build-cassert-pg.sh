@@ -248,9 +248,12 @@ t0=$(date +%s)
 run configure bash -c 'cd "$1" && shift && ./configure "$@"' - "$SRC" --prefix="$PREFIX" \
     "${CONFIGURE_OPTIONS[@]}" CFLAGS="$BUILD_CFLAGS"
 t1=$(date +%s)
-run make nice -n "$NICE" make -C "$SRC" -j"$JOBS" -s
+# PostgreSQL makes its generated headers (utils/errcodes.h, ...) first only
+# at MAKELEVEL 0 (src/Makefile.global): run from `make test`, the level and
+# flags of that make would be inherited, and the build fail for want of them.
+run make env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS nice -n "$NICE" make -C "$SRC" -j"$JOBS" -s
 for c in "${CONTRIB[@]}"; do
-    run "make contrib/$c" nice -n "$NICE" make -C "$SRC/contrib/$c" -j"$JOBS" -s
+    run "make contrib/$c" env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS nice -n "$NICE" make -C "$SRC/contrib/$c" -j"$JOBS" -s
 done
 t2=$(date +%s)
 
@@ -268,9 +271,9 @@ while read -r _ name dir; do
 done < <(grep '^#define [A-Z]*DIR ' "$paths")
 mkdir -p "$PREFIX"
 touch "$MARKER"
-run "make install" make -C "$SRC" -s install
+run "make install" env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make -C "$SRC" -s install
 for c in "${CONTRIB[@]}"; do
-    run "make -C contrib/$c install" make -C "$SRC/contrib/$c" -s install
+    run "make -C contrib/$c install" env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make -C "$SRC/contrib/$c" -s install
 done
 [ "$("$PREFIX/bin/pg_config" --pkglibdir)" = "$PREFIX/lib" ] ||
     die "$PREFIX/bin/pg_config names $("$PREFIX/bin/pg_config" --pkglibdir) as its module directory"
