@@ -186,8 +186,8 @@ momo_preflight(PG_FUNCTION_ARGS)
 
 	{
 		char	   *version;
-		char	   *hint = NULL;
-		char	   *problem;
+		char	   *version_hint = NULL;
+		char	   *version_problem;
 
 		(void) momo_version_extension_lookup(&version);
 		if (version == NULL)
@@ -195,9 +195,9 @@ momo_preflight(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("momo is not installed in database \"%s\"", get_database_name(MyDatabaseId)),
 					 errhint("Run CREATE EXTENSION momo first.")));
-		problem = momo_version_problem(version, &hint);
-		add_check(rsinfo, "version", problem == NULL,
-				  problem ? psprintf("%s. %s", problem, hint) :
+		version_problem = momo_version_problem(version, &version_hint);
+		add_check(rsinfo, "version", version_problem == NULL,
+				  version_problem ? psprintf("%s. %s", version_problem, version_hint) :
 				  psprintf("%s, schema and library", version));
 	}
 
