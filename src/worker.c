@@ -847,34 +847,30 @@ check_unused_products(WorkerState *st)
 	}
 }
 
+/* Work done in a short transaction of the worker's own, see short_work. */
+typedef void (*ShortWorkFn) (WorkerState *st, void *arg);
+
 /*
- * Purges events and changes of payments (the change feed's) older than
- * momo.event_retention, hourly: at most PURGE_BATCH of each per cycle, each
- * batch in a short transaction of its own that passes over events a
- * transaction holds (and numbers the changes first, see number_changes),
- * so that sending never waits for a purge.
+ * Runs fn(st, arg) in a short transaction of its own (begin_work, end_work),
+ * with its failures kept to itself: an ERROR is rolled back and logged as a
+ * WARNING ("momo worker could not <what>: ...", with detail), and the
+ * requests in flight go on.  Returns true if fn ran and its transaction
+ * committed; false if it failed, or if the worker may not work now (then fn
+ * does not run).
  */
-static void
-purge_events(WorkerState *st)
+static bool
+short_work(WorkerState *st, ShortWorkFn fn, void *arg, const char *what, const char *detail)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	TimestampTz now = GetCurrentTimestamp();
+	volatile bool done = false;
 
-	if (!st->purging && !TimestampDifferenceExceeds(st->purged_at, now, PURGE_INTERVAL_MS))
-		return;
-	if (st->schema == NULL)
-		return;					/* not looked for yet */
-	report_activity(st, "momo: purging old events");
-	st->purging = false;
 	PG_TRY();
 	{
 		if (begin_work(st, cxt))
 		{
-			st->purging = (momo_store_purge_events(st->schema, PURGE_BATCH) == PURGE_BATCH);
-			/* And the change feed's rows as old, numbered first (changes.c). */
-			if (momo_changes_purge(st->nsp, st->schema, PURGE_BATCH) == PURGE_BATCH)
-				st->purging = true;
+			fn(st, arg);
 			end_work(st, cxt);
+			done = true;
 		}
 		else
 			end_refused_work(cxt);
@@ -885,13 +881,53 @@ purge_events(WorkerState *st)
 
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
-				 errmsg("momo worker could not purge old events: %s", edata->message),
-				 errdetail("It tries again in an hour.")));
+				 errmsg("momo worker could not %s: %s", what, edata->message),
+				 errdetail("%s", detail)));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	return done;
+}
+
+/* short_work of purge_events: one batch of each. */
+static void
+purge_batch(WorkerState *st, void *arg pg_attribute_unused())
+{
+	st->purging = (momo_store_purge_events(st->schema, PURGE_BATCH) == PURGE_BATCH);
+	/* And the change feed's rows as old, numbered first (changes.c). */
+	if (momo_changes_purge(st->nsp, st->schema, PURGE_BATCH) == PURGE_BATCH)
+		st->purging = true;
+}
+
+/*
+ * Purges events and changes of payments (the change feed's) older than
+ * momo.event_retention, hourly: at most PURGE_BATCH of each per cycle, each
+ * batch in a short transaction of its own that passes over events a
+ * transaction holds (and numbers the changes first, see number_changes),
+ * so that sending never waits for a purge.
+ */
+static void
+purge_events(WorkerState *st)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!st->purging && !TimestampDifferenceExceeds(st->purged_at, now, PURGE_INTERVAL_MS))
+		return;
+	if (st->schema == NULL)
+		return;					/* not looked for yet */
+	report_activity(st, "momo: purging old events");
+	st->purging = false;
+	if (!short_work(st, purge_batch, NULL, "purge old events", "It tries again in an hour."))
+		st->purging = false;
 	if (!st->purging)
 		st->purged_at = now;
+}
+
+/* short_work of number_changes: how many it numbered goes to *(int64 *) arg. */
+static void
+number_batch(WorkerState *st, void *arg)
+{
+	*(int64 *) arg = momo_changes_number(st->nsp, st->schema, FEED_NUMBER_BATCH);
 }
 
 /*
@@ -907,10 +943,9 @@ purge_events(WorkerState *st)
 static void
 number_changes(WorkerState *st)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		asked = momo_launcher_feed_asked();
-	volatile int64 numbered = 0;
+	int64		numbered = 0;
 
 	if (asked == st->feed_answered &&
 		!(st->feed_dirty && TimestampDifferenceExceeds(st->numbered_at, now, FEED_NUMBER_DELAY_MS)) &&
@@ -919,27 +954,9 @@ number_changes(WorkerState *st)
 	if (st->schema != NULL)
 	{
 		report_activity(st, "momo: numbering changes of payments");
-		PG_TRY();
-		{
-			if (begin_work(st, cxt))
-			{
-				numbered = momo_changes_number(st->nsp, st->schema, FEED_NUMBER_BATCH);
-				end_work(st, cxt);
-			}
-			else
-				end_refused_work(cxt);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata = abort_work(cxt);
-
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("momo worker could not number changes of payments: %s", edata->message),
-					 errdetail("It tries again within momo.idle_interval, or when a poll asks.")));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
+		if (!short_work(st, number_batch, &numbered, "number changes of payments",
+						"It tries again within momo.idle_interval, or when a poll asks."))
+			numbered = 0;
 	}
 
 	/*
@@ -1233,6 +1250,25 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	}
 }
 
+/* What recheck_waiting asks of look_sendable. */
+typedef struct Sendable
+{
+	char	  **refs;			/* reference ids of the payment requests */
+	int			n;				/* how many */
+	bool	   *sendable;		/* set: each still queued with sends left */
+} Sendable;
+
+/* short_work of recheck_waiting (none is sendable once momo is gone). */
+static void
+look_sendable(WorkerState *st, void *arg)
+{
+	Sendable   *look = (Sendable *) arg;
+	char	   *schema = work_schema(st);
+
+	if (schema)
+		momo_store_sendable(schema, look->refs, look->n, look->sendable);
+}
+
 /*
  * Payment requests claimed ahead wait in st->waiting after their claim's
  * commit released its row locks: meanwhile a transaction may have made one
@@ -1247,57 +1283,34 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 static void
 recheck_waiting(WorkerState *st, int n)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	Job		  **jobs;
-	char	  **refs;
-	bool	   *sendable;
-	volatile int k = 0;
+	Sendable	look;
+	int			k = 0;
 	dlist_iter	it;
 
 	n = Max(1, Min(n, st->nwaiting - st->nwaiting_checks));
 	jobs = palloc(sizeof(Job *) * n);
-	refs = palloc(sizeof(char *) * n);
-	sendable = palloc0(sizeof(bool) * n);
+	look.refs = palloc(sizeof(char *) * n);
+	look.sendable = palloc0(sizeof(bool) * n);
 	dlist_foreach(it, &st->waiting)
 	{
 		if (k >= n)
 			break;
 		jobs[k] = dlist_container(Job, node, it.cur);
-		refs[k] = jobs[k]->pay->terms.reference_id;
+		look.refs[k] = jobs[k]->pay->terms.reference_id;
 		k++;
 	}
+	look.n = k;
 
 	report_activity(st, "momo: looking at payments about to be sent");
-	PG_TRY();
-	{
-		if (begin_work(st, cxt))
-		{
-			char	   *schema = work_schema(st);
-
-			if (schema)
-				momo_store_sendable(schema, refs, k, sendable);
-			end_work(st, cxt);
-		}
-		else
-			end_refused_work(cxt);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata = abort_work(cxt);
-
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("momo worker could not look at payments about to be sent: %s", edata->message),
-				 errdetail("%d payment requests claimed ahead are given up unsent, and due again.", k)));
-		FreeErrorData(edata);
-		memset(sendable, 0, sizeof(bool) * k);
-	}
-	PG_END_TRY();
+	if (!short_work(st, look_sendable, &look, "look at payments about to be sent",
+					psprintf("%d payment requests claimed ahead are given up unsent, and due again.", k)))
+		memset(look.sendable, 0, sizeof(bool) * k);
 
 	for (int i = 0; i < k; i++)
 	{
 		jobs[i]->rechecked = true;
-		if (sendable[i])
+		if (look.sendable[i])
 			continue;
 		dlist_delete(&jobs[i]->node);
 		st->nwaiting--;
