@@ -10,6 +10,8 @@
 #   make fuzz             libFuzzer targets of the network-data parsers, 60 s each (test/fuzz/)
 #   make asan             the regression suite against momo built with ASan + UBSan (test/asan.sh)
 #   make cassert          regression + TAP suites against PostgreSQL built with --enable-cassert (test/cassert.sh)
+#   make django-test      the Django example's tests against its own cluster and sandbox (examples/django/run.sh)
+#   make django-demo      the Django example's checkout page on http://localhost:8000/
 #   make bench            performance figures, each a ratio measured in the same run (bench/)
 
 EXTENSION = momo
@@ -91,7 +93,7 @@ SANDBOX = test/sandbox/momo-sandbox
 $(SANDBOX):
 	$(MAKE) -C test/sandbox
 
-.PHONY: sandbox demo test prove-tap installcheck-live bench fuzz asan cassert
+.PHONY: sandbox demo test prove-tap installcheck-live bench fuzz asan cassert django-test django-demo
 sandbox: $(SANDBOX)
 
 demo:
@@ -117,6 +119,12 @@ asan: $(SANDBOX)
 
 cassert: $(SANDBOX)
 	test/cassert.sh
+
+django-test: $(SANDBOX)
+	examples/django/run.sh test
+
+django-demo: $(SANDBOX)
+	examples/django/run.sh demo
 
 clean: clean-momo
 clean-momo:

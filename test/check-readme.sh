@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # =============================================================================
-# test/check-readme.sh -- the README's recipes are code: each SQL block that
+# test/check-readme.sh -- the README's recipes are code: each block that
 # follows a "<!-- recipe: NAME -->" marker in README.md must be, character
-# for character, the text between "-- recipe: NAME" and "-- end recipe" in a
-# regression file (sql/*.sql), which the regression suite runs.  Prints
-# "ok recipe NAME" or "FAILED recipe NAME" (with a diff) for each.
+# for character, the text between "-- recipe: NAME" and "-- end recipe" in
+# every file that has them: a regression file (sql/*.sql), which the
+# regression suite runs, and the Django example's files (examples/django,
+# SQL, or Python between "# recipe: NAME" and "# end recipe"), which its own
+# tests run (examples/django/run-tests.sh).  Prints "ok recipe NAME (FILE)"
+# or "FAILED recipe NAME" (with a diff) for each.
 #
 # And the README's "Source layout" names, as `path`, every file of src/,
 # every script of sql/ that is not a regression test (REGRESS in the
@@ -28,24 +31,29 @@ for name in $names; do
         $0 == m { want = 1; next }
         want && /^```/ { if (inside) exit; inside = 1; next }
         inside { print }' README.md > "$tmp/readme"
-    # regression file: the lines between the markers
-    file=$(grep -l -- "^-- recipe: $name\$" sql/*.sql | head -n 1 || true)
-    if [ -z "$file" ]; then
-        echo "FAILED recipe $name: no sql/*.sql has a '-- recipe: $name' marker"
+    # every file that carries the recipe: the regression file (sql/*.sql) that
+    # runs it, and the Django example's files that are it; the lines between
+    # "-- recipe: NAME" and "-- end recipe" ("#" for Python)
+    files=$( { grep -l -- "^-- recipe: $name\$" sql/*.sql || true
+               grep -rlE --include='*.sql' --include='*.py' -e "^(-- |# )recipe: $name\$" examples/django || true; } )
+    if [ -z "$files" ]; then
+        echo "FAILED recipe $name: no sql/*.sql or examples/django file has a '-- recipe: $name' marker"
         failed=1
         continue
     fi
-    awk -v m="-- recipe: $name" '
-        $0 == m { inside = 1; next }
-        inside && $0 == "-- end recipe" { exit }
-        inside { print }' "$file" > "$tmp/sql"
-    if [ -s "$tmp/readme" ] && cmp -s "$tmp/readme" "$tmp/sql"; then
-        echo "ok recipe $name ($file)"
-    else
-        echo "FAILED recipe $name: README.md and $file differ"
-        diff -u "$tmp/readme" "$tmp/sql" | sed 's/^/    /' || true
-        failed=1
-    fi
+    for file in $files; do
+        awk -v m="recipe: $name" '
+            ($0 == "-- " m || $0 == "# " m) { inside = 1; next }
+            inside && ($0 == "-- end recipe" || $0 == "# end recipe") { exit }
+            inside { print }' "$file" > "$tmp/sql"
+        if [ -s "$tmp/readme" ] && cmp -s "$tmp/readme" "$tmp/sql"; then
+            echo "ok recipe $name ($file)"
+        else
+            echo "FAILED recipe $name: README.md and $file differ"
+            diff -u "$tmp/readme" "$tmp/sql" | sed 's/^/    /' || true
+            failed=1
+        fi
+    done
 done
 
 # The source map: the section "## Source layout" up to the next "## ".

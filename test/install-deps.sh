@@ -3,7 +3,8 @@
 # test/install-deps.sh -- install the Debian 12 packages that building and
 # testing momo need (compiler, PostgreSQL 15 + server headers, libcurl,
 # OpenSSL, libmicrohttpd for the sandbox, Perl IPC::Run for the TAP tests,
-# curl/jq for the scripts, clang's static analyzer, what building momo's
+# curl/jq for the scripts, clang's static analyzer, Django and psycopg2 for
+# the Django example (examples/django), what building momo's
 # Debian package needs (test/package.sh), what building PostgreSQL from Debian's source
 # package with assertions needs for test/cassert.sh, gdb for backtraces).
 # The deb-src entry that build needs is added by test/build-cassert-pg.sh,
@@ -46,6 +47,8 @@ PACKAGES=(
     flex
     zlib1g-dev                 # ... pg_dump -Fc compresses (test/t/004_dump.pl)
     gdb                        # test/cassert.sh: backtraces of crashed servers from their cores
+    python3-django             # examples/django: the Django example and its tests (run.sh)
+    python3-psycopg2
 )
 
 missing=()

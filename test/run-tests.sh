@@ -6,7 +6,8 @@
 # apt (test/package.sh), builds the local MoMo sandbox, starts the throwaway
 # test environment (test/cluster.sh), runs clang's static analyzer
 # (test/scan-build.sh), the pg_regress suite against the test environment,
-# the TAP suite (test/run-tap.sh), the fuzzers (test/fuzz/run.sh, 60 s per parser), the
+# the TAP suite (test/run-tap.sh), the Django example's tests
+# (examples/django/run.sh test), the fuzzers (test/fuzz/run.sh, 60 s per parser), the
 # regression suite once more under AddressSanitizer (test/asan.sh), the
 # regression and TAP suites once more against PostgreSQL built with
 # --enable-cassert (test/cassert.sh), and ends with one line "N passed, N failed".
@@ -128,6 +129,9 @@ failed=$((failed + $(tap_failures)))
 if [ "$rc" -ne 0 ] && [ "$(tap_failures)" -eq 0 ]; then
     failed=$((failed + 1))      # a test file died before reporting
 fi
+
+run_suite "the Django example: Django's test runner against its own cluster and sandbox (examples/django/run.sh test)" \
+    '^test_[a-z_]+ \(.*\) \.\.\. ok$' '^[a-zA-Z_]+ \(.*\) \.\.\. (FAIL|ERROR)$' bash examples/django/run.sh test
 
 run_suite "fuzzing of the parsers of network data (test/fuzz/run.sh)" \
     '^ok +fuzz_' '^FAILED +fuzz_' bash test/fuzz/run.sh

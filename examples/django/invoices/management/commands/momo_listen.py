@@ -1,0 +1,79 @@
+"""manage.py momo_listen: follows momo's change feed.
+
+For each payment of an invoice that becomes final, records one notice in
+shop.payment_notices (where a real shop would send the customer a receipt)
+and marks the invoice if the DBA's trigger has not already.  It keeps its
+position in shop.feed_position, so after being down it catches up on every
+change it missed; LISTEN momo_payments only wakes it sooner.  Works behind a
+transaction pooler with --once from cron (no session state between polls).
+"""
+import select
+
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+
+BATCH = 100
+
+# The README's feed-poll recipe, for the shop's consumer: the changes after the
+# position, and the position moved past them, in the transaction that acts on them.
+POLL = """
+WITH pos AS (
+    SELECT after FROM shop.feed_position WHERE consumer = 'shop' FOR UPDATE
+), changes AS (
+    SELECT c.* FROM pos, momo_changes(pos.after, %s) AS c
+), moved AS (
+    UPDATE shop.feed_position SET after = (SELECT max(seq) FROM changes)
+     WHERE consumer = 'shop' AND EXISTS (SELECT FROM changes)
+)
+SELECT seq, reference_id, status, reason, changed_at FROM changes ORDER BY seq
+"""
+
+
+class Command(BaseCommand):
+    help = "Follow momo's change feed: a notice per final invoice payment, once, catching up after downtime."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="catch up, then exit")
+        parser.add_argument("--interval", type=float, default=10.0,
+                            help="seconds between polls when no notification comes (default 10)")
+
+    def handle(self, *args, once=False, interval=10.0, **options):
+        if not once:
+            with connection.cursor() as cur:     # autocommit: LISTEN takes effect at once
+                cur.execute("LISTEN momo_payments")
+        while True:
+            while self.poll() > 0:               # catch up, a batch per transaction
+                pass
+            if once:
+                return
+            raw = connection.connection
+            select.select([raw], [], [], interval)   # a notification is only a hint to poll
+            raw.poll()
+            raw.notifies.clear()
+
+    def poll(self):
+        """Acts on the next changes and moves the position past them, in one
+        transaction: each change is acted on once (or again, if it rolls back).
+        Returns how many changes it read (0: caught up)."""
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(POLL, [BATCH])
+            rows = cur.fetchall()
+            for seq, reference_id, status, reason, changed_at in rows:
+                if status not in ("successful", "failed"):
+                    continue                     # not final (or a row with only a number)
+                cur.execute("""
+                    INSERT INTO shop.payment_notices (reference_id, invoice_no, status, reason, seq)
+                    SELECT payment_ref, invoice_no, %s, %s, %s FROM shop.invoices WHERE payment_ref = %s
+                    ON CONFLICT (reference_id) DO NOTHING
+                    RETURNING invoice_no""", [status, reason, seq, reference_id])
+                noticed = cur.fetchone()
+                cur.execute("""
+                    UPDATE shop.invoices
+                       SET status = CASE %s WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
+                           paid_at = CASE %s WHEN 'successful' THEN %s::timestamptz END,
+                           failure_reason = %s
+                     WHERE payment_ref = %s AND status = 'open'""",
+                            [status, status, changed_at, reason, reference_id])
+                if noticed:
+                    self.stdout.write(f"invoice {noticed[0]}: payment {status}" + (f" ({reason})" if reason else ""))
+        return len(rows)

@@ -1,0 +1,195 @@
+"""The shop on momo, end to end: Django's test runner against test_shop (a copy
+of the DBA's shop_template), momo's real worker and the local MoMo sandbox,
+which calls back over HTTP to the real server LiveServerTestCase runs.
+
+examples/django/run.sh prepares the cluster (momo.databases = '*',
+momo.callback_url pointing at this server's port, status checks so rare --
+momo.poll_interval_min = 10 min -- that only a callback can settle a payment
+within a test's bounds) and sets SHOP_LIVE_PORT and SHOP_SANDBOX_URL.
+"""
+import json
+import os
+import time
+import urllib.request
+import uuid
+
+from django.core.management import call_command
+from django.db import DatabaseError, connection
+from django.test import LiveServerTestCase
+
+from .models import Invoice
+
+SANDBOX_URL = os.environ.get("SHOP_SANDBOX_URL", "http://127.0.0.1:18080")
+APPROVES = "+46 733 123 999"       # the sandbox: pending, then successful
+REJECTS = "46733123451"            # the sandbox: failed, APPROVAL_REJECTED
+BOUND = 30                         # seconds: the longest wait for anything
+
+
+def sandbox(path, body=None):
+    req = urllib.request.Request(SANDBOX_URL + path, method="POST" if body is not None else "GET",
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def wait_for(what, check):
+    """check() until it returns something true, for at most BOUND seconds."""
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {BOUND} s: {what}")
+
+
+def fetch(sql, args=()):
+    with connection.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
+class ShopTest(LiveServerTestCase):
+    host = "localhost"                          # the callback URL's host (momo.callback_url)
+    port = int(os.environ.get("SHOP_LIVE_PORT", "18199"))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # the sandbox sends the callbacks MTN would send (PUT or POST, to X-Callback-Url)
+        sandbox("/_sandbox/config", {"deliver_callbacks": True, "pending_ms": 300})
+
+    def new_invoice_no(self):
+        return "INV-" + uuid.uuid4().hex[:10]
+
+    def checkout(self, **fields):
+        data = {"invoice_no": self.new_invoice_no(), "customer_msisdn": APPROVES,
+                "amount": "1500", "currency": "EUR"}
+        data.update(fields)
+        return data, self.client.post("/", data)
+
+    def final_invoice(self, invoice_no):
+        return wait_for(f"invoice {invoice_no} final",
+                        lambda: Invoice.objects.exclude(status="open").filter(pk=invoice_no).first())
+
+    def test_checkout_is_paid_through_the_callback(self):
+        data, r = self.checkout()
+        self.assertRedirects(r, f"/invoices/{data['invoice_no']}/")
+        invoice = Invoice.objects.get(pk=data["invoice_no"])
+        self.assertEqual(invoice.customer_msisdn, "46733123999")          # normalised by the form
+        self.assertIsNotNone(invoice.payment_ref)
+        self.assertEqual(invoice.status, "open")
+
+        invoice = self.final_invoice(invoice.invoice_no)
+        self.assertEqual((invoice.status, invoice.failure_reason), ("paid", None))
+        self.assertIsNotNone(invoice.paid_at)
+        self.assertEqual(fetch("SELECT status, external_id, amount FROM momo_payments WHERE reference_id = %s",
+                               [invoice.payment_ref]),
+                         [("successful", invoice.invoice_no, 1500)])
+        # MTN's callback reached this server and momo scheduled the status check
+        # that settled it (with checks every 10 minutes, nothing else could have)
+        callbacks = sandbox(f"/_sandbox/callbacks?referenceId={invoice.payment_ref}")
+        self.assertTrue(any(c["delivery"] == "delivered" and c["http_status"] == 200 for c in callbacks),
+                        callbacks)
+        page = self.client.get(f"/invoices/{invoice.invoice_no}/")
+        self.assertContains(page, '<strong id="invoice-status">paid</strong>', html=False)
+        self.assertContains(page, '<span id="payment-status">successful</span>', html=False)
+
+    def test_failed_payment_is_paid_again_from_the_invoice(self):
+        data, r = self.checkout(customer_msisdn=REJECTS)
+        self.assertEqual(r.status_code, 302)
+        invoice = self.final_invoice(data["invoice_no"])
+        self.assertEqual((invoice.status, invoice.failure_reason), ("payment failed", "APPROVAL_REJECTED"))
+        first_ref = invoice.payment_ref
+        page = self.client.get(f"/invoices/{invoice.invoice_no}/")
+        self.assertContains(page, '<span id="failure-reason">APPROVAL_REJECTED</span>', html=False)
+
+        # the README's "pay again": another number, and the status back to open
+        Invoice.objects.filter(pk=invoice.invoice_no, status="payment failed") \
+            .update(customer_msisdn="46733123999", status="open")
+        invoice = Invoice.objects.get(pk=invoice.invoice_no)
+        self.assertNotEqual(invoice.payment_ref, first_ref)
+        invoice = self.final_invoice(invoice.invoice_no)
+        self.assertEqual((invoice.status, invoice.failure_reason), ("paid", None))
+        self.assertEqual(fetch("SELECT status FROM momo_payments WHERE external_id = %s ORDER BY created_at",
+                               [invoice.invoice_no]),
+                         [("failed",), ("successful",)])
+
+    def test_open_invoice_keeps_its_terms_and_is_not_deleted(self):
+        data, _ = self.checkout()
+        for change in ({"amount": 1}, {"currency": "RWF"}, {"customer_msisdn": "46733123998"}):
+            with self.assertRaises(DatabaseError) as e:
+                Invoice.objects.filter(pk=data["invoice_no"]).update(**change)
+            self.assertEqual(e.exception.__cause__.pgcode, "55000")
+        with self.assertRaises(DatabaseError) as e:
+            Invoice.objects.filter(pk=data["invoice_no"]).delete()
+        self.assertEqual(e.exception.__cause__.pgcode, "55000")
+        self.assertEqual(self.final_invoice(data["invoice_no"]).status, "paid")
+        self.assertEqual(fetch("SELECT amount, currency FROM momo_payments WHERE external_id = %s",
+                               [data["invoice_no"]]), [(1500, "EUR")])
+
+    def test_form_puts_momo_errors_next_to_their_fields(self):
+        # the number: the form asks momo_normalize_msisdn
+        data, r = self.checkout(customer_msisdn="0788 12")
+        self.assertEqual(r.status_code, 400)
+        self.assertEqual(list(r.context["form"].errors), ["customer_msisdn"])
+        # two wrong arguments of momo_request_to_pay, in one ERROR: diag.column_name
+        # names both, and each field gets its message
+        data, r = self.checkout(amount="-5", currency="EURO")
+        self.assertEqual(r.status_code, 400)
+        errors = r.context["form"].errors
+        self.assertEqual(sorted(errors), ["amount", "currency"])
+        self.assertIn("amount", errors["amount"][0])
+        self.assertIn("currency", errors["currency"][0])
+        self.assertContains(r, 'id="error-amount"', status_code=400)
+        # nothing half-written: no invoice, no payment
+        self.assertFalse(Invoice.objects.filter(pk=data["invoice_no"]).exists())
+        self.assertEqual(fetch("SELECT count(*) FROM momo_payments WHERE external_id = %s",
+                               [data["invoice_no"]]), [(0,)])
+        # an invoice number taken: the field's error, and the first payment only
+        data, r = self.checkout()
+        _, r = self.checkout(invoice_no=data["invoice_no"], amount="99")
+        self.assertEqual(r.status_code, 400)
+        self.assertEqual(list(r.context["form"].errors), ["invoice_no"])
+        self.assertEqual(fetch("SELECT amount FROM momo_payments WHERE external_id = %s",
+                               [data["invoice_no"]]), [(1500,)])
+
+    def test_callback_endpoint(self):
+        url = self.live_server_url + "/auth/api/momo/callback/"
+
+        def call(method, query="", body=b""):
+            req = urllib.request.Request(url + query, data=body if method != "GET" else None, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+
+        self.assertEqual(call("GET")[0], 405)
+        self.assertEqual(call("DELETE")[0], 405)
+        self.assertEqual(call("POST", "?momo_ref=x", b'{"status":"SUCCESSFUL\x00"}'),
+                         (400, "NUL byte in callback"))
+        # a forgery: answered 200 (MTN must not retry), and momo says what it did
+        ref = str(uuid.uuid4())
+        status, answer = call("PUT", f"?momo_ref={ref}&momo_sig={'0' * 64}", b'{"status":"SUCCESSFUL"}')
+        self.assertEqual(status, 200)
+        self.assertTrue(answer.startswith("ignored: "), answer)
+        self.assertEqual(call("POST", "", b"not json")[0], 200)
+
+    def test_listener_catches_up_on_what_it_missed(self):
+        invoices = [self.checkout()[0]["invoice_no"], self.checkout(customer_msisdn=REJECTS)[0]["invoice_no"]]
+        for no in invoices:
+            self.final_invoice(no)
+        # the listener was not running while they were paid: it catches up
+        call_command("momo_listen", "--once", stdout=open(os.devnull, "w"))
+        notices = dict(fetch("SELECT invoice_no, status FROM shop.payment_notices WHERE invoice_no = ANY(%s)",
+                             [invoices]))
+        self.assertEqual(notices, {invoices[0]: "successful", invoices[1]: "failed"})
+        position = fetch("SELECT after FROM shop.feed_position WHERE consumer = 'shop'")[0][0]
+        # and again: nothing is noticed twice, the position stays
+        call_command("momo_listen", "--once", stdout=open(os.devnull, "w"))
+        self.assertEqual(fetch("SELECT count(*) FROM shop.payment_notices WHERE invoice_no = ANY(%s)",
+                               [invoices]), [(2,)])
+        self.assertGreaterEqual(fetch("SELECT after FROM shop.feed_position WHERE consumer = 'shop'")[0][0],
+                                position)

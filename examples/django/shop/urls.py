@@ -1,0 +1,10 @@
+"""URLs of the shop example; the callback path is the owner's site's."""
+from django.urls import path
+
+from invoices import views
+
+urlpatterns = [
+    path("", views.invoice_new, name="invoice_new"),
+    path("invoices/<str:invoice_no>/", views.invoice_detail, name="invoice"),
+    path("auth/api/momo/callback/", views.momo_callback, name="momo_callback"),
+]

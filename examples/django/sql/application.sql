@@ -1,0 +1,84 @@
+-- The application's part of the invoice recipe (README, "Recipe: request payment
+-- when an invoice is inserted"), run by migration 0001 as the application role.
+-- test/check-readme.sh checks that it is, character for character, the README's.
+-- recipe: application
+CREATE TABLE shop.invoices (
+    invoice_no      text PRIMARY KEY,
+    customer_msisdn text NOT NULL,
+    amount          numeric NOT NULL,
+    currency        text NOT NULL,
+    payment_ref     uuid UNIQUE,
+    paid_at         timestamptz,
+    status          text NOT NULL DEFAULT 'open',     -- 'open', 'paid' or 'payment failed'
+    failure_reason  text                               -- momo's reason, when it failed
+);
+
+-- Request payment once the invoice is inserted: same transaction, so there is
+-- no invoice without its payment and no payment for an invoice that rolled
+-- back.  AFTER INSERT, so that an INSERT ... ON CONFLICT DO NOTHING that
+-- inserts nothing requests nothing.
+CREATE FUNCTION shop.invoices_request_payment() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE shop.invoices
+       SET payment_ref = public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
+                                                    NEW.invoice_no, 'Invoice ' || NEW.invoice_no)
+     WHERE invoice_no = NEW.invoice_no;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_request_payment();
+
+-- What is asked is what is marked paid: the amount, currency and payer cannot
+-- change while the payment is open, nor once the invoice is paid.  After a
+-- failure they may, and setting the status back to 'open' pays again: a new
+-- payment with the same invoice_no (momo allows it once the last one failed).
+CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
+        NEW.payment_ref    := public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
+                                                         NEW.invoice_no, 'Invoice ' || NEW.invoice_no);
+        NEW.failure_reason := NULL;
+    ELSIF OLD.status <> 'payment failed'
+          AND (NEW.amount, NEW.currency, NEW.customer_msisdn)
+              IS DISTINCT FROM (OLD.amount, OLD.currency, OLD.customer_msisdn) THEN
+        RAISE EXCEPTION 'invoice % is %: its amount, currency and payer cannot change', OLD.invoice_no,
+                        CASE OLD.status WHEN 'open' THEN 'being paid' ELSE OLD.status END
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'They may change once its payment has failed, before paying again.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER invoices_before_update BEFORE UPDATE ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_update();
+
+-- An invoice whose payment is open cannot be deleted: momo would still collect.
+CREATE FUNCTION shop.invoices_before_delete() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.status = 'open' THEN
+        RAISE EXCEPTION 'invoice % is being paid: it cannot be deleted', OLD.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Delete it once its payment has failed.';
+    END IF;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER invoices_before_delete BEFORE DELETE ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_delete();
+
+-- Mark the invoice when its payment becomes final.  It runs in the transaction
+-- that records the outcome (momo's worker, or momo_payment_status), and as the
+-- application role (SECURITY DEFINER), never with momo's rights.
+CREATE FUNCTION shop.invoices_payment_final() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE shop.invoices
+       SET status  = CASE NEW.status WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
+           paid_at = CASE NEW.status WHEN 'successful' THEN NEW.completed_at END,
+           failure_reason = NEW.reason
+     WHERE payment_ref = NEW.reference_id;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION shop.invoices_payment_final() FROM PUBLIC;
+-- end recipe
