@@ -43,6 +43,7 @@ OBJS = \
 	src/callback.o \
 	src/changes.o \
 	src/preflight.o \
+	src/health.o \
 	src/guard.o \
 	src/owner.o \
 	src/redact.o \

@@ -158,3 +158,16 @@ REVOKE ALL ON FUNCTION @extschema@.momo_changes(bigint, integer) FROM PUBLIC;
 ALTER TABLE @extschema@.momo_payment_changes OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_change_horizon OWNER TO momo_worker;
 ALTER SEQUENCE @extschema@.momo_change_seq OWNER TO momo_worker;
+
+-- momo_health (README, "Health"): one answer for an on-call engineer.
+CREATE FUNCTION @extschema@.momo_health(OUT check_name text, OUT status text,
+    OUT value double precision, OUT reason text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_health'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_health() IS
+    'is momo healthy now: one row per check (ok, warning or critical) with its figure and reason, first "momo", the worst of them';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_health() FROM PUBLIC;

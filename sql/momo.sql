@@ -528,6 +528,18 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.momo_ignored_callbacks() IS
     'callbacks momo_callback ignored since the server started, by reason (forged, unverified, unknown, final, duplicate)';
 
+CREATE FUNCTION @extschema@.momo_health(OUT check_name text, OUT status text,
+    OUT value double precision, OUT reason text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_health'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_health() IS
+    'is momo healthy now: one row per check (ok, warning or critical) with its figure and reason, first "momo", the worst of them';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_health() FROM PUBLIC;
+
 -- Payments that need a person's attention: still queued or pending
 -- momo.attention_after after they were requested (MTN keeps them pending, or
 -- cannot be reached).  They are checked on the long-tail schedule and never

@@ -159,12 +159,23 @@ momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *re
 		}
 	}
 	if (r != MOMO_TOKEN_OK)
+	{
+		/* For momo_health: since when no token comes. */
+		LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+		slot->failures++;
+		if (slot->failed_at <= slot->obtained_at || slot->failed_hash != hash)
+			slot->failed_since = now;
+		slot->failed_at = now;
+		slot->failed_hash = hash;
+		LWLockRelease(momo_shared->lock);
 		return r;
+	}
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	from = set_slot_key(slot, hash, use_key);
 	slot->expires_at = TimestampTzPlusMilliseconds(now, expires_in * 1000L);
 	slot->refreshes++;
+	slot->obtained_at = now;
 	strlcpy(slot->token, *token, sizeof(slot->token));
 	LWLockRelease(momo_shared->lock);
 	log_key_switch(cfg, from, use_key, fell_back);

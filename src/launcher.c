@@ -1011,6 +1011,47 @@ momo_launcher_worker_of(Oid dboid, bool *serving, char *problem)
 	return pid;
 }
 
+/*
+ * Every database slot in use with a worker (momo_health): a palloc'd array,
+ * its length returned.
+ */
+int
+momo_launcher_summaries(MomoWorkerSummary **out)
+{
+	MomoWorkerSummary *s = palloc0(sizeof(MomoWorkerSummary) * Max(momo_shared->ndatabases, 1));
+	int			n = 0;
+
+	StaticAssertStmt(sizeof(s->problem) == MOMO_PROBLEM_LEN, "MomoWorkerSummary.problem must hold a problem");
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	for (int i = 0; i < momo_shared->ndatabases; i++)
+	{
+		MomoDatabase *slot = &momo_shared->databases[i];
+
+		if (!OidIsValid(slot->dboid) || slot->absent)
+			continue;
+		s[n].dboid = slot->dboid;
+		s[n].pid = slot->worker_pid;
+		s[n].serving = slot->serving;
+		strlcpy(s[n].problem, slot->worker_problem, MOMO_PROBLEM_LEN);
+		n++;
+	}
+	LWLockRelease(momo_shared->lock);
+	*out = s;
+	return n;
+}
+
+/* The launcher's pid, or 0 when it does not run. */
+pid_t
+momo_launcher_running(void)
+{
+	pid_t		pid;
+
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	pid = momo_shared->launcher_pid;
+	LWLockRelease(momo_shared->lock);
+	return pid;
+}
+
 /* ------------------------------------------------------------------------
  * Backends: the utility hook and the end of transactions
  * ------------------------------------------------------------------------

@@ -36,4 +36,16 @@ extern void momo_launcher_xact_end(bool committed);
 extern bool momo_launcher_serves(char **why, char **hint);
 extern pid_t momo_launcher_worker_of(Oid dboid, bool *serving, char *problem);
 
+/* A database's worker as momo_health shows it. */
+typedef struct MomoWorkerSummary
+{
+	Oid			dboid;			/* the database */
+	pid_t		pid;			/* its worker, or 0 */
+	bool		serving;		/* it found momo installed and serves it */
+	char		problem[1024];	/* why it does not send, or "" (MOMO_PROBLEM_LEN) */
+} MomoWorkerSummary;
+
+extern int	momo_launcher_summaries(MomoWorkerSummary **out);
+extern pid_t momo_launcher_running(void);
+
 #endif							/* MOMO_LAUNCHER_H */

@@ -122,6 +122,15 @@ momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now)
 	momo_shared->callbacks_ignored[why]++;
 	if (why == MOMO_CALLBACK_FORGED)
 	{
+		int64		minute = (int64) (now / USECS_PER_MINUTE);
+		int			slot = (int) (minute % 60);
+
+		if (momo_shared->forged_minute[slot] != minute)
+		{
+			momo_shared->forged_minute[slot] = minute;
+			momo_shared->forged_in_minute[slot] = 0;
+		}
+		momo_shared->forged_in_minute[slot]++;
 		if (momo_shared->forged_logged_at == 0 ||
 			TimestampDifferenceExceeds(momo_shared->forged_logged_at, now, FORGED_LOG_INTERVAL_S * 1000))
 		{
@@ -135,6 +144,23 @@ momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now)
 	}
 	LWLockRelease(momo_shared->lock);
 	return unlogged;
+}
+
+/* Forged callbacks counted in the last 60 minutes (this one included), in the whole cluster. */
+uint64
+momo_forged_callbacks_last_hour(void)
+{
+	int64		minute = (int64) (GetCurrentTimestamp() / USECS_PER_MINUTE);
+	uint64		n = 0;
+
+	if (momo_shared == NULL)
+		return 0;
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	for (int i = 0; i < 60; i++)
+		if (momo_shared->forged_minute[i] > minute - 60)
+			n += momo_shared->forged_in_minute[i];
+	LWLockRelease(momo_shared->lock);
+	return n;
 }
 
 /*

@@ -26,6 +26,13 @@ typedef struct MomoTokenSlot
 	int			key;			/* subscription key in use: 0 primary, 1 secondary */
 	TimestampTz expires_at;
 	uint64		refreshes;
+	uint64		failures;		/* token requests that failed, since the start */
+	TimestampTz failed_at;		/* the last failure, or 0 */
+	uint32		failed_hash;	/* credentials_hash of the configuration that
+								 * failed last */
+	TimestampTz failed_since;	/* the first failure since a token was last
+								 * obtained, or 0 */
+	TimestampTz obtained_at;	/* when a token was last obtained, or 0 */
 	char		token[MOMO_MAX_TOKEN_LEN];
 } MomoTokenSlot;
 
@@ -101,6 +108,10 @@ typedef struct MomoShared
 	instr_time	check_refilled; /* when check_tokens was last refilled (monotonic) */
 	uint64		forged_unlogged;	/* forged callbacks not logged since the last LOG line */
 	TimestampTz forged_logged_at;	/* when a forged callback was last logged, anywhere */
+	uint32		forged_in_minute[60];	/* forged callbacks in each of the last 60
+										 * minutes (momo_health), by minute mod 60 */
+	int64		forged_minute[60];	/* the minute (since the epoch) each of
+									 * forged_in_minute counts */
 	ConditionVariable finished_cv;	/* broadcast when payments became final (in
 									 * any database) */
 	ConditionVariable feed_cv;	/* broadcast when a worker has numbered the
@@ -150,6 +161,7 @@ extern bool momo_feed_numbered(uint64 ticket);
 extern void momo_announce_final_at_commit(void);
 extern void momo_announce_final(void);
 extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);
+extern uint64 momo_forged_callbacks_last_hour(void);
 extern int	momo_take_status_checks(int want, int reserve, bool backend);
 extern void momo_return_status_checks(int unused);
 extern bool momo_wait_status_check(void);

@@ -85,6 +85,14 @@ int			momo_attention_after_s = 3600;
 int			momo_long_tail_interval_s = 3600;
 char	   *momo_wait_for_standby = NULL;
 int			momo_wait_for_standby_timeout_ms = 10000;
+int			momo_health_queued_age_s = 60;
+int			momo_health_pending_age_s = 1800;
+int			momo_health_exchange_age_s = 600;
+double		momo_health_failure_factor = 2.0;
+int			momo_health_min_payments = 10;
+int			momo_health_forged_callbacks = 10;
+int			momo_health_payer_burst = 5;
+int			momo_health_near_max = 5;
 
 /* Returns true if s contains a control character or white space. */
 static bool
@@ -390,6 +398,33 @@ momo_settings_define(void)
 							 gettext_noop("Largest amount momo_request_to_pay accepts."),
 							 NULL, &momo_max_amount, 100000000.0, 1.0, 1e15,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	/* momo_health's thresholds (health.c) */
+	define_int("momo.health_queued_age",
+			   gettext_noop("momo_health warns when a payment has waited this long to be sent (critical at five times)."),
+			   &momo_health_queued_age_s, 60, 1, INT_MAX, GUC_UNIT_S);
+	define_int("momo.health_pending_age",
+			   gettext_noop("momo_health warns when a payment has been pending this long (critical at four times)."),
+			   &momo_health_pending_age_s, 1800, 1, INT_MAX, GUC_UNIT_S);
+	define_int("momo.health_exchange_age",
+			   gettext_noop("momo_health is critical when payments are open and MTN has answered nothing with success for this long."),
+			   &momo_health_exchange_age_s, 600, 1, INT_MAX, GUC_UNIT_S);
+	DefineCustomRealVariable("momo.health_failure_factor",
+							 gettext_noop("momo_health warns when the share of failed payments over 5 or 60 minutes is this many times the last day's (and 10 points above it)."),
+							 NULL, &momo_health_failure_factor, 2.0, 1.0, 100.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	define_int("momo.health_min_payments",
+			   gettext_noop("Fewest final payments in a window for momo_health to judge its failure rate."),
+			   &momo_health_min_payments, 10, 1, INT_MAX, 0);
+	define_int("momo.health_forged_callbacks",
+			   gettext_noop("momo_health warns at this many forged callbacks in an hour (critical at ten times)."),
+			   &momo_health_forged_callbacks, 10, 1, INT_MAX, 0);
+	define_int("momo.health_payer_burst",
+			   gettext_noop("momo_health warns at this many payments to or from one number in 10 minutes (critical at twice)."),
+			   &momo_health_payer_burst, 5, 1, INT_MAX, 0);
+	define_int("momo.health_near_max",
+			   gettext_noop("momo_health warns at this many payments of at least 90% of momo.max_amount in an hour (critical at twice)."),
+			   &momo_health_near_max, 5, 1, INT_MAX, 0);
 
 	MarkGUCPrefixReserved("momo");
 }

@@ -45,6 +45,14 @@ extern int	momo_attention_after_s;
 extern int	momo_long_tail_interval_s;
 extern char *momo_wait_for_standby;
 extern int	momo_wait_for_standby_timeout_ms;
+extern int	momo_health_queued_age_s;
+extern int	momo_health_pending_age_s;
+extern int	momo_health_exchange_age_s;
+extern double momo_health_failure_factor;
+extern int	momo_health_min_payments;
+extern int	momo_health_forged_callbacks;
+extern int	momo_health_payer_burst;
+extern int	momo_health_near_max;
 
 /*
  * The effective configuration of one product: each value taken from its GUC

@@ -1,0 +1,111 @@
+
+# 040_health.pl - momo_health(), each check provoked for real: the worker,
+# payments waiting and pending too long, MTN refusing every token, no
+# successful exchange, a burst of failures, forged callbacks, a burst of
+# payments from one number, amounts near momo.max_amount; and who may ask.
+# Each check is polled until it says what it must (bounded), never slept for.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+start_sandbox();
+my $node = momo_node('health', databases => '*',
+	extra_conf => "momo.callback_secret = 'health-test-secret-0123456789abcdef'");
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(defined wait_for_worker($node), 'the worker runs');
+
+# status|value of one check
+sub check_is
+{
+	my ($check, $want, $what) = @_;
+	ok(poll_until($node, 'postgres',
+			"SELECT status FROM momo_health() WHERE check_name = '$check'", $want, 30),
+		"$check: $want ($what)");
+}
+
+sub reason_of
+{
+	my ($check) = @_;
+	return $node->safe_psql('postgres', "SELECT reason FROM momo_health() WHERE check_name = '$check'");
+}
+
+# A healthy start: every check ok, and the first row says so.
+ok(poll_until($node, 'postgres', "SELECT status FROM momo_health() WHERE check_name = 'momo'", 'ok', 30),
+	'a fresh install is healthy');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM momo_health()'), '12', 'twelve rows: momo and eleven checks');
+is($node->safe_psql('postgres', "SELECT check_name FROM momo_health() LIMIT 1"), 'momo', 'the worst comes first');
+
+# Who may ask: no one but the superuser, until granted EXECUTE; a granted role
+# needs no grant on momo's tables (momo_health reads them as their owner).
+$node->safe_psql('postgres', 'CREATE ROLE nobody LOGIN; CREATE ROLE oncall LOGIN');
+my ($rc, $out, $err) = $node->psql('postgres', 'SELECT * FROM momo_health()',
+	extra_params => [ '-U', 'nobody' ]);
+like($err, qr/permission denied for function momo_health/, 'a role without EXECUTE is refused');
+$node->safe_psql('postgres', 'GRANT EXECUTE ON FUNCTION momo_health() TO oncall');
+is($node->safe_psql('postgres', 'SELECT status FROM momo_health() LIMIT 1', extra_params => [ '-U', 'oncall' ]),
+	'ok', 'a monitoring role with EXECUTE only gets the answer');
+
+# Forged callbacks: ten in an hour is the default warning.
+$node->safe_psql('postgres', "SELECT momo_callback('momo_ref=' || gen_random_uuid() || '&momo_sig=00', '{}') FROM generate_series(1, 10)");
+check_is('forged_callbacks', 'warning', 'ten forged callbacks');
+like(reason_of('forged_callbacks'), qr/^10 callback/, 'the reason counts them');
+check_is('momo', 'warning', 'the first row takes the worst');
+
+# A burst from one number, and failures: ten rejected payments of one payer
+# (the sandbox rejects 46733123451) in five minutes, with no earlier ones.
+$node->safe_psql('postgres', "SELECT momo_request_to_pay(10, 'EUR', '46733123451', 'rej-' || i) FROM generate_series(1, 10) i");
+check_is('failure_rate_5m', 'critical', 'ten of ten payments failed');
+like(reason_of('failure_rate_5m'), qr/10 of 10 payment\(s\) failed .*APPROVAL_REJECTED 10/, 'the reason names the reason');
+check_is('payer_burst', 'critical', 'ten payments from one number in 10 minutes (twice the threshold)');
+my $burst = reason_of('payer_burst');
+unlike($burst, qr/46733123451/, 'the payer number is not shown');
+like($burst, qr/467\*+51/, 'it is shown masked');
+
+# Amounts near momo.max_amount: five of at least 90 % of it.
+set_momo($node, max_amount => '1000');
+$node->safe_psql('postgres', "SELECT momo_request_to_pay(950, 'EUR', '4673300' || (1000 + i), 'big-' || i) FROM generate_series(1, 5) i");
+check_is('near_max_amount', 'warning', 'five payments of 950 with a maximum of 1000');
+
+# Pending too long: the sandbox keeps 46733123454 CREATED for ever.
+set_momo($node, health_pending_age => '1s');
+my $stuck = request_payment($node, msisdn => '46733123454', external_id => 'stuck');
+check_is('pending_too_long', 'warning', 'a payment pending for more than momo.health_pending_age');
+check_is('pending_too_long', 'critical', 'and for more than four times it');
+
+# MTN refuses every subscription key: no token, payments wait, no success.
+set_momo($node, health_queued_age => '1s', health_exchange_age => '2s');
+sandbox_post('/_sandbox/keys', qq({"refuse": ["$CRED{sub_key_primary}", "$CRED{sub_key_secondary}"]}));
+# a new token is needed: the sandbox revokes none, so the cached one is
+# forgotten by asking with a changed API key setting (a new configuration)
+set_momo($node, api_key => 'ffffffffffffffffffffffffffffffff');
+my $waiting = request_payment($node, msisdn => '46733000077', external_id => 'waits');
+check_is('tokens', 'critical', 'MTN gives no token');
+like(reason_of('tokens'), qr/collection since/, 'the reason names the product and since when');
+check_is('oldest_queued', 'critical', 'the payment has waited more than five times momo.health_queued_age');
+check_is('last_exchange', 'critical', 'payments are open and nothing succeeded within momo.health_exchange_age');
+check_is('momo', 'critical', 'the first row is critical');
+
+# MTN takes the keys again: the payment goes, the token check warns that it
+# failed within the hour, and the rest recovers.
+sandbox_post('/_sandbox/keys', '{"refuse": []}');
+set_momo($node, api_key => $CRED{api_key});
+ok(poll_until($node, 'postgres', "SELECT status <> 'queued' FROM momo_payments WHERE reference_id = '$waiting'", 't', 30),
+	'the waiting payment is sent once a token comes');
+check_is('tokens', 'warning', 'a token failed within the hour, and works again');
+check_is('oldest_queued', 'ok', 'nothing waits');
+
+# The worker: this database no longer served.
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+set_momo($node, databases => 'other');
+check_is('worker', 'critical', 'no worker serves this database');
+like(reason_of('worker'), qr/no momo worker runs in this database/, 'and it says so');
+
+$node->stop;
+done_testing();
