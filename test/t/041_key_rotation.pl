@@ -1,0 +1,111 @@
+
+# 041_key_rotation.pl - the README's key rotation runbook, step by step,
+# while payments flow: no payment fails, none is taken twice.
+#
+# MTN's Partner Portal (and the sandbox, here) stops accepting a subscription
+# key the moment it is regenerated, and an API key the moment a new one is
+# made.  The runbook: regenerate the secondary subscription key and set it;
+# regenerate the primary and set it; make a new API key and set it -- each
+# setting applied with a reload.  Tokens here last 2 seconds (refreshed 1 s
+# before they expire), so every window between a regeneration and its reload
+# sees token requests refused.  Payments are requested all along, each in its
+# own transaction.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use HTTP::Tiny;
+use JSON::PP;
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my ($K1, $K2) = ($CRED{sub_key_primary}, $CRED{sub_key_secondary});
+my $K3 = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b03';    # the secondary the portal will issue
+my $K4 = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b04';    # the primary it will issue
+
+start_sandbox('--subscription-key', $K3, '--subscription-key', $K4);
+sandbox_post('/_sandbox/keys', qq({"refuse": ["$K3", "$K4"]}));    # not issued yet
+sandbox_post('/_sandbox/config', '{"token_lifetime": 2}');
+my $node = momo_node('rotation', extra_conf => 'momo.token_refresh_margin = 1');
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(defined wait_for_worker($node), 'the worker runs');
+
+# Payments flow: N of them, each committed on its own, about 20 ms apart.
+my $N = 300;
+my $script = "$PostgreSQL::Test::Utils::tmp_check/rotation_payments.sql";
+open(my $fh, '>', $script) or die "cannot write $script: $!";
+print $fh "\\set ON_ERROR_STOP 1\n";
+print $fh "SELECT momo_request_to_pay(10, 'EUR', '4673300" . (2000 + $_) . "', 'rot-$_'), pg_sleep(0.02);\n"
+  for 1 .. $N;
+close $fh;
+my ($out, $err) = ('', '');
+my $flow = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-d', $node->connstr('postgres'), '-f', $script ],
+	'>', \$out, '2>', \$err);
+ok(poll_until($node, 'postgres', "SELECT count(*) >= 20 FROM momo_payments WHERE status = 'successful'", 't', 30),
+	'payments flow');
+
+# The number of payments requested so far (to see each step happen while they flow).
+sub requested { return $node->safe_psql('postgres', 'SELECT count(*) FROM momo_payments') }
+
+sub wait_more
+{
+	my ($since, $what) = @_;
+	ok(poll_until($node, 'postgres', "SELECT count(*) > $since + 20 FROM momo_payments", 't', 30),
+		"payments are requested after: $what");
+}
+
+# 1. The portal regenerates the secondary key: K2 stops working, K3 is issued.
+sandbox_post('/_sandbox/keys', qq({"refuse": ["$K2", "$K4"]}));
+my $n = requested();
+wait_more($n, 'the secondary key is regenerated');
+# 2. momo.subscription_key_secondary is set to it, and reloaded.
+ok(set_momo($node, subscription_key_secondary => $K3), 'the new secondary key is set');
+# 3. The portal regenerates the primary key: K1 stops working, K4 is issued
+#    (momo goes to the secondary meanwhile).
+sandbox_post('/_sandbox/keys', qq({"refuse": ["$K1", "$K2"]}));
+$n = requested();
+wait_more($n, 'the primary key is regenerated');
+# 4. momo.subscription_key_primary is set to it, and reloaded.
+ok(set_momo($node, subscription_key_primary => $K4), 'the new primary key is set');
+$n = requested();
+wait_more($n, 'the new primary key is set');
+
+# 5. A new API key (the old one stops working at once), then set and reloaded.
+my $r = HTTP::Tiny->new(timeout => 15)->post(sandbox_url() . "/v1_0/apiuser/$CRED{api_user}/apikey",
+	{ headers => { 'Ocp-Apim-Subscription-Key' => $K4, 'Content-Type' => 'application/json' }, content => '' });
+is($r->{status}, 201, 'a new API key is made');
+my $new_key = decode_json($r->{content})->{apiKey};
+$n = requested();
+wait_more($n, 'the API key is regenerated');
+ok(set_momo($node, api_key => $new_key), 'the new API key is set');
+
+$flow->finish;
+is($?, 0, 'every payment was requested without an error') or diag($err);
+is(requested(), $N, "$N payments requested");
+
+# Every payment completes, successful, taken once.
+ok(poll_until($node, 'postgres', "SELECT count(*) FROM momo_payments WHERE status <> 'successful'", '0', 120),
+	'every payment is successful');
+is($node->safe_psql('postgres', "SELECT count(*) FROM momo_payments WHERE status = 'failed'"), '0', 'none failed');
+my $stored = sandbox_get('/_sandbox/payments');
+my %ours = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', 'SELECT reference_id FROM momo_payments');
+my @taken = grep { $ours{ $_->{referenceId} } } @$stored;
+is(scalar(@taken), $N, 'MTN holds each payment once');
+is(scalar(grep { $_->{accepted} != 1 } @taken), 0, 'each was accepted once');
+my %ext;
+$ext{ $_->{externalId} }++ for @taken;
+is(scalar(grep { $_ > 1 } values %ext), 0, 'no external id was charged twice');
+
+# The rotation was real: token requests were refused on the way (an old
+# key or the old API key), and the last payments went with the new ones.
+my $stats = sandbox_get('/_sandbox/stats');
+cmp_ok($stats->{token_rejected}, '>', 0, 'token requests were refused meanwhile')
+  or diag(encode_json($stats));
+
+$node->stop;
+done_testing();
