@@ -51,6 +51,8 @@ CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
 -- change while the payment is open, nor once the invoice is paid.  After a
 -- failure they may, and setting the status back to 'open' pays again: a new
 -- payment with the same invoice_no (momo allows it once the last one failed).
+-- Nothing else changes the invoice's payment, and a paid invoice stays paid
+-- (a stale copy saved by an ORM would undo them).
 CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -58,6 +60,15 @@ BEGIN
         NEW.payment_ref    := public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
                                                          NEW.invoice_no, 'Invoice ' || NEW.invoice_no);
         NEW.failure_reason := NULL;
+    ELSIF OLD.payment_ref IS NOT NULL AND NEW.payment_ref IS DISTINCT FROM OLD.payment_ref THEN
+        RAISE EXCEPTION 'invoice %''s payment cannot be changed', OLD.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Set its status back to ''open'' after a failure to pay again; '
+                           'an ORM saving a stale copy of the invoice does this: save the fields you changed only.';
+    ELSIF OLD.status = 'paid' AND (NEW.status, NEW.paid_at) IS DISTINCT FROM (OLD.status, OLD.paid_at) THEN
+        RAISE EXCEPTION 'invoice % is paid: it cannot be set back to %', OLD.invoice_no, NEW.status
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'A payment that succeeded stays successful; refund it if need be.';
     ELSIF OLD.status <> 'payment failed'
           AND (NEW.amount, NEW.currency, NEW.customer_msisdn)
               IS DISTINCT FROM (OLD.amount, OLD.currency, OLD.customer_msisdn) THEN
@@ -71,14 +82,16 @@ END $$;
 CREATE TRIGGER invoices_before_update BEFORE UPDATE ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_update();
 
--- An invoice whose payment is open cannot be deleted: momo would still collect.
+-- An invoice whose payment is open cannot be deleted: momo would still
+-- collect.  Nor can a paid one: it is the record of money taken.
 CREATE FUNCTION shop.invoices_before_delete() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF OLD.status = 'open' THEN
-        RAISE EXCEPTION 'invoice % is being paid: it cannot be deleted', OLD.invoice_no
+    IF OLD.status <> 'payment failed' THEN
+        RAISE EXCEPTION 'invoice % is %: it cannot be deleted', OLD.invoice_no,
+                        CASE OLD.status WHEN 'open' THEN 'being paid' ELSE OLD.status END
               USING ERRCODE = 'object_not_in_prerequisite_state',
-                    HINT = 'Delete it once its payment has failed.';
+                    HINT = 'Only an invoice whose payment failed may be deleted.';
     END IF;
     RETURN OLD;
 END $$;
@@ -104,13 +117,25 @@ RESET ROLE;
 
 -- recipe: DBA
 -- A trigger on momo_payments needs its owner's rights: the DBA creates it,
--- for the payments of the application role only.
-CREATE TRIGGER invoices_payment_final AFTER UPDATE OF status ON public.momo_payments
+-- for the payments of the application role only, with pg_catalog's
+-- operators in its WHEN condition (they bind now, and the condition runs
+-- with momo's rights: momo refuses any other).  OR REPLACE: it can be run again.
+SET search_path = pg_catalog, pg_temp;
+CREATE OR REPLACE TRIGGER invoices_payment_final AFTER UPDATE OF status ON public.momo_payments
     FOR EACH ROW
     WHEN (NEW.status IN ('successful', 'failed') AND OLD.status <> NEW.status
           AND NEW.requested_by = 'momo_shop')
     EXECUTE FUNCTION shop.invoices_payment_final();
 -- end recipe
+RESET search_path;
+-- Run again (the DBA's script, a second time): nothing changes.
+SET search_path = pg_catalog, pg_temp;
+CREATE OR REPLACE TRIGGER invoices_payment_final AFTER UPDATE OF status ON public.momo_payments
+    FOR EACH ROW
+    WHEN (NEW.status IN ('successful', 'failed') AND OLD.status <> NEW.status
+          AND NEW.requested_by = 'momo_shop')
+    EXECUTE FUNCTION shop.invoices_payment_final();
+RESET search_path;
 
 SET ROLE momo_shop;
 INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES
@@ -145,6 +170,14 @@ SELECT count(*) AS payments FROM momo_payments WHERE external_id IN ('INV-1004',
 
 -- A paid invoice's terms cannot change (it would claim an amount never collected).
 UPDATE shop.invoices SET amount = 1 WHERE invoice_no = 'INV-1001';
+-- A stale copy of the invoice, loaded while it was open and saved whole by an
+-- ORM after it was paid, cannot undo the payment: not its status, not its
+-- payment, and a paid invoice is not deleted.
+UPDATE shop.invoices SET status = 'open', paid_at = NULL WHERE invoice_no = 'INV-1001';
+UPDATE shop.invoices SET status = 'payment failed' WHERE invoice_no = 'INV-1001';
+UPDATE shop.invoices SET payment_ref = NULL WHERE invoice_no = 'INV-1001';
+DELETE FROM shop.invoices WHERE invoice_no = 'INV-1001';
+SELECT invoice_no, status, paid_at IS NOT NULL AS paid FROM shop.invoices WHERE invoice_no = 'INV-1001';
 
 -- Paying again after a failure: the payer gives another number; one UPDATE
 -- corrects it and asks for a new payment of the same invoice.
@@ -185,6 +218,9 @@ UPDATE shop.invoices SET currency = 'USD' WHERE invoice_no = 'INV-1007';
 UPDATE shop.invoices SET customer_msisdn = '250788000007' WHERE invoice_no = 'INV-1007';
 -- Setting an open invoice's status to 'open' again asks for nothing more.
 UPDATE shop.invoices SET status = 'open' WHERE invoice_no = 'INV-1007';
+-- Nor does pointing it at another payment (a stale copy saved after paying
+-- again, double-clicked, would point it back at the failed one).
+UPDATE shop.invoices SET payment_ref = gen_random_uuid() WHERE invoice_no = 'INV-1007';
 SELECT i.amount, i.currency, i.customer_msisdn, i.status, p.amount AS asked, p.status AS payment
   FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref
  WHERE i.invoice_no = 'INV-1007';

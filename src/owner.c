@@ -11,11 +11,16 @@
  *
  *	  Before acting, the table is checked: its owner must not be a superuser,
  *	  no FORCE ROW LEVEL SECURITY may hide rows from it, and every trigger on
- *	  it (and on momo_events) other than momo's own must run as its
- *	  function's owner -- SECURITY
- *	  DEFINER, with a pinned search_path, owned by neither a superuser nor
+ *	  it and on every other table momo writes (momo_written_tables) other
+ *	  than momo's own must run as its function's owner -- SECURITY DEFINER,
+ *	  with a pinned search_path, owned by neither a superuser nor
  *	  momo_worker -- since a trigger that runs as its invoker would run with
- *	  momo_worker's rights, which write every payment.
+ *	  momo_worker's rights, which write every payment.  And every trigger's
+ *	  WHEN condition, momo's own included, which is evaluated as whoever
+ *	  fires the trigger (momo_worker), may call pg_catalog's functions and
+ *	  operators only: one bound to an operator or function planted in
+ *	  another schema (by a database owner who set the DBA's search_path)
+ *	  would run that code with momo_worker's rights.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,8 +32,10 @@
 #include "catalog/pg_proc.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "catalog/pg_namespace.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -46,6 +53,13 @@ bool		momo_in_worker = false;
 /* The triggers momo itself puts on its tables. */
 static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments_notify",
 	"momo_payments_change_insert", "momo_payments_change_update", "momo_events_guard"};
+
+/*
+ * Every table momo's functions and worker write as its owner: a trigger on
+ * any of them runs in their statements.  (momo_fee_schedule is only read.)
+ */
+static const char *const momo_written_tables[] = {"momo_payments", "momo_events",
+	"momo_payment_changes", "momo_change_horizon"};
 
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
 
@@ -75,7 +89,6 @@ char *
 momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 {
 	Relation	rel;
-	Oid			events;
 	StringInfoData why;
 
 	if (superuser_arg(owner))
@@ -87,20 +100,63 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 		appendStringInfoString(&why, "momo_payments has FORCE ROW LEVEL SECURITY, which hides payments from momo_worker");
 	check_triggers(rel, owner, nsp, &why);
 	table_close(rel, AccessShareLock);
-	/* momo_events too: the worker and the functions insert and purge it as its owner. */
-	events = get_relname_relid("momo_events", nsp);
-	if (OidIsValid(events))
+	/* The other tables momo writes as their owner (a schema of 1.0 lacks some). */
+	for (size_t i = 1; i < lengthof(momo_written_tables); i++)
 	{
-		rel = table_open(events, AccessShareLock);
+		Oid			other = get_relname_relid(momo_written_tables[i], nsp);
+
+		if (!OidIsValid(other))
+			continue;
+		rel = table_open(other, AccessShareLock);
 		check_triggers(rel, owner, nsp, &why);
 		table_close(rel, AccessShareLock);
 	}
 	return why.len ? why.data : NULL;
 }
 
+/* check_functions_in_node's test: a function of another schema than pg_catalog. */
+static bool
+outside_catalog(Oid func_id, void *context)
+{
+	Oid		   *found = (Oid *) context;
+
+	if (get_func_namespace(func_id) == PG_CATALOG_NAMESPACE)
+		return false;
+	*found = func_id;
+	return true;
+}
+
+/*
+ * Returns true if expression node calls anything but pg_catalog's code: a
+ * function or operator of another schema (its function in *found), or a
+ * domain's constraints (InvalidOid in *found).
+ */
+static bool
+foreign_code_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, CoerceToDomain))
+	{
+		*(Oid *) context = InvalidOid;
+		return true;
+	}
+	if (check_functions_in_node(node, outside_catalog, context))
+		return true;
+	return expression_tree_walker(node, foreign_code_walker, context);
+}
+
+/* Returns true if trigger t's WHEN condition calls code outside pg_catalog (*found: what). */
+static bool
+when_calls_foreign_code(Trigger *t, Oid *found)
+{
+	return t->tgqual != NULL && foreign_code_walker(stringToNode(t->tgqual), found);
+}
+
 /*
  * Appends to *why each trigger on rel, other than momo's own, that would
- * run with owner's rights or a superuser's.
+ * run with owner's rights or a superuser's, and each trigger (momo's own
+ * too) whose WHEN condition calls code outside pg_catalog.
  */
 static void
 check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
@@ -139,6 +195,14 @@ check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
 			appendStringInfo(why, "%strigger %s on %s calls %s, which %s",
 							 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
 							 format_procedure(t->tgfoid), problem);
+		{
+			Oid			found = InvalidOid;
+
+			if (when_calls_foreign_code(t, &found))
+				appendStringInfo(why, "%sthe WHEN condition of trigger %s on %s calls %s, which is not pg_catalog's and would run with momo's rights",
+								 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
+								 OidIsValid(found) ? format_procedure(found) : "a domain's constraint");
+		}
 	}
 }
 

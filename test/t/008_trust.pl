@@ -380,6 +380,69 @@ sub install_recipe
 }
 
 ############################################################################
+# The WHEN condition of a trigger is evaluated as whoever fires it: in the
+# worker, momo_worker.  A database owner (mallory) plants an operator =(text,
+# text) in a schema of hers and puts it first in the database's search_path;
+# a DBA then creates a trigger on momo_payments in that session, whose WHEN
+# condition binds to the planted operator (so a red team made momo_worker
+# build a door, through Django's test database, which the application owns).
+# And a trigger on momo_payment_changes, which the worker and momo's
+# functions write as momo_worker too, calling an invoker's function.  momo
+# refuses to act while either is there; neither runs.
+{
+	$node->safe_psql('victim', q{
+		SET ROLE mallory;
+		CREATE SCHEMA planted;
+		CREATE FUNCTION planted.evil_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'planted operator in a WHEN condition');
+			RETURN $1 OPERATOR(pg_catalog.=) $2;
+		END $$;
+		CREATE OPERATOR planted.= (LEFTARG = text, RIGHTARG = text, FUNCTION = planted.evil_eq);
+		RESET ROLE;
+		CREATE FUNCTION public.dba_noop() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+			SET search_path = pg_catalog, pg_temp AS $$ BEGIN RETURN NULL; END $$;
+		ALTER FUNCTION public.dba_noop() OWNER TO app;
+		SET search_path = planted, pg_catalog;
+		CREATE TRIGGER planted_when AFTER UPDATE ON momo.momo_payments FOR EACH ROW
+			WHEN (NEW.status = 'successful') EXECUTE FUNCTION public.dba_noop();
+	});
+	my ($rc, $out, $err) = as_role('app', "SELECT momo_request_to_pay(7, 'EUR', '46733000007', 'planted-when')");
+	like($err, qr/momo refuses to act: the WHEN condition of trigger planted_when on momo_payments calls planted\.evil_eq\(text,text\)/,
+		'a WHEN condition bound to a planted operator makes momo refuse to act');
+	like($node->safe_psql('victim', q{SELECT detail FROM momo_preflight() WHERE check_name = 'triggers on momo_payments'}),
+		qr/WHEN condition of trigger planted_when/, 'momo_preflight names it');
+	$node->safe_psql('victim', 'DROP TRIGGER planted_when ON momo.momo_payments');
+
+	# the same condition written as the README says, with pg_catalog's operator: fine
+	$node->safe_psql('victim', q{
+		SET search_path = pg_catalog, pg_temp;
+		CREATE TRIGGER catalog_when AFTER UPDATE ON momo.momo_payments FOR EACH ROW
+			WHEN (NEW.status = 'successful') EXECUTE FUNCTION public.dba_noop();
+	});
+	my $ref = app_payment('catalog-when');
+	is(await_payment($node, $ref, db => 'victim')->{status}, 'successful',
+		'the same trigger created with search_path pg_catalog is accepted');
+	$node->safe_psql('victim', 'DROP TRIGGER catalog_when ON momo.momo_payments');
+
+	$node->safe_psql('victim', q{
+		CREATE FUNCTION public.changes_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'trigger on momo_payment_changes');
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER changes_trigger AFTER INSERT ON momo.momo_payment_changes
+			FOR EACH ROW EXECUTE FUNCTION public.changes_trigger();
+	});
+	($rc, $out, $err) = as_role('app', "SELECT momo_request_to_pay(8, 'EUR', '46733000008', 'changes-trigger')");
+	like($err, qr/momo refuses to act: trigger changes_trigger on momo_payment_changes calls .*runs as whoever fires it/,
+		'a SECURITY INVOKER trigger on momo_payment_changes makes momo refuse to act');
+	$node->safe_psql('victim', 'DROP TRIGGER changes_trigger ON momo.momo_payment_changes');
+	is(pwned(), 'nothing', 'neither ran');
+	ok(!is_superuser('mallory'), 'mallory did not become superuser');
+}
+
+############################################################################
 # A superuser-owned momo_payments: the worker refuses to act as it (and says
 # so), rather than run triggers with a superuser's rights.
 {

@@ -33,6 +33,8 @@ CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
 -- change while the payment is open, nor once the invoice is paid.  After a
 -- failure they may, and setting the status back to 'open' pays again: a new
 -- payment with the same invoice_no (momo allows it once the last one failed).
+-- Nothing else changes the invoice's payment, and a paid invoice stays paid
+-- (a stale copy saved by an ORM would undo them).
 CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -40,6 +42,15 @@ BEGIN
         NEW.payment_ref    := public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
                                                          NEW.invoice_no, 'Invoice ' || NEW.invoice_no);
         NEW.failure_reason := NULL;
+    ELSIF OLD.payment_ref IS NOT NULL AND NEW.payment_ref IS DISTINCT FROM OLD.payment_ref THEN
+        RAISE EXCEPTION 'invoice %''s payment cannot be changed', OLD.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Set its status back to ''open'' after a failure to pay again; '
+                           'an ORM saving a stale copy of the invoice does this: save the fields you changed only.';
+    ELSIF OLD.status = 'paid' AND (NEW.status, NEW.paid_at) IS DISTINCT FROM (OLD.status, OLD.paid_at) THEN
+        RAISE EXCEPTION 'invoice % is paid: it cannot be set back to %', OLD.invoice_no, NEW.status
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'A payment that succeeded stays successful; refund it if need be.';
     ELSIF OLD.status <> 'payment failed'
           AND (NEW.amount, NEW.currency, NEW.customer_msisdn)
               IS DISTINCT FROM (OLD.amount, OLD.currency, OLD.customer_msisdn) THEN
@@ -53,14 +64,16 @@ END $$;
 CREATE TRIGGER invoices_before_update BEFORE UPDATE ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_update();
 
--- An invoice whose payment is open cannot be deleted: momo would still collect.
+-- An invoice whose payment is open cannot be deleted: momo would still
+-- collect.  Nor can a paid one: it is the record of money taken.
 CREATE FUNCTION shop.invoices_before_delete() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF OLD.status = 'open' THEN
-        RAISE EXCEPTION 'invoice % is being paid: it cannot be deleted', OLD.invoice_no
+    IF OLD.status <> 'payment failed' THEN
+        RAISE EXCEPTION 'invoice % is %: it cannot be deleted', OLD.invoice_no,
+                        CASE OLD.status WHEN 'open' THEN 'being paid' ELSE OLD.status END
               USING ERRCODE = 'object_not_in_prerequisite_state',
-                    HINT = 'Delete it once its payment has failed.';
+                    HINT = 'Only an invoice whose payment failed may be deleted.';
     END IF;
     RETURN OLD;
 END $$;
