@@ -1,6 +1,6 @@
 """The checkout form: an invoice, whose insert requests the payment."""
 from django import forms
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 from .models import Invoice
 
@@ -22,14 +22,18 @@ class InvoiceForm(forms.ModelForm):
                    "currency": forms.TextInput}
         labels = {"invoice_no": "Invoice number", "customer_msisdn": "Mobile money number"}
 
+    def validate_unique(self):
+        """The database decides, at the insert (a retry is then recognised)."""
+
     def clean_customer_msisdn(self):
-        """The number as people write it ('0788 123 456'), as momo will send it."""
-        with connection.cursor() as cur:
-            try:
+        """The number as people write it ('0788 123 456'), as momo will send it.
+        In a savepoint: with ATOMIC_REQUESTS the request's transaction goes on."""
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
                 cur.execute("SELECT momo_normalize_msisdn(%s)", [self.cleaned_data["customer_msisdn"]])
-            except DatabaseError as e:
-                raise forms.ValidationError(momo_message(e)) from e
-            return cur.fetchone()[0]
+                return cur.fetchone()[0]
+        except DatabaseError as e:
+            raise forms.ValidationError(momo_message(e)) from e
 
     def add_momo_errors(self, error):
         """Puts the errors of a momo validation ERROR next to the fields it is

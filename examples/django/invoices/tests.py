@@ -18,6 +18,7 @@ from django.db import DatabaseError, connection
 from django.test import LiveServerTestCase
 
 from .models import Invoice
+from .views import invoice_url
 
 SANDBOX_URL = os.environ.get("SHOP_SANDBOX_URL", "http://127.0.0.1:18080")
 APPROVES = "+46 733 123 999"       # the sandbox: pending, then successful
@@ -75,7 +76,7 @@ class ShopTest(LiveServerTestCase):
 
     def test_checkout_is_paid_through_the_callback(self):
         data, r = self.checkout()
-        self.assertRedirects(r, f"/invoices/{data['invoice_no']}/")
+        self.assertRedirects(r, invoice_url(data["invoice_no"]))
         invoice = Invoice.objects.get(pk=data["invoice_no"])
         self.assertEqual(invoice.customer_msisdn, "46733123999")          # normalised by the form
         self.assertIsNotNone(invoice.payment_ref)
@@ -92,9 +93,13 @@ class ShopTest(LiveServerTestCase):
         callbacks = sandbox(f"/_sandbox/callbacks?referenceId={invoice.payment_ref}")
         self.assertTrue(any(c["delivery"] == "delivered" and c["http_status"] == 200 for c in callbacks),
                         callbacks)
-        page = self.client.get(f"/invoices/{invoice.invoice_no}/")
+        page = self.client.get(invoice_url(invoice.invoice_no))
         self.assertContains(page, '<strong id="invoice-status">paid</strong>', html=False)
         self.assertContains(page, '<span id="payment-status">successful</span>', html=False)
+        self.assertNotContains(page, "46733123999")                     # the payer's number, masked
+        self.assertContains(page, "467******99")
+        # the page is reached by its signed link only, not by the number
+        self.assertEqual(self.client.get(f"/invoices/{invoice.invoice_no}/").status_code, 404)
 
     def test_failed_payment_is_paid_again_from_the_invoice(self):
         data, r = self.checkout(customer_msisdn=REJECTS)
@@ -102,7 +107,7 @@ class ShopTest(LiveServerTestCase):
         invoice = self.final_invoice(data["invoice_no"])
         self.assertEqual((invoice.status, invoice.failure_reason), ("payment failed", "APPROVAL_REJECTED"))
         first_ref = invoice.payment_ref
-        page = self.client.get(f"/invoices/{invoice.invoice_no}/")
+        page = self.client.get(invoice_url(invoice.invoice_no))
         self.assertContains(page, '<span id="failure-reason">APPROVAL_REJECTED</span>', html=False)
 
         # the README's "pay again": another number, and the status back to open
@@ -147,13 +152,54 @@ class ShopTest(LiveServerTestCase):
         self.assertFalse(Invoice.objects.filter(pk=data["invoice_no"]).exists())
         self.assertEqual(fetch("SELECT count(*) FROM momo_payments WHERE external_id = %s",
                                [data["invoice_no"]]), [(0,)])
-        # an invoice number taken: the field's error, and the first payment only
+        # an invoice number taken, other terms: the field's error, the first payment only
         data, r = self.checkout()
         _, r = self.checkout(invoice_no=data["invoice_no"], amount="99")
         self.assertEqual(r.status_code, 400)
         self.assertEqual(list(r.context["form"].errors), ["invoice_no"])
+        # a browser's retry of the same checkout: the same invoice, no second payment
+        _, r = self.checkout(invoice_no=data["invoice_no"])
+        self.assertRedirects(r, invoice_url(data["invoice_no"]))
         self.assertEqual(fetch("SELECT amount FROM momo_payments WHERE external_id = %s",
                                [data["invoice_no"]]), [(1500,)])
+        # any characters in a number: its page is reached all the same
+        data, r = self.checkout(invoice_no="INV/2026/" + uuid.uuid4().hex[:6])
+        self.assertRedirects(r, invoice_url(data["invoice_no"]))
+        # with ATOMIC_REQUESTS (each request one transaction), a wrong number is
+        # still the field's error, not a 500
+        connection.settings_dict["ATOMIC_REQUESTS"] = True
+        try:
+            _, r = self.checkout(customer_msisdn="12")
+        finally:
+            connection.settings_dict["ATOMIC_REQUESTS"] = False
+        self.assertEqual(r.status_code, 400)
+        self.assertEqual(list(r.context["form"].errors), ["customer_msisdn"])
+
+    def test_stale_copy_cannot_undo_a_payment(self):
+        # A Django object loaded while its invoice was open and saved whole
+        # after it was paid (or after paying again) is refused, not applied.
+        data, _ = self.checkout(customer_msisdn=REJECTS)
+        stale = Invoice.objects.get(pk=data["invoice_no"])
+        self.final_invoice(data["invoice_no"])
+        # pay again, the ORM way; a double click saves the stale copy once more
+        again = Invoice.objects.get(pk=data["invoice_no"])
+        again.customer_msisdn, again.status = "46733123999", "open"
+        again.save()
+        with self.assertRaises(DatabaseError) as e:
+            stale.save()                         # would point it back at the failed payment
+        self.assertEqual(e.exception.__cause__.pgcode, "55000")
+        paid = self.final_invoice(data["invoice_no"])
+        self.assertEqual(paid.status, "paid")
+        for status in ("open", "payment failed"):
+            stale = Invoice.objects.get(pk=data["invoice_no"])
+            stale.status = status
+            with self.assertRaises(DatabaseError) as e:
+                stale.save()
+            self.assertEqual(e.exception.__cause__.pgcode, "55000")
+        with self.assertRaises(DatabaseError) as e:
+            paid.delete()
+        self.assertEqual(e.exception.__cause__.pgcode, "55000")
+        self.assertEqual(Invoice.objects.get(pk=data["invoice_no"]).status, "paid")
 
     def test_callback_endpoint(self):
         url = self.live_server_url + "/auth/api/momo/callback/"

@@ -1,13 +1,24 @@
 """The checkout: a form that creates an invoice (its insert requests the
-payment), the invoice's status page, and the endpoint MTN calls back."""
+payment), the invoice's status page, and the endpoint MTN calls back.
+
+The form is the shop's: in a real site the amount and the invoice number come
+from the order, behind a login; here a visitor types them, to try momo.  The
+status page is reached by a signed link, not by the (guessable) number."""
+from django.core import signing
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from .forms import InvoiceForm
 from .models import Invoice
+
+
+def invoice_url(invoice_no):
+    """The invoice's status page: a signed link (any characters, unguessable)."""
+    return reverse("invoice", args=[signing.dumps(invoice_no, salt="invoice")])
 
 
 def invoice_new(request):
@@ -20,16 +31,26 @@ def invoice_new(request):
         except IntegrityError as e:
             if getattr(e.__cause__, "pgcode", None) != "23505":
                 raise
+            # A browser's retry of the same checkout shows the invoice; other
+            # terms under a taken number are the field's error.  No second payment.
+            existing = Invoice.objects.filter(pk=invoice.invoice_no).first()
+            if existing and (existing.customer_msisdn, existing.amount, existing.currency) == \
+                    (invoice.customer_msisdn, invoice.amount, invoice.currency):
+                return redirect(invoice_url(existing.invoice_no))
             form.add_error("invoice_no", "An invoice with this number exists.")
         except DatabaseError as e:
             if not form.add_momo_errors(e):
                 raise
         else:
-            return redirect("invoice", invoice_no=invoice.invoice_no)
+            return redirect(invoice_url(invoice.invoice_no))
     return render(request, "invoices/new.html", {"form": form}, status=400 if form.errors else 200)
 
 
-def invoice_detail(request, invoice_no):
+def invoice_detail(request, token):
+    try:
+        invoice_no = signing.loads(token, salt="invoice")
+    except signing.BadSignature:
+        raise Http404("no such invoice")
     invoice = get_object_or_404(Invoice, pk=invoice_no)
     payment = None
     if invoice.payment_ref:
@@ -37,7 +58,9 @@ def invoice_detail(request, invoice_no):
             cur.execute("SELECT status, reason, updated_at FROM momo_payments WHERE reference_id = %s",
                         [invoice.payment_ref])
             payment = dict(zip(("status", "reason", "updated_at"), cur.fetchone() or ()))
-    return render(request, "invoices/detail.html", {"invoice": invoice, "payment": payment})
+    number = invoice.customer_msisdn
+    masked = number[:3] + "*" * max(len(number) - 5, 0) + number[-2:]
+    return render(request, "invoices/detail.html", {"invoice": invoice, "payment": payment, "payer": masked})
 
 
 # recipe: callback-view

@@ -5,6 +5,6 @@ from invoices import views
 
 urlpatterns = [
     path("", views.invoice_new, name="invoice_new"),
-    path("invoices/<str:invoice_no>/", views.invoice_detail, name="invoice"),
+    path("invoices/<str:token>/", views.invoice_detail, name="invoice"),
     path("auth/api/momo/callback/", views.momo_callback, name="momo_callback"),
 ]
