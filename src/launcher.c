@@ -659,6 +659,67 @@ launcher_start_worker(LauncherDb *db)
 	db->noticed = false;		/* this worker sees what was noticed */
 }
 
+/*
+ * Slots short: the momo.max_databases oldest databases that are wanted are
+ * the ones served.  For each of them that waits for a slot (not held by a
+ * DROP/CREATE ... TEMPLATE/rename, not backing off), the worker of a younger
+ * database makes way: SIGTERM, as DROP DATABASE does (what it claimed is
+ * durable, and sent again with the same reference ids by its next worker).
+ * Otherwise a copy made of a served database while its worker was stopped
+ * for the copy could take its slot for good.  dbs is in OID order.  Returns
+ * true if it stopped one: no worker is started until it has exited (its
+ * exit sets the latch), or the waiting database would be refused a slot.
+ */
+static bool
+launcher_make_way(LauncherDb **dbs, int ndbs, TimestampTz now)
+{
+	bool		stopped = false;
+
+	int			entitled = 0;
+	int			waiting = 0;
+
+	for (int i = 0; i < ndbs; i++)
+	{
+		LauncherDb *db = dbs[i];
+		bool		held;
+
+		if (!(db->seen && db->wanted && !db->absent))
+			continue;
+		if (entitled < momo_shared->ndatabases)
+		{
+			entitled++;
+			if (db->handle || db->start_after > now)
+				continue;
+			LWLockAcquire(momo_shared->lock, LW_SHARED);
+			held = launcher_is_held(db->dboid);
+			LWLockRelease(momo_shared->lock);
+			if (!held)
+				waiting++;
+		}
+		else if (waiting > 0 && db->handle && !db->stopping)
+		{
+			ereport(LOG,
+					(errmsg("momo stops the worker of database \"%s\" to serve an older database: all %d databases of momo.max_databases are served",
+							db->name, momo_shared->ndatabases)));
+			TerminateBackgroundWorker(db->handle);
+			db->stopping = true;
+			waiting--;
+			stopped = true;
+		}
+	}
+	return stopped;
+}
+
+/* qsort comparator: databases by OID, oldest first. */
+static int
+launcher_db_cmp(const void *a, const void *b)
+{
+	Oid			x = (*(LauncherDb *const *) a)->dboid;
+	Oid			y = (*(LauncherDb *const *) b)->dboid;
+
+	return (x > y) - (x < y);
+}
+
 /* At the launcher's exit: its workers exit too, and it unpublishes its latch. */
 static void
 launcher_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
@@ -721,6 +782,8 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 	HASHCTL		ctl;
 	bool		scan = true;
 	TimestampTz next_scan = 0;
+	LauncherDb **dbs;			/* the databases, in the order they are served */
+	int			maxdbs = 64;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -757,12 +820,15 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 	}
 	ereport(LOG, (errmsg("momo launcher started")));
 
+	dbs = MemoryContextAlloc(TopMemoryContext, maxdbs * sizeof(LauncherDb *));
 	for (;;)
 	{
 		HASH_SEQ_STATUS seq;
 		LauncherDb *db;
 		TimestampTz now;
 		long		wait_ms;
+		int			ndbs;
+		bool		making_way;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -797,11 +863,28 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 			next_scan = TimestampTzPlusMilliseconds(now, MOMO_RESCAN_MS);
 		}
 
-		/* Stop the unwanted, start the wanted */
+		/*
+		 * Stop the unwanted, start the wanted: oldest database (lowest OID)
+		 * first, so that when slots are short the databases made later
+		 * (copies of a template, say) wait, not those that were there first.
+		 */
 		wait_ms = MOMO_RESCAN_MS;
+		ndbs = 0;
 		hash_seq_init(&seq, launcher_dbs);
 		while ((db = hash_seq_search(&seq)) != NULL)
 		{
+			if (ndbs == maxdbs)
+			{
+				maxdbs *= 2;
+				dbs = repalloc(dbs, maxdbs * sizeof(LauncherDb *));
+			}
+			dbs[ndbs++] = db;
+		}
+		qsort(dbs, ndbs, sizeof(LauncherDb *), launcher_db_cmp);
+		making_way = launcher_make_way(dbs, ndbs, now);
+		for (int i = 0; i < ndbs; i++)
+		{
+			db = dbs[i];
 			if (db->handle && !(db->seen && db->wanted))
 			{
 				TerminateBackgroundWorker(db->handle);
@@ -809,7 +892,7 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 			}
 			else if (db->handle)
 				wait_ms = Min(wait_ms, launcher_watch_look(db, now));
-			else if (!db->handle && db->seen && db->wanted && !db->absent)
+			else if (!making_way && !db->handle && db->seen && db->wanted && !db->absent)
 			{
 				if (db->start_after <= now)
 					launcher_start_worker(db);

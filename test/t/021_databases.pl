@@ -259,4 +259,22 @@ $node->stop;
 	$tight->stop;
 }
 
+############################################################################
+# When slots are short, the databases that were there first are served:
+# copies of a database with momo (as a role with CREATEDB makes of a
+# template) must not take its worker's slot, at a restart either (the
+# launcher once started them in its hash table's order; a red team's copies
+# took the slot of the shop they were copied from).
+{
+	my $few = momo_node('order', databases => '*', extra_conf => 'momo.max_databases = 1');
+	$few->safe_psql('postgres', 'CREATE DATABASE shop');
+	$few->safe_psql('shop', 'CREATE EXTENSION momo');
+	ok(workers_become($few, 'shop'), 'the shop is served');
+	$few->safe_psql('postgres', "CREATE DATABASE copy$_ TEMPLATE shop") for 1 .. 6;
+	ok(workers_become($few, 'shop'), 'its copies wait for a slot');
+	$few->restart;
+	ok(workers_become($few, 'shop'), 'after a restart, the shop gets the one slot, not a copy');
+	$few->stop;
+}
+
 done_testing();
