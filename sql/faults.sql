@@ -74,9 +74,10 @@ SELECT status_checks >= 2 AS polled_while_pending FROM momo_payments WHERE refer
 SELECT momo_test.sandbox('config', '{"pending_ms": 0}') IS NOT NULL AS configured;
 
 -- Refusals of the merchant's configuration fail nothing: they pause sending
--- (the payment waits, queued, its send not counted, and the worker says
--- why), and the payment goes through with the same reference id once the
--- configuration is fixed.  A wrong target environment (HTTP 500
+-- (the payment waits, queued, its send not counted, the worker writes its
+-- pause in momo_pauses and says why), and the payment goes through with the
+-- same reference id once the configuration is fixed and an operator has
+-- resumed sending (momo_resume).  A wrong target environment (HTTP 500
 -- NOT_ALLOWED_TARGET_ENVIRONMENT) ...
 CREATE FUNCTION momo_test.wait_paused(code text, ref uuid) RETURNS text
 LANGUAGE plpgsql AS $$
@@ -91,7 +92,7 @@ BEGIN
               AND (SELECT last_http_status IS NOT NULL FROM momo_payments WHERE reference_id = ref);
         PERFORM pg_sleep(0.1);
     END LOOP;
-    RETURN p;
+    RETURN regexp_replace(p, ' since [^,]+,', ' since <time>,');
 END
 $$;
 ALTER SYSTEM SET momo.target_environment = 'mtnrwanda';
@@ -102,8 +103,11 @@ SELECT momo_test.wait_paused('NOT_ALLOWED_TARGET_ENVIRONMENT', :'ref') AS proble
 SELECT status, reason, send_refused, attempts, last_http_status, last_error
   FROM momo_payments WHERE reference_id = :'ref';
 SELECT momo_test.sandbox('payments/' || :'ref') IS NULL AS not_stored_by_mtn;
+SELECT product, reason, paused_by, automatic FROM momo_pauses;
 ALTER SYSTEM RESET momo.target_environment;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+-- The pause holds until an operator resumes it.
+SELECT momo_resume();
 SELECT * FROM momo_test.outcome(:'ref');
 SELECT s->'posts' AS posts, s->'accepted' AS accepted FROM momo_test.seen(:'ref') s;
 -- ... and a callback URL whose host is not the API user's (INVALID_CALLBACK_URL_HOST).
@@ -114,6 +118,7 @@ SELECT momo_test.wait_paused('INVALID_CALLBACK_URL_HOST', :'ref') AS problem;
 SELECT status, attempts, last_http_status FROM momo_payments WHERE reference_id = :'ref';
 ALTER SYSTEM RESET momo.callback_url;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_resume('collection');
 SELECT * FROM momo_test.outcome(:'ref');
 SELECT problem FROM momo_worker_status();
 

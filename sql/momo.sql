@@ -540,6 +540,64 @@ COMMENT ON FUNCTION @extschema@.momo_health() IS
 
 REVOKE ALL ON FUNCTION @extschema@.momo_health() FROM PUBLIC;
 
+-- The pause switch (README, "Operating in production"): a product with a
+-- row here is not sent: its payments queue, status checks of those already
+-- at MTN go on.
+-- momo_pause writes rows, momo_resume deletes them; the worker writes one
+-- itself (automatic) when MTN refuses the merchant's configuration.  A
+-- table, not memory: the pause outlives a restart, is replicated to the
+-- standbys (a failover keeps it) and is kept by pg_dump (a restore does not
+-- start sending what an operator stopped).  Its trigger notifies
+-- momo_pause, and has the worker look at the table again at commit.
+CREATE TABLE @extschema@.momo_pauses (
+    product   text PRIMARY KEY CHECK (product IN ('collection', 'disbursement', 'remittance')),
+    reason    text NOT NULL,
+    paused_by name NOT NULL DEFAULT current_user,
+    paused_at timestamptz NOT NULL DEFAULT now(),
+    automatic boolean NOT NULL DEFAULT false
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_pauses', '');
+
+COMMENT ON TABLE @extschema@.momo_pauses IS
+    'products whose sending is paused (momo_pause, momo_resume): their payments queue, status checks go on';
+COMMENT ON COLUMN @extschema@.momo_pauses.paused_by IS
+    'the role that paused (the current user of momo_pause), or momo_worker for an automatic pause';
+COMMENT ON COLUMN @extschema@.momo_pauses.automatic IS
+    'paused by the worker, because MTN refused the merchant''s configuration (reason says how); momo_resume ends it too';
+
+CREATE FUNCTION @extschema@.momo_pauses_change() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_pauses_change'
+LANGUAGE C;
+
+-- ALWAYS: also under session_replication_role = replica (a logical
+-- replication apply, a restore with it set).
+CREATE TRIGGER momo_pauses_change
+    AFTER INSERT OR UPDATE OR DELETE ON @extschema@.momo_pauses
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.momo_pauses_change();
+CREATE TRIGGER momo_pauses_truncate
+    AFTER TRUNCATE ON @extschema@.momo_pauses
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_pauses_change();
+ALTER TABLE @extschema@.momo_pauses ENABLE ALWAYS TRIGGER momo_pauses_change;
+ALTER TABLE @extschema@.momo_pauses ENABLE ALWAYS TRIGGER momo_pauses_truncate;
+
+CREATE FUNCTION @extschema@.momo_pause(reason text, product text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_pause'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_pause(text, text) IS
+    'pause sending of product (NULL: every product) for reason: its payments queue, status checks go on, until momo_resume';
+
+CREATE FUNCTION @extschema@.momo_resume(product text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_resume'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_resume(text) IS
+    'end the pause of product (NULL: every product), whoever paused it: what queued is sent, in order';
+
 -- Payments that need a person's attention: still queued or pending
 -- momo.attention_after after they were requested (MTN keeps them pending, or
 -- cannot be reached).  They are checked on the long-tail schedule and never
@@ -580,6 +638,10 @@ CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
     UNION ALL
     SELECT 'worker_problem', w.problem, 1 FROM @extschema@.momo_worker_status() w WHERE w.problem IS NOT NULL
     UNION ALL
+    SELECT 'paused', pr.product, (pa.product IS NOT NULL)::integer::numeric
+      FROM (VALUES ('collection'), ('disbursement'), ('remittance')) pr(product)
+      LEFT JOIN @extschema@.momo_pauses pa ON pa.product = pr.product
+    UNION ALL
     SELECT 'exchanges_last_hour', e.operation || '/' || e.outcome, count(*)
       FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour'
      GROUP BY e.operation, e.outcome
@@ -595,7 +657,7 @@ CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
      GROUP BY e.operation, q.p;
 
 COMMENT ON VIEW @extschema@.momo_stats IS
-    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, the worker and its problem, exchange outcomes, error rates and latency percentiles';
+    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, the worker and its problem, products paused, exchange outcomes, error rates and latency percentiles';
 
 -- Nothing of momo is open to PUBLIC; see README.md for the grants an application needs.
 REVOKE ALL ON TABLE @extschema@.momo_payments FROM PUBLIC;
@@ -628,6 +690,10 @@ REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_ho
 REVOKE ALL ON SEQUENCE @extschema@.momo_change_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_changes(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_pauses FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_pauses_change() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_pause(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_resume(text) FROM PUBLIC;
 
 -- momo_worker owns the tables (see the top of this file): momo's functions
 -- (SECURITY INVOKER) and its worker do their own statements as the owner of
@@ -640,6 +706,7 @@ ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_payment_changes OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_change_horizon OWNER TO momo_worker;
 ALTER SEQUENCE @extschema@.momo_change_seq OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_pauses OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_attention OWNER TO momo_worker;
 ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;

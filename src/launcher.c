@@ -1042,6 +1042,44 @@ momo_launcher_publish_problem(const char *problem)
 	LWLockRelease(momo_shared->lock);
 }
 
+/* Commits that changed momo_pauses in this database so far (see MomoDatabase). */
+uint64
+momo_launcher_pause_changes(void)
+{
+	uint64		changes = 0;
+
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	if (my_database)
+		changes = my_database->pause_changes;
+	LWLockRelease(momo_shared->lock);
+	return changes;
+}
+
+/*
+ * At the commit of a backend's transaction that changed momo_pauses (or may
+ * have), once it is visible: counts it in this database's slot and wakes
+ * its worker, which reads the table again before it sends anything more.
+ * Nothing when no worker serves the database: one reads the table when it
+ * starts.
+ */
+void
+momo_launcher_pauses_changed(void)
+{
+	MomoDatabase *slot;
+
+	if (momo_shared == NULL)
+		return;
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	slot = launcher_slot_of(MyDatabaseId);
+	if (slot)
+	{
+		slot->pause_changes++;
+		if (slot->worker_latch)
+			SetLatch(slot->worker_latch);
+	}
+	LWLockRelease(momo_shared->lock);
+}
+
 /* The numberings of the change feed that polls of this database asked for so far. */
 uint64
 momo_launcher_feed_asked(void)

@@ -27,12 +27,14 @@ extern bool momo_launcher_extension_gone(void);
 extern void momo_launcher_publish_problem(const char *problem);
 extern uint64 momo_launcher_feed_asked(void);
 extern void momo_launcher_feed_numbered(uint64 through);
+extern uint64 momo_launcher_pause_changes(void);
 
 /* Backends */
 extern void momo_launcher_utility_before(Node *parsetree);
 extern void momo_launcher_utility_after(Node *parsetree);
 extern void momo_launcher_pre_prepare(void);
 extern void momo_launcher_xact_end(bool committed);
+extern void momo_launcher_pauses_changed(void);
 extern bool momo_launcher_serves(char **why, char **hint);
 extern pid_t momo_launcher_worker_of(Oid dboid, bool *serving, char *problem);
 

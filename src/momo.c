@@ -39,6 +39,7 @@ MomoShared *momo_shared = NULL;
 static bool wake_at_commit = false;
 static bool announce_at_commit = false;
 static bool durable_at_commit = false;
+static bool pauses_at_commit = false;
 
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 #if PG_VERSION_NUM >= 150000
@@ -325,6 +326,17 @@ momo_wake_worker_at_commit(void)
 	wake_at_commit = true;
 }
 
+/*
+ * Arranges for this database's worker to look at momo_pauses again, before
+ * it starts any further payment request, when the current transaction
+ * commits (pause.c: the table's trigger).
+ */
+void
+momo_pauses_changed_at_commit(void)
+{
+	pauses_at_commit = true;
+}
+
 /* Wakes every momo_await, because payments became final. */
 void
 momo_announce_final(void)
@@ -438,18 +450,23 @@ momo_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			if (pauses_at_commit)
+				momo_launcher_pauses_changed();
 			if (wake_at_commit)
 				momo_wake_worker();
 			if (announce_at_commit)
 				momo_announce_final();
-			wake_at_commit = announce_at_commit = durable_at_commit = false;
+			wake_at_commit = announce_at_commit = durable_at_commit = pauses_at_commit = false;
 			momo_launcher_xact_end(true);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			/* A prepared transaction wakes the worker at COMMIT PREPARED. */
-			wake_at_commit = announce_at_commit = durable_at_commit = false;
+			/*
+			 * A prepared transaction wakes the worker at COMMIT PREPARED,
+			 * which also has it look at momo_pauses again.
+			 */
+			wake_at_commit = announce_at_commit = durable_at_commit = pauses_at_commit = false;
 			momo_launcher_xact_end(false);
 			break;
 		default:
@@ -458,8 +475,8 @@ momo_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 }
 
 /*
- * Utility hook: COMMIT PREPARED may publish payments, so it wakes the
- * worker at commit; CREATE/DROP EXTENSION momo, CREATE/DROP DATABASE and the
+ * Utility hook: COMMIT PREPARED may publish payments or change momo_pauses,
+ * so it wakes the worker at commit, and has it look at the pauses again; CREATE/DROP EXTENSION momo, CREATE/DROP DATABASE and the
  * like concern the launcher (momo_launcher_utility_before and _after).
  */
 static void
@@ -471,7 +488,7 @@ momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 
 	if (IsA(parsetree, TransactionStmt) &&
 		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
-		wake_at_commit = true;
+		wake_at_commit = pauses_at_commit = true;
 	momo_launcher_utility_before(parsetree);
 
 	if (prev_ProcessUtility)

@@ -83,6 +83,10 @@ typedef struct MomoDatabase
 								 * polls (momo_feed_ask) */
 	uint64		feed_numbered;	/* of those, the last the worker has done
 								 * (committed), or given up */
+	uint64		pause_changes;	/* commits that changed momo_pauses (or may
+								 * have: COMMIT PREPARED), counted after they
+								 * are visible; the worker reads the table
+								 * again when this moves */
 } MomoDatabase;
 
 /*
@@ -156,6 +160,7 @@ typedef enum MomoWaitEvent
 extern void momo_require_preload(void);
 extern void momo_wake_worker(void);
 extern void momo_wake_worker_at_commit(void);
+extern void momo_pauses_changed_at_commit(void);
 extern uint64 momo_feed_ask(void);
 extern bool momo_feed_numbered(uint64 ticket);
 extern void momo_announce_final_at_commit(void);

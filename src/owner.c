@@ -52,14 +52,15 @@ bool		momo_in_worker = false;
 
 /* The triggers momo itself puts on its tables. */
 static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments_notify",
-	"momo_payments_change_insert", "momo_payments_change_update", "momo_events_guard"};
+	"momo_payments_change_insert", "momo_payments_change_update", "momo_events_guard",
+	"momo_pauses_change", "momo_pauses_truncate"};
 
 /*
  * Every table momo's functions and worker write as its owner: a trigger on
  * any of them runs in their statements.  (momo_fee_schedule is only read.)
  */
 static const char *const momo_written_tables[] = {"momo_payments", "momo_events",
-	"momo_payment_changes", "momo_change_horizon"};
+	"momo_payment_changes", "momo_change_horizon", "momo_pauses"};
 
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
 

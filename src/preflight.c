@@ -25,6 +25,7 @@
 #include "launcher.h"
 #include "momo.h"
 #include "owner.h"
+#include "pause.h"
 #include "settings.h"
 #include "spi_util.h"
 #include "store.h"
@@ -164,7 +165,7 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
  * momo_preflight(): one row per Go Live check: environment, credentials and
  * a fresh access token for each product in use, target environment, HTTPS
  * callback URL on a domain name, callback signing, TLS verification, the
- * worker, pg_dump coverage of the payments, and secrets closed to PUBLIC.
+ * worker, the products paused, pg_dump coverage of the payments, and secrets closed to PUBLIC.
  */
 Datum
 momo_preflight(PG_FUNCTION_ARGS)
@@ -280,6 +281,15 @@ momo_preflight(PG_FUNCTION_ARGS)
 			  psprintf("running, pid %d, in this database", (int) worker_pid));
 
 	momo_spi_connect();
+	{
+		bool		any;
+		char	   *pauses = momo_pause_summary(get_func_namespace(fcinfo->flinfo->fn_oid), &any);
+
+		/* NULL: a schema of momo 1.0, not updated, has no momo_pauses. */
+		if (pauses != NULL)
+			add_check(rsinfo, "paused", !any,
+					  any ? pauses : "no product is paused: momo_pause() pauses sending, momo_resume() resumes it");
+	}
 	add_check(rsinfo, "payments in pg_dump",
 			  query_bool("SELECT $1 OPERATOR(pg_catalog.=) ANY (e.extconfig)"
 						 " FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'momo'",

@@ -733,19 +733,6 @@ momo_settings_credentials_hash(const MomoConfig *cfg)
 	return h;
 }
 
-/*
- * A hash of everything a request of the product depends on: the credentials
- * and the callback URL.  A change means the configuration was changed.
- */
-uint32
-momo_settings_hash(const MomoConfig *cfg)
-{
-	const char *url = cfg->callback_url ? cfg->callback_url : "";
-
-	return hash_combine(momo_settings_credentials_hash(cfg),
-						hash_bytes((const unsigned char *) url, strlen(url)));
-}
-
 /* Returns the setting names of a product's API user and API key, for hints. */
 void
 momo_settings_credential_names(MomoProduct product, const char **api_user, const char **api_key,

@@ -89,7 +89,6 @@ extern void momo_settings_resolve(MomoConfig *cfg, MomoProduct product);
 extern bool momo_settings_check(const MomoConfig *cfg, MomoConfigProblem *problem);
 extern void momo_settings_require(MomoConfig *cfg, MomoProduct product);
 extern uint32 momo_settings_credentials_hash(const MomoConfig *cfg);
-extern uint32 momo_settings_hash(const MomoConfig *cfg);
 extern void momo_settings_credential_names(MomoProduct product, const char **api_user,
 										   const char **api_key, const char **key_primary,
 										   const char **key_secondary);

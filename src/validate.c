@@ -30,6 +30,7 @@ PG_FUNCTION_INFO_V1(momo_normalize_msisdn);
 #define MAX_PROBLEMS 16
 #define MAX_MESSAGE_CHARS 160
 #define MAX_EXTERNAL_ID_CHARS 128
+#define MAX_REASON_CHARS 500
 
 typedef struct Problem
 {
@@ -448,6 +449,45 @@ momo_validate_product(FunctionCallInfo fcinfo, int argno)
 	p = check_product(&ps, fcinfo, argno);
 	raise_problems(&ps);
 	return (MomoProduct) p;
+}
+
+/*
+ * Checks the arguments of momo_pause (reason at reason_argno, product at
+ * product_argno) or momo_resume (product only: reason_argno < 0): the
+ * reason, required, one line of at most MAX_REASON_CHARS characters, into
+ * *reason; the product, NULL for every product.  Returns the product, or -1
+ * for every product.
+ */
+int
+momo_validate_pause(FunctionCallInfo fcinfo, int reason_argno, int product_argno, char **reason)
+{
+	const char *why = "Say why sending is paused: the reason is kept in momo_pauses and shown in the server log.";
+	Problems	ps;
+	int			product = -1;
+
+	ps.n = 0;
+	if (reason_argno >= 0)
+	{
+		char	   *v = text_arg(fcinfo, reason_argno);
+		bool		blank = true;
+
+		for (const char *c = v; c && *c; c++)
+			blank &= (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r');
+		if (v == NULL)
+			add_problem(&ps, "reason", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("reason must not be null"), why);
+		else if (blank)
+			add_problem(&ps, "reason", ERRCODE_INVALID_PARAMETER_VALUE, pstrdup("reason must not be empty"), why);
+		else
+			*reason = check_text(&ps, "reason", v, MAX_REASON_CHARS, false);
+	}
+	if (!PG_ARGISNULL(product_argno))
+	{
+		product = check_product(&ps, fcinfo, product_argno);
+		if (product < 0)
+			ps.items[ps.n - 1].hint = pstrdup("Pass NULL, the default, for every product.");
+	}
+	raise_problems(&ps);
+	return product;
 }
 
 /*

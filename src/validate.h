@@ -27,6 +27,8 @@ extern void momo_validate_refund(FunctionCallInfo fcinfo, const char *currency,
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product);
 extern MomoProduct momo_validate_product(FunctionCallInfo fcinfo, int argno);
+extern int	momo_validate_pause(FunctionCallInfo fcinfo, int reason_argno, int product_argno,
+								char **reason);
 extern void momo_validate_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 
 #endif							/* MOMO_VALIDATE_H */

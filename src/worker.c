@@ -8,7 +8,10 @@
  *	  that arrive together share one).  A freed slot is refilled at once
  *	  when more payments are due, and payments that a commit just queued are
  *	  claimed as soon as that commit sets the worker's latch: sends before
- *	  status checks.  A slow or hung request holds up only itself.  It
+ *	  status checks.  A product paused (momo_pauses, pause.c) sends nothing
+ *	  new: the worker reads the table again, before it starts any further
+ *	  request, once a commit changed it.  A slow or hung request holds up
+ *	  only itself.  It
  *	  numbers the change feed (number_changes) and purges old events hourly,
  *	  in short transactions of their own.  No statement of its
  *	  waits long for a lock.  With nothing in flight it sleeps on its latch
@@ -86,6 +89,7 @@
 #include "changes.h"
 #include "momo.h"
 #include "owner.h"
+#include "pause.h"
 #include "settings.h"
 #include "spi_util.h"
 #include "store.h"
@@ -160,17 +164,29 @@ typedef struct Cooling
 #define PROBLEM_OWNER 0			/* acting as momo_payments' owner is not safe (owner.c) */
 #define PROBLEM_STANDBY 1		/* standbys have not confirmed a claim */
 #define PROBLEM_PRODUCT(p) (2 + (p))	/* a product's configuration or token */
-#define PROBLEM_PAUSED(p) (2 + MOMO_N_PRODUCTS + (p))	/* MTN refuses the merchant */
+#define PROBLEM_PAUSED(p) (2 + MOMO_N_PRODUCTS + (p))	/* a product's sending is paused */
 #define N_PROBLEMS (2 + 2 * MOMO_N_PRODUCTS)
 
-/* Sending of one product paused, because MTN refuses the merchant's configuration. */
+/*
+ * Sending of one product, paused (pause.c): its row of momo_pauses, as the
+ * worker last read the table (see see_pauses), or the worker's own pause on
+ * MTN's refusal of the merchant's configuration, held here until its row
+ * is written.
+ */
 typedef struct Pause
 {
-	bool		paused;
-	uint32		config_hash;	/* of the configuration MTN refused */
-	long		probe_ms;		/* pause before the next probe (doubles) */
-	TimestampTz probe_at;		/* when one payment may be sent to find out */
+	bool		paused;			/* no payment request of it is sent */
+	bool		unwritten;		/* the worker's own pause, its row not written yet */
+	char	   *reason;			/* of that one (TopMemoryContext) */
 } Pause;
+
+/* What see_pauses asks of sync_pauses. */
+typedef struct SyncPauses
+{
+	MemoryContext cxt;			/* for the texts of rows */
+	bool		table;			/* the schema has momo_pauses (not momo 1.0) */
+	MomoPauseRow rows[MOMO_N_PRODUCTS];
+} SyncPauses;
 
 /*
  * One claim: the payments claimed by one committed transaction, and the
@@ -199,9 +215,7 @@ typedef struct Job
 	MomoPayment *pay;
 	MomoCall	call;
 	MomoProduct product;
-	bool		probe;			/* a request of a paused product, sent to find out */
 	bool		rechecked;		/* still queued when recheck_waiting looked */
-	uint32		config_hash;	/* of the configuration it was sent with */
 } Job;
 
 typedef struct WorkerState
@@ -245,7 +259,14 @@ typedef struct WorkerState
 
 	XLogRecPtr	unannounced;	/* end of the last commit that made payments
 								 * final, until the standbys have it */
-	Pause		pause[MOMO_N_PRODUCTS];	/* see sends_allowed */
+	Pause		pause[MOMO_N_PRODUCTS];	/* see sending_paused */
+	bool		pauses_known;	/* momo_pauses read since the worker started:
+								 * until then, no payment request is sent */
+	bool		pauses_table;	/* the schema had momo_pauses at that read */
+	uint64		pauses_seen;	/* momo_launcher_pause_changes() at that read */
+	bool		pauses_reread;	/* read them again anyway (a reload unpublished
+								 * the problems that tell them) */
+	TimestampTz pauses_failed_at;	/* when a read last failed */
 	TimestampTz unused_checked_at;	/* see check_unused_products */
 	bool		unused_waiting[MOMO_N_PRODUCTS];
 	bool		feed_dirty;		/* changes may wait for a number (see number_changes) */
@@ -707,81 +728,71 @@ cooling_ends_ms(WorkerState *st)
 	return Max((long) ((first - now) / 1000), 10L);
 }
 
-/* Sending of product p goes on: MTN no longer refuses it, or its configuration changed. */
+/* Sending of product p goes on: its pause ended (why says how). */
 static void
 resume_sending(WorkerState *st, MomoProduct p, const char *why)
 {
-	if (!st->pause[p].paused)
+	Pause	   *ps = &st->pause[p];
+
+	if (!ps->paused)
 		return;
-	st->pause[p].paused = false;
+	ps->paused = ps->unwritten = false;
+	if (ps->reason)
+		pfree(ps->reason);
+	ps->reason = NULL;
 	ereport(LOG,
 			(errmsg("momo worker is sending %s payments again: %s", momo_product_names[p], why)));
 	clear_problem(st, PROBLEM_PAUSED(p));
 }
 
+/* Says that sending of p is paused, as message (logged once until it changes). */
+static void
+report_pause(WorkerState *st, MomoProduct p, const char *message, bool automatic)
+{
+	const char *name = momo_product_names[p];
+
+	report_problem(st, PROBLEM_PAUSED(p), message,
+				   automatic ?
+				   psprintf("MTN refused a payment request for the merchant's configuration, not for the payment: none is failed for it, "
+							"the payments wait, queued, and status checks go on.  Check momo.target_environment, momo.callback_url "
+							"(its host must be the one registered for the API user) and the subscription in MTN's portal, "
+							"then resume sending: SELECT momo_resume('%s');", name) :
+				   psprintf("The payments wait, queued, and status checks go on.  SELECT momo_resume('%s'); resumes sending.",
+							name));
+}
+
 /*
- * MTN refused a request of product p, sent with the configuration whose
- * hash is config_hash, for the merchant's configuration (the target
- * environment, the callback host, the subscription: answers.c): no
+ * MTN refused a request of product p for the merchant's configuration (the
+ * target environment, the callback host, the subscription: answers.c): no
  * other request would fare better, and the refusal says nothing about the
- * payment.  Sending of p pauses -- nothing failed, nothing more sent, the
- * payments wait queued -- and the alarm is raised, until sends_allowed lets
- * it go on.
+ * payment.  Sending of p pauses at once -- nothing failed, nothing more
+ * sent, the payments wait queued -- and the pause is written to
+ * momo_pauses (automatic) by the next see_pauses: it holds, across
+ * restarts, until an operator resumes it with momo_resume.
  */
 static void
-pause_sending(WorkerState *st, MomoProduct p, const MomoAnswer *a, uint32 config_hash)
+pause_sending(WorkerState *st, MomoProduct p, const MomoAnswer *a)
 {
 	Pause	   *ps = &st->pause[p];
 
-	if (!ps->paused)
-	{
-		ps->paused = true;
-		ps->config_hash = config_hash;
-		ps->probe_ms = momo_retry_base_ms;
-		ps->probe_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ps->probe_ms);
-	}
-	report_problem(st, PROBLEM_PAUSED(p),
-				   psprintf("MTN refuses %s requests for the merchant's configuration (%s): sending them is paused, and no payment is failed for it",
-							momo_product_names[p], a->reason ? a->reason : "refused"),
-				   "Check momo.target_environment, momo.callback_url (its host must be the one registered for the API user) "
-				   "and the subscription in MTN's portal.  Sending resumes by itself at a reload that changes the "
-				   "configuration, or once MTN takes one payment sent to find out (after a pause that doubles up to momo.retry_max).");
+	if (ps->paused)
+		return;					/* paused already, by whoever */
+	ps->paused = ps->unwritten = true;
+	ps->reason = MemoryContextStrdup(TopMemoryContext,
+									 psprintf("MTN refuses %s requests for the merchant's configuration (%s)",
+											  momo_product_names[p], a->reason ? a->reason : "refused"));
 }
 
 /*
- * The decision to pause, in one place: how many payment requests of product
- * p the worker may send now -- limit; 0 while sending of p is paused
- * (pause_sending); or 1, a probe, once the pause before the next probe is
- * over.  A changed configuration of p ends the pause.
+ * The decision to pause, in one place: whether no payment request of
+ * product p may be sent now -- because it is paused, or because the worker
+ * does not know yet (momo_pauses not read since it started, or since a
+ * read failed after a commit changed the table).
  */
-static int
-sends_allowed(WorkerState *st, MomoProduct p, const MomoConfig *cfg, int limit)
+static bool
+sending_paused(WorkerState *st, MomoProduct p)
 {
-	Pause	   *ps = &st->pause[p];
-
-	if (!ps->paused)
-		return limit;
-	if (momo_settings_hash(cfg) != ps->config_hash)
-	{
-		resume_sending(st, p, "its configuration changed");
-		return limit;
-	}
-	if (GetCurrentTimestamp() < ps->probe_at)
-		return 0;
-	return Min(limit, 1);
-}
-
-/* Milliseconds until the next probe of a paused product (at least 10), or LONG_MAX. */
-static long
-probe_due_ms(WorkerState *st)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	long		ms = LONG_MAX;
-
-	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
-		if (st->pause[p].paused)
-			ms = Min(ms, Max((long) ((st->pause[p].probe_at - now) / 1000), 10L));
-	return ms;
+	return !st->pauses_known || st->pause[p].paused;
 }
 
 /* Returns true if product p is not in use: all its credentials are unset. */
@@ -1215,10 +1226,96 @@ drop_waiting(WorkerState *st, MomoProduct p, bool sends_only)
 	}
 }
 
+/* short_work of see_pauses: writes the worker's own pauses, then reads momo_pauses. */
+static void
+sync_pauses(WorkerState *st, void *arg)
+{
+	SyncPauses *sync = (SyncPauses *) arg;
+	char	   *schema = work_schema(st);
+
+	sync->table = false;
+	if (schema == NULL)
+		return;
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		if (st->pause[p].unwritten)
+			(void) momo_pause_write_automatic(st->nsp, schema, (MomoProduct) p, st->pause[p].reason);
+	sync->table = momo_pause_read(st->nsp, schema, sync->cxt, sync->rows);
+}
+
+/*
+ * Looks at momo_pauses again when a commit changed it (momo.c counts those
+ * in shared memory, once they are visible), when the worker has a pause of
+ * its own to write, and at the start: called before any payment request is
+ * started (start_waiting) and at each turn of the loop, so that once a
+ * pause has committed no payment request of its product leaves after the
+ * worker's next look at its latch -- those claimed ahead included, which
+ * are given up, unsent.  A product that gained a row is paused (logged as
+ * the worker's problem), one that lost its row resumes.  A read that fails
+ * leaves every product paused (the table changed, and how is not known)
+ * and is tried again after momo.retry_base.
+ */
+static void
+see_pauses(WorkerState *st)
+{
+	uint64		changes = momo_launcher_pause_changes();
+	bool		to_write = false;
+	SyncPauses	sync;
+
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		to_write |= st->pause[p].unwritten;
+	to_write &= (!st->pauses_known || st->pauses_table);	/* momo 1.0 has no table */
+	if (st->pauses_known && changes == st->pauses_seen && !to_write && !st->pauses_reread)
+		return;
+	if (st->pauses_failed_at != 0 &&
+		!TimestampDifferenceExceeds(st->pauses_failed_at, GetCurrentTimestamp(), momo_retry_base_ms))
+		return;
+
+	sync.cxt = CurrentMemoryContext;
+	report_activity(st, "momo: reading the pauses");
+	if (!short_work(st, sync_pauses, &sync, "read momo_pauses",
+					"No payment request is sent until it can; the payments wait, queued."))
+	{
+		st->pauses_known = false;
+		st->pauses_failed_at = GetCurrentTimestamp();
+		for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+			drop_waiting(st, (MomoProduct) p, true);
+		return;
+	}
+	st->pauses_known = true;
+	st->pauses_table = sync.table;
+	st->pauses_seen = changes;
+	st->pauses_reread = false;
+	st->pauses_failed_at = 0;
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		Pause	   *ps = &st->pause[p];
+		MomoPauseRow *row = &sync.rows[p];
+
+		if (row->paused)
+		{
+			if (!ps->paused)
+				drop_waiting(st, (MomoProduct) p, true);
+			ps->paused = true;
+			ps->unwritten = false;
+			report_pause(st, (MomoProduct) p, momo_pause_describe(row, (MomoProduct) p), row->automatic);
+		}
+		else if (ps->unwritten)
+		{
+			/* Its own, not written: momo 1.0's schema has no momo_pauses. */
+			drop_waiting(st, (MomoProduct) p, true);
+			report_pause(st, (MomoProduct) p,
+						 psprintf("sending %s payments is paused, automatically, until the next reload: %s",
+								  momo_product_names[p], ps->reason), true);
+		}
+		else
+			resume_sending(st, (MomoProduct) p, "its pause was ended (momo_resume)");
+	}
+}
+
 /*
  * The final answer of a call (momo_api_step): kept for the next flush.  A
  * refusal of the merchant's configuration pauses sending of its product at
- * once (the requests in flight finish); a probe that MTN took resumes it.
+ * once (the requests in flight finish; see pause_sending).
  */
 static void
 keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
@@ -1241,12 +1338,9 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	{
 		if (answer->verdict == MOMO_MERCHANT_REFUSED)
 		{
-			pause_sending(st, job->product, answer, job->config_hash);
+			pause_sending(st, job->product, answer);
 			drop_waiting(st, job->product, true);
 		}
-		else if (job->probe &&
-				 (answer->verdict == MOMO_ACCEPTED || answer->verdict == MOMO_REJECTED))
-			resume_sending(st, job->product, "MTN took a payment sent to find out");
 	}
 }
 
@@ -1336,8 +1430,9 @@ needs_recheck(WorkerState *st)
  * payment requests in the order they were claimed.  (Checks are claimed only
  * for slots free at the claim, their share of them, see claim_due; payment
  * requests are also claimed ahead, to wait here for the next free slot.)  A
- * call of a product whose sending paused meanwhile is given up; one that
- * gets no access token is given up too, and the product's problem reported.
+ * payment request of a product whose sending paused meanwhile is given up
+ * (see_pauses looks first); a call that gets no access token is given up
+ * too, and the product's problem reported.
  */
 static void
 start_waiting(WorkerState *st)
@@ -1359,12 +1454,15 @@ start_waiting(WorkerState *st)
 		st->nwaiting--;
 		if (check)
 			st->nwaiting_checks--;
-		if (job->call.op == MOMO_OP_CREATE && !job->probe && st->pause[job->product].paused)
+		if (job->call.op == MOMO_OP_CREATE)
 		{
-			release_job(st, job);
-			continue;
+			see_pauses(st);		/* a commit may have paused it meanwhile */
+			if (sending_paused(st, job->product))
+			{
+				release_job(st, job);
+				continue;
+			}
 		}
-		job->config_hash = momo_settings_hash(job->call.cfg);
 		r = momo_api_start(st->client, &job->call, momo_max_in_flight, &error);
 		if (r != MOMO_TOKEN_OK)
 		{
@@ -1387,7 +1485,7 @@ start_waiting(WorkerState *st)
 
 /* Makes a job of each of n claimed payments, for the claim's durability check. */
 static void
-add_jobs(WorkerState *st, Claim *claim, MomoPayment *pays, int n, MomoOp op, bool probe)
+add_jobs(WorkerState *st, Claim *claim, MomoPayment *pays, int n, MomoOp op)
 {
 	for (int i = 0; i < n; i++)
 	{
@@ -1397,7 +1495,6 @@ add_jobs(WorkerState *st, Claim *claim, MomoPayment *pays, int n, MomoOp op, boo
 		job->claim = claim;
 		job->pay = &pays[i];
 		job->product = p;
-		job->probe = probe;
 		job->call.op = op;
 		job->call.terms = &pays[i].terms;
 		job->call.context = job;
@@ -1467,7 +1564,7 @@ claim_more(WorkerState *st, Claim *claim, const char *schema, bool send, int lim
 	if (limit <= 0 || nproducts == 0)
 		return 0;
 	n = momo_store_claim(schema, send, limit, products, nproducts, held, *nheld, &pays);
-	add_jobs(st, claim, pays, n, send ? MOMO_OP_CREATE : MOMO_OP_STATUS, false);
+	add_jobs(st, claim, pays, n, send ? MOMO_OP_CREATE : MOMO_OP_STATUS);
 	for (int i = 0; i < n; i++)
 		held[(*nheld)++] = pays[i].terms.reference_id;
 	return n;
@@ -1506,7 +1603,7 @@ send_share(WorkerState *st, int free)
 /*
  * Claims due payments for the `free` slots, sends first, in one short
  * transaction: queued payments of the products that may send (most of the
- * slots, see send_share; a probe for a paused product whose pause is over),
+ * slots, see send_share; none of a paused product, see sending_paused),
  * then status checks, as many as the budget shared with the backends allows
  * (momo_take_status_checks) and checks_room leaves, then payment requests
  * again for the slots left and ahead, up to `room` in all (see
@@ -1514,7 +1611,7 @@ send_share(WorkerState *st, int free)
  * worker holds; its commit is flushed (ForceSyncCommit), and its jobs wait
  * for check_durable.  Sets st->next_claim_at: at once if the claim took all
  * it could, else when the next payment falls due (at most
- * momo.idle_interval away, sooner when a pause or the budget ends).
+ * momo.idle_interval away, sooner when a cooling down or the budget ends).
  */
 static void
 claim_due(WorkerState *st, int free, int room)
@@ -1526,13 +1623,11 @@ claim_due(WorkerState *st, int free, int room)
 	int			nproducts;
 	char	   *senders[MOMO_N_PRODUCTS];
 	int			nsenders = 0;
-	bool		probing[MOMO_N_PRODUCTS];
 	char	  **held;
 	int			nheld;
 	int			limit = Min(room, momo_batch_size);
 	int			for_slots = Min(free, limit);
 	int			nsend = 0;
-	int			nprobe = 0;
 	int			ncheck = 0;
 	int			checks_wanted = 0;
 	int			checks_taken = 0;
@@ -1540,7 +1635,6 @@ claim_due(WorkerState *st, int free, int room)
 	long		wait_ms;
 	Claim	   *claim;
 	char	   *schema;
-	MomoPayment *pays;
 
 	/*
 	 * Unless the last claim took all it could, look first (a cheap read):
@@ -1557,15 +1651,8 @@ claim_due(WorkerState *st, int free, int room)
 		return;
 	}
 	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
-	{
-		probing[p] = false;
-		if (!usable[p] || sends_allowed(st, (MomoProduct) p, &st->cfgs[p], limit) == 0)
-			continue;
-		if (st->pause[p].paused)
-			probing[p] = true;	/* still paused: one request, a probe */
-		else
+		if (usable[p] && !sending_paused(st, (MomoProduct) p))
 			senders[nsenders++] = (char *) momo_product_names[p];
-	}
 
 	report_activity(st, "momo: claiming due payments");
 	claim = MemoryContextAllocZero(st->jobs_cxt, sizeof(Claim));
@@ -1590,29 +1677,15 @@ claim_due(WorkerState *st, int free, int room)
 		nheld = held_refs(st, &held, limit);
 		nsend = claim_more(st, claim, schema, true, for_slots > 0 ? send_share(st, for_slots) : 0,
 						   senders, nsenders, held, &nheld);
-		for (int p = 0; p < MOMO_N_PRODUCTS; p++)
-		{
-			char	   *name = (char *) momo_product_names[p];
-
-			/* A paused product: one payment, sent to find out whether MTN still refuses. */
-			if (!probing[p] || nsend + nprobe >= limit ||
-				momo_store_claim(schema, true, 1, &name, 1, held, nheld, &pays) == 0)
-				continue;
-			add_jobs(st, claim, pays, 1, MOMO_OP_CREATE, true);
-			held[nheld++] = pays[0].terms.reference_id;
-			nprobe++;
-			st->pause[p].probe_ms = Min(st->pause[p].probe_ms * 2, (long) momo_retry_max_ms);
-			st->pause[p].probe_at = TimestampTzPlusMilliseconds(now, st->pause[p].probe_ms);
-		}
 		/*
 		 * Status checks: the share of the free slots that payment requests
 		 * left, and under a backlog (no slot free: the requests claimed
 		 * ahead take each as it frees) a quarter of the claim; they start
 		 * before the requests claimed ahead, within checks_room.
 		 */
-		checks_wanted = Min(Max(for_slots - nsend - nprobe, (limit - nsend - nprobe) / 4),
+		checks_wanted = Min(Max(for_slots - nsend, (limit - nsend) / 4),
 							checks_room(st));
-		st->checks_capped = (checks_wanted < for_slots - nsend - nprobe);
+		st->checks_capped = (checks_wanted < for_slots - nsend);
 		/* Each check comes out of the budget shared with every backend; one is left for them. */
 		checks_taken = momo_take_status_checks(checks_wanted, 1, false);
 		st->checks_unsent = checks_taken;
@@ -1621,11 +1694,11 @@ claim_due(WorkerState *st, int free, int room)
 		momo_return_status_checks(checks_taken - ncheck);
 		st->checks_unsent = ncheck;
 		/* Slots the status checks left go to payment requests after all, and those ahead. */
-		nsend += claim_more(st, claim, schema, true, limit - nsend - nprobe - ncheck,
+		nsend += claim_more(st, claim, schema, true, limit - nsend - ncheck,
 							senders, nsenders, held, &nheld);
-		if (nsend + nprobe + ncheck < limit)
+		if (nsend + ncheck < limit)
 			next_due = momo_store_next_due_ms(schema, held, nheld);
-		if (nsend + nprobe + ncheck > 0)
+		if (nsend + ncheck > 0)
 			ForceSyncCommit();	/* the claim locked rows: it has a commit record to flush */
 	}
 	end_work(st, cxt);
@@ -1642,7 +1715,7 @@ claim_due(WorkerState *st, int free, int room)
 		st->durable_nap = 1;
 
 	/* When to look again. */
-	st->backlog = (schema != NULL && nsend + nprobe + ncheck >= limit);
+	st->backlog = (schema != NULL && nsend + ncheck >= limit);
 	if (schema == NULL)
 		wait_ms = momo_idle_interval_ms;
 	else if (st->backlog)
@@ -1656,10 +1729,10 @@ claim_due(WorkerState *st, int free, int room)
 		 * transaction of the application holds them, or their product is
 		 * paused, or status checks wait for their budget.  Nothing says when
 		 * a lock goes, so the worker looks again after momo.idle_interval
-		 * (or when a commit wakes it), and sooner when a pause, a cooling
-		 * down or the budget ends.
+		 * (or when a commit wakes it: a resume does), and sooner when a
+		 * cooling down or the budget ends.
 		 */
-		wait_ms = Min(Min((long) momo_idle_interval_ms, cooling_ends_ms(st)), probe_due_ms(st));
+		wait_ms = Min((long) momo_idle_interval_ms, cooling_ends_ms(st));
 		if (next_due == 0 && momo_status_checks_per_second > 0 && checks_taken < checks_wanted)
 			wait_ms = Min(wait_ms, Max(1000 / momo_status_checks_per_second, 10));
 	}
@@ -1789,8 +1862,8 @@ claim_room(WorkerState *st)
 }
 
 /*
- * One turn of the loop: tells finals that are durable, starts the calls of
- * a durable claim, claims due payments for free slots when a commit woke
+ * One turn of the loop: looks at the pauses if a commit changed them, tells
+ * finals that are durable, starts the calls of a durable claim, claims due payments for free slots when a commit woke
  * the worker or more are due, then waits for answers (at most
  * LATCH_POLL_MS with requests in flight, so that the latch is looked at),
  * keeps them, and records them in small batches.  With nothing in flight or
@@ -1810,6 +1883,7 @@ pipeline_turn(WorkerState *st)
 		st->woken = true;
 		st->feed_dirty = true;	/* and its changes are numbered */
 	}
+	see_pauses(st);				/* a commit may have paused or resumed sending */
 	announce_finals(st);
 	check_durable(st);
 	start_waiting(st);
@@ -1886,6 +1960,16 @@ reload_config(WorkerState *st)
 	resolve_configs(st);
 	unpublish_problems();
 	st->unused_checked_at = 0;	/* and products just unset are looked at */
+	st->pauses_reread = true;	/* and the pauses told again */
+
+	/*
+	 * The worker's own pauses are in momo_pauses, until momo_resume; but a
+	 * schema of momo 1.0 (not updated yet) has no such table, and there a
+	 * reload, which may fix the configuration MTN refused, ends them.
+	 */
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		if (st->pause[p].unwritten && st->pauses_known && !st->pauses_table)
+			resume_sending(st, (MomoProduct) p, "the configuration was reloaded");
 }
 
 /*
