@@ -25,11 +25,13 @@
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "launcher.h"
 #include "momo.h"
 #include "owner.h"
+#include "pause.h"
 #include "settings.h"
 #include "spi_util.h"
 
@@ -162,7 +164,7 @@ check_workers(Health *h)
 {
 	bool		serving;
 	char		problem[MOMO_PROBLEM_LEN];
-	pid_t		pid = momo_launcher_worker_of(MyDatabaseId, &serving, problem);
+	pid_t		pid = momo_launcher_worker_of(MyDatabaseId, &serving, problem, true);
 	MomoWorkerSummary *others;
 	int			nothers;
 	StringInfoData bad;
@@ -197,6 +199,37 @@ check_workers(Health *h)
 		health_add(h, "workers", HEALTH_WARNING, nbad, true, "workers of other databases do not send: %s", bad.data);
 	else
 		health_add(h, "workers", HEALTH_OK, nbad, true, "the launcher runs; %d database(s) served, none with a problem", nothers);
+}
+
+/*
+ * The products paused (momo_pauses; the worker's check above leaves them
+ * aside): an operator's pause is a warning, the worker's own -- MTN refuses
+ * the merchant's configuration, and nothing of the product goes until
+ * someone fixes it and resumes -- is critical.
+ */
+static void
+check_paused(Health *h, Oid nsp, const char *schema)
+{
+	MomoPauseRow rows[MOMO_N_PRODUCTS];
+	StringInfoData which;
+	HealthLevel level = HEALTH_OK;
+	int			n = 0;
+
+	if (!momo_pause_read(nsp, schema, h->cxt, rows))
+		return;					/* momo 1.0's schema: no momo_pauses */
+	initStringInfo(&which);
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		if (!rows[p].paused)
+			continue;
+		level = Max(level, rows[p].automatic ? HEALTH_CRITICAL : HEALTH_WARNING);
+		appendStringInfo(&which, "%s%s", n > 0 ? "; " : "", momo_pause_describe(&rows[p], (MomoProduct) p));
+		n++;
+	}
+	if (n == 0)
+		health_add(h, "paused", HEALTH_OK, 0, true, "no product is paused");
+	else
+		health_add(h, "paused", level, n, true, "%s (momo_resume() resumes sending, once the cause is fixed)", which.data);
 }
 
 /* Open payments: the oldest queued one, those pending for long. */
@@ -492,6 +525,7 @@ momo_health(PG_FUNCTION_ARGS)
 
 	check_workers(h);
 	momo_owner_enter(fcinfo, &a);
+	check_paused(h, get_func_namespace(fcinfo->flinfo->fn_oid), a.schema);
 	check_open(h, a.schema);
 	health_query(psprintf("SELECT EXISTS (SELECT FROM %s.momo_payments WHERE status IN ('queued', 'pending'))", a.schema),
 				 0, NULL, NULL, "reading open payments");

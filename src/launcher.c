@@ -932,6 +932,7 @@ launcher_worker_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unus
 		my_database->worker_latch = NULL;
 		my_database->serving = false;
 		my_database->worker_problem[0] = '\0';
+		my_database->worker_unpaused[0] = '\0';
 	}
 	LWLockRelease(momo_shared->lock);
 	my_database = NULL;
@@ -994,6 +995,7 @@ momo_launcher_attach(Datum arg)
 	slot->worker_latch = MyLatch;
 	slot->serving = true;
 	slot->worker_problem[0] = '\0';
+	slot->worker_unpaused[0] = '\0';
 	my_database = slot;
 	LWLockRelease(momo_shared->lock);
 	before_shmem_exit(launcher_worker_exit, (Datum) 0);
@@ -1032,13 +1034,19 @@ momo_launcher_extension_gone(void)
 	return true;
 }
 
-/* Publishes this worker's problems ("" for none) in its slot. */
+/*
+ * Publishes this worker's problems ("" for none) in its slot: all of them,
+ * and those but the products paused (unpaused).
+ */
 void
-momo_launcher_publish_problem(const char *problem)
+momo_launcher_publish_problem(const char *problem, const char *unpaused)
 {
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	if (my_database)
+	{
 		strlcpy(my_database->worker_problem, problem, sizeof(my_database->worker_problem));
+		strlcpy(my_database->worker_unpaused, unpaused, sizeof(my_database->worker_unpaused));
+	}
 	LWLockRelease(momo_shared->lock);
 }
 
@@ -1110,10 +1118,11 @@ momo_launcher_feed_numbered(uint64 through)
 
 /*
  * The pid of a database's worker (0 when none has connected), whether it
- * serves momo there, and its problems (MOMO_PROBLEM_LEN bytes, "" for none).
+ * serves momo there, and its problems (MOMO_PROBLEM_LEN bytes, "" for
+ * none): all of them, or, with unpaused, those but the products paused.
  */
 pid_t
-momo_launcher_worker_of(Oid dboid, bool *serving, char *problem)
+momo_launcher_worker_of(Oid dboid, bool *serving, char *problem, bool unpaused)
 {
 	MomoDatabase *slot;
 	pid_t		pid = 0;
@@ -1126,15 +1135,15 @@ momo_launcher_worker_of(Oid dboid, bool *serving, char *problem)
 	{
 		pid = slot->worker_pid;
 		*serving = slot->serving;
-		strlcpy(problem, slot->worker_problem, MOMO_PROBLEM_LEN);
+		strlcpy(problem, unpaused ? slot->worker_unpaused : slot->worker_problem, MOMO_PROBLEM_LEN);
 	}
 	LWLockRelease(momo_shared->lock);
 	return pid;
 }
 
 /*
- * Every database slot in use with a worker (momo_health): a palloc'd array,
- * its length returned.
+ * Every database slot in use with a worker (momo_health), each with its
+ * problems but the products paused: a palloc'd array, its length returned.
  */
 int
 momo_launcher_summaries(MomoWorkerSummary **out)
@@ -1153,7 +1162,7 @@ momo_launcher_summaries(MomoWorkerSummary **out)
 		s[n].dboid = slot->dboid;
 		s[n].pid = slot->worker_pid;
 		s[n].serving = slot->serving;
-		strlcpy(s[n].problem, slot->worker_problem, MOMO_PROBLEM_LEN);
+		strlcpy(s[n].problem, slot->worker_unpaused, MOMO_PROBLEM_LEN);
 		n++;
 	}
 	LWLockRelease(momo_shared->lock);

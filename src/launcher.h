@@ -24,7 +24,7 @@ extern PGDLLEXPORT void momo_launcher_main(Datum arg);
 /* A database's worker (worker.c) */
 extern void momo_launcher_attach(Datum arg);
 extern bool momo_launcher_extension_gone(void);
-extern void momo_launcher_publish_problem(const char *problem);
+extern void momo_launcher_publish_problem(const char *problem, const char *unpaused);
 extern uint64 momo_launcher_feed_asked(void);
 extern void momo_launcher_feed_numbered(uint64 through);
 extern uint64 momo_launcher_pause_changes(void);
@@ -36,7 +36,7 @@ extern void momo_launcher_pre_prepare(void);
 extern void momo_launcher_xact_end(bool committed);
 extern void momo_launcher_pauses_changed(void);
 extern bool momo_launcher_serves(char **why, char **hint);
-extern pid_t momo_launcher_worker_of(Oid dboid, bool *serving, char *problem);
+extern pid_t momo_launcher_worker_of(Oid dboid, bool *serving, char *problem, bool unpaused);
 
 /* A database's worker as momo_health shows it. */
 typedef struct MomoWorkerSummary
@@ -44,7 +44,8 @@ typedef struct MomoWorkerSummary
 	Oid			dboid;			/* the database */
 	pid_t		pid;			/* its worker, or 0 */
 	bool		serving;		/* it found momo installed and serves it */
-	char		problem[1024];	/* why it does not send, or "" (MOMO_PROBLEM_LEN) */
+	char		problem[1024];	/* why it does not send, pauses aside, or ""
+								 * (MOMO_PROBLEM_LEN) */
 } MomoWorkerSummary;
 
 extern int	momo_launcher_summaries(MomoWorkerSummary **out);

@@ -79,6 +79,9 @@ typedef struct MomoDatabase
 								 * looks whether momo is still installed */
 	char		worker_problem[MOMO_PROBLEM_LEN];	/* why it is not sending (all
 													 * of it), or "" */
+	char		worker_unpaused[MOMO_PROBLEM_LEN];	/* the same, but the products
+													 * paused (momo_pauses): what
+													 * is broken, for momo_health */
 	uint64		feed_asked;		/* numberings of the change feed asked for by
 								 * polls (momo_feed_ask) */
 	uint64		feed_numbered;	/* of those, the last the worker has done

@@ -273,7 +273,7 @@ momo_preflight(PG_FUNCTION_ARGS)
 			  cfg.ca_file ? psprintf("peer and host always verified; extra CA file %s", cfg.ca_file) :
 			  "peer and host always verified against the system's CAs");
 
-	worker_pid = momo_launcher_worker_of(MyDatabaseId, &worker_serving, worker_problem);
+	worker_pid = momo_launcher_worker_of(MyDatabaseId, &worker_serving, worker_problem, false);
 	add_check(rsinfo, "worker", worker_pid != 0 && worker_serving && worker_problem[0] == '\0',
 			  !momo_launcher_serves(&why, &hint) ? psprintf("%s. %s", why, hint) :
 			  worker_pid == 0 ? "no momo worker runs in this database (the server log says why)" :
@@ -351,7 +351,7 @@ momo_worker_status(PG_FUNCTION_ARGS)
 	momo_require_preload();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "momo_worker_status must return a record");
-	pid = momo_launcher_worker_of(MyDatabaseId, &serving, problem);
+	pid = momo_launcher_worker_of(MyDatabaseId, &serving, problem, false);
 	values[0] = Int32GetDatum((int32) pid);
 	nulls[0] = (pid == 0);
 	values[1] = CStringGetTextDatum(problem);

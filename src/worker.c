@@ -285,21 +285,31 @@ static void release_job(WorkerState *st, Job *job);
 static void resolve_configs(WorkerState *st);
 static void report_activity(WorkerState *st, const char *activity);
 
-/* Publishes the worker's problems ("" for none) in shared memory. */
+/*
+ * Publishes the worker's problems ("" for none) in shared memory: all of
+ * them, and apart those but the products paused (momo_health tells a pause
+ * from a worker that cannot send).
+ */
 static void
 publish_problems(WorkerState *st)
 {
 	char		all[MOMO_PROBLEM_LEN];
+	char		unpaused[MOMO_PROBLEM_LEN];
 
-	all[0] = '\0';
+	all[0] = unpaused[0] = '\0';
 	for (int i = 0; i < N_PROBLEMS; i++)
 		if (st->problems[i])
 		{
 			if (all[0])
 				strlcat(all, "; ", sizeof(all));
 			strlcat(all, st->problems[i], sizeof(all));
+			if (i >= PROBLEM_PAUSED(0))
+				continue;
+			if (unpaused[0])
+				strlcat(unpaused, "; ", sizeof(unpaused));
+			strlcat(unpaused, st->problems[i], sizeof(unpaused));
 		}
-	momo_launcher_publish_problem(all);
+	momo_launcher_publish_problem(all, unpaused);
 }
 
 /*
@@ -333,7 +343,7 @@ report_problem(WorkerState *st, int slot, const char *message, const char *hint)
 static void
 unpublish_problems(void)
 {
-	momo_launcher_publish_problem("");
+	momo_launcher_publish_problem("", "");
 }
 
 /* Forgets the problem in a slot, if any, logging that it is solved. */

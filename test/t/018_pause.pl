@@ -12,7 +12,8 @@
 #       seen the pause, no POST reaches MTN; the one in flight finishes;
 #   (b) payments requested while paused queue and none is sent, while the
 #       status checks go on; the worker says why (one WARNING,
-#       momo_worker_status, momo_stats, momo_preflight);
+#       momo_worker_status, momo_stats, momo_preflight), and momo_health
+#       warns, without calling the worker broken;
 #   (c) the server restarts: the pause holds;
 #   (d) a role with an application's grants can neither pause, resume nor
 #       read the reason; the NOTIFY on momo_pause carries the product and
@@ -20,8 +21,8 @@
 #       resumes nothing;
 #   (e) momo_resume: what queued is sent, each once, in the order requested;
 #   (f) MTN answers NOT_ALLOWED_TARGET_ENVIRONMENT: the worker pauses by
-#       itself, writes the row (automatic, MTN's reason), sends nothing more
-#       (no probe), and stays paused when MTN takes requests again, until
+#       itself, writes the row (automatic, MTN's reason; momo_health:
+#       critical), sends nothing more (no probe), and stays paused when MTN takes requests again, until
 #       momo_resume; then every payment completes, stored once, the refused
 #       one sent again with its reference id;
 #   (g) the same with HTTP 403, and with a wrong momo.target_environment: the
@@ -159,6 +160,10 @@ my @queued;
 	like(sql("SELECT label FROM momo_stats WHERE metric = 'worker_problem'"), $paused_re, 'momo_stats: the worker says why');
 	like(sql("SELECT ok || ' ' || detail FROM momo_preflight() WHERE check_name = 'paused'"),
 		qr/^false $paused_re/, 'momo_preflight() says so');
+	like(sql("SELECT status || ' ' || value || ' ' || reason FROM momo_health() WHERE check_name = 'paused'"),
+		qr/^warning 1 $paused_re/, "momo_health(): an operator's pause is a warning");
+	is(sql("SELECT status FROM momo_health() WHERE check_name = 'worker'"), 'ok',
+		'momo_health(): the worker itself is ok');
 	is(count_matches(log_since($node, $pos),
 			qr/WARNING:  momo worker is not sending payments: sending collection payments is paused since .*, by \S+: MTN incident 7/),
 		1, 'the server log says so once');
@@ -241,6 +246,7 @@ my @queued;
 	like(log_since($node, $pos), qr/LOG:  momo worker is sending collection payments again: its pause was ended/,
 		'the server log says so');
 	is(sql("SELECT value FROM momo_stats WHERE metric = 'paused' AND label = 'collection'"), '0', 'momo_stats: not paused');
+	is(sql("SELECT status FROM momo_health() WHERE check_name = 'paused'"), 'ok', 'momo_health(): ok');
 }
 
 # (f) and (g): MTN refuses the merchant's configuration, after break
@@ -258,6 +264,8 @@ sub automatic_pause
 	like(sql("SELECT automatic || '|' || paused_by || '|' || reason FROM momo_pauses WHERE product = 'collection'"),
 		qr/^true\|momo_worker\|MTN refuses collection requests for the merchant's configuration \($o{reason}\)$/,
 		"$what: the pause is in momo_pauses, automatic, with MTN's reason");
+	is(sql("SELECT status FROM momo_health() WHERE check_name = 'paused'"), 'critical',
+		"$what: momo_health() says it is critical");
 	my $posts0 = posts();
 	# (MTN refuses the status checks too while the target environment is wrong.)
 	if (!$o{checks_refused})

@@ -39,7 +39,7 @@ sub reason_of
 # A healthy start: every check ok, and the first row says so.
 ok(poll_until($node, 'postgres', "SELECT status FROM momo_health() WHERE check_name = 'momo'", 'ok', 30),
 	'a fresh install is healthy');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM momo_health()'), '12', 'twelve rows: momo and eleven checks');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM momo_health()'), '13', 'thirteen rows: momo and twelve checks');
 is($node->safe_psql('postgres', "SELECT check_name FROM momo_health() LIMIT 1"), 'momo', 'the worst comes first');
 
 # Who may ask: no one but the superuser, until granted EXECUTE; a granted role
