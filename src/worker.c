@@ -1280,6 +1280,7 @@ see_pauses(WorkerState *st)
 		!TimestampDifferenceExceeds(st->pauses_failed_at, GetCurrentTimestamp(), momo_retry_base_ms))
 		return;
 
+	memset(&sync, 0, sizeof(sync));	/* no schema (momo dropped): no row read */
 	sync.cxt = CurrentMemoryContext;
 	report_activity(st, "momo: reading the pauses");
 	if (!short_work(st, sync_pauses, &sync, "read momo_pauses",
