@@ -280,3 +280,125 @@ CREATE OR REPLACE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
 
 COMMENT ON VIEW @extschema@.momo_stats IS
     'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, the worker and its problem, products paused, exchange outcomes, error rates and latency percentiles';
+
+-- Counters of final payments (src/counts.c), per product, operation and
+-- status: how many became successful or failed since momo was installed
+-- (finished; the upgrade from 1.0 counted those it found) and how many of
+-- them were deleted since.  momo_stats and the exporter read them instead
+-- of counting the whole table: their cost does not grow with history.
+-- Triggers keep them, one row written per statement: the worker adds to
+-- the merged rows (one per key, which only it updates); any other
+-- transaction inserts a row of its own, never waiting for another, and the
+-- worker folds those into the merged rows.  Not dumped: a restore counts
+-- the payments it inserts.
+CREATE TABLE @extschema@.momo_payment_counts (
+    product   text NOT NULL,
+    operation text NOT NULL,
+    status    text NOT NULL CHECK (status IN ('successful', 'failed')),
+    finished  bigint NOT NULL DEFAULT 0,
+    deleted   bigint NOT NULL DEFAULT 0,
+    merged    boolean NOT NULL DEFAULT false
+);
+CREATE UNIQUE INDEX momo_payment_counts_merged
+    ON @extschema@.momo_payment_counts (product, operation, status) WHERE merged;
+
+COMMENT ON TABLE @extschema@.momo_payment_counts IS
+    'payments that became final since momo was installed (finished) and those of them deleted since, per product, operation and status: sum the rows of a key';
+
+CREATE FUNCTION @extschema@.momo_payments_count() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_payments_count'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.momo_payments_count_flush() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_payments_count_flush'
+LANGUAGE C;
+
+CREATE TRIGGER momo_payments_count_insert
+    AFTER INSERT ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (NEW.status IN ('successful', 'failed'))
+    EXECUTE FUNCTION @extschema@.momo_payments_count();
+
+CREATE TRIGGER momo_payments_count_update
+    AFTER UPDATE OF status ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (NEW.status IN ('successful', 'failed') AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION @extschema@.momo_payments_count();
+
+CREATE TRIGGER momo_payments_count_delete
+    AFTER DELETE ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (OLD.status IN ('successful', 'failed'))
+    EXECUTE FUNCTION @extschema@.momo_payments_count();
+
+CREATE TRIGGER momo_payments_count_flush
+    AFTER INSERT OR UPDATE OF status OR DELETE ON @extschema@.momo_payments
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_payments_count_flush();
+
+CREATE TRIGGER momo_payments_count_truncate
+    AFTER TRUNCATE ON @extschema@.momo_payments
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_payments_count_flush();
+
+-- The payments of 1.0 that are final are counted as finished, after the
+-- triggers exist (creating them waited for every transaction writing
+-- payments, and holds the others off until the update commits).
+INSERT INTO @extschema@.momo_payment_counts (product, operation, status, finished, deleted, merged)
+SELECT p.product, p.operation, p.status, count(*), 0, true
+  FROM @extschema@.momo_payments p
+ WHERE p.status IN ('successful', 'failed')
+ GROUP BY p.product, p.operation, p.status;
+
+-- momo_stats counts final payments from the counters.
+CREATE OR REPLACE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
+    -- Final payments from their counters, open ones from the worker's queue
+    -- index: neither grows with history.
+    SELECT 'payments'::text AS metric, c.status || '/' || c.operation AS label,
+           (sum(c.finished) - sum(c.deleted))::numeric AS value
+      FROM @extschema@.momo_payment_counts c GROUP BY c.status, c.operation
+    HAVING sum(c.finished) - sum(c.deleted) > 0::numeric
+    UNION ALL
+    SELECT 'payments', p.status || '/' || p.operation, count(*)
+      FROM @extschema@.momo_payments p WHERE p.status IN ('queued', 'pending')
+     GROUP BY p.status, p.operation
+    UNION ALL
+    SELECT 'queue_depth', NULL, count(*) FROM @extschema@.momo_payments WHERE status = 'queued'
+    UNION ALL
+    SELECT 'oldest_pending_seconds', NULL,
+           coalesce(extract(epoch FROM now() - min(created_at)), 0)::numeric
+      FROM @extschema@.momo_payments WHERE status IN ('queued', 'pending')
+    UNION ALL
+    SELECT 'retrying_payments', NULL, count(*) FROM @extschema@.momo_payments
+     WHERE status IN ('queued', 'pending') AND retries > 0
+    UNION ALL
+    SELECT 'needing_attention', NULL, count(*) FROM @extschema@.momo_attention
+    UNION ALL
+    SELECT 'token_refreshes', t.product, t.refreshes FROM @extschema@.momo_token_refreshes() t
+    UNION ALL
+    SELECT 'callbacks_ignored', c.reason, c.ignored FROM @extschema@.momo_ignored_callbacks() c
+    UNION ALL
+    SELECT 'worker_running', NULL, (w.pid IS NOT NULL)::integer::numeric FROM @extschema@.momo_worker_status() w
+    UNION ALL
+    SELECT 'worker_problem', w.problem, 1 FROM @extschema@.momo_worker_status() w WHERE w.problem IS NOT NULL
+    UNION ALL
+    SELECT 'paused', pr.product, (pa.product IS NOT NULL)::integer::numeric
+      FROM (VALUES ('collection'), ('disbursement'), ('remittance')) pr(product)
+      LEFT JOIN @extschema@.momo_pauses pa ON pa.product = pr.product
+    UNION ALL
+    SELECT 'exchanges_last_hour', e.operation || '/' || e.outcome, count(*)
+      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour'
+     GROUP BY e.operation, e.outcome
+    UNION ALL
+    SELECT 'error_rate_last_hour', e.operation,
+           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error') THEN 1 ELSE 0 END), 4)
+      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour' GROUP BY e.operation
+    UNION ALL
+    SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p::text,
+           round(percentile_cont(q.p::numeric / 100.0) WITHIN GROUP (ORDER BY e.latency_ms)::numeric, 1)
+      FROM @extschema@.momo_events e CROSS JOIN (VALUES (50), (90), (99)) AS q(p)
+     WHERE e.at > now() - interval '1 hour' AND e.latency_ms IS NOT NULL
+     GROUP BY e.operation, q.p;
+
+REVOKE ALL ON TABLE @extschema@.momo_payment_counts FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payments_count() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payments_count_flush() FROM PUBLIC;
+ALTER TABLE @extschema@.momo_payment_counts OWNER TO momo_worker;

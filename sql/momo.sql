@@ -598,6 +598,64 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_resume(text) IS
     'end the pause of product (NULL: every product), whoever paused it: what queued is sent, in order';
 
+-- Counters of final payments (src/counts.c), per product, operation and
+-- status: how many became successful or failed since momo was installed
+-- (finished; the upgrade from 1.0 counted those it found) and how many of
+-- them were deleted since.  momo_stats and the exporter read them instead
+-- of counting the whole table: their cost does not grow with history.
+-- Triggers keep them, one row written per statement: the worker adds to
+-- the merged rows (one per key, which only it updates); any other
+-- transaction inserts a row of its own, never waiting for another, and the
+-- worker folds those into the merged rows.  Not dumped: a restore counts
+-- the payments it inserts.
+CREATE TABLE @extschema@.momo_payment_counts (
+    product   text NOT NULL,
+    operation text NOT NULL,
+    status    text NOT NULL CHECK (status IN ('successful', 'failed')),
+    finished  bigint NOT NULL DEFAULT 0,
+    deleted   bigint NOT NULL DEFAULT 0,
+    merged    boolean NOT NULL DEFAULT false
+);
+CREATE UNIQUE INDEX momo_payment_counts_merged
+    ON @extschema@.momo_payment_counts (product, operation, status) WHERE merged;
+
+COMMENT ON TABLE @extschema@.momo_payment_counts IS
+    'payments that became final since momo was installed (finished) and those of them deleted since, per product, operation and status: sum the rows of a key';
+
+CREATE FUNCTION @extschema@.momo_payments_count() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_payments_count'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.momo_payments_count_flush() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_payments_count_flush'
+LANGUAGE C;
+
+CREATE TRIGGER momo_payments_count_insert
+    AFTER INSERT ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (NEW.status IN ('successful', 'failed'))
+    EXECUTE FUNCTION @extschema@.momo_payments_count();
+
+CREATE TRIGGER momo_payments_count_update
+    AFTER UPDATE OF status ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (NEW.status IN ('successful', 'failed') AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION @extschema@.momo_payments_count();
+
+CREATE TRIGGER momo_payments_count_delete
+    AFTER DELETE ON @extschema@.momo_payments
+    FOR EACH ROW
+    WHEN (OLD.status IN ('successful', 'failed'))
+    EXECUTE FUNCTION @extschema@.momo_payments_count();
+
+CREATE TRIGGER momo_payments_count_flush
+    AFTER INSERT OR UPDATE OF status OR DELETE ON @extschema@.momo_payments
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_payments_count_flush();
+
+CREATE TRIGGER momo_payments_count_truncate
+    AFTER TRUNCATE ON @extschema@.momo_payments
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_payments_count_flush();
+
 -- Payments that need a person's attention: still queued or pending
 -- momo.attention_after after they were requested (MTN keeps them pending, or
 -- cannot be reached).  They are checked on the long-tail schedule and never
@@ -616,8 +674,16 @@ COMMENT ON VIEW @extschema@.momo_attention IS
 
 -- Figures for monitoring: one row per metric (and label).
 CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
-    SELECT 'payments'::text AS metric, p.status || '/' || p.operation AS label, count(*)::numeric AS value
-      FROM @extschema@.momo_payments p GROUP BY p.status, p.operation
+    -- Final payments from their counters, open ones from the worker's queue
+    -- index: neither grows with history.
+    SELECT 'payments'::text AS metric, c.status || '/' || c.operation AS label,
+           (sum(c.finished) - sum(c.deleted))::numeric AS value
+      FROM @extschema@.momo_payment_counts c GROUP BY c.status, c.operation
+    HAVING sum(c.finished) - sum(c.deleted) > 0::numeric
+    UNION ALL
+    SELECT 'payments', p.status || '/' || p.operation, count(*)
+      FROM @extschema@.momo_payments p WHERE p.status IN ('queued', 'pending')
+     GROUP BY p.status, p.operation
     UNION ALL
     SELECT 'queue_depth', NULL, count(*) FROM @extschema@.momo_payments WHERE status = 'queued'
     UNION ALL
@@ -687,6 +753,9 @@ REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_ignored_callbacks() FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_horizon FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_payment_counts FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payments_count() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_payments_count_flush() FROM PUBLIC;
 REVOKE ALL ON SEQUENCE @extschema@.momo_change_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_changes(bigint, integer) FROM PUBLIC;
@@ -705,6 +774,7 @@ ALTER TABLE @extschema@.momo_events OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_payment_changes OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_change_horizon OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_payment_counts OWNER TO momo_worker;
 ALTER SEQUENCE @extschema@.momo_change_seq OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_pauses OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;

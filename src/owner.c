@@ -52,7 +52,9 @@ bool		momo_in_worker = false;
 
 /* The triggers momo itself puts on its tables. */
 static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments_notify",
-	"momo_payments_change_insert", "momo_payments_change_update", "momo_events_guard",
+	"momo_payments_change_insert", "momo_payments_change_update",
+	"momo_payments_count_insert", "momo_payments_count_update", "momo_payments_count_delete",
+	"momo_payments_count_flush", "momo_payments_count_truncate", "momo_events_guard",
 	"momo_pauses_change", "momo_pauses_truncate"};
 
 /*

@@ -251,7 +251,14 @@ payment_works($node, 'first payment', external_id => 'w-first');
 	is($node->safe_psql('postgres', "SELECT ok FROM momo_preflight() WHERE check_name = 'version'"),
 		'f', 'momo_preflight() shows the old schema');
 	$node->safe_psql('postgres', 'ALTER EXTENSION momo UPDATE');
+	is($node->safe_psql('postgres',
+			"SELECT finished || '/' || merged FROM momo_payment_counts WHERE status = 'successful' AND operation = 'request_to_pay'"),
+		'1/true', 'the update counts the payment made under 1.0 as finished');
 	payment_works($node, 'after ALTER EXTENSION momo UPDATE', external_id => 'w-updated');
+	is($node->safe_psql('postgres',
+			"SELECT (SELECT value FROM momo_stats WHERE metric = 'payments' AND label = 'successful/request_to_pay')"
+			  . " || '/' || (SELECT count(*) FROM momo_payments WHERE status = 'successful')"),
+		'2/2', 'momo_stats counts it and the next one, as the table has them');
 	ok(wait_for_log_count($node, qr/LOG:  momo's schema in this database is now version [0-9.]+, as its library/,
 			1, $pos, 10),
 		'the worker notes the update');
