@@ -6,7 +6,9 @@
 # curl/jq for the scripts, clang's static analyzer, Django and psycopg2 for
 # the Django example (examples/django), what building momo's
 # Debian package needs (test/package.sh), what building PostgreSQL from Debian's source
-# package with assertions needs for test/cassert.sh, gdb for backtraces).
+# package with assertions needs for test/cassert.sh, gdb for backtraces,
+# prometheus-postgres-exporter for test/t/034_exporter.pl, whose service it
+# stops and disables).
 # The deb-src entry that build needs is added by test/build-cassert-pg.sh,
 # only when it has to build.
 #
@@ -49,7 +51,26 @@ PACKAGES=(
     gdb                        # test/cassert.sh: backtraces of crashed servers from their cores
     python3-django             # examples/django: the Django example and its tests (run.sh)
     python3-psycopg2
+    prometheus-postgres-exporter  # test/t/034_exporter.pl runs it (monitoring/postgres_exporter_queries.yaml)
 )
+
+# The exporter's package enables a service on port 9187 that the tests do not
+# want (034_exporter.pl runs its own, on a free port, against its own
+# cluster): stopped and disabled wherever this script finds it, also when
+# nothing was missing.
+stop_exporter_service() {
+    command -v systemctl >/dev/null 2>&1 || return 0
+    if systemctl is-enabled --quiet prometheus-postgres-exporter 2>/dev/null \
+       || systemctl is-active --quiet prometheus-postgres-exporter 2>/dev/null; then
+        if [ "$(id -u)" -eq 0 ]; then
+            systemctl disable --now prometheus-postgres-exporter >/dev/null 2>&1 || true
+            echo "install-deps: stopped and disabled the prometheus-postgres-exporter service"
+        else
+            echo "install-deps: the prometheus-postgres-exporter service is enabled; the tests do not need it:" >&2
+            echo "  sudo systemctl disable --now prometheus-postgres-exporter" >&2
+        fi
+    fi
+}
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -62,6 +83,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all ${#PACKAGES[@]} packages present"
+    stop_exporter_service
     exit 0
 fi
 
@@ -75,4 +97,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}"
+stop_exporter_service
 echo "install-deps: installed: ${missing[*]}"

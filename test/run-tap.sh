@@ -66,6 +66,7 @@ cp -r "$REPO/test/t" "$SCRATCH/t"
 # the tests run as postgres, who may not be able to enter the checkout
 cp "$SANDBOX_BIN" "$SCRATCH/momo-sandbox"
 cp "$REPO/test/make-ca.sh" "$SCRATCH/make-ca.sh"
+cp -r "$REPO/monitoring" "$SCRATCH/monitoring"    # the exporter's queries file (t/034_exporter.pl)
 if [ "$(id -u)" -eq 0 ]; then
     chown -R "$RUN_USER:" "$SCRATCH"
     chmod 0755 "$SCRATCH"

@@ -1,0 +1,216 @@
+
+# 034_exporter.pl - monitoring through the real prometheus-postgres-exporter
+# (Debian's package): the exporter runs with monitoring/postgres_exporter_queries.yaml
+# as a role that has exactly the grants the README gives the monitoring
+# role, and after a known set of payments (successful, failed, one left
+# pending at MTN) serves momo's metrics at /metrics, each with the name, type
+# and value expected.  The counters move with the next payment, and the
+# monitoring role cannot read a payer's number.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use IPC::Run;
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $exporter_bin = '/usr/bin/prometheus-postgres-exporter';
+die "$exporter_bin is not installed: run test/install-deps.sh (package prometheus-postgres-exporter)\n"
+  unless -x $exporter_bin;
+my $queries = "$FindBin::RealBin/../monitoring/postgres_exporter_queries.yaml";    # run-tap.sh copies it
+die "no $queries\n" unless -r $queries;
+
+start_sandbox();
+my $node = momo_node('exporter');
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(wait_for_worker($node), 'a momo worker runs');
+
+# The monitoring role, with the grants of the README ("Monitoring with
+# prometheus-postgres-exporter"), momo being in schema public here.
+$node->safe_psql('postgres', q{
+CREATE ROLE momo_monitor LOGIN;
+GRANT pg_monitor TO momo_monitor;
+GRANT USAGE ON SCHEMA public TO momo_monitor;
+GRANT SELECT ON momo_payment_counts TO momo_monitor;
+GRANT SELECT (status, operation, product, created_at, retries) ON momo_payments TO momo_monitor;
+GRANT SELECT (at, product, operation, outcome) ON momo_events TO momo_monitor;
+GRANT EXECUTE ON FUNCTION momo_token_refreshes(), momo_worker_status(), momo_ignored_callbacks() TO momo_monitor;
+});
+
+############################################################################
+# A known set of payments: 3 successful, 2 failed (APPROVAL_REJECTED), one
+# that MTN keeps pending (the sandbox's 46733123453, for 300 s).
+my @ok = map { request_payment($node, msisdn => '46733000001', external_id => "exp-ok-$_") } 1 .. 3;
+my @failed = map { request_payment($node, msisdn => '46733123451', external_id => "exp-failed-$_") } 1 .. 2;
+my $pending = request_payment($node, msisdn => '46733123453', external_id => 'exp-pending');
+is(join(',', map { await_payment($node, $_)->{status} } @ok, @failed),
+	'successful,successful,successful,failed,failed',
+	'three payments succeed and two fail');
+ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$pending'",
+		'pending', 30),
+	'one payment is pending at MTN');
+# A callback with a wrong signature, ignored and counted.
+$node->safe_psql('postgres',
+	"SELECT momo_callback('momo_ref=$ok[0]&momo_sig=00', '{\"status\":\"SUCCESSFUL\"}')");
+
+############################################################################
+# The exporter, as a child process of this test, connected as momo_monitor.
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $dsn = sprintf('host=%s port=%d user=momo_monitor dbname=postgres sslmode=disable',
+	$node->host, $node->port);
+my ($exp_out, $exp_err) = ('', '');
+my $exporter;
+{
+	local $ENV{DATA_SOURCE_NAME} = $dsn;
+	$exporter = IPC::Run::start(
+		[
+			$exporter_bin, "--web.listen-address=127.0.0.1:$port",
+			"--extend.query-path=$queries", '--disable-default-metrics',
+			'--disable-settings-metrics', '--no-collector.database',
+			'--no-collector.bgwriter', '--log.level=warn'
+		],
+		'<', \undef, '>>', \$exp_out, '2>>', \$exp_err);
+}
+
+# One scrape: metric (with its labels sorted, as name{a="x",b="y"}) => value,
+# and the TYPE of each metric family.
+sub scrape
+{
+	my ($body, $rc) = ('', 0);
+	my ($cout, $cerr) = ('', '');
+	IPC::Run::run([ 'curl', '-sS', '--max-time', '10', "http://127.0.0.1:$port/metrics" ],
+		'<', \undef, '>', \$body, '2>', \$cerr, IPC::Run::timeout(20));
+	my (%v, %type);
+	for my $line (split /\n/, $body)
+	{
+		if ($line =~ /^# TYPE (\S+) (\S+)$/) { $type{$1} = $2; next; }
+		next if $line =~ /^#/ || $line eq '';
+		next unless $line =~ /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
+		my ($name, $labels, $value) = ($1, $2 // '', $3);
+		# (the exporter adds server="host:port" to its queries' metrics)
+		my @l = sort grep { !/^server=/ } ($labels =~ /([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")/g);
+		$v{ @l ? "$name\{" . join(',', @l) . '}' : $name } = $value;
+	}
+	return (\%v, \%type, $body);
+}
+
+# Scrapes until $cond->(\%values) holds, at most $secs seconds; returns the
+# last scrape.
+sub scrape_until
+{
+	my ($cond, $secs) = @_;
+	my $deadline = time() + $secs;
+	my @s;
+	while (time() < $deadline)
+	{
+		@s = scrape();
+		return @s if $cond->($s[0]);
+		$exporter->pump_nb;
+		usleep(200_000);
+	}
+	diag("exporter stderr: $exp_err");
+	diag("last scrape:\n" . ($s[2] // ''));
+	return @s;
+}
+
+my $coll = 'operation="request_to_pay",product="collection"';
+# The key of momo_exchanges_last_5m for a collection operation and outcome.
+sub ex
+{
+	my ($operation, $outcome) = @_;
+	return "momo_exchanges_last_5m{operation=\"$operation\",outcome=\"$outcome\",product=\"collection\"}";
+}
+my ($m, $type) = scrape_until(sub { defined $_[0]{"momo_payments_total{$coll,status=\"failed\"}"} }, 60);
+
+is($m->{pg_up}, 1, 'the exporter reaches the database as momo_monitor');
+my @load_errors = grep { /^pg_exporter_user_queries_load_error\{/ } keys %$m;
+is(scalar(@load_errors), 1, 'the exporter loaded one queries file');
+is(join(',', map { $m->{$_} } @load_errors), '0', '... without an error');
+is($m->{pg_exporter_last_scrape_error}, 0, 'the last scrape had no error (every query ran with these grants)');
+
+is($m->{"momo_payments_total{$coll,status=\"successful\"}"}, 3, 'momo_payments_total: 3 successful');
+is($m->{"momo_payments_total{$coll,status=\"failed\"}"}, 2, 'momo_payments_total: 2 failed');
+is($type->{momo_payments_total}, 'counter', 'momo_payments_total is a counter');
+is($m->{"momo_open_payments{$coll,status=\"pending\"}"}, 1, 'momo_open_payments: 1 pending');
+ok(!defined $m->{"momo_open_payments{$coll,status=\"queued\"}"}, 'momo_open_payments: none queued');
+is($type->{momo_open_payments}, 'gauge', 'momo_open_payments is a gauge');
+is($m->{momo_queue_depth}, 0, 'momo_queue_depth: 0');
+is($m->{momo_queue_pending}, 1, 'momo_queue_pending: 1');
+is($m->{momo_queue_oldest_queued_age_seconds}, 0, 'momo_queue_oldest_queued_age_seconds: 0 (none queued)');
+my $age = $node->safe_psql('postgres',
+	"SELECT extract(epoch FROM now() - created_at) FROM momo_payments WHERE reference_id = '$pending'");
+ok($m->{momo_queue_oldest_open_age_seconds} > 0 && $m->{momo_queue_oldest_open_age_seconds} <= $age + 0.001,
+	"momo_queue_oldest_open_age_seconds: the pending payment's age ($m->{momo_queue_oldest_open_age_seconds} <= $age)");
+is($m->{momo_queue_needing_attention}, 0, 'momo_queue_needing_attention: 0 (younger than momo.attention_after)');
+is($m->{momo_queue_retrying}, 0, 'momo_queue_retrying: 0');
+
+# The last five minutes' exchanges, by outcome, as momo_events has them:
+# 6 requests accepted, exactly one status answer per final payment (the
+# pending payment's checks go on, and are compared apart).
+is($m->{ex('request_to_pay', 'accepted')}, 6, 'momo_exchanges_last_5m: 6 requests to pay accepted');
+is($m->{ex('status', 'successful')}, 3, 'momo_exchanges_last_5m: 3 status answers successful');
+is($m->{ex('status', 'failed')}, 2, 'momo_exchanges_last_5m: 2 status answers failed');
+my $events = $node->safe_psql('postgres', q{
+	SELECT string_agg(format('momo_exchanges_last_5m{operation="%s",outcome="%s",product="%s"}=%s',
+	                         operation, outcome, product, n), ' ' ORDER BY operation, outcome, product)
+	  FROM (SELECT operation, outcome, product, count(*) AS n FROM momo_events
+	         WHERE at > now() - interval '5 minutes' AND outcome <> 'pending' GROUP BY 1, 2, 3) e});
+my %ev = map { split /=(?=[^=]*$)/ } split / /, $events;
+is_deeply({ map { $_ => $m->{$_} } grep { /^momo_exchanges_last_5m\{/ && !/outcome="pending"/ } keys %$m }, \%ev,
+	'momo_exchanges_last_5m: every (operation, outcome) as momo_events has it');
+ok(($m->{ex('status', 'pending')} // 0) >= 1,
+	'momo_exchanges_last_5m: the pending payment\'s checks answered pending');
+is($m->{"momo_exchange_error_ratio_last_5m{$coll}"}, 0, 'momo_exchange_error_ratio_last_5m: no request failed');
+
+my $tokens = $node->safe_psql('postgres', "SELECT refreshes FROM momo_token_refreshes() WHERE product = 'collection'");
+ok($tokens >= 1, "a token was obtained ($tokens)");
+is($m->{'momo_token_refreshes_total{product="collection"}'}, $tokens, 'momo_token_refreshes_total: as momo_token_refreshes()');
+is($type->{momo_token_refreshes_total}, 'counter', 'momo_token_refreshes_total is a counter');
+is($m->{'momo_worker_up{problem=""}'}, 1, 'momo_worker_up: 1, with no problem');
+is($m->{'momo_worker_sending{problem=""}'}, 1, 'momo_worker_sending: 1');
+
+my %cb = map { split /\|/ } split /\n/, $node->safe_psql('postgres', 'SELECT reason, ignored FROM momo_ignored_callbacks()');
+my $ignored = 0;
+$ignored += $_ for values %cb;
+is($ignored, 1, 'the forged callback was ignored');
+is_deeply({ map { /reason="(.*)"/; $1 => $m->{$_} } grep { /^momo_callbacks_ignored_total\{/ } keys %$m }, \%cb,
+	'momo_callbacks_ignored_total: every reason, as momo_ignored_callbacks()');
+is($type->{momo_callbacks_ignored_total}, 'counter', 'momo_callbacks_ignored_total is a counter');
+
+# Every metric the queries file names is served.
+my @names = qw(momo_payments_total momo_open_payments momo_queue_depth momo_queue_pending
+  momo_queue_oldest_queued_age_seconds momo_queue_oldest_open_age_seconds momo_queue_needing_attention
+  momo_queue_retrying momo_exchanges_last_5m momo_exchange_error_ratio_last_5m momo_token_refreshes_total
+  momo_worker_up momo_worker_sending momo_callbacks_ignored_total);
+is(join(' ', grep { !defined $type->{$_} } @names), '', 'every metric of the queries file is served');
+
+############################################################################
+# The counters move with the next payment; the pending one stays open.
+my $next = request_payment($node, msisdn => '46733000001', external_id => 'exp-ok-4');
+is(await_payment($node, $next)->{status}, 'successful', 'a fourth payment succeeds');
+($m) = scrape_until(sub { ($_[0]{"momo_payments_total{$coll,status=\"successful\"}"} // 0) == 4 }, 30);
+is($m->{"momo_payments_total{$coll,status=\"successful\"}"}, 4, 'momo_payments_total: now 4 successful');
+is($m->{momo_queue_pending}, 1, 'momo_queue_pending: still 1');
+
+############################################################################
+# The monitoring role sees figures, not payments: no payer's number, amount
+# or error text.
+my ($rc, $out, $err) = (0, '', '');
+$rc = $node->psql('postgres', 'SELECT msisdn, amount FROM momo_payments LIMIT 1',
+	stdout => \$out, stderr => \$err, extra_params => [ '-U', 'momo_monitor' ]);
+like($err, qr/permission denied for table momo_payments/, 'momo_monitor cannot read payers\' numbers or amounts');
+$rc = $node->psql('postgres', 'SELECT error FROM momo_events LIMIT 1',
+	stdout => \$out, stderr => \$err, extra_params => [ '-U', 'momo_monitor' ]);
+like($err, qr/permission denied for table momo_events/, '... nor the event log\'s errors');
+
+$exporter->kill_kill;
+$exporter->finish;
+unlike($exp_err, qr/level=error/, 'the exporter logged no error') or diag($exp_err);
+
+$node->stop;
+done_testing();
