@@ -7,7 +7,7 @@
 # It starts the test environment (test/cluster.sh start; needs `make
 # install`), creates the extension momo in contrib_regression if missing, and
 # measures, in this order (BENCH_SECTIONS picks some: "enqueue throughput
-# idle little slow", the default):
+# idle little slow scrape", the default):
 #
 #  enqueue     momo_request_to_pay against a plain INSERT of the same row
 #              (bench/enqueue.sh; median of BENCH_ENQUEUE_ROUNDS rounds).
@@ -32,6 +32,17 @@
 #              payments committed one at a time, 200-300 ms apart.  Target p99
 #              <= 50 ms.  Plotted over time with gnuplot, if installed
 #              (apt-get install gnuplot-nox), to bench/out/commit-to-send.png.
+#  scrape      the cost of one scrape: the queries of
+#              monitoring/postgres_exporter_queries.yaml (each planned and run,
+#              as the exporter does), and SELECT * FROM momo_stats, on an
+#              empty momo_payments, then with BENCH_SCRAPE_ROWS finished
+#              payments (default 1,000,000; 10,000,000 takes about ten times
+#              as long to fill) and as many events older than the last five
+#              minutes, written with generate_series (triggers off, the
+#              counters then set as the upgrade from 1.0 sets them; VACUUM
+#              ANALYZE).  Ratio filled/empty, target ~1; and the same for the
+#              GROUP BY over the table that momo_stats did before the
+#              counters, which grows with the table.
 #
 # Every figure is printed on a line of its own beginning "figure", and again
 # together at the end.  momo's settings changed for a section are restored
@@ -51,6 +62,8 @@
 #   BENCH_BASE_URL        the ceiling's target (default: the server's
 #                         momo.base_url, else https://localhost:18443)
 #   BENCH_OUT             where the latency data and the plot go (bench/out)
+#   BENCH_SCRAPE_ROWS     finished payments of the scrape section (default 1000000)
+#   BENCH_SCRAPE_ROUNDS   scrapes timed at each size (default 500; the old GROUP BY 5)
 # =============================================================================
 set -euo pipefail
 export LC_ALL=C     # '.' as the decimal point in $EPOCHREALTIME and awk
@@ -59,7 +72,7 @@ N=${1:-10000}
 case "$N" in ''|*[!0-9]*|0) echo "usage: $0 [N]   (N a positive integer)" >&2; exit 2 ;; esac
 TIMEOUT=${BENCH_TIMEOUT:-$((120 + N / 20))}
 ROUNDS=${BENCH_ROUNDS:-3}
-SECTIONS=" ${BENCH_SECTIONS:-enqueue throughput idle little slow} "
+SECTIONS=" ${BENCH_SECTIONS:-enqueue throughput idle little slow scrape} "
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${BENCH_OUT:-$REPO/bench/out}
@@ -400,6 +413,96 @@ GP
     fi
     settings momo.status_checks_per_second=10 momo.poll_interval_min=2s
     "${PSQL[@]}" -c 'TRUNCATE momo_payments'
+fi
+
+# --- the cost of a scrape, empty and with history ------------------------------------
+# scrape_ms: milliseconds per scrape (median of 5 batches of SCRAPE_ROUNDS/5;
+# the old GROUP BY, which takes seconds at 10 million rows, 5 single runs) of
+# the exporter's queries, of momo_stats and of the old GROUP BY; prints
+# "exporter stats groupby"
+scrape_ms() {
+    "${PSQL[@]}" -f "$work/scrape.sql" -c "SELECT pg_temp.scrape_ms($SCRAPE_ROUNDS)"
+}
+if [[ $SECTIONS == *" scrape "* ]]; then
+    SCRAPE_ROWS=${BENCH_SCRAPE_ROWS:-1000000}
+    SCRAPE_ROUNDS=${BENCH_SCRAPE_ROUNDS:-500}
+    say "scrape: the exporter's queries and momo_stats, empty and with $SCRAPE_ROWS finished payments"
+    # The queries of the exporter's file, as an array of dollar-quoted strings.
+    queries=$(perl -ne '
+        if (/^  query: \|/) { $in = 1; next }
+        if ($in && /^    (.*)$/) { $q .= "$1\n"; next }
+        if ($in) { push @q, $q; $q = ""; $in = 0 }
+        END { print join(",\n", map { "\$q\$$_\$q\$" } @q) }' "$REPO/monitoring/postgres_exporter_queries.yaml")
+    nq=$(grep -c '^  query: |' "$REPO/monitoring/postgres_exporter_queries.yaml")
+    cat > "$work/scrape.sql" <<SQL
+CREATE FUNCTION pg_temp.time_ms(qs text[], rounds integer) RETURNS float8 LANGUAGE plpgsql AS \$f\$
+DECLARE
+    q text;
+    t timestamptz;
+    batch float8[] := '{}';
+BEGIN
+    FOREACH q IN ARRAY qs LOOP EXECUTE q; END LOOP;     -- warm the caches
+    FOR b IN 1..5 LOOP
+        t := clock_timestamp();
+        FOR i IN 1..greatest(rounds / 5, 1) LOOP
+            FOREACH q IN ARRAY qs LOOP EXECUTE q; END LOOP;
+        END LOOP;
+        batch := batch || extract(epoch FROM clock_timestamp() - t)::float8 * 1000 / greatest(rounds / 5, 1);
+    END LOOP;
+    RETURN (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(batch) x);
+END
+\$f\$;
+CREATE FUNCTION pg_temp.scrape_ms(rounds integer) RETURNS text LANGUAGE sql AS \$f\$
+    SELECT format('%s %s %s',
+        round(pg_temp.time_ms(ARRAY[$queries], rounds)::numeric, 3),
+        round(pg_temp.time_ms(ARRAY['SELECT * FROM momo_stats'], rounds)::numeric, 3),
+        round(pg_temp.time_ms(ARRAY['SELECT status, operation, count(*) FROM momo_payments GROUP BY status, operation'], 5)::numeric, 3))
+\$f\$;
+SQL
+    "${PSQL[@]}" -c 'TRUNCATE momo_payments, momo_events'
+    "${PSQL[@]}" -c 'VACUUM ANALYZE momo_payments, momo_events, momo_payment_counts'
+    read -r e_exp e_stats e_group <<<"$(scrape_ms)"
+    say "empty: exporter's $nq queries $e_exp ms, momo_stats $e_stats ms, GROUP BY $e_group ms"
+    # fill FROM TO: payments FROM..TO of SCRAPE_ROWS, final, created 3 s
+    # apart up to an hour ago, and as many events up to ten minutes ago,
+    # written as a restore or an old release would have them, without
+    # momo's triggers; then counted as the upgrade from 1.0 counts them.
+    fill() {
+        "${PSQL[@]}" -c 'SET session_replication_role = replica' -c "
+            INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn, status, reason,
+                                       attempts, status_checks, created_at, sent_at, updated_at, completed_at,
+                                       next_check_at)
+            SELECT gen_random_uuid(), 'bench-scrape-' || i, 100 + i % 1000, 'EUR', '46733000001',
+                   CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'successful' END,
+                   CASE WHEN i % 10 = 0 THEN 'APPROVAL_REJECTED' END, 1, 1, t, t, t, t, t
+              FROM generate_series($1, $2) i,
+                   LATERAL (SELECT now() - interval '1 hour' - ($SCRAPE_ROWS - i) * interval '3 seconds' AS t) c" \
+          -c "
+            INSERT INTO momo_events (at, reference_id, product, operation, http_status, outcome, latency_ms)
+            SELECT now() - interval '10 minutes' - ($SCRAPE_ROWS - i) * interval '3 seconds', NULL,
+                   'collection', 'status', 200, 'successful', 20
+              FROM generate_series($1, $2) i" \
+          -c "
+            DELETE FROM momo_payment_counts;
+            INSERT INTO momo_payment_counts (product, operation, status, finished, deleted, merged)
+            SELECT p.product, p.operation, p.status, count(*), 0, true
+              FROM momo_payments p WHERE p.status IN ('successful', 'failed')
+             GROUP BY p.product, p.operation, p.status"
+        "${PSQL[@]}" -c 'VACUUM ANALYZE momo_payments, momo_events, momo_payment_counts'
+    }
+    tenth=$((SCRAPE_ROWS / 10))
+    fill 1 "$tenth"
+    read -r t_exp t_stats t_group <<<"$(scrape_ms)"
+    say "with $tenth: exporter's $nq queries $t_exp ms, momo_stats $t_stats ms, GROUP BY $t_group ms"
+    t0=$EPOCHREALTIME
+    fill $((tenth + 1)) "$SCRAPE_ROWS"
+    say "filled in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s: $("${PSQL[@]}" -c "SELECT pg_size_pretty(pg_total_relation_size('momo_payments')) || ' of payments, ' || pg_size_pretty(pg_total_relation_size('momo_events')) || ' of events'")"
+    read -r f_exp f_stats f_group <<<"$(scrape_ms)"
+    say "with $SCRAPE_ROWS: exporter's $nq queries $f_exp ms, momo_stats $f_stats ms, GROUP BY $f_group ms"
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
+    figure "scrape: the exporter's $nq queries: $e_exp ms empty, $t_exp ms with $tenth finished payments and as many events, $f_exp ms with $SCRAPE_ROWS: ratio $(ratio "$t_exp" "$f_exp") (x10 rows; target ~1), $(ratio "$e_exp" "$f_exp") against empty"
+    figure "scrape: momo_stats: $e_stats ms empty, $t_stats ms, $f_stats ms: ratio $(ratio "$t_stats" "$f_stats") (x10 rows), $(ratio "$e_stats" "$f_stats") against empty; the GROUP BY it did before the counters: $e_group ms, $t_group ms, $f_group ms: ratio $(ratio "$t_group" "$f_group") (x10 rows)"
+    "${PSQL[@]}" -c 'TRUNCATE momo_payments, momo_events'
 fi
 
 echo
