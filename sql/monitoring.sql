@@ -14,8 +14,9 @@ GRANT USAGE ON SCHEMA public TO momo_monitor;    -- the schema momo was installe
 GRANT SELECT ON momo_payment_counts TO momo_monitor;
 GRANT SELECT (status, operation, product, created_at, retries) ON momo_payments TO momo_monitor;
 GRANT SELECT (at, product, operation, outcome) ON momo_events TO momo_monitor;
+GRANT SELECT (product, automatic) ON momo_pauses TO momo_monitor;
 GRANT EXECUTE ON FUNCTION momo_token_refreshes(), momo_worker_status(),
-                          momo_ignored_callbacks() TO momo_monitor;
+                          momo_ignored_callbacks(), momo_health() TO momo_monitor;
 -- end recipe
 RESET client_min_messages;
 
@@ -33,6 +34,12 @@ SELECT count(*) = 3 AS token_products FROM momo_token_refreshes();
 SELECT count(*) = 1 AS worker_row FROM momo_worker_status();
 SELECT count(*) = 5 AS callback_reasons FROM momo_ignored_callbacks();
 SELECT current_setting('momo.attention_after') IS NOT NULL AS attention_after_readable;
+SELECT check_name FROM momo_health() LIMIT 1;
+SELECT p.product, x.automatic IS NOT NULL AS paused
+  FROM unnest(ARRAY['collection', 'disbursement', 'remittance']) AS p(product)
+  LEFT JOIN momo_pauses x ON x.product = p.product ORDER BY 1;
+-- (not why, nor who: the reason may name an incident)
+SELECT reason FROM momo_pauses;
 -- Nothing of a payment's terms or of the event log's errors.
 SELECT msisdn FROM momo_payments LIMIT 1;
 SELECT amount FROM momo_payments LIMIT 1;

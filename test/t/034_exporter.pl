@@ -39,7 +39,8 @@ GRANT USAGE ON SCHEMA public TO momo_monitor;
 GRANT SELECT ON momo_payment_counts TO momo_monitor;
 GRANT SELECT (status, operation, product, created_at, retries) ON momo_payments TO momo_monitor;
 GRANT SELECT (at, product, operation, outcome) ON momo_events TO momo_monitor;
-GRANT EXECUTE ON FUNCTION momo_token_refreshes(), momo_worker_status(), momo_ignored_callbacks() TO momo_monitor;
+GRANT SELECT (product, automatic) ON momo_pauses TO momo_monitor;
+GRANT EXECUTE ON FUNCTION momo_token_refreshes(), momo_worker_status(), momo_ignored_callbacks(), momo_health() TO momo_monitor;
 });
 
 ############################################################################
@@ -182,11 +183,20 @@ is_deeply({ map { /reason="(.*)"/; $1 => $m->{$_} } grep { /^momo_callbacks_igno
 	'momo_callbacks_ignored_total: every reason, as momo_ignored_callbacks()');
 is($type->{momo_callbacks_ignored_total}, 'counter', 'momo_callbacks_ignored_total is a counter');
 
+# Health: each check's status as momo_health() gives it (0 ok, 1 warning,
+# 2 critical), the first row "momo" the worst; and no product paused.
+my %health = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
+	"SELECT check_name, CASE status WHEN 'ok' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END FROM momo_health()");
+is_deeply({ map { /check_name="(.*)"/; $1 => $m->{$_} } grep { /^momo_health_status\{/ } keys %$m }, \%health,
+	'momo_health_status: every check, as momo_health() has it');
+is($m->{'momo_paused{automatic="",product="collection"}'}, 0, 'momo_paused: collection is not paused');
+
 # Every metric the queries file names is served.
 my @names = qw(momo_payments_total momo_open_payments momo_queue_depth momo_queue_pending
   momo_queue_oldest_queued_age_seconds momo_queue_oldest_open_age_seconds momo_queue_needing_attention
   momo_queue_retrying momo_exchanges_last_5m momo_exchange_error_ratio_last_5m momo_token_refreshes_total
-  momo_worker_up momo_worker_sending momo_callbacks_ignored_total);
+  momo_worker_up momo_worker_sending momo_callbacks_ignored_total momo_health_status momo_health_value
+  momo_paused);
 is(join(' ', grep { !defined $type->{$_} } @names), '', 'every metric of the queries file is served');
 
 ############################################################################
@@ -196,6 +206,13 @@ is(await_payment($node, $next)->{status}, 'successful', 'a fourth payment succee
 ($m) = scrape_until(sub { ($_[0]{"momo_payments_total{$coll,status=\"successful\"}"} // 0) == 4 }, 30);
 is($m->{"momo_payments_total{$coll,status=\"successful\"}"}, 4, 'momo_payments_total: now 4 successful');
 is($m->{momo_queue_pending}, 1, 'momo_queue_pending: still 1');
+
+# An operator pauses collection: the exporter says so, and health warns.
+$node->safe_psql('postgres', "SELECT momo_pause('exporter test')");
+($m) = scrape_until(sub { ($_[0]{'momo_paused{automatic="false",product="collection"}'} // 0) == 1 }, 30);
+is($m->{'momo_paused{automatic="false",product="collection"}'}, 1, 'momo_paused: 1 once an operator pauses');
+is($m->{'momo_health_status{check_name="paused"}'}, 1, 'momo_health_status: the paused check warns');
+$node->safe_psql('postgres', "SELECT momo_resume()");
 
 ############################################################################
 # The monitoring role sees figures, not payments: no payer's number, amount
