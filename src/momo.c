@@ -27,6 +27,7 @@
 
 #include "launcher.h"
 #include "momo.h"
+#include "owner.h"
 #include "redact.h"
 #include "settings.h"
 
@@ -523,6 +524,7 @@ _PG_init(void)
 	shmem_startup_hook = momo_shmem_startup;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = momo_ProcessUtility;
+	momo_owner_install_hooks();
 
 	/*
 	 * No launcher (so no worker) under pg_upgrade.  It starts both clusters in binary-upgrade

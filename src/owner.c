@@ -20,7 +20,11 @@
  *	  fires the trigger (momo_worker), may call pg_catalog's functions and
  *	  operators only: one bound to an operator or function planted in
  *	  another schema (by a database owner who set the DBA's search_path)
- *	  would run that code with momo_worker's rights.
+ *	  would run that code with momo_worker's rights.  So may every other
+ *	  expression evaluated when momo writes those tables (CHECK constraints,
+ *	  defaults and generated columns, index expressions and predicates) or
+ *	  when VACUUM and ANALYZE read them as their owner (extended statistics),
+ *	  and no rule may be on them.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,16 +36,22 @@
 #include "catalog/pg_proc.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "access/genam.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_statistic_ext.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "access/xact.h"
+#include "fmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/syscache.h"
 
 #include "owner.h"
@@ -62,9 +72,10 @@ static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments
  * any of them runs in their statements.  (momo_fee_schedule is only read.)
  */
 static const char *const momo_written_tables[] = {"momo_payments", "momo_events",
-	"momo_payment_changes", "momo_change_horizon", "momo_pauses"};
+	"momo_payment_changes", "momo_change_horizon", "momo_pauses", "momo_payment_counts"};
 
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
+static void check_expressions(Relation rel, StringInfo why);
 
 /* Returns true if a function's settings pin search_path. */
 static bool
@@ -102,6 +113,7 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 	if (rel->rd_rel->relforcerowsecurity)
 		appendStringInfoString(&why, "momo_payments has FORCE ROW LEVEL SECURITY, which hides payments from momo_worker");
 	check_triggers(rel, owner, nsp, &why);
+	check_expressions(rel, &why);
 	table_close(rel, AccessShareLock);
 	/* The other tables momo writes as their owner (a schema of 1.0 lacks some). */
 	for (size_t i = 1; i < lengthof(momo_written_tables); i++)
@@ -111,7 +123,11 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 		if (!OidIsValid(other))
 			continue;
 		rel = table_open(other, AccessShareLock);
+		if (rel->rd_rel->relforcerowsecurity)
+			appendStringInfo(&why, "%s%s has FORCE ROW LEVEL SECURITY, whose policies would apply to momo_worker",
+							 why.len ? "; " : "", RelationGetRelationName(rel));
 		check_triggers(rel, owner, nsp, &why);
+		check_expressions(rel, &why);
 		table_close(rel, AccessShareLock);
 	}
 	return why.len ? why.data : NULL;
@@ -149,17 +165,10 @@ foreign_code_walker(Node *node, void *context)
 	return expression_tree_walker(node, foreign_code_walker, context);
 }
 
-/* Returns true if trigger t's WHEN condition calls code outside pg_catalog (*found: what). */
-static bool
-when_calls_foreign_code(Trigger *t, Oid *found)
-{
-	return t->tgqual != NULL && foreign_code_walker(stringToNode(t->tgqual), found);
-}
-
 /*
  * Appends to *why each trigger on rel, other than momo's own, that would
- * run with owner's rights or a superuser's, and each trigger (momo's own
- * too) whose WHEN condition calls code outside pg_catalog.
+ * run with owner's rights or a superuser's.  Checked at each use: the
+ * function's owner can change it at any time.
  */
 static void
 check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
@@ -198,15 +207,222 @@ check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
 			appendStringInfo(why, "%strigger %s on %s calls %s, which %s",
 							 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
 							 format_procedure(t->tgfoid), problem);
-		{
-			Oid			found = InvalidOid;
-
-			if (when_calls_foreign_code(t, &found))
-				appendStringInfo(why, "%sthe WHEN condition of trigger %s on %s calls %s, which is not pg_catalog's and would run with momo's rights",
-								 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
-								 OidIsValid(found) ? format_procedure(found) : "a domain's constraint");
-		}
 	}
+}
+
+/*
+ * The tables whose expressions check_expressions found clean, until the next
+ * relcache invalidation: every expression it walks (trigger conditions,
+ * constraints, defaults, indexes, statistics, rules) belongs to the relcache
+ * entry, and changing one invalidates it; and the schema of a function that
+ * an expression calls cannot become pg_catalog but by a superuser.  So the
+ * walk is made once per table and invalidation, not at every call of momo's
+ * functions.
+ */
+#define VERIFIED_MAX 16
+static Oid	verified[VERIFIED_MAX];
+static int	nverified = 0;
+static bool verified_callback = false;
+
+static void
+forget_verified(Datum arg pg_attribute_unused(), Oid relid pg_attribute_unused())
+{
+	nverified = 0;
+}
+
+static bool
+expressions_verified(Oid relid)
+{
+	for (int i = 0; i < nverified; i++)
+		if (verified[i] == relid)
+			return true;
+	return false;
+}
+
+static void
+expressions_verified_add(Oid relid)
+{
+	if (!verified_callback)
+	{
+		CacheRegisterRelcacheCallback(forget_verified, (Datum) 0);
+		verified_callback = true;
+	}
+	if (nverified < VERIFIED_MAX)
+		verified[nverified++] = relid;
+}
+
+/* Appends to *why that expression node of rel's "what" calls code outside pg_catalog, if it does. */
+static void
+check_expression(Relation rel, Node *node, const char *what, StringInfo why)
+{
+	Oid			found = InvalidOid;
+
+	if (node != NULL && foreign_code_walker(node, &found))
+		appendStringInfo(why, "%s%s on %s calls %s, which is not pg_catalog's and would run with momo's rights",
+						 why->len ? "; " : "", what, RelationGetRelationName(rel),
+						 OidIsValid(found) ? format_procedure(found) : "a domain's constraint");
+}
+
+/*
+ * Appends to *why what else would run code with the table owner's rights
+ * when momo writes rel (or when VACUUM or ANALYZE, acting as its owner,
+ * reads it): a rule, and any CHECK constraint, column default or generated
+ * column, index expression or predicate, or extended statistics expression
+ * that calls code outside pg_catalog.  momo's own use pg_catalog's only.
+ */
+static void
+check_expressions(Relation rel, StringInfo why)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	TriggerDesc *td = rel->trigdesc;
+	List	   *indexes;
+	List	   *stats;
+	ListCell   *lc;
+	int			len = why->len;
+
+	if (expressions_verified(RelationGetRelid(rel)))
+		return;
+	for (int i = 0; td && i < td->numtriggers; i++)
+		if (td->triggers[i].tgqual)
+			check_expression(rel, stringToNode(td->triggers[i].tgqual),
+							 psprintf("the WHEN condition of trigger %s", td->triggers[i].tgname), why);
+	if (rel->rd_rules != NULL && rel->rd_rules->numLocks > 0)
+		appendStringInfo(why, "%s%s has a rule, which would run with momo's rights",
+						 why->len ? "; " : "", RelationGetRelationName(rel));
+	for (int i = 0; constr && i < constr->num_check; i++)
+		check_expression(rel, stringToNode(constr->check[i].ccbin),
+						 psprintf("constraint %s", constr->check[i].ccname), why);
+	for (int i = 0; constr && i < constr->num_defval; i++)
+		check_expression(rel, stringToNode(constr->defval[i].adbin),
+						 psprintf("the default of column %s",
+								  NameStr(TupleDescAttr(RelationGetDescr(rel), constr->defval[i].adnum - 1)->attname)),
+						 why);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		char	   *what = psprintf("index %s", RelationGetRelationName(idx));
+
+		check_expression(rel, (Node *) RelationGetIndexExpressions(idx), what, why);
+		check_expression(rel, (Node *) RelationGetIndexPredicate(idx), what, why);
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	stats = RelationGetStatExtList(rel);
+	foreach(lc, stats)
+	{
+		HeapTuple	tup = SearchSysCache1(STATEXTOID, ObjectIdGetDatum(lfirst_oid(lc)));
+		bool		isnull;
+		Datum		d;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		d = SysCacheGetAttr(STATEXTOID, tup, Anum_pg_statistic_ext_stxexprs, &isnull);
+		if (!isnull)
+			check_expression(rel, stringToNode(TextDatumGetCString(d)),
+							 psprintf("statistics object %s",
+									  NameStr(((Form_pg_statistic_ext) GETSTRUCT(tup))->stxname)),
+							 why);
+		ReleaseSysCache(tup);
+	}
+	list_free(stats);
+	if (why->len == len)
+		expressions_verified_add(RelationGetRelid(rel));
+}
+
+/* ------------------------------------------------------------------------
+ * The runtime guard: no code of another role runs as momo_worker
+ * ------------------------------------------------------------------------
+ *
+ * The checks above look at the tables before momo acts; but code a
+ * non-superuser controls can change while momo's statement runs (a trigger
+ * function that flips another to SECURITY INVOKER before it first fires, a
+ * condition that runs SQL through query_to_xml, a concurrent ALTER
+ * FUNCTION).  So at every call of a function made as momo_worker, PostgreSQL's
+ * function manager hooks (as sepgsql uses them) check who owns it: only
+ * pg_catalog's functions, a superuser's (momo's own C functions) and
+ * momo_worker's own (momo's SQL functions) may run with its rights.  A
+ * SECURITY DEFINER function of the application, as the recipe's trigger
+ * calls, runs as its owner: the hook sees that role, not momo_worker.
+ */
+static Oid	worker_role = InvalidOid;	/* momo_worker's OID, or InvalidOid: not known */
+static bool worker_role_looked = false;
+static bool worker_role_callback = false;
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+static void
+forget_worker_role(Datum arg pg_attribute_unused(), int cacheid pg_attribute_unused(),
+				   uint32 hashvalue pg_attribute_unused())
+{
+	worker_role_looked = false;
+}
+
+/* True if the current user is momo_worker (only momo ever acts as it). */
+static bool
+acting_as_worker(void)
+{
+	if (!worker_role_looked)
+	{
+		if (!IsTransactionState())
+			return false;
+		if (!worker_role_callback)
+		{
+			CacheRegisterSyscacheCallback(AUTHOID, forget_worker_role, (Datum) 0);
+			worker_role_callback = true;
+		}
+		worker_role = get_role_oid("momo_worker", true);
+		worker_role_looked = true;
+	}
+	return OidIsValid(worker_role) && GetUserId() == worker_role;
+}
+
+/* True if function fn_oid may run with momo_worker's rights. */
+static bool
+trusted_function(Oid fn_oid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	Form_pg_proc proc;
+	bool		trusted;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	trusted = proc->pronamespace == PG_CATALOG_NAMESPACE || proc->proowner == worker_role ||
+		superuser_arg(proc->proowner);
+	ReleaseSysCache(tup);
+	return trusted;
+}
+
+static bool
+momo_needs_fmgr_hook(Oid fn_oid)
+{
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
+		return true;
+	return acting_as_worker() && !trusted_function(fn_oid);
+}
+
+static void
+momo_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+{
+	if (event == FHET_START && acting_as_worker() && !trusted_function(flinfo->fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("momo refuses to run %s with its rights", format_procedure_qualified(flinfo->fn_oid)),
+				 errdetail("A function of another role was called while momo acted as momo_worker (in a trigger, a condition, a default or a constraint on momo's tables)."),
+				 errhint("Code on momo's tables must be SECURITY DEFINER and owned by the application; see the README, \"Security model\".")));
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, private);
+}
+
+/* Installs the runtime guard (_PG_init). */
+void
+momo_owner_install_hooks(void)
+{
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = momo_needs_fmgr_hook;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = momo_fmgr_hook;
 }
 
 /* Returns the owner of relation relid. */

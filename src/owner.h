@@ -28,5 +28,6 @@ extern char *momo_owner_table_problem(Oid relid, Oid owner, Oid nsp);
 extern Oid	momo_owner_of(Oid relid);
 extern void momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a);
 extern void momo_owner_leave(MomoActing *a);
+extern void momo_owner_install_hooks(void);
 
 #endif							/* MOMO_OWNER_H */

@@ -443,6 +443,172 @@ sub install_recipe
 }
 
 ############################################################################
+# Everything else that runs code when momo writes its tables, or when VACUUM
+# and ANALYZE read them as their owner, each added by a DBA with a function
+# the application owns, which it later flips to SECURITY INVOKER (a red team
+# got write rights on momo_payments through the first three): a trigger on
+# momo_payment_counts, a rule on momo_payment_changes, a CHECK constraint, a
+# column default, an index expression, an extended statistics expression.
+# momo refuses to act while any is there; none runs.
+{
+	$node->safe_psql('victim', q{
+		CREATE FUNCTION public.app_code() RETURNS boolean LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'code in an expression on momo''s tables');
+			RETURN true;
+		END $$;
+		CREATE FUNCTION public.app_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'trigger on momo_payment_counts');
+			RETURN NULL;
+		END $$;
+		-- (an index or statistics expression must be IMMUTABLE; what it would
+		-- do once flipped is the others' business: it is refused before)
+		CREATE FUNCTION public.app_code_imm() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+		BEGIN
+			RETURN true;
+		END $$;
+		ALTER FUNCTION public.app_code() OWNER TO app;
+		ALTER FUNCTION public.app_code_imm() OWNER TO app;
+		ALTER FUNCTION public.app_trigger() OWNER TO app;
+		CREATE TABLE public.audit (x int);
+		GRANT ALL ON public.audit TO PUBLIC;
+	});
+	my @doors = (
+		[ 'a trigger on momo_payment_counts',
+		  'CREATE TRIGGER audit AFTER INSERT ON momo.momo_payment_counts FOR EACH ROW EXECUTE FUNCTION public.app_trigger()',
+		  'DROP TRIGGER audit ON momo.momo_payment_counts',
+		  qr/trigger audit on momo_payment_counts calls public\.app_trigger\(\), which runs as whoever fires it/ ],
+		[ 'a rule on momo_payment_changes',
+		  'CREATE RULE audit AS ON INSERT TO momo.momo_payment_changes DO ALSO INSERT INTO public.audit SELECT 1 WHERE public.app_code()',
+		  'DROP RULE audit ON momo.momo_payment_changes',
+		  qr/momo_payment_changes has a rule/ ],
+		[ 'a CHECK constraint',
+		  'ALTER TABLE momo.momo_payment_changes ADD CONSTRAINT audit CHECK (public.app_code()) NOT VALID',
+		  'ALTER TABLE momo.momo_payment_changes DROP CONSTRAINT audit',
+		  qr/constraint audit on momo_payment_changes calls public\.app_code\(\)/ ],
+		[ 'a column default',
+		  'ALTER TABLE momo.momo_events ADD COLUMN audit boolean DEFAULT public.app_code()',
+		  'ALTER TABLE momo.momo_events DROP COLUMN audit',
+		  qr/the default of column audit on momo_events calls public\.app_code\(\)/ ],
+		[ 'an index expression',
+		  'CREATE INDEX audit ON momo.momo_pauses ((public.app_code_imm()))',
+		  'DROP INDEX momo.audit',
+		  qr/index audit on momo_pauses calls public\.app_code_imm\(\)/ ],
+		[ 'an extended statistics expression',
+		  'CREATE STATISTICS momo.audit ON (public.app_code_imm()), product FROM momo.momo_payments',
+		  'DROP STATISTICS momo.audit',
+		  qr/statistics object audit on momo_payments calls public\.app_code_imm\(\)/ ]);
+	for my $d (@doors)
+	{
+		my ($what, $create, $drop, $re) = @$d;
+		$node->safe_psql('victim', 'DELETE FROM public.pwned');
+		my ($crc, $cout, $cerr) = $node->psql('victim', $create);
+		if ($crc != 0)
+		{
+			# building an index evaluates its expression as the table's owner
+			like($cerr, qr/momo refuses to run public\.app_code_imm\(\) with its rights/,
+				"$what is refused when it is created (it runs as momo_worker)");
+			next;
+		}
+		my ($rc, $out, $err) = as_role('app', "SELECT momo_request_to_pay(9, 'EUR', '46733000009', 'door-" . length($what) . "')");
+		like($err, qr/momo refuses to act: .*$re/, "$what makes momo refuse to act");
+		like($node->safe_psql('victim', q{SELECT string_agg(detail, ' ') FROM momo_preflight() WHERE check_name = 'triggers on momo_payments'}),
+			$re, "momo_preflight names $what");
+		$node->safe_psql('victim', $drop);
+		is($node->safe_psql('victim', q{SELECT count(*) FROM public.pwned WHERE via LIKE 'code in%' OR via LIKE 'trigger on momo_payment_counts'}),
+			'0', "$what: the application's code never ran")
+		  unless $what =~ /index|default|statistics/;    # creating those evaluates the function once, as the DBA
+	}
+	my $ref = app_payment('doors-gone');
+	is(await_payment($node, $ref, db => 'victim')->{status}, 'successful', 'with them gone, payments complete');
+	$node->safe_psql('victim', 'DELETE FROM public.pwned');
+	ok(!is_superuser('app'), 'app did not become superuser');
+	is($node->safe_psql('victim', q{SELECT has_table_privilege('app', 'momo.momo_payments', 'INSERT')}), 'f',
+		'app gained no right on momo_payments');
+}
+
+############################################################################
+# Code that changes while momo's statement runs (a second red team): three
+# triggers the DBA put on momo_payments, each calling a SECURITY DEFINER
+# function of the application, as the README asks -- the guard's check
+# before the statement passes.  The application then makes the first flip
+# the second to SECURITY INVOKER (and the third flip it back), so that the
+# second runs as momo_worker when the worker records a status; and a WHEN
+# condition that calls only pg_catalog's functions runs the application's
+# SQL through query_to_xml.  The function manager's hook refuses, at the
+# call, any function of another role run as momo_worker: nothing runs, the
+# worker records nothing until they are gone, and the payment completes.
+{
+	$node->safe_psql('victim', 'DELETE FROM public.pwned');
+	for my $f (qw(t1 t2 t3))
+	{
+		as_role('app', qq{CREATE FUNCTION shop.flip_$f() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+			SET search_path = pg_catalog, pg_temp AS \$\$ BEGIN RETURN NULL; END \$\$;});
+	}
+	$node->safe_psql('victim', q{
+		CREATE TRIGGER flip_a AFTER UPDATE ON momo.momo_payments FOR EACH ROW EXECUTE FUNCTION shop.flip_t1();
+		CREATE TRIGGER flip_b AFTER UPDATE ON momo.momo_payments FOR EACH ROW EXECUTE FUNCTION shop.flip_t2();
+		CREATE TRIGGER flip_c AFTER UPDATE ON momo.momo_payments FOR EACH ROW EXECUTE FUNCTION shop.flip_t3();
+	});
+	is($node->safe_psql('victim', q{SELECT ok FROM momo_preflight() WHERE check_name = 'triggers on momo_payments'}),
+		't', 'three triggers as the README asks: nothing to flag');
+	my ($rc, $out, $err) = as_role('app', q{
+		CREATE OR REPLACE FUNCTION shop.flip_t1() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+			SET search_path = pg_catalog, pg_temp AS $$ BEGIN ALTER FUNCTION shop.flip_t2() SECURITY INVOKER; RETURN NULL; END $$;
+		CREATE OR REPLACE FUNCTION shop.flip_t2() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+			SET search_path = pg_catalog, pg_temp AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'flipped trigger');
+			IF current_user <> 'app' THEN
+				EXECUTE 'GRANT ALL ON momo.momo_payments TO app';
+			END IF;
+			RETURN NULL;
+		END $$;
+		CREATE OR REPLACE FUNCTION shop.flip_t3() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+			SET search_path = pg_catalog, pg_temp AS $$ BEGIN ALTER FUNCTION shop.flip_t2() SECURITY DEFINER; RETURN NULL; END $$;
+	});
+	is($rc, 0, 'the application rewrote its functions') or diag($err);
+	my $pos = log_position($node);
+	my $ref = app_payment('flip');
+	ok(wait_for_log_count($node, qr/momo refuses to run shop\.flip_t2\(\) with its rights/, 1, $pos, 30),
+		'the flipped function is refused at its call, as momo_worker');
+	is($node->safe_psql('victim', q{SELECT coalesce(string_agg(ran_as, ','), 'none') FROM public.pwned WHERE ran_as <> 'app'}),
+		'none', 'it never ran as anyone but the application');
+	is($node->safe_psql('victim', q{SELECT has_table_privilege('app', 'momo.momo_payments', 'UPDATE')}), 'f',
+		'the application gained no right on momo_payments');
+	$node->safe_psql('victim', q{
+		DROP TRIGGER flip_a ON momo.momo_payments; DROP TRIGGER flip_b ON momo.momo_payments;
+		DROP TRIGGER flip_c ON momo.momo_payments;
+	});
+	is(await_payment($node, $ref, db => 'victim', seconds => 60)->{status}, 'successful',
+		'once they are gone, the payment completes');
+
+	# a WHEN condition of pg_catalog's functions only, that runs SQL
+	$node->safe_psql('victim', 'DELETE FROM public.pwned');
+	as_role('app', q{CREATE FUNCTION shop.xml_payload() RETURNS boolean LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'query_to_xml in a WHEN condition');
+			RETURN true;
+		END $$;});
+	$node->safe_psql('victim', q{
+		SET search_path = pg_catalog, pg_temp;
+		CREATE TRIGGER xml_when AFTER UPDATE ON momo.momo_payments FOR EACH ROW
+			WHEN (pg_catalog.query_to_xml('SELECT shop.xml_payload()', true, false, '') IS NOT NULL)
+			EXECUTE FUNCTION public.dba_noop();
+	});
+	$pos = log_position($node);
+	$ref = app_payment('xml-when');
+	ok(wait_for_log_count($node, qr/momo refuses to run shop\.xml_payload\(\) with its rights/, 1, $pos, 30),
+		'the SQL a WHEN condition runs cannot call the application\'s code as momo_worker');
+	is(pwned(), 'nothing', 'it never ran');
+	$node->safe_psql('victim', 'DROP TRIGGER xml_when ON momo.momo_payments');
+	is(await_payment($node, $ref, db => 'victim', seconds => 60)->{status}, 'successful',
+		'once it is gone, the payment completes');
+	ok(!is_superuser('app'), 'app did not become superuser');
+}
+
+############################################################################
 # A superuser-owned momo_payments: the worker refuses to act as it (and says
 # so), rather than run triggers with a superuser's rights.
 {
