@@ -136,6 +136,9 @@ typedef struct LauncherDb
 								 * looked too long */
 	bool		look_warned;	/* a WARNING said so (until a look succeeds) */
 	int			look_failures;	/* looks in a row that took too long */
+	bool		served;			/* a worker of it found momo installed, since the
+								 * launcher started: it may take a younger
+								 * database's slot (launcher_make_way) */
 } LauncherDb;
 
 /* The launcher's databases (launcher only). */
@@ -477,6 +480,7 @@ launcher_worker_stopped(LauncherDb *db)
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	absent = slot->absent;
+	db->served |= slot->served;
 	memset(slot, 0, sizeof(MomoDatabase));
 	LWLockRelease(momo_shared->lock);
 	pfree(db->handle);
@@ -531,6 +535,7 @@ launcher_watch_look(LauncherDb *db, TimestampTz now)
 	if (attached)
 	{
 		db->attached = true;
+		db->served = true;
 		db->look_failures = 0;
 		db->look_warned = false;
 		return MOMO_RESCAN_MS;
@@ -683,7 +688,13 @@ launcher_make_way(LauncherDb **dbs, int ndbs, TimestampTz now)
 		LauncherDb *db = dbs[i];
 		bool		held;
 
-		if (!(db->seen && db->wanted && !db->absent))
+		/*
+		 * Only a database known to have momo makes way for itself: one not
+		 * yet looked at (a notice, which any role's COMMIT PREPARED sends,
+		 * makes the launcher look again) could have a served one stopped
+		 * for nothing, again and again.
+		 */
+		if (!(db->seen && db->wanted && !db->absent && (db->served || db->handle)))
 			continue;
 		if (entitled < momo_shared->ndatabases)
 		{
@@ -994,6 +1005,7 @@ momo_launcher_attach(Datum arg)
 	slot->worker_pid = MyProcPid;
 	slot->worker_latch = MyLatch;
 	slot->serving = true;
+	slot->served = true;
 	slot->worker_problem[0] = '\0';
 	slot->worker_unpaused[0] = '\0';
 	my_database = slot;

@@ -73,6 +73,8 @@ typedef struct MomoDatabase
 	Latch	   *worker_latch;	/* set to wake that worker (a commit queued
 								 * payments), or NULL */
 	bool		serving;		/* the worker found momo installed and serves it */
+	bool		served;			/* a worker found momo installed, since the slot
+								 * was taken (not cleared when it exits) */
 	bool		absent;			/* the worker found momo not installed and
 								 * exited: the launcher remembers it */
 	bool		recheck;		/* DROP EXTENSION momo committed: the worker
