@@ -105,14 +105,18 @@ health_add(Health *h, const char *name, HealthLevel level, double value, bool ha
 	MemoryContextSwitchTo(old);
 }
 
-/* A number as a pager may show it: country code and last two digits. */
+/*
+ * A number as a pager may show it: the last two digits, and the first three
+ * (the country code) of a number long enough to keep most of it hidden.
+ */
 static char *
 mask_msisdn(const char *msisdn)
 {
 	size_t		len = strlen(msisdn);
+	size_t		keep_first = len >= 11 ? 3 : 0;
 	char	   *m = pstrdup(msisdn);
 
-	for (size_t i = 3; i + 2 < len; i++)
+	for (size_t i = keep_first; i + 2 < len; i++)
 		m[i] = '*';
 	return m;
 }
@@ -207,65 +211,93 @@ check_workers(Health *h)
  * the merchant's configuration, and nothing of the product goes until
  * someone fixes it and resumes -- is critical.
  */
-static void
+static Datum
 check_paused(Health *h, Oid nsp, const char *schema)
 {
 	MomoPauseRow rows[MOMO_N_PRODUCTS];
 	StringInfoData which;
 	HealthLevel level = HEALTH_OK;
 	int			n = 0;
+	Datum		paused[MOMO_N_PRODUCTS];
 
 	if (!momo_pause_read(nsp, schema, h->cxt, rows))
-		return;					/* momo 1.0's schema: no momo_pauses */
+		return PointerGetDatum(construct_empty_array(TEXTOID));	/* momo 1.0: no momo_pauses */
 	initStringInfo(&which);
 	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
 	{
 		if (!rows[p].paused)
 			continue;
 		level = Max(level, rows[p].automatic ? HEALTH_CRITICAL : HEALTH_WARNING);
-		appendStringInfo(&which, "%s%s", n > 0 ? "; " : "", momo_pause_describe(&rows[p], (MomoProduct) p));
-		n++;
+
+		/*
+		 * An operator's reason is not shown: it may name an incident, and
+		 * the monitoring role may not read it (momo_pauses.reason); MTN's
+		 * refusal, for an automatic pause, is what to act on.
+		 */
+		if (rows[p].automatic)
+			appendStringInfo(&which, "%ssending %s payments is paused since %s, automatically: %s",
+							 n > 0 ? "; " : "", momo_product_names[p],
+							 timestamptz_to_str(rows[p].paused_at), rows[p].reason);
+		else
+			appendStringInfo(&which, "%ssending %s payments is paused since %s, by %s (the reason is in momo_pauses)",
+							 n > 0 ? "; " : "", momo_product_names[p],
+							 timestamptz_to_str(rows[p].paused_at), rows[p].paused_by);
+		paused[n++] = CStringGetTextDatum(momo_product_names[p]);
 	}
 	if (n == 0)
 		health_add(h, "paused", HEALTH_OK, 0, true, "no product is paused");
 	else
 		health_add(h, "paused", level, n, true, "%s (momo_resume() resumes sending, once the cause is fixed)", which.data);
+	return PointerGetDatum(construct_array(paused, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* Open payments: the oldest queued one, those pending for long. */
-static void
-check_open(Health *h, const char *schema)
+/*
+ * Open payments: the oldest queued one, those pending for long.  Payments
+ * queued for a paused product (paused, a text[]) wait as they should: they
+ * are counted apart, and do not make the queue look stuck.  Returns whether
+ * any payment is open that MTN should be answering about now (pending, or
+ * queued for a product not paused).
+ */
+static bool
+check_open(Health *h, const char *schema, Datum paused)
 {
-	Oid			types[2] = {FLOAT8OID, FLOAT8OID};
-	Datum		values[2] = {Float8GetDatum(momo_health_pending_age_s), Float8GetDatum(4.0 * momo_health_pending_age_s)};
+	Oid			types[3] = {FLOAT8OID, FLOAT8OID, TEXTARRAYOID};
+	Datum		values[3] = {Float8GetDatum(momo_health_pending_age_s),
+	Float8GetDatum(4.0 * momo_health_pending_age_s), paused};
 	bool		isnull;
 	double		queued,
 				oldest,
 				pending_long,
 				pending_very_long,
-				pending;
+				pending,
+				held;
 
-	health_query(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE status = 'queued'),"
-						  " pg_catalog.date_part('epoch', pg_catalog.now() - pg_catalog.min(created_at) FILTER (WHERE status = 'queued')),"
+	health_query(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE status = 'queued' AND NOT product = ANY ($3)),"
+						  " pg_catalog.date_part('epoch', pg_catalog.now() - pg_catalog.min(created_at)"
+						  "   FILTER (WHERE status = 'queued' AND NOT product = ANY ($3))),"
 						  " pg_catalog.count(*) FILTER (WHERE status = 'pending'),"
 						  " pg_catalog.count(*) FILTER (WHERE status = 'pending' AND created_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)),"
-						  " pg_catalog.count(*) FILTER (WHERE status = 'pending' AND created_at < pg_catalog.now() - pg_catalog.make_interval(secs => $2))"
+						  " pg_catalog.count(*) FILTER (WHERE status = 'pending' AND created_at < pg_catalog.now() - pg_catalog.make_interval(secs => $2)),"
+						  " pg_catalog.count(*) FILTER (WHERE status = 'queued' AND product = ANY ($3))"
 						  " FROM %s.momo_payments WHERE status IN ('queued', 'pending')", schema),
-				 2, types, values, "reading open payments");
+				 3, types, values, "reading open payments");
 	queued = get_float(0, 1, &isnull);
 	oldest = get_float(0, 2, &isnull);
 	pending = get_float(0, 3, &isnull);
 	pending_long = get_float(0, 4, &isnull);
 	pending_very_long = get_float(0, 5, &isnull);
+	held = get_float(0, 6, &isnull);
 
 	if (queued == 0)
-		health_add(h, "oldest_queued", HEALTH_OK, 0, true, "no payment waits to be sent");
+		health_add(h, "oldest_queued", HEALTH_OK, 0, true, "no payment waits to be sent%s",
+				   held > 0 ? psprintf(" (%.0f wait for their product to be resumed)", held) : "");
 	else
 		health_add(h, "oldest_queued",
 				   oldest > 5.0 * momo_health_queued_age_s ? HEALTH_CRITICAL :
 				   oldest > momo_health_queued_age_s ? HEALTH_WARNING : HEALTH_OK,
-				   oldest, true, "%.0f payment(s) wait to be sent, the oldest for %s (momo.health_queued_age: %s)",
-				   queued, seconds_text(oldest), seconds_text(momo_health_queued_age_s));
+				   oldest, true, "%.0f payment(s) wait to be sent, the oldest for %s (momo.health_queued_age: %s)%s",
+				   queued, seconds_text(oldest), seconds_text(momo_health_queued_age_s),
+				   held > 0 ? psprintf("; %.0f more wait for their product to be resumed", held) : "");
 
 	health_add(h, "pending_too_long",
 			   pending_very_long > 0 ? HEALTH_CRITICAL : pending_long > 0 ? HEALTH_WARNING : HEALTH_OK,
@@ -273,31 +305,55 @@ check_open(Health *h, const char *schema)
 			   "%.0f of %.0f pending payment(s) pending for more than %s, %.0f for more than %s (momo.health_pending_age)",
 			   pending_long, pending, seconds_text(momo_health_pending_age_s),
 			   pending_very_long, seconds_text(4.0 * momo_health_pending_age_s));
+	return queued > 0 || pending > 0;
 }
 
 /*
- * The share of payments that failed over the last 5 and 60 minutes against
- * the last day's, from the change feed's final changes, with the reasons.
+ * Failures for which the payer is the cause (declined, let expire, no money,
+ * unknown number): a payer's choice or situation, not a fault to page on.
+ * Every other reason (MTN's processing errors, the merchant's
+ * configuration refused, momo's NOT_DELIVERED, ...) counts as a failure of
+ * the service.
+ */
+static const char *const payer_reasons[] = {"APPROVAL_REJECTED", "EXPIRED", "PAYMENT_NOT_APPROVED",
+	"NOT_ENOUGH_FUNDS", "PAYER_LIMIT_REACHED", "PAYER_NOT_FOUND", "PAYEE_NOT_FOUND",
+"PAYEE_NOT_ALLOWED_TO_RECEIVE"};
+
+static bool
+is_payer_reason(const char *reason)
+{
+	for (size_t i = 0; reason && i < lengthof(payer_reasons); i++)
+		if (strcmp(reason, payer_reasons[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The share of payments that failed for the service (not for their payer)
+ * over the last 5 and 60 minutes, from the change feed's final changes,
+ * with the reasons: critical when half or more did (whatever the rest of
+ * the day: an outage that lasts does not become the norm), a warning when
+ * the share is momo.health_failure_factor times the rest of the day's and
+ * ten points above it.
  */
 static void
 check_failures(Health *h, const char *schema)
 {
-	static const int windows[2] = {5, 60};
+	static const int windows[3] = {5, 60, 1440};
 	static const char *const names[2] = {"failure_rate_5m", "failure_rate_60m"};
-	double		final[2] = {0, 0};
-	double		failed[2] = {0, 0};
-	double		day_final = 0;
-	double		day_failed = 0;
+	double		final[3] = {0, 0, 0};
+	double		failed[3] = {0, 0, 0};	/* for the service */
+	double		declined[3] = {0, 0, 0};	/* for their payer */
 	StringInfoData reasons[2];
 
 	/* Per window and reason, most frequent first. */
-	health_query(psprintf("SELECT c.changed_at > pg_catalog.now() - interval '5 minutes' AS in5,"
-						  " c.changed_at > pg_catalog.now() - interval '60 minutes' AS in60,"
-						  " c.status, c.reason, pg_catalog.count(*)"
-						  " FROM %s.momo_payment_changes c"
+	health_query(psprintf("SELECT w.minutes, c.status, c.reason, pg_catalog.count(*)"
+						  " FROM (VALUES (5), (60), (1440)) AS w(minutes)"
+						  " JOIN %s.momo_payment_changes c"
+						  "   ON c.changed_at > pg_catalog.now() - pg_catalog.make_interval(mins => w.minutes)"
 						  " WHERE c.changed_at > pg_catalog.now() - interval '1 day'"
 						  "   AND c.status IN ('successful', 'failed')"
-						  " GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC", schema),
+						  " GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC", schema),
 				 0, NULL, NULL, "reading recent outcomes of payments");
 	initStringInfo(&reasons[0]);
 	initStringInfo(&reasons[1]);
@@ -306,58 +362,54 @@ check_failures(Health *h, const char *schema)
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		bool		in[2];
-		char	   *status = SPI_getvalue(tup, desc, 3);
-		char	   *reason = SPI_getvalue(tup, desc, 4);
-		double		n = get_float((int) r, 5, &isnull);
-		bool		is_failed = status && strcmp(status, "failed") == 0;
+		int			minutes = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *status = SPI_getvalue(tup, desc, 2);
+		char	   *reason = SPI_getvalue(tup, desc, 3);
+		double		n = get_float((int) r, 4, &isnull);
+		int			w;
 
-		in[0] = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
-		in[1] = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		day_final += n;
-		day_failed += is_failed ? n : 0;
-		for (int w = 0; w < 2; w++)
-		{
-			if (!in[w])
-				continue;
-			final[w] += n;
-			if (!is_failed)
-				continue;
+		for (w = 0; w < 3 && windows[w] != minutes; w++)
+			;
+		if (w == 3)
+			continue;
+		final[w] += n;
+		if (status == NULL || strcmp(status, "failed") != 0)
+			continue;
+		if (is_payer_reason(reason))
+			declined[w] += n;
+		else
 			failed[w] += n;
+		if (w < 2)
 			appendStringInfo(&reasons[w], "%s%s %.0f", reasons[w].len > 0 ? ", " : "",
 							 reason ? reason : "(no reason)", n);
-		}
 	}
 	for (int w = 0; w < 2; w++)
 	{
 		double		rate = final[w] > 0 ? failed[w] / final[w] : 0;
-		double		base_final = day_final - final[w];
+		double		base_final = final[2] - final[w];
 		double		base_rate;
 		HealthLevel level = HEALTH_OK;
 
-		/*
-		 * Against the rest of the day (the window left out, or a bad hour
-		 * would set its own baseline); with too few payments there, against
-		 * BASELINE_FAILURE_RATE.  Unusual: enough payments, a share at least
-		 * the factor times the baseline and ten points above it; critical
-		 * when half fail.
-		 */
 		base_rate = base_final >= momo_health_min_payments ?
-			(day_failed - failed[w]) / base_final : BASELINE_FAILURE_RATE;
-		if (final[w] >= momo_health_min_payments &&
-			rate >= momo_health_failure_factor * base_rate && rate - base_rate >= 0.1)
-			level = rate >= 0.5 ? HEALTH_CRITICAL : HEALTH_WARNING;
+			(failed[2] - failed[w]) / base_final : BASELINE_FAILURE_RATE;
+		if (final[w] >= momo_health_min_payments)
+		{
+			if (rate >= 0.5)
+				level = HEALTH_CRITICAL;
+			else if (rate >= momo_health_failure_factor * base_rate && rate - base_rate >= 0.1)
+				level = HEALTH_WARNING;
+		}
 		if (final[w] == 0)
 			health_add(h, names[w], HEALTH_OK, 0, true, "no payment became final in the last %d minutes", windows[w]);
 		else
 			health_add(h, names[w], level, rate, true,
-					   "%.0f of %.0f payment(s) failed in the last %d minutes (%.0f%%; %s)%s%s",
+					   "%.0f of %.0f payment(s) failed in the last %d minutes for MTN's or momo's reasons (%.0f%%; %s), %.0f more were declined by their payers%s%s",
 					   failed[w], final[w], windows[w], 100 * rate,
 					   base_final >= momo_health_min_payments ?
 					   psprintf("the rest of the day: %.0f%% of %.0f", 100 * base_rate, base_final) :
 					   psprintf("the rest of the day has %.0f, too few to compare: against %.0f%%",
 								base_final, 100 * BASELINE_FAILURE_RATE),
-					   failed[w] > 0 ? ": " : "", reasons[w].data);
+					   declined[w], reasons[w].len > 0 ? "; reasons: " : "", reasons[w].data);
 	}
 }
 
@@ -485,7 +537,6 @@ check_suspicious(Health *h, const char *schema)
 				   "no payment in the last 10 minutes (momo.health_payer_burst: %d)", momo_health_payer_burst);
 	else
 		health_add(h, "payer_burst",
-				   burst >= 2.0 * momo_health_payer_burst ? HEALTH_CRITICAL :
 				   burst >= momo_health_payer_burst ? HEALTH_WARNING : HEALTH_OK, burst, true,
 				   "%.0f payment(s) to or from one number (%s) in the last 10 minutes, the most of any (momo.health_payer_burst: %d)",
 				   burst, number, momo_health_payer_burst);
@@ -497,7 +548,6 @@ check_suspicious(Health *h, const char *schema)
 				 1, types, values, "reading recent large payments");
 	near = get_float(0, 1, &isnull);
 	health_add(h, "near_max_amount",
-			   near >= 2.0 * momo_health_near_max ? HEALTH_CRITICAL :
 			   near >= momo_health_near_max ? HEALTH_WARNING : HEALTH_OK, near, true,
 			   "%.0f payment(s) of at least 90%% of momo.max_amount (%.0f) in the last hour (momo.health_near_max: %d)",
 			   near, momo_max_amount, momo_health_near_max);
@@ -516,20 +566,34 @@ momo_health(PG_FUNCTION_ARGS)
 	HealthLevel worst = HEALTH_OK;
 	int			not_ok = 0;
 	StringInfoData which;
-	bool		isnull;
+	Datum		paused;
 	bool		work_open;
 
 	momo_require_preload();
 	InitMaterializedSRF(fcinfo, 0);
 	h->cxt = CurrentMemoryContext;
 
+	/*
+	 * A standby sends nothing and has no worker: the primary's health is
+	 * what counts (scrape the primary); here, one row that says so.
+	 */
+	if (RecoveryInProgress())
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum("momo");
+		values[1] = CStringGetTextDatum("ok");
+		values[2] = Float8GetDatum(0);
+		values[3] = CStringGetTextDatum("this server is a standby: momo sends nothing here, ask the primary");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		PG_RETURN_NULL();
+	}
+
 	check_workers(h);
 	momo_owner_enter(fcinfo, &a);
-	check_paused(h, get_func_namespace(fcinfo->flinfo->fn_oid), a.schema);
-	check_open(h, a.schema);
-	health_query(psprintf("SELECT EXISTS (SELECT FROM %s.momo_payments WHERE status IN ('queued', 'pending'))", a.schema),
-				 0, NULL, NULL, "reading open payments");
-	work_open = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	paused = check_paused(h, get_func_namespace(fcinfo->flinfo->fn_oid), a.schema);
+	work_open = check_open(h, a.schema, paused);
 	check_failures(h, a.schema);
 	check_exchange(h, a.schema, work_open);
 	check_suspicious(h, a.schema);

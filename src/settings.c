@@ -420,10 +420,10 @@ momo_settings_define(void)
 			   gettext_noop("momo_health warns at this many forged callbacks in an hour (critical at ten times)."),
 			   &momo_health_forged_callbacks, 10, 1, INT_MAX, 0);
 	define_int("momo.health_payer_burst",
-			   gettext_noop("momo_health warns at this many payments to or from one number in 10 minutes (critical at twice)."),
+			   gettext_noop("momo_health warns at this many payments to or from one number in 10 minutes."),
 			   &momo_health_payer_burst, 5, 1, INT_MAX, 0);
 	define_int("momo.health_near_max",
-			   gettext_noop("momo_health warns at this many payments of at least 90% of momo.max_amount in an hour (critical at twice)."),
+			   gettext_noop("momo_health warns at this many payments of at least 90% of momo.max_amount in an hour."),
 			   &momo_health_near_max, 5, 1, INT_MAX, 0);
 
 	MarkGUCPrefixReserved("momo");
