@@ -236,51 +236,6 @@ REVOKE ALL ON FUNCTION @extschema@.momo_pause(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_resume(text) FROM PUBLIC;
 ALTER TABLE @extschema@.momo_pauses OWNER TO momo_worker;
 
--- momo_stats shows which products are paused.
-CREATE OR REPLACE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
-    SELECT 'payments'::text AS metric, p.status || '/' || p.operation AS label, count(*)::numeric AS value
-      FROM @extschema@.momo_payments p GROUP BY p.status, p.operation
-    UNION ALL
-    SELECT 'queue_depth', NULL, count(*) FROM @extschema@.momo_payments WHERE status = 'queued'
-    UNION ALL
-    SELECT 'oldest_pending_seconds', NULL,
-           coalesce(extract(epoch FROM now() - min(created_at)), 0)::numeric
-      FROM @extschema@.momo_payments WHERE status IN ('queued', 'pending')
-    UNION ALL
-    SELECT 'retrying_payments', NULL, count(*) FROM @extschema@.momo_payments
-     WHERE status IN ('queued', 'pending') AND retries > 0
-    UNION ALL
-    SELECT 'needing_attention', NULL, count(*) FROM @extschema@.momo_attention
-    UNION ALL
-    SELECT 'token_refreshes', t.product, t.refreshes FROM @extschema@.momo_token_refreshes() t
-    UNION ALL
-    SELECT 'callbacks_ignored', c.reason, c.ignored FROM @extschema@.momo_ignored_callbacks() c
-    UNION ALL
-    SELECT 'worker_running', NULL, (w.pid IS NOT NULL)::integer::numeric FROM @extschema@.momo_worker_status() w
-    UNION ALL
-    SELECT 'worker_problem', w.problem, 1 FROM @extschema@.momo_worker_status() w WHERE w.problem IS NOT NULL
-    UNION ALL
-    SELECT 'paused', pr.product, (pa.product IS NOT NULL)::integer::numeric
-      FROM (VALUES ('collection'), ('disbursement'), ('remittance')) pr(product)
-      LEFT JOIN @extschema@.momo_pauses pa ON pa.product = pr.product
-    UNION ALL
-    SELECT 'exchanges_last_hour', e.operation || '/' || e.outcome, count(*)
-      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour'
-     GROUP BY e.operation, e.outcome
-    UNION ALL
-    SELECT 'error_rate_last_hour', e.operation,
-           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error') THEN 1 ELSE 0 END), 4)
-      FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour' GROUP BY e.operation
-    UNION ALL
-    SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p::text,
-           round(percentile_cont(q.p::numeric / 100.0) WITHIN GROUP (ORDER BY e.latency_ms)::numeric, 1)
-      FROM @extschema@.momo_events e CROSS JOIN (VALUES (50), (90), (99)) AS q(p)
-     WHERE e.at > now() - interval '1 hour' AND e.latency_ms IS NOT NULL
-     GROUP BY e.operation, q.p;
-
-COMMENT ON VIEW @extschema@.momo_stats IS
-    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, the worker and its problem, products paused, exchange outcomes, error rates and latency percentiles';
-
 -- Counters of final payments (src/counts.c), per product, operation and
 -- status: how many became successful or failed since momo was installed
 -- (finished; the upgrade from 1.0 counted those it found) and how many of
@@ -348,7 +303,8 @@ SELECT p.product, p.operation, p.status, count(*), 0, true
  WHERE p.status IN ('successful', 'failed')
  GROUP BY p.product, p.operation, p.status;
 
--- momo_stats counts final payments from the counters.
+-- momo_stats counts final payments from the counters, and shows which
+-- products are paused.
 CREATE OR REPLACE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
     -- Final payments from their counters, open ones from the worker's queue
     -- index: neither grows with history.
@@ -389,7 +345,7 @@ CREATE OR REPLACE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
      GROUP BY e.operation, e.outcome
     UNION ALL
     SELECT 'error_rate_last_hour', e.operation,
-           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error') THEN 1 ELSE 0 END), 4)
+           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error', 'rejected', 'merchant_refused') THEN 1 ELSE 0 END), 4)
       FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour' GROUP BY e.operation
     UNION ALL
     SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p::text,
@@ -397,6 +353,9 @@ CREATE OR REPLACE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
       FROM @extschema@.momo_events e CROSS JOIN (VALUES (50), (90), (99)) AS q(p)
      WHERE e.at > now() - interval '1 hour' AND e.latency_ms IS NOT NULL
      GROUP BY e.operation, q.p;
+
+COMMENT ON VIEW @extschema@.momo_stats IS
+    'momo''s figures for monitoring: payments by status and operation, queue depth, oldest open payment, retries, token refreshes, the worker and its problem, products paused, exchange outcomes, error rates and latency percentiles';
 
 REVOKE ALL ON TABLE @extschema@.momo_payment_counts FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_count() FROM PUBLIC;

@@ -713,7 +713,7 @@ CREATE VIEW @extschema@.momo_stats WITH (security_invoker = true) AS
      GROUP BY e.operation, e.outcome
     UNION ALL
     SELECT 'error_rate_last_hour', e.operation,
-           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error') THEN 1 ELSE 0 END), 4)
+           round(avg(CASE WHEN e.outcome IN ('retry', 'unauthorized', 'not_found', 'error', 'rejected', 'merchant_refused') THEN 1 ELSE 0 END), 4)
       FROM @extschema@.momo_events e WHERE e.at > now() - interval '1 hour' GROUP BY e.operation
     UNION ALL
     SELECT 'latency_ms_last_hour', e.operation || '/p' || q.p::text,

@@ -172,8 +172,8 @@ my $tokens = $node->safe_psql('postgres', "SELECT refreshes FROM momo_token_refr
 ok($tokens >= 1, "a token was obtained ($tokens)");
 is($m->{'momo_token_refreshes_total{product="collection"}'}, $tokens, 'momo_token_refreshes_total: as momo_token_refreshes()');
 is($type->{momo_token_refreshes_total}, 'counter', 'momo_token_refreshes_total is a counter');
-is($m->{'momo_worker_up{problem=""}'}, 1, 'momo_worker_up: 1, with no problem');
-is($m->{'momo_worker_sending{problem=""}'}, 1, 'momo_worker_sending: 1');
+is($m->{momo_worker_up}, 1, 'momo_worker_up: 1');
+is($m->{momo_worker_sending}, 1, 'momo_worker_sending: 1');
 
 my %cb = map { split /\|/ } split /\n/, $node->safe_psql('postgres', 'SELECT reason, ignored FROM momo_ignored_callbacks()');
 my $ignored = 0;
@@ -209,9 +209,12 @@ is($m->{momo_queue_pending}, 1, 'momo_queue_pending: still 1');
 
 # An operator pauses collection: the exporter says so, and health warns.
 $node->safe_psql('postgres', "SELECT momo_pause('exporter test')");
-($m) = scrape_until(sub { ($_[0]{'momo_paused{automatic="false",product="collection"}'} // 0) == 1 }, 30);
+($m) = scrape_until(sub { ($_[0]{'momo_paused{automatic="false",product="collection"}'} // 0) == 1
+		  && ($_[0]{momo_worker_sending} // 1) == 0 }, 30);
 is($m->{'momo_paused{automatic="false",product="collection"}'}, 1, 'momo_paused: 1 once an operator pauses');
 is($m->{'momo_health_status{check_name="paused"}'}, 1, 'momo_health_status: the paused check warns');
+is($m->{momo_worker_sending}, 0, 'momo_worker_sending: 0 while paused');
+unlike(join("\n", keys %$m), qr/exporter test/, "the operator's reason is in no series");
 $node->safe_psql('postgres', "SELECT momo_resume()");
 
 ############################################################################
