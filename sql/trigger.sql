@@ -49,14 +49,20 @@ CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
 
 -- What is asked is what is marked paid: the amount, currency and payer cannot
 -- change while the payment is open, nor once the invoice is paid.  After a
--- failure they may, and setting the status back to 'open' pays again: a new
--- payment with the same invoice_no (momo allows it once the last one failed).
+-- failure they may, and setting the status back to 'open' with payment_ref
+-- NULL pays again: a new payment with the same invoice_no (momo allows it
+-- once the last one failed).
 -- Nothing else changes the invoice's payment, and a paid invoice stays paid
 -- (a stale copy saved by an ORM would undo them).
 CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
+        IF NEW.payment_ref IS NOT NULL THEN     -- a stale copy of the invoice, saved whole
+            RAISE EXCEPTION 'invoice % is paid again only with its payment_ref set to NULL', OLD.invoice_no
+                  USING ERRCODE = 'object_not_in_prerequisite_state',
+                        HINT = 'SET status = ''open'', payment_ref = NULL asks the payer again.';
+        END IF;
         NEW.payment_ref    := public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
                                                          NEW.invoice_no, 'Invoice ' || NEW.invoice_no);
         NEW.failure_reason := NULL;
@@ -97,6 +103,20 @@ BEGIN
 END $$;
 CREATE TRIGGER invoices_before_delete BEFORE DELETE ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_delete();
+
+-- TRUNCATE fires no row trigger: refused too while any invoice is open or paid.
+CREATE FUNCTION shop.invoices_before_truncate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT FROM shop.invoices WHERE status <> 'payment failed') THEN
+        RAISE EXCEPTION 'shop.invoices has invoices being paid or paid: it cannot be truncated'
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Only invoices whose payment failed may be removed.';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER invoices_before_truncate BEFORE TRUNCATE ON shop.invoices
+    FOR EACH STATEMENT EXECUTE FUNCTION shop.invoices_before_truncate();
 
 -- Mark the invoice when its payment becomes final.  It runs in the transaction
 -- that records the outcome (momo's worker, or momo_payment_status), and as the
@@ -181,7 +201,7 @@ SELECT invoice_no, status, paid_at IS NOT NULL AS paid FROM shop.invoices WHERE 
 
 -- Paying again after a failure: the payer gives another number; one UPDATE
 -- corrects it and asks for a new payment of the same invoice.
-UPDATE shop.invoices SET customer_msisdn = '250788000002', status = 'open'
+UPDATE shop.invoices SET customer_msisdn = '250788000002', status = 'open', payment_ref = NULL
  WHERE invoice_no = 'INV-1002' AND status = 'payment failed';
 SELECT invoice_no, status, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1002';
 SELECT (momo_await(payment_ref)).status FROM shop.invoices WHERE invoice_no = 'INV-1002';
@@ -196,7 +216,10 @@ SELECT p.msisdn, p.status, p.reason, p.reference_id = i.payment_ref AS current
 INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1006', '46733123450', 4, 'EUR');
 SELECT (momo_await(payment_ref)).reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
 SELECT status, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
-UPDATE shop.invoices SET customer_msisdn = '46733123452', status = 'open' WHERE invoice_no = 'INV-1006';
+-- A stale copy of the invoice, loaded while it was open and saved whole after
+-- the failure, does not ask the payer again: paying again clears payment_ref.
+UPDATE shop.invoices SET status = 'open' WHERE invoice_no = 'INV-1006';
+UPDATE shop.invoices SET customer_msisdn = '46733123452', status = 'open', payment_ref = NULL WHERE invoice_no = 'INV-1006';
 SELECT (momo_await(payment_ref)).reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
 SELECT status, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1006';
 
@@ -225,6 +248,9 @@ SELECT i.amount, i.currency, i.customer_msisdn, i.status, p.amount AS asked, p.s
   FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref
  WHERE i.invoice_no = 'INV-1007';
 SELECT count(*) AS payments FROM momo_payments WHERE external_id = 'INV-1007';
+-- TRUNCATE, which fires no row trigger, is refused while any invoice is open or paid.
+TRUNCATE shop.invoices;
+SELECT count(*) AS invoices FROM shop.invoices;
 -- An invoice whose payment failed may be deleted.
 DELETE FROM shop.invoices WHERE invoice_no = 'INV-1006';
 SELECT count(*) AS invoices FROM shop.invoices WHERE invoice_no = 'INV-1006';

@@ -112,7 +112,7 @@ class ShopTest(LiveServerTestCase):
 
         # the README's "pay again": another number, and the status back to open
         Invoice.objects.filter(pk=invoice.invoice_no, status="payment failed") \
-            .update(customer_msisdn="46733123999", status="open")
+            .update(customer_msisdn="46733123999", status="open", payment_ref=None)
         invoice = Invoice.objects.get(pk=invoice.invoice_no)
         self.assertNotEqual(invoice.payment_ref, first_ref)
         invoice = self.final_invoice(invoice.invoice_no)
@@ -181,12 +181,20 @@ class ShopTest(LiveServerTestCase):
         data, _ = self.checkout(customer_msisdn=REJECTS)
         stale = Invoice.objects.get(pk=data["invoice_no"])
         self.final_invoice(data["invoice_no"])
-        # pay again, the ORM way; a double click saves the stale copy once more
+        # the stale copy (loaded while open) saved whole after the failure
+        # would ask the payer again: refused
+        with self.assertRaises(DatabaseError) as e:
+            stale.save()
+        self.assertEqual(e.exception.__cause__.pgcode, "55000")
+        self.assertEqual(fetch("SELECT count(*) FROM momo_payments WHERE external_id = %s",
+                               [data["invoice_no"]]), [(1,)])
+        # pay again, the ORM way (payment_ref cleared); a double click saves
+        # that copy once more: it would point the invoice back at the failed one
         again = Invoice.objects.get(pk=data["invoice_no"])
-        again.customer_msisdn, again.status = "46733123999", "open"
+        again.customer_msisdn, again.status, again.payment_ref = "46733123999", "open", None
         again.save()
         with self.assertRaises(DatabaseError) as e:
-            stale.save()                         # would point it back at the failed payment
+            again.save()
         self.assertEqual(e.exception.__cause__.pgcode, "55000")
         paid = self.final_invoice(data["invoice_no"])
         self.assertEqual(paid.status, "paid")
