@@ -129,6 +129,20 @@ if [ "$rc" -ne 0 ]; then
         echo "======== tail of $log ========"
         tail -n 60 "$log"
     done
+    # last, what the failed test files said themselves (the part of a CI
+    # log that is shown is its end): the end of each one's own log, where
+    # a die's message is, then every failed assertion and why prove failed
+    for t in $failed; do
+        log=$SCRATCH/tmp_check/log/regress_log_$t
+        [ -f "$log" ] || continue
+        echo
+        echo "======== tail of $log ========"
+        tail -n 40 "$log" | sed 's/^/| /'    # indented: run-tests.sh counts "not ok" lines
+    done
+    echo
+    echo "======== failed assertions and test files (prove) ========"
+    grep -E '^not ok [0-9]+|^#   Failed test|^#   at |^# Looks like|^Dubious|^t/.*(Wstat|Failed)' \
+        "$SCRATCH/prove.out" | grep -v '# TODO' | tail -n 60 | sed 's/^/| /' || true
     echo
     echo "run-tap.sh: failed: ${failed:-?}; full logs in $SCRATCH/tmp_check/log (regress_log_* = each test's own log)"
 fi

@@ -33,10 +33,21 @@ make -s -B PG_CFLAGS='-Wall -Wextra -Werror'
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+failures=$(mktemp)
+trap 'rm -f "$log" "$failures"' EXIT
 
 # count PATTERN: lines of the last suite's output that match.
 count() { grep -cE "$1" "$log" || true; }
+# note_failures TITLE: keeps what the last suite's output says of its
+# failures, to be shown again at the end (a CI log shows its end).
+note_failures() {
+    local found
+    found=$(grep -E '^not ok [0-9]+|^FAILED|\.\.\. FAILED|^\| |^run-tap\.sh: failed|^cassert\.sh: +(- |FAILED)|\.\.\. (FAIL|ERROR)$' "$log" |
+            grep -v '# TODO' | tail -n 60 || true)
+    if [ -n "$found" ]; then
+        { echo "---- $1"; echo "$found"; } >>"$failures"
+    fi
+}
 # tap_failures: the "not ok N" lines of the last suite's output, without
 # those of TODO tests (known failures, which prove does not count either).
 tap_failures() { grep -E '^not ok [0-9]+' "$log" | grep -cv '# TODO' || true; }
@@ -58,6 +69,7 @@ run_suite() {
     if [ "$rc" -ne 0 ] && [ "$(count "$failed_re")" -eq 0 ]; then
         failed=$((failed + 1))
     fi
+    [ "$rc" -eq 0 ] || note_failures "$title"
     return 0
 }
 
@@ -115,6 +127,7 @@ failed=$((failed + $(count '\.\.\. FAILED')))
 if [ "$rc" -ne 0 ]; then
     [ -f regression.diffs ] && cat regression.diffs
     [ "$(count '\.\.\. FAILED')" -gt 0 ] || failed=$((failed + 1))
+    note_failures "regression tests (pg_regress)"
 fi
 
 echo "== TAP tests (prove) =="
@@ -129,6 +142,7 @@ failed=$((failed + $(tap_failures)))
 if [ "$rc" -ne 0 ] && [ "$(tap_failures)" -eq 0 ]; then
     failed=$((failed + 1))      # a test file died before reporting
 fi
+[ "$rc" -eq 0 ] || note_failures "TAP tests (prove)"
 
 run_suite "the Django example: Django's test runner against its own cluster and sandbox (examples/django/run.sh test)" \
     '^test_[a-z_]+ \(.*\) \.\.\. ok$' '^[a-zA-Z_]+ \(.*\) \.\.\. (FAIL|ERROR)$' bash examples/django/run.sh test
@@ -141,7 +155,7 @@ set +e
 bash test/asan.sh 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); note_failures "AddressSanitizer (test/asan.sh)"; fi
 
 echo "== regression and TAP suites against PostgreSQL with --enable-cassert (test/cassert.sh) =="
 set +e
@@ -165,6 +179,11 @@ failed=$((failed + cassert_failed))
 if [ "$rc" -ne 0 ] && [ "$cassert_failed" -eq 0 ]; then
     failed=$((failed + 1))      # it could not run, or a suite died before reporting
 fi
+[ "$rc" -eq 0 ] || note_failures "--enable-cassert (test/cassert.sh)"
 
+if [ -s "$failures" ]; then
+    echo "== what failed, suite by suite (the details are above) =="
+    cat "$failures"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

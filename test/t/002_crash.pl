@@ -65,7 +65,7 @@ sub next_random
 sub counts
 {
 	my ($prefix) = @_;
-	my $out = $node->safe_psql('postgres',
+	my $out = query_retry($node, 'postgres',
 		"SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status <> 'queued') "
 		  . "FROM momo_payments WHERE external_id LIKE '$prefix%'");
 	return split /\|/, $out;
@@ -74,7 +74,7 @@ sub counts
 # What the worker is doing now (its query column), '' if none runs.
 sub worker_activity
 {
-	return $node->safe_psql('postgres',
+	return query_retry($node, 'postgres',
 		"SELECT coalesce(max(query), '') FROM pg_stat_activity WHERE backend_type = 'momo worker'");
 }
 
@@ -98,7 +98,7 @@ sub wait_mid_dispatch
 # The final payments (reference id => status) as a client sees them now.
 sub finals
 {
-	my %f = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
+	my %f = map { split /\|/ } split /\n/, query_retry($node, 'postgres',
 		"SELECT reference_id, status FROM momo_payments "
 		  . "WHERE external_id LIKE 'crash-%' AND status IN ('successful', 'failed')");
 	return \%f;

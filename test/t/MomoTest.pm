@@ -53,7 +53,7 @@ our @EXPORT = qw(
   main_sandbox kill_sandbox restart_sandbox new_sandbox test_ca
   momo_node start_with_env set_momo wait_for_worker wait_for_worker_idle poll_until
   request_payment await_payment payment_row payment_rows
-  log_position log_since count_matches wait_for_log_count
+  log_position log_since count_matches wait_for_log_count query_retry
 );
 
 # Fixed test credentials (README, "Developing offline").
@@ -270,6 +270,25 @@ sub _psql
 	my $rc = $node->psql($db, $sql, stdout => \$out, stderr => \$err,
 		timeout => 20, timed_out => \$timed_out);
 	return (($timed_out ? -1 : $rc), $out // '', $err // '');
+}
+
+# query_retry($node, $db, $sql, $seconds): the output of $sql, asked again
+# (with a diag) while it fails -- a connection refused during a crash
+# restart the test caused, say -- for up to $seconds (default 60); dies
+# with psql's last error after that.  For queries that must be answered,
+# in tests that crash the server on purpose.
+sub query_retry
+{
+	my ($node, $db, $sql, $seconds) = @_;
+	my $deadline = time() + ($seconds // 60);
+	while (1)
+	{
+		my ($rc, $out, $err) = _psql($node, $db, $sql);
+		return $out if $rc == 0;
+		die "query_retry: $sql\nfailed (exit $rc) until the deadline: $err\n" if time() >= $deadline;
+		diag("query_retry: $sql\nfailed (exit $rc), asking again: $err");
+		usleep(200_000);
+	}
 }
 
 # set_momo($node, name => value, ...): ALTER SYSTEM SET each momo setting
