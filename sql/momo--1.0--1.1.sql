@@ -361,3 +361,15 @@ REVOKE ALL ON TABLE @extschema@.momo_payment_counts FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_count() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_count_flush() FROM PUBLIC;
 ALTER TABLE @extschema@.momo_payment_counts OWNER TO momo_worker;
+
+-- The status checks the worker claims, class by class (src/store.c,
+-- prepare_plans), each walking its index in order: payments a callback
+-- announced, and every payment a check may be due for (pending, or queued
+-- after a send that may have arrived) -- not the payments waiting to be
+-- sent, however many a backlog holds.  The claims repeat these predicates
+-- word for word, and order by both columns: only these indexes give that
+-- order, so the planner (sorts off) walks them and not momo_payments_due.
+CREATE INDEX momo_payments_checks ON @extschema@.momo_payments (next_check_at, reference_id)
+    WHERE status = 'pending' OR (status = 'queued' AND (send_refused OR attempts > 0));
+CREATE INDEX momo_payments_announced ON @extschema@.momo_payments (next_check_at, reference_id)
+    WHERE status IN ('queued', 'pending') AND callback_at >= next_check_at;

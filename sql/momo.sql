@@ -123,6 +123,17 @@ COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resen
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
     WHERE status IN ('queued', 'pending');
+-- The status checks the worker claims, class by class (src/store.c,
+-- prepare_plans), each walking its index in order: payments a callback
+-- announced, and every payment a check may be due for (pending, or queued
+-- after a send that may have arrived) -- not the payments waiting to be
+-- sent, however many a backlog holds.  The claims repeat these predicates
+-- word for word, and order by both columns: only these indexes give that
+-- order, so the planner (sorts off) walks them and not momo_payments_due.
+CREATE INDEX momo_payments_checks ON @extschema@.momo_payments (next_check_at, reference_id)
+    WHERE status = 'pending' OR (status = 'queued' AND (send_refused OR attempts > 0));
+CREATE INDEX momo_payments_announced ON @extschema@.momo_payments (next_check_at, reference_id)
+    WHERE status IN ('queued', 'pending') AND callback_at >= next_check_at;
 CREATE INDEX momo_payments_external_id ON @extschema@.momo_payments (external_id);
 -- Idempotency: a role has at most one payment per operation and external_id
 -- that has not failed.  Repeating a request returns that payment (momo's

@@ -46,6 +46,22 @@
 #define Anum_progress_xmin		2	/* progress */
 #define Anum_waiting_product	1	/* momo_store_products_waiting */
 
+/*
+ * Classes of due status checks, claimed in this order (see prepare_plans):
+ * announced by a callback, fresh, older than momo.attention_after.
+ */
+#define CHECK_CLASSES 3
+
+/*
+ * The predicate of the partial index momo_payments_checks (sql/momo.sql),
+ * word for word: a claim of status checks repeats it, so that the planner
+ * sees the index applies.  Every payment a status check may be due for:
+ * pending, or queued after a send that may have arrived (its attempts are
+ * spent, or MTN refused its resend).
+ */
+#define CHECKS_INDEX_PREDICATE \
+	"(status = 'pending' OR (status = 'queued' AND (send_refused OR attempts > 0)))"
+
 /* Arguments (arrays) of the statement that records answers. */
 #define RECORD_ARGS 17
 
@@ -60,7 +76,7 @@ typedef struct StorePlans
 {
 	char	   *schema;
 	SPIPlanPtr	claim_send;
-	SPIPlanPtr	claim_check;
+	SPIPlanPtr	claim_check[CHECK_CLASSES];	/* by class, see prepare_plans */
 	SPIPlanPtr	record_batch;
 	SPIPlanPtr	next_due;
 	SPIPlanPtr	sendable;
@@ -95,7 +111,8 @@ use_schema(const char *schema)
 	if (plans.schema && strcmp(plans.schema, schema) == 0)
 		return;
 	free_kept(&plans.claim_send);
-	free_kept(&plans.claim_check);
+	for (int c = 0; c < CHECK_CLASSES; c++)
+		free_kept(&plans.claim_check[c]);
 	free_kept(&plans.record_batch);
 	free_kept(&plans.next_due);
 	free_kept(&plans.sendable);
@@ -129,7 +146,8 @@ prepare_plans(const char *schema)
 
 	/* An earlier attempt may have failed half-way; progress is prepared last. */
 	free_kept(&plans.claim_send);
-	free_kept(&plans.claim_check);
+	for (int c = 0; c < CHECK_CLASSES; c++)
+		free_kept(&plans.claim_check[c]);
 	free_kept(&plans.record_batch);
 	free_kept(&plans.next_due);
 	free_kept(&plans.sendable);
@@ -145,15 +163,36 @@ prepare_plans(const char *schema)
 	 * callback announced (and that were not checked since: the callback set
 	 * next_check_at to its own time), then to fresh ones, and last to those
 	 * older than momo.attention_after ($5, seconds), which MTN may keep
-	 * pending for hours; the oldest due first within each.
+	 * pending for hours; the oldest due first within each.  One statement
+	 * per class, each walking an index in next_check_at order and stopping
+	 * at its LIMIT: the announced ones momo_payments_announced, the others
+	 * momo_payments_checks, which holds no payment waiting to be sent (the
+	 * order by reference_id too is what only these two indexes give: with
+	 * sorts off, the planner cannot take momo_payments_due instead).  (One
+	 * statement that sorted every due check by class read every due row of
+	 * momo_payments_due for each claim of a few -- with 60,000 payments
+	 * queued in one transaction, 20 ms a claim, and 40 times the worker's
+	 * CPU per payment.)  A class walks past the due rows of the others: at
+	 * worst, with no fresh check due, the fresh class reads the old ones.
 	 */
-	plans.claim_check = momo_spi_prepare_kept(psprintf(claim, schema,
-											  "(status = " MOMO_SQL(MOMO_STATUS_PENDING_NAME) " OR (status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME)
-											  " AND (attempts >= $2 OR send_refused)))",
-											  "CASE WHEN p.callback_at >= p.next_check_at THEN 0"
-											  " WHEN p.created_at > pg_catalog.now() - pg_catalog.make_interval(secs => $5) THEN 1"
-											  " ELSE 2 END, next_check_at"),
-									 5, claim_types, CURSOR_OPT_GENERIC_PLAN);
+	{
+		static const char *const class_filter[CHECK_CLASSES] = {
+			"status IN " MOMO_SQL_OPEN_STATUSES " AND callback_at >= next_check_at",
+			CHECKS_INDEX_PREDICATE " AND (callback_at IS NULL OR callback_at < next_check_at)"
+			" AND created_at > pg_catalog.now() - pg_catalog.make_interval(secs => $5)",
+			CHECKS_INDEX_PREDICATE " AND (callback_at IS NULL OR callback_at < next_check_at)"
+			" AND created_at <= pg_catalog.now() - pg_catalog.make_interval(secs => $5)"};
+
+		for (int c = 0; c < CHECK_CLASSES; c++)
+			plans.claim_check[c] =
+				momo_spi_prepare_kept(psprintf(claim, schema,
+											   psprintf("%s AND (status = " MOMO_SQL(MOMO_STATUS_PENDING_NAME)
+														" OR (status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME)
+														" AND (attempts >= $2 OR send_refused)))",
+														class_filter[c]),
+											   "p.next_check_at, p.reference_id"),
+									  5, claim_types, CURSOR_OPT_GENERIC_PLAN);
+	}
 	/*
 	 * One statement records a batch of answers: each answer is logged in
 	 * momo_events, and each payment not yet final is updated.
@@ -510,43 +549,63 @@ momo_store_claim(const char *schema, bool send, int limit, char **products, int 
 	values[2] = text_array(products, nproducts);
 	values[3] = uuid_array(skip, nskip);
 	values[4] = Int32GetDatum(momo_attention_after_s);
-	nest = steer_to_indexes(send);
-	rc = SPI_execute_plan(send ? plans.claim_send : plans.claim_check, values, NULL, false, 0);
-	AtEOXact_GUC(true, nest);
-	momo_spi_check(rc, SPI_OK_SELECT, "claiming due payments");
-	n = (int) SPI_processed;
-	if (n > 0)
+	nest = steer_to_indexes(true);
+	if (send)
 	{
-		*out = SPI_palloc(sizeof(MomoPayment) * n);
-		for (int i = 0; i < n; i++)
-			read_payment(i, &(*out)[i], false);
+		rc = SPI_execute_plan(plans.claim_send, values, NULL, false, 0);
+		momo_spi_check(rc, SPI_OK_SELECT, "claiming due payments");
+		n = (int) SPI_processed;
+		if (n > 0)
+		{
+			*out = SPI_palloc(sizeof(MomoPayment) * n);
+			for (int i = 0; i < n; i++)
+				read_payment(i, &(*out)[i], false);
+		}
 	}
+	else
+	{
+		/* class by class, each up to what the classes before left of limit */
+		n = 0;
+		for (int c = 0; c < CHECK_CLASSES && n < limit; c++)
+		{
+			values[0] = Int32GetDatum(limit - n);
+			rc = SPI_execute_plan(plans.claim_check[c], values, NULL, false, 0);
+			momo_spi_check(rc, SPI_OK_SELECT, "claiming due status checks");
+			if (SPI_processed == 0)
+				continue;
+			if (*out == NULL)
+				*out = SPI_palloc(sizeof(MomoPayment) * limit);
+			for (uint64 i = 0; i < SPI_processed; i++)
+				read_payment((int) i, &(*out)[n++], false);
+		}
+	}
+	AtEOXact_GUC(true, nest);
 	return n;
 }
 
 /*
  * Makes the planner use momo_payments' indexes for the worker's claims,
- * whatever the table's statistics say: a claim of payments to send and the
- * look for the next due payment walk momo_payments_due in next_check_at
- * order and stop at the LIMIT (ordered: no sequential or bitmap scan, no
- * sort), and a claim of status checks, which sorts the due checks by class,
- * reads them from momo_payments_due (!ordered: no sequential scan) however
- * many finished payments the table holds.  A backlog queued in one
- * transaction is claimed long before autovacuum analyzes it, and with the
- * statistics of an emptier table the planner chose a bitmap scan of every
- * due row and a sort for each claim of a few (a backlog of 10,000 cost the
- * worker a millisecond of CPU per payment); a generic plan made while the
- * table was small kept scanning it whole once it held millions of finished
- * payments.  The settings last until AtEOXact_GUC(true, the level
- * returned), as a function's SET clause does, and are only ever set for a
- * SELECT: no trigger of the application runs under them.  (Disabled paths
- * cost disable_cost, which would make every such plan worth compiling: the
+ * whatever the table's statistics say: with ordered, each claim and the
+ * look for the next due payment walk their index (momo_payments_due,
+ * momo_payments_checks, momo_payments_announced) in next_check_at order
+ * and stop at the LIMIT (no sequential or bitmap scan, no sort); without,
+ * only sequential scans are off.  A backlog queued in one transaction is
+ * claimed long before autovacuum analyzes it, and with the statistics of an
+ * emptier table the planner chose a bitmap scan of every due row and a sort
+ * for each claim of a few (a backlog of 10,000 cost the worker a
+ * millisecond of CPU per payment); a generic plan made while the table was
+ * small kept scanning it whole once it held millions of finished payments.
+ * The settings last until AtEOXact_GUC(true, the level returned), as a
+ * function's SET clause does, and are only ever set for a SELECT: no
+ * trigger of the application runs under them.  (Disabled paths cost
+ * disable_cost, which would make every such plan worth compiling: the
  * worker runs with jit off.)
  */
 static int
 steer_to_indexes(bool ordered)
 {
-	static const char *const names[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort"};
+	static const char *const names[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort",
+	"enable_incremental_sort"};
 	int			n = ordered ? lengthof(names) : 1;
 	int			nest = NewGUCNestLevel();
 

@@ -20,6 +20,15 @@
 #   300,000 final payments are loaded, and 200 payments are requested and
 #   checked.  The witness is
 #   the plan of each claim, logged by auto_explain.
+#
+#   Nor does it read the payments waiting to be sent.  One statement that
+#   sorted every due check by class read every due row of momo_payments_due
+#   (a bitmap scan, then a sort) for each claim of a few: with 60,000
+#   payments queued in one transaction, 20 ms a claim, and the worker spent
+#   40 times the CPU per payment it spends on a backlog of 10,000.  Here
+#   5,000 payments wait, queued (sending is paused), while the 2,000 pending
+#   ones are checked: no claim of checks may sort or bitmap-scan, nor pass
+#   over as many rows as wait to be sent (auto_explain's actual rows).
 use strict;
 use warnings;
 
@@ -31,6 +40,16 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# The plans of the claims of status checks $node logged after log position $pos
+# (auto_explain): each entry begins with "duration:" and holds the
+# statement and its plan.
+sub check_claims
+{
+	my ($node, $pos) = @_;
+	return grep { /attempts >= \$2 OR send_refused/ && /FOR UPDATE SKIP LOCKED/ }
+	  split /LOG:  duration: /, log_since($node, $pos);
+}
+
 my $OLD = 300000;
 my $N = 200;
 
@@ -41,6 +60,7 @@ my $node = momo_node('checkplan', extra_conf => join("\n",
 		'autovacuum = off',
 		"shared_preload_libraries = 'momo,auto_explain'",
 		'auto_explain.log_min_duration = 0',
+		'auto_explain.log_analyze = on',
 		'auto_explain.log_nested_statements = on'));
 $node->safe_psql('postgres', 'CREATE EXTENSION momo');
 ok(wait_for_worker($node), 'worker runs');
@@ -83,13 +103,36 @@ ok(poll_until($node, 'postgres',
 
 # The plans of the claims of status checks since the load (auto_explain):
 # each entry begins with "duration:" and holds the statement and its plan.
-my @plans = grep { /ORDER BY CASE WHEN p\.callback_at/ && /FOR UPDATE SKIP LOCKED/ }
-  split /LOG:  duration: /, log_since($node, $pos);
+my @plans = check_claims($node, $pos);
 my @seq = grep { /Seq Scan on momo_payments p/ } @plans;
 note(scalar(@plans) . " claims of status checks since the load, " . scalar(@seq)
 	  . " of them sequential scans of the $OLD-row table");
 ok(@plans > 0, 'status checks were claimed');
 is(scalar(@seq), 0, 'no claim of status checks reads the whole table');
+
+# A backlog waiting to be sent, while pending payments are checked.
+my $WAITING = 5000;
+$node->safe_psql('postgres', "SELECT momo_pause('test: a backlog waits', 'collection')");
+$node->safe_psql('postgres',
+	"SELECT count(momo_request_to_pay(10, 'EUR', '46733000002', 'waiting-' || i)) "
+	  . "FROM generate_series(1, $WAITING) AS i");
+$pos = log_position($node);
+$checks = $node->safe_psql('postgres', 'SELECT sum(status_checks) FROM momo_payments');
+ok(poll_until($node, 'postgres',
+		"SELECT sum(status_checks) > $checks + 100 FROM momo_payments", 't', 120),
+	"the pending payments are checked while $WAITING wait to be sent");
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM momo_payments WHERE external_id LIKE 'waiting-%' AND status = 'queued' AND attempts = 0"),
+	$WAITING, "the $WAITING payments still wait, unsent");
+@plans = check_claims($node, $pos);
+my @wide = grep { /Bitmap Heap Scan|Sort/ } @plans;
+my ($most) = sort { $b <=> $a } map { /Rows Removed by Filter: (\d+)/g } @plans;
+$most //= 0;
+note(scalar(@plans) . " statements claiming status checks; the most rows one passed over: $most");
+ok(@plans > 0, 'status checks were claimed');
+is(scalar(@wide), 0, 'no claim of status checks sorts or bitmap-scans the due payments')
+  or diag($wide[0]);
+cmp_ok($most, '<', $WAITING, "no claim of status checks passes over the $WAITING payments waiting to be sent");
 
 $node->stop;
 done_testing();
