@@ -246,3 +246,31 @@ SELECT value >= 1 AS tokens_fetched FROM momo_stats WHERE metric = 'token_refres
 
 -- The Go Live preflight, in the sandbox.
 SELECT check_name, ok FROM momo_preflight();
+
+-- The callback host MTN has registered for each API user (the Provisioning
+-- API's GET /v1_0/apiuser/{id}), beside momo.callback_url's host: the test
+-- API user was registered for localhost.
+SELECT check_name, ok, detail FROM momo_preflight()
+ WHERE check_name LIKE 'callback host%' ORDER BY 1;
+-- A remittance API user registered for another host: MTN would refuse
+-- every remittance with INVALID_CALLBACK_URL_HOST, and the preflight says so.
+-- An API user MTN does not know is named too.
+ALTER SYSTEM SET momo.remittance_subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT api_user AS other_user, api_key AS other_key
+  FROM momo_sandbox_provision('payouts.example.rw', 'remittance') \gset
+\set ECHO none
+SELECT format('ALTER SYSTEM SET momo.remittance_api_user = %L', :'other_user') \gexec
+SELECT format('ALTER SYSTEM SET momo.remittance_api_key = %L', :'other_key') \gexec
+\set ECHO all
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT ok, replace(detail, :'other_user', '<the new API user>') AS detail
+  FROM momo_preflight() WHERE check_name = 'callback host (remittance)';
+ALTER SYSTEM SET momo.remittance_api_user = '00000000-0000-4000-8000-0000000000aa';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT check_name, ok, detail FROM momo_preflight()
+ WHERE check_name IN ('access token (remittance)', 'callback host (remittance)') ORDER BY 1;
+ALTER SYSTEM RESET momo.remittance_subscription_key_primary;
+ALTER SYSTEM RESET momo.remittance_api_user;
+ALTER SYSTEM RESET momo.remittance_api_key;
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;

@@ -6,7 +6,8 @@
  *	  an account holder's basic information, a delivery notification to the
  *	  payer of a request to pay, and (sandbox only) provisioning an API user
  *	  and key.  Each exchange is logged in momo_events; failures are ERRORs
- *	  that say what MTN answered.
+ *	  that say what MTN answered.  Also the Provisioning API's record of an
+ *	  API user, for momo_preflight (momo_calls_registered_callback_host).
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +25,7 @@
 #include "utils/uuid.h"
 
 #include "api.h"
+#include "calls.h"
 #include "json.h"
 #include "lifecycle.h"
 #include "momo.h"
@@ -277,11 +279,15 @@ is_host_name(const char *host)
 	return strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == strlen(host);
 }
 
-/* Sends one Provisioning API request (no access token: the subscription key alone). */
+/*
+ * Sends one Provisioning API request (no access token: the subscription key
+ * alone): a POST, or a GET when post is false.
+ */
 static MomoHttpRequest *
-provision_call(const MomoConfig *cfg, const char *path, const char *reference_id, const char *body)
+provision_call(const MomoConfig *cfg, bool post, const char *path, const char *reference_id,
+			   const char *body)
 {
-	MomoHttpRequest *req = momo_http_request(true, psprintf("%s/%s", cfg->base_url, path));
+	MomoHttpRequest *req = momo_http_request(post, psprintf("%s/%s", cfg->base_url, path));
 
 	momo_http_header(req, "Ocp-Apim-Subscription-Key", cfg->subscription_key[0]);
 	momo_http_header(req, "Expect", "");
@@ -346,11 +352,11 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 	appendStringInfoString(&body, "{\"providerCallbackHost\":");
 	escape_json(&body, host);
 	appendStringInfoChar(&body, '}');
-	req = provision_call(&cfg, "v1_0/apiuser", user, body.data);
+	req = provision_call(&cfg, true, "v1_0/apiuser", user, body.data);
 	log_call(fcinfo, &cfg, NULL, "provision_user", req, req->status == 201);
 	if (req->status != 201)
 		raise_call_failure(&cfg, "the creation of an API user", req);
-	req = provision_call(&cfg, psprintf("v1_0/apiuser/%s/apikey", user), NULL, NULL);
+	req = provision_call(&cfg, true, psprintf("v1_0/apiuser/%s/apikey", user), NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "provision_key", req, req->status == 201);
 	if (req->status != 201)
 		raise_call_failure(&cfg, "the creation of an API key", req);
@@ -364,4 +370,45 @@ momo_sandbox_provision(PG_FUNCTION_ARGS)
 	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(user));
 	values[1] = CStringGetTextDatum(f[0].value);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * The callback host MTN has registered for cfg's API user, read with the
+ * Provisioning API (GET /v1_0/apiuser/{id}; sandbox only: production has
+ * none, and the Partner Portal holds it).  Returns NULL, with *error set,
+ * when MTN did not tell it.  Nothing is logged in momo_events: this is a
+ * question about the configuration, asked by momo_preflight.
+ */
+char *
+momo_calls_registered_callback_host(const MomoConfig *cfg, char **error)
+{
+	MomoHttpRequest *req;
+	MomoJsonField f[] = {{.path = "providerCallbackHost"}};
+	char	   *err;
+
+	*error = NULL;
+	req = provision_call(cfg, false, psprintf("v1_0/apiuser/%s", cfg->api_user), NULL, NULL);
+	if (req->status == 0)
+	{
+		*error = psprintf("MTN did not answer: %s", momo_http_describe_failure(req));
+		return NULL;
+	}
+	if (req->status == 404)
+	{
+		*error = psprintf("MTN does not know API user %s", cfg->api_user);
+		return NULL;
+	}
+	if (req->status != 200)
+	{
+		*error = psprintf("MTN answered HTTP %ld to GET /v1_0/apiuser/%s", req->status, cfg->api_user);
+		return NULL;
+	}
+	err = momo_json_extract(req->response, req->response_len, f, lengthof(f));
+	if (err != NULL || f[0].value == NULL || !f[0].is_string)
+	{
+		*error = psprintf("MTN's answer to GET /v1_0/apiuser/%s has no providerCallbackHost%s%s",
+						  cfg->api_user, err ? ": " : "", err ? err : "");
+		return NULL;
+	}
+	return pstrdup(f[0].value);
 }

@@ -22,6 +22,7 @@
 #include "utils/tuplestore.h"
 
 #include "api.h"
+#include "calls.h"
 #include "launcher.h"
 #include "momo.h"
 #include "owner.h"
@@ -36,17 +37,65 @@ PG_FUNCTION_INFO_V1(momo_token_refreshes);
 PG_FUNCTION_INFO_V1(momo_worker_status);
 PG_FUNCTION_INFO_V1(momo_ignored_callbacks);
 
-/* Adds one check's row. */
+/* Adds one check's row; ok is NULL (not known) when unknown is true. */
 static void
-add_check(ReturnSetInfo *rsinfo, const char *name, bool ok, const char *detail)
+add_check_row(ReturnSetInfo *rsinfo, const char *name, bool ok, bool unknown, const char *detail)
 {
 	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	bool		nulls[3] = {false, unknown, false};
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = BoolGetDatum(ok);
 	values[2] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Adds one check's row. */
+static void
+add_check(ReturnSetInfo *rsinfo, const char *name, bool ok, const char *detail)
+{
+	add_check_row(rsinfo, name, ok, false, detail);
+}
+
+/*
+ * The check "callback host (product)": the callback host MTN has
+ * registered for the product's API user against the host of
+ * momo.callback_url.  MTN refuses every payment whose callback URL is on
+ * another host (INVALID_CALLBACK_URL_HOST).  In the sandbox the
+ * Provisioning API tells it; production has none (ok is NULL: the Partner
+ * Portal holds it).
+ */
+static void
+add_callback_host_check(ReturnSetInfo *rsinfo, const MomoConfig *pc)
+{
+	char	   *name = psprintf("callback host (%s)", momo_product_names[pc->product]);
+	int			port;
+	char	   *ours = pc->callback_url ? momo_settings_url_host(pc->callback_url, &port) : NULL;
+	char	   *theirs;
+	char	   *error;
+
+	if (pc->production)
+	{
+		add_check_row(rsinfo, name, false, true,
+					  ours ? psprintf("not checked: production has no Provisioning API; the callback host registered for API user %s in MTN's Partner Portal must be %s, the host of momo.callback_url",
+									  pc->api_user, ours) :
+					  "not checked: production has no Provisioning API, and momo.callback_url is not set");
+		return;
+	}
+	theirs = momo_calls_registered_callback_host(pc, &error);
+	if (theirs == NULL)
+		add_check(rsinfo, name, false, error);
+	else if (ours == NULL)
+		add_check(rsinfo, name, true,
+				  psprintf("MTN has %s registered for API user %s; momo.callback_url is not set (payments are followed by polling only)",
+						   theirs, pc->api_user));
+	else if (pg_strcasecmp(theirs, ours) == 0)
+		add_check(rsinfo, name, true,
+				  psprintf("MTN has %s registered for API user %s: the host of momo.callback_url", theirs, pc->api_user));
+	else
+		add_check(rsinfo, name, false,
+				  psprintf("MTN has %s registered for API user %s, but momo.callback_url is on %s: MTN refuses every payment with INVALID_CALLBACK_URL_HOST (set momo.callback_url on %s, or create an API user for %s with momo_sandbox_provision('%s', '%s'))",
+						   theirs, pc->api_user, ours, theirs, ours, ours, momo_product_names[pc->product]));
 }
 
 #define Anum_query_bool 1			/* the one column of query_bool's queries */
@@ -162,8 +211,9 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 }
 
 /*
- * momo_preflight(): one row per Go Live check: environment, credentials and
- * a fresh access token for each product in use, target environment, HTTPS
+ * momo_preflight(): one row per Go Live check: environment, credentials, a
+ * fresh access token and the callback host MTN has registered for each
+ * product in use, target environment, HTTPS
  * callback URL on a domain name, callback signing, TLS verification, the
  * worker, the products paused, pg_dump coverage of the payments, and secrets closed to PUBLIC.
  */
@@ -248,6 +298,7 @@ momo_preflight(PG_FUNCTION_ARGS)
 				  r == MOMO_TOKEN_OK ? psprintf("obtained now, with the %s subscription key",
 												key == 0 ? "primary" : "secondary") :
 				  (error ? error : "refused"));
+		add_callback_host_check(rsinfo, &pc);
 	}
 
 	if (cfg.callback_url == NULL)

@@ -538,8 +538,8 @@ is_uuid(const char *s)
  * Extracts the host of an http(s) URL into a palloc'd string, and its port
  * (0 when not given).  Returns NULL when the URL has no host.
  */
-static char *
-url_host(const char *url, int *port)
+char *
+momo_settings_url_host(const char *url, int *port)
 {
 	const char *p = strstr(url, "://");
 	const char *end;
@@ -594,7 +594,7 @@ url_problem(const char *name, const char *url, bool production, bool is_callback
 		return psprintf("%s must not contain spaces or control characters", name);
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
 		return psprintf("%s must start with https://", name);
-	host = url_host(url, &port);
+	host = momo_settings_url_host(url, &port);
 	if (host == NULL)
 		return psprintf("%s has no valid host name", name);
 	if (production && strncmp(url, "https://", 8) != 0)

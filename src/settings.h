@@ -103,4 +103,7 @@ extern int	momo_settings_secret_values(const char **values, int max);
 extern bool momo_settings_is_secret(const char *name);
 extern const char *momo_settings_secret_name_in(const char *text);
 
+/* The host of an http(s) URL (palloc'd), and its port (0 if none); NULL if it has none. */
+extern char *momo_settings_url_host(const char *url, int *port);
+
 #endif							/* MOMO_SETTINGS_H */
