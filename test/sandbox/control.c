@@ -1,13 +1,15 @@
 /*
  * control.c - the test-control endpoints under /_sandbox/ (loopback only):
  * health, counters, stored payments, per-reference-id counters, run-time
- * configuration, subscription keys, reset and token expiry.
+ * configuration, subscription keys, the recorded requests, reset and token
+ * expiry.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
 #include "callbacks.h"
 #include "keys.h"
 #include "park.h"
+#include "record.h"
 #include "store.h"
 #include "util.h"
 
@@ -407,6 +409,22 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             return;
         }
         allow = "GET";
+    } else if (strcmp(p, "/recorded") == 0) {
+        if (get) {
+            struct sbuf b;
+            sb_init(&b);
+            record_json(&b);
+            reply_sbuf(r, 200, &b);
+            return;
+        }
+        allow = "GET";
+    } else if (strcmp(p, "/recorded/reset") == 0) {
+        if (post) {
+            record_clear();
+            reply_json(r, 200, "{\"ok\":true}");
+            return;
+        }
+        allow = "POST";
     } else if (strcmp(p, "/balances") == 0) {
         if (get || post) {
             handle_balances(r, method);
@@ -435,6 +453,7 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             tokens_clear();
             users_restore_keys();
             keys_reset();
+            record_clear();
             reply_json(r, 200, "{\"ok\":true}");
             return;
         }

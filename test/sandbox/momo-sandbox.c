@@ -8,6 +8,7 @@
 #include "sandbox.h"
 #include "callbacks.h"
 #include "park.h"
+#include "record.h"
 #include "store.h"
 #include "util.h"
 
@@ -562,6 +563,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_YES;
         }
         r->phase = PH_DECIDED;
+        if (strncmp(url, "/_sandbox/", 10) != 0)
+            record_request(c, method, url, r->body, r->body_len, r->too_big);
         if (r->too_big)
             reply_shared(r, ANS_413_TOO_LARGE);
         else if (strncmp(url, "/_sandbox/", 10) == 0)
