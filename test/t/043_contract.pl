@@ -1,0 +1,247 @@
+
+# 043_contract.pl - every request momo sends is checked against MTN's own
+# definition files (a contract test).  Every operation momo has is driven
+# from SQL to its final row or answer against the sandbox, which records
+# each request it receives (GET /_sandbox/recorded); then each recorded
+# request is validated with MomoSpec.pm against the operation of
+# t/momo-api-spec/ it is for: it must be one, with the required headers, a
+# UUID v4 reference id and a body that conforms to the operation's schema.
+# Deliberately broken requests prove the validator reports what it must.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use Encode ();
+use JSON::PP;
+use MomoSpec;
+use MomoTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $spec = MomoSpec->new;
+
+start_sandbox();
+my $node = momo_node('contract', extra_conf => join("\n",
+		map {
+			("momo.${_}_subscription_key_primary = '$CRED{sub_key_primary}'",
+			 "momo.${_}_api_user = '$CRED{api_user}'",
+			 "momo.${_}_api_key = '$CRED{api_key}'")
+		} qw(disbursement remittance)));
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(wait_for_worker($node), 'a momo worker runs');
+sandbox_post('/_sandbox/recorded/reset', '{}');
+
+my $UUID4 = qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+# Each payment operation, from SQL to its final row.
+sub final_payment
+{
+	my ($what, $sql, $status) = @_;
+	my $ref = $node->safe_psql('postgres', "SELECT $sql");
+	like($ref, $UUID4, "$what: a reference id");
+	my $row = await_payment($node, $ref, seconds => 30);
+	is($row->{status}, $status // 'successful', "$what: the payment ends " . ($status // 'successful'));
+	return $ref;
+}
+
+my $rtp = final_payment('request to pay',
+	"momo_request_to_pay(1500, 'EUR', '46733000001', 'contract-rtp', 'Thanks for shopping', 'Order 42')");
+final_payment('request to pay, optional arguments left out',
+	"momo_request_to_pay(12.50, 'EUR', '46733000005')");
+final_payment('transfer', "momo_transfer(250, 'EUR', '46733000002', 'contract-tr', 'Salary', 'June')");
+final_payment('deposit', "momo_deposit(200, 'EUR', '46733000003', 'contract-dep')");
+final_payment('refund', "momo_refund('$rtp', amount => 500, external_id => 'contract-ref', "
+	  . "payer_message => 'Partial refund', payee_note => 'Returned item')");
+final_payment('remittance transfer', "momo_remittance_transfer(100, 'EUR', '46733000004', 'contract-rem')");
+
+# A payment MTN keeps pending (46733123454 stays CREATED): momo_payment_status
+# asks MTN.
+{
+	my $ref = $node->safe_psql('postgres', "SELECT momo_request_to_pay(100, 'EUR', '46733123454')");
+	poll_until($node, 'postgres',
+		"SELECT status FROM momo_payments WHERE reference_id = '$ref'", 'pending', 30)
+	  or diag('the payment did not become pending');
+	my $before = sandbox_get("/_sandbox/requests/$ref")->{status_gets};
+	is($node->safe_psql('postgres', "SELECT status FROM momo_payment_status('$ref')"), 'pending',
+		'momo_payment_status of a payment MTN keeps pending: pending');
+	cmp_ok(sandbox_get("/_sandbox/requests/$ref")->{status_gets}, '>', $before,
+		'MTN was asked for its status again (by momo_payment_status, or the worker meanwhile)');
+}
+
+is($node->safe_psql('postgres', "SELECT momo_delivery_notification('$rtp', 'Your order has shipped')"),
+	'', 'momo_delivery_notification is taken');
+for my $p (qw(collection disbursement remittance))
+{
+	like($node->safe_psql('postgres', "SELECT available_balance || ' ' || currency FROM momo_balance('$p')"),
+		qr/^\d+(\.\d+)? EUR$/, "momo_balance('$p') answers");
+	is($node->safe_psql('postgres', "SELECT momo_account_holder_active('46733000001', '$p')"),
+		't', "momo_account_holder_active(..., '$p') answers true");
+	isnt($node->safe_psql('postgres',
+			"SELECT given_name FROM momo_account_holder_info('46733000001', '$p')"),
+		'', "momo_account_holder_info(..., '$p') answers");
+}
+like($node->safe_psql('postgres', "SELECT api_user FROM momo_sandbox_provision('localhost')"),
+	$UUID4, 'momo_sandbox_provision creates an API user (the Provisioning API)');
+
+############################################################################
+# Every recorded request against the definition files.
+my $rec = sandbox_get('/_sandbox/recorded');
+# kept beside the logs, to read what momo sent
+{
+	my $file = "$PostgreSQL::Test::Utils::log_path/043_contract_recorded.json";
+	open my $fh, '>:raw', $file or die "cannot write $file: $!";
+	print $fh JSON::PP->new->utf8->canonical->pretty->encode($rec);
+	close $fh;
+	note("the recorded requests are in $file");
+}
+is($rec->{dropped}, 0, "the sandbox kept every request ($rec->{received})");
+my (%by_kind, @unknown);
+for my $req (@{ $rec->{requests} })
+{
+	my $r = $spec->check($req);
+	if (!defined $r->{operation})
+	{
+		push @unknown, "$req->{method} $req->{path}: @{ $r->{problems} }";
+		next;
+	}
+	my $k = $by_kind{ $r->{operation} } //= { n => 0, problems => {}, sources => $r->{sources} };
+	$k->{n}++;
+	$k->{problems}{$_} //= "$req->{method} $req->{path} (request $req->{seq}): $_" for @{ $r->{problems} };
+}
+is(scalar @unknown, 0, 'every recorded request is an operation of the definition files')
+  or diag(join("\n", @unknown));
+for my $kind (sort keys %by_kind)
+{
+	my $k = $by_kind{$kind};
+	my @p = sort values %{ $k->{problems} };
+	is(scalar @p, 0, "$kind: $k->{n} request(s) conform to " . join('; ', @{ $k->{sources} }))
+	  or diag(join("\n", @p));
+}
+
+# Every operation momo has was driven (so none escapes the check).
+my @expected = (
+	(map { ("$_ POST /token/", "$_ GET /v1_0/account/balance") } qw(collection disbursement remittance)),
+	'collection POST /v1_0/requesttopay',
+	'collection GET /v1_0/requesttopay/{referenceId}',
+	'collection POST /v1_0/requesttopay/{referenceId}/deliverynotification',
+	'collection GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
+	'collection GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/basicuserinfo',
+	'disbursement POST /v1_0/transfer',
+	'disbursement GET /v1_0/transfer/{referenceId}',
+	'disbursement POST /v1_0/deposit',
+	'disbursement GET /v1_0/deposit/{referenceId}',
+	'disbursement POST /v1_0/refund',
+	'disbursement GET /v1_0/refund/{referenceId}',
+	'disbursement GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
+	'disbursement GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/basicuserinfo',
+	'remittance POST /v1_0/transfer',
+	'remittance GET /v1_0/transfer/{referenceId}',
+	'remittance GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
+	'remittance GET /v1_0/accountholder/msisdn/{accountHolderMSISDN}/basicuserinfo',
+	'provisioning POST /v1_0/apiuser',
+	'provisioning POST /v1_0/apiuser/{X-Reference-Id}/apikey');
+my @missing = grep { !$by_kind{$_} } @expected;
+is(scalar @missing, 0, 'every operation momo has was sent and checked (' . scalar(@expected) . ')')
+  or diag("not seen:\n" . join("\n", @missing) . "\nseen:\n" . join("\n", sort keys %by_kind));
+
+# The optional members were really sent, and checked.
+my ($rtp_req) = grep {
+	$_->{method} eq 'POST' && $_->{path} eq '/collection/v1_0/requesttopay'
+	  && ($_->{headers}{'X-Reference-Id'} // '') eq $rtp
+} @{ $rec->{requests} };
+ok($rtp_req, 'the request to pay was recorded');
+my $rtp_body = $rtp_req ? JSON::PP::decode_json(Encode::encode('UTF-8', $rtp_req->{body})) : {};
+is(join('|', map { $rtp_body->{$_} // '<none>' } qw(amount currency externalId payerMessage payeeNote)),
+	'1500|EUR|contract-rtp|Thanks for shopping|Order 42',
+	'the request to pay carried payerMessage and payeeNote, amount as a string');
+my ($dn_req) = grep { $_->{path} =~ m{/deliverynotification$} } @{ $rec->{requests} };
+is($dn_req && $dn_req->{headers}{notificationMessage}, 'Your order has shipped',
+	'the delivery notification carried the notificationMessage header the definition requires');
+
+# No secret reached the record.
+my $text = JSON::PP->new->canonical->encode($rec);
+ok($text !~ /\Q$CRED{sub_key_primary}\E|\Q$CRED{api_key}\E/, 'no secret in the recorded requests');
+
+############################################################################
+# The validator reports malformed requests (a test that cannot fail proves
+# nothing): each of these is a recorded request with one thing broken.
+SKIP:
+{
+	skip 'no request to pay recorded', 9 unless $rtp_req;
+	my $broken = sub {
+		my ($what, $change, $re) = @_;
+		my $req = JSON::PP::decode_json(JSON::PP::encode_json($rtp_req));
+		my $body = JSON::PP::decode_json(Encode::encode('UTF-8', $req->{body}));
+		$change->($req, $body);
+		$req->{body} = JSON::PP->new->canonical->encode($body) if $body;
+		my @p = $spec->problems($req);
+		ok((grep { $_ =~ $re } @p), "a request to pay $what is reported")
+		  or diag("problems: " . join("\n", @p));
+	};
+	is(join("\n", $spec->problems($rtp_req)), '', 'the recorded request to pay itself conforms');
+	$broken->('without amount', sub { delete $_[1]{amount} }, qr/amount is missing/);
+	$broken->('with a numeric amount', sub { $_[1]{amount} = 1500 }, qr/body\.amount is number, not string/);
+	$broken->('with a partyIdType the definition does not know',
+		sub { $_[1]{payer}{partyIdType} = 'PHONE' }, qr/partyIdType "PHONE" is not one of/);
+	$broken->('with a misspelt member', sub { $_[1]{payerMesage} = 'x' }, qr/payerMesage is not a member/);
+	$broken->('with an empty payeeNote', sub { $_[1]{payeeNote} = '' }, qr/payeeNote is empty/);
+	$broken->('with a reference id that is not UUID v4',
+		sub { $_[0]{headers}{'X-Reference-Id'} =~ s/^(.{14})4/${1}1/ }, qr/X-Reference-Id .* not a UUID version 4/);
+	$broken->('without X-Target-Environment',
+		sub { delete $_[0]{headers}{'X-Target-Environment'} }, qr/required header X-Target-Environment is missing/);
+	$broken->('without a subscription key',
+		sub { delete $_[0]{headers}{'Ocp-Apim-Subscription-Key'} }, qr/Ocp-Apim-Subscription-Key is missing/);
+	my @p = $spec->problems({ method => 'POST', path => '/collection/v1_0/requesttopays',
+			headers => {}, body => '{}' });
+	ok((grep { /is no operation/ } @p), 'a path no definition has is reported');
+}
+
+# Other operations' own rules, broken in their recorded requests.
+{
+	my $mutated = sub {
+		my ($what, $match, $change, $re) = @_;
+		my ($orig) = grep { $match->($_) } @{ $rec->{requests} };
+		ok($orig, "$what: a recorded request to break") or return;
+		my $req = JSON::PP::decode_json(JSON::PP::encode_json($orig));
+		$change->($req);
+		my @p = $spec->problems($req);
+		ok((grep { $_ =~ $re } @p), "$what is reported") or diag("problems: " . join("\n", @p));
+	};
+	my $body_edit = sub {
+		my ($edit) = @_;
+		return sub {
+			my $b = JSON::PP::decode_json(Encode::encode('UTF-8', $_[0]{body}));
+			$edit->($b);
+			$_[0]{body} = JSON::PP->new->canonical->encode($b);
+		};
+	};
+	$mutated->('a refund without referenceIdToRefund',
+		sub { $_[0]{path} eq '/disbursement/v1_0/refund' },
+		$body_edit->(sub { delete $_[0]{referenceIdToRefund} }), qr/referenceIdToRefund is missing/);
+	$mutated->('a deposit naming a payer instead of a payee',
+		sub { $_[0]{path} eq '/disbursement/v1_0/deposit' },
+		$body_edit->(sub { $_[0]{payer} = delete $_[0]{payee} }), qr/payee is missing|payer is not a member/);
+	$mutated->('a token request with a bearer token',
+		sub { $_[0]{path} eq '/collection/token/' },
+		sub { $_[0]{headers}{Authorization} = 'Bearer' }, qr/scheme "Bearer", not Basic/);
+	$mutated->('a token request without Content-Length: 0',
+		sub { $_[0]{path} eq '/remittance/token/' },
+		sub { delete $_[0]{headers}{'Content-Length'} }, qr/Content-Length: 0/);
+	$mutated->('a delivery notification without its notificationMessage header',
+		sub { $_[0]{path} =~ m{/deliverynotification$} },
+		sub { delete $_[0]{headers}{notificationMessage} }, qr/required header notificationMessage is missing/);
+	$mutated->('an API user created with a reference id that is not UUID v4',
+		sub { $_[0]{path} eq '/v1_0/apiuser' },
+		sub { $_[0]{headers}{'X-Reference-Id'} = 'not-a-uuid' }, qr/X-Reference-Id "not-a-uuid" \(header\) is not a UUID version 4/);
+	$mutated->('a status check of a reference id that is not a UUID',
+		sub { $_[0]{method} eq 'GET' && $_[0]{path} =~ m{^/disbursement/v1_0/transfer/} },
+		sub { $_[0]{path} =~ s{[^/]+$}{12345} }, qr/referenceId "12345" \(path\) is not a UUID version 4/);
+	$mutated->('an account holder check with a "+" in the number',
+		sub { $_[0]{path} =~ m{^/collection/v1_0/accountholder/.*/active$} },
+		sub { $_[0]{path} =~ s{/msisdn/}{/msisdn/+} }, qr/is not an MSISDN/);
+}
+
+done_testing();
