@@ -85,6 +85,8 @@ for my $p (qw(collection disbursement remittance))
 }
 like($node->safe_psql('postgres', "SELECT api_user FROM momo_sandbox_provision('localhost')"),
 	$UUID4, 'momo_sandbox_provision creates an API user (the Provisioning API)');
+is($node->safe_psql('postgres', "SELECT ok FROM momo_preflight() WHERE check_name = 'callback host (collection)'"),
+	't', "momo_preflight reads the API user's callback host (the Provisioning API)");
 
 ############################################################################
 # Every recorded request against the definition files.
@@ -142,7 +144,8 @@ my @expected = (
 	'remittance GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
 	'remittance GET /v1_0/accountholder/msisdn/{accountHolderMSISDN}/basicuserinfo',
 	'provisioning POST /v1_0/apiuser',
-	'provisioning POST /v1_0/apiuser/{X-Reference-Id}/apikey');
+	'provisioning POST /v1_0/apiuser/{X-Reference-Id}/apikey',
+	'provisioning GET /v1_0/apiuser/{X-Reference-Id}');
 my @missing = grep { !$by_kind{$_} } @expected;
 is(scalar @missing, 0, 'every operation momo has was sent and checked (' . scalar(@expected) . ')')
   or diag("not seen:\n" . join("\n", @missing) . "\nseen:\n" . join("\n", sort keys %by_kind));
