@@ -44,6 +44,20 @@ SELECT momo_test.try($$SELECT momo_remittance_transfer(10, 'EUR', '46733000001')
 \pset tuples_only off
 \pset format aligned
 SELECT available_balance > 0 AS has_money, currency FROM momo_balance('disbursement');
+-- The balance in a given currency: GET /v1_0/account/balance/{currency}
+-- (the path is what the sandbox recorded; its account holds EUR only).
+SELECT momo_test.sandbox('recorded/reset', '{}') IS NOT NULL AS recording_reset;
+SELECT available_balance > 0 AS has_money, currency FROM momo_balance('disbursement', 'EUR');
+SELECT r->>'method' AS method, r->>'path' AS path
+  FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
+ WHERE r->>'path' LIKE '%/account/balance%';
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_balance('collection', 'RWF')$$);
+SELECT momo_test.try($$SELECT momo_balance('collection', 'eur')$$);
+SELECT momo_test.try($$SELECT momo_balance('collection', NULL)$$);
+\pset tuples_only off
+\pset format aligned
 SELECT * FROM momo_account_holder_info('46733000001');
 \pset tuples_only on
 \pset format unaligned

@@ -373,3 +373,14 @@ CREATE INDEX momo_payments_checks ON @extschema@.momo_payments (next_check_at, r
     WHERE status = 'pending' OR (status = 'queued' AND (send_refused OR attempts > 0));
 CREATE INDEX momo_payments_announced ON @extschema@.momo_payments (next_check_at, reference_id)
     WHERE status IN ('queued', 'pending') AND callback_at >= next_check_at;
+
+-- The balance in a given currency (GET /v1_0/account/balance/{currency}).
+CREATE FUNCTION @extschema@.momo_balance(product text, currency text,
+                                        OUT available_balance numeric, OUT currency text)
+AS 'MODULE_PATHNAME', 'momo_balance'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_balance(text, text) IS
+    'the available balance of the product''s account in the given currency, asked of MTN now';
+REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;

@@ -464,6 +464,15 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_balance(text) IS
     'the available balance of the product''s account, asked of MTN now';
 
+CREATE FUNCTION @extschema@.momo_balance(product text, currency text,
+                                        OUT available_balance numeric, OUT currency text)
+AS 'MODULE_PATHNAME', 'momo_balance'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_balance(text, text) IS
+    'the available balance of the product''s account in the given currency, asked of MTN now';
+
 CREATE FUNCTION @extschema@.momo_account_holder_active(msisdn text, product text DEFAULT 'collection')
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'momo_account_holder_active'
@@ -754,6 +763,7 @@ REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text,
 REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) FROM PUBLIC;

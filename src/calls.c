@@ -110,7 +110,11 @@ charge_status_budget(const char *what)
 				 errhint("Try again in a second.")));
 }
 
-/* momo_balance(product): the available balance of the product's account, now. */
+/*
+ * momo_balance(product) and momo_balance(product, currency): the available
+ * balance of the product's account, now; in the given currency when one is
+ * given (GET /v1_0/account/balance/{currency}: an account may hold several).
+ */
 Datum
 momo_balance(PG_FUNCTION_ARGS)
 {
@@ -120,11 +124,16 @@ momo_balance(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
+	char	   *currency = NULL;
 
 	momo_require_preload();
 	momo_settings_require(&cfg, momo_validate_product(fcinfo, 0));
+	if (PG_NARGS() > 1)
+		currency = momo_validate_currency(fcinfo, 1, &cfg);
 	charge_status_budget("the balance request");
-	req = momo_api_call(momo_http_client(), &cfg, false, "v1_0/account/balance", NULL, NULL, NULL);
+	req = momo_api_call(momo_http_client(), &cfg, false,
+						currency ? psprintf("v1_0/account/balance/%s", currency) : "v1_0/account/balance",
+						NULL, NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "balance", req, req->status == 200);
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the balance request", req);

@@ -402,6 +402,19 @@ momo_validate_refund(FunctionCallInfo fcinfo, const char *currency, MomoPaymentT
 	raise_problems(&ps);
 }
 
+/* Checks the currency of argument argno (named currency); returns it. */
+char *
+momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg)
+{
+	Problems	ps;
+	char	   *currency;
+
+	ps.n = 0;
+	currency = check_currency(&ps, text_arg(fcinfo, argno), cfg);
+	raise_problems(&ps);
+	return currency;
+}
+
 /* Checks a message of at most 160 characters (argument argno, named name); returns it. */
 char *
 momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name)

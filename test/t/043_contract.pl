@@ -77,6 +77,8 @@ for my $p (qw(collection disbursement remittance))
 {
 	like($node->safe_psql('postgres', "SELECT available_balance || ' ' || currency FROM momo_balance('$p')"),
 		qr/^\d+(\.\d+)? EUR$/, "momo_balance('$p') answers");
+	like($node->safe_psql('postgres', "SELECT available_balance || ' ' || currency FROM momo_balance('$p', 'EUR')"),
+		qr/^\d+(\.\d+)? EUR$/, "momo_balance('$p', 'EUR') answers");
 	is($node->safe_psql('postgres', "SELECT momo_account_holder_active('46733000001', '$p')"),
 		't', "momo_account_holder_active(..., '$p') answers true");
 	isnt($node->safe_psql('postgres',
@@ -125,7 +127,8 @@ for my $kind (sort keys %by_kind)
 
 # Every operation momo has was driven (so none escapes the check).
 my @expected = (
-	(map { ("$_ POST /token/", "$_ GET /v1_0/account/balance") } qw(collection disbursement remittance)),
+	(map { ("$_ POST /token/", "$_ GET /v1_0/account/balance", "$_ GET /v1_0/account/balance/{currency}") }
+	  qw(collection disbursement remittance)),
 	'collection POST /v1_0/requesttopay',
 	'collection GET /v1_0/requesttopay/{referenceId}',
 	'collection POST /v1_0/requesttopay/{referenceId}/deliverynotification',
