@@ -403,6 +403,15 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             return;
         }
         allow = "GET";
+    } else if (strcmp(p, "/token-requests") == 0) {
+        if (get) {
+            struct sbuf b;
+            sb_init(&b);
+            store_token_log_json(&b);
+            reply_sbuf(r, 200, &b);
+            return;
+        }
+        allow = "GET";
     } else if (strcmp(p, "/callbacks") == 0) {
         if (get) {
             handle_callbacks(c, r);
@@ -449,6 +458,7 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             stats_reset();
             callbacks_clear();
             store_clear();
+            store_token_log_clear();
             balance_reset();
             tokens_clear();
             users_restore_keys();

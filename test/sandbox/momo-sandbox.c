@@ -86,6 +86,7 @@ static const struct {
 } int_settings[] = {
     { "delay_ms", offsetof(struct config, delay_ms), 0, 3600000 },
     { "status_delay_ms", offsetof(struct config, status_delay_ms), 0, 3600000 },
+    { "token_delay_ms", offsetof(struct config, token_delay_ms), 0, 3600000 },
     { "fail_first", offsetof(struct config, fail_first), 0, 1000000000 },
     { "fail_status", offsetof(struct config, fail_status), 429, 503 },
     { "drop_first", offsetof(struct config, drop_first), 0, 1000000000 },
@@ -495,6 +496,8 @@ static enum MHD_Result deliver(struct MHD_Connection *c, struct req *r)
     }
     if (r->status_ref[0])
         store_note_status_answer(r->status_ref);
+    if (r->token_rec)
+        store_note_token_answer(r->token_rec, r->status);
     enum MHD_Result ret = MHD_queue_response(c, r->status, r->resp);
     release_answer(r);
     return ret;

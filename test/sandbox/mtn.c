@@ -1539,6 +1539,8 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
     config_snapshot(&cfg);
     if (ri.rt == RT_STATUS && cfg.status_delay_ms > 0)
         r->due_ms = now_ms() + cfg.status_delay_ms;
+    else if (ri.rt == RT_TOKEN && cfg.token_delay_ms > 0)
+        r->due_ms = now_ms() + cfg.token_delay_ms;
     else if (cfg.delay_ms > 0)
         r->due_ms = now_ms() + cfg.delay_ms;
     if (cfg.redirect) {
@@ -1561,6 +1563,7 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         goto out;
     }
     if (ri.rt == RT_TOKEN) {
+        r->token_rec = store_note_token_request(prod, r->due_ms > 0 ? r->due_ms - now_ms() : 0);
         handle_token(c, r, prod, &cfg);
         goto out;
     }

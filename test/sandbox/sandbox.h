@@ -25,6 +25,7 @@ enum refuse_posts { RP_NONE, RP_TARGET_ENVIRONMENT, RP_CALLBACK_HOST, RP_FORBIDD
 struct config {
     long delay_ms;
     long status_delay_ms;       /* status GETs are answered this late instead (0 = delay_ms) */
+    long token_delay_ms;        /* token POSTs are answered this late instead (0 = delay_ms) */
     long fail_first;
     long fail_status;           /* 500, 503 or 429 */
     long drop_first;
@@ -132,6 +133,7 @@ struct req {
     unsigned int status;
     int64_t due_ms;             /* answer not before this (0 = now) */
     char status_ref[37];        /* a status GET of this (lowercase) id: its answer is noted */
+    size_t token_rec;           /* a token POST: its record in the token log, plus 1 (0: none) */
     volatile int gone;          /* set when a parked connection must be closed */
     /* for --verbose */
     int64_t t0;

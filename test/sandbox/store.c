@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "store.h"
+#include "json.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -204,6 +205,63 @@ void store_note_status_answer(const char *id)
         if (r->first_status_answer_event == 0)
             r->first_status_answer_event = r->last_status_answer_event;
     }
+    store_unlock();
+}
+
+struct token_rec {
+    int product;
+    int64_t delay_ms;
+    uint64_t received_event, answered_event;
+    unsigned status;
+};
+static struct token_rec token_log[TOKEN_LOG_MAX];
+static size_t token_log_n;
+
+size_t store_note_token_request(int prod, int64_t delay_ms)
+{
+    size_t rec = 0;
+    store_lock();
+    if (token_log_n < TOKEN_LOG_MAX) {
+        struct token_rec *t = &token_log[token_log_n++];
+        memset(t, 0, sizeof(*t));
+        t->product = prod;
+        t->delay_ms = delay_ms;
+        t->received_event = store_next_event();
+        rec = token_log_n;
+    }
+    store_unlock();
+    return rec;
+}
+
+void store_note_token_answer(size_t rec, unsigned status)
+{
+    store_lock();
+    if (rec >= 1 && rec <= token_log_n) {
+        token_log[rec - 1].answered_event = store_next_event();
+        token_log[rec - 1].status = status;
+    }
+    store_unlock();
+}
+
+void store_token_log_json(struct sbuf *b)
+{
+    store_lock();
+    sb_str(b, "[");
+    for (size_t i = 0; i < token_log_n; i++) {
+        const struct token_rec *t = &token_log[i];
+        sb_printf(b, "%s{\"product\":\"%s\",\"delay_ms\":%lld,\"received_event\":%llu,"
+                  "\"answered_event\":%llu,\"status\":%u}", i ? "," : "", product_name(t->product),
+                  (long long)t->delay_ms, (unsigned long long)t->received_event,
+                  (unsigned long long)t->answered_event, t->status);
+    }
+    sb_str(b, "]");
+    store_unlock();
+}
+
+void store_token_log_clear(void)
+{
+    store_lock();
+    token_log_n = 0;
     store_unlock();
 }
 

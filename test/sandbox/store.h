@@ -84,6 +84,16 @@ void store_set_payment(struct refrec *r, struct payment *p);
 uint64_t store_next_event(void);
 /* Note that a status GET of the (lowercase) id is being answered now (takes the lock). */
 void store_note_status_answer(const char *id);
+/* Token POSTs, in the order they came (the last TOKEN_LOG_MAX): a new record
+ * of product prod answered about delay_ms late, as its index plus 1 (0: not
+ * recorded), and its answer, when it is handed to the connection. */
+#define TOKEN_LOG_MAX 4096
+size_t store_note_token_request(int prod, int64_t delay_ms);
+void store_note_token_answer(size_t rec, unsigned status);
+/* Appends the token log as a JSON array; empties it. */
+struct sbuf;
+void store_token_log_json(struct sbuf *b);
+void store_token_log_clear(void);
 /* Number of stored payments; caller holds the lock. */
 size_t store_payments(void);
 /* Drop every record and payment (takes the lock). */
