@@ -51,7 +51,9 @@ typedef enum MomoTokenResult
 	MOMO_TOKEN_OK,
 	MOMO_TOKEN_KEY_REFUSED,		/* subscription key refused */
 	MOMO_TOKEN_LOGIN_FAILED,	/* API user or key refused */
-	MOMO_TOKEN_TRANSIENT		/* try again later */
+	MOMO_TOKEN_TRANSIENT,		/* try again later */
+	MOMO_TOKEN_PENDING			/* the worker only: a new token is on its way
+								 * (see momo_api_background_tokens) */
 } MomoTokenResult;
 
 extern void momo_answers_classify(MomoOp op, long status, const char *body, size_t len,

@@ -15,44 +15,26 @@
  *	  slot is free while others are in flight; a call answered 401 is
  *	  repeated once with a fresh token, and each call gets one final answer.
  *	  A token fetched meanwhile does not take the answers of the calls in
- *	  flight: it runs alone (momo_http_perform).
+ *	  flight: in a backend it runs alone (momo_http_perform); the worker
+ *	  never waits for one: it fetches tokens in the background, on the
+ *	  multi handle with its calls, keeps using a token due for refresh
+ *	  until the new one comes, and leaves a product without a valid token
+ *	  aside until it has one (momo_api_background_tokens).  Both paths
+ *	  follow the same key rules (TokenFetch, fetch_finish).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "api.h"
 #include "momo.h"
 #include "settings.h"
-
-/* Asks MTN for a new access token with subscription key `key`. */
-static MomoTokenResult
-fetch_token(MomoHttpClient *client, const MomoConfig *cfg, int key,
-			char **token, int *expires_in, char **error)
-{
-	MomoHttpRequest *req = momo_protocol_token_request(cfg, key);
-	MomoTokenResult r;
-
-	PG_TRY();
-	{
-		momo_http_perform(client, cfg, req);
-	}
-	PG_FINALLY();
-	{
-		explicit_bzero(req->userpwd, strlen(req->userpwd));
-	}
-	PG_END_TRY();
-
-	r = momo_answers_parse_token(req->status, req->response, req->response_len,
-								 token, expires_in, error);
-	if (r == MOMO_TOKEN_TRANSIENT && req->status == 0)
-		*error = psprintf("token request failed: %s", momo_http_describe_failure(req));
-	return r;
-}
 
 /*
  * Records in the product's shared slot that it now uses subscription key
@@ -93,9 +75,10 @@ log_key_switch(const MomoConfig *cfg, int from, int to, bool refused)
 }
 
 /*
- * Returns an access token for cfg in *token and the subscription key index
- * it goes with in *key.  refused, when not NULL, is a token MTN just
- * refused: it is not handed out again.
+ * The key state of one fetch of a new access token, shared by the
+ * synchronous path (momo_api_get_token) and the worker's fetches in the
+ * background (background_start): which subscription key to try next, and
+ * what the tries so far decided.
  *
  * Each product keeps its own key state.  A new token is asked for with the
  * key the product uses; if MTN refuses that key and the other one is set,
@@ -106,80 +89,476 @@ log_key_switch(const MomoConfig *cfg, int from, int to, bool refused)
  * to the primary as soon as MTN accepts it: a key refused once, for
  * whatever reason, is not given up for good.
  */
-MomoTokenResult
-momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refused,
-				   char **token, int *key, char **error)
+typedef struct TokenFetch
+{
+	const MomoConfig *cfg;
+	uint32		hash;			/* of cfg's credentials when it began */
+	TimestampTz started;
+	int			key;			/* the key of the try to make (or made) */
+	bool		retry_primary;	/* that try is the primary again, for a
+								 * product on its secondary key */
+	bool		fell_back;		/* that try is the other key, after a refusal */
+	bool		last_try;		/* no other key is tried after it */
+	/* the outcome */
+	MomoTokenResult result;
+	char	   *token;
+	int			expires_in;
+	char	   *error;
+} TokenFetch;
+
+/* What fetch_finish decided. */
+typedef enum FetchStep
+{
+	FETCH_DONE,					/* a token: in the shared slot, and in f->token */
+	FETCH_AGAIN,				/* make another try, with f->key */
+	FETCH_FAILED				/* no token: f->result and f->error say why */
+} FetchStep;
+
+/* How a product's cached token stands (see look_up_token). */
+typedef enum TokenState
+{
+	TOKEN_FRESH,				/* valid, not due for refresh */
+	TOKEN_DUE,					/* valid, but due for refresh */
+	TOKEN_NONE					/* none, expired, refused, or of other credentials */
+} TokenState;
+
+/*
+ * Looks at cfg's cached token: a copy of it in *token unless TOKEN_NONE,
+ * and the subscription key index it goes with (or the product uses) in
+ * *key.  refused, when not NULL, is a token MTN just refused: it is not
+ * handed out again.
+ */
+static TokenState
+look_up_token(const MomoConfig *cfg, const char *refused, char **token, int *key)
 {
 	uint32		hash = momo_settings_credentials_hash(cfg);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz fresh_until = TimestampTzPlusMilliseconds(now, momo_token_refresh_margin_s * 1000L);
 	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
-	MomoTokenResult r;
-	int			use_key = 0;
-	bool		retry_primary = false;
-	bool		fell_back = false;
-	int			from;
-	int			expires_in;
+	TokenState	state = TOKEN_NONE;
 
 	*token = NULL;
-	*error = NULL;
+	*key = 0;
 	LWLockAcquire(momo_shared->lock, LW_SHARED);
 	if (slot->credentials_hash == hash)
 	{
-		use_key = slot->key;
-		if (slot->token[0] != '\0' && slot->expires_at > fresh_until &&
+		*key = slot->key;
+		if (slot->token[0] != '\0' && slot->expires_at > now &&
 			(refused == NULL || strcmp(refused, slot->token) != 0))
+		{
+			state = (slot->expires_at > fresh_until) ? TOKEN_FRESH : TOKEN_DUE;
 			*token = pstrdup(slot->token);
+		}
+	}
+	LWLockRelease(momo_shared->lock);
+	return state;
+}
+
+/* Begins a fetch of a new token for cfg: its first try (see TokenFetch). */
+static void
+fetch_begin(TokenFetch *f, const MomoConfig *cfg)
+{
+	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
+	int			use_key = 0;
+	bool		retry_primary = false;
+
+	memset(f, 0, sizeof(*f));
+	f->cfg = cfg;
+	f->hash = momo_settings_credentials_hash(cfg);
+	f->started = GetCurrentTimestamp();
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	if (slot->credentials_hash == f->hash)
+	{
+		use_key = slot->key;
 		/* A token of the secondary key to replace: the primary first. */
 		retry_primary = (use_key == 1 && slot->token[0] != '\0');
 	}
 	LWLockRelease(momo_shared->lock);
-	*key = use_key;
-	if (*token)
-		return MOMO_TOKEN_OK;
 	if (cfg->subscription_key[use_key] == NULL)
 		use_key = 0;
+	f->key = retry_primary ? 0 : use_key;
+	f->retry_primary = retry_primary;
+}
 
-	if (retry_primary)
-	{
-		r = fetch_token(client, cfg, 0, token, &expires_in, error);
-		if (r == MOMO_TOKEN_OK)
-			use_key = 0;
-		else
-			r = fetch_token(client, cfg, 1, token, &expires_in, error);
-	}
-	else
-	{
-		r = fetch_token(client, cfg, use_key, token, &expires_in, error);
-		if (r == MOMO_TOKEN_KEY_REFUSED && cfg->subscription_key[1 - use_key] != NULL)
-		{
-			use_key = 1 - use_key;
-			fell_back = true;
-			r = fetch_token(client, cfg, use_key, token, &expires_in, error);
-		}
-	}
+/*
+ * Finishes one try of f, whose request req is done (its credentials already
+ * wiped): either a token, stored in the product's shared slot (with the key
+ * it came with: a switch is logged), or another key to try, or a failure,
+ * counted for momo_health.  f->token and f->error are made in the current
+ * memory context.
+ */
+static FetchStep
+fetch_finish(TokenFetch *f, MomoHttpRequest *req)
+{
+	const MomoConfig *cfg = f->cfg;
+	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
+	MomoTokenResult r;
+	int			from;
+
+	f->token = NULL;
+	f->error = NULL;
+	r = momo_answers_parse_token(req->status, req->response, req->response_len,
+								 &f->token, &f->expires_in, &f->error);
+	if (r == MOMO_TOKEN_TRANSIENT && req->status == 0)
+		f->error = psprintf("token request failed: %s", momo_http_describe_failure(req));
+	f->result = r;
 	if (r != MOMO_TOKEN_OK)
 	{
+		if (f->retry_primary)
+		{
+			/* The primary again did not work: the secondary, as before. */
+			f->retry_primary = false;
+			f->key = 1;
+			f->last_try = true;
+			return FETCH_AGAIN;
+		}
+		if (!f->last_try && r == MOMO_TOKEN_KEY_REFUSED &&
+			cfg->subscription_key[1 - f->key] != NULL)
+		{
+			f->key = 1 - f->key;
+			f->fell_back = true;
+			f->last_try = true;
+			return FETCH_AGAIN;
+		}
+
 		/* For momo_health: since when no token comes. */
 		LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 		slot->failures++;
-		if (slot->failed_at <= slot->obtained_at || slot->failed_hash != hash)
-			slot->failed_since = now;
-		slot->failed_at = now;
-		slot->failed_hash = hash;
+		if (slot->failed_at <= slot->obtained_at || slot->failed_hash != f->hash)
+			slot->failed_since = f->started;
+		slot->failed_at = f->started;
+		slot->failed_hash = f->hash;
 		LWLockRelease(momo_shared->lock);
-		return r;
+		return FETCH_FAILED;
 	}
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
-	from = set_slot_key(slot, hash, use_key);
-	slot->expires_at = TimestampTzPlusMilliseconds(now, expires_in * 1000L);
+	from = set_slot_key(slot, f->hash, f->key);
+	slot->expires_at = TimestampTzPlusMilliseconds(f->started, f->expires_in * 1000L);
 	slot->refreshes++;
-	slot->obtained_at = now;
-	strlcpy(slot->token, *token, sizeof(slot->token));
+	slot->obtained_at = f->started;
+	strlcpy(slot->token, f->token, sizeof(slot->token));
 	LWLockRelease(momo_shared->lock);
-	log_key_switch(cfg, from, use_key, fell_back);
-	*key = use_key;
+	log_key_switch(cfg, from, f->key, f->fell_back);
+	return FETCH_DONE;
+}
+
+/* The request of f's next try: it carries the API user and key. */
+static MomoHttpRequest *
+fetch_request(TokenFetch *f)
+{
+	return momo_protocol_token_request(f->cfg, f->key);
+}
+
+/* Wipes the API user and key a token request carried. */
+static void
+wipe_credentials(MomoHttpRequest *req)
+{
+	if (req->userpwd)
+		explicit_bzero(req->userpwd, strlen(req->userpwd));
+}
+
+/* Runs a token request alone, and wipes its credentials, also after an ERROR. */
+static void
+perform_token_request(MomoHttpClient *client, const MomoConfig *cfg, MomoHttpRequest *req)
+{
+	PG_TRY();
+	{
+		momo_http_perform(client, cfg, req);
+	}
+	PG_FINALLY();
+	{
+		wipe_credentials(req);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The worker's fetches of tokens in the background (momo_api_background_tokens):
+ * at most one per product at a time, on the multi handle with the calls.
+ * Each lives in a memory context of its own until it ends.
+ */
+typedef struct BackgroundFetch
+{
+	MemoryContext cxt;			/* NULL: no fetch of the product under way */
+	TokenFetch	f;
+	MomoHttpRequest *req;		/* its try in flight */
+	TimestampTz retry_at;		/* after a failure, no new fetch before */
+	MomoCall  **parked;			/* calls answered 401 that wait for its end
+								 * (in TopMemoryContext) */
+	int			nparked;
+	int			maxparked;
+} BackgroundFetch;
+
+/* What momo_api_step drives the calls with. */
+typedef struct StepState
+{
+	MomoHttpClient *client;
+	int			max_in_flight;
+	MomoAnswerFn fn;
+	void	   *arg;
+} StepState;
+
+static void second_try(StepState *st, MomoCall *call);
+static void no_second_try(StepState *st, MomoCall *call, const char *error);
+
+static bool background_tokens = false;
+static MomoTokenDoneFn background_done_fn = NULL;
+static BackgroundFetch background[MOMO_N_PRODUCTS];
+
+/* Connections to MTN beyond max_in_flight, for the token fetches in the background. */
+static int
+token_connections(void)
+{
+	return background_tokens ? MOMO_N_PRODUCTS : 0;
+}
+
+/* Ends b's fetch: its request's credentials wiped, its memory freed. */
+static void
+background_end(BackgroundFetch *b)
+{
+	if (b->req)
+		wipe_credentials(b->req);
+	b->req = NULL;
+	if (b->cxt)
+		MemoryContextDelete(b->cxt);
+	b->cxt = NULL;
+}
+
+/*
+ * Parks call, answered 401 on its first try, until the fetch of a new token
+ * of its product under way ends (see background_done).  Returns false when
+ * no fetch is under way.
+ */
+static bool
+park_call(MomoCall *call)
+{
+	BackgroundFetch *b = &background[call->cfg->product];
+
+	if (b->cxt == NULL)
+		return false;
+	if (b->nparked == b->maxparked)
+	{
+		b->maxparked = Max(8, b->maxparked * 2);
+		b->parked = b->parked ?
+			repalloc(b->parked, sizeof(MomoCall *) * b->maxparked) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(MomoCall *) * b->maxparked);
+	}
+	b->parked[b->nparked++] = call;
+	return true;
+}
+
+/* At the worker's exit: no API key stays in the memory of a fetch under way. */
+static void
+background_wipe_at_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		if (background[p].req)
+			wipe_credentials(background[p].req);
+}
+
+/*
+ * Starts b's next try on client's multi handle.  If that fails, the fetch
+ * ends (its request taken off the client) before the ERROR goes on: the
+ * next use of the product's token starts another.
+ */
+static void
+background_try(MomoHttpClient *client, BackgroundFetch *b, int max_in_flight)
+{
+	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+	PG_TRY();
+	{
+		b->req = fetch_request(&b->f);
+		b->req->context = b;
+		momo_http_start(client, b->f.cfg, b->req, max_in_flight + token_connections());
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		if (b->req)
+			momo_http_cancel(client, b->req);
+		background_end(b);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Starts a fetch of a new token for cfg's product in the background, unless
+ * one is under way, or the last one failed less than a second
+ * (momo.retry_base, if longer) ago.
+ */
+static void
+background_start(MomoHttpClient *client, const MomoConfig *cfg, int max_in_flight)
+{
+	BackgroundFetch *b = &background[cfg->product];
+
+	if (b->cxt != NULL || GetCurrentTimestamp() < b->retry_at)
+		return;
+	b->cxt = AllocSetContextCreate(TopMemoryContext, "momo token fetch", ALLOCSET_SMALL_SIZES);
+	fetch_begin(&b->f, cfg);
+	background_try(client, b, max_in_flight);
+}
+
+/*
+ * A try of a fetch in the background is done: the product's token is in
+ * the shared slot, or another key is tried, or the fetch failed.  The
+ * worker's function hears of each end (not of a try that is followed by
+ * another), with momo_api_step's arg; then the calls parked for it
+ * (answered 401) make their second try, or get their final answer.  A
+ * fetch whose credentials changed meanwhile (a reload) is dropped, and
+ * told as MOMO_TOKEN_PENDING: the next use of the token starts another.
+ */
+static void
+background_done(StepState *st, BackgroundFetch *b, MomoHttpRequest *req)
+{
+	MomoHttpClient *client = st->client;
+	int			max_in_flight = st->max_in_flight;
+	MomoCall  **parked;
+	int			nparked;
+	const MomoConfig *cfg = b->f.cfg;
+	MemoryContext old;
+	MomoTokenResult r = MOMO_TOKEN_PENDING;
+	char	   *error = NULL;
+	FetchStep	step = FETCH_FAILED;
+
+	wipe_credentials(req);
+	momo_http_request_free(req);
+	b->req = NULL;
+	if (momo_settings_credentials_hash(cfg) == b->f.hash)
+	{
+		old = MemoryContextSwitchTo(b->cxt);
+		step = fetch_finish(&b->f, req);
+		MemoryContextSwitchTo(old);
+		if (step == FETCH_AGAIN)
+		{
+			background_try(client, b, max_in_flight);
+			return;
+		}
+		r = b->f.result;
+		if (b->f.error)
+			error = pstrdup(b->f.error);
+		if (b->f.token)
+			explicit_bzero(b->f.token, strlen(b->f.token));
+		if (step == FETCH_FAILED)
+			b->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  Max(momo_retry_base_ms, 1000));
+	}
+	background_end(b);
+	if (background_done_fn)
+		background_done_fn(cfg, r, error, st->arg);
+
+	/* The calls that waited for it: their second try, or their final answer. */
+	parked = b->parked;
+	nparked = b->nparked;
+	b->parked = NULL;
+	b->nparked = b->maxparked = 0;
+	for (int i = 0; i < nparked; i++)
+	{
+		if (r == MOMO_TOKEN_OK || r == MOMO_TOKEN_PENDING)
+			second_try(st, parked[i]);
+		else
+			no_second_try(st, parked[i], error);
+	}
+	if (parked)
+		pfree(parked);
+}
+
+/*
+ * From now on, in this process (the worker), momo_api_get_token never waits
+ * for MTN: a token due for refresh is still handed out while a new one is
+ * fetched in the background, on the multi handle with the calls; with no
+ * valid token it starts that fetch and returns MOMO_TOKEN_PENDING.  fn hears
+ * of each fetch's end (from momo_api_step, with its arg).
+ */
+void
+momo_api_background_tokens(MomoTokenDoneFn fn)
+{
+	if (!background_tokens)
+		on_proc_exit(background_wipe_at_exit, (Datum) 0);
+	background_tokens = true;
+	background_done_fn = fn;
+}
+
+/* Returns how many token fetches are under way in the background. */
+int
+momo_api_fetching_tokens(void)
+{
+	int			n = 0;
+
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+		if (background[p].cxt != NULL)
+			n++;
+	return n;
+}
+
+/*
+ * Abandons every request in flight on client's multi handle (after an
+ * ERROR), the token fetches in the background included (their credentials
+ * wiped); see momo_http_abandon.
+ */
+void
+momo_api_abandon(MomoHttpClient *client)
+{
+	momo_http_abandon(client);
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		background_end(&background[p]);
+		background[p].nparked = 0;	/* the caller forgets its calls */
+	}
+}
+
+/*
+ * Returns an access token for cfg in *token and the subscription key index
+ * it goes with in *key.  refused, when not NULL, is a token MTN just
+ * refused: it is not handed out again.  A new token is fetched with the
+ * key rules of TokenFetch, here and now (a backend may wait for it); in
+ * the worker, in the background (see momo_api_background_tokens).
+ */
+MomoTokenResult
+momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *refused,
+				   char **token, int *key, char **error)
+{
+	TokenState	state;
+	TokenFetch	f;
+	FetchStep	step;
+
+	*error = NULL;
+	state = look_up_token(cfg, refused, token, key);
+	if (state == TOKEN_FRESH)
+		return MOMO_TOKEN_OK;
+	if (background_tokens)
+	{
+		background_start(client, cfg, momo_max_in_flight);
+		if (state == TOKEN_DUE)
+			return MOMO_TOKEN_OK;	/* valid meanwhile */
+		*error = pstrdup("a new access token is being fetched");
+		return MOMO_TOKEN_PENDING;
+	}
+	if (*token)
+	{
+		explicit_bzero(*token, strlen(*token));
+		pfree(*token);
+		*token = NULL;
+	}
+
+	fetch_begin(&f, cfg);
+	do
+	{
+		MomoHttpRequest *req = fetch_request(&f);
+
+		perform_token_request(client, cfg, req);
+		step = fetch_finish(&f, req);
+	} while (step == FETCH_AGAIN);
+	if (step == FETCH_FAILED)
+	{
+		*error = f.error;
+		return f.result;
+	}
+	*token = f.token;
+	*key = f.key;
 	return MOMO_TOKEN_OK;
 }
 
@@ -275,53 +654,79 @@ momo_api_start(MomoHttpClient *client, MomoCall *call, int max_in_flight, char *
 		req = momo_protocol_request(cfg, call->key, token, call->op, call->terms);
 		req->context = call;
 		call->token = token;
-		momo_http_start(client, cfg, req, max_in_flight);
+		momo_http_start(client, cfg, req, max_in_flight + token_connections());
 	}
 	MemoryContextSwitchTo(old);
 	return r;
 }
 
-typedef struct StepState
-{
-	MomoHttpClient *client;
-	int			max_in_flight;
-	MomoAnswerFn fn;
-	void	   *arg;
-} StepState;
-
 /*
  * A finished request: its call's final answer goes to the caller, but a
  * first try answered 401 is made once more with a fresh token (with the
- * product's other subscription key if MTN refused the key).
+ * product's other subscription key if MTN refused the key): in the worker,
+ * once the token fetched in the background comes (second_try).  A token
+ * fetch of the worker's goes to background_done.
  */
 static void
 step_done(MomoHttpRequest *req, void *arg)
 {
 	StepState  *st = (StepState *) arg;
-	MomoCall   *call = (MomoCall *) req->context;
-	MemoryContext old = MemoryContextSwitchTo(call->cxt);
+	MomoCall   *call;
+	MemoryContext old;
 
+	for (int p = 0; p < MOMO_N_PRODUCTS; p++)
+	{
+		if (background[p].req == req)
+		{
+			background_done(st, &background[p], req);
+			return;
+		}
+	}
+	call = (MomoCall *) req->context;
+	old = MemoryContextSwitchTo(call->cxt);
 	momo_protocol_classify(call->op, req, &call->answer);
 	momo_http_request_free(req);
+	MemoryContextSwitchTo(old);
 	if (call->refused == NULL &&
 		(call->answer.verdict == MOMO_TOKEN_REFUSED || call->answer.verdict == MOMO_KEY_REFUSED))
 	{
-		char	   *error = NULL;
-		MomoTokenResult r;
-
 		if (call->answer.verdict == MOMO_KEY_REFUSED)
 			switch_key(call->cfg, call->key);
 		call->refused = call->token;
-		r = momo_api_start(st->client, call, st->max_in_flight, &error);
-		if (r == MOMO_TOKEN_OK)
-		{
-			MemoryContextSwitchTo(old);
-			return;
-		}
-		call->answer.error = psprintf("%s; then no new access token: %s",
-									  call->answer.error ? call->answer.error : "HTTP 401",
-									  error ? error : "unknown");
+		second_try(st, call);
+		return;
 	}
+	st->fn(call, &call->answer, st->arg);
+}
+
+/*
+ * Starts the second try of call, answered 401 on its first, with a fresh
+ * token; in the worker, a call whose token is on its way waits for it
+ * (park_call).  Without a token, the 401 is its final answer.
+ */
+static void
+second_try(StepState *st, MomoCall *call)
+{
+	MemoryContext old = MemoryContextSwitchTo(call->cxt);
+	char	   *error = NULL;
+	MomoTokenResult r;
+
+	r = momo_api_start(st->client, call, st->max_in_flight, &error);
+	MemoryContextSwitchTo(old);
+	if (r == MOMO_TOKEN_OK || (r == MOMO_TOKEN_PENDING && park_call(call)))
+		return;
+	no_second_try(st, call, error);
+}
+
+/* Hands the final answer of call, whose second try got no token (error: why). */
+static void
+no_second_try(StepState *st, MomoCall *call, const char *error)
+{
+	MemoryContext old = MemoryContextSwitchTo(call->cxt);
+
+	call->answer.error = psprintf("%s; then no new access token: %s",
+								  call->answer.error ? call->answer.error : "HTTP 401",
+								  error ? error : "unknown");
 	MemoryContextSwitchTo(old);
 	st->fn(call, &call->answer, st->arg);
 }

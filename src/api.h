@@ -31,6 +31,13 @@ typedef struct MomoCall
 /* Receives the final answer of each call. */
 typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
 
+/* Hears of the end of a token fetch in the background (momo_api_background_tokens). */
+typedef void (*MomoTokenDoneFn) (const MomoConfig *cfg, MomoTokenResult r, const char *error,
+								 void *arg);
+
+extern void momo_api_background_tokens(MomoTokenDoneFn fn);
+extern int	momo_api_fetching_tokens(void);
+extern void momo_api_abandon(MomoHttpClient *client);
 extern MomoTokenResult momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg,
 										  const char *refused, char **token, int *key,
 										  char **error);

@@ -10,10 +10,11 @@
  *	  Requests are started one by one (momo_http_start) and driven by
  *	  momo_http_step, which hands each finished one back: the caller keeps
  *	  as many in flight as it likes and adds new ones whenever it likes, so
- *	  a slow request holds up only itself (the worker's pipeline).  A single
- *	  request (momo_http_perform: access tokens, the calls of SQL functions)
- *	  runs on a multi handle of its own, so that it can be made while other
- *	  transfers are in flight without taking their answers.
+ *	  a slow request holds up only itself (the worker's pipeline, its access
+ *	  tokens included).  A single request (momo_http_perform: a backend's
+ *	  access tokens, the calls of SQL functions) runs on a multi handle of
+ *	  its own, so that it can be made while other transfers are in flight
+ *	  without taking their answers.
  *
  *	  Trust: the system's CAs (libcurl's default bundle and directory, and
  *	  OpenSSL's default verify locations: the system bundle and directory,
@@ -636,6 +637,22 @@ momo_http_step(MomoHttpClient *c, long timeout_ms, MomoHttpDone done, void *arg)
 		done(req, arg);
 	}
 	return finished;
+}
+
+/*
+ * Takes req, if momo_http_start listed it, off the requests in flight: its
+ * transfer stops, its handle goes back to the pool, and it is never handed
+ * back (after an ERROR that interrupted its start, say).
+ */
+void
+momo_http_cancel(MomoHttpClient *c, MomoHttpRequest *req)
+{
+	int			i = req->active_index;
+
+	if (i >= 0 && i < c->nactive && c->active[i] == req)
+		untrack(c, req);
+	else
+		release_easy(c, req);
 }
 
 /*

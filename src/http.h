@@ -60,6 +60,7 @@ extern void momo_http_start(MomoHttpClient *client, const MomoConfig *cfg,
 extern int	momo_http_step(MomoHttpClient *client, long timeout_ms, MomoHttpDone done, void *arg);
 extern int	momo_http_in_flight(MomoHttpClient *client);
 extern void momo_http_abandon(MomoHttpClient *client);
+extern void momo_http_cancel(MomoHttpClient *client, MomoHttpRequest *req);
 extern void momo_http_perform(MomoHttpClient *client, const MomoConfig *cfg,
 							  MomoHttpRequest *req);
 extern char *momo_http_describe_failure(const MomoHttpRequest *req);

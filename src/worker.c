@@ -11,7 +11,9 @@
  *	  status checks.  A product paused (momo_pauses, pause.c) sends nothing
  *	  new: the worker reads the table again, before it starts any further
  *	  request, once a commit changed it.  A slow or hung request holds up
- *	  only itself.  It
+ *	  only itself; so does a slow access token, fetched on the same multi
+ *	  handle (api.c, token_fetched): meanwhile a token due for refresh is
+ *	  still used, and a product without one waits.  It
  *	  numbers the change feed (number_changes) and purges old events hourly,
  *	  in short transactions of their own.  No statement of its
  *	  waits long for a lock.  With nothing in flight it sleeps on its latch
@@ -992,11 +994,52 @@ number_changes(WorkerState *st)
 	momo_launcher_feed_numbered(asked);
 }
 
+/* Tells that no access token of product p comes (r, error: why). */
+static void
+report_token_problem(WorkerState *st, MomoProduct p, MomoTokenResult r, const char *error)
+{
+	report_problem(st, PROBLEM_PRODUCT(p),
+				   psprintf("no %s access token: %s", momo_product_names[p],
+							error ? error : "unknown"),
+				   r == MOMO_TOKEN_TRANSIENT ? "The worker retries by itself." :
+				   psprintf("Check the %s credentials: API user, API key and subscription keys.",
+							momo_product_names[p]));
+}
+
+/*
+ * The end of a token fetch in the background (momo_api_step, see
+ * momo_api_background_tokens): with a token, the product's payments are
+ * claimed at once; without, its problem is told as usable_products told
+ * it when it fetched tokens itself, and the next claim (a second later, at
+ * most) starts another fetch.
+ */
+static void
+token_fetched(const MomoConfig *cfg, MomoTokenResult r, const char *error, void *arg)
+{
+	WorkerState *st = (WorkerState *) arg;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (r == MOMO_TOKEN_OK)
+	{
+		clear_problem(st, PROBLEM_PRODUCT(cfg->product));
+		st->next_claim_at = 0;
+		st->woken = true;		/* however little room: its payments wait */
+		return;
+	}
+	if (r != MOMO_TOKEN_PENDING)
+		report_token_problem(st, cfg->product, r, error);
+	st->next_claim_at = Min(st->next_claim_at,
+							TimestampTzPlusMilliseconds(now, Max(momo_retry_base_ms, 1000)));
+}
+
 /*
  * Finds the products the worker can serve now (resolving st->cfgs anew):
  * configured, with an access token.  A product whose credentials are all
  * absent is not in use (see check_unused_products); any other problem is
- * logged (once) and keeps that product's payments waiting.  Returns how
+ * logged (once) and keeps that product's payments waiting.  A product
+ * without a valid token is not usable until the token it starts fetching
+ * in the background comes (token_fetched); a token due for refresh is used
+ * while the new one is fetched.  Nothing here waits for MTN.  Returns how
  * many products are usable.
  */
 static int
@@ -1028,14 +1071,11 @@ usable_products(WorkerState *st, char **names, bool *usable)
 			continue;
 		}
 		r = momo_api_get_token(st->client, cfg, NULL, &token, &key, &error);
+		if (r == MOMO_TOKEN_PENDING)
+			continue;			/* see token_fetched; a problem told stays */
 		if (r != MOMO_TOKEN_OK)
 		{
-			report_problem(st, PROBLEM_PRODUCT(p),
-						   psprintf("no %s access token: %s", momo_product_names[p],
-									error ? error : "unknown"),
-						   r == MOMO_TOKEN_TRANSIENT ? "The worker retries by itself." :
-						   psprintf("Check the %s credentials: API user, API key and subscription keys.",
-									momo_product_names[p]));
+			report_token_problem(st, (MomoProduct) p, r, error);
 			continue;
 		}
 		clear_problem(st, PROBLEM_PRODUCT(p));
@@ -1477,10 +1517,15 @@ start_waiting(WorkerState *st)
 		r = momo_api_start(st->client, &job->call, momo_max_in_flight, &error);
 		if (r != MOMO_TOKEN_OK)
 		{
-			/* Nothing of the product is sent: due again. */
-			report_problem(st, PROBLEM_PRODUCT(job->product),
-						   psprintf("no %s access token: %s", momo_product_names[job->product],
-									error ? error : "unknown"), NULL);
+			/*
+			 * Nothing of the product is sent: due again.  (Its token expired
+			 * or was refused since the claim: a new one is on its way, see
+			 * token_fetched.)
+			 */
+			if (r != MOMO_TOKEN_PENDING)
+				report_problem(st, PROBLEM_PRODUCT(job->product),
+							   psprintf("no %s access token: %s", momo_product_names[job->product],
+										error ? error : "unknown"), NULL);
 			drop_waiting(st, job->product, false);
 			release_job(st, job);
 			st->next_claim_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -1925,7 +1970,7 @@ pipeline_turn(WorkerState *st)
 													   st->feed_dirty ? FEED_NUMBER_DELAY_MS :
 													   momo_idle_interval_ms), now));
 
-	if (st->in_flight > 0)
+	if (st->in_flight > 0 || momo_api_fetching_tokens() > 0)
 	{
 		(void) momo_api_step(st->client, Min(wait_ms, LATCH_POLL_MS), momo_max_in_flight,
 							 keep_answer, st);
@@ -1991,7 +2036,7 @@ reload_config(WorkerState *st)
 static void
 forget_jobs(WorkerState *st)
 {
-	momo_http_abandon(st->client);
+	momo_api_abandon(st->client);	/* and the token fetches */
 	MemoryContextReset(st->jobs_cxt);
 	dlist_init(&st->claimed);
 	dlist_init(&st->waiting);
@@ -2084,6 +2129,7 @@ momo_worker_main(Datum arg)
 	dlist_init(&st.answered);
 	resolve_configs(&st);
 	st.client = momo_http_client();
+	momo_api_background_tokens(token_fetched);
 
 	for (;;)
 	{
