@@ -141,8 +141,19 @@ SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L)', :'ref',
 SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, NULL)', :'ref'));
 SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L)', :'t_ok', 'hi'));
 SELECT momo_test.try($$SELECT momo_delivery_notification('7d1f9b8e-0000-4000-8000-000000000000', 'hi')$$);
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L, %L)', :'ref', 'hi', 'english'));
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L, %L)', :'ref', 'hi', 'e1'));
 \pset tuples_only off
 \pset format aligned
+-- In a language: MTN's Language header picks the template (ISO 639, sent in
+-- lower case); NULL sends none.  The headers are what the sandbox recorded.
+SELECT momo_test.sandbox('recorded/reset', '{}') IS NOT NULL AS recording_reset;
+SELECT momo_delivery_notification(:'ref', 'Ibicuruzwa byanyu byoherejwe', 'RW');
+SELECT momo_delivery_notification(:'ref', 'Your order has shipped', NULL);
+SELECT r->'headers'->>'Language' AS language, r->'headers'->>'notificationMessage' AS message_header
+  FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
+ WHERE r->>'path' LIKE '%/deliverynotification'
+ ORDER BY (r->>'seq')::int;
 
 -- Sandbox provisioning: a new API user and key that work.
 SELECT api_user IS NOT NULL AS has_user, length(api_key) > 10 AS has_key

@@ -384,3 +384,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_balance(text, text) IS
     'the available balance of the product''s account in the given currency, asked of MTN now';
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
+
+-- A delivery notification in a given language (MTN's Language header).
+CREATE FUNCTION @extschema@.momo_delivery_notification(reference_id uuid, message text, language text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_delivery_notification'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) IS
+    'send the payer of a request to pay a notification (at most 160 characters), in a language (ISO 639 code; NULL: MTN''s default)';
+REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) FROM PUBLIC;

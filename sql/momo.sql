@@ -501,6 +501,15 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) IS
     'send the payer of a request to pay a notification (at most 160 characters)';
 
+CREATE FUNCTION @extschema@.momo_delivery_notification(reference_id uuid, message text, language text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_delivery_notification'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) IS
+    'send the payer of a request to pay a notification (at most 160 characters), in a language (ISO 639 code; NULL: MTN''s default)';
+
 CREATE FUNCTION @extschema@.momo_sandbox_provision(callback_host text, product text DEFAULT 'collection',
     OUT api_user uuid, OUT api_key text)
 AS 'MODULE_PATHNAME', 'momo_sandbox_provision'
@@ -767,6 +776,7 @@ REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_sandbox_provision(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_callback(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_preflight() FROM PUBLIC;

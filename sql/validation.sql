@@ -85,6 +85,7 @@ SELECT momo_test.try_column($$SELECT momo_balance(NULL)$$);
 SELECT momo_test.try_column($$SELECT momo_balance('savings')$$);
 SELECT momo_test.try_column($$SELECT momo_balance('collection', 'euro')$$);
 SELECT momo_test.try_column($$SELECT momo_balance(NULL, 'EUR')$$);
+SELECT momo_test.try_column($$SELECT momo_delivery_notification(gen_random_uuid(), 'hi', 'english')$$);
 SELECT momo_test.try_column($$SELECT momo_await(NULL)$$);
 SELECT momo_test.try_column($$SELECT momo_await(gen_random_uuid(), '-1 second')$$);
 SELECT momo_test.try_column($$SELECT momo_payment_status(NULL)$$);

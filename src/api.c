@@ -804,14 +804,15 @@ momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls
 }
 
 /*
- * Makes one product call (GET, or POST with an optional JSON body and one
- * extra header) with the product's access token, repeating it once with a
- * fresh token after a 401, and returns the finished request.  Raises an
+ * Makes one product call (GET, or POST with an optional JSON body, and the
+ * extra headers of headers: name, value, name, value, ..., NULL; or none if
+ * headers is NULL) with the product's access token, repeating it once with
+ * a fresh token after a 401, and returns the finished request.  Raises an
  * ERROR when no token can be had.
  */
 MomoHttpRequest *
 momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *path,
-			  const char *body, const char *header_name, const char *header_value)
+			  const char *body, const char *const *headers)
 {
 	MomoHttpRequest *req = NULL;
 	char	   *refused = NULL;
@@ -832,8 +833,8 @@ momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const ch
 			req->body = pstrdup(body);
 			momo_http_header(req, "Content-Type", "application/json");
 		}
-		if (header_name)
-			momo_http_header(req, header_name, header_value);
+		for (int h = 0; headers && headers[h]; h += 2)
+			momo_http_header(req, headers[h], headers[h + 1]);
 		momo_http_perform(client, cfg, req);
 		if (req->status != 401)
 			break;

@@ -50,7 +50,7 @@ extern MomoTokenResult momo_api_exchange(MomoHttpClient *client, const MomoConfi
 										 MomoAnswerFn fn, void *arg, char **error);
 extern MomoHttpRequest *momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post,
 									  const char *path, const char *body,
-									  const char *header_name, const char *header_value);
+									  const char *const *headers);
 extern void momo_api_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error);
 
 #endif							/* MOMO_API_H */

@@ -133,7 +133,7 @@ momo_balance(PG_FUNCTION_ARGS)
 	charge_status_budget("the balance request");
 	req = momo_api_call(momo_http_client(), &cfg, false,
 						currency ? psprintf("v1_0/account/balance/%s", currency) : "v1_0/account/balance",
-						NULL, NULL, NULL);
+						NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "balance", req, req->status == 200);
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the balance request", req);
@@ -164,7 +164,7 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 	momo_settings_require(&cfg, product);
 	charge_status_budget("the account holder check");
 	req = momo_api_call(momo_http_client(), &cfg, false,
-						psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL, NULL);
+						psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_active", req,
 			 req->status == 200 || req->status == 404);
 	/* An account holder MTN does not know is not active. */
@@ -201,7 +201,7 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 	momo_settings_require(&cfg, product);
 	charge_status_budget("the account holder information request");
 	req = momo_api_call(momo_http_client(), &cfg, false,
-						psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL, NULL);
+						psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_info", req, req->status == 200);
 	if (req->status == 404)
 		ereport(ERROR,
@@ -225,14 +225,17 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 }
 
 /*
- * momo_delivery_notification(reference_id, message): asks MTN to send the
- * payer of a request to pay a notification.
+ * momo_delivery_notification(reference_id, message [, language]): asks MTN
+ * to send the payer of a request to pay a notification; in the language
+ * given (MTN's Language header: the template it picks), if one is.
  */
 Datum
 momo_delivery_notification(PG_FUNCTION_ARGS)
 {
 	char	   *ref;
 	char	   *message;
+	char	   *language = NULL;
+	const char *headers[5];
 	MomoActing a;
 	MomoConfig	cfg;
 	MomoPayment p;
@@ -242,6 +245,8 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	momo_validate_require_arg(fcinfo, 0, "reference_id");
 	ref = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
 	message = momo_validate_message(fcinfo, 1, "message");
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		language = momo_validate_language(fcinfo, 2);
 	momo_require_preload();
 	momo_settings_require(&cfg, MOMO_COLLECTION);
 
@@ -270,9 +275,14 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	for (char *c = message; *c; c++)
 		if ((unsigned char) *c >= 0x7f)
 			*c = '?';
+	headers[0] = "notificationMessage";
+	headers[1] = message;
+	headers[2] = language ? "Language" : NULL;
+	headers[3] = language;
+	headers[4] = NULL;
 	req = momo_api_call(momo_http_client(), &cfg, true,
 						psprintf("v1_0/requesttopay/%s/deliverynotification", ref),
-						body.data, "notificationMessage", message);
+						body.data, headers);
 	log_call(fcinfo, &cfg, ref, "delivery_notification", req, req->status == 200);
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the delivery notification", req);

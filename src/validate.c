@@ -415,6 +415,31 @@ momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg
 	return currency;
 }
 
+/*
+ * Checks the language of argument argno (named language): an ISO 639-1 or
+ * 639-3 code, two or three letters, as MTN's Language header takes it;
+ * returns it in lower case.  The caller passes over a NULL (no header).
+ */
+char *
+momo_validate_language(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *language;
+	size_t		len;
+
+	language = text_arg(fcinfo, argno);
+	len = strlen(language);
+	if (len < 2 || len > 3 ||
+		strspn(language, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("language must be an ISO 639 code of two or three letters"),
+				 errhint("For example 'rw' (Kinyarwanda), 'en' or 'fr'."),
+				 momo_validate_column("language")));
+	for (char *c = language; *c; c++)
+		*c = pg_ascii_tolower((unsigned char) *c);
+	return language;
+}
+
 /* Checks a message of at most 160 characters (argument argno, named name); returns it. */
 char *
 momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name)

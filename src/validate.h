@@ -26,6 +26,7 @@ extern void momo_validate_refund(FunctionCallInfo fcinfo, const char *currency,
 								 MomoPaymentTerms *terms);
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg);
+extern char *momo_validate_language(FunctionCallInfo fcinfo, int argno);
 extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product);
 extern MomoProduct momo_validate_product(FunctionCallInfo fcinfo, int argno);
 extern int	momo_validate_pause(FunctionCallInfo fcinfo, int reason_argno, int product_argno,

@@ -73,6 +73,8 @@ final_payment('remittance transfer', "momo_remittance_transfer(100, 'EUR', '4673
 
 is($node->safe_psql('postgres', "SELECT momo_delivery_notification('$rtp', 'Your order has shipped')"),
 	'', 'momo_delivery_notification is taken');
+is($node->safe_psql('postgres', "SELECT momo_delivery_notification('$rtp', 'Ibicuruzwa byoherejwe', 'rw')"),
+	'', 'momo_delivery_notification in a language (the Language header) is taken');
 for my $p (qw(collection disbursement remittance))
 {
 	like($node->safe_psql('postgres', "SELECT available_balance || ' ' || currency FROM momo_balance('$p')"),
