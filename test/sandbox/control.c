@@ -75,6 +75,7 @@ static void handle_stats(struct req *r)
     counter(&b, "deposit_posts", STAT_GET(deposit_posts), 0);
     counter(&b, "refund_posts", STAT_GET(refund_posts), 0);
     counter(&b, "cashtransfer_posts", STAT_GET(cashtransfer_posts), 0);
+    counter(&b, "withdraw_posts", STAT_GET(withdraw_posts), 0);
     counter(&b, "txn_accepted", STAT_GET(txn_accepted), 0);
     counter(&b, "txn_conflicts", STAT_GET(txn_conflicts), 0);
     counter(&b, "txn_bad_requests", STAT_GET(txn_bad_requests), 0);
@@ -148,7 +149,7 @@ static void payment_json(struct sbuf *b, const struct refrec *rec, int64_t now)
     rec_counters(b, rec);
     sb_printf(b, ",\"product\":\"%s\",\"operation\":\"%s\",\"version\":%d,\"partyRole\":\"%s\"",
               product_name(p->product), op_name(p->op), p->version,
-              p->op == OP_REQUESTTOPAY ? "payer" : "payee");
+              op_has_payer(p->op) ? "payer" : "payee");
     sb_str(b, ",\"callbackUrl\":");
     sb_jstrz(b, p->callback_url);
     sb_str(b, ",\"referenceIdToRefund\":");

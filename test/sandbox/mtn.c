@@ -1,7 +1,8 @@
 /*
  * mtn.c - emulation of MTN MoMo's API as the live sandbox behaves: token
  * endpoints of the three products; Collection request-to-pay, status and
- * delivery notification; Disbursement transfer, deposit and refund;
+ * delivery notification, request to withdraw (v1_0 and v2_0) and its status;
+ * Disbursement transfer, deposit and refund;
  * Remittance transfer and cash transfer; balance and account-holder calls of
  * every product; the Provisioning API; callbacks; and fault injection.
  */
@@ -99,8 +100,8 @@ static const struct test_number *party_entry(const struct payment *p)
 {
     if (strcmp(p->party_type, "MSISDN") != 0)
         return NULL;
-    const struct test_number *tab = p->op == OP_REQUESTTOPAY ? test_numbers : payee_numbers;
-    size_t n = p->op == OP_REQUESTTOPAY ? N_TEST_NUMBERS : N_PAYEE_NUMBERS;
+    const struct test_number *tab = op_has_payer(p->op) ? test_numbers : payee_numbers;
+    size_t n = op_has_payer(p->op) ? N_TEST_NUMBERS : N_PAYEE_NUMBERS;
     for (size_t i = 0; i < n; i++)
         if (strcmp(tab[i].msisdn, p->party_id) == 0)
             return &tab[i];
@@ -455,7 +456,7 @@ static int core_member(const char *key)
     return 0;
 }
 
-/* Validate a creating body (request to pay, transfer, deposit, refund, cash transfer)
+/* Validate a creating body (request to pay or to withdraw, transfer, deposit, refund, cash transfer)
    the way the live API does. o->extra must be initialised by the caller. */
 static enum rtp_verdict validate_body(const struct json *d, int op, struct rtp *o)
 {
@@ -464,7 +465,7 @@ static enum rtp_verdict validate_body(const struct json *d, int op, struct rtp *
         return RTP_BAD;
     const struct jnode *amount = json_member(d, root, "amount");
     const struct jnode *currency = json_member(d, root, "currency");
-    const struct jnode *party = json_member(d, root, op == OP_REQUESTTOPAY ? "payer" : "payee");
+    const struct jnode *party = json_member(d, root, op_has_payer(op) ? "payer" : "payee");
     const struct jnode *ext, *pm, *pn;
     if (!amount || amount->type != J_STRING || !valid_amount(amount->str, amount->len))
         return RTP_BAD;
@@ -608,7 +609,7 @@ void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int r
     sb_jstrz(b, p->amount);
     sb_str(b, ",\"currency\":");
     sb_jstrz(b, p->currency);
-    sb_str(b, p->op == OP_REQUESTTOPAY ? ",\"payer\":{\"partyIdType\":" : ",\"payee\":{\"partyIdType\":");
+    sb_str(b, op_has_payer(p->op) ? ",\"payer\":{\"partyIdType\":" : ",\"payee\":{\"partyIdType\":");
     sb_jstrz(b, p->party_type);
     sb_str(b, ",\"partyId\":");
     sb_jstrz(b, p->party_id);
@@ -741,11 +742,13 @@ static void count_post(int op)
     case OP_TRANSFER: STAT_INC(transfer_posts); break;
     case OP_DEPOSIT: STAT_INC(deposit_posts); break;
     case OP_REFUND: STAT_INC(refund_posts); break;
+    case OP_REQUESTTOWITHDRAW: STAT_INC(withdraw_posts); break;
     default: STAT_INC(cashtransfer_posts); break;
     }
 }
 
-/* POST of a creating operation: requesttopay, transfer, deposit, refund, cashtransfer. */
+/* POST of a creating operation: requesttopay, requesttowithdraw, transfer, deposit, refund,
+   cashtransfer. */
 static void handle_create(struct MHD_Connection *c, struct req *r, const struct config *cfg,
                           const struct apiuser *user, int prod, int op, int version)
 {
@@ -915,7 +918,8 @@ static void handle_create(struct MHD_Connection *c, struct req *r, const struct 
                 }
             }
             if (!not_found) {
-                if (!rtp && will_succeed(p)) {
+                /* money out of the account: only what goes to a payee */
+                if (!op_has_payer(op) && will_succeed(p)) {
                     int64_t bal = balance_get(prod);
                     if (p->amount_cents > bal) {
                         p->forced_reason = "NOT_ENOUGH_FUNDS";
@@ -1007,7 +1011,7 @@ static void trunc_free(void *cls)
     free(t);
 }
 
-/* GET of a transaction's status: /collection/v1_0/requesttopay/{ref}, /disbursement/v1_0/
+/* GET of a transaction's status: /collection/v1_0/{requesttopay,requesttowithdraw}/{ref}, /disbursement/v1_0/
    {transfer,deposit,refund}/{ref}, /remittance/v1_0/transfer/{ref}, /remittance/v2_0/cashtransfer/{ref}. */
 static void handle_status_get(struct req *r, const char *ref, const struct config *cfg, int prod,
                               int op)
@@ -1418,6 +1422,8 @@ static const struct {
     int op, version;
 } create_routes[] = {
     { PROD_COLLECTION, "/v1_0/requesttopay", OP_REQUESTTOPAY, 1 },
+    { PROD_COLLECTION, "/v1_0/requesttowithdraw", OP_REQUESTTOWITHDRAW, 1 },
+    { PROD_COLLECTION, "/v2_0/requesttowithdraw", OP_REQUESTTOWITHDRAW, 2 },
     { PROD_DISBURSEMENT, "/v1_0/transfer", OP_TRANSFER, 1 },
     { PROD_DISBURSEMENT, "/v1_0/deposit", OP_DEPOSIT, 1 },
     { PROD_DISBURSEMENT, "/v2_0/deposit", OP_DEPOSIT, 2 },
@@ -1434,6 +1440,7 @@ static const struct {
     int op;
 } status_routes[] = {
     { PROD_COLLECTION, "/v1_0/requesttopay/", OP_REQUESTTOPAY },
+    { PROD_COLLECTION, "/v1_0/requesttowithdraw/", OP_REQUESTTOWITHDRAW },
     { PROD_DISBURSEMENT, "/v1_0/transfer/", OP_TRANSFER },
     { PROD_DISBURSEMENT, "/v1_0/deposit/", OP_DEPOSIT },
     { PROD_DISBURSEMENT, "/v1_0/refund/", OP_REFUND },

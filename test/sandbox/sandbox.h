@@ -79,11 +79,12 @@ struct stats {
     unsigned long redirects;
     unsigned long provisioning_requests;
     unsigned long last_accepted_us;     /* wall clock (µs since the epoch) of the last payment stored */
-    /* transfers, deposits, refunds and cash transfers ("txn") */
+    /* transfers, deposits, refunds, cash transfers and requests to withdraw ("txn") */
     unsigned long transfer_posts;
     unsigned long deposit_posts;
     unsigned long refund_posts;
     unsigned long cashtransfer_posts;
+    unsigned long withdraw_posts;
     unsigned long txn_accepted;
     unsigned long txn_conflicts;
     unsigned long txn_bad_requests;

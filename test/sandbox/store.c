@@ -350,7 +350,7 @@ struct payment *payment_new(const struct payment_fields *f)
 
 static const char *const product_names[PROD_COUNT] = { "collection", "disbursement", "remittance" };
 static const char *const op_names[OP_COUNT] = { "requesttopay", "transfer", "deposit", "refund",
-                                                "cashtransfer" };
+                                                "cashtransfer", "requesttowithdraw" };
 
 const char *product_name(int product)
 {
@@ -360,6 +360,11 @@ const char *product_name(int product)
 const char *op_name(int op)
 {
     return op >= 0 && op < OP_COUNT ? op_names[op] : "?";
+}
+
+int op_has_payer(int op)
+{
+    return op == OP_REQUESTTOPAY || op == OP_REQUESTTOWITHDRAW;
 }
 
 int product_index(const char *name)

@@ -11,13 +11,16 @@
 enum product { PROD_COLLECTION, PROD_DISBURSEMENT, PROD_REMITTANCE, PROD_COUNT };
 
 /* Operations that create a transaction (the resource a reference id names). */
-enum op { OP_REQUESTTOPAY, OP_TRANSFER, OP_DEPOSIT, OP_REFUND, OP_CASHTRANSFER, OP_COUNT };
+enum op { OP_REQUESTTOPAY, OP_TRANSFER, OP_DEPOSIT, OP_REFUND, OP_CASHTRANSFER, OP_REQUESTTOWITHDRAW,
+          OP_COUNT };
 
 /* Name of a product ("collection", ...) or operation ("requesttopay", ...). */
 const char *product_name(int product);
 const char *op_name(int op);
 /* Product index of a name (exact, lowercase), or -1. */
 int product_index(const char *name);
+/* 1 if op's party is its payer (request to pay, request to withdraw), 0 if its payee. */
+int op_has_payer(int op);
 
 /* Strings of a new transaction (NULL allowed for the optional ones). */
 struct payment_fields {
@@ -28,12 +31,13 @@ struct payment_fields {
     const char *extra_json;         /* cash transfers: further members as ",\"k\":v..." */
 };
 
-/* A stored transaction (request to pay, transfer, deposit, refund, cash transfer).
+/* A stored transaction (request to pay, transfer, deposit, refund, cash transfer,
+   request to withdraw).
    The strings and times are immutable once stored; the members marked "mutable"
    change under the store lock. Freed only by store_clear. */
 struct payment {
     char *external_id;          /* NULL when not given */
-    char *amount, *currency, *party_type, *party_id;   /* party: payer (requesttopay) or payee */
+    char *amount, *currency, *party_type, *party_id;   /* party: payer (op_has_payer) or payee */
     char *payer_message;        /* NULL when not given */
     char *payee_note;           /* NULL when not given */
     char *callback_url;         /* NULL when not given */
