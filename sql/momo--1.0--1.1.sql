@@ -395,3 +395,37 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) IS
     'send the payer of a request to pay a notification (at most 160 characters), in a language (ISO 639 code; NULL: MTN''s default)';
 REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) FROM PUBLIC;
+
+-- Collection's request to withdraw (momo_request_to_withdraw), in MTN's
+-- version 1 or 2: a payment's API version is one of its terms, so that
+-- every resend goes to the same path.
+ALTER TABLE @extschema@.momo_payments
+    DROP CONSTRAINT momo_payments_operation_check,
+    ADD CONSTRAINT momo_payments_operation_check
+        CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund',
+                             'request_to_withdraw')),
+    ADD COLUMN api_version smallint NOT NULL DEFAULT 1,
+    ADD CONSTRAINT momo_payments_api_version
+        CHECK (api_version = 1 OR (api_version = 2 AND operation = 'request_to_withdraw'));
+
+COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw) or disbursement/remittance (payouts)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer or deposit (money out), refund (of refund_of)';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw';
+
+CREATE FUNCTION @extschema@.momo_request_to_withdraw(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    version integer DEFAULT 1)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_request_to_withdraw'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) IS
+    'queue a request to withdraw (cash-out) from msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) FROM PUBLIC;

@@ -12,7 +12,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['momo_tenant_a', 'momo_tenant_b', 'momo_app', 'momo_stranger', 'momo_shop', 'momo_columns_only', 'momo_idem_other'] LOOP
+    FOREACH r IN ARRAY ARRAY['momo_tenant_a', 'momo_tenant_b', 'momo_app', 'momo_stranger', 'momo_shop', 'momo_columns_only', 'momo_idem_other', 'momo_wd_app'] LOOP
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
             EXECUTE format('DROP OWNED BY %I', r);
             EXECUTE format('DROP ROLE %I', r);

@@ -2,9 +2,10 @@
  *
  * functions.c
  *	  The SQL-callable functions of payments: momo_request_to_pay,
- *	  momo_transfer, momo_deposit, momo_remittance_transfer and momo_refund
- *	  queue a payment (sent by the worker after commit), momo_payment_status
- *	  asks MTN now, and momo_await sleeps until a payment is final.
+ *	  momo_transfer, momo_deposit, momo_remittance_transfer, momo_refund and
+ *	  momo_request_to_withdraw queue a payment (sent by the worker after
+ *	  commit), momo_payment_status asks MTN now, and momo_await sleeps until
+ *	  a payment is final.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +40,7 @@ PG_FUNCTION_INFO_V1(momo_transfer);
 PG_FUNCTION_INFO_V1(momo_deposit);
 PG_FUNCTION_INFO_V1(momo_remittance_transfer);
 PG_FUNCTION_INFO_V1(momo_refund);
+PG_FUNCTION_INFO_V1(momo_request_to_withdraw);
 PG_FUNCTION_INFO_V1(momo_payment_status);
 PG_FUNCTION_INFO_V1(momo_await);
 
@@ -105,17 +107,18 @@ queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 
 /*
  * Checks everything about a payment with the arguments (amount, currency,
- * msisdn, external_id, payer_message, payee_note) and queues it.
+ * msisdn, external_id, payer_message, payee_note, and the API version at
+ * version_argno unless it is negative) and queues it.
  */
 static Datum
-request_payment(FunctionCallInfo fcinfo, MomoOperation operation)
+request_payment(FunctionCallInfo fcinfo, MomoOperation operation, int version_argno)
 {
 	MomoConfig	cfg;
 	MomoPaymentTerms terms;
 
 	momo_require_preload();
 	momo_settings_require(&cfg, momo_protocol_operation_product(operation));
-	momo_validate_payment(fcinfo, &cfg, &terms);
+	momo_validate_payment(fcinfo, &cfg, &terms, version_argno);
 	terms.operation = operation;
 	return queue_payment(fcinfo, &terms);
 }
@@ -128,28 +131,40 @@ request_payment(FunctionCallInfo fcinfo, MomoOperation operation)
 Datum
 momo_request_to_pay(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REQUEST_TO_PAY));
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REQUEST_TO_PAY, -1));
 }
 
 /* momo_transfer(...): like momo_request_to_pay, paying msisdn out of the disbursement account. */
 Datum
 momo_transfer(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_TRANSFER));
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_TRANSFER, -1));
 }
 
 /* momo_deposit(...): like momo_transfer, as a disbursement deposit. */
 Datum
 momo_deposit(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_DEPOSIT));
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_DEPOSIT, -1));
 }
 
 /* momo_remittance_transfer(...): like momo_transfer, from the remittance account. */
 Datum
 momo_remittance_transfer(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REMITTANCE_TRANSFER));
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REMITTANCE_TRANSFER, -1));
+}
+
+/*
+ * momo_request_to_withdraw(amount, currency, msisdn, external_id,
+ * payer_message, payee_note, version): like momo_request_to_pay, a
+ * withdrawal (cash-out) the payer msisdn authorizes, POSTed to MTN's /v1_0
+ * or /v2_0 (version, kept with the payment for every resend).
+ */
+Datum
+momo_request_to_withdraw(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REQUEST_TO_WITHDRAW, 6));
 }
 
 /*
@@ -246,6 +261,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	terms.currency = SPI_getvalue(tup, desc, Anum_refunded_currency);
 	momo_validate_refund(fcinfo, terms.currency, &terms);
 	terms.operation = MOMO_REFUND;
+	terms.api_version = 1;
 	terms.refund_of = ref;
 	terms.msisdn = SPI_getvalue(tup, desc, Anum_refunded_msisdn);
 

@@ -28,10 +28,11 @@
 
 PG_FUNCTION_INFO_V1(momo_payments_guard);
 
-/* The columns that make up a payment's terms. */
+/* The columns that make up a payment's terms (a schema of 1.0 has no api_version). */
 static const char *const term_columns[] = {
 	"reference_id", "external_id", "amount", "currency", "msisdn", "payer_message",
-	"payee_note", "created_at", "product", "operation", "refund_of", "requested_by"
+	"payee_note", "created_at", "product", "operation", "refund_of", "requested_by",
+	"api_version"
 };
 
 /* Returns the attribute number of column name. */
@@ -179,13 +180,19 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 			   psprintf("payment %s is final (%s) and cannot change", ref, old_status));
 	for (size_t i = 0; i < lengthof(term_columns); i++)
 	{
-		int			attnum = attnum_of(desc, term_columns[i]);
-		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		int			attnum;
+		Form_pg_attribute att;
 		bool		old_null;
 		bool		new_null;
-		Datum		o = heap_getattr(old, attnum, desc, &old_null);
-		Datum		n = heap_getattr(td->tg_newtuple, attnum, desc, &new_null);
+		Datum		o;
+		Datum		n;
 
+		if (strcmp(term_columns[i], "api_version") == 0 && SPI_fnumber(desc, term_columns[i]) <= 0)
+			continue;
+		attnum = attnum_of(desc, term_columns[i]);
+		att = TupleDescAttr(desc, attnum - 1);
+		o = heap_getattr(old, attnum, desc, &old_null);
+		n = heap_getattr(td->tg_newtuple, attnum, desc, &new_null);
 		if (old_null != new_null ||
 			(!old_null && !datumIsEqual(o, n, att->attbyval, att->attlen)))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "Request a new payment instead.",

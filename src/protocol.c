@@ -3,9 +3,10 @@
  * protocol.c
  *	  Builds the MoMo requests momo sends: tokens, the creating POSTs of every
  *	  operation (request to pay, transfer, deposit, refund, remittance
- *	  transfer) and their status checks, and the other product calls, with
- *	  the headers every call carries; and signs the reference id momo puts in
- *	  callback URLs.  What the answers mean is answers.c's job.
+ *	  transfer, request to withdraw) and their status checks, and the other
+ *	  product calls, with the headers every call carries; and signs the
+ *	  reference id momo puts in callback URLs.  What the answers mean is
+ *	  answers.c's job.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,16 +23,29 @@
 #include "protocol.h"
 
 const char *const momo_operation_names[MOMO_N_OPERATIONS] = {
-	"request_to_pay", "transfer", "deposit", "refund", "transfer"
+	"request_to_pay", "transfer", "deposit", "refund", "transfer", "request_to_withdraw"
 };
 
-/* Path of each operation under the base URL. */
+/*
+ * Path of each operation under the base URL: of its status checks, and of
+ * its creating POST in version 1 (/v1_0).
+ */
 static const char *const operation_paths[MOMO_N_OPERATIONS] = {
 	"collection/v1_0/requesttopay",
 	"disbursement/v1_0/transfer",
 	"disbursement/v1_0/deposit",
 	"disbursement/v1_0/refund",
 	"remittance/v1_0/transfer",
+	"collection/v1_0/requesttowithdraw",
+};
+
+/*
+ * Path of the creating POST of each operation in version 2 (/v2_0), whose
+ * callback MTN PUTs; NULL where momo sends only version 1.  Status checks
+ * stay on /v1_0, the only version MTN has of them.
+ */
+static const char *const operation_paths_v2[MOMO_N_OPERATIONS] = {
+	[MOMO_REQUEST_TO_WITHDRAW] = "collection/v2_0/requesttowithdraw",
 };
 
 /* Returns the product an operation belongs to. */
@@ -41,6 +55,7 @@ momo_protocol_operation_product(MomoOperation op)
 	switch (op)
 	{
 		case MOMO_REQUEST_TO_PAY:
+		case MOMO_REQUEST_TO_WITHDRAW:
 			return MOMO_COLLECTION;
 		case MOMO_REMITTANCE_TRANSFER:
 			return MOMO_REMITTANCE;
@@ -82,9 +97,9 @@ append_json_string(StringInfo buf, const char *s)
 }
 
 /*
- * Builds the JSON body of a payment: the payer of a request to pay, the
- * payee of the others, the refunded reference id of a refund.  Empty
- * optional fields are omitted.
+ * Builds the JSON body of a payment: the payer of a request to pay or to
+ * withdraw, the payee of the others, the refunded reference id of a refund.
+ * Empty optional fields are omitted.
  */
 char *
 momo_protocol_payment_body(const MomoPaymentTerms *p)
@@ -98,7 +113,8 @@ momo_protocol_payment_body(const MomoPaymentTerms *p)
 	append_json_string(&buf, p->currency);
 	appendStringInfoString(&buf, ",\"externalId\":");
 	append_json_string(&buf, p->external_id);
-	appendStringInfoString(&buf, p->operation == MOMO_REQUEST_TO_PAY ? ",\"payer\":" : ",\"payee\":");
+	appendStringInfoString(&buf, (p->operation == MOMO_REQUEST_TO_PAY ||
+								  p->operation == MOMO_REQUEST_TO_WITHDRAW) ? ",\"payer\":" : ",\"payee\":");
 	appendStringInfoString(&buf, "{\"partyIdType\":\"MSISDN\",\"partyId\":");
 	append_json_string(&buf, p->msisdn);
 	appendStringInfoChar(&buf, '}');
@@ -238,6 +254,16 @@ momo_protocol_request(const MomoConfig *cfg, int key, const char *token,
 	if (op == MOMO_OP_CREATE)
 	{
 		char	   *callback = momo_protocol_callback_url(cfg, p->reference_id);
+
+		if (p->api_version == 2)
+		{
+			path = operation_paths_v2[p->operation];
+			if (path == NULL)
+				elog(ERROR, "momo sends no version 2 of operation %s",
+					 momo_operation_names[p->operation]);
+		}
+		else if (p->api_version != 1)
+			elog(ERROR, "payment %s has API version %d, not 1 or 2", p->reference_id, p->api_version);
 
 		req = momo_http_request(true, psprintf("%s/%s", cfg->base_url, path));
 		req->body = momo_protocol_payment_body(p);

@@ -20,6 +20,7 @@ typedef enum MomoOperation
 	MOMO_DEPOSIT,				/* disbursement: deposit to msisdn */
 	MOMO_REFUND,				/* disbursement: refund of a request to pay */
 	MOMO_REMITTANCE_TRANSFER,	/* remittance: money out to msisdn */
+	MOMO_REQUEST_TO_WITHDRAW,	/* collection: cash-out from msisdn */
 	MOMO_N_OPERATIONS
 } MomoOperation;
 
@@ -40,6 +41,7 @@ typedef struct MomoPaymentTerms
 	char	   *external_id;
 	char	   *payer_message;	/* NULL: omitted */
 	char	   *payee_note;		/* NULL: omitted */
+	int			api_version;	/* 1 or 2: /v1_0 or /v2_0 of the creating POST */
 } MomoPaymentTerms;
 
 extern char *momo_protocol_payment_body(const MomoPaymentTerms *p);

@@ -18,6 +18,7 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -28,6 +29,7 @@
 #include "utils/memutils.h"
 #include "utils/guc.h"
 #include "utils/numeric.h"
+#include "utils/regproc.h"
 #include "utils/uuid.h"
 
 #include "lifecycle.h"
@@ -75,6 +77,7 @@
 typedef struct StorePlans
 {
 	char	   *schema;
+	bool		has_api_version;	/* its momo_payments has api_version */
 	SPIPlanPtr	claim_send;
 	SPIPlanPtr	claim_check[CHECK_CLASSES];	/* by class, see prepare_plans */
 	SPIPlanPtr	record_batch;
@@ -104,11 +107,31 @@ free_kept(SPIPlanPtr *plan)
 	*plan = NULL;
 }
 
-/* Forgets every kept plan if they were prepared for another schema than schema. */
+/*
+ * Returns true if momo_payments of schema (quoted) has the column
+ * api_version: one of 1.0 has not, under a newer library, until ALTER
+ * EXTENSION momo UPDATE.  Catalog cache lookups only.
+ */
+static bool
+schema_has_api_version(const char *schema)
+{
+	List	   *names = stringToQualifiedNameList(psprintf("%s.momo_payments", schema));
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+
+	return OidIsValid(relid) && get_attnum(relid, "api_version") != InvalidAttrNumber;
+}
+
+/*
+ * Forgets every kept plan if they were prepared for another schema than
+ * schema, or before an update of the schema gave momo_payments api_version.
+ */
 static void
 use_schema(const char *schema)
 {
-	if (plans.schema && strcmp(plans.schema, schema) == 0)
+	bool		has_api_version = schema_has_api_version(schema);
+
+	if (plans.schema && strcmp(plans.schema, schema) == 0 &&
+		plans.has_api_version == has_api_version)
 		return;
 	free_kept(&plans.claim_send);
 	for (int c = 0; c < CHECK_CLASSES; c++)
@@ -124,6 +147,18 @@ use_schema(const char *schema)
 	if (plans.schema)
 		pfree(plans.schema);
 	plans.schema = MemoryContextStrdup(TopMemoryContext, schema);
+	plans.has_api_version = has_api_version;
+}
+
+/*
+ * The column a payment's statement selects after PAYMENT_COLUMNS (see
+ * payment_row.h): its API version, which is 1 for every payment of a schema
+ * of 1.0.
+ */
+static const char *
+version_column(void)
+{
+	return plans.has_api_version ? "p.api_version" : "1::smallint";
 }
 
 /* Makes sure the worker's statements are prepared for schema. */
@@ -135,7 +170,7 @@ prepare_plans(const char *schema)
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID};
 	const char *claim =
-		"SELECT NULL, " PAYMENT_COLUMNS " FROM %s.momo_payments p"
+		"SELECT NULL, " PAYMENT_COLUMNS ", %s FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
 		"   AND reference_id <> ALL ($4)"
 		" ORDER BY %s LIMIT $1 FOR UPDATE SKIP LOCKED";
@@ -152,7 +187,7 @@ prepare_plans(const char *schema)
 	free_kept(&plans.next_due);
 	free_kept(&plans.sendable);
 	/* Queued rows with sends left are sent; $2 is momo.max_attempts. */
-	plans.claim_send = momo_spi_prepare_kept(psprintf(claim, schema,
+	plans.claim_send = momo_spi_prepare_kept(psprintf(claim, version_column(), schema,
 											 "status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " AND attempts < $2 AND NOT send_refused",
 											 "next_check_at"),
 									4, claim_types, CURSOR_OPT_GENERIC_PLAN);
@@ -185,7 +220,7 @@ prepare_plans(const char *schema)
 
 		for (int c = 0; c < CHECK_CLASSES; c++)
 			plans.claim_check[c] =
-				momo_spi_prepare_kept(psprintf(claim, schema,
+				momo_spi_prepare_kept(psprintf(claim, version_column(), schema,
 											   psprintf("%s AND (status = " MOMO_SQL(MOMO_STATUS_PENDING_NAME)
 														" OR (status = " MOMO_SQL(MOMO_STATUS_QUEUED_NAME)
 														" AND (attempts >= $2 OR send_refused)))",
@@ -330,6 +365,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->not_found_for = isnull ? -1 : DatumGetFloat8(d);
 	p->send_refused = DatumGetBool(SPI_getbinval(tup, desc, Anum_payment_send_refused, &isnull));
 	p->age_s = DatumGetFloat8(SPI_getbinval(tup, desc, Anum_payment_age, &isnull));
+	p->terms.api_version = DatumGetInt16(SPI_getbinval(tup, desc, Anum_payment_api_version, &isnull));
 }
 
 /*
@@ -349,11 +385,11 @@ momo_store_find_open(const char *schema, Oid caller, MomoOperation operation,
 	{
 		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 
-		plans.find_open = momo_spi_prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
+		plans.find_open = momo_spi_prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS ", %s"
 												" FROM %s.momo_payments p"
 												" WHERE p.requested_by = $1::name AND p.operation = $2"
 												"   AND p.external_id = $3 AND p.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME),
-												schema),
+												version_column(), schema),
 									   3, types, 0);
 	}
 	values[0] = CStringGetTextDatum(GetUserNameFromId(caller, false));
@@ -400,6 +436,9 @@ momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
 		appendStringInfo(&d, "%sa different payer_message", d.len ? "; " : "");
 	if (!same_text(t->payee_note, p->terms.payee_note))
 		appendStringInfo(&d, "%sa different payee_note", d.len ? "; " : "");
+	if (t->api_version != p->terms.api_version)
+		appendStringInfo(&d, "%sversion %d, not %d", d.len ? "; " : "",
+						 p->terms.api_version, t->api_version);
 	if (!same_text(t->refund_of, p->terms.refund_of))
 		appendStringInfo(&d, "%sa refund of %s, not of %s", d.len ? "; " : "",
 						 p->terms.refund_of ? p->terms.refund_of : "nothing",
@@ -433,36 +472,46 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
 char *
 momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, bool *existing)
 {
-	Datum		values[11];
-	char		nulls[11];
+	Datum		values[12];
+	char		nulls[12];
 	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_protocol_operation_product(t->operation)],
 		t->refund_of, GetUserNameFromId(caller, false)};
 
 	use_schema(schema);
+	/* A schema of 1.0 has no momo_request_to_withdraw, and every payment is of version 1. */
+	if (!plans.has_api_version && t->api_version != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo's schema in this database has no API version of payments"),
+				 errhint("Run ALTER EXTENSION momo UPDATE in this database.")));
 	if (plans.insert == NULL)
 	{
-		Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT2OID};
 
 		plans.insert = momo_spi_prepare_kept(psprintf("INSERT INTO %s.momo_payments"
 											 " (reference_id, external_id, amount, currency, msisdn,"
 											 "  payer_message, payee_note, operation, product, refund_of,"
-											 "  requested_by)"
+											 "  requested_by%s)"
 											 " VALUES ($1::uuid, $2, $3::numeric, $4, $5, $6, $7, $8, $9,"
-											 "  $10::uuid, $11::name)"
+											 "  $10::uuid, $11::name%s)"
 											 " ON CONFLICT (requested_by, operation, external_id)"
 											 " WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
 											 " DO NOTHING",
-											 schema),
-									11, types, 0);
+											 schema,
+											 plans.has_api_version ? ", api_version" : "",
+											 plans.has_api_version ? ", $12" : ""),
+									plans.has_api_version ? 12 : 11, types, 0);
 	}
 	for (int i = 0; i < 11; i++)
 	{
 		values[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
 		nulls[i] = v[i] ? ' ' : 'n';
 	}
+	values[11] = Int16GetDatum((int16) t->api_version);
+	nulls[11] = ' ';
 	*existing = false;
 
 	/*
@@ -508,9 +557,9 @@ momo_store_fetch(const char *schema, const char *reference_id, MomoPayment *p)
 	{
 		Oid			types[1] = {TEXTOID};
 
-		plans.fetch = momo_spi_prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS
+		plans.fetch = momo_spi_prepare_kept(psprintf("SELECT p, " PAYMENT_COLUMNS ", %s"
 											" FROM %s.momo_payments p WHERE reference_id = $1::uuid",
-											schema),
+											version_column(), schema),
 								   1, types, 0);
 	}
 	rc = SPI_execute_plan(plans.fetch, values, NULL, false, 1);

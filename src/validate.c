@@ -353,18 +353,47 @@ check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_m
 }
 
 /*
+ * Checks the API version argument argno: 1 or 2, the /v1_0 or /v2_0 of the
+ * creating POST.  Returns it, or 1 after recording a problem.
+ */
+static int
+check_api_version(Problems *ps, FunctionCallInfo fcinfo, int argno)
+{
+	int32		v;
+
+	if (PG_ARGISNULL(argno))
+	{
+		add_problem(ps, "version", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("version must not be null"),
+					"Pass 1 or 2, MTN's /v1_0 or /v2_0 of the request.");
+		return 1;
+	}
+	v = PG_GETARG_INT32(argno);
+	if (v != 1 && v != 2)
+	{
+		add_problem(ps, "version", ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("version must be 1 or 2, not %d", v),
+					"MTN has /v1_0 and /v2_0 of this request; it calls back with POST after version 1, with PUT after version 2.");
+		return 1;
+	}
+	return (int) v;
+}
+
+/*
  * Checks every argument of a payment function with the arguments (amount,
- * currency, msisdn, external_id, payer_message, payee_note) and fills in
- * terms, or raises one ERROR describing every problem.
+ * currency, msisdn, external_id, payer_message, payee_note), and the API
+ * version at version_argno unless it is negative (then version 1), and
+ * fills in terms, or raises one ERROR describing every problem.
  */
 void
-momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms,
+					  int version_argno)
 {
 	Problems	ps;
 	char	   *currency;
 
 	ps.n = 0;
 	memset(terms, 0, sizeof(*terms));
+	terms->api_version = 1;
 	currency = text_arg(fcinfo, 1);
 	/* In argument order, so the error names the first bad argument. */
 	terms->amount = check_amount(&ps, fcinfo, 0,
@@ -378,6 +407,8 @@ momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 									  MAX_MESSAGE_CHARS, true);
 	terms->payee_note = check_text(&ps, "payee_note", text_arg(fcinfo, 5),
 								   MAX_MESSAGE_CHARS, true);
+	if (version_argno >= 0)
+		terms->api_version = check_api_version(&ps, fcinfo, version_argno);
 	raise_problems(&ps);
 }
 

@@ -21,7 +21,7 @@
 #define momo_validate_column(name) err_generic_string(PG_DIAG_COLUMN_NAME, (name))
 
 extern void momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg,
-								  MomoPaymentTerms *terms);
+								  MomoPaymentTerms *terms, int version_argno);
 extern void momo_validate_refund(FunctionCallInfo fcinfo, const char *currency,
 								 MomoPaymentTerms *terms);
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);

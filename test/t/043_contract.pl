@@ -56,6 +56,10 @@ final_payment('deposit', "momo_deposit(200, 'EUR', '46733000003', 'contract-dep'
 final_payment('refund', "momo_refund('$rtp', amount => 500, external_id => 'contract-ref', "
 	  . "payer_message => 'Partial refund', payee_note => 'Returned item')");
 final_payment('remittance transfer', "momo_remittance_transfer(100, 'EUR', '46733000004', 'contract-rem')");
+my $wd1 = final_payment('request to withdraw, version 1',
+	"momo_request_to_withdraw(300, 'EUR', '46733000006', 'contract-wd1', 'Cash out', 'Agent 7')");
+my $wd2 = final_payment('request to withdraw, version 2',
+	"momo_request_to_withdraw(301, 'EUR', '46733000007', 'contract-wd2', 'Cash out', 'Agent 7', version => 2)");
 
 # A payment MTN keeps pending (46733123454 stays CREATED): momo_payment_status
 # asks MTN.
@@ -136,6 +140,9 @@ my @expected = (
 	'collection POST /v1_0/requesttopay/{referenceId}/deliverynotification',
 	'collection GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
 	'collection GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/basicuserinfo',
+	'collection POST /v1_0/requesttowithdraw',
+	'collection POST /v2_0/requesttowithdraw',
+	'collection GET /v1_0/requesttowithdraw/{referenceId}',
 	'disbursement POST /v1_0/transfer',
 	'disbursement GET /v1_0/transfer/{referenceId}',
 	'disbursement POST /v1_0/deposit',
@@ -165,6 +172,25 @@ my $rtp_body = $rtp_req ? JSON::PP::decode_json(Encode::encode('UTF-8', $rtp_req
 is(join('|', map { $rtp_body->{$_} // '<none>' } qw(amount currency externalId payerMessage payeeNote)),
 	'1500|EUR|contract-rtp|Thanks for shopping|Order 42',
 	'the request to pay carried payerMessage and payeeNote, amount as a string');
+# A request to withdraw went to the version asked for, with its payer, and
+# its status was asked at /v1_0 (the only version of the status check).
+for my $wd ([ $wd1, 1, 'contract-wd1|46733000006|300' ], [ $wd2, 2, 'contract-wd2|46733000007|301' ])
+{
+	my ($ref, $v, $terms) = @$wd;
+	my @posts = grep {
+		$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $ref
+	} @{ $rec->{requests} };
+	ok(@posts && !grep({ $_->{path} ne "/collection/v${v}_0/requesttowithdraw" } @posts),
+		"the request to withdraw of version $v was POSTed to /collection/v${v}_0/requesttowithdraw, every time");
+	my $body = @posts ? JSON::PP::decode_json(Encode::encode('UTF-8', $posts[0]{body})) : {};
+	is(join('|', map { $_ // '<none>' } $body->{externalId}, $body->{payer}{partyId}, $body->{amount},
+			$body->{payerMessage}, $body->{payeeNote}, $body->{payee}),
+		"$terms|Cash out|Agent 7|<none>", "the request to withdraw of version $v named its payer, no payee");
+	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/collection/v1_0/requesttowithdraw/$ref" }
+			@{ $rec->{requests} }),
+		"the request to withdraw of version $v was followed at /collection/v1_0/requesttowithdraw/{referenceId}");
+}
+
 my ($dn_req) = grep { $_->{path} =~ m{/deliverynotification$} } @{ $rec->{requests} };
 is($dn_req && $dn_req->{headers}{notificationMessage}, 'Your order has shipped',
 	'the delivery notification carried the notificationMessage header the definition requires');
