@@ -406,11 +406,11 @@ ALTER TABLE @extschema@.momo_payments
                              'request_to_withdraw')),
     ADD COLUMN api_version smallint NOT NULL DEFAULT 1,
     ADD CONSTRAINT momo_payments_api_version
-        CHECK (api_version = 1 OR (api_version = 2 AND operation = 'request_to_withdraw'));
+        CHECK (api_version = 1 OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund')));
 
 COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw) or disbursement/remittance (payouts)';
 COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer or deposit (money out), refund (of refund_of)';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     amount numeric,
@@ -429,3 +429,85 @@ COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, te
     'queue a request to withdraw (cash-out) from msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) FROM PUBLIC;
+
+-- Deposits and refunds in MTN's version 1 or 2 (momo_deposit and momo_refund
+-- take a version): a new argument changes each function's signature, so
+-- the function of 1.0 is dropped and the new one created.  DROP would lose
+-- the EXECUTE a DBA granted on the old function: its grants are saved
+-- first (in a setting of this transaction), and given again on the new one
+-- after it is created and revoked from PUBLIC as a fresh install does.
+DO $$
+BEGIN
+    PERFORM pg_catalog.set_config('momo_upgrade.deposit_acl',
+        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_deposit(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
+    PERFORM pg_catalog.set_config('momo_upgrade.refund_acl',
+        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_refund(uuid, numeric, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
+END
+$$;
+
+DROP FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text);
+DROP FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text);
+
+CREATE FUNCTION @extschema@.momo_deposit(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    version integer DEFAULT 1)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_deposit'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) IS
+    'queue a disbursement deposit to msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_refund(
+    reference_id uuid,
+    amount numeric DEFAULT NULL,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    version integer DEFAULT 1)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_refund'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) IS
+    'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left; with MTN''s API version 1 or 2';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) FROM PUBLIC;
+
+-- The EXECUTE each role (or PUBLIC) had on the old function, with its
+-- grant option, but not the owner's own (which a fresh install has too).
+DO $$
+DECLARE
+    f record;
+    g record;
+BEGIN
+    FOR f IN SELECT * FROM (VALUES
+            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer)'::pg_catalog.regprocedure),
+            ('momo_upgrade.refund_acl', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer)'::pg_catalog.regprocedure)) AS v(setting, fn)
+    LOOP
+        FOR g IN SELECT a.grantee, a.is_grantable
+                 FROM pg_catalog.aclexplode(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[]) AS a
+                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                   AND a.grantee OPERATOR(pg_catalog.<>) (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn)
+        LOOP
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', f.fn,
+                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+        PERFORM pg_catalog.set_config(f.setting, '', true);
+    END LOOP;
+END
+$$;

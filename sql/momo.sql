@@ -101,7 +101,7 @@ CREATE TABLE @extschema@.momo_payments (
     send_refused             boolean NOT NULL DEFAULT false,
     api_version              smallint NOT NULL DEFAULT 1,
     CONSTRAINT momo_payments_api_version
-        CHECK (api_version = 1 OR (api_version = 2 AND operation = 'request_to_withdraw')),
+        CHECK (api_version = 1 OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund'))),
     CONSTRAINT momo_payments_refund_of_refunds
         CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
@@ -123,7 +123,7 @@ COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that reque
 COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
 COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN has answered 404 for it, if it does';
 COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resend: an earlier send may have arrived, so the worker asks about it instead of sending it again or failing it';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
@@ -422,28 +422,30 @@ CREATE FUNCTION @extschema@.momo_deposit(
     msisdn text,
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
-    payee_note text DEFAULT NULL)
+    payee_note text DEFAULT NULL,
+    version integer DEFAULT 1)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_deposit'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) IS
-    'queue a disbursement deposit to msisdn; sent by the momo worker when the transaction commits';
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) IS
+    'queue a disbursement deposit to msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_refund(
     reference_id uuid,
     amount numeric DEFAULT NULL,
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
-    payee_note text DEFAULT NULL)
+    payee_note text DEFAULT NULL,
+    version integer DEFAULT 1)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_refund'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) IS
-    'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left';
+COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) IS
+    'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left; with MTN''s API version 1 or 2';
 
 CREATE FUNCTION @extschema@.momo_remittance_transfer(
     amount numeric,
@@ -789,8 +791,8 @@ REVOKE ALL ON FUNCTION @extschema@.momo_fee(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_fee_lookup(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_events_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;

@@ -86,7 +86,7 @@ SELECT momo_test.try(format('SELECT momo_await(%L, %L)', :'a_ref', '1 second'));
 -- Tenant B can neither refund A's payment (nor learn its amount from the
 -- error), nor send A's payer a notification: for B it does not exist.
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer),
                           momo_delivery_notification(uuid, text) TO momo_app;
 SET ROLE momo_tenant_b;
 SELECT momo_test.try(format('SELECT momo_refund(%L)', :'a_ref'));
@@ -119,7 +119,7 @@ SELECT momo_test.b_helper(:'a_ref');
 \pset format aligned
 RESET ROLE;
 DROP FUNCTION momo_test.b_helper(uuid);
-REVOKE ALL ON FUNCTION momo_refund(uuid, numeric, text, text, text),
+REVOKE ALL ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer),
                        momo_delivery_notification(uuid, text) FROM momo_app;
 -- A role that may SELECT some columns only is refused: momo shows whole rows.
 CREATE ROLE momo_columns_only IN ROLE momo_app;

@@ -11,6 +11,8 @@ SET client_min_messages = warning;
 DROP DATABASE IF EXISTS momo_upgrade_template;
 DROP DATABASE IF EXISTS momo_upgrade_fresh;
 DROP DATABASE IF EXISTS momo_upgrade_walked;
+DROP ROLE IF EXISTS momo_upgrade_app;
+DROP ROLE IF EXISTS momo_upgrade_admin;
 RESET client_min_messages;
 CREATE DATABASE momo_upgrade_template;
 \c momo_upgrade_template
@@ -107,10 +109,36 @@ RETURNS SETOF record AS 'momo', 'momo_preflight' LANGUAGE c;
 SELECT * FROM preflight_without_momo();
 DROP FUNCTION preflight_without_momo();
 CREATE EXTENSION momo VERSION '1.0';
+-- A DBA's grants on functions of 1.0 whose signature the update changes
+-- (momo_deposit and momo_refund gain a version): one role may call both,
+-- another may call momo_refund and grant it on.
+CREATE ROLE momo_upgrade_app;
+CREATE ROLE momo_upgrade_admin;
+GRANT EXECUTE ON FUNCTION momo_deposit(numeric, text, text, text, text, text),
+                          momo_refund(uuid, numeric, text, text, text) TO momo_upgrade_app;
+GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text) TO momo_upgrade_admin WITH GRANT OPTION;
 -- Until the update, the library says the schema is older than itself.
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
 ALTER EXTENSION momo UPDATE;
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
+-- The grants hold on the new functions, and nothing more is granted.
+SELECT p.oid::regprocedure AS function, a.grantee::regrole AS grantee, a.privilege_type, a.is_grantable
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.proname IN ('momo_deposit', 'momo_refund') AND a.grantee <> p.proowner
+ ORDER BY 1, 2;
+SELECT r AS role, has_function_privilege(r, 'momo_deposit(numeric, text, text, text, text, text, integer)', 'EXECUTE') AS deposit,
+       has_function_privilege(r, 'momo_refund(uuid, numeric, text, text, text, integer)', 'EXECUTE') AS refund
+  FROM unnest(ARRAY['momo_upgrade_app', 'momo_upgrade_admin']) r ORDER BY 1;
+-- The role granted EXECUTE on the function of 1.0 calls the new one: the
+-- error is momo's, whose body ran (this database is not served), not a
+-- refusal to call it.
+SET ROLE momo_upgrade_app;
+SELECT momo_deposit(10, 'EUR', '46733000001', 'UPG-1', version => 2);
+RESET ROLE;
+REVOKE ALL ON FUNCTION momo_deposit(numeric, text, text, text, text, text, integer),
+                       momo_refund(uuid, numeric, text, text, text, integer) FROM momo_upgrade_app, momo_upgrade_admin;
+DROP ROLE momo_upgrade_app;
+DROP ROLE momo_upgrade_admin;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'momo') AS current
 FROM pg_extension WHERE extname = 'momo';
 

@@ -141,11 +141,14 @@ momo_transfer(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_TRANSFER, -1));
 }
 
-/* momo_deposit(...): like momo_transfer, as a disbursement deposit. */
+/*
+ * momo_deposit(..., version): like momo_transfer, as a disbursement
+ * deposit, POSTed to MTN's /v1_0 or /v2_0 (version, kept with the payment).
+ */
 Datum
 momo_deposit(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_DEPOSIT, -1));
+	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_DEPOSIT, 6));
 }
 
 /* momo_remittance_transfer(...): like momo_transfer, from the remittance account. */
@@ -168,8 +171,9 @@ momo_request_to_withdraw(PG_FUNCTION_ARGS)
 }
 
 /*
- * momo_refund(reference_id, amount, external_id, payer_message, payee_note):
- * queues a refund of a successful request to pay to its payer, of amount or
+ * momo_refund(reference_id, amount, external_id, payer_message, payee_note,
+ * version): queues a refund, POSTed to MTN's /v1_0 or /v2_0 (version), of a
+ * successful request to pay to its payer, of amount or
  * (NULL) of all that is left; never more than was collected, counting
  * earlier refunds that did not fail.  The original row is locked first and
  * the earlier refunds counted after, with a fresh snapshot (so READ
@@ -261,7 +265,6 @@ momo_refund(PG_FUNCTION_ARGS)
 	terms.currency = SPI_getvalue(tup, desc, Anum_refunded_currency);
 	momo_validate_refund(fcinfo, terms.currency, &terms);
 	terms.operation = MOMO_REFUND;
-	terms.api_version = 1;
 	terms.refund_of = ref;
 	terms.msisdn = SPI_getvalue(tup, desc, Anum_refunded_msisdn);
 

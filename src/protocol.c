@@ -45,6 +45,8 @@ static const char *const operation_paths[MOMO_N_OPERATIONS] = {
  * stay on /v1_0, the only version MTN has of them.
  */
 static const char *const operation_paths_v2[MOMO_N_OPERATIONS] = {
+	[MOMO_DEPOSIT] = "disbursement/v2_0/deposit",
+	[MOMO_REFUND] = "disbursement/v2_0/refund",
 	[MOMO_REQUEST_TO_WITHDRAW] = "collection/v2_0/requesttowithdraw",
 };
 

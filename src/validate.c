@@ -381,8 +381,9 @@ check_api_version(Problems *ps, FunctionCallInfo fcinfo, int argno)
 /*
  * Checks every argument of a payment function with the arguments (amount,
  * currency, msisdn, external_id, payer_message, payee_note), and the API
- * version at version_argno unless it is negative (then version 1), and
- * fills in terms, or raises one ERROR describing every problem.
+ * version at version_argno unless it is negative or the function has no
+ * such argument (then version 1), and fills in terms, or raises one ERROR
+ * describing every problem.
  */
 void
 momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms,
@@ -407,15 +408,17 @@ momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 									  MAX_MESSAGE_CHARS, true);
 	terms->payee_note = check_text(&ps, "payee_note", text_arg(fcinfo, 5),
 								   MAX_MESSAGE_CHARS, true);
-	if (version_argno >= 0)
+	/* The function of a schema of 1.0 has no version: version 1. */
+	if (version_argno >= 0 && version_argno < PG_NARGS())
 		terms->api_version = check_api_version(&ps, fcinfo, version_argno);
 	raise_problems(&ps);
 }
 
 /*
  * Checks the arguments of momo_refund after the reference id (amount, which
- * may be NULL, external_id, payer_message, payee_note) for a refund in
- * currency, and fills in terms (amount NULL when not given).
+ * may be NULL, external_id, payer_message, payee_note, version) for a
+ * refund in currency, and fills in terms (amount NULL when not given;
+ * version 1 when momo_refund is that of a schema of 1.0, without it).
  */
 void
 momo_validate_refund(FunctionCallInfo fcinfo, const char *currency, MomoPaymentTerms *terms)
@@ -423,6 +426,7 @@ momo_validate_refund(FunctionCallInfo fcinfo, const char *currency, MomoPaymentT
 	Problems	ps;
 
 	ps.n = 0;
+	terms->api_version = 1;
 	terms->amount = PG_ARGISNULL(1) ? NULL : check_amount(&ps, fcinfo, 1, currency);
 	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 2),
 									 MAX_EXTERNAL_ID_CHARS, false);
@@ -430,6 +434,8 @@ momo_validate_refund(FunctionCallInfo fcinfo, const char *currency, MomoPaymentT
 									  MAX_MESSAGE_CHARS, true);
 	terms->payee_note = check_text(&ps, "payee_note", text_arg(fcinfo, 4),
 								   MAX_MESSAGE_CHARS, true);
+	if (PG_NARGS() > 5)
+		terms->api_version = check_api_version(&ps, fcinfo, 5);
 	raise_problems(&ps);
 }
 

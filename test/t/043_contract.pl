@@ -56,6 +56,10 @@ final_payment('deposit', "momo_deposit(200, 'EUR', '46733000003', 'contract-dep'
 final_payment('refund', "momo_refund('$rtp', amount => 500, external_id => 'contract-ref', "
 	  . "payer_message => 'Partial refund', payee_note => 'Returned item')");
 final_payment('remittance transfer', "momo_remittance_transfer(100, 'EUR', '46733000004', 'contract-rem')");
+my $dep2 = final_payment('deposit, version 2',
+	"momo_deposit(201, 'EUR', '46733000008', 'contract-dep2', 'Float', 'Agent 8', version => 2)");
+my $ref2 = final_payment('refund, version 2', "momo_refund('$rtp', amount => 50, external_id => 'contract-ref2', "
+	  . "payer_message => 'Partial refund', payee_note => 'Returned item', version => 2)");
 my $wd1 = final_payment('request to withdraw, version 1',
 	"momo_request_to_withdraw(300, 'EUR', '46733000006', 'contract-wd1', 'Cash out', 'Agent 7')");
 my $wd2 = final_payment('request to withdraw, version 2',
@@ -147,7 +151,9 @@ my @expected = (
 	'disbursement GET /v1_0/transfer/{referenceId}',
 	'disbursement POST /v1_0/deposit',
 	'disbursement GET /v1_0/deposit/{referenceId}',
+	'disbursement POST /v2_0/deposit',
 	'disbursement POST /v1_0/refund',
+	'disbursement POST /v2_0/refund',
 	'disbursement GET /v1_0/refund/{referenceId}',
 	'disbursement GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
 	'disbursement GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/basicuserinfo',
@@ -189,6 +195,25 @@ for my $wd ([ $wd1, 1, 'contract-wd1|46733000006|300' ], [ $wd2, 2, 'contract-wd
 	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/collection/v1_0/requesttowithdraw/$ref" }
 			@{ $rec->{requests} }),
 		"the request to withdraw of version $v was followed at /collection/v1_0/requesttowithdraw/{referenceId}");
+}
+
+# A deposit and a refund of version 2 went to /v2_0, every time, with the
+# body of version 1, and were followed at /v1_0.
+for my $p ([ $dep2, 'deposit', 'contract-dep2|46733000008|201|<none>' ],
+	[ $ref2, 'refund', "contract-ref2|46733000001|50|$rtp" ])
+{
+	my ($ref, $op, $terms) = @$p;
+	my @posts = grep {
+		$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $ref
+	} @{ $rec->{requests} };
+	ok(@posts && !grep({ $_->{path} ne "/disbursement/v2_0/$op" } @posts),
+		"the $op of version 2 was POSTed to /disbursement/v2_0/$op, every time");
+	my $body = @posts ? JSON::PP::decode_json(Encode::encode('UTF-8', $posts[0]{body})) : {};
+	is(join('|', map { $_ // '<none>' } $body->{externalId}, $body->{payee}{partyId}, $body->{amount},
+			$body->{referenceIdToRefund}),
+		$terms, "the $op of version 2 named its payee" . ($op eq 'refund' ? ' and the refunded payment' : ''));
+	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/disbursement/v1_0/$op/$ref" } @{ $rec->{requests} }),
+		"the $op of version 2 was followed at /disbursement/v1_0/$op/{referenceId}");
 }
 
 my ($dn_req) = grep { $_->{path} =~ m{/deliverynotification$} } @{ $rec->{requests} };

@@ -44,9 +44,13 @@ my $UUID  = qr/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9
 # refund take a transfer's headers and body, a refund adds
 # referenceIdToRefund, their status GETs are a transfer status GET's, and
 # the other GETs take the headers of the product's account-holder check.
+# Their version 2 (/v2_0, listed the same way) takes version 1's headers and
+# body: MTN's definitions give them no other.
 my %BORROW = (
 	'POST /v1_0/deposit'                 => [ 'POST', '/v1_0/transfer' ],
 	'POST /v1_0/refund'                  => [ 'POST', '/v1_0/transfer', 'refund' ],
+	'POST /v2_0/deposit'                 => [ 'POST', '/v1_0/transfer' ],
+	'POST /v2_0/refund'                  => [ 'POST', '/v1_0/transfer', 'refund' ],
 	'GET /v1_0/deposit/{referenceId}'    => [ 'GET',  '/v1_0/transfer/{referenceId}' ],
 	'GET /v1_0/refund/{referenceId}'     => [ 'GET',  '/v1_0/transfer/{referenceId}' ],
 	'GET *'                              => [ 'GET',  '/v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active' ],
