@@ -403,14 +403,19 @@ ALTER TABLE @extschema@.momo_payments
     DROP CONSTRAINT momo_payments_operation_check,
     ADD CONSTRAINT momo_payments_operation_check
         CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund',
-                             'request_to_withdraw')),
+                             'request_to_withdraw', 'cash_transfer')),
     ADD COLUMN api_version smallint NOT NULL DEFAULT 1,
+    ADD COLUMN extra_terms jsonb,
     ADD CONSTRAINT momo_payments_api_version
-        CHECK (api_version = 1 OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund')));
+        CHECK ((api_version = 1 AND operation <> 'cash_transfer')
+               OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))),
+    ADD CONSTRAINT momo_payments_extra_terms
+        CHECK ((operation = 'cash_transfer') = (extra_terms IS NOT NULL));
 
 COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw) or disbursement/remittance (payouts)';
-COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer or deposit (money out), refund (of refund_of)';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of)';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer';
+COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side (NULL for the others); they never change';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     amount numeric,
@@ -511,3 +516,34 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Remittance's cash transfer (momo_cash_transfer), MTN's /v2_0/cashtransfer:
+-- its originating side is kept in extra_terms (see above).
+CREATE FUNCTION @extschema@.momo_cash_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    originating_country text DEFAULT NULL,
+    original_amount numeric DEFAULT NULL,
+    original_currency text DEFAULT NULL,
+    payer_identification_type text DEFAULT NULL,
+    payer_identification_number text DEFAULT NULL,
+    payer_identity text DEFAULT NULL,
+    payer_first_name text DEFAULT NULL,
+    payer_surname text DEFAULT NULL,
+    payer_language_code text DEFAULT NULL,
+    payer_email text DEFAULT NULL,
+    payer_msisdn text DEFAULT NULL,
+    payer_gender text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_cash_transfer'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) IS
+    'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;

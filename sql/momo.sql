@@ -91,7 +91,7 @@ CREATE TABLE @extschema@.momo_payments (
                              CHECK (product IN ('collection', 'disbursement', 'remittance')),
     operation                text NOT NULL DEFAULT 'request_to_pay'
                              CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund',
-                                                  'request_to_withdraw')),
+                                                  'request_to_withdraw', 'cash_transfer')),
     refund_of                uuid,  -- checked and locked by momo_refund; no foreign key, whose
                                     -- trigger would fire on every update of every payment
     fee                      numeric,
@@ -100,8 +100,12 @@ CREATE TABLE @extschema@.momo_payments (
     not_found_since          timestamptz,
     send_refused             boolean NOT NULL DEFAULT false,
     api_version              smallint NOT NULL DEFAULT 1,
+    extra_terms              jsonb,
     CONSTRAINT momo_payments_api_version
-        CHECK (api_version = 1 OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund'))),
+        CHECK ((api_version = 1 AND operation <> 'cash_transfer')
+               OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))),
+    CONSTRAINT momo_payments_extra_terms
+        CHECK ((operation = 'cash_transfer') = (extra_terms IS NOT NULL)),
     CONSTRAINT momo_payments_refund_of_refunds
         CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
@@ -117,13 +121,14 @@ COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'sends that may have rea
 COMMENT ON COLUMN @extschema@.momo_payments.retries IS 'transient failures in a row (the retry backoff grows with them); 0 after any definite answer';
 COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
 COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw) or disbursement/remittance (payouts)';
-COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer or deposit (money out), refund (of refund_of)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of)';
 COMMENT ON COLUMN @extschema@.momo_payments.fee IS 'MTN''s fee for a successful request to pay, from momo_fee()';
 COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that requested the payment (for row-level security)';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
 COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN has answered 404 for it, if it does';
 COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resend: an earlier send may have arrived, so the worker asks about it instead of sending it again or failing it';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer';
+COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side (NULL for the others); they never change';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
@@ -478,6 +483,33 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) IS
     'queue a request to withdraw (cash-out) from msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
+CREATE FUNCTION @extschema@.momo_cash_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    originating_country text DEFAULT NULL,
+    original_amount numeric DEFAULT NULL,
+    original_currency text DEFAULT NULL,
+    payer_identification_type text DEFAULT NULL,
+    payer_identification_number text DEFAULT NULL,
+    payer_identity text DEFAULT NULL,
+    payer_first_name text DEFAULT NULL,
+    payer_surname text DEFAULT NULL,
+    payer_language_code text DEFAULT NULL,
+    payer_email text DEFAULT NULL,
+    payer_msisdn text DEFAULT NULL,
+    payer_gender text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_cash_transfer'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) IS
+    'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
+
 CREATE FUNCTION @extschema@.momo_balance(product text DEFAULT 'collection',
                                         OUT available_balance numeric, OUT currency text)
 AS 'MODULE_PATHNAME', 'momo_balance'
@@ -795,6 +827,7 @@ REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text,
 REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;

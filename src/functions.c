@@ -2,10 +2,10 @@
  *
  * functions.c
  *	  The SQL-callable functions of payments: momo_request_to_pay,
- *	  momo_transfer, momo_deposit, momo_remittance_transfer, momo_refund and
- *	  momo_request_to_withdraw queue a payment (sent by the worker after
- *	  commit), momo_payment_status asks MTN now, and momo_await sleeps until
- *	  a payment is final.
+ *	  momo_transfer, momo_deposit, momo_remittance_transfer, momo_refund,
+ *	  momo_request_to_withdraw and momo_cash_transfer queue a payment (sent
+ *	  by the worker after commit), momo_payment_status asks MTN now, and
+ *	  momo_await sleeps until a payment is final.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +41,7 @@ PG_FUNCTION_INFO_V1(momo_deposit);
 PG_FUNCTION_INFO_V1(momo_remittance_transfer);
 PG_FUNCTION_INFO_V1(momo_refund);
 PG_FUNCTION_INFO_V1(momo_request_to_withdraw);
+PG_FUNCTION_INFO_V1(momo_cash_transfer);
 PG_FUNCTION_INFO_V1(momo_payment_status);
 PG_FUNCTION_INFO_V1(momo_await);
 
@@ -168,6 +169,28 @@ Datum
 momo_request_to_withdraw(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(request_payment(fcinfo, MOMO_REQUEST_TO_WITHDRAW, 6));
+}
+
+/*
+ * momo_cash_transfer(amount, currency, msisdn, external_id, payer_message,
+ * payee_note, originating_country, original_amount, original_currency,
+ * payer_identification_type, payer_identification_number, payer_identity,
+ * payer_first_name, payer_surname, payer_language_code, payer_email,
+ * payer_msisdn, payer_gender): a remittance cash transfer to msisdn,
+ * POSTed to MTN's /v2_0/cashtransfer (it has no version 1) with the
+ * originating side, which the row keeps in extra_terms.
+ */
+Datum
+momo_cash_transfer(PG_FUNCTION_ARGS)
+{
+	MomoConfig	cfg;
+	MomoPaymentTerms terms;
+
+	momo_require_preload();
+	momo_settings_require(&cfg, MOMO_REMITTANCE);
+	momo_validate_cash_transfer(fcinfo, &cfg, &terms);
+	terms.operation = MOMO_CASH_TRANSFER;
+	return queue_payment(fcinfo, &terms);
 }
 
 /*

@@ -3,7 +3,8 @@
  * protocol.c
  *	  Builds the MoMo requests momo sends: tokens, the creating POSTs of every
  *	  operation (request to pay, transfer, deposit, refund, remittance
- *	  transfer, request to withdraw) and their status checks, and the other
+ *	  transfer, request to withdraw, cash transfer) and their status checks,
+ *	  and the other
  *	  product calls, with the headers every call carries; and signs the
  *	  reference id momo puts in callback URLs.  What the answers mean is
  *	  answers.c's job.
@@ -23,7 +24,8 @@
 #include "protocol.h"
 
 const char *const momo_operation_names[MOMO_N_OPERATIONS] = {
-	"request_to_pay", "transfer", "deposit", "refund", "transfer", "request_to_withdraw"
+	"request_to_pay", "transfer", "deposit", "refund", "transfer", "request_to_withdraw",
+	"cash_transfer"
 };
 
 /*
@@ -37,6 +39,7 @@ static const char *const operation_paths[MOMO_N_OPERATIONS] = {
 	"disbursement/v1_0/refund",
 	"remittance/v1_0/transfer",
 	"collection/v1_0/requesttowithdraw",
+	"remittance/v2_0/cashtransfer",	/* MTN has no version 1 of it */
 };
 
 /*
@@ -48,6 +51,7 @@ static const char *const operation_paths_v2[MOMO_N_OPERATIONS] = {
 	[MOMO_DEPOSIT] = "disbursement/v2_0/deposit",
 	[MOMO_REFUND] = "disbursement/v2_0/refund",
 	[MOMO_REQUEST_TO_WITHDRAW] = "collection/v2_0/requesttowithdraw",
+	[MOMO_CASH_TRANSFER] = "remittance/v2_0/cashtransfer",
 };
 
 /* Returns the product an operation belongs to. */
@@ -60,6 +64,7 @@ momo_protocol_operation_product(MomoOperation op)
 		case MOMO_REQUEST_TO_WITHDRAW:
 			return MOMO_COLLECTION;
 		case MOMO_REMITTANCE_TRANSFER:
+		case MOMO_CASH_TRANSFER:
 			return MOMO_REMITTANCE;
 		default:
 			return MOMO_DISBURSEMENT;
@@ -100,8 +105,9 @@ append_json_string(StringInfo buf, const char *s)
 
 /*
  * Builds the JSON body of a payment: the payer of a request to pay or to
- * withdraw, the payee of the others, the refunded reference id of a refund.
- * Empty optional fields are omitted.
+ * withdraw, the payee of the others, the refunded reference id of a refund,
+ * the further members of a cash transfer.  Empty optional fields are
+ * omitted.
  */
 char *
 momo_protocol_payment_body(const MomoPaymentTerms *p)
@@ -134,6 +140,19 @@ momo_protocol_payment_body(const MomoPaymentTerms *p)
 	{
 		appendStringInfoString(&buf, ",\"payeeNote\":");
 		append_json_string(&buf, p->payee_note);
+	}
+	/* A cash transfer's further members: those of the stored jsonb object. */
+	if (p->extra_terms)
+	{
+		size_t		len = strlen(p->extra_terms);
+
+		if (len < 2 || p->extra_terms[0] != '{' || p->extra_terms[len - 1] != '}')
+			elog(ERROR, "payment %s has extra terms that are not a JSON object", p->reference_id);
+		if (len > 2)
+		{
+			appendStringInfoChar(&buf, ',');
+			appendBinaryStringInfo(&buf, p->extra_terms + 1, len - 2);
+		}
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;

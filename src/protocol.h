@@ -21,6 +21,7 @@ typedef enum MomoOperation
 	MOMO_REFUND,				/* disbursement: refund of a request to pay */
 	MOMO_REMITTANCE_TRANSFER,	/* remittance: money out to msisdn */
 	MOMO_REQUEST_TO_WITHDRAW,	/* collection: cash-out from msisdn */
+	MOMO_CASH_TRANSFER,			/* remittance: cash transfer to msisdn (v2 only) */
 	MOMO_N_OPERATIONS
 } MomoOperation;
 
@@ -42,6 +43,8 @@ typedef struct MomoPaymentTerms
 	char	   *payer_message;	/* NULL: omitted */
 	char	   *payee_note;		/* NULL: omitted */
 	int			api_version;	/* 1 or 2: /v1_0 or /v2_0 of the creating POST */
+	char	   *extra_terms;	/* the further members of the body, as jsonb's text
+								 * of an object (a cash transfer's); NULL: none */
 } MomoPaymentTerms;
 
 extern char *momo_protocol_payment_body(const MomoPaymentTerms *p);

@@ -151,14 +151,14 @@ use_schema(const char *schema)
 }
 
 /*
- * The column a payment's statement selects after PAYMENT_COLUMNS (see
+ * The columns a payment's statement selects after PAYMENT_COLUMNS (see
  * payment_row.h): its API version, which is 1 for every payment of a schema
- * of 1.0.
+ * of 1.0, and its extra terms, which none has there (both came with 1.1).
  */
 static const char *
 version_column(void)
 {
-	return plans.has_api_version ? "p.api_version" : "1::smallint";
+	return plans.has_api_version ? "p.api_version, p.extra_terms::text" : "1::smallint, NULL::text";
 }
 
 /* Makes sure the worker's statements are prepared for schema. */
@@ -366,6 +366,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->send_refused = DatumGetBool(SPI_getbinval(tup, desc, Anum_payment_send_refused, &isnull));
 	p->age_s = DatumGetFloat8(SPI_getbinval(tup, desc, Anum_payment_age, &isnull));
 	p->terms.api_version = DatumGetInt16(SPI_getbinval(tup, desc, Anum_payment_api_version, &isnull));
+	p->terms.extra_terms = column_text(tup, desc, Anum_payment_extra_terms);
 }
 
 /*
@@ -439,6 +440,10 @@ momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
 	if (t->api_version != p->terms.api_version)
 		appendStringInfo(&d, "%sversion %d, not %d", d.len ? "; " : "",
 						 p->terms.api_version, t->api_version);
+	if (!same_text(t->extra_terms, p->terms.extra_terms))
+		appendStringInfo(&d, "%sthe originating details %s, not %s", d.len ? "; " : "",
+						 p->terms.extra_terms ? p->terms.extra_terms : "none",
+						 t->extra_terms ? t->extra_terms : "none");
 	if (!same_text(t->refund_of, p->terms.refund_of))
 		appendStringInfo(&d, "%sa refund of %s, not of %s", d.len ? "; " : "",
 						 p->terms.refund_of ? p->terms.refund_of : "nothing",
@@ -472,24 +477,27 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
 char *
 momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, bool *existing)
 {
-	Datum		values[12];
-	char		nulls[12];
+	Datum		values[13];
+	char		nulls[13];
 	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_protocol_operation_product(t->operation)],
 		t->refund_of, GetUserNameFromId(caller, false)};
 
 	use_schema(schema);
-	/* A schema of 1.0 has no momo_request_to_withdraw, and every payment is of version 1. */
-	if (!plans.has_api_version && t->api_version != 1)
+	/*
+	 * A schema of 1.0 has no momo_request_to_withdraw nor momo_cash_transfer,
+	 * and every payment is of version 1.
+	 */
+	if (!plans.has_api_version && (t->api_version != 1 || t->extra_terms != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("momo's schema in this database has no API version of payments"),
 				 errhint("Run ALTER EXTENSION momo UPDATE in this database.")));
 	if (plans.insert == NULL)
 	{
-		Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT2OID};
+		Oid			types[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT2OID, TEXTOID};
 
 		plans.insert = momo_spi_prepare_kept(psprintf("INSERT INTO %s.momo_payments"
 											 " (reference_id, external_id, amount, currency, msisdn,"
@@ -501,9 +509,9 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 											 " WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
 											 " DO NOTHING",
 											 schema,
-											 plans.has_api_version ? ", api_version" : "",
-											 plans.has_api_version ? ", $12" : ""),
-									plans.has_api_version ? 12 : 11, types, 0);
+											 plans.has_api_version ? ", api_version, extra_terms" : "",
+											 plans.has_api_version ? ", $12, $13::jsonb" : ""),
+									plans.has_api_version ? 13 : 11, types, 0);
 	}
 	for (int i = 0; i < 11; i++)
 	{
@@ -512,6 +520,8 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 	}
 	values[11] = Int16GetDatum((int16) t->api_version);
 	nulls[11] = ' ';
+	values[12] = t->extra_terms ? CStringGetTextDatum(t->extra_terms) : (Datum) 0;
+	nulls[12] = t->extra_terms ? ' ' : 'n';
 	*existing = false;
 
 	/*

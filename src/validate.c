@@ -20,6 +20,8 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
 #include "utils/numeric.h"
 
 #include "msisdn.h"
@@ -305,6 +307,9 @@ check_msisdn(Problems *ps, const char *column, char *msisdn, const MomoMarket *l
 		return NULL;
 	}
 	v = momo_msisdn_normalize(msisdn, local, &problem);
+	/* The message names msisdn: another argument's names that one. */
+	if (v == NULL && strcmp(column, "msisdn") != 0 && strncmp(problem.message, "msisdn ", 7) == 0)
+		problem.message = psprintf("%s%s", column, problem.message + 6);
 	if (v == NULL && !(country_unknown && problem.no_country))
 		add_problem(ps, column, problem.sqlstate, problem.message, problem.hint);
 	return v;
@@ -379,6 +384,33 @@ check_api_version(Problems *ps, FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * Checks the arguments (amount, currency, msisdn, external_id,
+ * payer_message, payee_note) of a payment into ps, and fills in terms
+ * (version 1).
+ */
+static void
+check_payment(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+{
+	char	   *currency;
+
+	memset(terms, 0, sizeof(*terms));
+	terms->api_version = 1;
+	currency = text_arg(fcinfo, 1);
+	/* In argument order, so the error names the first bad argument. */
+	terms->amount = check_amount(ps, fcinfo, 0,
+								 (currency && strlen(currency) == 3 &&
+								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
+	terms->currency = check_currency(ps, currency, cfg);
+	terms->msisdn = check_msisdn(ps, "msisdn", text_arg(fcinfo, 2), momo_settings_msisdn_market(), false);
+	terms->external_id = check_text(ps, "external_id", text_arg(fcinfo, 3),
+									 MAX_EXTERNAL_ID_CHARS, false);
+	terms->payer_message = check_text(ps, "payer_message", text_arg(fcinfo, 4),
+									  MAX_MESSAGE_CHARS, true);
+	terms->payee_note = check_text(ps, "payee_note", text_arg(fcinfo, 5),
+								   MAX_MESSAGE_CHARS, true);
+}
+
+/*
  * Checks every argument of a payment function with the arguments (amount,
  * currency, msisdn, external_id, payer_message, payee_note), and the API
  * version at version_argno unless it is negative or the function has no
@@ -390,29 +422,184 @@ momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 					  int version_argno)
 {
 	Problems	ps;
-	char	   *currency;
 
 	ps.n = 0;
-	memset(terms, 0, sizeof(*terms));
-	terms->api_version = 1;
-	currency = text_arg(fcinfo, 1);
-	/* In argument order, so the error names the first bad argument. */
-	terms->amount = check_amount(&ps, fcinfo, 0,
-								 (currency && strlen(currency) == 3 &&
-								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
-	terms->currency = check_currency(&ps, currency, cfg);
-	terms->msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 2), momo_settings_msisdn_market(), false);
-	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 3),
-									 MAX_EXTERNAL_ID_CHARS, false);
-	terms->payer_message = check_text(&ps, "payer_message", text_arg(fcinfo, 4),
-									  MAX_MESSAGE_CHARS, true);
-	terms->payee_note = check_text(&ps, "payee_note", text_arg(fcinfo, 5),
-								   MAX_MESSAGE_CHARS, true);
+	check_payment(&ps, fcinfo, cfg, terms);
 	/* The function of a schema of 1.0 has no version: version 1. */
 	if (version_argno >= 0 && version_argno < PG_NARGS())
 		terms->api_version = check_api_version(&ps, fcinfo, version_argno);
 	raise_problems(&ps);
 }
+
+/*
+ * Checks an optional one-line text of a cash transfer's originating side:
+ * NULL (left out), or at most max_chars characters, not empty, without
+ * control characters.  Returns it or NULL.
+ */
+static char *
+check_detail(Problems *ps, const char *name, char *value, int max_chars)
+{
+	int			chars;
+
+	if (value == NULL)
+		return NULL;
+	chars = pg_mbstrlen(value);
+	if (chars == 0)
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be empty", name),
+					"Pass NULL to leave it out.");
+	else if (chars > max_chars)
+		add_problem(ps, name, ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+					psprintf("%s is too long: %d characters, at most %d are allowed", name, chars, max_chars),
+					NULL);
+	else if (control_char_at(value) >= 0 || has_unicode_control(value))
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("%s must not contain control characters (such as line breaks, tabs or direction overrides)", name),
+					NULL);
+	else
+		return value;
+	return NULL;
+}
+
+/*
+ * Checks an optional code of letters (upper-case, or lower-case when lower)
+ * of min_len to max_len of them; returns it in that case, or NULL.
+ */
+static char *
+check_code(Problems *ps, const char *name, char *value, int min_len, int max_len, bool lower,
+		   const char *what, const char *hint)
+{
+	size_t		len;
+
+	if (value == NULL)
+		return NULL;
+	len = strlen(value);
+	if ((int) len < min_len || (int) len > max_len ||
+		strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != len)
+	{
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("%s must be %s, not \"%s\"", name, what, shown(value)), hint);
+		return NULL;
+	}
+	for (char *c = value; *c; c++)
+		*c = lower ? pg_ascii_tolower((unsigned char) *c) : pg_ascii_toupper((unsigned char) *c);
+	return value;
+}
+
+/* Adds "key":value (a JSON string) to the object being built in buf. */
+static void
+add_member(StringInfo buf, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	appendStringInfoChar(buf, buf->len > 1 ? ',' : ' ');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	escape_json(buf, value);
+}
+
+/*
+ * Checks the arguments of momo_cash_transfer: those of a payment (amount,
+ * currency, msisdn, external_id, payer_message, payee_note), then the
+ * originating side, each optional (NULL: left out of the request):
+ * originating_country, original_amount, original_currency,
+ * payer_identification_type, payer_identification_number, payer_identity,
+ * payer_first_name, payer_surname, payer_language_code, payer_email,
+ * payer_msisdn, payer_gender.  Fills in terms (version 2, and the further
+ * members of MTN's body as the text of a jsonb object, which the row keeps
+ * and every resend sends), or raises one ERROR describing every problem.
+ */
+void
+momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+{
+	Problems	ps;
+	StringInfoData obj;
+	char	   *country;
+	char	   *original_amount = NULL;
+	char	   *original_currency;
+	char	   *id_type;
+	char	   *language;
+	char	   *email;
+	char	   *payer_msisdn = NULL;
+
+	ps.n = 0;
+	check_payment(&ps, fcinfo, cfg, terms);
+	terms->api_version = 2;
+	country = check_code(&ps, "originating_country", text_arg(fcinfo, 6), 2, 2, false,
+						 "an ISO 3166 country code of two letters", "For example 'FR' or 'US'.");
+	if (!PG_ARGISNULL(7))
+	{
+		Numeric		n = PG_GETARG_NUMERIC(7);
+
+		if (numeric_is_nan(n) || numeric_is_inf(n) ||
+			!DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(n),
+											  DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+			add_problem(&ps, "original_amount", ERRCODE_INVALID_PARAMETER_VALUE,
+						psprintf("original_amount must be positive, not %s",
+								 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)))),
+						"The amount sent, in original_currency.");
+		else
+			original_amount = DatumGetCString(DirectFunctionCall1(numeric_out,
+																  DirectFunctionCall1(numeric_trim_scale,
+																					  NumericGetDatum(n))));
+	}
+	original_currency = check_code(&ps, "original_currency", text_arg(fcinfo, 8), 3, 3, false,
+								   "an ISO 4217 currency code of three letters", "For example 'EUR' or 'USD'.");
+	if ((original_amount == NULL) != (original_currency == NULL) &&
+		(PG_ARGISNULL(7) != PG_ARGISNULL(8)))
+		add_problem(&ps, PG_ARGISNULL(7) ? "original_amount" : "original_currency",
+					ERRCODE_NULL_VALUE_NOT_ALLOWED,
+					psprintf("%s must not be null when %s is given",
+							 PG_ARGISNULL(7) ? "original_amount" : "original_currency",
+							 PG_ARGISNULL(7) ? "original_currency" : "original_amount"),
+					"Give the amount sent and its currency together, or neither.");
+	id_type = check_code(&ps, "payer_identification_type", text_arg(fcinfo, 9), 2, 8, false,
+						 "a code of two to eight letters",
+						 "MTN's code of the payer's identity document, such as PASS for a passport.");
+	language = check_code(&ps, "payer_language_code", text_arg(fcinfo, 14), 2, 3, true,
+						  "an ISO 639 code of two or three letters", "For example 'en' or 'fr'.");
+	email = check_detail(&ps, "payer_email", text_arg(fcinfo, 15), 254);
+	if (email)
+	{
+		char	   *at = strchr(email, '@');
+
+		if (at == NULL || at == email || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
+			strpbrk(email, " \"") != NULL)
+		{
+			add_problem(&ps, "payer_email", ERRCODE_INVALID_PARAMETER_VALUE,
+						psprintf("payer_email must be an email address, not \"%s\"", shown(email)),
+						"One @ between the local part and the domain, without spaces.");
+			email = NULL;
+		}
+	}
+	if (!PG_ARGISNULL(16))
+		payer_msisdn = check_msisdn(&ps, "payer_msisdn", text_arg(fcinfo, 16), NULL, false);
+
+	/*
+	 * MTN's names of its members, in its spelling (orginatingCountry too);
+	 * jsonb orders them its own way, which JSON leaves free.
+	 */
+	initStringInfo(&obj);
+	appendStringInfoChar(&obj, '{');
+	add_member(&obj, "orginatingCountry", country);
+	add_member(&obj, "originalAmount", original_amount);
+	add_member(&obj, "originalCurrency", original_currency);
+	add_member(&obj, "payerIdentificationType", id_type);
+	add_member(&obj, "payerIdentificationNumber",
+			   check_detail(&ps, "payer_identification_number", text_arg(fcinfo, 10), 64));
+	add_member(&obj, "payerIdentity", check_detail(&ps, "payer_identity", text_arg(fcinfo, 11), 160));
+	add_member(&obj, "payerFirstName", check_detail(&ps, "payer_first_name", text_arg(fcinfo, 12), 100));
+	add_member(&obj, "payerSurName", check_detail(&ps, "payer_surname", text_arg(fcinfo, 13), 100));
+	add_member(&obj, "payerLanguageCode", language);
+	add_member(&obj, "payerEmail", email);
+	add_member(&obj, "payerMsisdn", payer_msisdn);
+	add_member(&obj, "payerGender", check_detail(&ps, "payer_gender", text_arg(fcinfo, 17), 16));
+	appendStringInfoChar(&obj, '}');
+	raise_problems(&ps);
+	/* As jsonb writes it: the text the row keeps, compared by idempotency. */
+	terms->extra_terms = DatumGetCString(DirectFunctionCall1(jsonb_out,
+															 DirectFunctionCall1(jsonb_in, CStringGetDatum(obj.data))));
+}
+
 
 /*
  * Checks the arguments of momo_refund after the reference id (amount, which

@@ -56,6 +56,13 @@ final_payment('deposit', "momo_deposit(200, 'EUR', '46733000003', 'contract-dep'
 final_payment('refund', "momo_refund('$rtp', amount => 500, external_id => 'contract-ref', "
 	  . "payer_message => 'Partial refund', payee_note => 'Returned item')");
 final_payment('remittance transfer', "momo_remittance_transfer(100, 'EUR', '46733000004', 'contract-rem')");
+my $ct = final_payment('cash transfer',
+	"momo_cash_transfer(150, 'EUR', '46733000009', 'contract-ct', 'From Paris', 'Family', "
+	  . "originating_country => 'FR', original_amount => 160.5, original_currency => 'USD', "
+	  . "payer_identification_type => 'PASS', payer_identification_number => 'X1234567', "
+	  . "payer_identity => 'Jean Dupont', payer_first_name => 'Jean', payer_surname => 'Dupont', "
+	  . "payer_language_code => 'fr', payer_email => 'jean\@example.fr', payer_msisdn => '33612345678', "
+	  . "payer_gender => 'M')");
 my $dep2 = final_payment('deposit, version 2',
 	"momo_deposit(201, 'EUR', '46733000008', 'contract-dep2', 'Float', 'Agent 8', version => 2)");
 my $ref2 = final_payment('refund, version 2', "momo_refund('$rtp', amount => 50, external_id => 'contract-ref2', "
@@ -159,6 +166,8 @@ my @expected = (
 	'disbursement GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/basicuserinfo',
 	'remittance POST /v1_0/transfer',
 	'remittance GET /v1_0/transfer/{referenceId}',
+	'remittance POST /v2_0/cashtransfer',
+	'remittance GET /v2_0/cashtransfer/{referenceId}',
 	'remittance GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
 	'remittance GET /v1_0/accountholder/msisdn/{accountHolderMSISDN}/basicuserinfo',
 	'provisioning POST /v1_0/apiuser',
@@ -214,6 +223,25 @@ for my $p ([ $dep2, 'deposit', 'contract-dep2|46733000008|201|<none>' ],
 		$terms, "the $op of version 2 named its payee" . ($op eq 'refund' ? ' and the refunded payment' : ''));
 	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/disbursement/v1_0/$op/$ref" } @{ $rec->{requests} }),
 		"the $op of version 2 was followed at /disbursement/v1_0/$op/{referenceId}");
+}
+
+# The cash transfer carried its payee and every member of the originating
+# side, and was followed at /v2_0/cashtransfer/{referenceId}.
+{
+	my ($post) = grep {
+		$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $ct
+	} @{ $rec->{requests} };
+	is($post && $post->{path}, '/remittance/v2_0/cashtransfer', 'the cash transfer was POSTed to /remittance/v2_0/cashtransfer');
+	my $body = $post ? JSON::PP::decode_json(Encode::encode('UTF-8', $post->{body})) : {};
+	is(join('|', map { $body->{$_} // '<none>' }
+			qw(amount externalId orginatingCountry originalAmount originalCurrency payerIdentificationType
+			  payerIdentificationNumber payerIdentity payerFirstName payerSurName payerLanguageCode payerEmail
+			  payerMsisdn payerGender)),
+		'150|contract-ct|FR|160.5|USD|PASS|X1234567|Jean Dupont|Jean|Dupont|fr|jean@example.fr|33612345678|M',
+		'the cash transfer carried every member of its originating side, as strings');
+	is($body->{payee} && $body->{payee}{partyId}, '46733000009', 'the cash transfer named its payee');
+	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/remittance/v2_0/cashtransfer/$ct" } @{ $rec->{requests} }),
+		'the cash transfer was followed at /remittance/v2_0/cashtransfer/{referenceId}');
 }
 
 my ($dn_req) = grep { $_->{path} =~ m{/deliverynotification$} } @{ $rec->{requests} };

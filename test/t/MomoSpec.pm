@@ -51,6 +51,10 @@ my %BORROW = (
 	'POST /v1_0/refund'                  => [ 'POST', '/v1_0/transfer', 'refund' ],
 	'POST /v2_0/deposit'                 => [ 'POST', '/v1_0/transfer' ],
 	'POST /v2_0/refund'                  => [ 'POST', '/v1_0/transfer', 'refund' ],
+	# remittance's cash transfer: a transfer's headers and body, plus the
+	# originating side (README's "Bodies"), and a transfer's status GET
+	'POST /v2_0/cashtransfer'            => [ 'POST', '/v1_0/transfer', 'cashtransfer' ],
+	'GET /v2_0/cashtransfer/{referenceId}' => [ 'GET', '/v1_0/transfer/{referenceId}' ],
 	'GET /v1_0/deposit/{referenceId}'    => [ 'GET',  '/v1_0/transfer/{referenceId}' ],
 	'GET /v1_0/refund/{referenceId}'     => [ 'GET',  '/v1_0/transfer/{referenceId}' ],
 	'GET *'                              => [ 'GET',  '/v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active' ],
@@ -254,7 +258,7 @@ sub check
 		{
 			push @defs, { op => $s->{op}, path_values => $found[0]{path_values},
 				borrowed => "$op0->{file} lists it; checked as $b->[0] $b->[1] of $s->{op}{file}",
-				refund => ($b->[2] // '') eq 'refund' };
+				refund => ($b->[2] // '') };
 		}
 	}
 	my %seen;
@@ -440,8 +444,12 @@ sub _type_of
 }
 
 # The JSON-Schema subset: type, properties, required, enum, format uuid,
-# maxLength, $ref, additionalProperties (when stated), items.  $refund adds
-# referenceIdToRefund to a transfer's schema (see %BORROW).
+# maxLength, $ref, additionalProperties (when stated), items.  $refund
+# ('refund') adds referenceIdToRefund to a transfer's schema, and
+# ('cashtransfer') the originating side of a cash transfer (see %BORROW).
+my @CASH_TRANSFER_MEMBERS = qw(orginatingCountry originalAmount originalCurrency payerIdentificationType
+  payerIdentificationNumber payerIdentity payerFirstName payerSurName payerLanguageCode payerEmail
+  payerMsisdn payerGender);
 sub _validate
 {
 	my ($doc, $schema, $v, $where, $refund) = @_;
@@ -450,7 +458,12 @@ sub _validate
 	return @p unless ref $schema eq 'HASH';
 	my $props = { %{ $schema->{properties} || {} } };
 	my @required = @{ $schema->{required} || [] };
-	if ($refund && $where eq 'body')
+	if (($refund // '') eq 'cashtransfer' && $where eq 'body')
+	{
+		# README, "Bodies", and MTN's CashTransfer: every member a string
+		$props->{$_} = { type => 'string' } for @CASH_TRANSFER_MEMBERS;
+	}
+	if (($refund // '') eq 'refund' && $where eq 'body')
 	{
 		# README, "Bodies": "refund adds referenceIdToRefund" (a UUID)
 		$props->{referenceIdToRefund} = { type => 'string', format => 'uuid' };
