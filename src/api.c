@@ -5,7 +5,8 @@
  *
  *	  One access token per product is cached in shared memory for every
  *	  backend and the worker, and refreshed momo.token_refresh_margin before
- *	  it expires or when the credentials change.  When MTN refuses a
+ *	  it expires (halfway through its life at the latest, see
+ *	  refresh_due_at) or when the credentials change.  When MTN refuses a
  *	  product's subscription key and its other key is set, every process
  *	  switches that product to the other key (key rotation); a product on
  *	  its secondary key tries the primary again whenever it needs a new
@@ -123,6 +124,21 @@ typedef enum TokenState
 } TokenState;
 
 /*
+ * When the token in slot falls due for refresh: momo.token_refresh_margin
+ * before it expires, or halfway through its life, whichever comes later --
+ * a token never falls due as it comes, however short its life (MTN's last
+ * an hour, and the margin may be an hour too).
+ */
+static TimestampTz
+refresh_due_at(const MomoTokenSlot *slot)
+{
+	TimestampTz by_margin = slot->expires_at - (TimestampTz) momo_token_refresh_margin_s * USECS_PER_SEC;
+	TimestampTz halfway = slot->obtained_at + (slot->expires_at - slot->obtained_at) / 2;
+
+	return Max(by_margin, halfway);
+}
+
+/*
  * Looks at cfg's cached token: a copy of it in *token unless TOKEN_NONE,
  * and the subscription key index it goes with (or the product uses) in
  * *key.  refused, when not NULL, is a token MTN just refused: it is not
@@ -133,7 +149,6 @@ look_up_token(const MomoConfig *cfg, const char *refused, char **token, int *key
 {
 	uint32		hash = momo_settings_credentials_hash(cfg);
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz fresh_until = TimestampTzPlusMilliseconds(now, momo_token_refresh_margin_s * 1000L);
 	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
 	TokenState	state = TOKEN_NONE;
 
@@ -146,7 +161,7 @@ look_up_token(const MomoConfig *cfg, const char *refused, char **token, int *key
 		if (slot->token[0] != '\0' && slot->expires_at > now &&
 			(refused == NULL || strcmp(refused, slot->token) != 0))
 		{
-			state = (slot->expires_at > fresh_until) ? TOKEN_FRESH : TOKEN_DUE;
+			state = (now < refresh_due_at(slot)) ? TOKEN_FRESH : TOKEN_DUE;
 			*token = pstrdup(slot->token);
 		}
 	}
@@ -283,7 +298,7 @@ typedef struct BackgroundFetch
 	MemoryContext cxt;			/* NULL: no fetch of the product under way */
 	TokenFetch	f;
 	MomoHttpRequest *req;		/* its try in flight */
-	TimestampTz retry_at;		/* after a failure, no new fetch before */
+	TimestampTz next_at;		/* no new fetch before (see background_done) */
 	MomoCall  **parked;			/* calls answered 401 that wait for its end
 								 * (in TopMemoryContext) */
 	int			nparked;
@@ -387,7 +402,7 @@ background_try(MomoHttpClient *client, BackgroundFetch *b, int max_in_flight)
 
 /*
  * Starts a fetch of a new token for cfg's product in the background, unless
- * one is under way, or the last one failed less than a second
+ * one is under way, or the last one ended less than a second
  * (momo.retry_base, if longer) ago.
  */
 static void
@@ -395,7 +410,7 @@ background_start(MomoHttpClient *client, const MomoConfig *cfg, int max_in_fligh
 {
 	BackgroundFetch *b = &background[cfg->product];
 
-	if (b->cxt != NULL || GetCurrentTimestamp() < b->retry_at)
+	if (b->cxt != NULL || GetCurrentTimestamp() < b->next_at)
 		return;
 	b->cxt = AllocSetContextCreate(TopMemoryContext, "momo token fetch", ALLOCSET_SMALL_SIZES);
 	fetch_begin(&b->f, cfg);
@@ -442,10 +457,15 @@ background_done(StepState *st, BackgroundFetch *b, MomoHttpRequest *req)
 			error = pstrdup(b->f.error);
 		if (b->f.token)
 			explicit_bzero(b->f.token, strlen(b->f.token));
-		if (step == FETCH_FAILED)
-			b->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													  Max(momo_retry_base_ms, 1000));
 	}
+
+	/*
+	 * However it ended, the next fetch of the product starts a second
+	 * (momo.retry_base, if longer) later at the earliest: a token that is
+	 * refused, or due for refresh, or expired as it comes never makes the
+	 * worker ask for tokens in a loop.
+	 */
+	b->next_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(momo_retry_base_ms, 1000));
 	background_end(b);
 	if (background_done_fn)
 		background_done_fn(cfg, r, error, st->arg);

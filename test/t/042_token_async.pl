@@ -97,6 +97,14 @@ sub status_of
 	return $row ? $row->{status} : 'none';
 }
 
+# Waits until a token of 20 s fetched before $since (the success of a
+# payment sent with it) is due for refresh: halfway through its life.
+sub wait_until_due
+{
+	my ($since) = @_;
+	usleep(100_000) while time() < $since + 10.5;
+}
+
 ############################################################################
 # 1. Collection has no valid token (its credentials changed) and its token
 # endpoint is slow; disbursement has a fresh token.
@@ -126,13 +134,14 @@ is(status_of($d1), 'successful', 'the payout is successful');
 is(status_of($c1), 'successful', 'the collection payment is successful');
 
 ############################################################################
-# 2. Collection's token is valid but due for refresh (tokens that last as
-# long as momo.token_refresh_margin, 60 s, are due as soon as they come),
-# and its token endpoint is slow: the old token is used meanwhile.
-sandbox_post('/_sandbox/config', { token_delay_ms => 0, token_lifetime => 60 });
+# 2. Collection's token is valid but due for refresh (tokens of 20 s are due
+# halfway through their life, after 10 s), and its token endpoint is slow:
+# the old token is used meanwhile.
+sandbox_post('/_sandbox/config', { token_delay_ms => 0, token_lifetime => 20 });
 ok(set_momo($node, subscription_key_secondary => $K4), 'new credentials again');
 is(status_of(request_payment($node, msisdn => '46733000200', external_id => 'c-2')), 'successful',
-	'a collection payment: collection has a token of 60 s, due for refresh');
+	'a collection payment: collection has a token of 20 s');
+wait_until_due(time());
 sandbox_post('/_sandbox/config', { token_delay_ms => $SLOW_MS });
 $mark = scalar @{ token_log() };
 my $c3 = request_payment($node, msisdn => '46733000200', external_id => 'c-3');
@@ -165,8 +174,9 @@ my @c4 = grep { $_->{product} eq 'collection' } @{ token_log() };
 ok((grep { $_->{status} == 401 } @c4) && (grep { $_->{status} == 200 } @c4),
 	'a token request was refused (the primary), another answered (the secondary)');
 
-# MTN accepts the primary again: the next refresh (every token is due)
+# MTN accepts the primary again: the next refresh, once the token is due,
 # tries it first, and brings collection back to it.
+wait_until_due(time());
 $pos = log_position($node);
 sandbox_post('/_sandbox/keys', { refuse => [] });
 is(status_of(request_payment($node, msisdn => '46733000200', external_id => 'c-5')), 'successful',
