@@ -94,6 +94,8 @@ typedef struct TokenFetch
 {
 	const MomoConfig *cfg;
 	uint32		hash;			/* of cfg's credentials when it began */
+	uint32		key_switches;	/* the slot's, when it began */
+	int			restarts;		/* begun again after a switch (fetch_finish) */
 	TimestampTz started;
 	int			key;			/* the key of the try to make (or made) */
 	bool		retry_primary;	/* that try is the primary again, for a
@@ -182,6 +184,7 @@ fetch_begin(TokenFetch *f, const MomoConfig *cfg)
 	f->hash = momo_settings_credentials_hash(cfg);
 	f->started = GetCurrentTimestamp();
 	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	f->key_switches = slot->key_switches;
 	if (slot->credentials_hash == f->hash)
 	{
 		use_key = slot->key;
@@ -196,10 +199,48 @@ fetch_begin(TokenFetch *f, const MomoConfig *cfg)
 }
 
 /*
+ * Whether a call's refusal switched the key of f's product (switch_key)
+ * since f began; the caller holds the lock.
+ */
+static bool
+fetch_overtaken(TokenFetch *f)
+{
+	return momo_shared->token[f->cfg->product].key_switches != f->key_switches;
+}
+
+/*
+ * f's try was overtaken by a switch of key: what it brought, a token or a
+ * refusal, is of the key the product no longer uses (storing it would put
+ * the product back on a key MTN just refused).  It is dropped, unstored and
+ * not counted as a failure, and f begins again with the key the product
+ * uses now -- a few times at most: keys switching without end are a
+ * failure.
+ */
+static FetchStep
+fetch_restart(TokenFetch *f)
+{
+	int			restarts = f->restarts + 1;
+
+	if (f->token)
+		explicit_bzero(f->token, strlen(f->token));
+	if (restarts > 4)
+	{
+		f->token = NULL;
+		f->result = MOMO_TOKEN_TRANSIENT;
+		f->error = pstrdup("the subscription key in use kept changing while a new token was fetched");
+		return FETCH_FAILED;
+	}
+	fetch_begin(f, f->cfg);
+	f->restarts = restarts;
+	return FETCH_AGAIN;
+}
+
+/*
  * Finishes one try of f, whose request req is done (its credentials already
  * wiped): either a token, stored in the product's shared slot (with the key
  * it came with: a switch is logged), or another key to try, or a failure,
- * counted for momo_health.  f->token and f->error are made in the current
+ * counted for momo_health.  A try overtaken by a switch of key is made
+ * again (fetch_restart).  f->token and f->error are made in the current
  * memory context.
  */
 static FetchStep
@@ -208,6 +249,7 @@ fetch_finish(TokenFetch *f, MomoHttpRequest *req)
 	const MomoConfig *cfg = f->cfg;
 	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
 	MomoTokenResult r;
+	bool		overtaken;
 	int			from;
 
 	f->token = NULL;
@@ -219,6 +261,12 @@ fetch_finish(TokenFetch *f, MomoHttpRequest *req)
 	f->result = r;
 	if (r != MOMO_TOKEN_OK)
 	{
+		LWLockAcquire(momo_shared->lock, LW_SHARED);
+		overtaken = fetch_overtaken(f);
+		LWLockRelease(momo_shared->lock);
+		if (overtaken)
+			return fetch_restart(f);
+
 		if (f->retry_primary)
 		{
 			/* The primary again did not work: the secondary, as before. */
@@ -248,6 +296,11 @@ fetch_finish(TokenFetch *f, MomoHttpRequest *req)
 	}
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	if (fetch_overtaken(f))
+	{
+		LWLockRelease(momo_shared->lock);
+		return fetch_restart(f);
+	}
 	from = set_slot_key(slot, f->hash, f->key);
 	slot->expires_at = TimestampTzPlusMilliseconds(f->started, f->expires_in * 1000L);
 	slot->refreshes++;
@@ -603,6 +656,7 @@ switch_key(const MomoConfig *cfg, int key_refused)
 	{
 		from = set_slot_key(slot, hash, other);
 		slot->token[0] = '\0';
+		slot->key_switches++;	/* the fetches under way are overtaken */
 	}
 	LWLockRelease(momo_shared->lock);
 	log_key_switch(cfg, from, other, true);

@@ -33,6 +33,8 @@ typedef struct MomoTokenSlot
 	TimestampTz failed_since;	/* the first failure since a token was last
 								 * obtained, or 0 */
 	TimestampTz obtained_at;	/* when a token was last obtained, or 0 */
+	uint32		key_switches;	/* switches of key after a refusal (switch_key),
+								 * since the start */
 	char		token[MOMO_MAX_TOKEN_LEN];
 } MomoTokenSlot;
 
