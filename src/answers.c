@@ -153,6 +153,7 @@ momo_answers_classify(MomoOp op, long status, const char *body, size_t len, Momo
 
 	a->http_status = (int) status;
 	a->not_sent = false;
+	a->given_back = false;
 	a->reason = NULL;
 	a->financial_transaction_id = NULL;
 	a->error = NULL;

@@ -42,6 +42,9 @@ typedef struct MomoAnswer
 	char	   *financial_transaction_id;
 	char	   *error;			/* for last_error; NULL for a clean answer */
 	bool		not_sent;		/* the request provably never reached MTN */
+	bool		given_back;		/* the worker only: MTN processed nothing of
+								 * the call, which is given back unsent (not
+								 * recorded, due again; see api.c, give_back) */
 	double		elapsed;		/* seconds */
 } MomoAnswer;
 

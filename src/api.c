@@ -369,9 +369,11 @@ typedef struct StepState
 
 static void second_try(StepState *st, MomoCall *call);
 static void no_second_try(StepState *st, MomoCall *call, const char *error);
+static void give_back(StepState *st, MomoCall *call);
 
 static bool background_tokens = false;
 static MomoTokenDoneFn background_done_fn = NULL;
+static MomoRepeatFn background_may_repeat_fn = NULL;
 static BackgroundFetch background[MOMO_N_PRODUCTS];
 
 /* Connections to MTN beyond max_in_flight, for the token fetches in the background. */
@@ -544,15 +546,18 @@ background_done(StepState *st, BackgroundFetch *b, MomoHttpRequest *req)
  * for MTN: a token due for refresh is still handed out while a new one is
  * fetched in the background, on the multi handle with the calls; with no
  * valid token it starts that fetch and returns MOMO_TOKEN_PENDING.  fn hears
- * of each fetch's end (from momo_api_step, with its arg).
+ * of each fetch's end (from momo_api_step, with its arg).  may_repeat is
+ * asked before a call answered 401 is repeated, which may be long after it
+ * was started (see second_try).
  */
 void
-momo_api_background_tokens(MomoTokenDoneFn fn)
+momo_api_background_tokens(MomoTokenDoneFn fn, MomoRepeatFn may_repeat)
 {
 	if (!background_tokens)
 		on_proc_exit(background_wipe_at_exit, (Datum) 0);
 	background_tokens = true;
 	background_done_fn = fn;
+	background_may_repeat_fn = may_repeat;
 }
 
 /* Returns how many token fetches are under way in the background. */
@@ -776,20 +781,40 @@ step_done(MomoHttpRequest *req, void *arg)
 /*
  * Starts the second try of call, answered 401 on its first, with a fresh
  * token; in the worker, a call whose token is on its way waits for it
- * (park_call).  Without a token, the 401 is its final answer.
+ * (park_call), and one the worker may no longer send (its product was
+ * paused meanwhile) is given back unsent.  Without a token, the 401 is its
+ * final answer.
  */
 static void
 second_try(StepState *st, MomoCall *call)
 {
-	MemoryContext old = MemoryContextSwitchTo(call->cxt);
+	MemoryContext old;
 	char	   *error = NULL;
 	MomoTokenResult r;
 
+	if (background_tokens && background_may_repeat_fn &&
+		!background_may_repeat_fn(call, st->arg))
+	{
+		give_back(st, call);
+		return;
+	}
+	old = MemoryContextSwitchTo(call->cxt);
 	r = momo_api_start(st->client, call, st->max_in_flight, &error);
 	MemoryContextSwitchTo(old);
 	if (r == MOMO_TOKEN_OK || (r == MOMO_TOKEN_PENDING && park_call(call)))
 		return;
 	no_second_try(st, call, error);
+}
+
+/*
+ * Hands back call, answered 401 on its first try, unsent: MTN processed
+ * nothing of it (the worker only: it is not recorded, and due again).
+ */
+static void
+give_back(StepState *st, MomoCall *call)
+{
+	call->answer.given_back = true;
+	st->fn(call, &call->answer, st->arg);
 }
 
 /* Hands the final answer of call, whose second try got no token (error: why). */

@@ -35,7 +35,13 @@ typedef void (*MomoAnswerFn) (MomoCall *call, MomoAnswer *answer, void *arg);
 typedef void (*MomoTokenDoneFn) (const MomoConfig *cfg, MomoTokenResult r, const char *error,
 								 void *arg);
 
-extern void momo_api_background_tokens(MomoTokenDoneFn fn);
+/*
+ * Says whether call, answered 401 and about to be repeated with a new token,
+ * may be repeated now (false: it is given back unsent, see MomoAnswer).
+ */
+typedef bool (*MomoRepeatFn) (MomoCall *call, void *arg);
+
+extern void momo_api_background_tokens(MomoTokenDoneFn fn, MomoRepeatFn may_repeat);
 extern int	momo_api_fetching_tokens(void);
 extern void momo_api_abandon(MomoHttpClient *client);
 extern MomoTokenResult momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg,

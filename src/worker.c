@@ -1378,6 +1378,12 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	st->in_flight--;
 	if (call->op == MOMO_OP_CREATE)
 		st->sends_in_flight--;
+	if (answer->given_back)
+	{
+		/* MTN processed nothing of it: unsent, as drop_waiting gives them up. */
+		release_job(st, job);
+		return;
+	}
 	if (st->nanswered == 0)
 		st->first_answer_at = GetCurrentTimestamp();
 	dlist_push_tail(&st->answered, &job->node);
@@ -1393,6 +1399,24 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 			drop_waiting(st, job->product, true);
 		}
 	}
+}
+
+/*
+ * Whether call, answered 401 and waiting for a new token (api.c,
+ * second_try), may be repeated: not a payment request whose product was
+ * paused since it was started (see_pauses looks first), which is given back
+ * unsent as those claimed ahead are (drop_waiting).  A status check may.
+ */
+static bool
+may_repeat(MomoCall *call, void *arg)
+{
+	WorkerState *st = (WorkerState *) arg;
+	Job		   *job = (Job *) call->context;
+
+	if (call->op != MOMO_OP_CREATE)
+		return true;
+	see_pauses(st);
+	return !sending_paused(st, job->product);
 }
 
 /* What recheck_waiting asks of look_sendable. */
@@ -2129,7 +2153,7 @@ momo_worker_main(Datum arg)
 	dlist_init(&st.answered);
 	resolve_configs(&st);
 	st.client = momo_http_client();
-	momo_api_background_tokens(token_fetched);
+	momo_api_background_tokens(token_fetched, may_repeat);
 
 	for (;;)
 	{
