@@ -189,7 +189,7 @@ fetch_begin(TokenFetch *f, const MomoConfig *cfg)
 	{
 		use_key = slot->key;
 		/* A token of the secondary key to replace: the primary first. */
-		retry_primary = (use_key == 1 && slot->token[0] != '\0');
+		retry_primary = (use_key == 1 && (slot->token[0] != '\0' || slot->token_refused));
 	}
 	LWLockRelease(momo_shared->lock);
 	if (cfg->subscription_key[use_key] == NULL)
@@ -305,6 +305,7 @@ fetch_finish(TokenFetch *f, MomoHttpRequest *req)
 	slot->expires_at = TimestampTzPlusMilliseconds(f->started, f->expires_in * 1000L);
 	slot->refreshes++;
 	slot->obtained_at = f->started;
+	slot->token_refused = false;
 	strlcpy(slot->token, f->token, sizeof(slot->token));
 	LWLockRelease(momo_shared->lock);
 	log_key_switch(cfg, from, f->key, f->fell_back);
@@ -661,11 +662,36 @@ switch_key(const MomoConfig *cfg, int key_refused)
 	{
 		from = set_slot_key(slot, hash, other);
 		slot->token[0] = '\0';
+		slot->token_refused = false;	/* the key was: no token to replace */
 		slot->key_switches++;	/* the fetches under way are overtaken */
 	}
 	LWLockRelease(momo_shared->lock);
 	log_key_switch(cfg, from, other, true);
 	return from != other;
+}
+
+/*
+ * MTN refused token (401: expired or revoked) on a call of cfg's product:
+ * if it is still the product's cached token, it is forgotten, so that no
+ * other call is sent with it and the product waits for a new one (which,
+ * for a product on its secondary key, is asked for with the primary first,
+ * as for any token to replace: see fetch_begin).
+ */
+static void
+forget_token(const MomoConfig *cfg, const char *token)
+{
+	uint32		hash = momo_settings_credentials_hash(cfg);
+	MomoTokenSlot *slot = &momo_shared->token[cfg->product];
+
+	if (token == NULL)
+		return;
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	if (slot->credentials_hash == hash && slot->token[0] != '\0' && strcmp(slot->token, token) == 0)
+	{
+		explicit_bzero(slot->token, sizeof(slot->token));
+		slot->token_refused = true;
+	}
+	LWLockRelease(momo_shared->lock);
 }
 
 /* Raises the ERROR that describes a failure to get an access token. */
@@ -766,6 +792,8 @@ step_done(MomoHttpRequest *req, void *arg)
 	momo_protocol_classify(call->op, req, &call->answer);
 	momo_http_request_free(req);
 	MemoryContextSwitchTo(old);
+	if (call->answer.verdict == MOMO_TOKEN_REFUSED)
+		forget_token(call->cfg, call->token);
 	if (call->refused == NULL &&
 		(call->answer.verdict == MOMO_TOKEN_REFUSED || call->answer.verdict == MOMO_KEY_REFUSED))
 	{
@@ -782,8 +810,8 @@ step_done(MomoHttpRequest *req, void *arg)
  * Starts the second try of call, answered 401 on its first, with a fresh
  * token; in the worker, a call whose token is on its way waits for it
  * (park_call), and one the worker may no longer send (its product was
- * paused meanwhile) is given back unsent.  Without a token, the 401 is its
- * final answer.
+ * paused meanwhile) is given back unsent.  Without a token, see
+ * no_second_try.
  */
 static void
 second_try(StepState *st, MomoCall *call)
@@ -817,15 +845,29 @@ give_back(StepState *st, MomoCall *call)
 	st->fn(call, &call->answer, st->arg);
 }
 
-/* Hands the final answer of call, whose second try got no token (error: why). */
+/*
+ * Hands the final answer of call, answered 401 on its first try, whose
+ * second try got no token (error: why).  A 401 means MTN processed nothing:
+ * the call is not counted as sent.  The worker gives it back (its product
+ * waits for a token, see look_up_token); elsewhere it is to be tried again
+ * later, unsent.
+ */
 static void
 no_second_try(StepState *st, MomoCall *call, const char *error)
 {
-	MemoryContext old = MemoryContextSwitchTo(call->cxt);
+	MemoryContext old;
 
+	if (background_tokens)
+	{
+		give_back(st, call);
+		return;
+	}
+	old = MemoryContextSwitchTo(call->cxt);
 	call->answer.error = psprintf("%s; then no new access token: %s",
 								  call->answer.error ? call->answer.error : "HTTP 401",
 								  error ? error : "unknown");
+	call->answer.verdict = MOMO_RETRY;
+	call->answer.not_sent = true;
 	MemoryContextSwitchTo(old);
 	st->fn(call, &call->answer, st->arg);
 }
@@ -939,6 +981,8 @@ momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const ch
 			break;
 		if (pass == 0 && req->response_len > 0 && strstr(req->response, "subscription key"))
 			switch_key(cfg, key);
+		else
+			forget_token(cfg, token);
 		refused = token;
 	}
 	return req;

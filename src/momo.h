@@ -35,6 +35,8 @@ typedef struct MomoTokenSlot
 	TimestampTz obtained_at;	/* when a token was last obtained, or 0 */
 	uint32		key_switches;	/* switches of key after a refusal (switch_key),
 								 * since the start */
+	bool		token_refused;	/* token[] is empty because MTN refused it
+								 * (forget_token): it is to be replaced */
 	char		token[MOMO_MAX_TOKEN_LEN];
 } MomoTokenSlot;
 
