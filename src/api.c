@@ -603,11 +603,33 @@ momo_api_get_token(MomoHttpClient *client, const MomoConfig *cfg, const char *re
 	TokenState	state;
 	TokenFetch	f;
 	FetchStep	step;
+	MomoConfigProblem problem;
 
 	*error = NULL;
 	state = look_up_token(cfg, refused, token, key);
 	if (state == TOKEN_FRESH)
 		return MOMO_TOKEN_OK;
+
+	/*
+	 * No fetch starts with an incomplete configuration: the worker's may
+	 * have lost its credentials in a reload since its calls were started or
+	 * claimed (it resolves its configuration anew), and a token request
+	 * would carry "(null)" for them.
+	 */
+	if (momo_settings_check(cfg, &problem))
+	{
+		if (state == TOKEN_DUE)
+			return MOMO_TOKEN_OK;	/* valid meanwhile */
+		if (!background_tokens)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("momo is not configured for %s: %s",
+							momo_product_names[cfg->product], problem.message),
+					 errdetail("Setting: %s.", problem.setting),
+					 problem.hint ? errhint("%s", problem.hint) : 0));
+		*error = problem.message;
+		return MOMO_TOKEN_LOGIN_FAILED;
+	}
 	if (background_tokens)
 	{
 		background_start(client, cfg, momo_max_in_flight);
