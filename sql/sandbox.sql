@@ -41,6 +41,21 @@ LANGUAGE sql AS $$ SELECT momo_test.sandbox('requests/' || ref::text) $$;
 CREATE FUNCTION momo_test.stat(name text) RETURNS bigint
 LANGUAGE sql AS $$ SELECT (momo_test.sandbox('stats') ->> name)::bigint $$;
 
+-- What the sandbox recorded of a payment's requests (/_sandbox/recorded; by
+-- the path, or the X-Reference-Id header): method and path, the reference
+-- id shown as <ref>, and how many (a POST answered 401, for a token the
+-- sandbox's reset forgot, is sent again after a new token).
+CREATE FUNCTION momo_test.requests_of(ref uuid)
+RETURNS TABLE (method text, path text, requests bigint)
+LANGUAGE sql AS $$
+    SELECT r->>'method', replace(r->>'path', ref::text, '<ref>'), count(*)
+      FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
+     WHERE r->>'path' LIKE '%/' || ref::text
+        OR EXISTS (SELECT FROM jsonb_each_text(r->'headers') h
+                    WHERE lower(h.key) = 'x-reference-id' AND h.value = ref::text)
+     GROUP BY 1, 2
+$$;
+
 -- A clean sandbox: no payments, counters at zero, no faults.
 SELECT momo_test.sandbox('reset', '{}') IS NOT NULL AS reset;
 SELECT momo_test.stat('rtp_posts') AS rtp_posts, momo_test.stat('payments') AS payments;

@@ -8,19 +8,6 @@
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- What the sandbox recorded of a payment's requests (by the path, or the
--- X-Reference-Id header): method and path, the reference id shown as <ref>.
-CREATE FUNCTION momo_test.requests_of(ref uuid)
-RETURNS TABLE (method text, path text, requests bigint)
-LANGUAGE sql AS $$
-    SELECT r->>'method', replace(r->>'path', ref::text, '<ref>'), count(*)
-      FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
-     WHERE r->>'path' LIKE '%/' || ref::text
-        OR EXISTS (SELECT FROM jsonb_each_text(r->'headers') h
-                    WHERE lower(h.key) = 'x-reference-id' AND h.value = ref::text)
-     GROUP BY 1, 2
-$$;
-
 -- A successful request to pay, to refund.
 SELECT momo_request_to_pay(100, 'EUR', '46733000040', 'V2-RTP') AS rtp \gset
 SELECT status FROM momo_test.outcome(:'rtp');
@@ -104,4 +91,3 @@ SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amo
                                'transfer', 'disbursement', 2, '2026-01-01', '2026-01-01', '2026-01-01')$$);
 \pset tuples_only off
 \pset format aligned
-DROP FUNCTION momo_test.requests_of(uuid);

@@ -8,21 +8,6 @@
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- What the sandbox recorded of a payment's requests (by the path, or the
--- X-Reference-Id header): method and path, the reference id shown as <ref>,
--- and how many (a POST answered 401, for a token the sandbox's reset
--- forgot, is sent again after a new token).
-CREATE FUNCTION momo_test.requests_of(ref uuid)
-RETURNS TABLE (method text, path text, requests bigint)
-LANGUAGE sql AS $$
-    SELECT r->>'method', replace(r->>'path', ref::text, '<ref>'), count(*)
-      FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
-     WHERE r->>'path' LIKE '%/' || ref::text
-        OR EXISTS (SELECT FROM jsonb_each_text(r->'headers') h
-                    WHERE lower(h.key) = 'x-reference-id' AND h.value = ref::text)
-     GROUP BY 1, 2
-$$;
-
 -- Version 1, successful; version 2, rejected by the payer (the sandbox's
 -- 46733123451); version 2, successful.
 SELECT momo_request_to_withdraw(25, 'EUR', '46733000025', 'WD-1', 'Cash out', 'Agent 7') AS v1 \gset
@@ -138,4 +123,3 @@ REVOKE ALL ON FUNCTION momo_request_to_withdraw(numeric, text, text, text, text,
 REVOKE ALL ON FUNCTION momo_test.try(text) FROM momo_wd_app;
 REVOKE ALL ON SCHEMA public, momo_test FROM momo_wd_app;
 DROP ROLE momo_wd_app;
-DROP FUNCTION momo_test.requests_of(uuid);
