@@ -647,20 +647,13 @@ momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg
 char *
 momo_validate_language(FunctionCallInfo fcinfo, int argno)
 {
+	Problems	ps;
 	char	   *language;
-	size_t		len;
 
-	language = text_arg(fcinfo, argno);
-	len = strlen(language);
-	if (len < 2 || len > 3 ||
-		strspn(language, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("language must be an ISO 639 code of two or three letters"),
-				 errhint("For example 'rw' (Kinyarwanda), 'en' or 'fr'."),
-				 momo_validate_column("language")));
-	for (char *c = language; *c; c++)
-		*c = pg_ascii_tolower((unsigned char) *c);
+	ps.n = 0;
+	language = check_code(&ps, "language", text_arg(fcinfo, argno), 2, 3, true,
+						  "an ISO 639 code of two or three letters", "For example 'rw' (Kinyarwanda), 'en' or 'fr'.");
+	raise_problems(&ps);
 	return language;
 }
 
