@@ -410,12 +410,16 @@ ALTER TABLE @extschema@.momo_payments
         CHECK ((api_version = 1 AND operation <> 'cash_transfer')
                OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))),
     ADD CONSTRAINT momo_payments_extra_terms
-        CHECK ((operation = 'cash_transfer') = (extra_terms IS NOT NULL));
+        CHECK ((operation = 'cash_transfer') = (extra_terms IS NOT NULL)),
+    ADD COLUMN callback_url text,
+    ADD CONSTRAINT momo_payments_callback_url
+        CHECK (pg_catalog.octet_length(callback_url) OPERATOR(pg_catalog.<=) 2000);
 
 COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw) or disbursement/remittance (payouts)';
 COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of)';
 COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer';
 COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side (NULL for the others); they never change';
+COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     amount numeric,
@@ -424,23 +428,27 @@ CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
-    version integer DEFAULT 1)
+    version integer DEFAULT 1,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_withdraw'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) IS
+COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) IS
     'queue a request to withdraw (cash-out) from msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
 
 -- Deposits and refunds in MTN's version 1 or 2 (momo_deposit and momo_refund
--- take a version): a new argument changes each function's signature, so
--- the function of 1.0 is dropped and the new one created.  DROP would lose
--- the EXECUTE a DBA granted on the old function: its grants are saved
--- first (in a setting of this transaction), and given again on the new one
--- after it is created and revoked from PUBLIC as a fresh install does.
+-- take a version), and a callback URL per payment (every function that
+-- requests one takes a callback_url): a new argument changes each
+-- function's signature, so the function of 1.0 is dropped and the new one
+-- created.  DROP would lose the EXECUTE a DBA granted on the old function:
+-- its grants are saved first (in a setting of this transaction), and given
+-- again on the new one after it is created and revoked from PUBLIC as a
+-- fresh install does.  (A view or a SQL-standard function body that calls
+-- one of them makes the DROP, and so the update, fail: it names the object.)
 DO $$
 BEGIN
     PERFORM pg_catalog.set_config('momo_upgrade.deposit_acl',
@@ -451,11 +459,80 @@ BEGIN
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_refund(uuid, numeric, text, text, text)'::pg_catalog.regprocedure), ''),
         true);
+    PERFORM pg_catalog.set_config('momo_upgrade.request_to_pay_acl',
+        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
+    PERFORM pg_catalog.set_config('momo_upgrade.transfer_acl',
+        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
+    PERFORM pg_catalog.set_config('momo_upgrade.remittance_transfer_acl',
+        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
 END
 $$;
 
 DROP FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text);
 DROP FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text);
+DROP FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text);
+DROP FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text);
+DROP FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text);
+
+CREATE FUNCTION @extschema@.momo_request_to_pay(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_request_to_pay'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) IS
+    'queue a request to pay; sent by the momo worker when the transaction commits';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.momo_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_transfer'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) IS
+    'queue a disbursement transfer (pay out to msisdn); sent by the momo worker when the transaction commits';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.momo_remittance_transfer(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    payer_message text DEFAULT NULL,
+    payee_note text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_remittance_transfer'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) IS
+    'queue a remittance transfer to msisdn (needs the momo.remittance_* settings)';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.momo_deposit(
     amount numeric,
@@ -464,13 +541,14 @@ CREATE FUNCTION @extschema@.momo_deposit(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
-    version integer DEFAULT 1)
+    version integer DEFAULT 1,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_deposit'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) IS
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) IS
     'queue a disbursement deposit to msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_refund(
@@ -479,17 +557,18 @@ CREATE FUNCTION @extschema@.momo_refund(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
-    version integer DEFAULT 1)
+    version integer DEFAULT 1,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_refund'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) IS
+COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) IS
     'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left; with MTN''s API version 1 or 2';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) FROM PUBLIC;
 
 -- The EXECUTE each role (or PUBLIC) had on the old function, with its
 -- grant option, but not the owner's own (which a fresh install has too).
@@ -499,8 +578,11 @@ DECLARE
     g record;
 BEGIN
     FOR f IN SELECT * FROM (VALUES
-            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer)'::pg_catalog.regprocedure),
-            ('momo_upgrade.refund_acl', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer)'::pg_catalog.regprocedure)) AS v(setting, fn)
+            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.refund_acl', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.request_to_pay_acl', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.transfer_acl', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.remittance_transfer_acl', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
     LOOP
         FOR g IN SELECT a.grantee, a.is_grantable
                  FROM pg_catalog.aclexplode(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[]) AS a
@@ -537,13 +619,14 @@ CREATE FUNCTION @extschema@.momo_cash_transfer(
     payer_language_code text DEFAULT NULL,
     payer_email text DEFAULT NULL,
     payer_msisdn text DEFAULT NULL,
-    payer_gender text DEFAULT NULL)
+    payer_gender text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_cash_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) IS
     'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;

@@ -101,11 +101,14 @@ CREATE TABLE @extschema@.momo_payments (
     send_refused             boolean NOT NULL DEFAULT false,
     api_version              smallint NOT NULL DEFAULT 1,
     extra_terms              jsonb,
+    callback_url             text,
     CONSTRAINT momo_payments_api_version
         CHECK ((api_version = 1 AND operation <> 'cash_transfer')
                OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))),
     CONSTRAINT momo_payments_extra_terms
         CHECK ((operation = 'cash_transfer') = (extra_terms IS NOT NULL)),
+    CONSTRAINT momo_payments_callback_url
+        CHECK (pg_catalog.octet_length(callback_url) OPERATOR(pg_catalog.<=) 2000),
     CONSTRAINT momo_payments_refund_of_refunds
         CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
@@ -129,6 +132,7 @@ COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN h
 COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resend: an earlier send may have arrived, so the worker asks about it instead of sending it again or failing it';
 COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer';
 COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side (NULL for the others); they never change';
+COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
@@ -370,13 +374,14 @@ CREATE FUNCTION @extschema@.momo_request_to_pay(
     msisdn text,
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
-    payee_note text DEFAULT NULL)
+    payee_note text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_pay'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) IS
     'queue a request to pay; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_normalize_msisdn(msisdn text, country text DEFAULT NULL)
@@ -412,13 +417,14 @@ CREATE FUNCTION @extschema@.momo_transfer(
     msisdn text,
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
-    payee_note text DEFAULT NULL)
+    payee_note text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) IS
     'queue a disbursement transfer (pay out to msisdn); sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_deposit(
@@ -428,13 +434,14 @@ CREATE FUNCTION @extschema@.momo_deposit(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
-    version integer DEFAULT 1)
+    version integer DEFAULT 1,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_deposit'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) IS
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) IS
     'queue a disbursement deposit to msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_refund(
@@ -443,13 +450,14 @@ CREATE FUNCTION @extschema@.momo_refund(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
-    version integer DEFAULT 1)
+    version integer DEFAULT 1,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_refund'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) IS
+COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) IS
     'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left; with MTN''s API version 1 or 2';
 
 CREATE FUNCTION @extschema@.momo_remittance_transfer(
@@ -458,13 +466,14 @@ CREATE FUNCTION @extschema@.momo_remittance_transfer(
     msisdn text,
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
-    payee_note text DEFAULT NULL)
+    payee_note text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_remittance_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) IS
     'queue a remittance transfer to msisdn (needs the momo.remittance_* settings)';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
@@ -474,13 +483,14 @@ CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
-    version integer DEFAULT 1)
+    version integer DEFAULT 1,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_withdraw'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) IS
+COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) IS
     'queue a request to withdraw (cash-out) from msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_cash_transfer(
@@ -501,13 +511,14 @@ CREATE FUNCTION @extschema@.momo_cash_transfer(
     payer_language_code text DEFAULT NULL,
     payer_email text DEFAULT NULL,
     payer_msisdn text DEFAULT NULL,
-    payer_gender text DEFAULT NULL)
+    payer_gender text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_cash_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) IS
     'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_balance(product text DEFAULT 'collection',
@@ -811,7 +822,7 @@ COMMENT ON VIEW @extschema@.momo_stats IS
 
 -- Nothing of momo is open to PUBLIC; see README.md for the grants an application needs.
 REVOKE ALL ON TABLE @extschema@.momo_payments FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_normalize_msisdn(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payment_status(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_await(uuid, interval) FROM PUBLIC;
@@ -822,12 +833,12 @@ REVOKE ALL ON TABLE @extschema@.momo_fee_schedule, @extschema@.momo_events, @ext
 REVOKE ALL ON FUNCTION @extschema@.momo_fee(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_fee_lookup(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_events_guard() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;

@@ -17,7 +17,7 @@ SELECT has_table_privilege('momo_stranger', 'momo_payments', 'SELECT') AS strang
 
 -- The grants README.md gives an application role.
 GRANT USAGE ON SCHEMA public TO momo_app;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
                           momo_payment_status(uuid),
                           momo_await(uuid, interval),
                           momo_changes(bigint, integer) TO momo_app;
@@ -86,7 +86,7 @@ SELECT momo_test.try(format('SELECT momo_await(%L, %L)', :'a_ref', '1 second'));
 -- Tenant B can neither refund A's payment (nor learn its amount from the
 -- error), nor send A's payer a notification: for B it does not exist.
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer),
+GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer, text),
                           momo_delivery_notification(uuid, text) TO momo_app;
 SET ROLE momo_tenant_b;
 SELECT momo_test.try(format('SELECT momo_refund(%L)', :'a_ref'));
@@ -119,7 +119,7 @@ SELECT momo_test.b_helper(:'a_ref');
 \pset format aligned
 RESET ROLE;
 DROP FUNCTION momo_test.b_helper(uuid);
-REVOKE ALL ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer),
+REVOKE ALL ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer, text),
                        momo_delivery_notification(uuid, text) FROM momo_app;
 -- A role that may SELECT some columns only is refused: momo shows whole rows.
 CREATE ROLE momo_columns_only IN ROLE momo_app;
@@ -143,7 +143,7 @@ DROP ROLE momo_tenant_b;
 REVOKE ALL ON FUNCTION momo_test.try(text) FROM momo_app;
 REVOKE ALL ON SCHEMA momo_test FROM momo_app;
 
-REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text),
+REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
                        momo_payment_status(uuid), momo_await(uuid, interval),
                        momo_changes(bigint, integer) FROM momo_app;
 REVOKE ALL ON momo_payments FROM momo_app;

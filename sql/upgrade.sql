@@ -110,13 +110,18 @@ SELECT * FROM preflight_without_momo();
 DROP FUNCTION preflight_without_momo();
 CREATE EXTENSION momo VERSION '1.0';
 -- A DBA's grants on functions of 1.0 whose signature the update changes
--- (momo_deposit and momo_refund gain a version): one role may call both,
--- another may call momo_refund and grant it on.
+-- (momo_deposit and momo_refund gain a version, they and the other
+-- requesting functions a callback_url): one role may call them all,
+-- another may call momo_refund and momo_transfer and grant them on.
 CREATE ROLE momo_upgrade_app;
 CREATE ROLE momo_upgrade_admin;
 GRANT EXECUTE ON FUNCTION momo_deposit(numeric, text, text, text, text, text),
-                          momo_refund(uuid, numeric, text, text, text) TO momo_upgrade_app;
-GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text) TO momo_upgrade_admin WITH GRANT OPTION;
+                          momo_refund(uuid, numeric, text, text, text),
+                          momo_request_to_pay(numeric, text, text, text, text, text),
+                          momo_transfer(numeric, text, text, text, text, text),
+                          momo_remittance_transfer(numeric, text, text, text, text, text) TO momo_upgrade_app;
+GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text),
+                          momo_transfer(numeric, text, text, text, text, text) TO momo_upgrade_admin WITH GRANT OPTION;
 -- Until the update, the library says the schema is older than itself.
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
 ALTER EXTENSION momo UPDATE;
@@ -124,19 +129,28 @@ SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
 -- The grants hold on the new functions, and nothing more is granted.
 SELECT p.oid::regprocedure AS function, a.grantee::regrole AS grantee, a.privilege_type, a.is_grantable
   FROM pg_proc p, aclexplode(p.proacl) a
- WHERE p.proname IN ('momo_deposit', 'momo_refund') AND a.grantee <> p.proowner
+ WHERE p.proname IN ('momo_deposit', 'momo_refund', 'momo_request_to_pay', 'momo_transfer',
+                     'momo_remittance_transfer') AND a.grantee <> p.proowner
  ORDER BY 1, 2;
-SELECT r AS role, has_function_privilege(r, 'momo_deposit(numeric, text, text, text, text, text, integer)', 'EXECUTE') AS deposit,
-       has_function_privilege(r, 'momo_refund(uuid, numeric, text, text, text, integer)', 'EXECUTE') AS refund
+SELECT r AS role, has_function_privilege(r, 'momo_deposit(numeric, text, text, text, text, text, integer, text)', 'EXECUTE') AS deposit,
+       has_function_privilege(r, 'momo_refund(uuid, numeric, text, text, text, integer, text)', 'EXECUTE') AS refund,
+       has_function_privilege(r, 'momo_request_to_pay(numeric, text, text, text, text, text, text)', 'EXECUTE') AS request_to_pay,
+       has_function_privilege(r, 'momo_transfer(numeric, text, text, text, text, text, text)', 'EXECUTE') AS transfer,
+       has_function_privilege(r, 'momo_remittance_transfer(numeric, text, text, text, text, text, text)', 'EXECUTE') AS remittance
   FROM unnest(ARRAY['momo_upgrade_app', 'momo_upgrade_admin']) r ORDER BY 1;
 -- The role granted EXECUTE on the function of 1.0 calls the new one: the
 -- error is momo's, whose body ran (this database is not served), not a
 -- refusal to call it.
 SET ROLE momo_upgrade_app;
 SELECT momo_deposit(10, 'EUR', '46733000001', 'UPG-1', version => 2);
+SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'UPG-2', callback_url => 'https://localhost/shop/momo/');
 RESET ROLE;
-REVOKE ALL ON FUNCTION momo_deposit(numeric, text, text, text, text, text, integer),
-                       momo_refund(uuid, numeric, text, text, text, integer) FROM momo_upgrade_app, momo_upgrade_admin;
+REVOKE ALL ON FUNCTION momo_deposit(numeric, text, text, text, text, text, integer, text),
+                       momo_refund(uuid, numeric, text, text, text, integer, text),
+                       momo_request_to_pay(numeric, text, text, text, text, text, text),
+                       momo_transfer(numeric, text, text, text, text, text, text),
+                       momo_remittance_transfer(numeric, text, text, text, text, text, text)
+  FROM momo_upgrade_app, momo_upgrade_admin;
 DROP ROLE momo_upgrade_app;
 DROP ROLE momo_upgrade_admin;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'momo') AS current

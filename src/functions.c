@@ -108,8 +108,9 @@ queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 
 /*
  * Checks everything about a payment with the arguments (amount, currency,
- * msisdn, external_id, payer_message, payee_note, and the API version at
- * version_argno unless it is negative) and queues it.
+ * msisdn, external_id, payer_message, payee_note, the API version at
+ * version_argno unless it is negative, and the callback URL after them)
+ * and queues it.
  */
 static Datum
 request_payment(FunctionCallInfo fcinfo, MomoOperation operation, int version_argno)
@@ -119,14 +120,15 @@ request_payment(FunctionCallInfo fcinfo, MomoOperation operation, int version_ar
 
 	momo_require_preload();
 	momo_settings_require(&cfg, momo_protocol_operation_product(operation));
-	momo_validate_payment(fcinfo, &cfg, &terms, version_argno);
+	momo_validate_payment(fcinfo, &cfg, &terms, version_argno,
+						  version_argno >= 0 ? version_argno + 1 : 6);
 	terms.operation = operation;
 	return queue_payment(fcinfo, &terms);
 }
 
 /*
  * momo_request_to_pay(amount, currency, msisdn, external_id, payer_message,
- * payee_note): checks everything, writes a queued payment and returns its
+ * payee_note, callback_url): checks everything, writes a queued payment and returns its
  * reference id.  The worker is woken when the transaction commits.
  */
 Datum
@@ -176,7 +178,7 @@ momo_request_to_withdraw(PG_FUNCTION_ARGS)
  * payee_note, originating_country, original_amount, original_currency,
  * payer_identification_type, payer_identification_number, payer_identity,
  * payer_first_name, payer_surname, payer_language_code, payer_email,
- * payer_msisdn, payer_gender): a remittance cash transfer to msisdn,
+ * payer_msisdn, payer_gender, callback_url): a remittance cash transfer to msisdn,
  * POSTed to MTN's /v2_0/cashtransfer (it has no version 1) with the
  * originating side, which the row keeps in extra_terms.
  */
@@ -195,7 +197,7 @@ momo_cash_transfer(PG_FUNCTION_ARGS)
 
 /*
  * momo_refund(reference_id, amount, external_id, payer_message, payee_note,
- * version): queues a refund, POSTed to MTN's /v1_0 or /v2_0 (version), of a
+ * version, callback_url): queues a refund, POSTed to MTN's /v1_0 or /v2_0 (version), of a
  * successful request to pay to its payer, of amount or
  * (NULL) of all that is left; never more than was collected, counting
  * earlier refunds that did not fail.  The original row is locked first and
@@ -286,7 +288,7 @@ momo_refund(PG_FUNCTION_ARGS)
 
 	memset(&terms, 0, sizeof(terms));
 	terms.currency = SPI_getvalue(tup, desc, Anum_refunded_currency);
-	momo_validate_refund(fcinfo, terms.currency, &terms);
+	momo_validate_refund(fcinfo, &cfg, terms.currency, &terms);
 	terms.operation = MOMO_REFUND;
 	terms.refund_of = ref;
 	terms.msisdn = SPI_getvalue(tup, desc, Anum_refunded_msisdn);

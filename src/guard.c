@@ -30,12 +30,12 @@ PG_FUNCTION_INFO_V1(momo_payments_guard);
 
 /*
  * The columns that make up a payment's terms (a schema of 1.0 has no
- * api_version nor extra_terms).
+ * api_version, extra_terms nor callback_url).
  */
 static const char *const term_columns[] = {
 	"reference_id", "external_id", "amount", "currency", "msisdn", "payer_message",
 	"payee_note", "created_at", "product", "operation", "refund_of", "requested_by",
-	"api_version", "extra_terms"
+	"api_version", "extra_terms", "callback_url"
 };
 
 /* Returns the attribute number of column name. */
@@ -190,7 +190,8 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		Datum		o;
 		Datum		n;
 
-		if ((strcmp(term_columns[i], "api_version") == 0 || strcmp(term_columns[i], "extra_terms") == 0) &&
+		if ((strcmp(term_columns[i], "api_version") == 0 || strcmp(term_columns[i], "extra_terms") == 0 ||
+			 strcmp(term_columns[i], "callback_url") == 0) &&
 			SPI_fnumber(desc, term_columns[i]) <= 0)
 			continue;
 		attnum = attnum_of(desc, term_columns[i]);

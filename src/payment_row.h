@@ -6,9 +6,9 @@
  *	  position of each in its result (Anum_payment_*, as pg_cron's
  *	  cron_job.h declares its table).  A column added to PAYMENT_COLUMNS gets
  *	  its constant here, in the same order, and Natts_payment grows by one.
- *	  The last columns, the API version and the extra terms, are not in
- *	  PAYMENT_COLUMNS: a schema of 1.0 has neither (store.c, version_column,
- *	  puts them after them).
+ *	  The last columns, the API version, the extra terms and the callback
+ *	  URL, are not in PAYMENT_COLUMNS: a schema of 1.0 has none of them
+ *	  (store.c, version_column, puts them after them).
  *
  *-------------------------------------------------------------------------
  */
@@ -45,7 +45,8 @@
 #define Anum_payment_age			19	/* seconds since created_at */
 #define Anum_payment_api_version	20	/* smallint: 1 or 2 */
 #define Anum_payment_extra_terms	21	/* jsonb as text, or NULL */
+#define Anum_payment_callback_url	22	/* text, or NULL */
 
-#define Natts_payment				21
+#define Natts_payment				22
 
 #endif							/* MOMO_PAYMENT_ROW_H */

@@ -221,22 +221,24 @@ momo_protocol_callback_signature(const char *secret, const char *reference_id)
 }
 
 /*
- * Returns the X-Callback-Url for a payment: momo.callback_url with the
+ * Returns the X-Callback-Url for a payment: its own URL (own_url, the
+ * callback_url it was requested with) or else momo.callback_url, with the
  * reference id and, when momo.callback_secret is set, its signature added
- * to the query string (MTN's callbacks carry neither).  NULL when no
- * callback URL is configured.
+ * to the query string (MTN's callbacks carry neither).  NULL when there is
+ * no callback URL.
  */
 char *
-momo_protocol_callback_url(const MomoConfig *cfg, const char *reference_id)
+momo_protocol_callback_url(const MomoConfig *cfg, const char *reference_id, const char *own_url)
 {
+	const char *url = own_url ? own_url : cfg->callback_url;
 	const char *sep;
 
-	if (cfg->callback_url == NULL)
+	if (url == NULL)
 		return NULL;
-	sep = strchr(cfg->callback_url, '?') ? "&" : "?";
+	sep = strchr(url, '?') ? "&" : "?";
 	if (cfg->callback_secret == NULL)
-		return psprintf("%s%smomo_ref=%s", cfg->callback_url, sep, reference_id);
-	return psprintf("%s%smomo_ref=%s&momo_sig=%s", cfg->callback_url, sep, reference_id,
+		return psprintf("%s%smomo_ref=%s", url, sep, reference_id);
+	return psprintf("%s%smomo_ref=%s&momo_sig=%s", url, sep, reference_id,
 					momo_protocol_callback_signature(cfg->callback_secret, reference_id));
 }
 
@@ -274,7 +276,7 @@ momo_protocol_request(const MomoConfig *cfg, int key, const char *token,
 
 	if (op == MOMO_OP_CREATE)
 	{
-		char	   *callback = momo_protocol_callback_url(cfg, p->reference_id);
+		char	   *callback = momo_protocol_callback_url(cfg, p->reference_id, p->callback_url);
 
 		if (p->api_version == 2)
 		{

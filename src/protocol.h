@@ -45,12 +45,15 @@ typedef struct MomoPaymentTerms
 	int			api_version;	/* 1 or 2: /v1_0 or /v2_0 of the creating POST */
 	char	   *extra_terms;	/* the further members of the body, as jsonb's text
 								 * of an object (a cash transfer's); NULL: none */
+	char	   *callback_url;	/* the payment's own callback URL; NULL:
+								 * momo.callback_url */
 } MomoPaymentTerms;
 
 extern char *momo_protocol_payment_body(const MomoPaymentTerms *p);
 extern char *momo_protocol_new_uuid(void);
 extern char *momo_protocol_callback_signature(const char *secret, const char *reference_id);
-extern char *momo_protocol_callback_url(const MomoConfig *cfg, const char *reference_id);
+extern char *momo_protocol_callback_url(const MomoConfig *cfg, const char *reference_id,
+										const char *own_url);
 extern MomoHttpRequest *momo_protocol_call(const MomoConfig *cfg, int key, const char *token,
 										   bool post, const char *path);
 extern MomoHttpRequest *momo_protocol_token_request(const MomoConfig *cfg, int key);

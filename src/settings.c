@@ -583,9 +583,12 @@ host_is_ip(const char *host)
 	return strspn(host, "0123456789.") == strlen(host);
 }
 
-/* Checks a URL value from any source; returns a problem message or NULL. */
-static char *
-url_problem(const char *name, const char *url, bool production, bool is_callback)
+/*
+ * Checks a URL value from any source (a setting, or a payment's
+ * callback_url, named name); returns a problem message or NULL.
+ */
+char *
+momo_settings_url_problem(const char *name, const char *url, bool production, bool is_callback)
 {
 	char	   *host;
 	int			port;
@@ -626,7 +629,7 @@ momo_settings_check(const MomoConfig *cfg, MomoConfigProblem *p)
 		return problem_at(p, "momo.base_url",
 						  pstrdup("momo.base_url must be set in production"),
 						  pstrdup("Set momo.base_url (or MOMO_BASE_URL) to the API host MTN gave you at Go Live, e.g. https://proxy.momoapi.mtn.com."));
-	if ((msg = url_problem("momo.base_url", cfg->base_url, cfg->production, false)) != NULL)
+	if ((msg = momo_settings_url_problem("momo.base_url", cfg->base_url, cfg->production, false)) != NULL)
 		return problem_at(p, "momo.base_url", msg,
 						  pstrdup("Use the API host MTN gave you, e.g. https://proxy.momoapi.mtn.com."));
 
@@ -683,7 +686,7 @@ momo_settings_check(const MomoConfig *cfg, MomoConfigProblem *p)
 						  pstrdup("momo.callback_url must be set in production"),
 						  pstrdup("Set it to the https:// URL registered in the Partner Portal, e.g. https://yourdomain.com/auth/api/momo/callback/."));
 	if (cfg->callback_url &&
-		(msg = url_problem("momo.callback_url", cfg->callback_url, cfg->production, true)) != NULL)
+		(msg = momo_settings_url_problem("momo.callback_url", cfg->callback_url, cfg->production, true)) != NULL)
 		return problem_at(p, "momo.callback_url", msg,
 						  pstrdup("MTN requires an https:// callback on port 443 whose host is a registered domain name."));
 

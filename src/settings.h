@@ -105,5 +105,7 @@ extern const char *momo_settings_secret_name_in(const char *text);
 
 /* The host of an http(s) URL (palloc'd), and its port (0 if none); NULL if it has none. */
 extern char *momo_settings_url_host(const char *url, int *port);
+extern char *momo_settings_url_problem(const char *name, const char *url, bool production,
+									   bool is_callback);
 
 #endif							/* MOMO_SETTINGS_H */

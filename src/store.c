@@ -153,12 +153,14 @@ use_schema(const char *schema)
 /*
  * The columns a payment's statement selects after PAYMENT_COLUMNS (see
  * payment_row.h): its API version, which is 1 for every payment of a schema
- * of 1.0, and its extra terms, which none has there (both came with 1.1).
+ * of 1.0, its extra terms and its own callback URL, which none has there
+ * (all three came with 1.1).
  */
 static const char *
 version_column(void)
 {
-	return plans.has_api_version ? "p.api_version, p.extra_terms::text" : "1::smallint, NULL::text";
+	return plans.has_api_version ? "p.api_version, p.extra_terms::text, p.callback_url" :
+		"1::smallint, NULL::text, NULL::text";
 }
 
 /* Makes sure the worker's statements are prepared for schema. */
@@ -367,6 +369,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->age_s = DatumGetFloat8(SPI_getbinval(tup, desc, Anum_payment_age, &isnull));
 	p->terms.api_version = DatumGetInt16(SPI_getbinval(tup, desc, Anum_payment_api_version, &isnull));
 	p->terms.extra_terms = column_text(tup, desc, Anum_payment_extra_terms);
+	p->terms.callback_url = column_text(tup, desc, Anum_payment_callback_url);
 }
 
 /*
@@ -444,6 +447,10 @@ momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
 		appendStringInfo(&d, "%sthe originating details %s, not %s", d.len ? "; " : "",
 						 p->terms.extra_terms ? p->terms.extra_terms : "none",
 						 t->extra_terms ? t->extra_terms : "none");
+	if (!same_text(t->callback_url, p->terms.callback_url))
+		appendStringInfo(&d, "%scallback_url %s, not %s", d.len ? "; " : "",
+						 p->terms.callback_url ? p->terms.callback_url : "none",
+						 t->callback_url ? t->callback_url : "none");
 	if (!same_text(t->refund_of, p->terms.refund_of))
 		appendStringInfo(&d, "%sa refund of %s, not of %s", d.len ? "; " : "",
 						 p->terms.refund_of ? p->terms.refund_of : "nothing",
@@ -477,8 +484,8 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
 char *
 momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, bool *existing)
 {
-	Datum		values[13];
-	char		nulls[13];
+	Datum		values[14];
+	char		nulls[14];
 	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_protocol_operation_product(t->operation)],
@@ -487,17 +494,18 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 	use_schema(schema);
 	/*
 	 * A schema of 1.0 has no momo_request_to_withdraw nor momo_cash_transfer,
-	 * and every payment is of version 1.
+	 * every payment is of version 1, and its functions take no callback_url.
 	 */
-	if (!plans.has_api_version && (t->api_version != 1 || t->extra_terms != NULL))
+	if (!plans.has_api_version &&
+		(t->api_version != 1 || t->extra_terms != NULL || t->callback_url != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("momo's schema in this database has no API version of payments"),
 				 errhint("Run ALTER EXTENSION momo UPDATE in this database.")));
 	if (plans.insert == NULL)
 	{
-		Oid			types[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT2OID, TEXTOID};
+		Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT2OID, TEXTOID, TEXTOID};
 
 		plans.insert = momo_spi_prepare_kept(psprintf("INSERT INTO %s.momo_payments"
 											 " (reference_id, external_id, amount, currency, msisdn,"
@@ -509,9 +517,9 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 											 " WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
 											 " DO NOTHING",
 											 schema,
-											 plans.has_api_version ? ", api_version, extra_terms" : "",
-											 plans.has_api_version ? ", $12, $13::jsonb" : ""),
-									plans.has_api_version ? 13 : 11, types, 0);
+											 plans.has_api_version ? ", api_version, extra_terms, callback_url" : "",
+											 plans.has_api_version ? ", $12, $13::jsonb, $14" : ""),
+									plans.has_api_version ? 14 : 11, types, 0);
 	}
 	for (int i = 0; i < 11; i++)
 	{
@@ -522,6 +530,8 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 	nulls[11] = ' ';
 	values[12] = t->extra_terms ? CStringGetTextDatum(t->extra_terms) : (Datum) 0;
 	nulls[12] = t->extra_terms ? ' ' : 'n';
+	values[13] = t->callback_url ? CStringGetTextDatum(t->callback_url) : (Datum) 0;
+	nulls[13] = t->callback_url ? ' ' : 'n';
 	*existing = false;
 
 	/*

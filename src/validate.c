@@ -25,6 +25,7 @@
 #include "utils/numeric.h"
 
 #include "msisdn.h"
+#include "settings.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(momo_normalize_msisdn);
@@ -33,6 +34,7 @@ PG_FUNCTION_INFO_V1(momo_normalize_msisdn);
 #define MAX_MESSAGE_CHARS 160
 #define MAX_EXTERNAL_ID_CHARS 128
 #define MAX_REASON_CHARS 500
+#define MAX_CALLBACK_URL_BYTES 2000	/* as momo_payments_callback_url allows */
 
 typedef struct Problem
 {
@@ -383,6 +385,79 @@ check_api_version(Problems *ps, FunctionCallInfo fcinfo, int argno)
 	return (int) v;
 }
 
+/* Returns true if the query string of url has the parameter name. */
+static bool
+has_query_parameter(const char *url, const char *name)
+{
+	const char *q = strchr(url, '?');
+	size_t		len = strlen(name);
+
+	while (q != NULL)
+	{
+		q++;
+		if (strncmp(q, name, len) == 0 && (q[len] == '=' || q[len] == '&' || q[len] == '\0'))
+			return true;
+		q = strchr(q, '&');
+	}
+	return false;
+}
+
+/*
+ * Checks the callback_url argument argno (if the function has it), the URL
+ * MTN is to call back for this payment instead of momo.callback_url: NULL
+ * (momo.callback_url), or a URL such as momo.callback_url must be, on its
+ * host (MTN calls back only to the host registered for the API user, which
+ * momo_preflight compares with momo.callback_url's), in ASCII, without a
+ * fragment and without the parameters momo adds itself (momo_ref and
+ * momo_sig: the reference id and its signature).  Returns it, or NULL.
+ */
+static char *
+check_callback_url(Problems *ps, FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg)
+{
+	const char *hint = "MTN calls back only to the host registered for the API user: the host of momo.callback_url.";
+	char	   *url;
+	char	   *problem;
+	char	   *host;
+	char	   *ours;
+	int			port;
+
+	if (argno < 0 || argno >= PG_NARGS() || (url = text_arg(fcinfo, argno)) == NULL)
+		return NULL;
+	if (strlen(url) > MAX_CALLBACK_URL_BYTES)
+		add_problem(ps, "callback_url", ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+					psprintf("callback_url is too long: %zu bytes, at most %d are allowed",
+							 strlen(url), MAX_CALLBACK_URL_BYTES), NULL);
+	else if ((problem = momo_settings_url_problem("callback_url", url, cfg->production, true)) != NULL)
+		add_problem(ps, "callback_url", ERRCODE_INVALID_PARAMETER_VALUE, problem, hint);
+	else if (strspn(url, "!#$%&'()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_abcdefghijklmnopqrstuvwxyz~") != strlen(url))
+		add_problem(ps, "callback_url", ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("callback_url must be a URL of printable ASCII, not \"%s\"", shown(url)),
+					"Percent-encode other characters, as RFC 3986 says.");
+	else if (cfg->callback_url == NULL)
+		add_problem(ps, "callback_url", ERRCODE_INVALID_PARAMETER_VALUE,
+					pstrdup("callback_url needs momo.callback_url to be set"),
+					"momo.callback_url names the host MTN has registered for the API user; a payment's callback_url is another URL on that host.");
+	else if ((host = momo_settings_url_host(url, &port)) == NULL ||
+			 (ours = momo_settings_url_host(cfg->callback_url, &port)) == NULL ||
+			 pg_strcasecmp(host, ours) != 0)
+		add_problem(ps, "callback_url", ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("callback_url must be on %s, the host of momo.callback_url, not on %s",
+							 momo_settings_url_host(cfg->callback_url, &port),
+							 host ? host : "no host"),
+					"MTN refuses a callback URL on another host than the one registered for the API user (INVALID_CALLBACK_URL_HOST).");
+	else if (strchr(url, '#') != NULL)
+		add_problem(ps, "callback_url", ERRCODE_INVALID_PARAMETER_VALUE,
+					pstrdup("callback_url must not have a fragment (#)"),
+					"momo adds the reference id and its signature to the URL's query string.");
+	else if (has_query_parameter(url, "momo_ref") || has_query_parameter(url, "momo_sig"))
+		add_problem(ps, "callback_url", ERRCODE_INVALID_PARAMETER_VALUE,
+					pstrdup("callback_url must not carry momo_ref or momo_sig"),
+					"momo adds both itself: the reference id and its signature.");
+	else
+		return url;
+	return NULL;
+}
+
 /*
  * Checks the arguments (amount, currency, msisdn, external_id,
  * payer_message, payee_note) of a payment into ps, and fills in terms
@@ -412,14 +487,15 @@ check_payment(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 
 /*
  * Checks every argument of a payment function with the arguments (amount,
- * currency, msisdn, external_id, payer_message, payee_note), and the API
+ * currency, msisdn, external_id, payer_message, payee_note), the API
  * version at version_argno unless it is negative or the function has no
- * such argument (then version 1), and fills in terms, or raises one ERROR
- * describing every problem.
+ * such argument (then version 1), and the callback URL at callback_argno
+ * likewise (then none), and fills in terms, or raises one ERROR describing
+ * every problem.
  */
 void
 momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms,
-					  int version_argno)
+					  int version_argno, int callback_argno)
 {
 	Problems	ps;
 
@@ -428,6 +504,7 @@ momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 	/* The function of a schema of 1.0 has no version: version 1. */
 	if (version_argno >= 0 && version_argno < PG_NARGS())
 		terms->api_version = check_api_version(&ps, fcinfo, version_argno);
+	terms->callback_url = check_callback_url(&ps, fcinfo, callback_argno, cfg);
 	raise_problems(&ps);
 }
 
@@ -594,6 +671,7 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 	add_member(&obj, "payerMsisdn", payer_msisdn);
 	add_member(&obj, "payerGender", check_detail(&ps, "payer_gender", text_arg(fcinfo, 17), 16));
 	appendStringInfoChar(&obj, '}');
+	terms->callback_url = check_callback_url(&ps, fcinfo, 18, cfg);
 	raise_problems(&ps);
 	/* As jsonb writes it: the text the row keeps, compared by idempotency. */
 	terms->extra_terms = DatumGetCString(DirectFunctionCall1(jsonb_out,
@@ -603,12 +681,14 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 
 /*
  * Checks the arguments of momo_refund after the reference id (amount, which
- * may be NULL, external_id, payer_message, payee_note, version) for a
- * refund in currency, and fills in terms (amount NULL when not given;
- * version 1 when momo_refund is that of a schema of 1.0, without it).
+ * may be NULL, external_id, payer_message, payee_note, version,
+ * callback_url) for a refund in currency, and fills in terms (amount NULL
+ * when not given; version 1 and no callback URL of its own when
+ * momo_refund is that of a schema of 1.0, without them).
  */
 void
-momo_validate_refund(FunctionCallInfo fcinfo, const char *currency, MomoPaymentTerms *terms)
+momo_validate_refund(FunctionCallInfo fcinfo, const MomoConfig *cfg, const char *currency,
+					 MomoPaymentTerms *terms)
 {
 	Problems	ps;
 
@@ -623,6 +703,7 @@ momo_validate_refund(FunctionCallInfo fcinfo, const char *currency, MomoPaymentT
 								   MAX_MESSAGE_CHARS, true);
 	if (PG_NARGS() > 5)
 		terms->api_version = check_api_version(&ps, fcinfo, 5);
+	terms->callback_url = check_callback_url(&ps, fcinfo, 6, cfg);
 	raise_problems(&ps);
 }
 

@@ -21,11 +21,11 @@
 #define momo_validate_column(name) err_generic_string(PG_DIAG_COLUMN_NAME, (name))
 
 extern void momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg,
-								  MomoPaymentTerms *terms, int version_argno);
+								  MomoPaymentTerms *terms, int version_argno, int callback_argno);
 extern void momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 										MomoPaymentTerms *terms);
-extern void momo_validate_refund(FunctionCallInfo fcinfo, const char *currency,
-								 MomoPaymentTerms *terms);
+extern void momo_validate_refund(FunctionCallInfo fcinfo, const MomoConfig *cfg,
+								 const char *currency, MomoPaymentTerms *terms);
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg);
 extern char *momo_validate_language(FunctionCallInfo fcinfo, int argno);
