@@ -8,6 +8,14 @@
 
 \echo Use "ALTER EXTENSION momo UPDATE TO '1.1'" to load this file. \quit
 
+-- The whole update takes momo_payments' strongest lock first.  It changes
+-- the table (triggers, indexes, columns) in several steps, each with its
+-- own lock: a step that held a weaker lock and then asked for a stronger
+-- one deadlocked with the worker, which reads the table in a transaction
+-- and then writes it.  Waiting first for the strongest one, the update
+-- lets such a worker's transaction end, then has the table to itself.
+LOCK TABLE @extschema@.momo_payments IN ACCESS EXCLUSIVE MODE;
+
 -- The event log's guard: messages in PostgreSQL's style (no "momo: "
 -- prefix), with a hint.
 CREATE OR REPLACE FUNCTION @extschema@.momo_events_guard() RETURNS trigger
