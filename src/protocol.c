@@ -144,14 +144,15 @@ momo_protocol_payment_body(const MomoPaymentTerms *p)
 	/* A cash transfer's further members: those of the stored jsonb object. */
 	if (p->extra_terms)
 	{
-		size_t		len = strlen(p->extra_terms);
+		const char *utf8 = pg_server_to_any(p->extra_terms, strlen(p->extra_terms), PG_UTF8);
+		size_t		len = strlen(utf8);
 
-		if (len < 2 || p->extra_terms[0] != '{' || p->extra_terms[len - 1] != '}')
+		if (len < 2 || utf8[0] != '{' || utf8[len - 1] != '}')
 			elog(ERROR, "payment %s has extra terms that are not a JSON object", p->reference_id);
 		if (len > 2)
 		{
 			appendStringInfoChar(&buf, ',');
-			appendBinaryStringInfo(&buf, p->extra_terms + 1, len - 2);
+			appendBinaryStringInfo(&buf, utf8 + 1, len - 2);
 		}
 	}
 	appendStringInfoChar(&buf, '}');

@@ -64,6 +64,7 @@
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -2113,6 +2114,27 @@ pin_session_settings(void)
 	pin_synchronous_commit();
 }
 
+/*
+ * MTN speaks UTF-8, and the worker builds its requests outside transactions,
+ * where PostgreSQL converts text from the database's encoding only to the
+ * client encoding (whose conversion it looked up beforehand): the worker,
+ * which has no client, makes UTF-8 its client encoding, in a transaction.
+ * Without this a database in any other encoding than UTF-8 (or SQL_ASCII)
+ * could send no payment at all.
+ */
+static void
+use_utf8_as_client_encoding(void)
+{
+	StartTransactionCommand();
+	if (PrepareClientEncoding(PG_UTF8) < 0 || SetClientEncoding(PG_UTF8) < 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("momo worker cannot convert text from encoding \"%s\" to UTF8",
+						GetDatabaseEncodingName()),
+				 errhint("MTN's API takes UTF-8: create the database in an encoding PostgreSQL converts to UTF-8.")));
+	CommitTransactionCommand();
+}
+
 /* Entry point of the momo background worker of one database (started by launcher.c). */
 void
 momo_worker_main(Datum arg)
@@ -2136,6 +2158,7 @@ momo_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	pin_session_settings();
 	momo_launcher_attach(arg);	/* exits unless momo is installed there */
+	use_utf8_as_client_encoding();
 	momo_in_worker = true;
 	pgstat_report_appname("momo worker");
 

@@ -2,6 +2,12 @@
 # 049_encoding_upgrade.pl - databases as a DBA may have them (found by a
 # red team):
 #
+# (1) A database whose encoding is not UTF-8 (LATIN1 here): its payments
+#     are sent like any other's, and MTN receives their text in UTF-8.  The
+#     worker raised "cannot perform encoding conversion outside a
+#     transaction" once a second and never sent a payment of such a
+#     database: it builds requests outside transactions, where PostgreSQL
+#     converts only to the client encoding; the worker's is now UTF-8.
 # (2) ALTER EXTENSION momo UPDATE from 1.0 -- the documented upgrade step --
 #     run while the application requests payments and the worker sends
 #     them, succeeds.  It failed with "deadlock detected" against the worker
@@ -26,6 +32,26 @@ use Test::More;
 start_sandbox();
 
 my $node = momo_node('encoding', databases => '*');
+
+############################################################################
+# (1) LATIN1
+$node->safe_psql('postgres',
+	"CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+$node->safe_psql('latin', 'CREATE EXTENSION momo');
+ok(wait_for_worker($node, db => 'latin'), 'a worker serves the LATIN1 database');
+
+my $ascii = request_payment($node, db => 'latin', external_id => 'latin-ascii');
+my $row = await_payment($node, $ascii, db => 'latin', seconds => 30);
+is($row->{status}, 'successful', 'an ASCII payment of a LATIN1 database is sent and completes');
+
+# psql sends the script in UTF-8 (client_encoding below): "Café crème".
+my $msg_ref = $node->safe_psql('latin',
+	"SET client_encoding = 'UTF8'; SELECT momo_request_to_pay(11, 'EUR', '46733000002', 'latin-msg', 'Caf\xc3\xa9 cr\xc3\xa8me')");
+$row = await_payment($node, $msg_ref, db => 'latin', seconds => 30);
+is($row->{status}, 'successful', 'a payment with an accented payer_message in a LATIN1 database completes');
+my $sb = sandbox_get("/_sandbox/payments/$msg_ref");
+is($sb && $sb->{payerMessage}, "Caf\x{e9} cr\x{e8}me", 'MTN received the message, in UTF-8');
+$node->safe_psql('postgres', 'DROP DATABASE latin WITH (FORCE)');
 
 ############################################################################
 # (2) ALTER EXTENSION momo UPDATE while payments flow, eight times.
