@@ -241,6 +241,7 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	MomoPayment p;
 	MomoHttpRequest *req;
 	StringInfoData body;
+	char	   *utf8;
 
 	momo_validate_require_arg(fcinfo, 0, "reference_id");
 	ref = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
@@ -261,22 +262,27 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("payment %s is not a request to pay; only its payer can be notified", ref)));
-	if (p.status == MOMO_STATUS_QUEUED)
+	/* MTN notifies only the payer of a successful one (409 otherwise). */
+	if (p.status != MOMO_STATUS_SUCCESSFUL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("payment %s has not been accepted by MTN yet", ref),
-				 errhint("Wait until it is pending or final, e.g. with momo_await.")));
+				 errmsg("payment %s is %s; only the payer of a successful payment can be notified",
+						ref, momo_status_names[p.status]),
+				 p.status == MOMO_STATUS_FAILED ? 0 :
+				 errhint("Wait until it is successful, e.g. with momo_await.")));
 
+	utf8 = pg_server_to_any(message, strlen(message), PG_UTF8);
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"notificationMessage\":");
-	escape_json(&body, pg_server_to_any(message, strlen(message), PG_UTF8));
+	escape_json(&body, utf8);
 	appendStringInfoChar(&body, '}');
-	/* MTN's definition also wants the message as a header; headers are ASCII. */
-	for (char *c = message; *c; c++)
-		if ((unsigned char) *c >= 0x7f)
-			*c = '?';
+
+	/*
+	 * MTN's definition also wants the message as a header, and headers are
+	 * ASCII: there it goes without accents (the body has it as written).
+	 */
 	headers[0] = "notificationMessage";
-	headers[1] = message;
+	headers[1] = momo_protocol_ascii(utf8);
 	headers[2] = language ? "Language" : NULL;
 	headers[3] = language;
 	headers[4] = NULL;

@@ -94,6 +94,70 @@ momo_protocol_operation_by_name(const char *operation, const char *product)
 }
 
 
+/* ASCII spellings of U+00C0 to U+017F, the letters of Latin-1 and Latin Extended-A. */
+static const char *const latin_in_ascii[] = {
+	"A", "A", "A", "A", "A", "A", "AE", "C",
+	"E", "E", "E", "E", "I", "I", "I", "I",
+	"D", "N", "O", "O", "O", "O", "O", "x",
+	"O", "U", "U", "U", "U", "Y", "TH", "ss",
+	"a", "a", "a", "a", "a", "a", "ae", "c",
+	"e", "e", "e", "e", "i", "i", "i", "i",
+	"d", "n", "o", "o", "o", "o", "o", "/",
+	"o", "u", "u", "u", "u", "y", "th", "y",
+	"A", "a", "A", "a", "A", "a", "C", "c",
+	"C", "c", "C", "c", "C", "c", "D", "d",
+	"D", "d", "E", "e", "E", "e", "E", "e",
+	"E", "e", "E", "e", "G", "g", "G", "g",
+	"G", "g", "G", "g", "H", "h", "H", "h",
+	"I", "i", "I", "i", "I", "i", "I", "i",
+	"I", "i", "IJ", "ij", "J", "j", "K", "k",
+	"k", "L", "l", "L", "l", "L", "l", "L",
+	"l", "L", "l", "N", "n", "N", "n", "N",
+	"n", "n", "N", "n", "O", "o", "O", "o",
+	"O", "o", "OE", "oe", "R", "r", "R", "r",
+	"R", "r", "S", "s", "S", "s", "S", "s",
+	"S", "s", "T", "t", "T", "t", "T", "t",
+	"U", "u", "U", "u", "U", "u", "U", "u",
+	"U", "u", "U", "u", "W", "w", "Y", "y",
+	"Y", "Z", "z", "Z", "z", "Z", "z", "s"
+};
+
+/*
+ * Returns utf8 (UTF-8 text) in ASCII, for a header: each letter of Latin-1
+ * or Latin Extended-A without its accent (e with an acute accent becomes
+ * e, the ligatures two letters), a no-break space a space, every other
+ * character that is not ASCII a question mark.  HTTP headers carry ASCII
+ * (MTN's gateway refuses others, as most do), where a body carries UTF-8.
+ */
+char *
+momo_protocol_ascii(const char *utf8)
+{
+	StringInfoData out;
+	const unsigned char *s = (const unsigned char *) utf8;
+
+	initStringInfo(&out);
+	while (*s)
+	{
+		int			len = pg_utf_mblen(s);
+		pg_wchar	cp;
+
+		if (*s < 0x80)
+		{
+			appendStringInfoChar(&out, (char) *s++);
+			continue;
+		}
+		if (strnlen((const char *) s, len) < (size_t) len)
+			break;				/* cut short: not UTF-8 */
+		cp = utf8_to_unicode(s);
+		if (cp >= 0xC0 && cp < 0xC0 + lengthof(latin_in_ascii))
+			appendStringInfoString(&out, latin_in_ascii[cp - 0xC0]);
+		else
+			appendStringInfoChar(&out, cp == 0xA0 ? ' ' : '?');
+		s += len;
+	}
+	return out.data;
+}
+
 /* Appends a JSON string holding s (server encoding) converted to UTF-8. */
 static void
 append_json_string(StringInfo buf, const char *s)

@@ -51,6 +51,7 @@ typedef struct MomoPaymentTerms
 
 extern char *momo_protocol_payment_body(const MomoPaymentTerms *p);
 extern char *momo_protocol_new_uuid(void);
+extern char *momo_protocol_ascii(const char *utf8);
 extern char *momo_protocol_callback_signature(const char *secret, const char *reference_id);
 extern char *momo_protocol_callback_url(const MomoConfig *cfg, const char *reference_id,
 										const char *own_url);

@@ -1259,7 +1259,8 @@ static void handle_delivery(struct MHD_Connection *c, struct req *r, const char 
         reply_shared(r, ANS_400_EMPTY);
         return;
     }
-    const char *msg = hmsg ? hmsg : bmsg;
+    /* the body's UTF-8 over the header's ASCII (momo's README says what was assumed) */
+    const char *msg = bmsg ? bmsg : hmsg;
     char id[37];
     lower_copy(id, ref, sizeof(id));
     int64_t now = now_ms();
