@@ -1,12 +1,13 @@
 /*
  * control.c - the test-control endpoints under /_sandbox/ (loopback only):
  * health, counters, stored payments, per-reference-id counters, run-time
- * configuration, subscription keys, the recorded requests, reset and token
- * expiry.
+ * configuration, subscription keys, the recorded requests, the consent
+ * flow's auth requests, reset and token expiry.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
 #include "callbacks.h"
+#include "consent.h"
 #include "keys.h"
 #include "park.h"
 #include "record.h"
@@ -428,6 +429,15 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             return;
         }
         allow = "GET";
+    } else if (strcmp(p, "/consent") == 0) {
+        if (get) {
+            struct sbuf b;
+            sb_init(&b);
+            consent_json(&b);
+            reply_sbuf(r, 200, &b);
+            return;
+        }
+        allow = "GET";
     } else if (strcmp(p, "/recorded/reset") == 0) {
         if (post) {
             record_clear();
@@ -465,6 +475,7 @@ void control_handle(struct MHD_Connection *c, const char *url, const char *metho
             users_restore_keys();
             keys_reset();
             record_clear();
+            consent_clear();
             reply_json(r, 200, "{\"ok\":true}");
             return;
         }

@@ -4,11 +4,13 @@
  * delivery notification, request to withdraw (v1_0 and v2_0) and its status;
  * Disbursement transfer, deposit and refund;
  * Remittance transfer and cash transfer; balance and account-holder calls of
- * every product; the Provisioning API; callbacks; and fault injection.
+ * every product; the consent flow's routes (consent.c); the Provisioning API;
+ * callbacks; and fault injection.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
 #include "callbacks.h"
+#include "consent.h"
 #include "keys.h"
 #include "store.h"
 #include "util.h"
@@ -1414,7 +1416,8 @@ static int product_of(const char *url, const char **rest)
 }
 
 enum route { RT_NONE, RT_TOKEN, RT_TOKEN_NOSLASH, RT_CREATE, RT_STATUS, RT_BALANCE,
-             RT_BALANCE_CUR, RT_ACTIVE, RT_USERINFO, RT_DELIVERY };
+             RT_BALANCE_CUR, RT_ACTIVE, RT_USERINFO, RT_DELIVERY,
+             RT_BC_AUTHORIZE, RT_OAUTH2_TOKEN, RT_CONSENT_USERINFO };
 
 /* Creating POSTs: product, path, operation, API version. */
 static const struct {
@@ -1469,6 +1472,19 @@ static void route_of(int prod, const char *rest, struct route_info *ri)
     }
     if (strcmp(rest, "/token") == 0) {
         ri->rt = RT_TOKEN_NOSLASH;
+        return;
+    }
+    /* the consent flow (consent.c) */
+    if (strcmp(rest, "/v1_0/bc-authorize") == 0) {
+        ri->rt = RT_BC_AUTHORIZE;
+        return;
+    }
+    if (strcmp(rest, "/oauth2/token/") == 0) {
+        ri->rt = RT_OAUTH2_TOKEN;
+        return;
+    }
+    if (strcmp(rest, "/oauth2/v1_0/userinfo") == 0) {
+        ri->rt = RT_CONSENT_USERINFO;
         return;
     }
     for (size_t i = 0; i < N_ROUTES(create_routes); i++)
@@ -1565,7 +1581,8 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         reply_header(r, MHD_HTTP_HEADER_LOCATION, loc);
         goto out;
     }
-    int want_post = ri.rt == RT_TOKEN || ri.rt == RT_CREATE || ri.rt == RT_DELIVERY;
+    int want_post = ri.rt == RT_TOKEN || ri.rt == RT_CREATE || ri.rt == RT_DELIVERY ||
+                    ri.rt == RT_BC_AUTHORIZE || ri.rt == RT_OAUTH2_TOKEN;
     if (want_post ? strcmp(method, "POST") != 0 : !is_get(method)) {
         reply_405(r, want_post ? "POST" : "GET");
         goto out;
@@ -1579,10 +1596,24 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         reply_shared(r, ANS_411_LENGTH);
         goto out;
     }
+    if (ri.rt == RT_OAUTH2_TOKEN || ri.rt == RT_CONSENT_USERINFO) {
+        /* their own credentials: the API user and key, the OAuth2 token */
+        if (!subkey_ok(c, prod)) {
+            STAT_INC(unauthorized);
+            reply_shared(r, ANS_401_SUBKEY);
+        } else if (ri.rt == RT_OAUTH2_TOKEN)
+            consent_token(c, r, prod);
+        else
+            consent_userinfo(c, r, prod);
+        goto out;
+    }
     const struct apiuser *user = NULL;
     if (product_auth(c, r, prod, &user) != 0)
         goto out;
     switch (ri.rt) {
+    case RT_BC_AUTHORIZE:
+        consent_bc_authorize(c, r, prod, user);
+        break;
     case RT_CREATE:
         handle_create(c, r, &cfg, user, prod, ri.op, ri.version);
         break;
