@@ -558,6 +558,22 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text) IS
     'basic information MTN holds on the account holder msisdn, asked now';
 
+CREATE FUNCTION @extschema@.momo_user_info_with_consent(msisdn text, scope text DEFAULT 'profile',
+    product text DEFAULT 'collection', timeout interval DEFAULT '2 minutes',
+    OUT sub text, OUT name text, OUT given_name text, OUT family_name text, OUT middle_name text,
+    OUT email text, OUT email_verified boolean, OUT gender text, OUT locale text,
+    OUT phone_number text, OUT phone_number_verified boolean, OUT address text,
+    OUT updated_at timestamptz, OUT status text, OUT birthdate text, OUT credit_score text,
+    OUT active boolean, OUT country_of_birth text, OUT region_of_birth text, OUT city_of_birth text,
+    OUT occupation text, OUT employer_name text, OUT identification_type text,
+    OUT identification_value text)
+AS 'MODULE_PATHNAME', 'momo_user_info_with_consent'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_user_info_with_consent(text, text, text, interval) IS
+    'what MTN shows of the account holder msisdn once they consent to scope on their phone (MTN''s consent flow: bc-authorize, the OAuth2 token, userinfo); waits for their answer';
+
 CREATE FUNCTION @extschema@.momo_delivery_notification(reference_id uuid, message text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'momo_delivery_notification'
@@ -843,6 +859,7 @@ REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_user_info_with_consent(text, text, text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_sandbox_provision(text, text) FROM PUBLIC;

@@ -967,7 +967,8 @@ momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls
 }
 
 /*
- * Makes one product call (GET, or POST with an optional JSON body, and the
+ * Makes one product call (GET, or POST with an optional body, JSON unless
+ * headers give its Content-Type, and the
  * extra headers of headers: name, value, name, value, ..., NULL; or none if
  * headers is NULL) with the product's access token, repeating it once with
  * a fresh token after a 401, and returns the finished request.  Raises an
@@ -986,15 +987,20 @@ momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const ch
 		char	   *error;
 		int			key;
 		MomoTokenResult r;
+		bool		typed;		/* headers give the body's Content-Type */
 
 		r = momo_api_get_token(client, cfg, refused, &token, &key, &error);
 		if (r != MOMO_TOKEN_OK)
 			momo_api_raise_token_error(cfg, r, error);
+		typed = false;
+		for (int h = 0; headers && headers[h]; h += 2)
+			typed |= pg_strcasecmp(headers[h], "Content-Type") == 0;
 		req = momo_protocol_call(cfg, key, token, post, path);
 		if (body)
 		{
 			req->body = pstrdup(body);
-			momo_http_header(req, "Content-Type", "application/json");
+			if (!typed)
+				momo_http_header(req, "Content-Type", "application/json");
 		}
 		for (int h = 0; headers && headers[h]; h += 2)
 			momo_http_header(req, headers[h], headers[h + 1]);

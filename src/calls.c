@@ -3,7 +3,8 @@
  * calls.c
  *	  SQL functions that ask MTN something and wait for the answer: the
  *	  balance of a product's account, whether an account holder is active,
- *	  an account holder's basic information, a delivery notification to the
+ *	  an account holder's basic information, an account holder's information
+ *	  with their consent (the consent flow), a delivery notification to the
  *	  payer of a request to pay, and (sandbox only) provisioning an API user
  *	  and key.  Each exchange is logged in momo_events; failures are ERRORs
  *	  that say what MTN answered.  Also the Provisioning API's record of an
@@ -19,9 +20,13 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "api.h"
@@ -37,6 +42,7 @@
 PG_FUNCTION_INFO_V1(momo_balance);
 PG_FUNCTION_INFO_V1(momo_account_holder_active);
 PG_FUNCTION_INFO_V1(momo_account_holder_info);
+PG_FUNCTION_INFO_V1(momo_user_info_with_consent);
 PG_FUNCTION_INFO_V1(momo_delivery_notification);
 PG_FUNCTION_INFO_V1(momo_sandbox_provision);
 
@@ -221,6 +227,404 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 		values[i] = nulls[i] ? (Datum) 0 :
 			CStringGetTextDatum(pg_any_to_server(f[i].value, strlen(f[i].value), PG_UTF8));
 	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * The consent flow, as MTN defines it for every product (OpenID CIBA): POST
+ * /{product}/v1_0/bc-authorize asks the account holder, on their phone, to
+ * consent to a scope and answers an auth_req_id; POST
+ * /{product}/oauth2/token/ with it, polled at the interval MTN asks for,
+ * answers 400 authorization_pending until they decide, then an OAuth2 token
+ * (or access_denied, expired_token); GET /{product}/oauth2/v1_0/userinfo
+ * with that token answers what they consented to show.
+ *
+ * The OAuth2 token (and the refresh token MTN sends along) is a secret: it
+ * lives in this function's memory only, is wiped as soon as the userinfo
+ * request is built (also after an ERROR), and is never logged, stored,
+ * raised or shown.  momo asks for "online" access and keeps no refresh
+ * token: each call is a new consent.
+ */
+
+/* momo_user_info_with_consent's columns: MTN's consentkycResponse members. */
+typedef enum ConsentKind
+{
+	CONSENT_TEXT,
+	CONSENT_BOOL,
+	CONSENT_TIME				/* seconds since the epoch, as timestamptz */
+} ConsentKind;
+
+static const struct
+{
+	const char *name;
+	ConsentKind kind;
+}			consent_columns[] =
+{
+	{"sub", CONSENT_TEXT},
+	{"name", CONSENT_TEXT},
+	{"given_name", CONSENT_TEXT},
+	{"family_name", CONSENT_TEXT},
+	{"middle_name", CONSENT_TEXT},
+	{"email", CONSENT_TEXT},
+	{"email_verified", CONSENT_BOOL},
+	{"gender", CONSENT_TEXT},
+	{"locale", CONSENT_TEXT},
+	{"phone_number", CONSENT_TEXT},
+	{"phone_number_verified", CONSENT_BOOL},
+	{"address", CONSENT_TEXT},
+	{"updated_at", CONSENT_TIME},
+	{"status", CONSENT_TEXT},
+	{"birthdate", CONSENT_TEXT},
+	{"credit_score", CONSENT_TEXT},
+	{"active", CONSENT_BOOL},
+	{"country_of_birth", CONSENT_TEXT},
+	{"region_of_birth", CONSENT_TEXT},
+	{"city_of_birth", CONSENT_TEXT},
+	{"occupation", CONSENT_TEXT},
+	{"employer_name", CONSENT_TEXT},
+	{"identification_type", CONSENT_TEXT},
+	{"identification_value", CONSENT_TEXT},
+};
+
+#define N_CONSENT_COLUMNS lengthof(consent_columns)
+
+/* Longest auth_req_id momo accepts from MTN. */
+#define MAX_AUTH_REQ_ID 256
+
+/*
+ * The CIBA error code of an answer ({"error": "..."}), if it has one that
+ * reads as such a code (lower-case letters and underscores, at most 64):
+ * fit for momo_events.  NULL otherwise.
+ */
+static char *
+consent_error_code(const MomoHttpRequest *req)
+{
+	MomoJsonField f[] = {{.path = "error"}};
+
+	if (req->status == 0 || req->status == 200 || req->response_len == 0 ||
+		momo_json_extract(req->response, req->response_len, f, lengthof(f)) != NULL ||
+		f[0].value == NULL || !f[0].is_string || f[0].value[0] == '\0' || strlen(f[0].value) > 64 ||
+		strspn(f[0].value, "abcdefghijklmnopqrstuvwxyz_") != strlen(f[0].value))
+		return NULL;
+	return f[0].value;
+}
+
+/* Logs an exchange of the consent flow in momo_events: its outcome and CIBA error code. */
+static void
+log_consent(FunctionCallInfo fcinfo, const MomoConfig *cfg, const char *operation,
+			const MomoHttpRequest *req, const char *outcome, const char *code)
+{
+	MomoActing a;
+
+	momo_owner_enter(fcinfo, &a);
+	momo_store_log_event(a.schema, NULL, momo_product_names[cfg->product], operation,
+						 (int) req->status, outcome, code, req->elapsed * 1000.0,
+						 req->status == 0 ? momo_http_describe_failure(req) : NULL);
+	momo_owner_leave(&a);
+}
+
+/*
+ * Raises the ERROR for a step of the consent flow MTN did not answer as
+ * hoped: an account holder MTN does not know, a CIBA error, or as
+ * raise_call_failure says.
+ */
+static void
+raise_consent_failure(const MomoConfig *cfg, const char *msisdn, const char *what,
+					  const MomoHttpRequest *req)
+{
+	MomoJsonField f[] = {{.path = "error"}, {.path = "error_description"}};
+
+	if (req->status != 0 && req->response_len > 0 &&
+		momo_json_extract(req->response, req->response_len, f, lengthof(f)) == NULL &&
+		f[0].value && f[0].is_string)
+	{
+		if (strcmp(f[0].value, "unknown_user_id") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("MTN knows no account holder with msisdn %s", msisdn)));
+		ereport(ERROR,
+				(errcode(req->status >= 500 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("MTN refused %s: %s", what, f[0].value),
+				 errdetail("HTTP %ld%s%s.", req->status, f[1].value ? ": " : "", f[1].value ? f[1].value : "")));
+	}
+	if (req->status == 404)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("MTN knows no account holder with msisdn %s", msisdn)));
+	raise_call_failure(cfg, what, req);
+}
+
+/* Sleeps ms milliseconds on the latch; an interrupt (a cancel, statement_timeout) ends it. */
+static void
+consent_sleep(long ms)
+{
+	instr_time	start;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (;;)
+	{
+		instr_time	now;
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, start);
+		left = ms - (long) INSTR_TIME_GET_MILLISEC(now);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
+						 momo_wait_event(MOMO_WAIT_CONSENT));
+		ResetLatch(MyLatch);
+	}
+}
+
+/* Milliseconds since started. */
+static long
+ms_since(instr_time started)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, started);
+	return (long) INSTR_TIME_GET_MILLISEC(now);
+}
+
+/* Polls the OAuth2 token endpoint once for auth_req_id; wipes the API key it carried. */
+static MomoHttpRequest *
+consent_poll(const MomoConfig *cfg, int key, const char *auth_req_id)
+{
+	MomoHttpRequest *req = momo_protocol_consent_token_request(cfg, key, auth_req_id);
+
+	PG_TRY();
+	{
+		momo_http_perform(momo_http_client(), cfg, req);
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(req->userpwd, strlen(req->userpwd));
+	}
+	PG_END_TRY();
+	return req;
+}
+
+/*
+ * Takes the OAuth2 access token out of a 200 answer of the token endpoint,
+ * into a palloc'd copy, and wipes it (and the refresh token) from the
+ * answer.  Raises an ERROR that quotes neither when the answer has none fit
+ * for a header.  (Not inlined: its locals need not survive the PG_TRY of
+ * its caller.)
+ */
+static pg_noinline char *
+consent_take_token(MomoHttpRequest *req)
+{
+	MomoJsonField f[] = {{.path = "access_token"}, {.path = "refresh_token"}};
+	char	   *err = momo_json_extract(req->response, req->response_len, f, lengthof(f));
+	char	   *token = NULL;
+	bool		usable;
+
+	usable = (err == NULL && f[0].value != NULL && f[0].is_string && f[0].value[0] != '\0' &&
+			  strlen(f[0].value) < MOMO_MAX_TOKEN_LEN);
+	for (const char *c = usable ? f[0].value : ""; *c; c++)
+		if ((unsigned char) *c < 0x21 || (unsigned char) *c >= 0x7f)
+			usable = false;
+	if (usable)
+		token = pstrdup(f[0].value);
+	for (int i = 0; i < (int) lengthof(f); i++)
+		if (f[i].value)
+			explicit_bzero(f[i].value, strlen(f[i].value));
+	explicit_bzero(req->response, req->response_len);
+	if (!usable)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("MTN's answer to the consent token request has no usable access_token")));
+	return token;
+}
+
+/* The value of a member of MTN's userinfo answer as its column's type. */
+static Datum
+consent_value(int i, const MomoJsonField *f, bool *isnull)
+{
+	const char *v = f->value;
+
+	*isnull = (v == NULL);
+	if (v == NULL)
+		return (Datum) 0;
+	switch (consent_columns[i].kind)
+	{
+		case CONSENT_BOOL:
+			if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+				return BoolGetDatum(strcmp(v, "true") == 0);
+			break;
+		case CONSENT_TIME:
+			if (!f->is_string && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 12)
+				return DirectFunctionCall1(float8_timestamptz, Float8GetDatum(strtod(v, NULL)));
+			break;
+		case CONSENT_TEXT:
+			return CStringGetTextDatum(pg_any_to_server(v, strlen(v), PG_UTF8));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("MTN's user information has an unreadable %s", consent_columns[i].name)));
+	return (Datum) 0;			/* keep the compiler quiet */
+}
+
+/*
+ * momo_user_info_with_consent(msisdn, scope, product, timeout): asks the
+ * account holder msisdn to consent to scope, waits for their answer (at
+ * most timeout, and no longer than MTN keeps the request), and returns what
+ * MTN shows with that consent.  Refusal, expiry and timeout are ERRORs.
+ */
+Datum
+momo_user_info_with_consent(PG_FUNCTION_ARGS)
+{
+	const char *const form[] = {"Content-Type", "application/x-www-form-urlencoded", NULL};
+	MomoJsonField af[] = {{.path = "auth_req_id"}, {.path = "interval"}, {.path = "expires_in"}};
+	MomoJsonField uf[N_CONSENT_COLUMNS];
+	MomoConfig	cfg;
+	MomoProduct product;
+	MomoHttpRequest *req;
+	MomoHttpRequest *volatile user_req = NULL;
+	TupleDesc	desc;
+	Datum		values[N_CONSENT_COLUMNS];
+	bool		nulls[N_CONSENT_COLUMNS];
+	char	   *scope;
+	char	   *auth_req_id;
+	char	   *token = NULL;
+	char	   *error;
+	char	   *access;
+	long		timeout_ms;
+	long		deadline_ms;
+	long		interval_ms = 5000; /* CIBA's default */
+	int			key;
+	MomoTokenResult r;
+	instr_time	started;
+	char	   *msisdn = momo_validate_consent(fcinfo, &scope, &product, &timeout_ms);
+	MomoActing	a;
+
+	momo_require_preload();
+	momo_settings_require(&cfg, product);
+	/* Nothing is asked where momo would refuse to log it (inside the worker, an unsafe table). */
+	momo_owner_enter(fcinfo, &a);
+	momo_owner_leave(&a);
+	INSTR_TIME_SET_CURRENT(started);
+
+	/* 1. bc-authorize, with the product's access token */
+	req = momo_api_call(momo_http_client(), &cfg, true, "v1_0/bc-authorize",
+						momo_protocol_bc_authorize_body(msisdn, scope), form);
+	log_consent(fcinfo, &cfg, "consent_request", req,
+				req->status == 200 ? "ok" : (req->status == 0 ? "retry" : "error"),
+				consent_error_code(req));
+	if (req->status != 200)
+		raise_consent_failure(&cfg, msisdn, "the consent request", req);
+	parse_answer("the consent request", req, af, lengthof(af));
+	auth_req_id = af[0].value;
+	if (auth_req_id == NULL || !af[0].is_string || auth_req_id[0] == '\0' ||
+		strlen(auth_req_id) > MAX_AUTH_REQ_ID)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("MTN's answer to the consent request has no usable auth_req_id")));
+	/* MTN's interval, at least a second (its example says 0), at most a minute */
+	if (af[1].value && !af[1].is_string)
+		interval_ms = (long) Max(1000.0, Min(60000.0, strtod(af[1].value, NULL) * 1000.0));
+	deadline_ms = timeout_ms;
+	if (af[2].value && !af[2].is_string && strtod(af[2].value, NULL) > 0)
+		deadline_ms = (long) Min((double) timeout_ms, strtod(af[2].value, NULL) * 1000.0);
+
+	/* The subscription key the product uses now (the token itself is not needed). */
+	r = momo_api_get_token(momo_http_client(), &cfg, NULL, &access, &key, &error);
+	if (r != MOMO_TOKEN_OK)
+		momo_api_raise_token_error(&cfg, r, error);
+	explicit_bzero(access, strlen(access));
+
+	/* 2. the OAuth2 token, polled at MTN's interval until the account holder decides */
+	while (token == NULL)
+	{
+		char	   *code;
+
+		if (ms_since(started) + interval_ms > deadline_ms)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("account holder %s did not answer the consent request in time", msisdn),
+					 errdetail(deadline_ms < timeout_ms ?
+							   "MTN keeps the request for %ld seconds only." :
+							   "No answer came within the timeout of %ld seconds.",
+							   (deadline_ms + 999) / 1000),
+					 errhint("Ask again, and let the account holder know a request is on their phone.")));
+		consent_sleep(interval_ms);
+		req = consent_poll(&cfg, key, auth_req_id);
+		code = consent_error_code(req);
+		if (req->status == 200)
+		{
+			log_consent(fcinfo, &cfg, "consent_token", req, "ok", NULL);
+			token = consent_take_token(req);
+			break;
+		}
+		if (code && strcmp(code, "authorization_pending") == 0)
+		{
+			log_consent(fcinfo, &cfg, "consent_token", req, "pending", code);
+			continue;
+		}
+		if (code && strcmp(code, "slow_down") == 0)
+		{
+			/* CIBA: poll 5 seconds less often from now on */
+			log_consent(fcinfo, &cfg, "consent_token", req, "pending", code);
+			interval_ms = Min(interval_ms + 5000, 60000);
+			continue;
+		}
+		if (code && strcmp(code, "access_denied") == 0)
+		{
+			log_consent(fcinfo, &cfg, "consent_token", req, "refused", code);
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("account holder %s refused consent to scope \"%s\"", msisdn, scope)));
+		}
+		if (code && strcmp(code, "expired_token") == 0)
+		{
+			log_consent(fcinfo, &cfg, "consent_token", req, "expired", code);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("account holder %s did not answer the consent request in time", msisdn),
+					 errdetail("MTN says the request expired."),
+					 errhint("Ask again, and let the account holder know a request is on their phone.")));
+		}
+		/* No answer, or a server error: asked again at the next interval. */
+		if (req->status == 0 || (req->status >= 500 && code == NULL))
+		{
+			log_consent(fcinfo, &cfg, "consent_token", req, "retry", code);
+			continue;
+		}
+		log_consent(fcinfo, &cfg, "consent_token", req, "error", code);
+		if (req->status == 401 || (code && strcmp(code, "login_failed") == 0))
+			momo_api_raise_token_error(&cfg, MOMO_TOKEN_LOGIN_FAILED,
+									   "the consent token request was refused");
+		raise_consent_failure(&cfg, msisdn, "the consent token request", req);
+	}
+
+	/* 3. userinfo, with the OAuth2 token, which is wiped as soon as it is in the request */
+	PG_TRY();
+	{
+		charge_status_budget("the user information request");
+		user_req = momo_protocol_call(&cfg, key, token, false, "oauth2/v1_0/userinfo");
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(token, strlen(token));
+	}
+	PG_END_TRY();
+	req = user_req;
+	momo_http_perform(momo_http_client(), &cfg, req);
+	log_consent(fcinfo, &cfg, "consent_user_info", req,
+				req->status == 200 ? "ok" : (req->status == 0 ? "retry" : "error"), consent_error_code(req));
+	if (req->status != 200)
+		raise_consent_failure(&cfg, msisdn, "the user information request", req);
+	memset(uf, 0, sizeof(uf));
+	for (int i = 0; i < (int) N_CONSENT_COLUMNS; i++)
+		uf[i].path = consent_columns[i].name;
+	parse_answer("the user information request", req, uf, lengthof(uf));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != N_CONSENT_COLUMNS)
+		elog(ERROR, "momo_user_info_with_consent must return a record of %d columns", (int) N_CONSENT_COLUMNS);
+	for (int i = 0; i < (int) N_CONSENT_COLUMNS; i++)
+		values[i] = consent_value(i, &uf[i], &nulls[i]);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 

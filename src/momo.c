@@ -420,6 +420,7 @@ momo_wait_event(MomoWaitEvent which)
 		[MOMO_WAIT_AWAIT] = "MomoAwait",
 		[MOMO_WAIT_STATUS_CHECK] = "MomoStatusCheck",
 		[MOMO_WAIT_FEED] = "MomoFeed",
+		[MOMO_WAIT_CONSENT] = "MomoConsent",
 	};
 	static uint32 events[MOMO_N_WAIT_EVENTS];
 

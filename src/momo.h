@@ -163,6 +163,8 @@ typedef enum MomoWaitEvent
 								 * GET of the shared budget */
 	MOMO_WAIT_FEED,				/* MomoFeed: momo_changes, for the worker to
 								 * number committed changes */
+	MOMO_WAIT_CONSENT,			/* MomoConsent: momo_user_info_with_consent,
+								 * between polls of the OAuth2 token */
 	MOMO_N_WAIT_EVENTS
 } MomoWaitEvent;
 

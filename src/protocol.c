@@ -245,6 +245,64 @@ momo_protocol_token_request(const MomoConfig *cfg, int key)
 	return req;
 }
 
+/*
+ * Appends s to a form body (application/x-www-form-urlencoded): every byte
+ * but the unreserved characters percent-encoded.
+ */
+static void
+append_form_value(StringInfo buf, const char *s)
+{
+	for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+	{
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+			*c == '-' || *c == '.' || *c == '_' || *c == '~')
+			appendStringInfoChar(buf, (char) *c);
+		else
+			appendStringInfo(buf, "%%%02X", *c);
+	}
+}
+
+/*
+ * The form body of POST /{product}/v1_0/bc-authorize: the account holder
+ * msisdn asked to consent to scope, online (momo keeps no refresh token).
+ */
+char *
+momo_protocol_bc_authorize_body(const char *msisdn, const char *scope)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "login_hint=");
+	append_form_value(&buf, psprintf("ID:%s/MSISDN", msisdn));
+	appendStringInfoString(&buf, "&scope=");
+	append_form_value(&buf, scope);
+	appendStringInfoString(&buf, "&access_type=online");
+	return buf.data;
+}
+
+/*
+ * Builds POST /{product}/oauth2/token/ asking for the OAuth2 token of the
+ * consent request auth_req_id (OpenID CIBA's grant): HTTP Basic with the API
+ * user and key, as for an access token, and a form body.
+ */
+MomoHttpRequest *
+momo_protocol_consent_token_request(const MomoConfig *cfg, int key, const char *auth_req_id)
+{
+	MomoHttpRequest *req = momo_http_request(true, psprintf("%s/%s/oauth2/token/", cfg->base_url,
+															momo_product_names[cfg->product]));
+	StringInfoData body;
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id=");
+	append_form_value(&body, auth_req_id);
+	req->body = body.data;
+	add_common_headers(req, cfg, key);
+	momo_http_header(req, "X-Target-Environment", cfg->target_environment);
+	momo_http_header(req, "Content-Type", "application/x-www-form-urlencoded");
+	req->userpwd = psprintf("%s:%s", cfg->api_user, cfg->api_key);
+	return req;
+}
+
 /* Returns a fresh random UUID (version 4) in its text form: reference ids and API users. */
 char *
 momo_protocol_new_uuid(void)

@@ -58,6 +58,9 @@ extern char *momo_protocol_callback_url(const MomoConfig *cfg, const char *refer
 extern MomoHttpRequest *momo_protocol_call(const MomoConfig *cfg, int key, const char *token,
 										   bool post, const char *path);
 extern MomoHttpRequest *momo_protocol_token_request(const MomoConfig *cfg, int key);
+extern char *momo_protocol_bc_authorize_body(const char *msisdn, const char *scope);
+extern MomoHttpRequest *momo_protocol_consent_token_request(const MomoConfig *cfg, int key,
+															const char *auth_req_id);
 extern MomoHttpRequest *momo_protocol_request(const MomoConfig *cfg, int key, const char *token,
 											  MomoOp op, const MomoPaymentTerms *p);
 extern void momo_protocol_classify(MomoOp op, const MomoHttpRequest *req, MomoAnswer *a);

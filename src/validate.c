@@ -23,6 +23,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "msisdn.h"
 #include "settings.h"
@@ -839,6 +840,61 @@ momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product)
 	ps.n = 0;
 	msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 0), momo_settings_msisdn_market(), false);
 	*product = (MomoProduct) check_product(&ps, fcinfo, 1);
+	raise_problems(&ps);
+	return msisdn;
+}
+
+/*
+ * Checks the arguments of momo_user_info_with_consent (msisdn, scope,
+ * product, timeout): returns the number as MTN wants it, and the scope
+ * (one or more scope names, such as "profile" or "profile phone": letters,
+ * digits and _.:- separated by single spaces), the product and the timeout
+ * in milliseconds (more than zero, at most MAX_CONSENT_TIMEOUT_MS).
+ */
+#define MAX_CONSENT_SCOPE_CHARS 200
+#define MAX_CONSENT_TIMEOUT_MS (3600 * 1000L)
+char *
+momo_validate_consent(FunctionCallInfo fcinfo, char **scope, MomoProduct *product, long *timeout_ms)
+{
+	const char *scope_hint = "Give one or more scope names separated by single spaces, such as 'profile' or 'profile phone'.";
+	Problems	ps;
+	char	   *msisdn;
+	char	   *v = text_arg(fcinfo, 1);
+
+	ps.n = 0;
+	msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 0), momo_settings_msisdn_market(), false);
+	*scope = v;
+	if (v == NULL)
+		add_problem(&ps, "scope", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("scope must not be null"), scope_hint);
+	else if (strlen(v) > MAX_CONSENT_SCOPE_CHARS)
+		add_problem(&ps, "scope", ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+					psprintf("scope must be at most %d characters long, not %zu",
+							 MAX_CONSENT_SCOPE_CHARS, strlen(v)), scope_hint);
+	else if (v[0] == '\0' || v[0] == ' ' || v[strlen(v) - 1] == ' ' || strstr(v, "  ") != NULL ||
+			 strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:- ") != strlen(v))
+		add_problem(&ps, "scope", ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("scope must be scope names separated by single spaces, not \"%s\"", shown(v)),
+					scope_hint);
+	*product = (MomoProduct) check_product(&ps, fcinfo, 2);
+	*timeout_ms = 0;
+	if (PG_ARGISNULL(3))
+		add_problem(&ps, "timeout", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("timeout must not be null"), NULL);
+	else
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(3);
+		double		ms = ((double) iv->month * DAYS_PER_MONTH + iv->day) * SECS_PER_DAY * 1000.0 +
+			(double) iv->time / 1000.0;
+
+		if (ms <= 0)
+			add_problem(&ps, "timeout", ERRCODE_INVALID_PARAMETER_VALUE,
+						pstrdup("timeout must be greater than zero"), NULL);
+		else if (ms > MAX_CONSENT_TIMEOUT_MS)
+			add_problem(&ps, "timeout", ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+						pstrdup("timeout must be at most 1 hour"),
+						"MTN's consent requests expire long before.");
+		else
+			*timeout_ms = (long) ms;
+	}
 	raise_problems(&ps);
 	return msisdn;
 }

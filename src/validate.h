@@ -30,6 +30,8 @@ extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const cha
 extern char *momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg);
 extern char *momo_validate_language(FunctionCallInfo fcinfo, int argno);
 extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product);
+extern char *momo_validate_consent(FunctionCallInfo fcinfo, char **scope, MomoProduct *product,
+								   long *timeout_ms);
 extern MomoProduct momo_validate_product(FunctionCallInfo fcinfo, int argno);
 extern int	momo_validate_pause(FunctionCallInfo fcinfo, int reason_argno, int product_argno,
 								char **reason);
