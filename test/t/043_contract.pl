@@ -102,6 +102,21 @@ for my $p (qw(collection disbursement remittance))
 			"SELECT given_name FROM momo_account_holder_info('46733000001', '$p')"),
 		'', "momo_account_holder_info(..., '$p') answers");
 }
+# The consent flow of every product: bc-authorize, the OAuth2 token polled
+# until the account holder consents, userinfo with that token.  Every
+# statement and debug message is logged meanwhile, to look for the tokens
+# in the log below.
+$node->append_conf('postgresql.conf', "log_statement = 'all'\nlog_min_messages = debug1");
+$node->reload;
+for my $p (qw(collection disbursement remittance))
+{
+	is($node->safe_psql('postgres',
+			"SELECT sub || ' ' || (given_name IS NOT NULL) || ' ' || phone_number "
+			  . "FROM momo_user_info_with_consent('46733000001', 'profile phone', '$p')"),
+		'46733000001 true +46733000001', "momo_user_info_with_consent(..., '$p') answers, with the consent");
+}
+$node->append_conf('postgresql.conf', "log_statement = 'none'\nlog_min_messages = warning");
+$node->reload;
 like($node->safe_psql('postgres', "SELECT api_user FROM momo_sandbox_provision('localhost')"),
 	$UUID4, 'momo_sandbox_provision creates an API user (the Provisioning API)');
 is($node->safe_psql('postgres', "SELECT ok FROM momo_preflight() WHERE check_name = 'callback host (collection)'"),
@@ -170,6 +185,8 @@ my @expected = (
 	'remittance GET /v2_0/cashtransfer/{referenceId}',
 	'remittance GET /v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active',
 	'remittance GET /v1_0/accountholder/msisdn/{accountHolderMSISDN}/basicuserinfo',
+	(map { ("$_ POST /v1_0/bc-authorize", "$_ POST /oauth2/token/", "$_ GET /oauth2/v1_0/userinfo") }
+	  qw(collection disbursement remittance)),
 	'provisioning POST /v1_0/apiuser',
 	'provisioning POST /v1_0/apiuser/{X-Reference-Id}/apikey',
 	'provisioning GET /v1_0/apiuser/{X-Reference-Id}');
@@ -252,6 +269,36 @@ is($dn_req && $dn_req->{headers}{notificationMessage}, 'Your order has shipped',
 my $text = JSON::PP->new->canonical->encode($rec);
 ok($text !~ /\Q$CRED{sub_key_primary}\E|\Q$CRED{api_key}\E/, 'no secret in the recorded requests');
 
+# The consent flow: each product's bc-authorize carried the account holder
+# and the scope as a form, its token requests CIBA's grant and the
+# auth_req_id bc-authorize answered, polled until the consent (three polls:
+# none answered slow_down); and none of the OAuth2 and refresh tokens the
+# sandbox issued reached the server log, momo_events or the record.
+{
+	my $consent = sandbox_get('/_sandbox/consent');
+	is(join(' ', map { "$_->{msisdn}:$_->{scope}:$_->{polls}:" . ($_->{granted} ? 'granted' : 'not granted') }
+			sort { $a->{auth_req_id} cmp $b->{auth_req_id} } @{ $consent->{requests} }),
+		join(' ', ('46733000001:profile phone:3:granted') x 3),
+		'three consents, each granted at the third poll');
+	for my $p (qw(collection disbursement remittance))
+	{
+		my ($bc) = grep { $_->{path} eq "/$p/v1_0/bc-authorize" } @{ $rec->{requests} };
+		is($bc && $bc->{body}, 'login_hint=ID%3A46733000001%2FMSISDN&scope=profile%20phone&access_type=online',
+			"$p: bc-authorize named the account holder and the scope, online access");
+		my @polls = grep { $_->{path} eq "/$p/oauth2/token/" } @{ $rec->{requests} };
+		my %ids = map { $_->{auth_req_id} => 1 } @{ $consent->{requests} };
+		ok(@polls == 3 && !grep({ !($_->{body} =~ /^grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id=(.+)$/ && $ids{$1}) } @polls),
+			"$p: three polls, each with CIBA's grant and an auth_req_id bc-authorize answered");
+	}
+	my @tokens = @{ $consent->{tokens} };
+	is(scalar @tokens, 6, 'an OAuth2 token and a refresh token were issued for each consent');
+	my $log = slurp_file($node->logfile);
+	my $events = $node->safe_psql('postgres', "SELECT string_agg(e::text, E'\\n') FROM momo_events e");
+	like($events, qr/consent_user_info/, 'momo_events has the consent flow\'s exchanges');
+	my @leaked = grep { index($log, $_) >= 0 || index($events, $_) >= 0 || index($text, $_) >= 0 } @tokens;
+	is(scalar @leaked, 0, 'no OAuth2 or refresh token in the server log, momo_events or the recorded requests');
+}
+
 ############################################################################
 # The validator reports malformed requests (a test that cannot fail proves
 # nothing): each of these is a recorded request with one thing broken.
@@ -326,6 +373,25 @@ SKIP:
 	$mutated->('a status check of a reference id that is not a UUID',
 		sub { $_[0]{method} eq 'GET' && $_[0]{path} =~ m{^/disbursement/v1_0/transfer/} },
 		sub { $_[0]{path} =~ s{[^/]+$}{12345} }, qr/referenceId "12345" \(path\) is not a UUID version 4/);
+	$mutated->('a bc-authorize whose login_hint has a "+"',
+		sub { $_[0]{path} eq '/remittance/v1_0/bc-authorize' },
+		sub { $_[0]{body} =~ s/ID%3A/ID%3A%2B/ }, qr/login_hint "ID:\+46733000001\/MSISDN" is not ID:\{msisdn\}\/MSISDN/);
+	$mutated->('a bc-authorize sent as JSON',
+		sub { $_[0]{path} eq '/collection/v1_0/bc-authorize' },
+		sub { $_[0]{headers}{'Content-Type'} = 'application/json'; $_[0]{body} = '{"scope":"profile"}' },
+		qr/Content-Type is "application\/json"/);
+	$mutated->('a bc-authorize with a member the definition does not have',
+		sub { $_[0]{path} eq '/disbursement/v1_0/bc-authorize' },
+		sub { $_[0]{body} .= '&prompt=login' }, qr/body\.prompt is not a member/);
+	$mutated->('a consent token request with a bearer token',
+		sub { $_[0]{path} eq '/disbursement/oauth2/token/' },
+		sub { $_[0]{headers}{Authorization} = 'Bearer' }, qr/scheme "Bearer", not Basic/);
+	$mutated->('a consent token request without its grant type',
+		sub { $_[0]{path} eq '/collection/oauth2/token/' },
+		sub { $_[0]{body} =~ s/^grant_type=[^&]*&// }, qr/grant_type "" is not urn:openid/);
+	$mutated->('a userinfo request with HTTP Basic',
+		sub { $_[0]{path} eq '/remittance/oauth2/v1_0/userinfo' },
+		sub { $_[0]{headers}{Authorization} = 'Basic' }, qr/scheme "Basic", not Bearer/);
 	$mutated->('an account holder check with a "+" in the number',
 		sub { $_[0]{path} =~ m{^/collection/v1_0/accountholder/.*/active$} },
 		sub { $_[0]{path} =~ s{/msisdn/}{/msisdn/+} }, qr/is not an MSISDN/);

@@ -18,8 +18,9 @@
 # product's base path); every header parameter the operation requires is
 # there (and the subscription key, which the definitions' security asks for);
 # X-Reference-Id (header or path parameter) and referenceId path parameters
-# are UUID version 4; a body is JSON, sent as application/json, and conforms
-# to the operation's request schema (a JSON-Schema subset: type, properties,
+# are UUID version 4; a body is JSON, sent as application/json (or a form,
+# application/x-www-form-urlencoded, where the definition takes one: the
+# consent flow's), and conforms to the operation's request schema (a JSON-Schema subset: type, properties,
 # required, enum, format uuid, maxLength, $ref, additionalProperties when
 # stated); an operation with no body gets none.  Where MTN's live API differs
 # from or goes beyond the definition, momo-api/README.md ("build for what the
@@ -58,6 +59,12 @@ my %BORROW = (
 	'GET /v1_0/deposit/{referenceId}'    => [ 'GET',  '/v1_0/transfer/{referenceId}' ],
 	'GET /v1_0/refund/{referenceId}'     => [ 'GET',  '/v1_0/transfer/{referenceId}' ],
 	'GET *'                              => [ 'GET',  '/v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active' ],
+	# the consent flow: disbursement's and remittance's lists name its three
+	# operations without a definition; Collection's OpenAPI document defines
+	# them (the fourth element: the product whose definition is borrowed)
+	'POST /v1_0/bc-authorize'            => [ 'POST', '/v1_0/bc-authorize', undef, 'collection' ],
+	'POST /oauth2/token/'                => [ 'POST', '/oauth2/token/', undef, 'collection' ],
+	'GET /oauth2/v1_0/userinfo'          => [ 'GET',  '/oauth2/v1_0/userinfo', undef, 'collection' ],
 );
 
 sub new
@@ -123,13 +130,15 @@ sub _load
 			next unless $m =~ /^(get|post|put|delete|patch)$/;
 			my $o = $item->{$m};
 			my @params = map { _deref($doc, $_) } @{ $item->{parameters} || [] }, @{ $o->{parameters} || [] };
-			my ($schema, @ctypes, $has_body);
+			my ($schema, $form_schema, @ctypes, $has_body);
 			if ($o->{requestBody})    # OpenAPI 3
 			{
 				my $rb = _deref($doc, $o->{requestBody});
 				@ctypes = sort keys %{ $rb->{content} || {} };
 				$has_body = 1;
 				$schema = $rb->{content}{'application/json'}{schema} if $rb->{content}{'application/json'};
+				$form_schema = $rb->{content}{'application/x-www-form-urlencoded'}{schema}
+				  if $rb->{content}{'application/x-www-form-urlencoded'};
 			}
 			for my $p (@params)    # Swagger 2
 			{
@@ -141,7 +150,7 @@ sub _load
 			push @{ $self->{ops} }, {
 				file => $file, doc => $doc, product => $product, base => $base,
 				method => uc $m, template => $path, params => [ grep { ($_->{in} // '') ne 'body' } @params ],
-				schema => $schema, has_body => $has_body, ctypes => \@ctypes,
+				schema => $schema, form_schema => $form_schema, has_body => $has_body, ctypes => \@ctypes,
 				needs_key => $needs_key };
 		}
 	}
@@ -245,7 +254,8 @@ sub check
 	unless (@defs)
 	{
 		my $b = $BORROW{"$method $op0->{template}"} // ($method eq 'GET' ? $BORROW{'GET *'} : undef);
-		my @sib = $b ? grep { !$_->{op}{schemaless} && $_->{op}{product} eq $op0->{product}
+		my $from = $b ? $b->[3] // $op0->{product} : undef;
+		my @sib = $b ? grep { !$_->{op}{schemaless} && $_->{op}{product} eq $from
 			  && $_->{op}{method} eq $b->[0] && $_->{op}{template} eq $b->[1] }
 		  map { { op => $_ } } @{ $self->{ops} } : ();
 		if (!@sib)
@@ -278,7 +288,8 @@ sub _check_one
 	my ($self, $d, $method, $h, $req) = @_;
 	my $op = $d->{op};
 	my @p;
-	my $is_token = $op->{template} =~ m{^/token/$};
+	# the access token's and the consent flow's OAuth2 token's: HTTP Basic
+	my $is_token = $op->{template} =~ m{^/(oauth2/)?token/$};
 
 	# the header parameters the operation requires
 	for my $prm (@{ $op->{params} })
@@ -359,6 +370,15 @@ sub _check_one
 	$ct =~ s/;.*//;
 	push @p, "Content-Type is \"$ct\", not one of the definition's (@{ $op->{ctypes} })"
 	  unless grep { lc $_ eq lc $ct } @{ $op->{ctypes} };
+	if (lc $ct eq 'application/x-www-form-urlencoded')
+	{
+		my ($form, @fp) = _parse_form($body);
+		push @p, @fp;
+		return @p unless $form;
+		push @p, _validate($op->{doc}, $op->{form_schema}, $form, 'body') if $op->{form_schema};
+		push @p, _form_rules($op, $form);
+		return @p;
+	}
 	my $json = eval { JSON::PP->new->decode($body) };
 	if (!defined $json && $@)
 	{
@@ -372,6 +392,57 @@ sub _check_one
 		push @p, _validate($op->{doc}, $schema, $json, 'body', $d->{refund});
 	}
 	push @p, _live_rules($op, $json, $d->{refund});
+	return @p;
+}
+
+# A form body (application/x-www-form-urlencoded) as a hash of its decoded
+# members, and its problems: a member without "=", a bad %-escape, a
+# repeated member, text that is not UTF-8.
+sub _parse_form
+{
+	my ($body) = @_;
+	my (%f, @p);
+	for my $pair (split /&/, $body, -1)
+	{
+		my ($k, $v) = $pair =~ /^([^=]*)=(.*)$/s or do { push @p, "form member \"$pair\" has no \"=\""; next };
+		for ($k, $v)
+		{
+			push @p, "form member \"$pair\" has a malformed %-escape" if /%(?![0-9A-Fa-f]{2})/;
+			s/\+/ /g;
+			s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+			push @p, "form member \"$pair\" is not UTF-8" unless utf8::decode($_);
+		}
+		push @p, "form member $k is repeated" if exists $f{$k};
+		$f{$k} = $v;
+	}
+	return (@p ? undef : \%f, @p);
+}
+
+# What the consent flow's forms must hold beyond the definition's schemas,
+# which require no member: their examples (bc-authorize's
+# "login_hint=ID:{msisdn}/MSISDN&scope={scope}&access_type={online/offline}",
+# the token's "grant_type=urn:openid:params:grant-type:ciba&auth_req_id={auth_req_id}").
+sub _form_rules
+{
+	my ($op, $f) = @_;
+	my @p;
+	if ($op->{template} eq '/v1_0/bc-authorize')
+	{
+		for my $k (qw(login_hint scope access_type))
+		{
+			push @p, "body: $k is missing (the definition's example has it)" unless defined $f->{$k};
+		}
+		# MSISDN: digits with the country code, no "+" (README, "Bodies")
+		push @p, "body: login_hint \"$f->{login_hint}\" is not ID:{msisdn}/MSISDN"
+		  if defined $f->{login_hint} && $f->{login_hint} !~ m{^ID:[0-9]{8,15}/MSISDN$};
+		push @p, 'body: scope is empty' if defined $f->{scope} && $f->{scope} eq '';
+	}
+	elsif ($op->{template} eq '/oauth2/token/')
+	{
+		push @p, "body: grant_type \"" . ($f->{grant_type} // '') . "\" is not urn:openid:params:grant-type:ciba"
+		  unless ($f->{grant_type} // '') eq 'urn:openid:params:grant-type:ciba';
+		push @p, 'body: auth_req_id is missing or empty' unless length($f->{auth_req_id} // '');
+	}
 	return @p;
 }
 
