@@ -38,6 +38,13 @@ SELECT momo_test.try($$SELECT momo_balance('savings')$$);
 SELECT momo_test.try($$SELECT momo_balance(NULL)$$);
 SELECT momo_test.try($$SELECT momo_account_holder_active('abc')$$);
 SELECT momo_test.try($$SELECT momo_account_holder_active(NULL)$$);
+-- MTN's refusals, by their kind (never a connection failure, which a
+-- client would retry): not allowed, the merchant's configuration, and the
+-- transient ones, which may be retried.  (The sandbox's test numbers for
+-- the check: ...452 NotAllowed, ...453 NotAllowedTargetEnvironment, ...454
+-- InternalProcessingError, ...455 ServiceUnavailable.)
+SELECT momo_test.try(format('SELECT momo_account_holder_active(%L)', n))
+  FROM unnest(ARRAY['46733123452', '46733123453', '46733123454', '46733123455']) n;
 -- Remittance is not configured in this cluster: a clear error naming the setting.
 SELECT momo_test.try($$SELECT momo_balance('remittance')$$);
 SELECT momo_test.try($$SELECT momo_remittance_transfer(10, 'EUR', '46733000001')$$);

@@ -60,6 +60,27 @@ is_merchant_code(const char *code)
 	return false;
 }
 
+/*
+ * What kind of refusal MTN's error code is, for an ERROR a caller can act
+ * on: of the merchant's configuration, of what the caller may do, of
+ * something that does not exist, of a value; or transient (a retry may
+ * succeed).
+ */
+MomoRefusal
+momo_answers_refusal(const char *code)
+{
+	if (is_merchant_code(code))
+		return MOMO_REFUSED_CONFIGURATION;
+	if (strcmp(code, "NOT_ALLOWED") == 0 || strcmp(code, "PAYEE_NOT_ALLOWED_TO_RECEIVE") == 0)
+		return MOMO_REFUSED_NOT_ALLOWED;
+	if (strcmp(code, "PAYER_NOT_FOUND") == 0 || strcmp(code, "PAYEE_NOT_FOUND") == 0 ||
+		strcmp(code, "RESOURCE_NOT_FOUND") == 0)
+		return MOMO_REFUSED_NOT_FOUND;
+	if (is_permanent_code(code))
+		return MOMO_REFUSED_VALUE;
+	return MOMO_REFUSED_TRANSIENT;
+}
+
 /* Returns true if a 401 body is the API gateway's "invalid subscription key" answer. */
 static bool
 is_key_refusal(const char *body, size_t len)

@@ -59,6 +59,17 @@ typedef enum MomoTokenResult
 								 * (see momo_api_background_tokens) */
 } MomoTokenResult;
 
+/* The kinds of MTN's refusals (momo_answers_refusal). */
+typedef enum MomoRefusal
+{
+	MOMO_REFUSED_CONFIGURATION, /* the merchant's configuration */
+	MOMO_REFUSED_NOT_ALLOWED,	/* the account may not do it */
+	MOMO_REFUSED_NOT_FOUND,		/* no such account holder or resource */
+	MOMO_REFUSED_VALUE,			/* a value MTN does not take */
+	MOMO_REFUSED_TRANSIENT		/* a retry may succeed */
+} MomoRefusal;
+
+extern MomoRefusal momo_answers_refusal(const char *code);
 extern void momo_answers_classify(MomoOp op, long status, const char *body, size_t len,
 								  MomoAnswer *a);
 extern MomoTokenResult momo_answers_parse_token(long status, const char *body, size_t len,

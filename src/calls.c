@@ -76,10 +76,31 @@ raise_call_failure(const MomoConfig *cfg, const char *what, const MomoHttpReques
 	if (req->response_len > 0 &&
 		momo_json_extract(req->response, req->response_len, f, lengthof(f)) == NULL &&
 		f[0].value)
+	{
+		/* MTN answered: a refusal of its kind, never a connection failure, unless a retry may cure it. */
+		static const int sqlstates[] = {
+			[MOMO_REFUSED_CONFIGURATION] = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+			[MOMO_REFUSED_NOT_ALLOWED] = ERRCODE_INSUFFICIENT_PRIVILEGE,
+			[MOMO_REFUSED_NOT_FOUND] = ERRCODE_NO_DATA_FOUND,
+			[MOMO_REFUSED_VALUE] = ERRCODE_INVALID_PARAMETER_VALUE,
+			[MOMO_REFUSED_TRANSIENT] = ERRCODE_CONNECTION_FAILURE,
+		};
+		MomoRefusal kind = momo_answers_refusal(f[0].value);
+		char	   *message = f[1].value;
+		size_t		len = message ? strlen(message) : 0;
+
+		/* MTN's message is a sentence already: no second period. */
+		if (len > 0 && message[len - 1] == '.')
+			message[len - 1] = '\0';
 		ereport(ERROR,
-				(errcode(req->status >= 500 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(kind == MOMO_REFUSED_TRANSIENT && req->status < 500 ?
+						 ERRCODE_INVALID_PARAMETER_VALUE : sqlstates[kind]),
 				 errmsg("MTN refused %s: %s", what, f[0].value),
-				 errdetail("HTTP %ld%s%s.", req->status, f[1].value ? ": " : "", f[1].value ? f[1].value : "")));
+				 errdetail("HTTP %ld%s%s.", req->status, message ? ": " : "", message ? message : ""),
+				 kind == MOMO_REFUSED_CONFIGURATION ?
+				 errhint("Check momo.target_environment and the callback host registered for the %s API user (momo_preflight()).",
+						 momo_product_names[cfg->product]) : 0));
+	}
 	ereport(ERROR,
 			(errcode(req->status >= 500 ? ERRCODE_CONNECTION_FAILURE : ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("MTN answered %s with HTTP %ld", what, req->status),
