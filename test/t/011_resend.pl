@@ -34,6 +34,9 @@ is($seen->{accepted}, 1, '... and stored the payment once');
 ok($seen->{status_gets} >= 1, 'momo asked MTN with a GET before deciding');
 is($node->safe_psql('postgres', "SELECT send_refused FROM momo_payments WHERE reference_id = '$ref'"),
 	't', 'the row says the resend was refused');
+# (a red team found it successful with reason BAD_REQUEST, the refusal's)
+is($node->safe_psql('postgres', "SELECT coalesce(reason, 'none') FROM momo_payments WHERE reference_id = '$ref'"),
+	'none', '... and a successful payment has no failure reason');
 sandbox_post('/_sandbox/config', '{"drop_first": 0, "conflict_status": 409}');
 
 # The same, while MTN still answers 404 for a while after it accepted the
