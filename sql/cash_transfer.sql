@@ -106,6 +106,16 @@ SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amo
                                                   created_at, updated_at, next_check_at)
                        VALUES ('7d1f9b8e-0000-4000-8000-00000000c002', 'CT-bad', 1, 'EUR', '46733000001',
                                'cash_transfer', 'remittance', 1, '{}', '2026-01-01', '2026-01-01', '2026-01-01')$$);
+-- Extra terms that repeat a member the row writes itself (the body would
+-- carry "amount" twice, and a reader that takes the last one would pay
+-- another amount to another payee than the row says), or that are no
+-- object: refused on insert, by the table's owner too.
+SELECT momo_test.try(format($$INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn,
+                                                         operation, product, api_version, extra_terms)
+                              VALUES ('7d1f9b8e-0000-4000-8000-00000000c003', 'CT-bad', 1, 'EUR', '46733000001',
+                                      'cash_transfer', 'remittance', 2, %L)$$, t))
+  FROM unnest(ARRAY['{"amount": "900000", "payee": {"partyIdType": "MSISDN", "partyId": "46733000666"}}',
+                    '{"payerFirstName": "Jean", "externalId": "other"}', '["amount"]', '"amount"']) t;
 \pset tuples_only off
 \pset format aligned
 

@@ -19,6 +19,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -37,6 +39,41 @@ static const char *const term_columns[] = {
 	"payee_note", "created_at", "product", "operation", "refund_of", "requested_by",
 	"api_version", "extra_terms", "callback_url"
 };
+
+/*
+ * The members of a payment's body that momo writes from the row's own
+ * columns (see momo_protocol_payment_body): the extra terms, spliced into
+ * the same body, must not carry them again (JSON readers differ on which
+ * of two equal members wins).
+ */
+static const char *const body_members[] = {
+	"amount", "currency", "externalId", "payer", "payee", "payerMessage", "payeeNote",
+	"referenceIdToRefund", "intendedPayer", "externalTransactionId", "money", "customerReference"
+};
+
+/*
+ * Returns true if the extra terms of a new row (a schema of 1.0 has none)
+ * are absent, or an object that repeats none of the body's own members.
+ */
+static bool
+extra_terms_ok(HeapTuple tup, TupleDesc desc)
+{
+	int			attnum = SPI_fnumber(desc, "extra_terms");
+	bool		isnull;
+	Datum		d;
+
+	if (attnum <= 0)
+		return true;
+	d = heap_getattr(tup, attnum, desc, &isnull);
+	if (isnull)
+		return true;
+	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(d)))
+		return false;
+	for (size_t i = 0; i < lengthof(body_members); i++)
+		if (DatumGetBool(DirectFunctionCall2(jsonb_exists, d, CStringGetTextDatum(body_members[i]))))
+			return false;
+	return true;
+}
 
 /* Returns the attribute number of column name. */
 static int
@@ -140,7 +177,8 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 			msisdn == NULL || !chars_between(msisdn, '0', '9', 8, 15) || msisdn[0] == '0' ||
 			!message_ok(column_text(new, desc, "payer_message")) ||
 			!message_ok(column_text(new, desc, "payee_note")) ||
-			(external_id != NULL && external_id[0] == '\0'))
+			(external_id != NULL && external_id[0] == '\0') ||
+			!extra_terms_ok(new, desc))
 			refuse(ERRCODE_CHECK_VIOLATION,
 				   "Request payments with momo_request_to_pay, which explains what is wrong.",
 				   psprintf("payment %s has malformed terms", column_text(new, desc, "reference_id")));
