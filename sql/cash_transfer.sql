@@ -69,9 +69,14 @@ SELECT count(*) AS payments_before FROM momo_payments \gset
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', originating_country => 'FRA')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_amount => 0, original_currency => 'USD')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_amount => 5)$$);
+-- (a red team found these accepted: no bound, no minor unit)
+SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_amount => 1e60, original_currency => 'USD')$$);
+SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_amount => 0.0000001, original_currency => 'jpy')$$);
+SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_amount => 10.5, original_currency => 'RWF')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_currency => 'US$')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', payer_identification_type => 'PASSPORT1')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', payer_first_name => '')$$);
+SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', payer_first_name => '   ')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', payer_surname => E'A\nB')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', payer_identity => repeat('x', 161))$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', payer_language_code => 'french')$$);

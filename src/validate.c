@@ -313,6 +313,9 @@ check_msisdn(Problems *ps, const char *column, char *msisdn, const MomoMarket *l
 	/* The message names msisdn: another argument's names that one. */
 	if (v == NULL && strcmp(column, "msisdn") != 0 && strncmp(problem.message, "msisdn ", 7) == 0)
 		problem.message = psprintf("%s%s", column, problem.message + 6);
+	/* An argument that takes no local numbers (local NULL) has no setting to name. */
+	if (v == NULL && local == NULL && problem.no_country && strcmp(column, "msisdn") != 0)
+		problem.hint = psprintf("Write %s with its country code, e.g. +33 6 12 34 56 78.", column);
 	if (v == NULL && !(country_unknown && problem.no_country))
 		add_problem(ps, column, problem.sqlstate, problem.message, problem.hint);
 	return v;
@@ -533,6 +536,9 @@ check_detail(Problems *ps, const char *name, char *value, int max_chars)
 		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must not contain control characters (such as line breaks, tabs or direction overrides)", name),
 					NULL);
+	else if (strspn(value, " ") == strlen(value))
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be blank", name),
+					"Pass NULL to leave it out.");
 	else
 		return value;
 	return NULL;
@@ -607,7 +613,17 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 	if (!PG_ARGISNULL(7))
 	{
 		Numeric		n = PG_GETARG_NUMERIC(7);
+		char	   *raw_currency = text_arg(fcinfo, 8);
+		char		upper[4] = "its";	/* its currency, when not (well) given */
+		int			decimals = 2;
 
+		/* The currency's minor unit, if it is well written (checked below). */
+		if (raw_currency && strlen(raw_currency) == 3)
+		{
+			for (int i = 0; i < 4; i++)
+				upper[i] = pg_ascii_toupper((unsigned char) raw_currency[i]);
+			decimals = currency_decimals(upper);
+		}
 		if (numeric_is_nan(n) || numeric_is_inf(n) ||
 			!DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(n),
 											  DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
@@ -616,9 +632,24 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 								 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)))),
 						"The amount sent, in original_currency.");
 		else
-			original_amount = DatumGetCString(DirectFunctionCall1(numeric_out,
-																  DirectFunctionCall1(numeric_trim_scale,
-																					  NumericGetDatum(n))));
+		{
+			Datum		trimmed = DirectFunctionCall1(numeric_trim_scale, NumericGetDatum(n));
+			int			scale = DatumGetInt32(DirectFunctionCall1(numeric_scale, trimmed));
+			char	   *shown_amount = DatumGetCString(DirectFunctionCall1(numeric_out, trimmed));
+
+			if (scale > decimals)
+				add_problem(&ps, "original_amount", ERRCODE_INVALID_PARAMETER_VALUE,
+							psprintf("original_amount has %d decimal place%s; %s allows at most %d",
+									 scale, scale == 1 ? "" : "s", strcmp(upper, "its") == 0 ? "its currency" : upper,
+									 decimals),
+							"Round the amount to the currency's smallest unit.");
+			else if (strcspn(shown_amount, ".") > 15)
+				add_problem(&ps, "original_amount", ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+							psprintf("original_amount is too large: %s", shown(shown_amount)),
+							"At most 15 digits before the decimal point.");
+			else
+				original_amount = shown_amount;
+		}
 	}
 	original_currency = check_code(&ps, "original_currency", text_arg(fcinfo, 8), 3, 3, false,
 								   "an ISO 4217 currency code of three letters", "For example 'EUR' or 'USD'.");
