@@ -598,11 +598,15 @@ REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text,
 REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) FROM PUBLIC;
 
 -- The EXECUTE each role (or PUBLIC) had on the old function, with its
--- grant option, but not the owner's own (which a fresh install has too).
+-- grant option, but not the owner's own (which a fresh install has too),
+-- in the order they were given and each by its grantor (a role that had
+-- the grant option gives again what it gave: REVOKE ... CASCADE from it
+-- still reaches them).
 DO $$
 DECLARE
     f record;
     g record;
+    owner oid;
 BEGIN
     FOR f IN SELECT * FROM (VALUES
             ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text)'::pg_catalog.regprocedure),
@@ -611,15 +615,23 @@ BEGIN
             ('momo_upgrade.transfer_acl', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure),
             ('momo_upgrade.remittance_transfer_acl', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
     LOOP
-        FOR g IN SELECT a.grantee, a.is_grantable
-                 FROM pg_catalog.aclexplode(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[]) AS a
+        owner := (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn);
+        FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
+                 FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[])
+                      WITH ORDINALITY AS i(item, n),
+                      LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
                  WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                   AND a.grantee OPERATOR(pg_catalog.<>) (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn)
+                   AND a.grantee OPERATOR(pg_catalog.<>) owner
+                 ORDER BY i.n
         LOOP
+            IF g.grantor OPERATOR(pg_catalog.<>) owner THEN
+                EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
+            END IF;
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', f.fn,
                 CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                      ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
                 CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+            RESET ROLE;
         END LOOP;
         PERFORM pg_catalog.set_config(f.setting, '', true);
     END LOOP;

@@ -122,12 +122,19 @@ GRANT EXECUTE ON FUNCTION momo_deposit(numeric, text, text, text, text, text),
                           momo_remittance_transfer(numeric, text, text, text, text, text) TO momo_upgrade_app;
 GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text),
                           momo_transfer(numeric, text, text, text, text, text) TO momo_upgrade_admin WITH GRANT OPTION;
+-- ... and gives it on: a grant whose grantor is the admin, not the owner.
+CREATE ROLE momo_upgrade_clerk;
+SET ROLE momo_upgrade_admin;
+GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text) TO momo_upgrade_clerk;
+RESET ROLE;
 -- Until the update, the library says the schema is older than itself.
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
 ALTER EXTENSION momo UPDATE;
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
--- The grants hold on the new functions, and nothing more is granted.
-SELECT p.oid::regprocedure AS function, a.grantee::regrole AS grantee, a.privilege_type, a.is_grantable
+-- The grants hold on the new functions, each from its grantor, and nothing
+-- more is granted.
+SELECT p.oid::regprocedure AS function, a.grantee::regrole AS grantee, a.grantor::regrole AS grantor,
+       a.privilege_type, a.is_grantable
   FROM pg_proc p, aclexplode(p.proacl) a
  WHERE p.proname IN ('momo_deposit', 'momo_refund', 'momo_request_to_pay', 'momo_transfer',
                      'momo_remittance_transfer') AND a.grantee <> p.proowner
@@ -150,7 +157,8 @@ REVOKE ALL ON FUNCTION momo_deposit(numeric, text, text, text, text, text, integ
                        momo_request_to_pay(numeric, text, text, text, text, text, text),
                        momo_transfer(numeric, text, text, text, text, text, text),
                        momo_remittance_transfer(numeric, text, text, text, text, text, text)
-  FROM momo_upgrade_app, momo_upgrade_admin;
+  FROM momo_upgrade_app, momo_upgrade_admin CASCADE;
+DROP ROLE momo_upgrade_clerk;
 DROP ROLE momo_upgrade_app;
 DROP ROLE momo_upgrade_admin;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'momo') AS current
