@@ -737,18 +737,30 @@ static MomoHttpRequest *
 provision_call(const MomoConfig *cfg, bool post, const char *path, const char *reference_id,
 			   const char *body)
 {
-	MomoHttpRequest *req = momo_http_request(post, psprintf("%s/%s", cfg->base_url, path));
+	MomoHttpRequest *req = NULL;
 
-	momo_http_header(req, "Ocp-Apim-Subscription-Key", cfg->subscription_key[0]);
-	momo_http_header(req, "Expect", "");
-	if (reference_id)
-		momo_http_header(req, "X-Reference-Id", reference_id);
-	if (body)
+	/*
+	 * With the primary key, then (401: the key was refused, as while keys
+	 * are rotated, and nothing was done) with the secondary one, if set.
+	 */
+	for (int key = 0; key < 2; key++)
 	{
-		req->body = pstrdup(body);
-		momo_http_header(req, "Content-Type", "application/json");
+		if (key == 1 && cfg->subscription_key[1] == NULL)
+			break;
+		req = momo_http_request(post, psprintf("%s/%s", cfg->base_url, path));
+		momo_http_header(req, "Ocp-Apim-Subscription-Key", cfg->subscription_key[key]);
+		momo_http_header(req, "Expect", "");
+		if (reference_id)
+			momo_http_header(req, "X-Reference-Id", reference_id);
+		if (body)
+		{
+			req->body = pstrdup(body);
+			momo_http_header(req, "Content-Type", "application/json");
+		}
+		momo_http_perform(momo_http_client(), cfg, req);
+		if (req->status != 401)
+			break;
 	}
-	momo_http_perform(momo_http_client(), cfg, req);
 	return req;
 }
 

@@ -151,5 +151,17 @@ like(carried('disbursement'), qr/^K1 0\/[1-9]\d*, K2 [1-9]\d*\/0$/,
 	'disbursement: refused with K1, then K2 (' . carried('disbursement') . ')');
 refuse();
 
+############################################################################
+# momo_preflight asks the Provisioning API for the callback host MTN has
+# registered with the secondary key while the primary is refused, as the
+# token check does (a red team found the row failed with a bare HTTP 401).
+refuse($K1);
+my $host_row = $node->safe_psql('postgres',
+	"SELECT ok, detail FROM momo_preflight() WHERE check_name = 'callback host (disbursement)'");
+like($host_row, qr/^t\|MTN has localhost registered/,
+	"the callback host row with the primary key refused: asked with the secondary ($host_row)");
+like(carried('disbursement'), qr/K2 [1-9]\d*\/0/, '... which MTN accepted (' . carried('disbursement') . ')');
+refuse();
+
 $node->stop;
 done_testing();
