@@ -350,5 +350,64 @@ automatic_pause(what => 'a wrong target environment', tag => 'cfg', reason => 'N
 		1, 'the WARNING was logged once');
 }
 
+############################################################################
+# (i) Every operation of a paused product waits, while another product
+# sends (so the worker claims payments meanwhile, and must pass these
+# over): a request to withdraw (collection, /v1_0 and /v2_0) and a cash
+# transfer (remittance) while disbursement sends; then a deposit and a
+# refund of /v2_0 (disbursement) while collection sends.
+{
+	ok(set_momo($node,
+			remittance_subscription_key_primary => $CRED{sub_key_primary},
+			remittance_api_user                 => $CRED{api_user},
+			remittance_api_key                  => $CRED{api_key}),
+		'remittance configured');
+	my $collected = sql("SELECT momo_request_to_pay(20, 'EUR', '46733000500', 'P-to-refund')");
+	is(await_payment($node, $collected, seconds => 30)->{status}, 'successful', 'a payment to refund is collected');
+
+	# Sends of what is paused: the sandbox's counters, and the payments.
+	my $sent = sub { my $st = sandbox_get('/_sandbox/stats'); return join(',', map { $st->{$_} } @_); };
+	my $waits = sub {
+		my ($what, $counters, $before, $sending, @refs) = @_;
+		is(await_payment($node, $sending, seconds => 30)->{status}, 'successful',
+			"$what: a payment of a product not paused, requested after them, is sent and completes");
+		ok(more_status_checks(3), "$what: status checks go on");
+		is($sent->(@$counters), $before, "$what: none of them reached MTN");
+		is(still_queued(@refs), scalar(@refs), "$what: they wait, queued");
+		is(unseen(@refs), scalar(@refs), "$what: MTN never saw them");
+	};
+
+	sql("SELECT momo_pause('MTN incident 9', 'collection'); SELECT momo_pause('MTN incident 9', 'remittance')");
+	ok(wait_for_problem(qr/sending collection payments is paused.*sending remittance payments is paused/),
+		'the worker sees collection and remittance paused');
+	my $before = $sent->(qw(withdraw_posts cashtransfer_posts));
+	my @in = split /\n/, sql(q{
+		SELECT momo_request_to_withdraw(5, 'EUR', '46733000501', 'P-withdraw-1');
+		SELECT momo_request_to_withdraw(5, 'EUR', '46733000502', 'P-withdraw-2', version => 2);
+		SELECT momo_cash_transfer(5, 'EUR', '46733000504', 'P-cash-1');
+	});
+	is(scalar(@in), 3, 'requests to withdraw and a cash transfer are taken while paused');
+	$waits->('requests to withdraw (v1, v2) and a cash transfer', [qw(withdraw_posts cashtransfer_posts)], $before,
+		sql("SELECT momo_transfer(5, 'EUR', '46733000505', 'P-payout-3')"), @in);
+
+	sql("SELECT momo_pause('MTN incident 10', 'disbursement'); SELECT momo_resume('collection'); SELECT momo_resume('remittance')");
+	ok(wait_for_problem(qr/^sending disbursement payments is paused since [^;]*$/), 'the worker sees only disbursement paused');
+	$before = $sent->(qw(deposit_posts refund_posts));
+	my @out = split /\n/, sql(qq{
+		SELECT momo_deposit(5, 'EUR', '46733000503', 'P-deposit-2', version => 2);
+		SELECT momo_refund('$collected', 5, 'P-refund-2', version => 2);
+	});
+	is(scalar(@out), 2, 'a deposit and a refund of /v2_0 are taken while paused');
+	$waits->('a deposit and a refund of /v2_0', [qw(deposit_posts refund_posts)], $before,
+		sql("SELECT momo_request_to_pay(5, 'EUR', '46733000506', 'P-in-3')"), @out);
+
+	sql('SELECT momo_resume()');
+	my @refs = (@in, @out);
+	my @done = grep { (await_payment($node, $_, seconds => 30)->{status} // '') eq 'successful' } @refs;
+	is(scalar(@done), 5, 'after momo_resume, each completes');
+	is(scalar(grep { my $r = sandbox_get("/_sandbox/requests/$_"); $r && $r->{posts} == 1 && $r->{accepted} == 1 } @refs),
+		5, 'each was POSTed once, and stored');
+}
+
 $node->stop;
 done_testing();
