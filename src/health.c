@@ -162,7 +162,21 @@ get_float(int row, int col, bool *isnull)
 	return 0;
 }
 
-/* This database's worker, the others', and the launcher. */
+/* Why the launcher could start no worker in a database, and what to raise. */
+static const char *
+unserved_text(MomoUnservedWhy why)
+{
+	return why == MOMO_UNSERVED_MAX_DATABASES ?
+		"all databases of momo.max_databases are served already (raise momo.max_databases and max_worker_processes, and restart)" :
+		"no background worker slot is free (raise max_worker_processes, and restart)";
+}
+
+/*
+ * This database's worker, the others', and the launcher.  Databases to
+ * serve in which the launcher could start no worker (slots short) have no
+ * worker to report a problem: the launcher names them, and they are a
+ * warning here as another database's worker that does not send is.
+ */
 static void
 check_workers(Health *h)
 {
@@ -171,10 +185,22 @@ check_workers(Health *h)
 	pid_t		pid = momo_launcher_worker_of(MyDatabaseId, &serving, problem, true);
 	MomoWorkerSummary *others;
 	int			nothers;
+	Oid		   *unserved;
+	MomoUnservedWhy *whys;
+	int			nunserved = momo_launcher_unserved(&unserved, &whys);
+	int			shown = Min(nunserved, MOMO_LAUNCHER_UNSERVED);
+	int			mine = -1;
 	StringInfoData bad;
 	int			nbad = 0;
 
-	if (pid == 0)
+	for (int i = 0; i < shown; i++)
+		if (unserved[i] == MyDatabaseId)
+			mine = i;
+	if (pid == 0 && mine >= 0)
+		health_add(h, "worker", HEALTH_CRITICAL, 0, false,
+				   "no momo worker runs in this database: payments are not sent; momo cannot start one: %s",
+				   unserved_text(whys[mine]));
+	else if (pid == 0)
 		health_add(h, "worker", HEALTH_CRITICAL, 0, false,
 				   "no momo worker runs in this database: payments are not sent (is momo in shared_preload_libraries, and this database in momo.databases?)");
 	else if (problem[0] != '\0')
@@ -195,6 +221,22 @@ check_workers(Health *h)
 		name = get_database_name(others[i].dboid);
 		appendStringInfo(&bad, "%s%s: %s", nbad > 0 ? "; " : "", name ? name : "?", others[i].problem);
 		nbad++;
+	}
+	for (int i = 0; i < shown; i++)
+	{
+		char	   *name;
+
+		if (i == mine)
+			continue;
+		name = get_database_name(unserved[i]);
+		appendStringInfo(&bad, "%s%s: momo could start no worker there (to serve it, or to look whether momo is installed): %s", nbad > 0 ? "; " : "",
+						 name ? name : "?", unserved_text(whys[i]));
+		nbad++;
+	}
+	if (nunserved > shown)
+	{
+		appendStringInfo(&bad, "; %d more database(s) without a worker", nunserved - shown);
+		nbad += nunserved - shown;
 	}
 	if (momo_launcher_running() == 0)
 		health_add(h, "workers", HEALTH_CRITICAL, nbad, true,

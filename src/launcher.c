@@ -41,7 +41,8 @@
  *	  and background worker slots of max_worker_processes, which the
  *	  launcher, every momo worker, parallel query and other extensions
  *	  share: when either runs out, a WARNING (once, until it changes) says
- *	  which database is not served and what to raise.  A worker that has
+ *	  which database is not served and what to raise, and momo_health()
+ *	  names it in every database (MomoShared.unserved).  A worker that has
  *	  not looked whether momo is installed within MOMO_LOOK_TIMEOUT_S (it
  *	  waits for a lock on its database, say) is stopped, with a WARNING,
  *	  and started again later, later each time: it must not hold its slots
@@ -125,6 +126,7 @@ typedef struct LauncherDb
 	bool		noticed;		/* a notice came while a worker ran: if it
 								 * exits finding momo absent, start again */
 	bool		warned;			/* a WARNING said why no worker could start */
+	MomoUnservedWhy warned_why; /* what it said */
 	bool		stopping;		/* the launcher stopped its worker (no longer
 								 * wanted): no restart delay */
 	int			slot;			/* in momo_shared->databases, or -1 */
@@ -620,6 +622,7 @@ launcher_start_worker(LauncherDb *db)
 							db->name, momo_shared->ndatabases),
 					 errhint("Raise momo.max_databases (and max_worker_processes: each database needs a background worker) and restart the server.")));
 			db->warned = true;
+			db->warned_why = MOMO_UNSERVED_MAX_DATABASES;
 		}
 		return;
 	}
@@ -654,6 +657,7 @@ launcher_start_worker(LauncherDb *db)
 					 errhint("Raise max_worker_processes (now %d) and restart the server: momo needs one for its launcher and one for each database it serves, besides parallel query and other extensions.",
 							 max_worker_processes)));
 		db->warned = true;
+		db->warned_why = MOMO_UNSERVED_NO_BGWORKER;
 		return;
 	}
 	db->slot = slot - momo_shared->databases;
@@ -721,6 +725,34 @@ launcher_make_way(LauncherDb **dbs, int ndbs, TimestampTz now)
 	return stopped;
 }
 
+/*
+ * Publishes the databases to serve that have no worker because none could
+ * be started (the WARNING of launcher_start_worker said why), oldest first,
+ * for momo_health: every database's health names them.  dbs is in OID order.
+ */
+static void
+launcher_publish_unserved(LauncherDb **dbs, int ndbs)
+{
+	int			n = 0;
+
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ndbs; i++)
+	{
+		LauncherDb *db = dbs[i];
+
+		if (!(db->seen && db->wanted && !db->absent && !db->handle && db->warned))
+			continue;
+		if (n < MOMO_LAUNCHER_UNSERVED)
+		{
+			momo_shared->unserved[n] = db->dboid;
+			momo_shared->unserved_why[n] = db->warned_why;
+		}
+		n++;
+	}
+	momo_shared->nunserved = n;
+	LWLockRelease(momo_shared->lock);
+}
+
 /* qsort comparator: databases by OID, oldest first. */
 static int
 launcher_db_cmp(const void *a, const void *b)
@@ -750,6 +782,7 @@ launcher_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 	{
 		momo_shared->launcher_pid = 0;
 		momo_shared->launcher_latch = NULL;
+		momo_shared->nunserved = 0;
 	}
 	LWLockRelease(momo_shared->lock);
 }
@@ -919,6 +952,7 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 				}
 			}
 		}
+		launcher_publish_unserved(dbs, ndbs);
 		wait_ms = Min(wait_ms, Max(1, (next_scan - now) / 1000));
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -1179,6 +1213,26 @@ momo_launcher_summaries(MomoWorkerSummary **out)
 	}
 	LWLockRelease(momo_shared->lock);
 	*out = s;
+	return n;
+}
+
+/*
+ * The databases to serve in which the launcher could start no worker
+ * (momo_health): at most MOMO_LAUNCHER_UNSERVED of them in dboids and
+ * whys (palloc'd), oldest first; returns how many there are in all.
+ */
+int
+momo_launcher_unserved(Oid **dboids, MomoUnservedWhy **whys)
+{
+	int			n;
+
+	*dboids = palloc(sizeof(Oid) * MOMO_LAUNCHER_UNSERVED);
+	*whys = palloc(sizeof(MomoUnservedWhy) * MOMO_LAUNCHER_UNSERVED);
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	n = momo_shared->nunserved;
+	memcpy(*dboids, momo_shared->unserved, sizeof(Oid) * Min(n, MOMO_LAUNCHER_UNSERVED));
+	memcpy(*whys, momo_shared->unserved_why, sizeof(MomoUnservedWhy) * Min(n, MOMO_LAUNCHER_UNSERVED));
+	LWLockRelease(momo_shared->lock);
 	return n;
 }
 

@@ -13,6 +13,8 @@
 
 #include "nodes/nodes.h"
 
+#include "momo.h"
+
 /* The shared memory momo needs, and its launcher part (momo.c's shmem hooks). */
 extern Size momo_launcher_shmem_size(void);
 extern void momo_launcher_shmem_init(void);
@@ -49,6 +51,7 @@ typedef struct MomoWorkerSummary
 } MomoWorkerSummary;
 
 extern int	momo_launcher_summaries(MomoWorkerSummary **out);
+extern int	momo_launcher_unserved(Oid **dboids, MomoUnservedWhy **whys);
 extern pid_t momo_launcher_running(void);
 
 #endif							/* MOMO_LAUNCHER_H */

@@ -65,6 +65,16 @@ extern const char *const momo_ignored_callback_names[];
 /* Backends that may hold a database's worker off at once (see launcher.c). */
 #define MOMO_LAUNCHER_HOLDS 8
 
+/* Databases left without a worker that the launcher names (momo_health). */
+#define MOMO_LAUNCHER_UNSERVED 16
+
+/* Why the launcher could not start a database's worker. */
+typedef enum MomoUnservedWhy
+{
+	MOMO_UNSERVED_MAX_DATABASES,	/* momo.max_databases are served */
+	MOMO_UNSERVED_NO_BGWORKER	/* no background worker slot was free */
+} MomoUnservedWhy;
+
 /*
  * One database served by momo: a slot that the launcher gives a database
  * when it starts a worker there, and frees once that worker has exited
@@ -140,6 +150,12 @@ typedef struct MomoShared
 	bool		notices_lost;	/* more came than notices[] holds: the
 								 * launcher looks at every database again */
 	MomoHold	holds[MOMO_LAUNCHER_HOLDS];	/* see MomoHold */
+	Oid			unserved[MOMO_LAUNCHER_UNSERVED];	/* databases to serve in which
+													 * the launcher could start no
+													 * worker (the oldest first) */
+	MomoUnservedWhy unserved_why[MOMO_LAUNCHER_UNSERVED];	/* why, for each */
+	int			nunserved;		/* how many such databases (more than
+								 * unserved[] holds, when it is full) */
 	int			ndatabases;		/* length of databases[]: momo.max_databases */
 	MomoDatabase databases[FLEXIBLE_ARRAY_MEMBER];	/* see MomoDatabase */
 } MomoShared;

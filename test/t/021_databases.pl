@@ -6,7 +6,7 @@
 # DATABASE (which succeeds), ALTER DATABASE RENAME and CREATE DATABASE ...
 # TEMPLATE of a served database; a database without momo gets no worker and
 # no log line; momo.max_databases and max_worker_processes are limits that a
-# WARNING names; momo.databases as a list, changed at a reload; ALTER
+# WARNING names, and momo_health() in every database; momo.databases as a list, changed at a reload; ALTER
 # DATABASE ALLOW_CONNECTIONS; the launcher's own restart; the deprecated
 # momo.database_name.
 use strict;
@@ -55,6 +55,23 @@ sub payment_works
 	my $sb = sandbox_get("/_sandbox/payments/$ref");
 	is($sb && "$sb->{posts}/$sb->{accepted}", '1/1', "$what: sent once");
 	return $ref;
+}
+
+# 1 once momo_health()'s $check in $db reads "status reason" matching $re,
+# 0 after 30 s (with what it last read).
+sub health_becomes
+{
+	my ($n, $db, $check, $re) = @_;
+	my $deadline = time() + 30;
+	my $last;
+	while (time() < $deadline)
+	{
+		$last = $n->safe_psql($db, "SELECT status || ' ' || reason FROM momo_health() WHERE check_name = '$check'");
+		return 1 if $last =~ $re;
+		select(undef, undef, undef, 0.1);
+	}
+	diag("momo_health() $check in $db: $last");
+	return 0;
 }
 
 my $pos0 = log_position($node);
@@ -119,6 +136,14 @@ is($node->safe_psql('shop_a', "SELECT ok || ' ' || detail FROM momo_preflight() 
 	is(workers($node), 'shop_a,shop_b,test_shop', 'no more workers than momo.max_databases');
 	like($node->safe_psql('shop_c', "SELECT ok || ' ' || detail FROM momo_preflight() WHERE check_name = 'worker'"),
 		qr/^false no momo worker runs in this database/, "momo_preflight() in shop_c: no worker");
+	# momo_health() says so in every database, with the setting to raise:
+	# the database left out has no worker to report a problem of its own.
+	ok(health_becomes($node, 'shop_c', 'worker',
+			qr/^critical no momo worker runs in this database: payments are not sent; momo cannot start one: all databases of momo\.max_databases are served already/),
+		'momo_health() in shop_c: no worker, because momo.max_databases are served');
+	ok(health_becomes($node, 'shop_a', 'workers',
+			qr/^warning workers of other databases do not send: shop_c: momo could start no worker there \(to serve it, or to look whether momo is installed\): all databases of momo\.max_databases are served already/),
+		'momo_health() in shop_a: shop_c has no worker, and why');
 	my $ref = request_payment($node, db => 'shop_c', external_id => 'x-waits');
 
 	# DROP EXTENSION momo in shop_b: its worker exits (at once: the commit
@@ -126,6 +151,7 @@ is($node->safe_psql('shop_a', "SELECT ok || ' ' || detail FROM momo_preflight() 
 	$node->safe_psql('shop_b', 'DROP EXTENSION momo');
 	ok(workers_become($node, 'shop_a,shop_c,test_shop'),
 		"DROP EXTENSION stops shop_b's worker, and shop_c gets the slot");
+	ok(health_becomes($node, 'shop_a', 'workers', qr/^ok /), "momo_health() in shop_a: every database's worker runs");
 	is(await_payment($node, $ref, db => 'shop_c', seconds => 30)->{status}, 'successful',
 		'the payment that waited in shop_c is sent');
 	is(count_matches(log_since($node, $pos), qr/momo cannot start a worker in database "shop_c"/), 1,
@@ -256,6 +282,12 @@ $node->stop;
 			1, $pos, 30),
 		'a WARNING names the database left out and max_worker_processes');
 	is(workers($tight), 'one', 'still one worker');
+	ok(health_becomes($tight, 'one', 'workers',
+			qr/^warning workers of other databases do not send: two: momo could start no worker there \(to serve it, or to look whether momo is installed\): no background worker slot is free \(raise max_worker_processes/),
+		'momo_health() in one: two has no worker, for want of a background worker slot');
+	ok(health_becomes($tight, 'two', 'worker',
+			qr/^critical no momo worker runs in this database: payments are not sent; momo cannot start one: no background worker slot is free/),
+		'momo_health() in two: no worker, and why');
 	$tight->stop;
 }
 
