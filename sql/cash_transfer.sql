@@ -61,6 +61,15 @@ SELECT momo_test.try($$SELECT momo_cash_transfer(12, 'EUR', '46733000091', 'CT-2
 SELECT momo_remittance_transfer(12, 'EUR', '46733000091', 'CT-2') AS rt \gset
 SELECT :'rt' <> :'ct2' AS another_payment, o.status FROM momo_test.outcome(:'rt') o;
 SELECT operation, count(*) FROM momo_payments WHERE external_id IN ('CT-1', 'CT-2') GROUP BY 1 ORDER BY 1;
+-- A disbursement transfer with that key and the same terms is not that
+-- remittance transfer (another account pays): refused, not answered with
+-- the remittance transfer's reference id.
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$SELECT momo_transfer(12, 'EUR', '46733000091', 'CT-2')$$);
+\pset tuples_only off
+\pset format aligned
+SELECT product, operation, count(*) FROM momo_payments WHERE external_id = 'CT-2' GROUP BY 1, 2 ORDER BY 1, 2;
 
 -- Bad arguments: one ERROR naming each (its column name too), nothing written.
 SELECT count(*) AS payments_before FROM momo_payments \gset

@@ -426,6 +426,16 @@ momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
 	StringInfoData d;
 
 	initStringInfo(&d);
+
+	/*
+	 * A transfer of Disbursement and one of Remittance share the operation
+	 * "transfer", so the same key finds either: one paid from another
+	 * account is not the payment asked for.
+	 */
+	if (momo_protocol_operation_product(t->operation) != momo_protocol_operation_product(p->terms.operation))
+		appendStringInfo(&d, "%sproduct %s, not %s", d.len ? "; " : "",
+						 momo_product_names[momo_protocol_operation_product(p->terms.operation)],
+						 momo_product_names[momo_protocol_operation_product(t->operation)]);
 	if (t->amount &&
 		DatumGetInt32(DirectFunctionCall2(numeric_cmp,
 										  DirectFunctionCall3(numeric_in, CStringGetDatum(t->amount),
