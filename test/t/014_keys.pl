@@ -141,7 +141,9 @@ my $pending = $node->safe_psql('postgres', "SELECT momo_transfer(5, 'EUR', '4673
 ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$pending'",
 		'pending', 30), 'a payout is pending');
 my ($rc, $out, $err) = $node->psql('postgres', "SELECT status FROM momo_payment_status('$pending')");
-note("momo_payment_status of the pending payout: rc $rc, $out$err");
+is("rc $rc, $out", 'rc 0, pending',
+	'momo_payment_status asks MTN about the pending payout, with its own credentials')
+  or diag($err);
 is(pay('K-9'), 'successful', 'a collection payment goes through');
 is(switches($pos), 'disbursement: primary -> to the secondary key',
 	'only disbursement switched, once; collection did not');
