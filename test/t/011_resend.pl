@@ -79,6 +79,29 @@ my $after = $node->safe_psql('postgres',
 my ($since_b) = split /\|/, $before;
 my ($since_a) = split /\|/, $after;
 is($since_a, $since_b, 'momo_payment_status left the NOT_DELIVERED clock alone');
+# The same when MTN answers the application's check with a transient error
+# (500), which says nothing of the payment: the clock and the retry count
+# stay as the worker left them.  The worker's own next check is put an hour
+# away first, so that only the application's check can change the row.
+ok(set_momo($node, poll_interval_min => '1h', poll_interval_max => '1h'), 'the worker checks hourly');
+ok(poll_until($node, 'postgres',
+		"SELECT next_check_at > now() + interval '50 minutes' FROM momo_payments WHERE reference_id = '$ref'",
+		't', 60),
+	'the worker\'s next check of it is an hour away');
+$before = $node->safe_psql('postgres',
+	"SELECT not_found_since, retries, attempts, next_check_at FROM momo_payments WHERE reference_id = '$ref'");
+sandbox_post('/_sandbox/config', '{"fail_share": 100}');
+($rc, $out, $err) = $node->psql('postgres', "SELECT status FROM momo_payment_status('$ref')");
+sandbox_post('/_sandbox/config', '{"fail_share": 0}');
+is($out, 'queued', 'momo_payment_status answered 500: still queued');
+like($err, qr/MTN gave no status/, '... and says MTN gave no status');
+$after = $node->safe_psql('postgres',
+	"SELECT not_found_since, retries, attempts, next_check_at FROM momo_payments WHERE reference_id = '$ref'");
+is($after, $before, '... the NOT_DELIVERED clock, retries, sends and schedule unchanged');
+$node->safe_psql('postgres',
+	'ALTER SYSTEM RESET momo.poll_interval_min; ALTER SYSTEM RESET momo.poll_interval_max; SELECT pg_reload_conf()');
+ok(poll_until($node, 'postgres', "SELECT current_setting('momo.poll_interval_min')", '100ms', 30),
+	'checks as before');
 sandbox_post('/_sandbox/config', '{"fail_first": 0}');
 
 ############################################################################
