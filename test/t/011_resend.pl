@@ -17,7 +17,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 start_sandbox();
-my $node = momo_node('resend', extra_conf => 'momo.max_attempts = 2');
+my $node = momo_node('resend', extra_conf => join("\n",
+		'momo.max_attempts = 2',
+		"momo.disbursement_subscription_key_primary = '$CRED{sub_key_primary}'",
+		"momo.disbursement_api_user = '$CRED{api_user}'",
+		"momo.disbursement_api_key = '$CRED{api_key}'"));
 $node->safe_psql('postgres', 'CREATE EXTENSION momo');
 ok(wait_for_worker($node), 'worker runs');
 
@@ -53,6 +57,21 @@ is(sandbox_get("/_sandbox/requests/$ref")->{accepted}, 1, '... stored once by MT
 is($node->safe_psql('postgres', "SELECT count(*) FROM momo_payments WHERE external_id = 'resend-400-404-window'"),
 	'1', '... one payment row');
 sandbox_post('/_sandbox/config', '{"drop_first": 0, "conflict_status": 409, "not_found_ms": 0}');
+
+# The same for a refund, whose wrong failure would let a later refund
+# exceed what was collected: it ends as MTN says, and nothing more can be
+# refunded.
+$ref = request_payment($node, external_id => 'to-refund');
+is(await_payment($node, $ref)->{status}, 'successful', 'a payment to refund');
+sandbox_post('/_sandbox/config', '{"drop_first": 1, "conflict_status": 400}');
+my $refund = $node->safe_psql('postgres', "SELECT momo_refund('$ref', NULL, 'refund-resend-400')");
+$row = await_payment($node, $refund, seconds => 60);
+sandbox_post('/_sandbox/config', '{"drop_first": 0, "conflict_status": 409}');
+is($row->{status}, 'successful', 'a refund whose resend MTN refused: successful, as MTN says');
+$seen = sandbox_get("/_sandbox/requests/$refund");
+is("$seen->{posts} posts, $seen->{accepted} stored", '2 posts, 1 stored', '... MTN got it twice and stored it once');
+my ($rc_r, $out_r, $err_r) = $node->psql('postgres', "SELECT momo_refund('$ref', NULL, 'refund-again')");
+like($err_r, qr/already refunded in full/, '... and a second refund of the whole is refused');
 
 # Without a resend, conflict_status changes nothing.
 sandbox_post('/_sandbox/config', '{"conflict_status": 400}');
