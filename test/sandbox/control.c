@@ -77,6 +77,10 @@ static void handle_stats(struct req *r)
     counter(&b, "refund_posts", STAT_GET(refund_posts), 0);
     counter(&b, "cashtransfer_posts", STAT_GET(cashtransfer_posts), 0);
     counter(&b, "withdraw_posts", STAT_GET(withdraw_posts), 0);
+    counter(&b, "invoice_posts", STAT_GET(invoice_posts), 0);
+    counter(&b, "payment_posts", STAT_GET(payment_posts), 0);
+    counter(&b, "invoice_deletes", STAT_GET(invoice_deletes), 0);
+    counter(&b, "invoices_cancelled", STAT_GET(invoices_cancelled), 0);
     counter(&b, "txn_accepted", STAT_GET(txn_accepted), 0);
     counter(&b, "txn_conflicts", STAT_GET(txn_conflicts), 0);
     counter(&b, "txn_bad_requests", STAT_GET(txn_bad_requests), 0);
@@ -159,6 +163,7 @@ static void payment_json(struct sbuf *b, const struct refrec *rec, int64_t now)
     format_cents(amt, sizeof(amt), p->refunded_cents);
     sb_str(b, ",\"refundedAmount\":");
     sb_jstrz(b, p->op == OP_REQUESTTOPAY ? amt : NULL);
+    sb_printf(b, ",\"cancelled\":%s", p->cancelled_ms ? "true" : "false");
     sb_printf(b, ",\"notifications\":%lu,\"lastNotification\":", p->notifications);
     sb_jstrz(b, p->last_notification);
     sb_printf(b, ",\"accepted_us\":%lld}", (long long)p->accepted_us);

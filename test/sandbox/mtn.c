@@ -110,14 +110,10 @@ static const struct test_number *party_entry(const struct payment *p)
     return NULL;
 }
 
-/* Outcome of a payment at now, ignoring an early-callback hold. */
-static const char *outcome_at(const struct payment *p, int64_t now, const char **reason)
+/* Outcome of a payment at now as its party's number decides it. */
+static const char *outcome_of_party(const struct payment *p, int64_t now, const char **reason)
 {
     *reason = NULL;
-    if (p->forced_reason) {
-        *reason = p->forced_reason;
-        return "FAILED";
-    }
     const struct test_number *t = party_entry(p);
     if (t) {
         if (strcmp(t->msisdn, ONGOING_MSISDN) == 0) {
@@ -130,6 +126,29 @@ static const char *outcome_at(const struct payment *p, int64_t now, const char *
         return t->status;
     }
     return now < p->pending_until_ms ? "PENDING" : "SUCCESSFUL";
+}
+
+/* Outcome of a payment at now, ignoring an early-callback hold. */
+static const char *outcome_at(const struct payment *p, int64_t now, const char **reason)
+{
+    *reason = NULL;
+    if (p->forced_reason) {
+        *reason = p->forced_reason;
+        return "FAILED";
+    }
+    /* an invoice cancelled while still open, or unpaid when its validity ran out */
+    const char *status = outcome_of_party(p, now, reason);
+    if (p->op == OP_INVOICE && (strcmp(status, "PENDING") == 0 || strcmp(status, "CREATED") == 0)) {
+        if (p->cancelled_ms && now >= p->cancelled_ms) {
+            *reason = "TRANSACTION_CANCELED";
+            return "FAILED";
+        }
+        if (p->validity_s > 0 && now >= p->accepted_ms + p->validity_s * 1000) {
+            *reason = "EXPIRED";
+            return "FAILED";
+        }
+    }
+    return status;
 }
 
 const char *payment_status_now(const struct payment *p, int64_t now, const char **reason)
@@ -146,13 +165,23 @@ int64_t payment_final_ms(const struct payment *p)
     if (p->forced_reason)
         return p->accepted_ms;
     const struct test_number *t = party_entry(p);
+    int64_t fin;
     if (!t)
-        return p->pending_until_ms;
-    if (strcmp(t->msisdn, ONGOING_MSISDN) == 0)
-        return p->ongoing_until_ms;
-    if (strcmp(t->status, "CREATED") == 0)
-        return -1;
-    return p->accepted_ms;
+        fin = p->pending_until_ms;
+    else if (strcmp(t->msisdn, ONGOING_MSISDN) == 0)
+        fin = p->ongoing_until_ms;
+    else if (strcmp(t->status, "CREATED") == 0)
+        fin = -1;
+    else
+        fin = p->accepted_ms;
+    /* an invoice ends at the latest when cancelled or when its validity runs out */
+    if (p->op == OP_INVOICE) {
+        int64_t cut = p->cancelled_ms ? p->cancelled_ms :
+                      p->validity_s > 0 ? p->accepted_ms + p->validity_s * 1000 : -1;
+        if (cut >= 0 && (fin < 0 || cut < fin))
+            fin = cut;
+    }
+    return fin;
 }
 
 /* 1 if a payment (with no forced reason) ends SUCCESSFUL. */
@@ -394,7 +423,8 @@ struct rtp {
     const char *external_id, *amount, *currency, *party_type, *party_id;   /* party NULL: refund without payee */
     const char *payer_message, *payee_note;
     char ref_to_refund[37];     /* refunds: lowercase referenceIdToRefund */
-    struct sbuf extra;          /* cash transfers: further members as ,"k":v */
+    struct sbuf extra;          /* cash transfers, invoices: further members as ,"k":v */
+    int64_t validity_s;         /* invoices: validityDuration (0 = not given) */
 };
 
 enum rtp_verdict { RTP_OK, RTP_BAD, RTP_EMPTY_MESSAGE, RTP_CURRENCY };
@@ -458,16 +488,118 @@ static int core_member(const char *key)
     return 0;
 }
 
-/* Validate a creating body (request to pay or to withdraw, transfer, deposit, refund, cash transfer)
-   the way the live API does. o->extra must be initialised by the caller. */
+/* 1 if s (n bytes) is a positive whole number of at most 9 digits. */
+static int valid_seconds(const char *s, size_t n)
+{
+    if (n == 0 || n > 9 || (n > 1 && s[0] == '0'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return strtol(s, NULL, 10) > 0;
+}
+
+/* An invoice's own members (MTN's CreateInvoice): validityDuration, a string of seconds;
+   description, a note; payee, a party; each optional. Kept in o->extra and o->validity_s;
+   0 ok, -1 for 400. */
+static int validate_invoice_members(const struct json *d, const struct jnode *root, struct rtp *o)
+{
+    const struct jnode *validity, *description;
+    const struct jnode *payee = json_member(d, root, "payee");
+    if (opt_string(d, root, "validityDuration", &validity) ||
+        opt_string(d, root, "description", &description))
+        return -1;
+    if (validity) {
+        if (!valid_seconds(validity->str, validity->len))
+            return -1;
+        o->validity_s = strtol(validity->str, NULL, 10);
+    }
+    if (check_note(description))
+        return -1;
+    if (description) {
+        sb_str(&o->extra, ",\"description\":");
+        json_write(&o->extra, d, description);
+    }
+    if (payee && payee->type != J_NULL) {
+        const char *t, *id;
+        if (payee->type != J_OBJECT || check_party(d, payee, &t, &id) != 0)
+            return -1;
+        sb_str(&o->extra, ",\"payee\":");
+        json_write(&o->extra, d, payee);
+    }
+    return o->extra.failed ? -1 : 0;
+}
+
+/* Validate the body of a payment (MTN's CreatePayments): externalTransactionId, money {amount,
+   currency}, customerReference and serviceProviderUserName (required), the optional ids and
+   notes, maxNumberOfRetries (a whole number) and includeSenderCharges (a boolean). The
+   customer reference is the payment's party: an MSISDN when it is one (a leading + allowed),
+   so that the payer's test numbers decide the outcome; else a PARTY_CODE. */
+static enum rtp_verdict validate_payment_body(const struct json *d, const struct jnode *root,
+                                              struct rtp *o)
+{
+    const struct jnode *money = json_member(d, root, "money");
+    const struct jnode *ext, *customer, *provider, *s, *receiver, *sender;
+    if (!money || money->type != J_OBJECT)
+        return RTP_BAD;
+    const struct jnode *amount = json_member(d, money, "amount");
+    const struct jnode *currency = json_member(d, money, "currency");
+    if (!amount || amount->type != J_STRING || !valid_amount(amount->str, amount->len))
+        return RTP_BAD;
+    if (!currency || currency->type != J_STRING)
+        return RTP_BAD;
+    if (opt_string(d, root, "externalTransactionId", &ext) ||
+        opt_string(d, root, "customerReference", &customer) ||
+        opt_string(d, root, "serviceProviderUserName", &provider) ||
+        opt_string(d, root, "couponId", &s) || opt_string(d, root, "productId", &s) ||
+        opt_string(d, root, "productOfferingId", &s) ||
+        opt_string(d, root, "receiverMessage", &receiver) ||
+        opt_string(d, root, "senderNote", &sender))
+        return RTP_BAD;
+    if (!customer || customer->len == 0 || utf8_count(customer->str, customer->len) > 64 ||
+        !provider || provider->len == 0)
+        return RTP_BAD;
+    if (check_note(receiver) || check_note(sender))
+        return RTP_BAD;
+    const struct jnode *retries = json_member(d, root, "maxNumberOfRetries");
+    if (retries && retries->type != J_NULL &&
+        (retries->type != J_NUMBER || strspn(retries->str, "0123456789") != retries->len))
+        return RTP_BAD;
+    const struct jnode *charges = json_member(d, root, "includeSenderCharges");
+    if (charges && charges->type != J_NULL && charges->type != J_TRUE && charges->type != J_FALSE)
+        return RTP_BAD;
+    const char *digits = customer->str[0] == '+' ? customer->str + 1 : customer->str;
+    size_t ndigits = customer->len - (size_t)(digits - customer->str);
+    o->party_type = valid_msisdn(digits, ndigits) ? "MSISDN" : "PARTY_CODE";
+    o->party_id = valid_msisdn(digits, ndigits) ? digits : customer->str;
+    sb_str(&o->extra, ",\"serviceProviderUserName\":");
+    json_write(&o->extra, d, provider);
+    if (o->extra.failed)
+        return RTP_BAD;
+    o->amount = amount->str;
+    o->currency = currency->str;
+    o->external_id = ext ? ext->str : NULL;
+    o->payer_message = o->payee_note = NULL;
+    if ((receiver && receiver->len == 0) || (sender && sender->len == 0))
+        return RTP_EMPTY_MESSAGE;
+    if (strcmp(o->currency, "EUR") != 0)
+        return RTP_CURRENCY;
+    return RTP_OK;
+}
+
+/* Validate a creating body (request to pay or to withdraw, transfer, deposit, refund, cash transfer,
+   invoice, payment) the way the live API does. o->extra must be initialised by the caller. */
 static enum rtp_verdict validate_body(const struct json *d, int op, struct rtp *o)
 {
     const struct jnode *root = json_root(d);
     if (!root || root->type != J_OBJECT)
         return RTP_BAD;
+    if (op == OP_PAYMENT)
+        return validate_payment_body(d, root, o);
     const struct jnode *amount = json_member(d, root, "amount");
     const struct jnode *currency = json_member(d, root, "currency");
-    const struct jnode *party = json_member(d, root, op_has_payer(op) ? "payer" : "payee");
+    const struct jnode *party = json_member(d, root, op == OP_INVOICE ? "intendedPayer" :
+                                            op_has_payer(op) ? "payer" : "payee");
     const struct jnode *ext, *pm, *pn;
     if (!amount || amount->type != J_STRING || !valid_amount(amount->str, amount->len))
         return RTP_BAD;
@@ -490,6 +622,13 @@ static enum rtp_verdict validate_body(const struct json *d, int op, struct rtp *
         if (!rr || rr->type != J_STRING || !is_uuid(rr->str))
             return RTP_BAD;
         lower_copy(o->ref_to_refund, rr->str, sizeof(o->ref_to_refund));
+    }
+    if (op == OP_INVOICE) {
+        /* payerMessage and payeeNote are no members of an invoice */
+        if (pm || pn)
+            return RTP_BAD;
+        if (validate_invoice_members(d, root, o) != 0)
+            return RTP_BAD;
     }
     if (op == OP_CASHTRANSFER) {
         for (const struct jnode *m = json_child(d, root); m; m = json_next(d, m)) {
@@ -575,6 +714,60 @@ static void note_fault(const char *id, int rtp)
     store_unlock();
 }
 
+/* Append a failure's reason as member name: a string, or MTN's {code, message}. */
+static void reason_json(struct sbuf *b, const char *name, const char *reason, int reason_object)
+{
+    sb_printf(b, ",\"%s\":", name);
+    if (reason_object) {
+        sb_str(b, "{\"code\":");
+        sb_jstrz(b, reason);
+        sb_str(b, ",\"message\":");
+        sb_jstrz(b, reason_message(reason));
+        sb_str(b, "}");
+    } else {
+        sb_jstrz(b, reason);
+    }
+}
+
+/* Append an invoice's status answer (MTN's InvoiceResult: errorReason, not reason; no
+   financialTransactionId; its invoiceId and paymentReference, its expiry). */
+static void invoice_status_json(struct sbuf *b, const struct payment *p, const char *status,
+                                const char *reason, int reason_object)
+{
+    sb_str(b, "\"invoiceId\":");
+    sb_jstrz(b, p->ftid);
+    sb_str(b, ",\"paymentReference\":");
+    sb_printf(b, "\"PR%s\"", p->ftid);
+    if (p->external_id) {
+        sb_str(b, ",\"externalId\":");
+        sb_jstrz(b, p->external_id);
+    }
+    sb_str(b, ",\"amount\":");
+    sb_jstrz(b, p->amount);
+    sb_str(b, ",\"currency\":");
+    sb_jstrz(b, p->currency);
+    if (p->validity_s > 0) {
+        time_t t = (time_t)(p->accepted_us / 1000000 + p->validity_s);
+        struct tm tm;
+        char when[32];
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        sb_str(b, ",\"expiryDateTime\":");
+        sb_jstrz(b, when);
+    }
+    sb_str(b, ",\"intendedPayer\":{\"partyIdType\":");
+    sb_jstrz(b, p->party_type);
+    sb_str(b, ",\"partyId\":");
+    sb_jstrz(b, p->party_id);
+    sb_str(b, "}");
+    if (p->extra_json)
+        sb_str(b, p->extra_json);
+    sb_str(b, ",\"status\":");
+    sb_jstrz(b, status);
+    if (reason)
+        reason_json(b, "errorReason", reason, reason_object);
+}
+
 /* Append the status answer of a payment (see sandbox.h). */
 void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int reason_object,
                      size_t padding, int final)
@@ -596,6 +789,24 @@ void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int r
             b->p[b->len] = 0;
         }
         sb_str(b, "\",");
+    }
+    if (p->op == OP_INVOICE) {
+        invoice_status_json(b, p, status, reason, reason_object);
+        sb_str(b, "}");
+        return;
+    }
+    if (p->op == OP_PAYMENT) {
+        /* MTN's PaymentResult: the status, with financialTransactionId or reason */
+        sb_str(b, "\"status\":");
+        sb_jstrz(b, status);
+        if (strcmp(status, "SUCCESSFUL") == 0) {
+            sb_str(b, ",\"financialTransactionId\":");
+            sb_jstrz(b, p->ftid);
+        }
+        if (reason)
+            reason_json(b, "reason", reason, reason_object);
+        sb_str(b, "}");
+        return;
     }
     if (strcmp(status, "SUCCESSFUL") == 0) {
         sb_str(b, "\"financialTransactionId\":");
@@ -745,6 +956,8 @@ static void count_post(int op)
     case OP_DEPOSIT: STAT_INC(deposit_posts); break;
     case OP_REFUND: STAT_INC(refund_posts); break;
     case OP_REQUESTTOWITHDRAW: STAT_INC(withdraw_posts); break;
+    case OP_INVOICE: STAT_INC(invoice_posts); break;
+    case OP_PAYMENT: STAT_INC(payment_posts); break;
     default: STAT_INC(cashtransfer_posts); break;
     }
 }
@@ -889,6 +1102,7 @@ static void handle_create(struct MHD_Connection *c, struct req *r, const struct 
         p->product = prod;
         p->op = op;
         p->version = version;
+        p->validity_s = f.validity_s;
         p->amount_cents = amount_cents(p->amount);
         p->accepted_ms = now;
         {
@@ -1300,6 +1514,92 @@ static void handle_delivery(struct MHD_Connection *c, struct req *r, const char 
     }
 }
 
+/* DELETE /collection/v2_0/invoice/{ref} (MTN's CancelInvoice): X-Reference-Id, a UUID v4 of
+   its own (a repeated one: 409), and optionally {"externalId": ...}. An open invoice becomes
+   FAILED, TRANSACTION_CANCELED, at once: 200 {"externalId"}. An unknown one: 404; one already
+   paid, failed or cancelled: 500 NOT_ALLOWED. */
+static void handle_cancel(struct MHD_Connection *c, struct req *r, const char *ref,
+                          const struct config *cfg)
+{
+    STAT_INC(invoice_deletes);
+    if (chance(cfg->fail_share)) {
+        STAT_INC(get_faults);
+        reply_fail_status(r, cfg->fail_status);
+        r->note = "fail-share";
+        return;
+    }
+    const char *cancel_ref = hdr(c, "X-Reference-Id");
+    if (!is_uuid(ref) || !cancel_ref || !is_uuid4(cancel_ref)) {
+        reply_shared(r, ANS_400_EMPTY);
+        return;
+    }
+    char *ext = NULL;
+    if (r->body_len > 0) {
+        struct json doc;
+        if (json_parse(r->body, r->body_len, &doc) != 0) {
+            reply_shared(r, ANS_400_EMPTY);
+            return;
+        }
+        const struct jnode *root = json_root(&doc);
+        const struct jnode *e = NULL;
+        int bad = !root || root->type != J_OBJECT || opt_string(&doc, root, "externalId", &e);
+        if (!bad && e && !(ext = strdup(e->str)))
+            bad = 1;
+        json_free(&doc);
+        if (bad) {
+            reply_shared(r, ANS_400_EMPTY);
+            return;
+        }
+    }
+    char id[37], cid[37];
+    lower_copy(id, ref, sizeof(id));
+    lower_copy(cid, cancel_ref, sizeof(cid));
+    int64_t now = now_ms();
+    int outcome;                /* 0 cancelled, 1 not found, 2 not open, 3 repeated id, 4 OOM */
+    struct sbuf b;
+    sb_init(&b);
+    store_lock();
+    struct refrec *crec = store_get_or_add(cid);
+    struct refrec *rec = store_find(id);
+    if (!crec) {
+        outcome = 4;
+    } else if (crec->posts++ > 0 || crec->pay) {
+        crec->conflicts++;
+        outcome = 3;
+    } else if (!rec || !rec->pay || rec->pay->op != OP_INVOICE || now < rec->pay->visible_ms) {
+        crec->product = PROD_COLLECTION;
+        crec->op = OP_INVOICE;
+        outcome = 1;
+    } else {
+        const char *why;
+        const char *st = payment_status_now(rec->pay, now, &why);
+        crec->product = PROD_COLLECTION;
+        crec->op = OP_INVOICE;
+        if (strcmp(st, "PENDING") != 0 && strcmp(st, "CREATED") != 0) {
+            outcome = 2;
+        } else {
+            outcome = 0;
+            rec->pay->cancelled_ms = now;
+            sb_str(&b, "{\"externalId\":");
+            sb_jstrz(&b, ext ? ext : rec->pay->external_id);
+            sb_str(&b, "}");
+        }
+    }
+    store_unlock();
+    free(ext);
+    switch (outcome) {
+    case 0:
+        STAT_INC(invoices_cancelled);
+        reply_sbuf(r, 200, &b);
+        return;
+    case 1: reply_shared(r, ANS_404_RESOURCE); break;
+    case 2: reply_shared(r, ANS_500_NOT_ALLOWED); break;
+    case 3: reply_shared(r, ANS_409_EXISTS); break;
+    default: reply_shared(r, ANS_500_EMPTY); break;
+    }
+    sb_free(&b);
+}
+
 /* The Provisioning API: /v1_0/apiuser[/{uuid}[/apikey]]. */
 static void handle_provisioning(struct MHD_Connection *c, struct req *r, const char *rest,
                                 const char *method)
@@ -1417,7 +1717,7 @@ static int product_of(const char *url, const char **rest)
 
 enum route { RT_NONE, RT_TOKEN, RT_TOKEN_NOSLASH, RT_CREATE, RT_STATUS, RT_BALANCE,
              RT_BALANCE_CUR, RT_ACTIVE, RT_USERINFO, RT_DELIVERY,
-             RT_BC_AUTHORIZE, RT_OAUTH2_TOKEN, RT_CONSENT_USERINFO };
+             RT_BC_AUTHORIZE, RT_OAUTH2_TOKEN, RT_CONSENT_USERINFO, RT_CANCEL };
 
 /* Creating POSTs: product, path, operation, API version. */
 static const struct {
@@ -1435,6 +1735,8 @@ static const struct {
     { PROD_DISBURSEMENT, "/v2_0/refund", OP_REFUND, 2 },
     { PROD_REMITTANCE, "/v1_0/transfer", OP_TRANSFER, 1 },
     { PROD_REMITTANCE, "/v2_0/cashtransfer", OP_CASHTRANSFER, 2 },
+    { PROD_COLLECTION, "/v2_0/invoice", OP_INVOICE, 2 },
+    { PROD_COLLECTION, "/v2_0/payment", OP_PAYMENT, 2 },
 };
 
 /* Status GETs: product, path prefix (the reference id follows), operation. */
@@ -1450,6 +1752,8 @@ static const struct {
     { PROD_DISBURSEMENT, "/v1_0/refund/", OP_REFUND },
     { PROD_REMITTANCE, "/v1_0/transfer/", OP_TRANSFER },
     { PROD_REMITTANCE, "/v2_0/cashtransfer/", OP_CASHTRANSFER },
+    { PROD_COLLECTION, "/v2_0/invoice/", OP_INVOICE },     /* GET, and DELETE: RT_CANCEL */
+    { PROD_COLLECTION, "/v2_0/payment/", OP_PAYMENT },
 };
 
 #define N_ROUTES(a) (sizeof(a) / sizeof((a)[0]))
@@ -1581,10 +1885,13 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         reply_header(r, MHD_HTTP_HEADER_LOCATION, loc);
         goto out;
     }
+    /* DELETE /collection/v2_0/invoice/{ref}: MTN's CancelInvoice */
+    if (ri.rt == RT_STATUS && ri.op == OP_INVOICE && strcmp(method, "DELETE") == 0)
+        ri.rt = RT_CANCEL;
     int want_post = ri.rt == RT_TOKEN || ri.rt == RT_CREATE || ri.rt == RT_DELIVERY ||
                     ri.rt == RT_BC_AUTHORIZE || ri.rt == RT_OAUTH2_TOKEN;
-    if (want_post ? strcmp(method, "POST") != 0 : !is_get(method)) {
-        reply_405(r, want_post ? "POST" : "GET");
+    if (ri.rt == RT_CANCEL ? 0 : want_post ? strcmp(method, "POST") != 0 : !is_get(method)) {
+        reply_405(r, want_post ? "POST" : ri.rt == RT_STATUS && ri.op == OP_INVOICE ? "GET, DELETE" : "GET");
         goto out;
     }
     if (ri.rt == RT_TOKEN) {
@@ -1620,6 +1927,12 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
     case RT_STATUS:
         handle_status_get(r, ri.arg, &cfg, prod, ri.op);
         break;
+    case RT_CANCEL: {
+        char ref[64];
+        snprintf(ref, sizeof(ref), "%.*s", (int)(ri.arglen < 63 ? ri.arglen : 63), ri.arg);
+        handle_cancel(c, r, ri.arglen < 63 ? ref : "-", &cfg);
+        break;
+    }
     case RT_DELIVERY: {
         char ref[64];
         snprintf(ref, sizeof(ref), "%.*s", (int)(ri.arglen < 63 ? ri.arglen : 63), ri.arg);

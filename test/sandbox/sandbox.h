@@ -85,6 +85,10 @@ struct stats {
     unsigned long refund_posts;
     unsigned long cashtransfer_posts;
     unsigned long withdraw_posts;
+    unsigned long invoice_posts;
+    unsigned long payment_posts;
+    unsigned long invoice_deletes;
+    unsigned long invoices_cancelled;
     unsigned long txn_accepted;
     unsigned long txn_conflicts;
     unsigned long txn_bad_requests;

@@ -350,7 +350,8 @@ struct payment *payment_new(const struct payment_fields *f)
 
 static const char *const product_names[PROD_COUNT] = { "collection", "disbursement", "remittance" };
 static const char *const op_names[OP_COUNT] = { "requesttopay", "transfer", "deposit", "refund",
-                                                "cashtransfer", "requesttowithdraw" };
+                                                "cashtransfer", "requesttowithdraw", "invoice",
+                                                "payment" };
 
 const char *product_name(int product)
 {
@@ -364,7 +365,7 @@ const char *op_name(int op)
 
 int op_has_payer(int op)
 {
-    return op == OP_REQUESTTOPAY || op == OP_REQUESTTOWITHDRAW;
+    return op == OP_REQUESTTOPAY || op == OP_REQUESTTOWITHDRAW || op == OP_INVOICE || op == OP_PAYMENT;
 }
 
 int product_index(const char *name)

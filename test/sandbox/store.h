@@ -12,6 +12,7 @@ enum product { PROD_COLLECTION, PROD_DISBURSEMENT, PROD_REMITTANCE, PROD_COUNT }
 
 /* Operations that create a transaction (the resource a reference id names). */
 enum op { OP_REQUESTTOPAY, OP_TRANSFER, OP_DEPOSIT, OP_REFUND, OP_CASHTRANSFER, OP_REQUESTTOWITHDRAW,
+          OP_INVOICE, OP_PAYMENT,
           OP_COUNT };
 
 /* Name of a product ("collection", ...) or operation ("requesttopay", ...). */
@@ -19,7 +20,8 @@ const char *product_name(int product);
 const char *op_name(int op);
 /* Product index of a name (exact, lowercase), or -1. */
 int product_index(const char *name);
-/* 1 if op's party is its payer (request to pay, request to withdraw), 0 if its payee. */
+/* 1 if op's party is its payer (request to pay, request to withdraw, an invoice's intendedPayer,
+   a payment's customerReference: the payer's test numbers decide them), 0 if its payee. */
 int op_has_payer(int op);
 
 /* Strings of a new transaction (NULL allowed for the optional ones). */
@@ -56,6 +58,8 @@ struct payment {
     uint64_t seq;               /* unique serial, never reused */
     int64_t refunded_cents;     /* mutable: requesttopay, sum of accepted refunds */
     unsigned long notifications;    /* mutable: delivery notifications accepted */
+    int64_t cancelled_ms;       /* mutable: invoices, monotonic time of the accepted DELETE; 0 = none */
+    int64_t validity_s;         /* invoices: validityDuration in seconds (0 = not given) */
     char *last_notification;    /* mutable: malloc'd, NULL before the first */
 };
 
