@@ -430,22 +430,26 @@ ALTER TABLE @extschema@.momo_payments
     DROP CONSTRAINT momo_payments_operation_check,
     ADD CONSTRAINT momo_payments_operation_check
         CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund',
-                             'request_to_withdraw', 'cash_transfer')),
+                             'request_to_withdraw', 'cash_transfer',
+                             'invoice', 'payment')),
     ADD COLUMN api_version smallint NOT NULL DEFAULT 1,
     ADD COLUMN extra_terms jsonb,
     ADD CONSTRAINT momo_payments_api_version
-        CHECK ((api_version = 1 AND operation <> 'cash_transfer')
-               OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))),
+        CHECK ((api_version = 1 AND operation <> 'cash_transfer'
+                AND operation NOT IN ('invoice', 'payment'))
+               OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))
+               OR (api_version = 2 AND operation IN ('invoice', 'payment'))),
     ADD CONSTRAINT momo_payments_extra_terms
-        CHECK ((operation = 'cash_transfer') = (extra_terms IS NOT NULL)),
+        CHECK ((operation = 'cash_transfer'
+                OR operation IN ('invoice', 'payment')) = (extra_terms IS NOT NULL)),
     ADD COLUMN callback_url text,
     ADD CONSTRAINT momo_payments_callback_url
         CHECK (pg_catalog.octet_length(callback_url) OPERATOR(pg_catalog.<=) 2000);
 
-COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw) or disbursement/remittance (payouts)';
-COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of)';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer';
-COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side (NULL for the others); they never change';
+COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment) or disbursement/remittance (payouts)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider)';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer, an invoice or a payment';
+COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members (NULL for the others); they never change';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
@@ -669,3 +673,58 @@ COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, te
     'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
 
 REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+
+-- Collection's invoices (momo_create_invoice, momo_cancel_invoice) and
+-- payments (momo_create_payment), MTN's /v2_0/invoice and /v2_0/payment:
+-- their own members are kept in extra_terms (see above).
+CREATE FUNCTION @extschema@.momo_create_invoice(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    validity_duration integer DEFAULT NULL,
+    description text DEFAULT NULL,
+    payee_msisdn text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_create_invoice'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) IS
+    'queue a collection invoice (MTN''s /v2_0/invoice) that the payer msisdn can pay later, valid for validity_duration seconds; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_cancel_invoice(reference_id uuid)
+RETURNS @extschema@.momo_payments
+AS 'MODULE_PATHNAME', 'momo_cancel_invoice'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_cancel_invoice(uuid) IS
+    'ask MTN now to cancel a pending invoice (DELETE /v2_0/invoice/{ref}), then ask about it and return its row';
+
+CREATE FUNCTION @extschema@.momo_create_payment(
+    amount numeric,
+    currency text,
+    customer_reference text,
+    service_provider_user_name text,
+    external_id text DEFAULT NULL,
+    coupon_id text DEFAULT NULL,
+    product_id text DEFAULT NULL,
+    product_offering_id text DEFAULT NULL,
+    receiver_message text DEFAULT NULL,
+    sender_note text DEFAULT NULL,
+    max_number_of_retries integer DEFAULT NULL,
+    include_sender_charges boolean DEFAULT NULL,
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_create_payment'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) IS
+    'queue a collection payment to a service provider (MTN''s /v2_0/payment: a bill, air time) for customer_reference; sent by the momo worker when the transaction commits';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cancel_invoice(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) FROM PUBLIC;

@@ -91,7 +91,8 @@ CREATE TABLE @extschema@.momo_payments (
                              CHECK (product IN ('collection', 'disbursement', 'remittance')),
     operation                text NOT NULL DEFAULT 'request_to_pay'
                              CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund',
-                                                  'request_to_withdraw', 'cash_transfer')),
+                                                  'request_to_withdraw', 'cash_transfer',
+                                                  'invoice', 'payment')),
     refund_of                uuid,  -- checked and locked by momo_refund; no foreign key, whose
                                     -- trigger would fire on every update of every payment
     fee                      numeric,
@@ -103,10 +104,13 @@ CREATE TABLE @extschema@.momo_payments (
     extra_terms              jsonb,
     callback_url             text,
     CONSTRAINT momo_payments_api_version
-        CHECK ((api_version = 1 AND operation <> 'cash_transfer')
-               OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))),
+        CHECK ((api_version = 1 AND operation <> 'cash_transfer'
+                AND operation NOT IN ('invoice', 'payment'))
+               OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))
+               OR (api_version = 2 AND operation IN ('invoice', 'payment'))),
     CONSTRAINT momo_payments_extra_terms
-        CHECK ((operation = 'cash_transfer') = (extra_terms IS NOT NULL)),
+        CHECK ((operation = 'cash_transfer'
+                OR operation IN ('invoice', 'payment')) = (extra_terms IS NOT NULL)),
     CONSTRAINT momo_payments_callback_url
         CHECK (pg_catalog.octet_length(callback_url) OPERATOR(pg_catalog.<=) 2000),
     CONSTRAINT momo_payments_refund_of_refunds
@@ -123,15 +127,15 @@ COMMENT ON COLUMN @extschema@.momo_payments.reason IS 'MTN''s reason for a failu
 COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'sends that may have reached MTN, counted when their outcome is recorded (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
 COMMENT ON COLUMN @extschema@.momo_payments.retries IS 'transient failures in a row (the retry backoff grows with them); 0 after any definite answer';
 COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
-COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw) or disbursement/remittance (payouts)';
-COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay or request_to_withdraw (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of)';
+COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment) or disbursement/remittance (payouts)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider)';
 COMMENT ON COLUMN @extschema@.momo_payments.fee IS 'MTN''s fee for a successful request to pay, from momo_fee()';
 COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that requested the payment (for row-level security)';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
 COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN has answered 404 for it, if it does';
 COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resend: an earlier send may have arrived, so the worker asks about it instead of sending it again or failing it';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer';
-COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side (NULL for the others); they never change';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer, an invoice or a payment';
+COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members (NULL for the others); they never change';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
 
 -- The worker's queue: due rows in order.
@@ -521,6 +525,54 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) IS
     'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
 
+CREATE FUNCTION @extschema@.momo_create_invoice(
+    amount numeric,
+    currency text,
+    msisdn text,
+    external_id text DEFAULT NULL,
+    validity_duration integer DEFAULT NULL,
+    description text DEFAULT NULL,
+    payee_msisdn text DEFAULT NULL,
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_create_invoice'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) IS
+    'queue a collection invoice (MTN''s /v2_0/invoice) that the payer msisdn can pay later, valid for validity_duration seconds; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_cancel_invoice(reference_id uuid)
+RETURNS @extschema@.momo_payments
+AS 'MODULE_PATHNAME', 'momo_cancel_invoice'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_cancel_invoice(uuid) IS
+    'ask MTN now to cancel a pending invoice (DELETE /v2_0/invoice/{ref}), then ask about it and return its row';
+
+CREATE FUNCTION @extschema@.momo_create_payment(
+    amount numeric,
+    currency text,
+    customer_reference text,
+    service_provider_user_name text,
+    external_id text DEFAULT NULL,
+    coupon_id text DEFAULT NULL,
+    product_id text DEFAULT NULL,
+    product_offering_id text DEFAULT NULL,
+    receiver_message text DEFAULT NULL,
+    sender_note text DEFAULT NULL,
+    max_number_of_retries integer DEFAULT NULL,
+    include_sender_charges boolean DEFAULT NULL,
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_create_payment'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) IS
+    'queue a collection payment to a service provider (MTN''s /v2_0/payment: a bill, air time) for customer_reference; sent by the momo worker when the transaction commits';
+
 CREATE FUNCTION @extschema@.momo_balance(product text DEFAULT 'collection',
                                         OUT available_balance numeric, OUT currency text)
 AS 'MODULE_PATHNAME', 'momo_balance'
@@ -855,6 +907,9 @@ REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, 
 REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cancel_invoice(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;

@@ -3,7 +3,8 @@
  * answers.c
  *	  Decides what each answer from MTN means, following the live API rather
  *	  than its published definition where they differ: 409 means "already
- *	  accepted", `reason` may be a string or an object, CREATED means
+ *	  accepted", `reason` (an invoice's `errorReason`) may be a string or an
+ *	  object, CREATED means
  *	  pending, logical errors travel as HTTP 500 with a code, and a 401 is
  *	  either an expired token or, in the API gateway's shape, a refused
  *	  subscription key.  Pure functions of the bytes received: they build for
@@ -118,6 +119,8 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 		{.path = "reason"},
 		{.path = "reason.code"},
 		{.path = "financialTransactionId"},
+		{.path = "errorReason"},
+		{.path = "errorReason.code"},
 	};
 	char	   *err = momo_json_extract(body, len, f, lengthof(f));
 	const char *status;
@@ -143,11 +146,19 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 	else if (strcmp(status, "FAILED") == 0)
 	{
 		a->verdict = MOMO_FAILED;
-		/* The live API sends reason as a string, the definition as an object. */
+		/*
+		 * The live API sends reason as a string, the definition as an
+		 * object; an invoice's status names it errorReason (an object in
+		 * the definition), taken either way too.
+		 */
 		if (f[1].value && f[1].is_string && f[1].value[0])
 			a->reason = f[1].value;
 		else if (f[2].value && f[2].is_string && f[2].value[0])
 			a->reason = f[2].value;
+		else if (f[4].value && f[4].is_string && f[4].value[0])
+			a->reason = f[4].value;
+		else if (f[5].value && f[5].is_string && f[5].value[0])
+			a->reason = f[5].value;
 		else
 			a->reason = pstrdup("UNKNOWN");
 	}

@@ -978,6 +978,18 @@ MomoHttpRequest *
 momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const char *path,
 			  const char *body, const char *const *headers)
 {
+	return momo_api_call_method(client, cfg, post ? "POST" : "GET", path, body, headers);
+}
+
+/*
+ * momo_api_call with another method than GET or POST (DELETE): it is sent
+ * with body as a POST's would be.
+ */
+MomoHttpRequest *
+momo_api_call_method(MomoHttpClient *client, const MomoConfig *cfg, const char *method,
+					 const char *path, const char *body, const char *const *headers)
+{
+	bool		post = strcmp(method, "GET") != 0;
 	MomoHttpRequest *req = NULL;
 	char	   *refused = NULL;
 
@@ -996,6 +1008,8 @@ momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post, const ch
 		for (int h = 0; headers && headers[h]; h += 2)
 			typed |= pg_strcasecmp(headers[h], "Content-Type") == 0;
 		req = momo_protocol_call(cfg, key, token, post, path);
+		if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+			req->method = method;
 		if (body)
 		{
 			req->body = pstrdup(body);

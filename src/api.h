@@ -57,6 +57,9 @@ extern MomoTokenResult momo_api_exchange(MomoHttpClient *client, const MomoConfi
 extern MomoHttpRequest *momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post,
 									  const char *path, const char *body,
 									  const char *const *headers);
+extern MomoHttpRequest *momo_api_call_method(MomoHttpClient *client, const MomoConfig *cfg,
+											 const char *method, const char *path,
+											 const char *body, const char *const *headers);
 extern void momo_api_raise_token_error(const MomoConfig *cfg, MomoTokenResult r, const char *error);
 
 #endif							/* MOMO_API_H */

@@ -108,6 +108,14 @@ raise_call_failure(const MomoConfig *cfg, const char *what, const MomoHttpReques
 			 errhint("Check the %s credentials.", momo_product_names[cfg->product]) : 0));
 }
 
+/* raise_call_failure, for the calls of other files (momo_cancel_invoice). */
+void
+momo_calls_raise_failure(const MomoConfig *cfg, const char *what, const MomoHttpRequest *req)
+{
+	raise_call_failure(cfg, what, req);
+	pg_unreachable();
+}
+
 /* Parses a 200 answer's fields, raising an ERROR if the body is unusable. */
 static void
 parse_answer(const char *what, const MomoHttpRequest *req, MomoJsonField *fields, int n)

@@ -3,9 +3,10 @@
  * functions.c
  *	  The SQL-callable functions of payments: momo_request_to_pay,
  *	  momo_transfer, momo_deposit, momo_remittance_transfer, momo_refund,
- *	  momo_request_to_withdraw and momo_cash_transfer queue a payment (sent
- *	  by the worker after commit), momo_payment_status asks MTN now, and
- *	  momo_await sleeps until a payment is final.
+ *	  momo_request_to_withdraw, momo_cash_transfer, momo_create_invoice and
+ *	  momo_create_payment queue a payment (sent by the worker after commit),
+ *	  momo_payment_status asks MTN now, momo_cancel_invoice asks MTN to
+ *	  cancel an invoice, and momo_await sleeps until a payment is final.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,17 +16,21 @@
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "storage/condition_variable.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/json.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "api.h"
+#include "calls.h"
 #include "lifecycle.h"
 #include "launcher.h"
 #include "momo.h"
@@ -42,6 +47,9 @@ PG_FUNCTION_INFO_V1(momo_remittance_transfer);
 PG_FUNCTION_INFO_V1(momo_refund);
 PG_FUNCTION_INFO_V1(momo_request_to_withdraw);
 PG_FUNCTION_INFO_V1(momo_cash_transfer);
+PG_FUNCTION_INFO_V1(momo_create_invoice);
+PG_FUNCTION_INFO_V1(momo_create_payment);
+PG_FUNCTION_INFO_V1(momo_cancel_invoice);
 PG_FUNCTION_INFO_V1(momo_payment_status);
 PG_FUNCTION_INFO_V1(momo_await);
 
@@ -192,6 +200,49 @@ momo_cash_transfer(PG_FUNCTION_ARGS)
 	momo_settings_require(&cfg, MOMO_REMITTANCE);
 	momo_validate_cash_transfer(fcinfo, &cfg, &terms);
 	terms.operation = MOMO_CASH_TRANSFER;
+	return queue_payment(fcinfo, &terms);
+}
+
+/*
+ * momo_create_invoice(amount, currency, msisdn, external_id,
+ * validity_duration, description, payee_msisdn, callback_url): Collection's
+ * invoice (MTN's CreateInvoice, /v2_0/invoice, which has no version 1) for
+ * the intended payer msisdn, to be paid later through any channel; followed
+ * at /v2_0/invoice/{ref} until paid, failed or cancelled.  Its further
+ * members are kept in extra_terms.
+ */
+Datum
+momo_create_invoice(PG_FUNCTION_ARGS)
+{
+	MomoConfig	cfg;
+	MomoPaymentTerms terms;
+
+	momo_require_preload();
+	momo_settings_require(&cfg, MOMO_COLLECTION);
+	momo_validate_invoice(fcinfo, &cfg, &terms);
+	terms.operation = MOMO_INVOICE;
+	return queue_payment(fcinfo, &terms);
+}
+
+/*
+ * momo_create_payment(amount, currency, customer_reference,
+ * service_provider_user_name, external_id, coupon_id, product_id,
+ * product_offering_id, receiver_message, sender_note,
+ * max_number_of_retries, include_sender_charges, callback_url): Collection's
+ * payment to a service provider (MTN's CreatePayments, /v2_0/payment: a
+ * bill, air time) for customer_reference, kept in the row's msisdn;
+ * followed at /v2_0/payment/{ref}.
+ */
+Datum
+momo_create_payment(PG_FUNCTION_ARGS)
+{
+	MomoConfig	cfg;
+	MomoPaymentTerms terms;
+
+	momo_require_preload();
+	momo_settings_require(&cfg, MOMO_COLLECTION);
+	momo_validate_create_payment(fcinfo, &cfg, &terms);
+	terms.operation = MOMO_PAYMENT;
 	return queue_payment(fcinfo, &terms);
 }
 
@@ -353,6 +404,45 @@ record_status_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 }
 
 /*
+ * Asks MTN for the status of payment p (an open one that was sent) now, in
+ * the caller's schema, and records the answer; returns false, after a
+ * NOTICE, when momo.status_checks_per_second is used up.
+ */
+static bool
+check_now(char *schema, MomoPayment *p)
+{
+	MomoConfig	cfg;
+	MomoCall	call;
+	MomoTokenResult r;
+	char	   *error = NULL;
+
+	/* Each product's payments are asked about with that product's credentials. */
+	momo_settings_require(&cfg, momo_protocol_operation_product(p->terms.operation));
+	/*
+	 * MTN counts every status check: this one too comes out of the shared
+	 * budget, waiting for it a second at most.
+	 */
+	if (!momo_wait_status_check())
+	{
+		ereport(NOTICE,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("payment %s was not asked about: momo.status_checks_per_second is used up",
+						p->terms.reference_id),
+				 errdetail("MTN limits status checks; the row is returned as recorded, and the worker asks in its turn."),
+				 errhint("Try again in a second, or wait for the payment with momo_await.")));
+		return false;
+	}
+	memset(&call, 0, sizeof(call));
+	call.op = MOMO_OP_STATUS;
+	call.terms = &p->terms;
+	call.context = p;
+	r = momo_api_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, schema, &error);
+	if (r != MOMO_TOKEN_OK)
+		momo_api_raise_token_error(&cfg, r, error);
+	return true;
+}
+
+/*
  * momo_payment_status(reference_id): asks MTN for the payment's status now,
  * records the answer and returns the row.  A final payment, or one not sent
  * yet, is returned as it is.  Only a caller who may SELECT the row (its
@@ -364,10 +454,6 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	char	   *ref = reference_arg(fcinfo, 0);
 	MomoActing a;
 	MomoPayment p;
-	MomoConfig	cfg;
-	MomoCall	call;
-	MomoTokenResult r;
-	char	   *error = NULL;
 
 	momo_require_preload();
 	momo_owner_enter(fcinfo, &a);
@@ -379,31 +465,83 @@ momo_payment_status(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(p.row);
 	}
 
-	/* Each product's payments are asked about with that product's credentials. */
-	momo_settings_require(&cfg, momo_protocol_operation_product(p.terms.operation));
-	/*
-	 * MTN counts every status check: this one too comes out of the shared
-	 * budget, waiting for it a second at most.
-	 */
-	if (!momo_wait_status_check())
+	if (!check_now(a.schema, &p))
 	{
-		ereport(NOTICE,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("payment %s was not asked about: momo.status_checks_per_second is used up", ref),
-				 errdetail("MTN limits status checks; the row is returned as recorded, and the worker asks in its turn."),
-				 errhint("Try again in a second, or wait for the payment with momo_await.")));
 		momo_owner_leave(&a);
 		PG_RETURN_DATUM(p.row);
 	}
-	memset(&call, 0, sizeof(call));
-	call.op = MOMO_OP_STATUS;
-	call.terms = &p.terms;
-	call.context = &p;
-	r = momo_api_exchange(momo_http_client(), &cfg, &call, 1, 1, record_status_answer, a.schema, &error);
-	if (r != MOMO_TOKEN_OK)
-		momo_api_raise_token_error(&cfg, r, error);
-
 	if (!momo_store_fetch(a.schema, ref, &p))
+		raise_no_payment(ref);
+	momo_owner_leave(&a);
+	PG_RETURN_DATUM(p.row);
+}
+
+/*
+ * momo_cancel_invoice(reference_id): asks MTN to cancel a pending invoice
+ * (MTN's CancelInvoice: DELETE /v2_0/invoice/{ref}, with an X-Reference-Id
+ * of its own and the invoice's externalId), logs the exchange in
+ * momo_events, then asks about the invoice at once, so that MTN's final
+ * answer (FAILED, TRANSACTION_CANCELED) is recorded, and returns its row.
+ * Only a caller who may SELECT the invoice's row may cancel it; nothing
+ * moves money, so it is sent now, not by the worker after commit: a
+ * rollback does not undo it (the worker records the outcome then).
+ */
+Datum
+momo_cancel_invoice(PG_FUNCTION_ARGS)
+{
+	char	   *ref = reference_arg(fcinfo, 0);
+	MomoActing a;
+	MomoPayment p;
+	MomoConfig	cfg;
+	MomoHttpRequest *req;
+	StringInfoData body;
+	const char *headers[3];
+	bool		ok;
+
+	momo_require_preload();
+	momo_settings_require(&cfg, MOMO_COLLECTION);
+	momo_owner_enter(fcinfo, &a);
+	/* A caller who may not see the invoice learns nothing about it. */
+	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_fetch(a.schema, ref, &p))
+		raise_no_payment(ref);
+	if (p.terms.operation != MOMO_INVOICE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payment %s is a %s; only an invoice can be cancelled", ref,
+						momo_operation_names[p.terms.operation]),
+				 momo_validate_column("reference_id")));
+	if (p.status == MOMO_STATUS_QUEUED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("invoice %s has not been accepted by MTN yet", ref),
+				 errhint("The worker sends it after the transaction that requested it commits; nothing was sent.")));
+	if (momo_lifecycle_is_final(p.status))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("invoice %s is already %s; only a pending invoice can be cancelled",
+						ref, momo_status_names[p.status]),
+				 errhint("Nothing was sent.")));
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"externalId\":");
+	escape_json(&body, pg_server_to_any(p.terms.external_id, strlen(p.terms.external_id), PG_UTF8));
+	appendStringInfoChar(&body, '}');
+	/* The cancellation is a request of its own, with a reference id of its own. */
+	headers[0] = "X-Reference-Id";
+	headers[1] = momo_protocol_new_uuid();
+	headers[2] = NULL;
+	req = momo_api_call_method(momo_http_client(), &cfg, "DELETE",
+							   psprintf("v2_0/invoice/%s", ref), body.data, headers);
+	ok = req->status >= 200 && req->status < 300;
+	momo_store_log_event(a.schema, ref, momo_product_names[cfg.product], "cancel_invoice",
+						 (int) req->status, ok ? "ok" : (req->status == 0 ? "retry" : "error"),
+						 NULL, req->elapsed * 1000.0,
+						 req->status == 0 ? momo_http_describe_failure(req) : NULL);
+	if (!ok)
+		momo_calls_raise_failure(&cfg, "the cancellation of the invoice", req);
+
+	/* MTN's answer about the invoice now, recorded; the worker's otherwise. */
+	if (check_now(a.schema, &p) && !momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
 	momo_owner_leave(&a);
 	PG_RETURN_DATUM(p.row);

@@ -54,10 +54,13 @@ static const char *const body_members[] = {
 /*
  * Returns true if the extra terms of a new row (a schema of 1.0 has none)
  * are absent, or an object that repeats none of the body's own members.
+ * An invoice's body names its payer intendedPayer: its payee (the
+ * invoice's payee_msisdn) is one of its extra terms.
  */
 static bool
-extra_terms_ok(HeapTuple tup, TupleDesc desc)
+extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation)
 {
+	bool		invoice = operation != NULL && strcmp(operation, "invoice") == 0;
 	int			attnum = SPI_fnumber(desc, "extra_terms");
 	bool		isnull;
 	Datum		d;
@@ -70,7 +73,8 @@ extra_terms_ok(HeapTuple tup, TupleDesc desc)
 	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(d)))
 		return false;
 	for (size_t i = 0; i < lengthof(body_members); i++)
-		if (DatumGetBool(DirectFunctionCall2(jsonb_exists, d, CStringGetTextDatum(body_members[i]))))
+		if (!(invoice && strcmp(body_members[i], "payee") == 0) &&
+			DatumGetBool(DirectFunctionCall2(jsonb_exists, d, CStringGetTextDatum(body_members[i]))))
 			return false;
 	return true;
 }
@@ -124,6 +128,21 @@ message_ok(const char *m)
 	return m == NULL || (m[0] != '\0' && pg_mbstrlen(m) <= 160);
 }
 
+/*
+ * Returns true if a customer reference is 1 to 64 characters long, without
+ * control characters.
+ */
+static bool
+reference_ok(const char *r)
+{
+	if (r[0] == '\0' || pg_mbstrlen(r) > 64)
+		return false;
+	for (const char *c = r; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			return false;
+	return true;
+}
+
 /* Raises the guard's ERROR. */
 static void
 refuse(int sqlstate, const char *hint, const char *message)
@@ -172,13 +191,20 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		char	   *currency = column_text(new, desc, "currency");
 		char	   *msisdn = column_text(new, desc, "msisdn");
 		char	   *external_id = column_text(new, desc, "external_id");
+		char	   *operation = column_text(new, desc, "operation");
 
-		if (currency == NULL || !chars_between(currency, 'A', 'Z', 3, 3) ||
-			msisdn == NULL || !chars_between(msisdn, '0', '9', 8, 15) || msisdn[0] == '0' ||
+		/*
+		 * A payment to a service provider (operation payment) keeps its
+		 * customer reference, which need not be a phone number, in msisdn.
+		 */
+		if (currency == NULL || !chars_between(currency, 'A', 'Z', 3, 3) || msisdn == NULL ||
+			(operation != NULL && strcmp(operation, "payment") == 0 ?
+			 !reference_ok(msisdn) :
+			 (!chars_between(msisdn, '0', '9', 8, 15) || msisdn[0] == '0')) ||
 			!message_ok(column_text(new, desc, "payer_message")) ||
 			!message_ok(column_text(new, desc, "payee_note")) ||
 			(external_id != NULL && external_id[0] == '\0') ||
-			!extra_terms_ok(new, desc))
+			!extra_terms_ok(new, desc, operation))
 			refuse(ERRCODE_CHECK_VIOLATION,
 				   "Request payments with momo_request_to_pay, which explains what is wrong.",
 				   psprintf("payment %s has malformed terms", column_text(new, desc, "reference_id")));

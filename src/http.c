@@ -403,6 +403,8 @@ prepare_easy(MomoHttpClient *c, const MomoConfig *cfg, MomoHttpRequest *req)
 	}
 	else
 		SETOPT(easy, CURLOPT_HTTPGET, 1L);
+	/* Set every time: a pooled handle keeps the method of its last request. */
+	SETOPT(easy, CURLOPT_CUSTOMREQUEST, req->method);
 }
 
 /* Returns an easy handle to the pool, forgetting the request it served. */

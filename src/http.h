@@ -21,6 +21,8 @@ typedef struct MomoHttpRequest
 {
 	/* set by the caller */
 	bool		post;			/* POST (with body, or Content-Length: 0) or GET */
+	const char *method;			/* another method with post's body (DELETE), or
+								 * NULL */
 	char	   *url;
 	struct curl_slist *headers; /* owned by the request */
 	char	   *body;			/* NULL: no body */

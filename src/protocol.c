@@ -3,8 +3,8 @@
  * protocol.c
  *	  Builds the MoMo requests momo sends: tokens, the creating POSTs of every
  *	  operation (request to pay, transfer, deposit, refund, remittance
- *	  transfer, request to withdraw, cash transfer) and their status checks,
- *	  and the other
+ *	  transfer, request to withdraw, cash transfer, invoice, payment) and
+ *	  their status checks, and the other
  *	  product calls, with the headers every call carries; and signs the
  *	  reference id momo puts in callback URLs.  What the answers mean is
  *	  answers.c's job.
@@ -25,7 +25,8 @@
 
 const char *const momo_operation_names[MOMO_N_OPERATIONS] = {
 	"request_to_pay", "transfer", "deposit", "refund", "transfer", "request_to_withdraw",
-	"cash_transfer"
+	"cash_transfer",
+	"invoice", "payment"
 };
 
 /*
@@ -40,18 +41,23 @@ static const char *const operation_paths[MOMO_N_OPERATIONS] = {
 	"remittance/v1_0/transfer",
 	"collection/v1_0/requesttowithdraw",
 	"remittance/v2_0/cashtransfer",	/* MTN has no version 1 of it */
+	"collection/v2_0/invoice",	/* nor of these two */
+	"collection/v2_0/payment",
 };
 
 /*
  * Path of the creating POST of each operation in version 2 (/v2_0), whose
  * callback MTN PUTs; NULL where momo sends only version 1.  Status checks
- * stay on /v1_0, the only version MTN has of them.
+ * stay on /v1_0, the only version MTN has of them, except those of the
+ * operations that have only a version 2 (cash transfer, invoice, payment).
  */
 static const char *const operation_paths_v2[MOMO_N_OPERATIONS] = {
 	[MOMO_DEPOSIT] = "disbursement/v2_0/deposit",
 	[MOMO_REFUND] = "disbursement/v2_0/refund",
 	[MOMO_REQUEST_TO_WITHDRAW] = "collection/v2_0/requesttowithdraw",
 	[MOMO_CASH_TRANSFER] = "remittance/v2_0/cashtransfer",
+	[MOMO_INVOICE] = "collection/v2_0/invoice",
+	[MOMO_PAYMENT] = "collection/v2_0/payment",
 };
 
 /* Returns the product an operation belongs to. */
@@ -62,6 +68,8 @@ momo_protocol_operation_product(MomoOperation op)
 	{
 		case MOMO_REQUEST_TO_PAY:
 		case MOMO_REQUEST_TO_WITHDRAW:
+		case MOMO_INVOICE:
+		case MOMO_PAYMENT:
 			return MOMO_COLLECTION;
 		case MOMO_REMITTANCE_TRANSFER:
 		case MOMO_CASH_TRANSFER:
@@ -168,10 +176,36 @@ append_json_string(StringInfo buf, const char *s)
 }
 
 /*
+ * Appends the further members of a payment's body (a cash transfer's, an
+ * invoice's, a payment's): those of the stored jsonb object, as kept.
+ */
+static void
+append_extra_terms(StringInfo buf, const MomoPaymentTerms *p)
+{
+	const char *utf8;
+	size_t		len;
+
+	if (p->extra_terms == NULL)
+		return;
+	/* Kept in the database's encoding; MTN takes UTF-8. */
+	utf8 = pg_server_to_any(p->extra_terms, strlen(p->extra_terms), PG_UTF8);
+	len = strlen(utf8);
+	if (len < 2 || utf8[0] != '{' || utf8[len - 1] != '}')
+		elog(ERROR, "payment %s has extra terms that are not a JSON object", p->reference_id);
+	if (len > 2)
+	{
+		appendStringInfoChar(buf, ',');
+		appendBinaryStringInfo(buf, utf8 + 1, len - 2);
+	}
+}
+
+/*
  * Builds the JSON body of a payment: the payer of a request to pay or to
  * withdraw, the payee of the others, the refunded reference id of a refund,
- * the further members of a cash transfer.  Empty optional fields are
- * omitted.
+ * the further members of a cash transfer, an invoice or a payment.  Empty
+ * optional fields are omitted.  An invoice's payer is its intendedPayer; a
+ * payment (MTN's CreatePayments) has its own shape: externalTransactionId,
+ * money {amount, currency} and the customer reference (kept in msisdn).
  */
 char *
 momo_protocol_payment_body(const MomoPaymentTerms *p)
@@ -179,14 +213,29 @@ momo_protocol_payment_body(const MomoPaymentTerms *p)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
+	if (p->operation == MOMO_PAYMENT)
+	{
+		appendStringInfoString(&buf, "{\"externalTransactionId\":");
+		append_json_string(&buf, p->external_id);
+		appendStringInfoString(&buf, ",\"money\":{\"amount\":");
+		append_json_string(&buf, p->amount);
+		appendStringInfoString(&buf, ",\"currency\":");
+		append_json_string(&buf, p->currency);
+		appendStringInfoString(&buf, "},\"customerReference\":");
+		append_json_string(&buf, p->msisdn);
+		append_extra_terms(&buf, p);
+		appendStringInfoChar(&buf, '}');
+		return buf.data;
+	}
 	appendStringInfoString(&buf, "{\"amount\":");
 	append_json_string(&buf, p->amount);
 	appendStringInfoString(&buf, ",\"currency\":");
 	append_json_string(&buf, p->currency);
 	appendStringInfoString(&buf, ",\"externalId\":");
 	append_json_string(&buf, p->external_id);
-	appendStringInfoString(&buf, (p->operation == MOMO_REQUEST_TO_PAY ||
-								  p->operation == MOMO_REQUEST_TO_WITHDRAW) ? ",\"payer\":" : ",\"payee\":");
+	appendStringInfoString(&buf, p->operation == MOMO_INVOICE ? ",\"intendedPayer\":" :
+						   (p->operation == MOMO_REQUEST_TO_PAY ||
+							p->operation == MOMO_REQUEST_TO_WITHDRAW) ? ",\"payer\":" : ",\"payee\":");
 	appendStringInfoString(&buf, "{\"partyIdType\":\"MSISDN\",\"partyId\":");
 	append_json_string(&buf, p->msisdn);
 	appendStringInfoChar(&buf, '}');
@@ -205,20 +254,7 @@ momo_protocol_payment_body(const MomoPaymentTerms *p)
 		appendStringInfoString(&buf, ",\"payeeNote\":");
 		append_json_string(&buf, p->payee_note);
 	}
-	/* A cash transfer's further members: those of the stored jsonb object. */
-	if (p->extra_terms)
-	{
-		const char *utf8 = pg_server_to_any(p->extra_terms, strlen(p->extra_terms), PG_UTF8);
-		size_t		len = strlen(utf8);
-
-		if (len < 2 || utf8[0] != '{' || utf8[len - 1] != '}')
-			elog(ERROR, "payment %s has extra terms that are not a JSON object", p->reference_id);
-		if (len > 2)
-		{
-			appendStringInfoChar(&buf, ',');
-			appendBinaryStringInfo(&buf, utf8 + 1, len - 2);
-		}
-	}
+	append_extra_terms(&buf, p);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }

@@ -22,6 +22,9 @@ typedef enum MomoOperation
 	MOMO_REMITTANCE_TRANSFER,	/* remittance: money out to msisdn */
 	MOMO_REQUEST_TO_WITHDRAW,	/* collection: cash-out from msisdn */
 	MOMO_CASH_TRANSFER,			/* remittance: cash transfer to msisdn (v2 only) */
+	MOMO_INVOICE,				/* collection: invoice to the payer msisdn (v2 only) */
+	MOMO_PAYMENT,				/* collection: payment to a service provider
+								 * for the customer reference msisdn (v2 only) */
 	MOMO_N_OPERATIONS
 } MomoOperation;
 
@@ -44,7 +47,8 @@ typedef struct MomoPaymentTerms
 	char	   *payee_note;		/* NULL: omitted */
 	int			api_version;	/* 1 or 2: /v1_0 or /v2_0 of the creating POST */
 	char	   *extra_terms;	/* the further members of the body, as jsonb's text
-								 * of an object (a cash transfer's); NULL: none */
+								 * of an object (a cash transfer's, an invoice's,
+								 * a payment's); NULL: none */
 	char	   *callback_url;	/* the payment's own callback URL; NULL:
 								 * momo.callback_url */
 } MomoPaymentTerms;

@@ -455,7 +455,8 @@ momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
 		appendStringInfo(&d, "%sversion %d, not %d", d.len ? "; " : "",
 						 p->terms.api_version, t->api_version);
 	if (!same_text(t->extra_terms, p->terms.extra_terms))
-		appendStringInfo(&d, "%sthe originating details %s, not %s", d.len ? "; " : "",
+		appendStringInfo(&d, "%s%s %s, not %s", d.len ? "; " : "",
+						 t->operation == MOMO_CASH_TRANSFER ? "the originating details" : "the further terms",
 						 p->terms.extra_terms ? p->terms.extra_terms : "none",
 						 t->extra_terms ? t->extra_terms : "none");
 	if (!same_text(t->callback_url, p->terms.callback_url))

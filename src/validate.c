@@ -710,6 +710,194 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 															 DirectFunctionCall1(jsonb_in, CStringGetDatum(obj.data))));
 }
 
+/* Adds "key":raw (raw JSON text: a number, a boolean or an object) to the object in buf. */
+static void
+add_raw_member(StringInfo buf, const char *key, const char *raw)
+{
+	if (raw == NULL)
+		return;
+	appendStringInfoChar(buf, buf->len > 1 ? ',' : ' ');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	appendStringInfoString(buf, raw);
+}
+
+/* Returns the text of a jsonb object built as text in obj, as jsonb writes it. */
+static char *
+as_jsonb_text(StringInfo obj)
+{
+	return DatumGetCString(DirectFunctionCall1(jsonb_out,
+											   DirectFunctionCall1(jsonb_in, CStringGetDatum(obj->data))));
+}
+
+/*
+ * Checks a required one-line text (an identifier or a name at a service
+ * provider): not NULL, not empty, at most max_chars characters, without
+ * control characters.  Returns it or NULL.
+ */
+static char *
+check_required_text(Problems *ps, const char *name, char *value, int max_chars, const char *hint)
+{
+	if (value == NULL)
+	{
+		add_problem(ps, name, ERRCODE_NULL_VALUE_NOT_ALLOWED, psprintf("%s must not be null", name), hint);
+		return NULL;
+	}
+	if (value[0] == '\0')
+	{
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be empty", name), hint);
+		return NULL;
+	}
+	return check_detail(ps, name, value, max_chars);
+}
+
+/*
+ * Checks the integer argument argno (named name), if given: at least min.
+ * Returns its text, or NULL when it is NULL or wrong.
+ */
+static char *
+check_count(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *name, int32 min,
+			const char *hint)
+{
+	int32		v;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	v = PG_GETARG_INT32(argno);
+	if (v < min)
+	{
+		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
+					min == 0 ? psprintf("%s must not be negative, not %d", name, v) :
+					psprintf("%s must be at least %d, not %d", name, min, v), hint);
+		return NULL;
+	}
+	return psprintf("%d", v);
+}
+
+/*
+ * Checks the arguments of momo_create_invoice (amount, currency, msisdn,
+ * external_id, validity_duration, description, payee_msisdn, callback_url):
+ * msisdn is the intended payer; the others, optional (NULL: left out of the
+ * request), are the invoice's validity in seconds (MTN's validityDuration,
+ * a JSON string), its description (a message: MTN writes it in the payer's
+ * history), the payee's number and the payment's own callback URL.  Fills
+ * in terms (version 2; the further members of MTN's body, in MTN's names,
+ * as the text of a jsonb object), or raises one ERROR describing every
+ * problem.
+ */
+void
+momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+{
+	Problems	ps;
+	StringInfoData obj;
+	char	   *currency;
+	char	   *validity;
+	char	   *description;
+	char	   *payee = NULL;
+
+	ps.n = 0;
+	memset(terms, 0, sizeof(*terms));
+	terms->api_version = 2;
+	currency = text_arg(fcinfo, 1);
+	/* In argument order, so the error names the first bad argument. */
+	terms->amount = check_amount(&ps, fcinfo, 0,
+								 (currency && strlen(currency) == 3 &&
+								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
+	terms->currency = check_currency(&ps, currency, cfg);
+	terms->msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 2), momo_settings_msisdn_market(), false);
+	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 3),
+									 MAX_EXTERNAL_ID_CHARS, false);
+	validity = check_count(&ps, fcinfo, 4, "validity_duration", 1,
+						   "How long the invoice can be paid, in seconds; NULL leaves it to MTN.");
+	description = check_text(&ps, "description", text_arg(fcinfo, 5), MAX_MESSAGE_CHARS, true);
+	if (!PG_ARGISNULL(6))
+		payee = check_msisdn(&ps, "payee_msisdn", text_arg(fcinfo, 6), momo_settings_msisdn_market(), false);
+	terms->callback_url = check_callback_url(&ps, fcinfo, 7, cfg);
+	raise_problems(&ps);
+
+	initStringInfo(&obj);
+	appendStringInfoChar(&obj, '{');
+	add_member(&obj, "validityDuration", validity);
+	add_member(&obj, "description", description);
+	if (payee)
+	{
+		StringInfoData party;
+
+		initStringInfo(&party);
+		appendStringInfoString(&party, "{\"partyIdType\":\"MSISDN\",\"partyId\":");
+		escape_json(&party, payee);
+		appendStringInfoChar(&party, '}');
+		add_raw_member(&obj, "payee", party.data);
+	}
+	appendStringInfoChar(&obj, '}');
+	terms->extra_terms = as_jsonb_text(&obj);
+}
+
+/*
+ * Checks the arguments of momo_create_payment (amount, currency,
+ * customer_reference, service_provider_user_name, external_id, coupon_id,
+ * product_id, product_offering_id, receiver_message, sender_note,
+ * max_number_of_retries, include_sender_charges, callback_url): MTN's
+ * CreatePayments, a payment to a service provider (a bill, air time) for
+ * the customer reference, which the row keeps in msisdn; the others are the
+ * further members of MTN's body, each optional but the provider's name,
+ * and the payment's own callback URL.  Fills in terms (version 2,
+ * extra_terms in MTN's names), or raises one ERROR describing every
+ * problem.
+ */
+void
+momo_validate_create_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+{
+	Problems	ps;
+	StringInfoData obj;
+	char	   *currency;
+	char	   *provider;
+	char	   *coupon;
+	char	   *product;
+	char	   *offering;
+	char	   *receiver_message;
+	char	   *sender_note;
+	char	   *retries;
+
+	ps.n = 0;
+	memset(terms, 0, sizeof(*terms));
+	terms->api_version = 2;
+	currency = text_arg(fcinfo, 1);
+	terms->amount = check_amount(&ps, fcinfo, 0,
+								 (currency && strlen(currency) == 3 &&
+								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
+	terms->currency = check_currency(&ps, currency, cfg);
+	terms->msisdn = check_required_text(&ps, "customer_reference", text_arg(fcinfo, 2), 64,
+										"The customer's reference at the service provider, such as a phone or meter number.");
+	provider = check_required_text(&ps, "service_provider_user_name", text_arg(fcinfo, 3), 100,
+								   "The service provider's name at MTN, such as its user name for bill payments.");
+	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 4),
+									 MAX_EXTERNAL_ID_CHARS, false);
+	coupon = check_detail(&ps, "coupon_id", text_arg(fcinfo, 5), MAX_EXTERNAL_ID_CHARS);
+	product = check_detail(&ps, "product_id", text_arg(fcinfo, 6), MAX_EXTERNAL_ID_CHARS);
+	offering = check_detail(&ps, "product_offering_id", text_arg(fcinfo, 7), MAX_EXTERNAL_ID_CHARS);
+	receiver_message = check_text(&ps, "receiver_message", text_arg(fcinfo, 8), MAX_MESSAGE_CHARS, true);
+	sender_note = check_text(&ps, "sender_note", text_arg(fcinfo, 9), MAX_MESSAGE_CHARS, true);
+	retries = check_count(&ps, fcinfo, 10, "max_number_of_retries", 0,
+						  "How often MTN may retry the payment at the provider; NULL leaves it to MTN.");
+	terms->callback_url = check_callback_url(&ps, fcinfo, 12, cfg);
+	raise_problems(&ps);
+
+	initStringInfo(&obj);
+	appendStringInfoChar(&obj, '{');
+	add_member(&obj, "serviceProviderUserName", provider);
+	add_member(&obj, "couponId", coupon);
+	add_member(&obj, "productId", product);
+	add_member(&obj, "productOfferingId", offering);
+	add_member(&obj, "receiverMessage", receiver_message);
+	add_member(&obj, "senderNote", sender_note);
+	add_raw_member(&obj, "maxNumberOfRetries", retries);
+	if (!PG_ARGISNULL(11))
+		add_raw_member(&obj, "includeSenderCharges", PG_GETARG_BOOL(11) ? "true" : "false");
+	appendStringInfoChar(&obj, '}');
+	terms->extra_terms = as_jsonb_text(&obj);
+}
+
 
 /*
  * Checks the arguments of momo_refund after the reference id (amount, which

@@ -24,6 +24,10 @@ extern void momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg
 								  MomoPaymentTerms *terms, int version_argno, int callback_argno);
 extern void momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 										MomoPaymentTerms *terms);
+extern void momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg,
+								  MomoPaymentTerms *terms);
+extern void momo_validate_create_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg,
+										 MomoPaymentTerms *terms);
 extern void momo_validate_refund(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 								 const char *currency, MomoPaymentTerms *terms);
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
