@@ -72,6 +72,27 @@ my $wd1 = final_payment('request to withdraw, version 1',
 my $wd2 = final_payment('request to withdraw, version 2',
 	"momo_request_to_withdraw(301, 'EUR', '46733000007', 'contract-wd2', 'Cash out', 'Agent 7', version => 2)");
 
+# Collection's invoices and payments (v2 only): an invoice with every member,
+# paid; one cancelled while MTN keeps it open (46733123454 stays CREATED); a
+# payment to a service provider with every member.
+my $inv = final_payment('invoice',
+	"momo_create_invoice(120, 'EUR', '46733000010', 'contract-inv', validity_duration => 3600, "
+	  . "description => 'Order 43', payee_msisdn => '46733000011')");
+my $inv_cancelled;
+{
+	$inv_cancelled = $node->safe_psql('postgres',
+		"SELECT momo_create_invoice(121, 'EUR', '46733123454', 'contract-inv-cancel')");
+	poll_until($node, 'postgres',
+		"SELECT status FROM momo_payments WHERE reference_id = '$inv_cancelled'", 'pending', 30)
+	  or diag('the invoice did not become pending');
+	is($node->safe_psql('postgres', "SELECT status || ' ' || reason FROM momo_cancel_invoice('$inv_cancelled')"),
+		'failed TRANSACTION_CANCELED', 'momo_cancel_invoice cancels a pending invoice');
+}
+my $pay = final_payment('payment',
+	"momo_create_payment(13.5, 'EUR', '46733000012', 'Airtime Co', 'contract-pay', coupon_id => 'C-1', "
+	  . "product_id => 'AIR', product_offering_id => 'AIR-10', receiver_message => 'Top-up', "
+	  . "sender_note => 'For mum', max_number_of_retries => 2, include_sender_charges => false)");
+
 # A payment MTN keeps pending (46733123454 stays CREATED): momo_payment_status
 # asks MTN.
 {
@@ -169,6 +190,11 @@ my @expected = (
 	'collection POST /v1_0/requesttowithdraw',
 	'collection POST /v2_0/requesttowithdraw',
 	'collection GET /v1_0/requesttowithdraw/{referenceId}',
+	'collection POST /v2_0/invoice',
+	'collection GET /v2_0/invoice/{x-referenceId}',
+	'collection DELETE /v2_0/invoice/{referenceId}',
+	'collection POST /v2_0/payment',
+	'collection GET /v2_0/payment/{x-referenceId}',
 	'disbursement POST /v1_0/transfer',
 	'disbursement GET /v1_0/transfer/{referenceId}',
 	'disbursement POST /v1_0/deposit',
@@ -259,6 +285,41 @@ for my $p ([ $dep2, 'deposit', 'contract-dep2|46733000008|201|<none>' ],
 	is($body->{payee} && $body->{payee}{partyId}, '46733000009', 'the cash transfer named its payee');
 	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/remittance/v2_0/cashtransfer/$ct" } @{ $rec->{requests} }),
 		'the cash transfer was followed at /remittance/v2_0/cashtransfer/{referenceId}');
+}
+
+# The invoice carried its intended payer and every member of its own, the
+# payment its own shape; the cancellation had a reference id of its own and
+# the invoice's externalId; each was followed at /v2_0/.../{referenceId}.
+{
+	my ($post) = grep {
+		$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $inv
+	} @{ $rec->{requests} };
+	is($post && $post->{path}, '/collection/v2_0/invoice', 'the invoice was POSTed to /collection/v2_0/invoice');
+	my $body = $post ? JSON::PP::decode_json(Encode::encode('UTF-8', $post->{body})) : {};
+	is(join('|', map { $_ // '<none>' } @$body{qw(amount currency externalId validityDuration description)},
+			$body->{intendedPayer}{partyId}, $body->{payee}{partyId}, $body->{payer}),
+		'120|EUR|contract-inv|3600|Order 43|46733000010|46733000011|<none>',
+		'the invoice carried its intended payer, payee, validity and description');
+	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/collection/v2_0/invoice/$inv" } @{ $rec->{requests} }),
+		'the invoice was followed at /collection/v2_0/invoice/{referenceId}');
+	my ($del) = grep { $_->{method} eq 'DELETE' } @{ $rec->{requests} };
+	is($del && $del->{path}, "/collection/v2_0/invoice/$inv_cancelled", 'the cancellation was a DELETE of the invoice');
+	my $xref = $del ? $del->{headers}{'X-Reference-Id'} // '' : '';
+	ok($xref =~ $UUID4 && $xref ne $inv_cancelled, 'the cancellation had a reference id of its own');
+	is($del && $del->{body}, '{"externalId":"contract-inv-cancel"}', "the cancellation named the invoice's externalId");
+	($post) = grep {
+		$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $pay
+	} @{ $rec->{requests} };
+	is($post && $post->{path}, '/collection/v2_0/payment', 'the payment was POSTed to /collection/v2_0/payment');
+	$body = $post ? JSON::PP::decode_json(Encode::encode('UTF-8', $post->{body})) : {};
+	is(join('|', map { $_ // '<none>' } @$body{qw(externalTransactionId customerReference serviceProviderUserName
+			  couponId productId productOfferingId receiverMessage senderNote maxNumberOfRetries)},
+			$body->{money}{amount}, $body->{money}{currency}, JSON::PP::is_bool($body->{includeSenderCharges})
+			  && !$body->{includeSenderCharges} ? 'false' : '<not false>', $body->{amount}),
+		'contract-pay|46733000012|Airtime Co|C-1|AIR|AIR-10|Top-up|For mum|2|13.5|EUR|false|<none>',
+		'the payment carried money, its customer reference and every optional member');
+	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/collection/v2_0/payment/$pay" } @{ $rec->{requests} }),
+		'the payment was followed at /collection/v2_0/payment/{referenceId}');
 }
 
 my ($dn_req) = grep { $_->{path} =~ m{/deliverynotification$} } @{ $rec->{requests} };
@@ -392,6 +453,27 @@ SKIP:
 	$mutated->('a userinfo request with HTTP Basic',
 		sub { $_[0]{path} eq '/remittance/oauth2/v1_0/userinfo' },
 		sub { $_[0]{headers}{Authorization} = 'Basic' }, qr/scheme "Basic", not Bearer/);
+	$mutated->('an invoice without its intended payer',
+		sub { $_[0]{method} eq 'POST' && $_[0]{path} eq '/collection/v2_0/invoice' },
+		$body_edit->(sub { delete $_[0]{intendedPayer} }), qr/intendedPayer is missing/);
+	$mutated->('an invoice with a numeric validityDuration',
+		sub { $_[0]{method} eq 'POST' && $_[0]{path} eq '/collection/v2_0/invoice' },
+		$body_edit->(sub { $_[0]{validityDuration} = 3600 }), qr/body\.validityDuration is number, not string/);
+	$mutated->('an invoice with a payerMessage (no member of CreateInvoice)',
+		sub { $_[0]{method} eq 'POST' && $_[0]{path} eq '/collection/v2_0/invoice' },
+		$body_edit->(sub { $_[0]{payerMessage} = 'x' }), qr/payerMessage is not a member/);
+	$mutated->('a payment with its amount outside money',
+		sub { $_[0]{method} eq 'POST' && $_[0]{path} eq '/collection/v2_0/payment' },
+		$body_edit->(sub { $_[0]{amount} = delete $_[0]{money}{amount} }), qr/amount is not a member|money\.amount is missing/);
+	$mutated->('a payment with a maxNumberOfRetries as a string',
+		sub { $_[0]{method} eq 'POST' && $_[0]{path} eq '/collection/v2_0/payment' },
+		$body_edit->(sub { $_[0]{maxNumberOfRetries} = '2' }), qr/maxNumberOfRetries is string, not integer/);
+	$mutated->('a cancellation without its own X-Reference-Id',
+		sub { $_[0]{method} eq 'DELETE' },
+		sub { delete $_[0]{headers}{'X-Reference-Id'} }, qr/required header X-Reference-Id is missing/);
+	$mutated->('an invoice status check of a reference id that is not a UUID',
+		sub { $_[0]{method} eq 'GET' && $_[0]{path} =~ m{^/collection/v2_0/invoice/} },
+		sub { $_[0]{path} =~ s{[^/]+$}{12345} }, qr/x-referenceId "12345" \(path\) is not a UUID version 4/);
 	$mutated->('an account holder check with a "+" in the number',
 		sub { $_[0]{path} =~ m{^/collection/v1_0/accountholder/.*/active$} },
 		sub { $_[0]{path} =~ s{/msisdn/}{/msisdn/+} }, qr/is not an MSISDN/);

@@ -326,7 +326,8 @@ sub _check_one
 	{
 		my $in = $prm->{in} // '';
 		my $name = $prm->{name};
-		next unless $name =~ /^(x-reference-id|referenceid)$/i;
+		# (GetInvoiceStatus and GetPaymentStatus name theirs x-referenceId)
+		next unless $name =~ /^(x-reference-id|x-referenceid|referenceid)$/i;
 		my $v = $in eq 'header' ? $h->{ lc $name } : $in eq 'path' ? $d->{path_values}{$name} : undef;
 		next unless defined $v;
 		push @p, "$name \"$v\" ($in) is not a UUID version 4" unless $v =~ $UUID4;
@@ -456,6 +457,9 @@ sub _live_rules
 	my $party;
 	$party = 'payer' if exists $op->{schema} && _schema_has($op, 'payer');
 	$party = 'payee' if exists $op->{schema} && _schema_has($op, 'payee');
+	# an invoice's (CreateInvoice) party is its intendedPayer; its payee is
+	# optional, a party checked like any other when it is there
+	$party = 'intendedPayer' if exists $op->{schema} && _schema_has($op, 'intendedPayer');
 	if ($party)
 	{
 		# a payment: the amount, its currency and the party are needed
@@ -479,11 +483,51 @@ sub _live_rules
 			  if ($pty->{partyIdType} // '') eq 'MSISDN' && defined $pty->{partyId}
 			  && $pty->{partyId} !~ /^[0-9]{8,15}$/;
 		}
+		my $payee = $party eq 'intendedPayer' ? $json->{payee} : undef;
+		if (ref $payee eq 'HASH')
+		{
+			for my $k (qw(partyIdType partyId))
+			{
+				push @p, "body: payee.$k is missing" unless exists $payee->{$k};
+			}
+			push @p, "body: payee.partyId \"$payee->{partyId}\" is not an MSISDN (digits only)"
+			  if ($payee->{partyIdType} // '') eq 'MSISDN' && defined $payee->{partyId}
+			  && $payee->{partyId} !~ /^[0-9]{8,15}$/;
+		}
+		# validityDuration: seconds, as a string (the definition's type)
+		push @p, "body: validityDuration \"$json->{validityDuration}\" is not a number of seconds"
+		  if $party eq 'intendedPayer' && defined $json->{validityDuration} && !ref $json->{validityDuration}
+		  && $json->{validityDuration} !~ /^[1-9][0-9]*$/;
+	}
+	# a payment to a service provider (CreatePayments): money {amount,
+	# currency}, a decimal amount as a string, and whom it is for, by whom
+	if (exists $op->{schema} && _schema_has($op, 'money'))
+	{
+		for my $k (qw(money customerReference serviceProviderUserName))
+		{
+			push @p, "body: $k is missing (README, \"Bodies\": every payment has it)" unless exists $json->{$k};
+		}
+		my $m = $json->{money};
+		if (ref $m eq 'HASH')
+		{
+			for my $k (qw(amount currency))
+			{
+				push @p, "body: money.$k is missing" unless exists $m->{$k};
+			}
+			push @p, "body: money.amount \"$m->{amount}\" is not a decimal amount such as \"1500\" or \"12.50\""
+			  if defined $m->{amount} && !ref $m->{amount} && $m->{amount} !~ /^[0-9]+(\.[0-9]+)?$/;
+		}
+		for my $k (qw(customerReference serviceProviderUserName))
+		{
+			push @p, "body: $k is empty" if defined $json->{$k} && !ref $json->{$k} && $json->{$k} eq '';
+		}
 	}
 	# messages: at most 160 characters, never empty (500s in production), no
 	# apostrophe (400) (README, "Bodies"; the definition says "Max length 160"
 	# of notificationMessage only)
-	for my $k (qw(payerMessage payeeNote notificationMessage))
+	# (an invoice's description and a payment's receiverMessage and senderNote
+	# go to a history as messages do: momo holds them to the same rules)
+	for my $k (qw(payerMessage payeeNote notificationMessage description receiverMessage senderNote))
 	{
 		next unless exists $json->{$k} && defined $json->{$k} && !ref $json->{$k};
 		my $v = $json->{$k};
