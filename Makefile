@@ -38,6 +38,7 @@ OBJS = \
 	src/lifecycle.o \
 	src/spi_util.o \
 	src/store.o \
+	src/events.o \
 	src/functions.o \
 	src/calls.o \
 	src/callback.o \

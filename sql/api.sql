@@ -45,6 +45,17 @@ SELECT momo_test.try($$SELECT momo_account_holder_active(NULL)$$);
 -- InternalProcessingError, ...455 ServiceUnavailable.)
 SELECT momo_test.try(format('SELECT momo_account_holder_active(%L)', n))
   FROM unnest(ARRAY['46733123452', '46733123453', '46733123454', '46733123455']) n;
+\pset tuples_only off
+\pset format aligned
+-- Each of those exchanges is in momo_events, though its ERROR took the
+-- caller's row away: the worker writes it (a red team found none there).
+SELECT momo_test.wait_for($$SELECT count(*) = 4 FROM momo_events
+                            WHERE operation = 'account_holder_active' AND outcome = 'error'$$)
+       AS refused_checks_logged;
+SELECT http_status, outcome, count(*) FROM momo_events
+ WHERE operation = 'account_holder_active' AND outcome = 'error' GROUP BY 1, 2 ORDER BY 1;
+\pset tuples_only on
+\pset format unaligned
 -- Remittance is not configured in this cluster: a clear error naming the setting.
 SELECT momo_test.try($$SELECT momo_balance('remittance')$$);
 SELECT momo_test.try($$SELECT momo_remittance_transfer(10, 'EUR', '46733000001')$$);
@@ -174,6 +185,16 @@ SELECT r->'headers'->>'notificationMessage' AS message_header,
   FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
  WHERE r->>'path' LIKE '%/deliverynotification'
  ORDER BY (r->>'seq')::int;
+-- A notification whose caller rolls back was sent all the same: its event
+-- is written by the worker.
+SELECT count(*) AS notifications_logged FROM momo_events WHERE operation = 'delivery_notification' \gset
+BEGIN;
+SELECT momo_delivery_notification(:'ref', 'Sent, then rolled back');
+ROLLBACK;
+SELECT momo_test.sandbox('payments/' || :'ref')->>'lastNotification' AS the_payer_reads;
+SELECT momo_test.wait_for(format($$SELECT count(*) = %s + 1 FROM momo_events
+                                   WHERE operation = 'delivery_notification'$$, :notifications_logged))
+       AS rolled_back_notification_logged;
 -- MTN notifies only the payer of a successful payment (409 otherwise):
 -- a failed or a pending one is refused before anything is sent.
 SELECT momo_request_to_pay(18, 'EUR', '46733123451', 'API-notify-failed') AS dn_failed \gset

@@ -26,23 +26,6 @@ $$;
 RESET client_min_messages;
 SELECT count(*) AS paused_before FROM momo_pauses;
 
--- Waits (at most 30 s) until query returns true; returns what it last returned.
-CREATE FUNCTION momo_test.wait_for(query text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    done boolean;
-BEGIN
-    FOR i IN 1..300 LOOP
-        EXECUTE query INTO done;
-        IF done THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.1);
-    END LOOP;
-    RETURN coalesce(done, false);
-END
-$$;
-
 -- Each line below the statement is its error: SQLSTATE, message, detail,
 -- hint, and column name (momo_test.try_column, from the test validation).
 \pset tuples_only on

@@ -86,6 +86,23 @@ BEGIN
 END
 $$;
 
+-- Waits (at most 30 seconds) until query returns true; returns whether it did.
+CREATE FUNCTION momo_test.wait_for(query text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    ok boolean;
+BEGIN
+    FOR i IN 1..300 LOOP
+        EXECUTE query INTO ok;
+        IF ok THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RETURN false;
+END
+$$;
+
 -- The launcher starts this database's worker when CREATE EXTENSION momo
 -- commits (momo.databases lists it); it may still be starting.
 DO $$

@@ -30,6 +30,7 @@
 #include "utils/uuid.h"
 
 #include "api.h"
+#include "events.h"
 #include "calls.h"
 #include "json.h"
 #include "lifecycle.h"
@@ -54,7 +55,7 @@ log_call(FunctionCallInfo fcinfo, const MomoConfig *cfg, const char *reference_i
 	MomoActing a;
 
 	momo_owner_enter(fcinfo, &a);
-	momo_store_log_event(a.schema, reference_id, momo_product_names[cfg->product], operation,
+	momo_events_log_call(a.schema, reference_id, momo_product_names[cfg->product], operation,
 						 (int) req->status, ok ? "ok" : (req->status == 0 ? "retry" : "error"),
 						 NULL, req->elapsed * 1000.0,
 						 req->status == 0 ? momo_http_describe_failure(req) : NULL);
@@ -346,7 +347,7 @@ log_consent(FunctionCallInfo fcinfo, const MomoConfig *cfg, const char *operatio
 	MomoActing a;
 
 	momo_owner_enter(fcinfo, &a);
-	momo_store_log_event(a.schema, NULL, momo_product_names[cfg->product], operation,
+	momo_events_log_call(a.schema, NULL, momo_product_names[cfg->product], operation,
 						 (int) req->status, outcome, code, req->elapsed * 1000.0,
 						 req->status == 0 ? momo_http_describe_failure(req) : NULL);
 	momo_owner_leave(&a);

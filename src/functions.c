@@ -30,6 +30,7 @@
 #include "utils/uuid.h"
 
 #include "api.h"
+#include "events.h"
 #include "calls.h"
 #include "lifecycle.h"
 #include "launcher.h"
@@ -533,7 +534,7 @@ momo_cancel_invoice(PG_FUNCTION_ARGS)
 	req = momo_api_call_method(momo_http_client(), &cfg, "DELETE",
 							   psprintf("v2_0/invoice/%s", ref), body.data, headers);
 	ok = req->status >= 200 && req->status < 300;
-	momo_store_log_event(a.schema, ref, momo_product_names[cfg.product], "cancel_invoice",
+	momo_events_log_call(a.schema, ref, momo_product_names[cfg.product], "cancel_invoice",
 						 (int) req->status, ok ? "ok" : (req->status == 0 ? "retry" : "error"),
 						 NULL, req->elapsed * 1000.0,
 						 req->status == 0 ? momo_http_describe_failure(req) : NULL);

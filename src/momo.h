@@ -120,6 +120,26 @@ typedef struct MomoHold
 								 * that is gone counts for nothing) */
 } MomoHold;
 
+/*
+ * An exchange of a synchronous call with MTN whose caller's transaction
+ * aborted, for the database's worker to write to momo_events (events.c).
+ */
+#define MOMO_PENDING_EVENTS 64
+
+typedef struct MomoPendingEvent
+{
+	Oid			dboid;			/* the database whose momo_events gets it */
+	TimestampTz at;				/* when the exchange happened */
+	char		reference_id[37];	/* the payment's, or "" */
+	char		product[16];
+	char		operation[40];
+	int			http_status;	/* 0: no answer */
+	char		outcome[16];
+	char		reason[101];	/* or "" */
+	double		latency_ms;
+	char		error[256];		/* or "" */
+} MomoPendingEvent;
+
 typedef struct MomoShared
 {
 	LWLock	   *lock;			/* protects everything below but the CV */
@@ -156,6 +176,11 @@ typedef struct MomoShared
 	MomoUnservedWhy unserved_why[MOMO_LAUNCHER_UNSERVED];	/* why, for each */
 	int			nunserved;		/* how many such databases (more than
 								 * unserved[] holds, when it is full) */
+	MomoPendingEvent pending_events[MOMO_PENDING_EVENTS];	/* see MomoPendingEvent,
+															 * the oldest first */
+	int			npending_events;	/* how many of pending_events[] are in use */
+	uint64		pending_events_dropped; /* dropped for want of room since the
+										 * last write of them */
 	int			ndatabases;		/* length of databases[]: momo.max_databases */
 	MomoDatabase databases[FLEXIBLE_ARRAY_MEMBER];	/* see MomoDatabase */
 } MomoShared;

@@ -912,9 +912,21 @@ momo_store_log_event(const char *schema, const char *reference_id, const char *p
 					 const char *operation, int http_status, const char *outcome,
 					 const char *reason, double latency_ms, const char *error)
 {
-	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	momo_store_log_event_at(schema, 0, reference_id, product, operation, http_status, outcome,
+							reason, latency_ms, error);
+}
+
+/* The same, of an exchange at time at (0: now). */
+void
+momo_store_log_event_at(const char *schema, TimestampTz at, const char *reference_id,
+						const char *product, const char *operation, int http_status,
+						const char *outcome, const char *reason, double latency_ms,
+						const char *error)
+{
+	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID,
+	TIMESTAMPTZOID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			rc;
 
 	values[0] = reference_id ? CStringGetTextDatum(reference_id) : (Datum) 0;
@@ -929,10 +941,13 @@ momo_store_log_event(const char *schema, const char *reference_id, const char *p
 	values[6] = Float8GetDatum(latency_ms);
 	values[7] = error ? CStringGetTextDatum(clip(error, 500)) : (Datum) 0;
 	nulls[7] = error ? ' ' : 'n';
+	values[8] = TimestampTzGetDatum(at);
+	nulls[8] = at ? ' ' : 'n';
 	rc = SPI_execute_with_args(psprintf("INSERT INTO %s.momo_events (reference_id, product, operation,"
-										" http_status, outcome, reason, latency_ms, error)"
-										" VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)", schema),
-							   8, types, values, nulls, false, 0);
+										" http_status, outcome, reason, latency_ms, error, at)"
+										" VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8,"
+										"  COALESCE($9, pg_catalog.now()))", schema),
+							   9, types, values, nulls, false, 0);
 	momo_spi_check(rc, SPI_OK_INSERT, "logging an exchange with MTN");
 }
 

@@ -10,6 +10,7 @@
 #define MOMO_STORE_H
 
 #include "fmgr.h"
+#include "datatype/timestamp.h"
 
 #include "lifecycle.h"
 #include "protocol.h"
@@ -56,6 +57,10 @@ extern void momo_store_log_event(const char *schema, const char *reference_id,
 								 const char *product, const char *operation, int http_status,
 								 const char *outcome, const char *reason, double latency_ms,
 								 const char *error);
+extern void momo_store_log_event_at(const char *schema, TimestampTz at, const char *reference_id,
+									const char *product, const char *operation, int http_status,
+									const char *outcome, const char *reason, double latency_ms,
+									const char *error);
 extern uint64 momo_store_purge_events(const char *schema, int limit);
 extern long momo_store_next_due_ms(const char *schema, char **skip, int nskip);
 extern void momo_store_sendable(const char *schema, char **refs, int n, bool *sendable);

@@ -90,6 +90,7 @@
 #include "api.h"
 #include "launcher.h"
 #include "changes.h"
+#include "events.h"
 #include "momo.h"
 #include "owner.h"
 #include "pause.h"
@@ -945,6 +946,27 @@ purge_events(WorkerState *st)
 		st->purging = false;
 	if (!st->purging)
 		st->purged_at = now;
+}
+
+/* short_work of write_events. */
+static void
+events_batch(WorkerState *st, void *arg pg_attribute_unused())
+{
+	(void) momo_events_write_pending(st->schema);
+}
+
+/*
+ * Writes to momo_events the exchanges of synchronous calls whose caller's
+ * transaction aborted (handed over by events.c), in a short transaction of
+ * its own.
+ */
+static void
+write_events(WorkerState *st)
+{
+	if (st->schema == NULL || !momo_events_pending())
+		return;
+	(void) short_work(st, events_batch, NULL, "write the events of aborted calls",
+					  "Those events are not in momo_events.");
 }
 
 /* short_work of number_changes: how many it numbered goes to *(int64 *) arg. */
@@ -1978,6 +2000,7 @@ pipeline_turn(WorkerState *st)
 		start_waiting(st);
 	}
 	purge_events(st);
+	write_events(st);
 	number_changes(st);
 	show_in_flight(st);
 

@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ *
+ * events.c
+ *	  The event log of the synchronous calls (momo_balance, the account
+ *	  holder functions, momo_delivery_notification, the consent flow): each
+ *	  exchange with MTN is written to momo_events in the caller's
+ *	  transaction, where it is seen at once; and, should that transaction
+ *	  (or the subtransaction that made the call) abort -- the call's own
+ *	  ERROR, MTN's refusal, a cancel, the caller's ROLLBACK --, it is handed
+ *	  to the database's worker through shared memory, which writes it in a
+ *	  transaction of its own.  MTN was asked either way, and momo_events
+ *	  says so.
+ *
+ *	  A backend remembers what it logged in the current transaction, with
+ *	  the nesting level that logged it: a committed subtransaction hands its
+ *	  events to its parent, an aborted one hands them to the worker, the
+ *	  top-level commit forgets them.  The shared queue holds
+ *	  MOMO_PENDING_EVENTS of them; when it is full the oldest is dropped and
+ *	  counted (a LOG line says so when the worker writes the others).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "events.h"
+#include "momo.h"
+#include "store.h"
+
+/* An exchange logged in the current transaction, and its nesting level. */
+typedef struct LoggedEvent
+{
+	int			level;
+	MomoPendingEvent event;
+} LoggedEvent;
+
+/* Events logged in this backend's transaction; few (one per call). */
+#define MAX_LOGGED 64
+
+static LoggedEvent logged[MAX_LOGGED];
+static int	n_logged = 0;
+static bool callbacks_registered = false;
+
+/* Copies s into a field of size len, cut short if need be. */
+static void
+copy_field(char *field, size_t len, const char *s)
+{
+	if (s == NULL)
+		field[0] = '\0';
+	else
+		strlcpy(field, s, len);
+}
+
+/*
+ * Hands the events logged at nesting level at least level to the worker of
+ * this database, and forgets them.
+ */
+static void
+events_hand_over(int level)
+{
+	int			kept = 0;
+	bool		handed = false;
+
+	if (n_logged == 0 || momo_shared == NULL)
+		return;
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n_logged; i++)
+	{
+		if (logged[i].level < level)
+		{
+			logged[kept++] = logged[i];
+			continue;
+		}
+		if (momo_shared->npending_events == MOMO_PENDING_EVENTS)
+		{
+			/* Full: the oldest makes room. */
+			memmove(&momo_shared->pending_events[0], &momo_shared->pending_events[1],
+					sizeof(MomoPendingEvent) * (MOMO_PENDING_EVENTS - 1));
+			momo_shared->npending_events--;
+			momo_shared->pending_events_dropped++;
+		}
+		momo_shared->pending_events[momo_shared->npending_events++] = logged[i].event;
+		handed = true;
+	}
+	LWLockRelease(momo_shared->lock);
+	n_logged = kept;
+	if (handed)
+		momo_wake_worker();
+}
+
+/* Transaction callback: a commit forgets the events, an abort hands them over. */
+static void
+events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			events_hand_over(0);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			n_logged = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Subtransaction callback: an abort hands its events over, a commit to its parent. */
+static void
+events_subxact_callback(SubXactEvent event, SubTransactionId mySubid pg_attribute_unused(),
+						SubTransactionId parentSubid pg_attribute_unused(),
+						void *arg pg_attribute_unused())
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		events_hand_over(level);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < n_logged; i++)
+			if (logged[i].level >= level)
+				logged[i].level = level - 1;
+	}
+}
+
+/*
+ * Logs an exchange of a synchronous call in momo_events of schema, in the
+ * caller's transaction, and remembers it for the worker should that
+ * transaction abort (see above).  Runs as momo_worker (momo_owner_enter).
+ */
+void
+momo_events_log_call(const char *schema, const char *reference_id, const char *product,
+					 const char *operation, int http_status, const char *outcome,
+					 const char *reason, double latency_ms, const char *error)
+{
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(events_xact_callback, NULL);
+		RegisterSubXactCallback(events_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	/* Remembered first: if the insert itself fails, the abort hands it over. */
+	if (n_logged < MAX_LOGGED)
+	{
+		MomoPendingEvent *e = &logged[n_logged].event;
+
+		logged[n_logged].level = GetCurrentTransactionNestLevel();
+		e->dboid = MyDatabaseId;
+		e->at = GetCurrentTimestamp();
+		copy_field(e->reference_id, sizeof(e->reference_id), reference_id);
+		copy_field(e->product, sizeof(e->product), product);
+		copy_field(e->operation, sizeof(e->operation), operation);
+		e->http_status = http_status;
+		copy_field(e->outcome, sizeof(e->outcome), outcome);
+		copy_field(e->reason, sizeof(e->reason), reason);
+		e->latency_ms = latency_ms;
+		copy_field(e->error, sizeof(e->error), error);
+		n_logged++;
+	}
+	momo_store_log_event(schema, reference_id, product, operation, http_status, outcome,
+						 reason, latency_ms, error);
+}
+
+/* Returns true if the worker of this database has events to write. */
+bool
+momo_events_pending(void)
+{
+	bool		any = false;
+
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	for (int i = 0; i < momo_shared->npending_events && !any; i++)
+		any = (momo_shared->pending_events[i].dboid == MyDatabaseId);
+	LWLockRelease(momo_shared->lock);
+	return any;
+}
+
+/*
+ * The worker: writes the events handed over for this database to
+ * momo_events of schema, in the current transaction, with the time of
+ * their exchange.  Returns how many it wrote.
+ */
+int
+momo_events_write_pending(const char *schema)
+{
+	MomoPendingEvent *mine = palloc(sizeof(MomoPendingEvent) * MOMO_PENDING_EVENTS);
+	int			n = 0;
+	int			kept = 0;
+	uint64		dropped;
+
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < momo_shared->npending_events; i++)
+	{
+		if (momo_shared->pending_events[i].dboid == MyDatabaseId)
+			mine[n++] = momo_shared->pending_events[i];
+		else
+			momo_shared->pending_events[kept++] = momo_shared->pending_events[i];
+	}
+	momo_shared->npending_events = kept;
+	dropped = momo_shared->pending_events_dropped;
+	momo_shared->pending_events_dropped = 0;
+	LWLockRelease(momo_shared->lock);
+
+	if (dropped > 0)
+		ereport(LOG,
+				(errmsg("momo dropped %llu events of synchronous calls whose transaction aborted",
+						(unsigned long long) dropped),
+				 errdetail("More were waiting to be written to momo_events than momo keeps (%d).",
+						   MOMO_PENDING_EVENTS)));
+	for (int i = 0; i < n; i++)
+	{
+		MomoPendingEvent *e = &mine[i];
+
+		momo_store_log_event_at(schema, e->at, e->reference_id[0] ? e->reference_id : NULL,
+								e->product, e->operation, e->http_status, e->outcome,
+								e->reason[0] ? e->reason : NULL, e->latency_ms,
+								e->error[0] ? e->error : NULL);
+	}
+	return n;
+}
