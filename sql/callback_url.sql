@@ -98,6 +98,7 @@ SELECT momo_test.try(format('SELECT momo_request_to_pay(1, %L, %L, %L, callback_
                     'https://localhost/café', 'https://localhost/momo#frag',
                     'https://localhost/momo?momo_ref=7d1f9b8e-0000-4000-8000-000000000000',
                     'https://localhost/momo?a=1&momo_sig', 'https://user:pw@localhost/momo', '',
+                    'https://localhost:0/x', 'https://localhost:/x', 'https://localhost:99999/x',
                     'https://localhost/' || repeat('x', 2000)]) u;
 SELECT momo_test.try($$SELECT momo_request_to_pay(-1, 'EUR', '46733000001', 'CBU-bad', callback_url => 'https://other.example/')$$);
 SELECT count(*) AS written FROM momo_payments WHERE external_id = 'CBU-bad';
@@ -111,6 +112,26 @@ SELECT momo_test.try($$SELECT momo_request_to_pay(1, 'EUR', '46733000001', 'CBU-
 ALTER SYSTEM RESET momo.callback_url;
 \pset tuples_only off
 \pset format aligned
+
+-- A payment's own URL that MTN refuses (its host is not the one registered
+-- for the API user: here momo.callback_url moved to another host while the
+-- payment waited, as a DBA may move it) fails that payment; sending goes on,
+-- unpaused.  (A red team found the product paused for every tenant, and
+-- paused again at each resume, by one tenant's URL.)
+ALTER SYSTEM SET momo.callback_url = 'https://shop.example/momo/callback';
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_request_to_pay(48, 'EUR', '46733000048', 'CBU-refused',
+                           callback_url => 'https://shop.example/own/') AS refused \gset
+ALTER SYSTEM RESET momo.callback_url;
+SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+-- (Refused at its first send, it is asked about before the refusal stands,
+-- as any refused send is: an earlier send might have arrived.)
+SELECT momo_test.wait_for(format($$SELECT send_refused FROM momo_payments WHERE reference_id = %L$$, :'refused'))
+       AS refusal_recorded;
+SELECT status, reason FROM momo_payments WHERE reference_id = :'refused';
+SELECT count(*) AS pauses FROM momo_pauses;
+SELECT momo_request_to_pay(49, 'EUR', '46733000049', 'CBU-after') AS after \gset
+SELECT status FROM momo_test.outcome(:'after');
 
 -- The error names the argument for a form (PG_DIAG_COLUMN_NAME).
 DO $$

@@ -566,7 +566,14 @@ momo_settings_url_host(const char *url, int *port)
 			return NULL;		/* credentials in a URL are refused */
 	if (colon)
 	{
+		/* A port is 1 to 65535, in digits (":", ":0", ":-1" are none). */
+		size_t		digits = end - (colon + 1);
+
+		if (digits == 0 || digits > 5 || strspn(colon + 1, "0123456789") < digits)
+			return NULL;
 		*port = atoi(colon + 1);
+		if (*port < 1 || *port > 65535)
+			return NULL;
 		end = colon;
 	}
 	if (end == p)
@@ -599,7 +606,7 @@ momo_settings_url_problem(const char *name, const char *url, bool production, bo
 		return psprintf("%s must start with https://", name);
 	host = momo_settings_url_host(url, &port);
 	if (host == NULL)
-		return psprintf("%s has no valid host name", name);
+		return psprintf("%s has no valid host name (or port)", name);
 	if (production && strncmp(url, "https://", 8) != 0)
 		return psprintf("%s must use https:// in production", name);
 	if (production && is_callback && host_is_ip(host))

@@ -1401,6 +1401,19 @@ keep_answer(MomoCall *call, MomoAnswer *answer, void *arg)
 	st->in_flight--;
 	if (call->op == MOMO_OP_CREATE)
 		st->sends_in_flight--;
+
+	/*
+	 * A payment with a callback URL of its own whose host MTN refuses: a
+	 * refusal of that payment's URL, not of the merchant's configuration
+	 * (momo.callback_url's host, momo_preflight's "callback host"): it
+	 * fails, and sending goes on.
+	 */
+	if (answer->verdict == MOMO_MERCHANT_REFUSED && job->pay->terms.callback_url != NULL &&
+		answer->reason != NULL && strcmp(answer->reason, "INVALID_CALLBACK_URL_HOST") == 0)
+	{
+		answer->verdict = MOMO_REJECTED;
+		answer->error = psprintf("%s (the payment's own callback_url)", answer->error);
+	}
 	if (answer->given_back)
 	{
 		/* MTN processed nothing of it: unsent, as drop_waiting gives them up. */
