@@ -102,6 +102,7 @@ queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 	bool		existing;
 
 	require_worker_database();
+	momo_validate_utf8_terms(terms);
 	terms->reference_id = momo_protocol_new_uuid();
 	if (terms->external_id == NULL)
 		terms->external_id = terms->reference_id;

@@ -27,6 +27,7 @@
 
 #include "lifecycle.h"
 #include "settings.h"
+#include "validate.h"
 
 PG_FUNCTION_INFO_V1(momo_payments_guard);
 
@@ -105,6 +106,29 @@ column_text(HeapTuple tup, TupleDesc desc, const char *name)
 		return NULL;
 	getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &typoutput, &varlena);
 	return OidOutputFunctionCall(typoutput, d);
+}
+
+/*
+ * Returns true if every text term of a new row has an equivalent in UTF-8,
+ * which MTN takes: the worker could send no other (and used to stop
+ * sending every payment of the database at such a row).
+ */
+static bool
+terms_convert_to_utf8(HeapTuple tup, TupleDesc desc)
+{
+	const char *columns[] = {"external_id", "msisdn", "payer_message", "payee_note", "extra_terms"};
+
+	for (size_t i = 0; i < lengthof(columns); i++)
+	{
+		char	   *v;
+
+		if (SPI_fnumber(desc, columns[i]) <= 0)
+			continue;			/* extra_terms: not in a schema of 1.0 */
+		v = column_text(tup, desc, columns[i]);
+		if (v && !momo_validate_converts_to_utf8(v))
+			return false;
+	}
+	return true;
 }
 
 /* Returns true if s matches ^[lo-hi]{min,max}$ in a plain ASCII sense. */
@@ -204,7 +228,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 			!message_ok(column_text(new, desc, "payer_message")) ||
 			!message_ok(column_text(new, desc, "payee_note")) ||
 			(external_id != NULL && external_id[0] == '\0') ||
-			!extra_terms_ok(new, desc, operation))
+			!extra_terms_ok(new, desc, operation) || !terms_convert_to_utf8(new, desc))
 			refuse(ERRCODE_CHECK_VIOLATION,
 				   "Request payments with momo_request_to_pay, which explains what is wrong.",
 				   psprintf("payment %s has malformed terms", column_text(new, desc, "reference_id")));

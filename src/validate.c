@@ -17,6 +17,8 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
+#include "common/string.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -387,6 +389,58 @@ check_api_version(Problems *ps, FunctionCallInfo fcinfo, int argno)
 		return 1;
 	}
 	return (int) v;
+}
+
+/*
+ * Returns true if s, in the database's encoding, has an equivalent in
+ * UTF-8, which MTN takes (the worker converts every text it sends).  A
+ * character of WIN1252 or of another encoding may have none, and bytes
+ * above 0x7f of an SQL_ASCII database must already be UTF-8.
+ */
+bool
+momo_validate_converts_to_utf8(const char *s)
+{
+	int			encoding = GetDatabaseEncoding();
+	int			len = (int) strlen(s);
+	Oid			proc;
+	unsigned char *dest;
+
+	if (encoding == PG_UTF8 || pg_is_ascii(s))
+		return true;
+	if (encoding == PG_SQL_ASCII)
+		return pg_verify_mbstr(PG_UTF8, s, len, true);
+	proc = FindDefaultConversionProc(encoding, PG_UTF8);
+	if (!OidIsValid(proc))
+		return false;
+	dest = palloc((Size) len * MAX_CONVERSION_GROWTH + 1);
+	return pg_do_encoding_conversion_buf(proc, encoding, PG_UTF8, (unsigned char *) s, len,
+										 dest, len * MAX_CONVERSION_GROWTH + 1, true) == len;
+}
+
+/*
+ * Raises one ERROR naming every text term of a payment that has no
+ * equivalent in UTF-8 (see momo_validate_converts_to_utf8): such a payment
+ * could never be sent.
+ */
+void
+momo_validate_utf8_terms(const MomoPaymentTerms *t)
+{
+	Problems	ps;
+	const char *names[] = {
+		t->operation == MOMO_PAYMENT ? "customer_reference" : "msisdn",
+		"external_id", "payer_message", "payee_note", "extra_terms"
+	};
+	const char *values[] = {t->msisdn, t->external_id, t->payer_message, t->payee_note, t->extra_terms};
+
+	ps.n = 0;
+	for (size_t i = 0; i < lengthof(names); i++)
+		if (values[i] && !momo_validate_converts_to_utf8(values[i]))
+			add_problem(&ps, names[i], ERRCODE_UNTRANSLATABLE_CHARACTER,
+						psprintf("%s has a character with no equivalent in UTF-8", names[i]),
+						strcmp(names[i], "extra_terms") == 0 ?
+						"One of the operation's further arguments has it; MTN takes UTF-8." :
+						"MTN takes UTF-8: write it with characters the database's encoding shares with Unicode.");
+	raise_problems(&ps);
 }
 
 /* Returns true if the query string of url has the parameter name. */
