@@ -27,6 +27,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -35,6 +37,7 @@
 
 #include "api.h"
 #include "momo.h"
+#include "owner.h"
 #include "settings.h"
 
 /*
@@ -967,6 +970,25 @@ momo_api_exchange(MomoHttpClient *client, const MomoConfig *cfg, MomoCall *calls
 }
 
 /*
+ * Refuses, before anything is sent, a backend's exchange with MTN in a
+ * read-only transaction (on a standby too): momo records every exchange
+ * (momo_events, the payment it concerns), and could record nothing there,
+ * after MTN had acted.
+ */
+void
+momo_api_require_read_write(void)
+{
+	if (XactReadOnly && !momo_in_worker)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("momo cannot ask MTN in a read-only transaction"),
+				 errdetail("momo records every exchange with MTN; nothing was sent."),
+				 errhint(RecoveryInProgress() ?
+						 "Call it on the primary server." :
+						 "Call it in a read-write transaction.")));
+}
+
+/*
  * Makes one product call (GET, or POST with an optional body, JSON unless
  * headers give its Content-Type, and the
  * extra headers of headers: name, value, name, value, ..., NULL; or none if
@@ -992,6 +1014,8 @@ momo_api_call_method(MomoHttpClient *client, const MomoConfig *cfg, const char *
 	bool		post = strcmp(method, "GET") != 0;
 	MomoHttpRequest *req = NULL;
 	char	   *refused = NULL;
+
+	momo_api_require_read_write();
 
 	for (int pass = 0; pass < 2; pass++)
 	{

@@ -57,6 +57,7 @@ extern MomoTokenResult momo_api_exchange(MomoHttpClient *client, const MomoConfi
 extern MomoHttpRequest *momo_api_call(MomoHttpClient *client, const MomoConfig *cfg, bool post,
 									  const char *path, const char *body,
 									  const char *const *headers);
+extern void momo_api_require_read_write(void);
 extern MomoHttpRequest *momo_api_call_method(MomoHttpClient *client, const MomoConfig *cfg,
 											 const char *method, const char *path,
 											 const char *body, const char *const *headers);

@@ -533,6 +533,7 @@ momo_user_info_with_consent(PG_FUNCTION_ARGS)
 
 	momo_require_preload();
 	momo_settings_require(&cfg, product);
+	momo_api_require_read_write();
 	/* Nothing is asked where momo would refuse to log it (inside the worker, an unsafe table). */
 	momo_owner_enter(fcinfo, &a);
 	momo_owner_leave(&a);

@@ -420,6 +420,7 @@ check_now(char *schema, MomoPayment *p)
 
 	/* Each product's payments are asked about with that product's credentials. */
 	momo_settings_require(&cfg, momo_protocol_operation_product(p->terms.operation));
+	momo_api_require_read_write();
 	/*
 	 * MTN counts every status check: this one too comes out of the shared
 	 * budget, waiting for it a second at most.

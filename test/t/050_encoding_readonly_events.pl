@@ -9,6 +9,11 @@
 #     claim once a second and sent no payment of that database any more,
 #     every tenant's.  Now the call refuses it (22P05, naming the field) and
 #     the table's guard refuses such a row however it is written.
+# (2) A synchronous call in a READ ONLY transaction (a read replica's
+#     default, Django's read-only routers): momo_cancel_invoice sent the
+#     DELETE (MTN cancelled the invoice) and only then failed to log it;
+#     momo_user_info_with_consent put the consent request on the phone.
+#     Now nothing is sent where momo cannot record it (25006).
 use strict;
 use warnings;
 
@@ -62,6 +67,34 @@ my $plain = $node->safe_psql('w1252',
 	"SELECT momo_request_to_pay(1, 'EUR', '46733000005', 'plain')", extra_params => [ '-U', 'tenant' ]);
 my $row = await_payment($node, $plain, db => 'w1252', seconds => 30);
 is($row->{status}, 'successful', "another tenant's plain payment of the database is still sent and completes");
+
+############################################################################
+# (2) READ ONLY: MTN is asked, then momo fails to log it
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(wait_for_worker($node, db => 'postgres'), 'a worker serves postgres');
+tenant_grants('postgres');
+my $inv = $node->safe_psql('postgres',
+	"SELECT momo_create_invoice(100, 'EUR', '46733123454', 'rt12b-inv', validity_duration => 86400)",
+	extra_params => [ '-U', 'tenant' ]);
+ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$inv'", 'pending', 30),
+	'the invoice is pending');
+($rc, $out, $err) = $node->psql('postgres',
+	"BEGIN READ ONLY; SELECT status FROM momo_cancel_invoice('$inv'); COMMIT;",
+	extra_params => [ '-U', 'tenant' ]);
+my $sb = sandbox_get("/_sandbox/payments/$inv");
+ok(!($sb && $sb->{cancelled}) || $rc == 0,
+	'momo_cancel_invoice in a READ ONLY transaction either succeeds or sends nothing')
+  or diag("MTN cancelled the invoice; the caller got: $err");
+unlike($err, qr/INSERT INTO/, 'no error quotes momo\'s own INSERT');
+
+($rc, $out, $err) = $node->psql('postgres',
+	"BEGIN READ ONLY; SELECT given_name FROM momo_user_info_with_consent('46733555001', timeout => '10 seconds'); COMMIT;",
+	extra_params => [ '-U', 'tenant' ]);
+my $consent = sandbox_get('/_sandbox/consent');
+my @asked = grep { $_->{msisdn} eq '46733555001' } @{ $consent->{requests} // [] };
+ok($rc == 0 || !@asked,
+	'momo_user_info_with_consent in a READ ONLY transaction either answers or puts nothing on the phone')
+  or diag("a consent request reached the account holder; the caller got: $err");
 
 $node->stop;
 done_testing();
