@@ -14,9 +14,12 @@
  *	  A backend remembers what it logged in the current transaction, with
  *	  the nesting level that logged it: a committed subtransaction hands its
  *	  events to its parent, an aborted one hands them to the worker, the
- *	  top-level commit forgets them.  The shared queue holds
- *	  MOMO_PENDING_EVENTS of them; when it is full the oldest is dropped and
- *	  counted (a LOG line says so when the worker writes the others).
+ *	  top-level commit forgets them; a transaction that will be prepared
+ *	  (PREPARE TRANSACTION) is refused, as its events could be neither kept
+ *	  nor handed over.  The shared queue holds MOMO_PENDING_EVENTS of them,
+ *	  of every database; when it is full, the events being handed over are
+ *	  dropped (never another's), and the backend that drops them says so in
+ *	  the server log.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,11 +43,16 @@ typedef struct LoggedEvent
 	MomoPendingEvent event;
 } LoggedEvent;
 
-/* Events logged in this backend's transaction; few (one per call). */
-#define MAX_LOGGED 64
+/*
+ * Events logged in this backend's transaction (in TopMemoryContext): one
+ * per call, but a consent flow polls MTN for up to an hour.
+ */
+#define MAX_LOGGED 100000
 
-static LoggedEvent logged[MAX_LOGGED];
+static LoggedEvent *logged = NULL;
 static int	n_logged = 0;
+static int	logged_room = 0;
+static uint64 logged_dropped = 0;	/* beyond MAX_LOGGED, in this transaction */
 static bool callbacks_registered = false;
 
 /* Copies s into a field of size len, cut short if need be. */
@@ -66,32 +74,35 @@ events_hand_over(int level)
 {
 	int			kept = 0;
 	bool		handed = false;
+	uint64		dropped = level == 0 ? logged_dropped : 0;
 
-	if (n_logged == 0 || momo_shared == NULL)
+	if ((n_logged == 0 && dropped == 0) || momo_shared == NULL)
 		return;
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < n_logged; i++)
 	{
 		if (logged[i].level < level)
-		{
 			logged[kept++] = logged[i];
-			continue;
-		}
-		if (momo_shared->npending_events == MOMO_PENDING_EVENTS)
+		else if (momo_shared->npending_events == MOMO_PENDING_EVENTS)
+			dropped++;			/* full: this one, never another's */
+		else
 		{
-			/* Full: the oldest makes room. */
-			memmove(&momo_shared->pending_events[0], &momo_shared->pending_events[1],
-					sizeof(MomoPendingEvent) * (MOMO_PENDING_EVENTS - 1));
-			momo_shared->npending_events--;
-			momo_shared->pending_events_dropped++;
+			momo_shared->pending_events[momo_shared->npending_events++] = logged[i].event;
+			handed = true;
 		}
-		momo_shared->pending_events[momo_shared->npending_events++] = logged[i].event;
-		handed = true;
 	}
 	LWLockRelease(momo_shared->lock);
 	n_logged = kept;
+	if (level == 0)
+		logged_dropped = 0;
 	if (handed)
 		momo_wake_worker();
+	if (dropped > 0)
+		ereport(LOG,
+				(errmsg("momo could not keep %llu exchanges with MTN of an aborted transaction for momo_events",
+						(unsigned long long) dropped),
+				 errdetail("At most %d wait for the workers at once, and %d in one transaction.",
+						   MOMO_PENDING_EVENTS, MAX_LOGGED)));
 }
 
 /* Transaction callback: a commit forgets the events, an abort hands them over. */
@@ -104,10 +115,19 @@ events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		case XACT_EVENT_PARALLEL_ABORT:
 			events_hand_over(0);
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (n_logged > 0 || logged_dropped > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that asked MTN"),
+						 errdetail("momo could not log the exchange if the prepared transaction were rolled back."),
+						 errhint("Ask MTN outside the transaction to be prepared.")));
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			n_logged = 0;
+			logged_dropped = 0;
 			break;
 		default:
 			break;
@@ -149,7 +169,18 @@ momo_events_log_call(const char *schema, const char *reference_id, const char *p
 		callbacks_registered = true;
 	}
 	/* Remembered first: if the insert itself fails, the abort hands it over. */
-	if (n_logged < MAX_LOGGED)
+	if (n_logged == logged_room && logged_room < MAX_LOGGED)
+	{
+		int			room = Min(MAX_LOGGED, Max(16, logged_room * 2));
+
+		logged = logged == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(LoggedEvent) * room) :
+			repalloc(logged, sizeof(LoggedEvent) * room);
+		logged_room = room;
+	}
+	if (n_logged == logged_room)
+		logged_dropped++;
+	else
 	{
 		MomoPendingEvent *e = &logged[n_logged].event;
 
@@ -194,7 +225,6 @@ momo_events_write_pending(const char *schema)
 	MomoPendingEvent *mine = palloc(sizeof(MomoPendingEvent) * MOMO_PENDING_EVENTS);
 	int			n = 0;
 	int			kept = 0;
-	uint64		dropped;
 
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < momo_shared->npending_events; i++)
@@ -205,16 +235,7 @@ momo_events_write_pending(const char *schema)
 			momo_shared->pending_events[kept++] = momo_shared->pending_events[i];
 	}
 	momo_shared->npending_events = kept;
-	dropped = momo_shared->pending_events_dropped;
-	momo_shared->pending_events_dropped = 0;
 	LWLockRelease(momo_shared->lock);
-
-	if (dropped > 0)
-		ereport(LOG,
-				(errmsg("momo dropped %llu events of synchronous calls whose transaction aborted",
-						(unsigned long long) dropped),
-				 errdetail("More were waiting to be written to momo_events than momo keeps (%d).",
-						   MOMO_PENDING_EVENTS)));
 	for (int i = 0; i < n; i++)
 	{
 		MomoPendingEvent *e = &mine[i];

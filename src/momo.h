@@ -124,7 +124,7 @@ typedef struct MomoHold
  * An exchange of a synchronous call with MTN whose caller's transaction
  * aborted, for the database's worker to write to momo_events (events.c).
  */
-#define MOMO_PENDING_EVENTS 64
+#define MOMO_PENDING_EVENTS 512
 
 typedef struct MomoPendingEvent
 {
@@ -179,8 +179,6 @@ typedef struct MomoShared
 	MomoPendingEvent pending_events[MOMO_PENDING_EVENTS];	/* see MomoPendingEvent,
 															 * the oldest first */
 	int			npending_events;	/* how many of pending_events[] are in use */
-	uint64		pending_events_dropped; /* dropped for want of room since the
-										 * last write of them */
 	int			ndatabases;		/* length of databases[]: momo.max_databases */
 	MomoDatabase databases[FLEXIBLE_ARRAY_MEMBER];	/* see MomoDatabase */
 } MomoShared;

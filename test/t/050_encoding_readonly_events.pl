@@ -14,6 +14,13 @@
 #     DELETE (MTN cancelled the invoice) and only then failed to log it;
 #     momo_user_info_with_consent put the consent request on the phone.
 #     Now nothing is sent where momo cannot record it (25006).
+# (3) The events of a synchronous call whose transaction aborts reach
+#     momo_events through the worker -- but only the first 64 of a
+#     transaction were kept, silently.  Now a transaction keeps many more,
+#     and the shared queue holds 512.
+# (4) PREPARE TRANSACTION forgot the events, and ROLLBACK PREPARED then
+#     lost them.  Now a transaction that asked MTN cannot be prepared: the
+#     PREPARE fails, the transaction aborts, and its events are written.
 use strict;
 use warnings;
 
@@ -95,6 +102,31 @@ my @asked = grep { $_->{msisdn} eq '46733555001' } @{ $consent->{requests} // []
 ok($rc == 0 || !@asked,
 	'momo_user_info_with_consent in a READ ONLY transaction either answers or puts nothing on the phone')
   or diag("a consent request reached the account holder; the caller got: $err");
+
+############################################################################
+# (3) more than 64 events in an aborted transaction
+my $before = $node->safe_psql('postgres', "SELECT count(*) FROM momo_events WHERE operation = 'balance'");
+$node->safe_psql('postgres', q{
+BEGIN;
+SELECT count(*) FROM (SELECT (momo_balance()).available_balance FROM generate_series(1, 70)) s;
+ROLLBACK;
+}, extra_params => [ '-U', 'tenant' ]);
+ok(poll_until($node, 'postgres',
+		"SELECT count(*) - $before FROM momo_events WHERE operation = 'balance'", '70', 30),
+	'the 70 exchanges of a rolled-back transaction are all in momo_events');
+
+############################################################################
+# (4) PREPARE TRANSACTION of a transaction that asked MTN
+($rc, $out, $err) = $node->psql('postgres', q{
+BEGIN;
+SELECT momo_account_holder_active('46733555002');
+PREPARE TRANSACTION 'rt12b';
+}, extra_params => [ '-U', 'tenant' ]);
+like($err, qr/cannot PREPARE a transaction that asked MTN/, 'a transaction that asked MTN cannot be prepared');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0', '... and nothing is left prepared');
+ok(poll_until($node, 'postgres',
+		"SELECT count(*) FROM momo_events WHERE operation = 'account_holder_active'", '1', 15),
+	'the exchange of that transaction is in momo_events');
 
 $node->stop;
 done_testing();
