@@ -330,7 +330,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	if (strcmp(operation, momo_operation_names[MOMO_REQUEST_TO_PAY]) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("payment %s is a %s; only a request to pay can be refunded", ref, operation)));
+				 errmsg("payment %s is not a request to pay (its operation is %s); only a request to pay can be refunded", ref, operation)));
 	if (momo_lifecycle_status_by_name(status) != MOMO_STATUS_SUCCESSFUL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -331,12 +331,12 @@ check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_m
 
 	if (value == NULL)
 		return NULL;
-	if (value[0] == '\0')
+	if (strspn(value, " ") == strlen(value))
 	{
 		if (is_message)
 			return NULL;		/* omitted: MTN answers 500 to empty messages */
 		add_problem(ps, name, ERRCODE_INVALID_PARAMETER_VALUE,
-					psprintf("%s must not be empty", name),
+					psprintf("%s must not be %s", name, value[0] ? "blank" : "empty"),
 					"Pass NULL to use the reference id as the external id.");
 		return NULL;
 	}
