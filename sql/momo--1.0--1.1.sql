@@ -728,3 +728,81 @@ COMMENT ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, t
 REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_cancel_invoice(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) FROM PUBLIC;
+
+-- Account holders named by msisdn, email or party code: the account holder
+-- functions take id_type, a new argument, so the functions of 1.0 are
+-- dropped and the new ones created, their EXECUTE grants kept as for
+-- momo_deposit above.
+DO $$
+BEGIN
+    PERFORM pg_catalog.set_config('momo_upgrade.active_acl',
+        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_active(text, text)'::pg_catalog.regprocedure), ''),
+        true);
+    PERFORM pg_catalog.set_config('momo_upgrade.info_acl',
+        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_info(text, text)'::pg_catalog.regprocedure), ''),
+        true);
+END
+$$;
+
+DROP FUNCTION @extschema@.momo_account_holder_active(text, text);
+DROP FUNCTION @extschema@.momo_account_holder_info(text, text);
+
+CREATE FUNCTION @extschema@.momo_account_holder_active(msisdn text, product text DEFAULT 'collection',
+                                                      id_type text DEFAULT 'msisdn')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'momo_account_holder_active'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_account_holder_active(text, text, text) IS
+    'whether the account holder msisdn (or the email or party code id_type says) is registered and active, asked of MTN now';
+
+CREATE FUNCTION @extschema@.momo_account_holder_info(msisdn text, product text DEFAULT 'collection',
+    id_type text DEFAULT 'msisdn',
+    OUT given_name text, OUT family_name text, OUT birthdate text, OUT locale text,
+    OUT gender text, OUT status text)
+AS 'MODULE_PATHNAME', 'momo_account_holder_info'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text, text) IS
+    'basic information MTN holds on the account holder msisdn (or the email id_type says), asked now';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text, text) FROM PUBLIC;
+
+-- (each grant by its grantor, in its order, as for momo_deposit above)
+DO $$
+DECLARE
+    f record;
+    g record;
+    owner oid;
+BEGIN
+    FOR f IN SELECT * FROM (VALUES
+            ('momo_upgrade.active_acl', '@extschema@.momo_account_holder_active(text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.info_acl', '@extschema@.momo_account_holder_info(text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
+    LOOP
+        owner := (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn);
+        FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
+                 FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[])
+                      WITH ORDINALITY AS i(item, n),
+                      LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
+                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                   AND a.grantee OPERATOR(pg_catalog.<>) owner
+                 ORDER BY i.n
+        LOOP
+            IF g.grantor OPERATOR(pg_catalog.<>) owner THEN
+                EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
+            END IF;
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', f.fn,
+                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+            RESET ROLE;
+        END LOOP;
+        PERFORM pg_catalog.set_config(f.setting, '', true);
+    END LOOP;
+END
+$$;

@@ -591,24 +591,26 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_balance(text, text) IS
     'the available balance of the product''s account in the given currency, asked of MTN now';
 
-CREATE FUNCTION @extschema@.momo_account_holder_active(msisdn text, product text DEFAULT 'collection')
+CREATE FUNCTION @extschema@.momo_account_holder_active(msisdn text, product text DEFAULT 'collection',
+                                                      id_type text DEFAULT 'msisdn')
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'momo_account_holder_active'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_account_holder_active(text, text) IS
-    'whether msisdn is a registered, active MoMo account holder, asked of MTN now';
+COMMENT ON FUNCTION @extschema@.momo_account_holder_active(text, text, text) IS
+    'whether the account holder msisdn (or the email or party code id_type says) is registered and active, asked of MTN now';
 
 CREATE FUNCTION @extschema@.momo_account_holder_info(msisdn text, product text DEFAULT 'collection',
+    id_type text DEFAULT 'msisdn',
     OUT given_name text, OUT family_name text, OUT birthdate text, OUT locale text,
     OUT gender text, OUT status text)
 AS 'MODULE_PATHNAME', 'momo_account_holder_info'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text) IS
-    'basic information MTN holds on the account holder msisdn, asked now';
+COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text, text) IS
+    'basic information MTN holds on the account holder msisdn (or the email id_type says), asked now';
 
 CREATE FUNCTION @extschema@.momo_user_info_with_consent(msisdn text, scope text DEFAULT 'profile',
     product text DEFAULT 'collection', timeout interval DEFAULT '2 minutes',
@@ -912,8 +914,8 @@ REVOKE ALL ON FUNCTION @extschema@.momo_cancel_invoice(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_user_info_with_consent(text, text, text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_delivery_notification(uuid, text, text) FROM PUBLIC;

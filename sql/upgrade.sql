@@ -112,7 +112,9 @@ CREATE EXTENSION momo VERSION '1.0';
 -- A DBA's grants on functions of 1.0 whose signature the update changes
 -- (momo_deposit and momo_refund gain a version, they and the other
 -- requesting functions a callback_url): one role may call them all,
--- another may call momo_refund and momo_transfer and grant them on.
+-- another may call momo_refund and momo_transfer and grant them on; and
+-- momo_account_holder_active and momo_account_holder_info, which gain an
+-- id_type.
 CREATE ROLE momo_upgrade_app;
 CREATE ROLE momo_upgrade_admin;
 GRANT EXECUTE ON FUNCTION momo_deposit(numeric, text, text, text, text, text),
@@ -122,10 +124,13 @@ GRANT EXECUTE ON FUNCTION momo_deposit(numeric, text, text, text, text, text),
                           momo_remittance_transfer(numeric, text, text, text, text, text) TO momo_upgrade_app;
 GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text),
                           momo_transfer(numeric, text, text, text, text, text) TO momo_upgrade_admin WITH GRANT OPTION;
--- ... and gives it on: a grant whose grantor is the admin, not the owner.
+GRANT EXECUTE ON FUNCTION momo_account_holder_active(text, text) TO momo_upgrade_app;
+GRANT EXECUTE ON FUNCTION momo_account_holder_info(text, text) TO momo_upgrade_admin WITH GRANT OPTION;
+-- ... and gives them on: grants whose grantor is the admin, not the owner.
 CREATE ROLE momo_upgrade_clerk;
 SET ROLE momo_upgrade_admin;
 GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text) TO momo_upgrade_clerk;
+GRANT EXECUTE ON FUNCTION momo_account_holder_info(text, text) TO momo_upgrade_clerk;
 RESET ROLE;
 -- Until the update, the library says the schema is older than itself.
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
@@ -137,7 +142,8 @@ SELECT p.oid::regprocedure AS function, a.grantee::regrole AS grantee, a.grantor
        a.privilege_type, a.is_grantable
   FROM pg_proc p, aclexplode(p.proacl) a
  WHERE p.proname IN ('momo_deposit', 'momo_refund', 'momo_request_to_pay', 'momo_transfer',
-                     'momo_remittance_transfer') AND a.grantee <> p.proowner
+                     'momo_remittance_transfer', 'momo_account_holder_active', 'momo_account_holder_info')
+   AND a.grantee <> p.proowner
  ORDER BY 1, 2;
 SELECT r AS role, has_function_privilege(r, 'momo_deposit(numeric, text, text, text, text, text, integer, text)', 'EXECUTE') AS deposit,
        has_function_privilege(r, 'momo_refund(uuid, numeric, text, text, text, integer, text)', 'EXECUTE') AS refund,
@@ -156,7 +162,9 @@ REVOKE ALL ON FUNCTION momo_deposit(numeric, text, text, text, text, text, integ
                        momo_refund(uuid, numeric, text, text, text, integer, text),
                        momo_request_to_pay(numeric, text, text, text, text, text, text),
                        momo_transfer(numeric, text, text, text, text, text, text),
-                       momo_remittance_transfer(numeric, text, text, text, text, text, text)
+                       momo_remittance_transfer(numeric, text, text, text, text, text, text),
+                       momo_account_holder_active(text, text, text),
+                       momo_account_holder_info(text, text, text)
   FROM momo_upgrade_app, momo_upgrade_admin CASCADE;
 DROP ROLE momo_upgrade_clerk;
 DROP ROLE momo_upgrade_app;

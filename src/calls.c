@@ -186,7 +186,39 @@ momo_balance(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
-/* momo_account_holder_active(msisdn, product): whether MTN knows msisdn as an active account. */
+/*
+ * The id types MTN takes, per product (collection, disbursement,
+ * remittance), of an account holder's check (accountHolderIdType msisdn,
+ * email, and party_code in the Swagger 2.0 definitions of all three) and
+ * of its basic information (MSISDN or Email in Collection's definition;
+ * Disbursement's lists the same path; Remittance's has msisdn only in its
+ * path).
+ */
+#define ID_BIT(t) (1u << (t))
+static const unsigned active_id_types[MOMO_N_PRODUCTS] = {
+	ID_BIT(MOMO_ID_MSISDN) | ID_BIT(MOMO_ID_EMAIL) | ID_BIT(MOMO_ID_PARTY_CODE),
+	ID_BIT(MOMO_ID_MSISDN) | ID_BIT(MOMO_ID_EMAIL) | ID_BIT(MOMO_ID_PARTY_CODE),
+	ID_BIT(MOMO_ID_MSISDN) | ID_BIT(MOMO_ID_EMAIL) | ID_BIT(MOMO_ID_PARTY_CODE),
+};
+static const unsigned info_id_types[MOMO_N_PRODUCTS] = {
+	ID_BIT(MOMO_ID_MSISDN) | ID_BIT(MOMO_ID_EMAIL),
+	ID_BIT(MOMO_ID_MSISDN) | ID_BIT(MOMO_ID_EMAIL),
+	ID_BIT(MOMO_ID_MSISDN),
+};
+
+/* The path of an account holder question: v1_0/accountholder/{type}/{id}/{what}. */
+static char *
+holder_path(MomoIdType type, const char *id, const char *what)
+{
+	return psprintf("v1_0/accountholder/%s/%s/%s", momo_id_type_names[type],
+					momo_protocol_path_segment(id), what);
+}
+
+/*
+ * momo_account_holder_active(msisdn, product, id_type): whether MTN knows
+ * the account holder (an msisdn, an email or a party code, as id_type says)
+ * as an active account.
+ */
 Datum
 momo_account_holder_active(PG_FUNCTION_ARGS)
 {
@@ -194,13 +226,14 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 	MomoHttpRequest *req;
 	MomoJsonField f[] = {{.path = "result"}};
 	MomoProduct product;
-	char	   *msisdn = momo_validate_account_holder(fcinfo, &product);
+	MomoIdType	type;
+	char	   *id = momo_validate_account_holder(fcinfo, 2, active_id_types, "MTN's account holder check",
+												  &product, &type);
 
 	momo_require_preload();
 	momo_settings_require(&cfg, product);
 	charge_status_budget("the account holder check");
-	req = momo_api_call(momo_http_client(), &cfg, false,
-						psprintf("v1_0/accountholder/msisdn/%s/active", msisdn), NULL, NULL);
+	req = momo_api_call(momo_http_client(), &cfg, false, holder_path(type, id, "active"), NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_active", req,
 			 req->status == 200 || req->status == 404);
 	/* An account holder MTN does not know is not active. */
@@ -217,7 +250,11 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(strcmp(f[0].value, "true") == 0);
 }
 
-/* momo_account_holder_info(msisdn, product): MTN's basic information on an account holder. */
+/*
+ * momo_account_holder_info(msisdn, product, id_type): MTN's basic
+ * information on an account holder (an msisdn, or an email where MTN takes
+ * one).
+ */
 Datum
 momo_account_holder_info(PG_FUNCTION_ARGS)
 {
@@ -231,18 +268,20 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 	Datum		values[6];
 	bool		nulls[6];
 	MomoProduct product;
-	char	   *msisdn = momo_validate_account_holder(fcinfo, &product);
+	MomoIdType	type;
+	char	   *id = momo_validate_account_holder(fcinfo, 2, info_id_types,
+												  "MTN's basic user information",
+												  &product, &type);
 
 	momo_require_preload();
 	momo_settings_require(&cfg, product);
 	charge_status_budget("the account holder information request");
-	req = momo_api_call(momo_http_client(), &cfg, false,
-						psprintf("v1_0/accountholder/msisdn/%s/basicuserinfo", msisdn), NULL, NULL);
+	req = momo_api_call(momo_http_client(), &cfg, false, holder_path(type, id, "basicuserinfo"), NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_info", req, req->status == 200);
 	if (req->status == 404)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("MTN knows no account holder with msisdn %s", msisdn)));
+				 errmsg("MTN knows no account holder with %s %s", momo_id_type_names[type], id)));
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the account holder information request", req);
 	memset(f, 0, sizeof(f));

@@ -175,6 +175,36 @@ append_json_string(StringInfo buf, const char *s)
 	escape_json(buf, utf8);
 }
 
+const char *const momo_id_type_names[MOMO_N_ID_TYPES] = {"msisdn", "email", "party_code"};
+const char *const momo_party_id_types[MOMO_N_ID_TYPES] = {"MSISDN", "EMAIL", "PARTY_CODE"};
+
+/*
+ * Returns s escaped for one segment of a URL's path: every byte but
+ * letters, digits and "-._~" (RFC 3986's unreserved characters) as %XX, so
+ * that an email's "@" and "+", or a "/", cannot change the path.
+ */
+char *
+momo_protocol_path_segment(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+	{
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			*c == '-' || *c == '.' || *c == '_' || *c == '~')
+			appendStringInfoChar(&buf, (char) *c);
+		else
+		{
+			appendStringInfoChar(&buf, '%');
+			appendStringInfoChar(&buf, hex[*c >> 4]);
+			appendStringInfoChar(&buf, hex[*c & 15]);
+		}
+	}
+	return buf.data;
+}
+
 /*
  * Appends the further members of a payment's body (a cash transfer's, an
  * invoice's, a payment's): those of the stored jsonb object, as kept.

@@ -33,6 +33,23 @@ extern const char *const momo_operation_names[MOMO_N_OPERATIONS];
 extern MomoProduct momo_protocol_operation_product(MomoOperation op);
 extern MomoOperation momo_protocol_operation_by_name(const char *operation, const char *product);
 
+/*
+ * How an account holder is named (MTN's Party: partyIdType MSISDN, EMAIL or
+ * PARTY_CODE; accountHolderIdType msisdn, email or party_code in paths).
+ */
+typedef enum MomoIdType
+{
+	MOMO_ID_MSISDN,
+	MOMO_ID_EMAIL,
+	MOMO_ID_PARTY_CODE,
+	MOMO_N_ID_TYPES
+} MomoIdType;
+
+/* Its name in paths (and in momo's id_type arguments), and in bodies. */
+extern const char *const momo_id_type_names[MOMO_N_ID_TYPES];
+extern const char *const momo_party_id_types[MOMO_N_ID_TYPES];
+extern char *momo_protocol_path_segment(const char *s);
+
 /* The terms of a payment, as text ready to send. */
 typedef struct MomoPaymentTerms
 {

@@ -1101,20 +1101,158 @@ momo_validate_pause(FunctionCallInfo fcinfo, int reason_argno, int product_argno
 }
 
 /*
- * Checks the arguments of an account holder question (msisdn, product):
- * returns the number as MTN wants it, and the product.
+ * Is s an email address as MTN's IsEmail would take it: one "@" between a
+ * local part and a domain with a dot, at most 254 characters, no spaces,
+ * controls, non-ASCII or the specials a plain address never has ("/"
+ * among them, which no path segment carries through every proxy).
+ */
+static bool
+is_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+	size_t		len = strlen(s);
+
+	if (len > 254 || at == NULL || at == s || at[1] == '\0' || at[1] == '.' ||
+		strchr(at + 1, '@') != NULL || strchr(at + 1, '.') == NULL || s[len - 1] == '.' ||
+		strstr(at, "..") != NULL)
+		return false;
+	for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+		if (*c <= ' ' || *c >= 0x7f || strchr("\"(),:;<>[\\]/", *c) != NULL)
+			return false;
+	return true;
+}
+
+/* Is s a UUID (8-4-4-4-12 hexadecimal digits, any version)? */
+static bool
+is_uuid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Checks the id type at argno (NULL or a missing argument: msisdn), any
+ * case, against the types the operation takes (allowed, a bit per
+ * MomoIdType; what names the operation in the error).  Returns the type, or
+ * -1 after recording a problem.
+ */
+static int
+check_id_type(Problems *ps, FunctionCallInfo fcinfo, int argno, unsigned allowed, const char *what)
+{
+	char	   *v = (argno >= 0 && argno < PG_NARGS()) ? text_arg(fcinfo, argno) : pstrdup("msisdn");
+	StringInfoData names;
+
+	if (v == NULL)
+	{
+		add_problem(ps, "id_type", ERRCODE_NULL_VALUE_NOT_ALLOWED, pstrdup("id_type must not be null"),
+					"Pass msisdn, email or party_code, or leave it out for msisdn.");
+		return -1;
+	}
+	for (int t = 0; t < MOMO_N_ID_TYPES; t++)
+	{
+		if (pg_strcasecmp(v, momo_id_type_names[t]) != 0)
+			continue;
+		if (allowed & (1u << t))
+			return t;
+		initStringInfo(&names);
+		for (int u = 0; u < MOMO_N_ID_TYPES; u++)
+			if (allowed & (1u << u))
+				appendStringInfo(&names, "%s%s", names.len ? " or " : "", momo_id_type_names[u]);
+		add_problem(ps, "id_type", ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("id_type must be %s for %s, not %s", names.data, what, momo_id_type_names[t]),
+					"MTN's definition of the operation names the account holder by these only.");
+		return -1;
+	}
+	add_problem(ps, "id_type", ERRCODE_INVALID_PARAMETER_VALUE,
+				psprintf("id_type must be msisdn, email or party_code, not \"%s\"", shown(v)),
+				"The kind of id the account holder is given by, in any case; msisdn when left out.");
+	return -1;
+}
+
+/*
+ * Checks an account holder's id (argument column) of type type (< 0: the
+ * type was wrong, the id is not checked) and returns it as MTN wants it: an
+ * msisdn normalised (see momo_normalize_msisdn), an email as given, a party
+ * code in small letters.
+ */
+static char *
+check_holder_id(Problems *ps, const char *column, char *id, int type)
+{
+	if (type == MOMO_ID_MSISDN || type < 0)
+	{
+		if (type < 0 && id != NULL)
+			return NULL;
+		return check_msisdn(ps, column, id, momo_settings_msisdn_market(), false);
+	}
+	if (id == NULL)
+	{
+		add_problem(ps, column, ERRCODE_NULL_VALUE_NOT_ALLOWED, psprintf("%s must not be null", column),
+					type == MOMO_ID_EMAIL ? "Give the account holder's email address." :
+					"Give the account holder's party code (a UUID).");
+		return NULL;
+	}
+	if (type == MOMO_ID_EMAIL && !is_email(id))
+		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("%s must be an email address when id_type is email, not \"%s\"", column, shown(id)),
+					"One @ between the name and a domain with a dot, without spaces; or say id_type => 'msisdn' for a number.");
+	else if (type == MOMO_ID_PARTY_CODE && !is_uuid(id))
+		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("%s must be a party code (a UUID) when id_type is party_code, not \"%s\"", column, shown(id)),
+					"MTN's party code is the UUID of the party, such as 0f8fad5b-d9cb-469f-a165-70867728950e.");
+	else
+	{
+		if (type == MOMO_ID_PARTY_CODE)
+			for (char *c = id; *c; c++)
+				*c = pg_ascii_tolower((unsigned char) *c);
+		return id;
+	}
+	return NULL;
+}
+
+/*
+ * Checks the arguments of an account holder question (msisdn at 0, product
+ * at 1, id_type at idtype_argno, which a schema of 1.0 has not: msisdn),
+ * for the id types allowed (a bit per MomoIdType; product_allowed, when
+ * not NULL, gives them per product): returns the id as MTN wants it, its
+ * type and the product.
  */
 char *
-momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product)
+momo_validate_account_holder(FunctionCallInfo fcinfo, int idtype_argno, const unsigned *product_allowed,
+							 const char *what, MomoProduct *product, MomoIdType *type)
 {
 	Problems	ps;
-	char	   *msisdn;
+	Problems	pp;
+	Problems	tp;
+	char	   *id;
+	int			t;
+	int			p;
 
-	ps.n = 0;
-	msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 0), momo_settings_msisdn_market(), false);
-	*product = (MomoProduct) check_product(&ps, fcinfo, 1);
+	/* The type decides how the id is checked; problems in argument order. */
+	pp.n = tp.n = ps.n = 0;
+	p = check_product(&pp, fcinfo, 1);
+	t = check_id_type(&tp, fcinfo, idtype_argno,
+					  p >= 0 ? product_allowed[p] : (1u << MOMO_N_ID_TYPES) - 1,
+					  p >= 0 ? psprintf("%s of %s", what, momo_product_names[p]) : what);
+	id = check_holder_id(&ps, "msisdn", text_arg(fcinfo, 0), t);
+	for (int i = 0; i < pp.n; i++)
+		add_problem(&ps, pp.items[i].column, pp.items[i].sqlstate, pp.items[i].message, pp.items[i].hint);
+	for (int i = 0; i < tp.n; i++)
+		add_problem(&ps, tp.items[i].column, tp.items[i].sqlstate, tp.items[i].message, tp.items[i].hint);
 	raise_problems(&ps);
-	return msisdn;
+	*product = (MomoProduct) p;
+	*type = (MomoIdType) t;
+	return id;
 }
 
 /*

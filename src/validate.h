@@ -35,7 +35,9 @@ extern void momo_validate_refund(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg);
 extern char *momo_validate_language(FunctionCallInfo fcinfo, int argno);
-extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, MomoProduct *product);
+extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, int idtype_argno,
+										  const unsigned *product_allowed, const char *what,
+										  MomoProduct *product, MomoIdType *type);
 extern char *momo_validate_consent(FunctionCallInfo fcinfo, char **scope, MomoProduct *product,
 								   long *timeout_ms);
 extern MomoProduct momo_validate_product(FunctionCallInfo fcinfo, int argno);

@@ -15,6 +15,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1330,16 +1331,86 @@ static int holder_error(struct req *r, int hc)
     }
 }
 
-/* GET /{product}/v1_0/accountholder/{type}/{id}/active. */
+/* Id types of account-holder paths: msisdn, email, party_code (any case). */
+enum holder_type { HT_NONE, HT_MSISDN, HT_EMAIL, HT_PARTY_CODE };
+
+static enum holder_type holder_type_of(const char *type, size_t tlen)
+{
+    if (tlen == 6 && strncasecmp(type, "msisdn", 6) == 0)
+        return HT_MSISDN;
+    if (tlen == 5 && strncasecmp(type, "email", 5) == 0)
+        return HT_EMAIL;
+    if (tlen == 10 && strncasecmp(type, "party_code", 10) == 0)
+        return HT_PARTY_CODE;
+    return HT_NONE;
+}
+
+/* 1 if s (n bytes) is an email address: one @, something either side, a dot after it. */
+static int valid_email(const char *s, size_t n)
+{
+    const char *at = memchr(s, '@', n);
+    if (!at || at == s || (size_t)(at - s) + 1 >= n || memchr(at + 1, '@', n - (size_t)(at - s) - 1) ||
+        !memchr(at + 1, '.', n - (size_t)(at - s) - 1))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == '/')
+            return 0;
+    return 1;
+}
+
+/* 1 if s (n bytes) is a UUID. */
+static int valid_uuid(const char *s, size_t n)
+{
+    if (n != 36)
+        return 0;
+    for (size_t i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The test number an account holder id stands for (see the README's Account
+ * holders): an msisdn itself; an email's local part; a party code's last
+ * group without its first digit.  Sets *key and *keylen; -1 if the id is not
+ * valid for its type.
+ */
+static int holder_key(enum holder_type t, const char *id, size_t idlen, const char **key, size_t *keylen)
+{
+    *key = id;
+    *keylen = idlen;
+    switch (t) {
+    case HT_MSISDN:
+        return valid_msisdn(id, idlen) ? 0 : -1;
+    case HT_EMAIL:
+        if (!valid_email(id, idlen))
+            return -1;
+        *keylen = (size_t)((const char *)memchr(id, '@', idlen) - id);
+        return 0;
+    case HT_PARTY_CODE:
+        if (!valid_uuid(id, idlen))
+            return -1;
+        *key = id + 25;
+        *keylen = 11;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* GET /{product}/v1_0/accountholder/{msisdn|email|party_code}/{id}/active. */
 static void handle_active(struct req *r, const char *type, size_t tlen, const char *id,
                           size_t idlen)
 {
-    int msisdn = tlen == 6 && strncasecmp(type, "msisdn", 6) == 0;
-    if (!(msisdn || (tlen == 5 && strncasecmp(type, "email", 5) == 0)) || idlen == 0) {
+    const char *key;
+    size_t keylen;
+    if (holder_key(holder_type_of(type, tlen), id, idlen, &key, &keylen) != 0) {
         reply_shared(r, ANS_400_EMPTY);
         return;
     }
-    int hc = msisdn ? holder_case(id, idlen) : 0;
+    int hc = holder_case(key, keylen);
     if (hc == 450)
         reply_shared(r, ANS_404_RESOURCE);
     else if (holder_error(r, hc))
@@ -1361,8 +1432,8 @@ static uint64_t fnv(const char *s, size_t n)
     return h;
 }
 
-/* GET /{product}/v1_0/accountholder/msisdn/{msisdn}/basicuserinfo: made-up, deterministic data. */
-static void handle_userinfo(struct req *r, const char *type, size_t tlen, const char *id,
+/* GET /{product}/v1_0/accountholder/{msisdn|email}/{id}/basicuserinfo: made-up, deterministic data. */
+static void handle_userinfo(struct req *r, int prod, const char *type, size_t tlen, const char *id,
                             size_t idlen)
 {
     static const char *const female[] = { "Amina", "Grace", "Aline", "Chantal", "Esther",
@@ -1376,11 +1447,16 @@ static void handle_userinfo(struct req *r, const char *type, size_t tlen, const 
         { "237", "fr_CM" }, { "225", "fr_CI" }, { "229", "fr_BJ" }, { "260", "en_ZM" },
         { "27", "en_ZA" }, { "234", "en_NG" },
     };
-    if (!(tlen == 6 && strncasecmp(type, "msisdn", 6) == 0) || !valid_msisdn(id, idlen)) {
+    /* msisdn, and email but not of remittance (MTN's definitions) */
+    enum holder_type ht = holder_type_of(type, tlen);
+    const char *key;
+    size_t keylen;
+    if ((ht != HT_MSISDN && !(ht == HT_EMAIL && prod != PROD_REMITTANCE)) ||
+        holder_key(ht, id, idlen, &key, &keylen) != 0) {
         reply_shared(r, ANS_400_EMPTY);
         return;
     }
-    int hc = holder_case(id, idlen);
+    int hc = holder_case(key, keylen);
     if (hc == 450) {
         reply_shared(r, ANS_404_RESOURCE);
         return;
@@ -1956,7 +2032,7 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         } else if (ri.rt == RT_ACTIVE) {
             handle_active(r, ri.arg, ri.arglen, ri.arg2, ri.arg2len);
         } else if (ri.rt == RT_USERINFO) {
-            handle_userinfo(r, ri.arg, ri.arglen, ri.arg2, ri.arg2len);
+            handle_userinfo(r, prod, ri.arg, ri.arglen, ri.arg2, ri.arg2len);
         } else {
             handle_balance(r, prod, ri.rt == RT_BALANCE_CUR ? ri.arg : NULL);
         }

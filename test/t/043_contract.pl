@@ -122,6 +122,16 @@ for my $p (qw(collection disbursement remittance))
 	isnt($node->safe_psql('postgres',
 			"SELECT given_name FROM momo_account_holder_info('46733000001', '$p')"),
 		'', "momo_account_holder_info(..., '$p') answers");
+	# an account holder named by email or party code
+	is($node->safe_psql('postgres', "SELECT momo_account_holder_active('jane+shop\@example.com', '$p', 'email')"),
+		't', "momo_account_holder_active(..., '$p', 'email') answers true");
+	is($node->safe_psql('postgres',
+			"SELECT momo_account_holder_active('0f8fad5b-d9cb-469f-a165-70867728950e', '$p', 'party_code')"),
+		't', "momo_account_holder_active(..., '$p', 'party_code') answers true");
+	next if $p eq 'remittance';    # its basicuserinfo takes an msisdn only
+	isnt($node->safe_psql('postgres',
+			"SELECT given_name FROM momo_account_holder_info('jane\@example.com', '$p', 'email')"),
+		'', "momo_account_holder_info(..., '$p', 'email') answers");
 }
 # The consent flow of every product: bc-authorize, the OAuth2 token polled
 # until the account holder consents, userinfo with that token.  Every
@@ -474,6 +484,12 @@ SKIP:
 	$mutated->('an invoice status check of a reference id that is not a UUID',
 		sub { $_[0]{method} eq 'GET' && $_[0]{path} =~ m{^/collection/v2_0/invoice/} },
 		sub { $_[0]{path} =~ s{[^/]+$}{12345} }, qr/x-referenceId "12345" \(path\) is not a UUID version 4/);
+	$mutated->('an account holder check of an id type no definition lists',
+		sub { $_[0]{path} =~ m{^/collection/v1_0/accountholder/party_code/.*/active$} },
+		sub { $_[0]{path} =~ s{/party_code/}{/alias/} }, qr/accountHolderIdType "alias" is not email or msisdn or party_code/);
+	$mutated->('an account holder check by email of something else',
+		sub { $_[0]{path} =~ m{^/disbursement/v1_0/accountholder/email/.*/active$} },
+		sub { $_[0]{path} =~ s{/email/[^/]+/}{/email/jane/} }, qr/"jane" is not an e-mail address/);
 	$mutated->('an account holder check with a "+" in the number',
 		sub { $_[0]{path} =~ m{^/collection/v1_0/accountholder/.*/active$} },
 		sub { $_[0]{path} =~ s{/msisdn/}{/msisdn/+} }, qr/is not an MSISDN/);

@@ -271,6 +271,23 @@ sub check
 				refund => ($b->[2] // '') };
 		}
 	}
+	# The id types of an account holder the operation's definitions allow:
+	# they disagree (Collection's OpenAPI 3 lists msisdn and email for
+	# active, its Swagger 2.0 and those of the other products party_code
+	# too; basicuserinfo's enum is MSISDN, Email, Alias, ID), and a type any
+	# of them lists is accepted (README: "accept what the definition says").
+	my %id_types;
+	for my $d (@defs)
+	{
+		for my $prm (@{ $d->{op}{params} })
+		{
+			next unless ($prm->{name} // '') eq 'accountHolderIdType';
+			my @v = @{ ($prm->{schema} // {})->{enum} // $prm->{enum} // [] };
+			push @v, split /\s*,\s*/, $1 if ($prm->{description} // '') =~ /Allowed values \[([^\]]+)\]/;
+			$id_types{ lc $_ } = 1 for @v;
+		}
+	}
+	$_->{id_types} = \%id_types for @defs;
 	my %seen;
 	for my $d (@defs)
 	{
@@ -333,12 +350,24 @@ sub _check_one
 		push @p, "$name \"$v\" ($in) is not a UUID version 4" unless $v =~ $UUID4;
 	}
 
-	# path parameters: an account holder's id type is msisdn or email, in
-	# small letters (the definition's description)
+	# path parameters: an account holder's id type is one the definitions
+	# list (see check), msisdn or email when none does, in small letters
+	# (the definition's description)
 	if (defined(my $t = $d->{path_values}{accountHolderIdType}))
 	{
-		push @p, "accountHolderIdType \"$t\" is not msisdn or email" unless $t eq 'msisdn' || $t eq 'email';
+		my %ok = %{ $d->{id_types} || {} };
+		%ok = (msisdn => 1, email => 1) unless %ok;
+		push @p, "accountHolderIdType \"$t\" is not " . join(' or ', sort keys %ok)
+		  unless $ok{$t} && $t eq lc $t;
 	}
+	# EMAIL: an e-mail address (the definitions' IsEmail); PARTY_CODE: a UUID
+	# (the Party schema's IsUuid)
+	my $holder_type = $d->{path_values}{accountHolderIdType} // '';
+	my $holder = $d->{path_values}{accountHolderId};
+	push @p, "the account holder \"$holder\" is not an e-mail address"
+	  if $holder_type eq 'email' && defined $holder && $holder !~ /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+	push @p, "the account holder \"$holder\" is not a party code (a UUID)"
+	  if $holder_type eq 'party_code' && defined $holder && $holder !~ $UUID;
 	# MSISDN: digits with the country code, no "+" (README, "Bodies")
 	my $msisdn = $d->{path_values}{accountHolderMSISDN};
 	$msisdn = $d->{path_values}{accountHolderId}
