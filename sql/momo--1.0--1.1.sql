@@ -431,26 +431,39 @@ ALTER TABLE @extschema@.momo_payments
     ADD CONSTRAINT momo_payments_operation_check
         CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund',
                              'request_to_withdraw', 'cash_transfer',
-                             'invoice', 'payment')),
+                             'invoice', 'payment',
+                             'preapproval')),
     ADD COLUMN api_version smallint NOT NULL DEFAULT 1,
     ADD COLUMN extra_terms jsonb,
     ADD CONSTRAINT momo_payments_api_version
         CHECK ((api_version = 1 AND operation <> 'cash_transfer'
-                AND operation NOT IN ('invoice', 'payment'))
+                AND operation NOT IN ('invoice', 'payment')
+                AND operation <> 'preapproval')
                OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))
-               OR (api_version = 2 AND operation IN ('invoice', 'payment'))),
+               OR (api_version = 2 AND operation IN ('invoice', 'payment'))
+               OR (api_version = 2 AND operation = 'preapproval')),
     ADD CONSTRAINT momo_payments_extra_terms
         CHECK ((operation = 'cash_transfer'
-                OR operation IN ('invoice', 'payment')) = (extra_terms IS NOT NULL)),
+                OR operation IN ('invoice', 'payment')
+                OR operation = 'preapproval') = (extra_terms IS NOT NULL)),
     ADD COLUMN callback_url text,
     ADD CONSTRAINT momo_payments_callback_url
-        CHECK (pg_catalog.octet_length(callback_url) OPERATOR(pg_catalog.<=) 2000);
+        CHECK (pg_catalog.octet_length(callback_url) OPERATOR(pg_catalog.<=) 2000),
+    ADD COLUMN expires_at timestamptz,
+    -- a pre-approval has no amount; every other payment has one
+    ALTER COLUMN amount DROP NOT NULL,
+    ADD CONSTRAINT momo_payments_amount_given
+        CHECK ((amount IS NULL) = (operation = 'preapproval')),
+    ADD CONSTRAINT momo_payments_expires_at
+        CHECK (expires_at IS NULL OR operation = 'preapproval');
 
-COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment) or disbursement/remittance (payouts)';
-COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider)';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer, an invoice or a payment';
-COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members (NULL for the others); they never change';
+COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment, pre-approval) or disbursement/remittance (payouts)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider), preapproval (no money: the payer''s consent to later debits)';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer, an invoice, a payment or a pre-approval';
+COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members, a pre-approval''s payer and validityTime (NULL for the others); they never change';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
+COMMENT ON COLUMN @extschema@.momo_payments.amount IS 'the amount, in currency; NULL for a pre-approval, which has none';
+COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval expires (its expirationDateTime), once MTN tells it; NULL for other operations';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     amount numeric,
@@ -806,3 +819,50 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Pre-approvals (MTN's /v2_0/preapproval, its status, the list of a payer's
+-- approved ones, and their cancellation): a pre-approval is a row of
+-- momo_payments without amount (see momo_payments_amount_given above),
+-- its payer and validityTime kept in extra_terms, its expiry in expires_at.
+
+CREATE FUNCTION @extschema@.momo_preapproval(
+    msisdn text,
+    currency text,
+    payer_message text DEFAULT NULL,
+    validity interval DEFAULT NULL,
+    external_id text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_preapproval'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_preapproval(text, text, text, interval, text, text, text) IS
+    'queue a pre-approval (MTN''s /v2_0/preapproval): the payer msisdn (or email or party code, id_type) is asked to let the merchant debit later, for validity; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_approved_preapprovals(msisdn text, id_type text DEFAULT 'msisdn',
+    OUT preapproval_id text, OUT to_fri text, OUT from_fri text, OUT from_currency text,
+    OUT created_time text, OUT approved_time text, OUT expiry_time text, OUT status text,
+    OUT message text, OUT frequency text, OUT start_date text, OUT last_used_date text,
+    OUT offer text, OUT external_id text, OUT max_debit_amount text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_approved_preapprovals'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_approved_preapprovals(text, text) IS
+    'the pre-approvals the account holder msisdn (or email, id_type) approved for this merchant, asked of MTN now';
+
+CREATE FUNCTION @extschema@.momo_cancel_preapproval(preapproval_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_cancel_preapproval'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_cancel_preapproval(uuid) IS
+    'cancel an approved pre-approval the caller made (MTN''s DELETE /v1_0/preapproval/{id}), now: not undone by a rollback';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_preapproval(text, text, text, interval, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_approved_preapprovals(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cancel_preapproval(uuid) FROM PUBLIC;

@@ -68,7 +68,7 @@ $momo$;
 CREATE TABLE @extschema@.momo_payments (
     reference_id             uuid PRIMARY KEY,
     external_id              text NOT NULL,
-    amount                   numeric NOT NULL CHECK (amount OPERATOR(pg_catalog.>) 0::numeric),
+    amount                   numeric CHECK (amount OPERATOR(pg_catalog.>) 0::numeric),
     currency                 text NOT NULL,
     msisdn                   text NOT NULL,
     payer_message            text,
@@ -92,7 +92,8 @@ CREATE TABLE @extschema@.momo_payments (
     operation                text NOT NULL DEFAULT 'request_to_pay'
                              CHECK (operation IN ('request_to_pay', 'transfer', 'deposit', 'refund',
                                                   'request_to_withdraw', 'cash_transfer',
-                                                  'invoice', 'payment')),
+                                                  'invoice', 'payment',
+                                                  'preapproval')),
     refund_of                uuid,  -- checked and locked by momo_refund; no foreign key, whose
                                     -- trigger would fire on every update of every payment
     fee                      numeric,
@@ -103,16 +104,24 @@ CREATE TABLE @extschema@.momo_payments (
     api_version              smallint NOT NULL DEFAULT 1,
     extra_terms              jsonb,
     callback_url             text,
+    expires_at               timestamptz,
     CONSTRAINT momo_payments_api_version
         CHECK ((api_version = 1 AND operation <> 'cash_transfer'
-                AND operation NOT IN ('invoice', 'payment'))
+                AND operation NOT IN ('invoice', 'payment')
+                AND operation <> 'preapproval')
                OR (api_version = 2 AND operation IN ('request_to_withdraw', 'deposit', 'refund', 'cash_transfer'))
-               OR (api_version = 2 AND operation IN ('invoice', 'payment'))),
+               OR (api_version = 2 AND operation IN ('invoice', 'payment'))
+               OR (api_version = 2 AND operation = 'preapproval')),
     CONSTRAINT momo_payments_extra_terms
         CHECK ((operation = 'cash_transfer'
-                OR operation IN ('invoice', 'payment')) = (extra_terms IS NOT NULL)),
+                OR operation IN ('invoice', 'payment')
+                OR operation = 'preapproval') = (extra_terms IS NOT NULL)),
     CONSTRAINT momo_payments_callback_url
         CHECK (pg_catalog.octet_length(callback_url) OPERATOR(pg_catalog.<=) 2000),
+    CONSTRAINT momo_payments_amount_given
+        CHECK ((amount IS NULL) = (operation = 'preapproval')),
+    CONSTRAINT momo_payments_expires_at
+        CHECK (expires_at IS NULL OR operation = 'preapproval'),
     CONSTRAINT momo_payments_refund_of_refunds
         CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
@@ -127,16 +136,18 @@ COMMENT ON COLUMN @extschema@.momo_payments.reason IS 'MTN''s reason for a failu
 COMMENT ON COLUMN @extschema@.momo_payments.attempts IS 'sends that may have reached MTN, counted when their outcome is recorded (libcurl may repeat one, with the same reference id, when a kept-alive connection drops unanswered)';
 COMMENT ON COLUMN @extschema@.momo_payments.retries IS 'transient failures in a row (the retry backoff grows with them); 0 after any definite answer';
 COMMENT ON COLUMN @extschema@.momo_payments.next_check_at IS 'when the worker next sends or checks this payment';
-COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment) or disbursement/remittance (payouts)';
-COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider)';
+COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment, pre-approval) or disbursement/remittance (payouts)';
+COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider), preapproval (no money: the payer''s consent to later debits)';
 COMMENT ON COLUMN @extschema@.momo_payments.fee IS 'MTN''s fee for a successful request to pay, from momo_fee()';
 COMMENT ON COLUMN @extschema@.momo_payments.requested_by IS 'the role that requested the payment (for row-level security)';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_at IS 'when MTN last called back about this payment';
 COMMENT ON COLUMN @extschema@.momo_payments.not_found_since IS 'since when MTN has answered 404 for it, if it does';
 COMMENT ON COLUMN @extschema@.momo_payments.send_refused IS 'MTN refused a resend: an earlier send may have arrived, so the worker asks about it instead of sending it again or failing it';
-COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer, an invoice or a payment';
-COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members (NULL for the others); they never change';
+COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''s API the payment is sent with (/v1_0 or /v2_0), the same for every resend; 2 only for a request to withdraw, a deposit or a refund, and always for a cash transfer, an invoice, a payment or a pre-approval';
+COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members, a pre-approval''s payer and validityTime (NULL for the others); they never change';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
+COMMENT ON COLUMN @extschema@.momo_payments.amount IS 'the amount, in currency; NULL for a pre-approval, which has none';
+COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval expires (its expirationDateTime), once MTN tells it; NULL for other operations';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
@@ -573,6 +584,44 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) IS
     'queue a collection payment to a service provider (MTN''s /v2_0/payment: a bill, air time) for customer_reference; sent by the momo worker when the transaction commits';
 
+CREATE FUNCTION @extschema@.momo_preapproval(
+    msisdn text,
+    currency text,
+    payer_message text DEFAULT NULL,
+    validity interval DEFAULT NULL,
+    external_id text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
+    callback_url text DEFAULT NULL)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'momo_preapproval'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_preapproval(text, text, text, interval, text, text, text) IS
+    'queue a pre-approval (MTN''s /v2_0/preapproval): the payer msisdn (or email or party code, id_type) is asked to let the merchant debit later, for validity; sent by the momo worker when the transaction commits';
+
+CREATE FUNCTION @extschema@.momo_approved_preapprovals(msisdn text, id_type text DEFAULT 'msisdn',
+    OUT preapproval_id text, OUT to_fri text, OUT from_fri text, OUT from_currency text,
+    OUT created_time text, OUT approved_time text, OUT expiry_time text, OUT status text,
+    OUT message text, OUT frequency text, OUT start_date text, OUT last_used_date text,
+    OUT offer text, OUT external_id text, OUT max_debit_amount text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_approved_preapprovals'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_approved_preapprovals(text, text) IS
+    'the pre-approvals the account holder msisdn (or email, id_type) approved for this merchant, asked of MTN now';
+
+CREATE FUNCTION @extschema@.momo_cancel_preapproval(preapproval_id uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'momo_cancel_preapproval'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.momo_cancel_preapproval(uuid) IS
+    'cancel an approved pre-approval the caller made (MTN''s DELETE /v1_0/preapproval/{id}), now: not undone by a rollback';
+
 CREATE FUNCTION @extschema@.momo_balance(product text DEFAULT 'collection',
                                         OUT available_balance numeric, OUT currency text)
 AS 'MODULE_PATHNAME', 'momo_balance'
@@ -912,6 +961,9 @@ REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text,
 REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_cancel_invoice(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_preapproval(text, text, text, interval, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_approved_preapprovals(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cancel_preapproval(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_balance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text, text) FROM PUBLIC;

@@ -18,6 +18,8 @@
 #include "postgres.h"
 #endif
 
+#include <math.h>
+
 #include "answers.h"
 #include "json.h"
 
@@ -110,6 +112,110 @@ excerpt(const char *body, size_t len)
 	return out;
 }
 
+/* Reads n digits at s as a number into *v; false if they are not n digits. */
+static bool
+read_digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return true;
+}
+
+/* Days from 1970-01-01 to the date y-m-d of the proleptic Gregorian calendar. */
+static long
+days_from_civil(int y, int m, int d)
+{
+	long		era;
+	int			yoe;
+	int			doy;
+	int			doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - (int) (era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * Reads a pre-approval's expirationDateTime into seconds since the epoch,
+ * or returns false.  MTN's definition calls it an integer "in
+ * YYYY-MM-DDTHH:mm:SS format": a string of that form is read (UTC unless it
+ * carries Z or an offset such as +02:00; fractions of a second are
+ * dropped), and so is a number (seconds since the epoch, or milliseconds
+ * when it is too large to be seconds).
+ */
+static bool
+parse_expiry(const char *v, bool is_string, double *out)
+{
+	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int			y,
+				mo,
+				d,
+				h,
+				mi,
+				s = 0;
+	int			off = 0;
+	const char *p;
+
+	if (!is_string)
+	{
+		char	   *end;
+		double		n = strtod(v, &end);
+
+		if (*end != '\0' || !(n > 0) || n > 1e15)
+			return false;
+		*out = floor(n > 1e11 ? n / 1000 : n);
+		return true;
+	}
+	if (strlen(v) < 16 || !read_digits(v, 4, &y) || v[4] != '-' || !read_digits(v + 5, 2, &mo) ||
+		v[7] != '-' || !read_digits(v + 8, 2, &d) || (v[10] != 'T' && v[10] != ' ') ||
+		!read_digits(v + 11, 2, &h) || v[13] != ':' || !read_digits(v + 14, 2, &mi))
+		return false;
+	p = v + 16;
+	if (*p == ':')
+	{
+		if (!read_digits(p + 1, 2, &s))
+			return false;
+		p += 3;
+		if (*p == '.')
+			for (p++; *p >= '0' && *p <= '9'; p++)
+				;
+	}
+	if (*p == 'Z')
+		p++;
+	else if (*p == '+' || *p == '-')
+	{
+		int			oh,
+					om;
+		int			sign = *p == '-' ? -1 : 1;
+
+		if (!read_digits(p + 1, 2, &oh))
+			return false;
+		p += 3;
+		if (*p == ':')
+			p++;
+		if (!read_digits(p, 2, &om))
+			return false;
+		p += 2;
+		if (oh > 23 || om > 59)
+			return false;
+		off = sign * (oh * 3600 + om * 60);
+	}
+	if (*p != '\0' || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+		(mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) ||
+		h > 23 || mi > 59 || s > 60)
+		return false;
+	*out = (double) days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + s - off;
+	return true;
+}
+
 /* Sets the verdict of a status answer (HTTP 200) from its body. */
 static void
 classify_status_body(const char *body, size_t len, MomoAnswer *a)
@@ -121,6 +227,7 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 		{.path = "financialTransactionId"},
 		{.path = "errorReason"},
 		{.path = "errorReason.code"},
+		{.path = "expirationDateTime"},
 	};
 	char	   *err = momo_json_extract(body, len, f, lengthof(f));
 	const char *status;
@@ -138,6 +245,9 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 		a->error = pstrdup("status answer without a status");
 		return;
 	}
+	/* A pre-approval's expiry; one that cannot be read is left out. */
+	if (f[6].value && !parse_expiry(f[6].value, f[6].is_string, &a->expires))
+		a->expires = -1;
 	if (strcmp(status, "SUCCESSFUL") == 0)
 	{
 		a->verdict = MOMO_SUCCESSFUL;
@@ -188,6 +298,7 @@ momo_answers_classify(MomoOp op, long status, const char *body, size_t len, Momo
 	a->given_back = false;
 	a->reason = NULL;
 	a->financial_transaction_id = NULL;
+	a->expires = -1;
 	a->error = NULL;
 	if (body == NULL)
 		len = 0;

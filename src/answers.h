@@ -40,6 +40,8 @@ typedef struct MomoAnswer
 	int			http_status;	/* 0 when no answer came */
 	char	   *reason;			/* MTN's reason or error code */
 	char	   *financial_transaction_id;
+	double		expires;		/* a pre-approval's expirationDateTime, seconds
+								 * since the epoch; < 0: none */
 	char	   *error;			/* for last_error; NULL for a clean answer */
 	bool		not_sent;		/* the request provably never reached MTN */
 	bool		given_back;		/* the worker only: MTN processed nothing of

@@ -24,7 +24,9 @@
 #include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "common/jsonapi.h"
 #include "utils/json.h"
+#include "utils/jsonfuncs.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -36,6 +38,8 @@
 #include "lifecycle.h"
 #include "momo.h"
 #include "owner.h"
+#include "protocol.h"
+#include "spi_util.h"
 #include "settings.h"
 #include "store.h"
 #include "validate.h"
@@ -46,6 +50,8 @@ PG_FUNCTION_INFO_V1(momo_account_holder_info);
 PG_FUNCTION_INFO_V1(momo_user_info_with_consent);
 PG_FUNCTION_INFO_V1(momo_delivery_notification);
 PG_FUNCTION_INFO_V1(momo_sandbox_provision);
+PG_FUNCTION_INFO_V1(momo_approved_preapprovals);
+PG_FUNCTION_INFO_V1(momo_cancel_preapproval);
 
 /* Logs a finished call in momo_events, in the schema of the called function. */
 static void
@@ -227,7 +233,7 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 	MomoJsonField f[] = {{.path = "result"}};
 	MomoProduct product;
 	MomoIdType	type;
-	char	   *id = momo_validate_account_holder(fcinfo, 2, active_id_types, "MTN's account holder check",
+	char	   *id = momo_validate_account_holder(fcinfo, 1, 2, active_id_types, "MTN's account holder check",
 												  &product, &type);
 
 	momo_require_preload();
@@ -269,7 +275,7 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 	bool		nulls[6];
 	MomoProduct product;
 	MomoIdType	type;
-	char	   *id = momo_validate_account_holder(fcinfo, 2, info_id_types,
+	char	   *id = momo_validate_account_holder(fcinfo, 1, 2, info_id_types,
 												  "MTN's basic user information",
 												  &product, &type);
 
@@ -766,6 +772,162 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	log_call(fcinfo, &cfg, ref, "delivery_notification", req, req->status == 200);
 	if (req->status != 200)
 		raise_call_failure(&cfg, "the delivery notification", req);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The id types of GetApprovedPreApprovals' path (msisdn, email, id, alias
+ * in MTN's definition): the two momo names account holders by.
+ */
+static const unsigned list_id_types[MOMO_N_PRODUCTS] = {
+	ID_BIT(MOMO_ID_MSISDN) | ID_BIT(MOMO_ID_EMAIL), 0, 0,
+};
+
+/* The members of MTN's PreApprovalDetails, in the order of the result's columns. */
+static const char *const preapproval_members[] = {
+	"preApprovalId", "toFri", "fromFri", "fromCurrency", "createdTime", "approvedTime",
+	"expiryTime", "status", "message", "frequency", "startDate", "lastUsedDate", "offer",
+	"externalId", "maxDebitAmount"
+};
+
+/*
+ * momo_approved_preapprovals(msisdn, id_type): the pre-approvals the
+ * account holder (an msisdn or an email) approved for this merchant, asked
+ * of MTN now (GET /collection/v1_0/preapprovals/{type}/{id}): a row per
+ * PreApprovalDetails, each member as MTN wrote it (text; NULL when absent).
+ */
+Datum
+momo_approved_preapprovals(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MomoConfig	cfg;
+	MomoHttpRequest *req;
+	MomoProduct product;
+	MomoIdType	type;
+	MomoActing	a;
+	char	   *id;
+	char	   *text;
+	JsonLexContext *lex;
+	StringInfoData sql;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			rc;
+
+	id = momo_validate_account_holder(fcinfo, -1, 1, list_id_types, "MTN's list of approved pre-approvals",
+									  &product, &type);
+	momo_require_preload();
+	momo_settings_require(&cfg, MOMO_COLLECTION);
+	charge_status_budget("the request for approved pre-approvals");
+	req = momo_api_call(momo_http_client(), &cfg, false,
+						psprintf("v1_0/preapprovals/%s/%s", momo_id_type_names[type],
+								 momo_protocol_path_segment(id)), NULL, NULL);
+	log_call(fcinfo, &cfg, NULL, "approved_preapprovals", req, req->status == 200);
+	if (req->status == 404)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("MTN knows no account holder with %s %s", momo_id_type_names[type], id)));
+	if (req->status != 200)
+		raise_call_failure(&cfg, "the request for approved pre-approvals", req);
+
+	/* MTN's answer: a JSON array of objects (empty when there are none). */
+	text = pg_any_to_server(req->response ? req->response : "", (int) req->response_len, PG_UTF8);
+	lex = makeJsonLexContextCstringLen(text, (int) strlen(text), GetDatabaseEncoding(), true);
+	if (req->response_len == 0 || pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("MTN's answer to the request for approved pre-approvals is unreadable"),
+				 errdetail("It is not JSON.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT pg_catalog.jsonb_typeof($1::pg_catalog.jsonb)");
+	for (size_t i = 0; i < lengthof(preapproval_members); i++)
+		appendStringInfo(&sql, ", e OPERATOR(pg_catalog.->>) %s", quote_literal_cstr(preapproval_members[i]));
+	appendStringInfoString(&sql, " FROM pg_catalog.jsonb_array_elements(CASE pg_catalog.jsonb_typeof($1::pg_catalog.jsonb)"
+						   " WHEN 'array' THEN $1::pg_catalog.jsonb ELSE '[]' END) AS e"
+						   " WHERE pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object'"
+						   " UNION ALL SELECT pg_catalog.jsonb_typeof($1::pg_catalog.jsonb)");
+	for (size_t i = 0; i < lengthof(preapproval_members); i++)
+		appendStringInfoString(&sql, ", NULL");
+	appendStringInfoString(&sql, " WHERE pg_catalog.jsonb_typeof($1::pg_catalog.jsonb) OPERATOR(pg_catalog.<>) 'array'");
+	args[0] = CStringGetTextDatum(text);
+	momo_owner_enter(fcinfo, &a);
+	rc = SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 0);
+	momo_spi_check(rc, SPI_OK_SELECT, "reading MTN's approved pre-approvals");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		Datum		values[lengthof(preapproval_members)];
+		bool		nulls[lengthof(preapproval_members)];
+		char	   *kind = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+
+		if (kind == NULL || strcmp(kind, "array") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("MTN's answer to the request for approved pre-approvals is not a list"),
+					 errdetail("It is a JSON %s.", kind ? kind : "null")));
+		for (size_t i = 0; i < lengthof(preapproval_members); i++)
+		{
+			char	   *v = SPI_getvalue(tup, SPI_tuptable->tupdesc, (int) i + 2);
+
+			nulls[i] = (v == NULL);
+			values[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	momo_owner_leave(&a);
+	return (Datum) 0;
+}
+
+/*
+ * momo_cancel_preapproval(preapproval_id): cancels, now, an approved
+ * pre-approval the caller made and may see (its reference id: momo's
+ * pre-approvals are MTN's with the X-Reference-Id momo gave them), with
+ * MTN's DELETE /collection/v1_0/preapproval/{preapprovalid}.  Not undone
+ * by a rollback; the row stays as it is (final rows never change), the
+ * event log says what was done.
+ */
+Datum
+momo_cancel_preapproval(PG_FUNCTION_ARGS)
+{
+	char	   *ref;
+	MomoActing	a;
+	MomoConfig	cfg;
+	MomoPayment p;
+	MomoHttpRequest *req;
+	bool		found;
+
+	momo_validate_require_arg(fcinfo, 0, "preapproval_id");
+	ref = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+	momo_require_preload();
+	momo_settings_require(&cfg, MOMO_COLLECTION);
+
+	momo_owner_enter(fcinfo, &a);
+	/* A caller who may not see the pre-approval learns nothing about it. */
+	found = momo_store_caller_sees(a.schema, a.caller, ref) && momo_store_fetch(a.schema, ref, &p) &&
+		p.terms.operation == MOMO_PREAPPROVAL;
+	momo_owner_leave(&a);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no pre-approval has preapproval_id %s", ref),
+				 errhint("A pre-approval's id is the reference id momo_preapproval returned."),
+				 momo_validate_column("preapproval_id")));
+	if (p.status != MOMO_STATUS_SUCCESSFUL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pre-approval %s is %s, not approved", ref, momo_status_names[p.status]),
+				 errhint("MTN cancels approved pre-approvals only; wait for it with momo_await.")));
+	req = momo_api_call_method(momo_http_client(), &cfg, "DELETE", psprintf("v1_0/preapproval/%s", ref),
+							   NULL, NULL);
+	log_call(fcinfo, &cfg, ref, "cancel_preapproval", req, req->status == 200);
+	if (req->status == 404)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("MTN has no approved pre-approval %s", ref),
+				 errhint("It may have been cancelled or have expired already: see momo_approved_preapprovals.")));
+	if (req->status != 200)
+		raise_call_failure(&cfg, "the cancellation of the pre-approval", req);
 	PG_RETURN_VOID();
 }
 

@@ -3,10 +3,11 @@
  * functions.c
  *	  The SQL-callable functions of payments: momo_request_to_pay,
  *	  momo_transfer, momo_deposit, momo_remittance_transfer, momo_refund,
- *	  momo_request_to_withdraw, momo_cash_transfer, momo_create_invoice and
- *	  momo_create_payment queue a payment (sent by the worker after commit),
- *	  momo_payment_status asks MTN now, momo_cancel_invoice asks MTN to
- *	  cancel an invoice, and momo_await sleeps until a payment is final.
+ *	  momo_request_to_withdraw, momo_cash_transfer, momo_create_invoice,
+ *	  momo_create_payment and momo_preapproval queue a payment (sent by the
+ *	  worker after commit), momo_payment_status asks MTN now,
+ *	  momo_cancel_invoice asks MTN to cancel an invoice, and momo_await
+ *	  sleeps until a payment is final.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,6 +52,7 @@ PG_FUNCTION_INFO_V1(momo_cash_transfer);
 PG_FUNCTION_INFO_V1(momo_create_invoice);
 PG_FUNCTION_INFO_V1(momo_create_payment);
 PG_FUNCTION_INFO_V1(momo_cancel_invoice);
+PG_FUNCTION_INFO_V1(momo_preapproval);
 PG_FUNCTION_INFO_V1(momo_payment_status);
 PG_FUNCTION_INFO_V1(momo_await);
 
@@ -245,6 +247,26 @@ momo_create_payment(PG_FUNCTION_ARGS)
 	momo_settings_require(&cfg, MOMO_COLLECTION);
 	momo_validate_create_payment(fcinfo, &cfg, &terms);
 	terms.operation = MOMO_PAYMENT;
+	return queue_payment(fcinfo, &terms);
+}
+
+/*
+ * momo_preapproval(msisdn, currency, payer_message, validity, external_id,
+ * id_type, callback_url): a pre-approval the payer (an msisdn, email or
+ * party code) is asked for, POSTed to MTN's /v2_0/preapproval (it has no
+ * version 1) and followed at /v2_0/preapproval/{referenceId} like a
+ * payment; it has no amount.
+ */
+Datum
+momo_preapproval(PG_FUNCTION_ARGS)
+{
+	MomoConfig	cfg;
+	MomoPaymentTerms terms;
+
+	momo_require_preload();
+	momo_settings_require(&cfg, MOMO_COLLECTION);
+	momo_validate_preapproval(fcinfo, &cfg, &terms);
+	terms.operation = MOMO_PREAPPROVAL;
 	return queue_payment(fcinfo, &terms);
 }
 

@@ -25,7 +25,9 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "json.h"
 #include "lifecycle.h"
+#include "protocol.h"
 #include "settings.h"
 #include "validate.h"
 
@@ -53,13 +55,55 @@ static const char *const body_members[] = {
 };
 
 /*
+ * Returns true if a pre-approval's extra terms d (jsonb) are its payer and
+ * validityTime only, as momo_preapproval writes them: {"payer":
+ * {"partyIdType": MSISDN, EMAIL or PARTY_CODE, "partyId": the row's
+ * msisdn}} and, if given, "validityTime", a positive whole number.  (Its
+ * body's other members, payerCurrency and payerMessage, come from the
+ * row's columns: a payer other than the row's, or a member written twice,
+ * would send what the table does not show.)
+ */
+static bool
+preapproval_terms_ok(Datum d, const char *msisdn)
+{
+	Jsonb	   *jb = DatumGetJsonbP(d);
+	bool		has_validity;
+	char	   *text;
+	MomoJsonField f[] = {{.path = "payer.partyIdType"}, {.path = "payer.partyId"}, {.path = "validityTime"}};
+	Jsonb	   *payer;
+
+	if (!JB_ROOT_IS_OBJECT(jb) || msisdn == NULL ||
+		!DatumGetBool(DirectFunctionCall2(jsonb_exists, d, CStringGetTextDatum("payer"))))
+		return false;
+	has_validity = DatumGetBool(DirectFunctionCall2(jsonb_exists, d, CStringGetTextDatum("validityTime")));
+	if (JB_ROOT_COUNT(jb) != (has_validity ? 2 : 1))
+		return false;
+	payer = DatumGetJsonbP(DirectFunctionCall2(jsonb_object_field, d, CStringGetTextDatum("payer")));
+	if (!JB_ROOT_IS_OBJECT(payer) || JB_ROOT_COUNT(payer) != 2)
+		return false;
+	text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	if (momo_json_extract(text, strlen(text), f, lengthof(f)) != NULL ||
+		f[0].value == NULL || !f[0].is_string || f[1].value == NULL || !f[1].is_string ||
+		(strcmp(f[0].value, "MSISDN") != 0 && strcmp(f[0].value, "EMAIL") != 0 &&
+		 strcmp(f[0].value, "PARTY_CODE") != 0) ||
+		strcmp(f[1].value, msisdn) != 0)
+		return false;
+	if (has_validity &&
+		(f[2].value == NULL || f[2].is_string || f[2].value[0] == '-' || f[2].value[0] == '0' ||
+		 strspn(f[2].value, "0123456789") != strlen(f[2].value) || strlen(f[2].value) > 10))
+		return false;
+	return true;
+}
+
+/*
  * Returns true if the extra terms of a new row (a schema of 1.0 has none)
  * are absent, or an object that repeats none of the body's own members.
  * An invoice's body names its payer intendedPayer: its payee (the
- * invoice's payee_msisdn) is one of its extra terms.
+ * invoice's payee_msisdn) is one of its extra terms.  A pre-approval's are
+ * checked by preapproval_terms_ok.
  */
 static bool
-extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation)
+extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation, const char *msisdn)
 {
 	bool		invoice = operation != NULL && strcmp(operation, "invoice") == 0;
 	int			attnum = SPI_fnumber(desc, "extra_terms");
@@ -71,6 +115,8 @@ extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation)
 	d = heap_getattr(tup, attnum, desc, &isnull);
 	if (isnull)
 		return true;
+	if (operation != NULL && strcmp(operation, momo_operation_names[MOMO_PREAPPROVAL]) == 0)
+		return preapproval_terms_ok(d, msisdn);
 	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(d)))
 		return false;
 	for (size_t i = 0; i < lengthof(body_members); i++)
@@ -221,14 +267,20 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		 * A payment to a service provider (operation payment) keeps its
 		 * customer reference, which need not be a phone number, in msisdn.
 		 */
+		/*
+		 * ... and a pre-approval's payer may be an email or a party code too
+		 * (its type is in extra_terms).
+		 */
 		if (currency == NULL || !chars_between(currency, 'A', 'Z', 3, 3) || msisdn == NULL ||
 			(operation != NULL && strcmp(operation, "payment") == 0 ?
 			 !reference_ok(msisdn) :
+			 operation != NULL && strcmp(operation, momo_operation_names[MOMO_PREAPPROVAL]) == 0 ?
+			 (msisdn[0] == '\0' || strlen(msisdn) > 254 || strpbrk(msisdn, " \t\r\n\"/\\") != NULL) :
 			 (!chars_between(msisdn, '0', '9', 8, 15) || msisdn[0] == '0')) ||
 			!message_ok(column_text(new, desc, "payer_message")) ||
 			!message_ok(column_text(new, desc, "payee_note")) ||
 			(external_id != NULL && external_id[0] == '\0') ||
-			!extra_terms_ok(new, desc, operation) || !terms_convert_to_utf8(new, desc))
+			!extra_terms_ok(new, desc, operation, msisdn) || !terms_convert_to_utf8(new, desc))
 			refuse(ERRCODE_CHECK_VIOLATION,
 				   "Request payments with momo_request_to_pay, which explains what is wrong.",
 				   psprintf("payment %s has malformed terms", column_text(new, desc, "reference_id")));

@@ -230,6 +230,10 @@ momo_lifecycle_decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool
 	}
 	c->reason = reason;
 	c->ftid = ftid;
+	/* The expiry MTN tells of a pre-approval, with its status. */
+	c->expires = (p->terms.operation == MOMO_PREAPPROVAL &&
+				  (c->status == MOMO_STATUS_PENDING || c->status == MOMO_STATUS_SUCCESSFUL) &&
+				  (a->verdict == MOMO_PENDING || a->verdict == MOMO_SUCCESSFUL)) ? a->expires : -1;
 	c->error = error;
 	c->http_status = a->http_status;
 	c->event_operation = (op == MOMO_OP_CREATE) ? momo_operation_names[p->terms.operation] : "status";

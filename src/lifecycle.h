@@ -56,6 +56,8 @@ typedef struct MomoRowChange
 	MomoStatus	status;		/* its status after the answer */
 	const char *reason;		/* for momo_payments.reason, or NULL */
 	const char *ftid;		/* financial transaction id, or NULL */
+	double		expires;		/* a pre-approval's expiry, seconds since the
+								 * epoch; < 0: none (expires_at kept) */
 	int			http_status;	/* 0 when no answer came */
 	const char *error;		/* for last_error, or NULL */
 	double		delay_ms;		/* < 0: keep next_check_at */

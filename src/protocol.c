@@ -26,7 +26,8 @@
 const char *const momo_operation_names[MOMO_N_OPERATIONS] = {
 	"request_to_pay", "transfer", "deposit", "refund", "transfer", "request_to_withdraw",
 	"cash_transfer",
-	"invoice", "payment"
+	"invoice", "payment",
+	"preapproval",
 };
 
 /*
@@ -41,8 +42,9 @@ static const char *const operation_paths[MOMO_N_OPERATIONS] = {
 	"remittance/v1_0/transfer",
 	"collection/v1_0/requesttowithdraw",
 	"remittance/v2_0/cashtransfer",	/* MTN has no version 1 of it */
-	"collection/v2_0/invoice",	/* nor of these two */
+	"collection/v2_0/invoice",	/* nor of these three */
 	"collection/v2_0/payment",
+	"collection/v2_0/preapproval",
 };
 
 /*
@@ -58,6 +60,7 @@ static const char *const operation_paths_v2[MOMO_N_OPERATIONS] = {
 	[MOMO_CASH_TRANSFER] = "remittance/v2_0/cashtransfer",
 	[MOMO_INVOICE] = "collection/v2_0/invoice",
 	[MOMO_PAYMENT] = "collection/v2_0/payment",
+	[MOMO_PREAPPROVAL] = "collection/v2_0/preapproval",
 };
 
 /* Returns the product an operation belongs to. */
@@ -70,6 +73,7 @@ momo_protocol_operation_product(MomoOperation op)
 		case MOMO_REQUEST_TO_WITHDRAW:
 		case MOMO_INVOICE:
 		case MOMO_PAYMENT:
+		case MOMO_PREAPPROVAL:
 			return MOMO_COLLECTION;
 		case MOMO_REMITTANCE_TRANSFER:
 		case MOMO_CASH_TRANSFER:
@@ -230,18 +234,46 @@ append_extra_terms(StringInfo buf, const MomoPaymentTerms *p)
 }
 
 /*
+ * Builds the JSON body of a pre-approval (MTN's PreApproval): the payer's
+ * currency and message, then the payer and validityTime as the row keeps
+ * them in extra_terms.  It has no amount, externalId nor payeeNote.
+ */
+static char *
+preapproval_body(const MomoPaymentTerms *p)
+{
+	StringInfoData buf;
+
+	if (p->extra_terms == NULL)
+		elog(ERROR, "pre-approval %s has no payer", p->reference_id);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"payerCurrency\":");
+	append_json_string(&buf, p->currency);
+	if (p->payer_message && p->payer_message[0])
+	{
+		appendStringInfoString(&buf, ",\"payerMessage\":");
+		append_json_string(&buf, p->payer_message);
+	}
+	append_extra_terms(&buf, p);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
  * Builds the JSON body of a payment: the payer of a request to pay or to
  * withdraw, the payee of the others, the refunded reference id of a refund,
  * the further members of a cash transfer, an invoice or a payment.  Empty
  * optional fields are omitted.  An invoice's payer is its intendedPayer; a
  * payment (MTN's CreatePayments) has its own shape: externalTransactionId,
- * money {amount, currency} and the customer reference (kept in msisdn).
+ * money {amount, currency} and the customer reference (kept in msisdn); a
+ * pre-approval too (see preapproval_body).
  */
 char *
 momo_protocol_payment_body(const MomoPaymentTerms *p)
 {
 	StringInfoData buf;
 
+	if (p->operation == MOMO_PREAPPROVAL)
+		return preapproval_body(p);
 	initStringInfo(&buf);
 	if (p->operation == MOMO_PAYMENT)
 	{

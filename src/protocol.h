@@ -25,6 +25,8 @@ typedef enum MomoOperation
 	MOMO_INVOICE,				/* collection: invoice to the payer msisdn (v2 only) */
 	MOMO_PAYMENT,				/* collection: payment to a service provider
 								 * for the customer reference msisdn (v2 only) */
+	MOMO_PREAPPROVAL,			/* collection: pre-approval by the payer msisdn
+								 * (v2 only; no amount) */
 	MOMO_N_OPERATIONS
 } MomoOperation;
 
@@ -56,7 +58,7 @@ typedef struct MomoPaymentTerms
 	MomoOperation operation;
 	char	   *refund_of;		/* reference id refunded, for MOMO_REFUND */
 	char	   *reference_id;
-	char	   *amount;
+	char	   *amount;			/* NULL for a pre-approval */
 	char	   *currency;
 	char	   *msisdn;
 	char	   *external_id;
@@ -65,7 +67,7 @@ typedef struct MomoPaymentTerms
 	int			api_version;	/* 1 or 2: /v1_0 or /v2_0 of the creating POST */
 	char	   *extra_terms;	/* the further members of the body, as jsonb's text
 								 * of an object (a cash transfer's, an invoice's,
-								 * a payment's); NULL: none */
+								 * a payment's, a pre-approval's); NULL: none */
 	char	   *callback_url;	/* the payment's own callback URL; NULL:
 								 * momo.callback_url */
 } MomoPaymentTerms;

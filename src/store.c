@@ -65,7 +65,7 @@
 	"(status = 'pending' OR (status = 'queued' AND (send_refused OR attempts > 0)))"
 
 /* Arguments (arrays) of the statement that records answers. */
-#define RECORD_ARGS 17
+#define RECORD_ARGS 18
 
 /*
  * Statements run for every payment, prepared once per schema and kept for
@@ -170,7 +170,8 @@ prepare_plans(const char *schema)
 	Oid			claim_types[5] = {INT4OID, INT4OID, TEXTARRAYOID, UUIDARRAYOID, INT4OID};
 	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID};
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+	FLOAT8ARRAYOID};
 	const char *claim =
 		"SELECT NULL, " PAYMENT_COLUMNS ", %s FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
@@ -242,10 +243,10 @@ prepare_plans(const char *schema)
 											   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
 											   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
 											   "  pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15),"
-											   "  pg_catalog.unnest($16), pg_catalog.unnest($17))"
+											   "  pg_catalog.unnest($16), pg_catalog.unnest($17), pg_catalog.unnest($18))"
 											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks,"
 											   "       sends, failed, product, event_operation, outcome, latency_ms, not_found,"
-											   "       keep, send_refused)),"
+											   "       keep, send_refused, expires)),"
 											   " ev AS ("
 											   "  INSERT INTO %s.momo_events (reference_id, product, operation, http_status,"
 											   "                              outcome, reason, latency_ms, error)"
@@ -256,6 +257,7 @@ prepare_plans(const char *schema)
 											   " reason = CASE WHEN v.status = " MOMO_SQL(MOMO_STATUS_SUCCESSFUL_NAME) " THEN NULL"
 											   "   ELSE COALESCE(v.reason, p.reason) END,"
 											   " financial_transaction_id = COALESCE(v.ftid, p.financial_transaction_id),"
+											   "%s"
 											   " fee = CASE WHEN v.status = " MOMO_SQL(MOMO_STATUS_SUCCESSFUL_NAME) " AND p.operation = %s"
 											   "   THEN %s.momo_fee_lookup(p.amount, p.currency) ELSE p.fee END,"
 											   " last_http_status = v.http_status,"
@@ -275,6 +277,10 @@ prepare_plans(const char *schema)
 											   " WHERE p.reference_id = v.reference_id::uuid AND p.completed_at IS NULL"
 											   " RETURNING v.status IN " MOMO_SQL_FINAL_STATUSES,
 											   schema, schema,
+		/* a schema of 1.0 has no expires_at (nor pre-approvals) */
+											   plans.has_api_version ?
+											   " expires_at = CASE WHEN v.expires >= 0::float8"
+											   "   THEN pg_catalog.to_timestamp(v.expires) ELSE p.expires_at END," : "",
 											   quote_literal_cstr(momo_operation_names[MOMO_REQUEST_TO_PAY]), schema),
 									  RECORD_ARGS, batch_types, CURSOR_OPT_GENERIC_PLAN);
 	{
@@ -456,7 +462,8 @@ momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
 						 p->terms.api_version, t->api_version);
 	if (!same_text(t->extra_terms, p->terms.extra_terms))
 		appendStringInfo(&d, "%s%s %s, not %s", d.len ? "; " : "",
-						 t->operation == MOMO_CASH_TRANSFER ? "the originating details" : "the further terms",
+						 t->operation == MOMO_CASH_TRANSFER ? "the originating details" :
+						 t->operation == MOMO_PREAPPROVAL ? "the payer and validity" : "the further terms",
 						 p->terms.extra_terms ? p->terms.extra_terms : "none",
 						 t->extra_terms ? t->extra_terms : "none");
 	if (!same_text(t->callback_url, p->terms.callback_url))
@@ -797,6 +804,7 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	char	  **operations = palloc(sizeof(char *) * n);
 	char	  **outcomes = palloc(sizeof(char *) * n);
 	Datum	   *latencies = palloc(sizeof(Datum) * n);
+	Datum	   *expires = palloc(sizeof(Datum) * n);
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 	Datum		values[RECORD_ARGS];
@@ -826,6 +834,7 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 		operations[i] = (char *) c.event_operation;
 		outcomes[i] = (char *) c.outcome;
 		latencies[i] = Float8GetDatum(recs[i].answer->elapsed * 1000.0);
+		expires[i] = Float8GetDatum(c.expires);
 	}
 	prepare_plans(schema);
 	values[0] = text_array(refs, n);
@@ -848,6 +857,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	values[14] = PointerGetDatum(construct_array(not_found, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[15] = PointerGetDatum(construct_array(keep, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[16] = PointerGetDatum(construct_array(send_refused, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	values[17] = PointerGetDatum(construct_array(expires, n, FLOAT8OID, 8,
+												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)

@@ -53,6 +53,10 @@ typedef struct Problems
 	int			n;
 } Problems;
 
+static int	check_id_type(Problems *ps, FunctionCallInfo fcinfo, int argno, unsigned allowed,
+						  const char *what);
+static char *check_holder_id(Problems *ps, const char *column, char *id, int type);
+
 /* Currencies whose amounts have no minor unit (ISO 4217). */
 static const char *const whole_currencies[] = {
 	"RWF", "UGX", "XAF", "XOF", "GNF", "BIF", "KMF", "DJF", "JPY", "KRW", "VND", "CLP", "PYG", "ISK",
@@ -953,6 +957,70 @@ momo_validate_create_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, Mom
 }
 
 
+/* The longest validity of a pre-approval momo sends: MTN's validityTime is an integer. */
+#define MAX_VALIDITY_SECONDS 2147483647.0
+
+/*
+ * Checks the arguments of momo_preapproval (msisdn, currency,
+ * payer_message, validity, external_id, id_type, callback_url) and fills in terms
+ * (version 2, no amount): the payer's id in msisdn, and the payer as MTN's
+ * Party with validityTime (whole seconds; left out when validity is NULL)
+ * as the text of a jsonb object in extra_terms, which the row keeps and
+ * every resend sends; or raises one ERROR describing every problem.
+ */
+void
+momo_validate_preapproval(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+{
+	Problems	ps;
+	Problems	tp;
+	StringInfoData obj;
+	int			type;
+	double		seconds = -1;
+
+	ps.n = tp.n = 0;
+	memset(terms, 0, sizeof(*terms));
+	terms->api_version = 2;
+	/* MTN's Party takes all three types; the id's problems come first. */
+	type = check_id_type(&tp, fcinfo, 5, (1u << MOMO_N_ID_TYPES) - 1, "a pre-approval");
+	terms->msisdn = check_holder_id(&ps, "msisdn", text_arg(fcinfo, 0), type);
+	terms->currency = check_currency(&ps, text_arg(fcinfo, 1), cfg);
+	terms->payer_message = check_text(&ps, "payer_message", text_arg(fcinfo, 2), MAX_MESSAGE_CHARS, true);
+	if (!PG_ARGISNULL(3))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(3);
+
+		seconds = DatumGetFloat8(DirectFunctionCall2(interval_part, CStringGetTextDatum("epoch"),
+													 IntervalPGetDatum(iv)));
+		if (!(seconds >= 1) || seconds > MAX_VALIDITY_SECONDS || seconds != floor(seconds))
+		{
+			add_problem(&ps, "validity", ERRCODE_INVALID_PARAMETER_VALUE,
+						psprintf("validity must be a whole number of seconds from 1 second to %.0f, not %s",
+								 MAX_VALIDITY_SECONDS,
+								 DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)))),
+						"How long the pre-approval holds once the payer approved it, such as interval '30 days'; NULL leaves it to MTN.");
+			seconds = -1;
+		}
+	}
+	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 4), MAX_EXTERNAL_ID_CHARS, false);
+	for (int i = 0; i < tp.n; i++)
+		add_problem(&ps, tp.items[i].column, tp.items[i].sqlstate, tp.items[i].message, tp.items[i].hint);
+	terms->callback_url = check_callback_url(&ps, fcinfo, 6, cfg);
+	raise_problems(&ps);
+
+	initStringInfo(&obj);
+	appendStringInfoString(&obj, "{\"payer\":{\"partyIdType\":");
+	escape_json(&obj, momo_party_id_types[type]);
+	appendStringInfoString(&obj, ",\"partyId\":");
+	escape_json(&obj, terms->msisdn);
+	appendStringInfoChar(&obj, '}');
+	if (seconds > 0)
+		appendStringInfo(&obj, ",\"validityTime\":%.0f", seconds);
+	appendStringInfoChar(&obj, '}');
+	/* As jsonb writes it: the text the row keeps, compared by idempotency. */
+	terms->extra_terms = DatumGetCString(DirectFunctionCall1(jsonb_out,
+															 DirectFunctionCall1(jsonb_in, CStringGetDatum(obj.data))));
+}
+
 /*
  * Checks the arguments of momo_refund after the reference id (amount, which
  * may be NULL, external_id, payer_message, payee_note, version,
@@ -1222,14 +1290,15 @@ check_holder_id(Problems *ps, const char *column, char *id, int type)
 
 /*
  * Checks the arguments of an account holder question (msisdn at 0, product
- * at 1, id_type at idtype_argno, which a schema of 1.0 has not: msisdn),
- * for the id types allowed (a bit per MomoIdType; product_allowed, when
- * not NULL, gives them per product): returns the id as MTN wants it, its
- * type and the product.
+ * at product_argno, or none and collection when it is negative, id_type at
+ * idtype_argno, which a schema of 1.0 has not: msisdn), for the id types
+ * allowed (a bit per MomoIdType, per product): returns the id as MTN wants
+ * it, its type and the product.
  */
 char *
-momo_validate_account_holder(FunctionCallInfo fcinfo, int idtype_argno, const unsigned *product_allowed,
-							 const char *what, MomoProduct *product, MomoIdType *type)
+momo_validate_account_holder(FunctionCallInfo fcinfo, int product_argno, int idtype_argno,
+							 const unsigned *product_allowed, const char *what,
+							 MomoProduct *product, MomoIdType *type)
 {
 	Problems	ps;
 	Problems	pp;
@@ -1240,10 +1309,10 @@ momo_validate_account_holder(FunctionCallInfo fcinfo, int idtype_argno, const un
 
 	/* The type decides how the id is checked; problems in argument order. */
 	pp.n = tp.n = ps.n = 0;
-	p = check_product(&pp, fcinfo, 1);
+	p = product_argno >= 0 ? check_product(&pp, fcinfo, product_argno) : MOMO_COLLECTION;
 	t = check_id_type(&tp, fcinfo, idtype_argno,
 					  p >= 0 ? product_allowed[p] : (1u << MOMO_N_ID_TYPES) - 1,
-					  p >= 0 ? psprintf("%s of %s", what, momo_product_names[p]) : what);
+					  p >= 0 && product_argno >= 0 ? psprintf("%s of %s", what, momo_product_names[p]) : what);
 	id = check_holder_id(&ps, "msisdn", text_arg(fcinfo, 0), t);
 	for (int i = 0; i < pp.n; i++)
 		add_problem(&ps, pp.items[i].column, pp.items[i].sqlstate, pp.items[i].message, pp.items[i].hint);

@@ -30,12 +30,14 @@ extern void momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg
 								  MomoPaymentTerms *terms);
 extern void momo_validate_create_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 										 MomoPaymentTerms *terms);
+extern void momo_validate_preapproval(FunctionCallInfo fcinfo, const MomoConfig *cfg,
+									  MomoPaymentTerms *terms);
 extern void momo_validate_refund(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 								 const char *currency, MomoPaymentTerms *terms);
 extern char *momo_validate_message(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *momo_validate_currency(FunctionCallInfo fcinfo, int argno, const MomoConfig *cfg);
 extern char *momo_validate_language(FunctionCallInfo fcinfo, int argno);
-extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, int idtype_argno,
+extern char *momo_validate_account_holder(FunctionCallInfo fcinfo, int product_argno, int idtype_argno,
 										  const unsigned *product_allowed, const char *what,
 										  MomoProduct *product, MomoIdType *type);
 extern char *momo_validate_consent(FunctionCallInfo fcinfo, char **scope, MomoProduct *product,

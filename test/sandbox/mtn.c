@@ -425,7 +425,8 @@ struct rtp {
     const char *payer_message, *payee_note;
     char ref_to_refund[37];     /* refunds: lowercase referenceIdToRefund */
     struct sbuf extra;          /* cash transfers, invoices: further members as ,"k":v */
-    int64_t validity_s;         /* invoices: validityDuration (0 = not given) */
+    int64_t validity_s;         /* invoices: validityDuration, pre-approvals:
+                                   validityTime (0 = not given) */
 };
 
 enum rtp_verdict { RTP_OK, RTP_BAD, RTP_EMPTY_MESSAGE, RTP_CURRENCY };
@@ -588,8 +589,48 @@ static enum rtp_verdict validate_payment_body(const struct json *d, const struct
     return RTP_OK;
 }
 
+/* Validate a pre-approval's body (MTN's PreApproval: payer, payerCurrency, payerMessage,
+   validityTime, nothing else); it has no amount. */
+static enum rtp_verdict validate_preapproval(const struct json *d, const struct jnode *root,
+                                             struct rtp *o)
+{
+    const struct jnode *payer = json_member(d, root, "payer");
+    const struct jnode *currency = json_member(d, root, "payerCurrency");
+    const struct jnode *validity = json_member(d, root, "validityTime");
+    const struct jnode *pm;
+    for (const struct jnode *m = json_child(d, root); m; m = json_next(d, m))
+        if (strcmp(m->key, "payer") != 0 && strcmp(m->key, "payerCurrency") != 0 &&
+            strcmp(m->key, "payerMessage") != 0 && strcmp(m->key, "validityTime") != 0)
+            return RTP_BAD;
+    if (!payer || payer->type != J_OBJECT || check_party(d, payer, &o->party_type, &o->party_id) != 0)
+        return RTP_BAD;
+    if (!currency || currency->type != J_STRING || opt_string(d, root, "payerMessage", &pm) ||
+        check_note(pm))
+        return RTP_BAD;
+    o->validity_s = 0;
+    if (validity && validity->type != J_NULL) {
+        char *end;
+        if (validity->type != J_NUMBER)
+            return RTP_BAD;
+        o->validity_s = strtoll(validity->str, &end, 10);
+        if (*end || o->validity_s <= 0)
+            return RTP_BAD;
+    }
+    o->amount = "0";
+    o->currency = currency->str;
+    o->external_id = NULL;
+    o->payer_message = pm ? pm->str : NULL;
+    o->payee_note = NULL;
+    if (pm && pm->len == 0)
+        return RTP_EMPTY_MESSAGE;
+    if (strcmp(o->currency, "EUR") != 0)
+        return RTP_CURRENCY;
+    return RTP_OK;
+}
+
 /* Validate a creating body (request to pay or to withdraw, transfer, deposit, refund, cash transfer,
-   invoice, payment) the way the live API does. o->extra must be initialised by the caller. */
+   invoice, payment, pre-approval) the way the live API does. o->extra must be initialised by the
+   caller. */
 static enum rtp_verdict validate_body(const struct json *d, int op, struct rtp *o)
 {
     const struct jnode *root = json_root(d);
@@ -597,6 +638,8 @@ static enum rtp_verdict validate_body(const struct json *d, int op, struct rtp *
         return RTP_BAD;
     if (op == OP_PAYMENT)
         return validate_payment_body(d, root, o);
+    if (op == OP_PREAPPROVAL)
+        return validate_preapproval(d, root, o);
     const struct jnode *amount = json_member(d, root, "amount");
     const struct jnode *currency = json_member(d, root, "currency");
     const struct jnode *party = json_member(d, root, op == OP_INVOICE ? "intendedPayer" :
@@ -769,6 +812,64 @@ static void invoice_status_json(struct sbuf *b, const struct payment *p, const c
         reason_json(b, "errorReason", reason, reason_object);
 }
 
+/* Wall-clock seconds since the epoch at which a pre-approval expires (approved, then
+   validityTime), or -1 when it does not (no validityTime). */
+static int64_t preapproval_expiry(const struct payment *p)
+{
+    if (p->validity_s <= 0)
+        return -1;
+    int64_t approved_us = p->accepted_us + (p->pending_until_ms - p->accepted_ms) * 1000;
+    return approved_us / 1000000 + p->validity_s;
+}
+
+/* Append a wall-clock time (seconds since the epoch) as MTN's "YYYY-MM-DDTHH:mm:SS" (UTC). */
+static void sb_time(struct sbuf *b, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+    if (!gmtime_r(&tt, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(buf, sizeof(buf), "1970-01-01T00:00:00");
+    sb_jstrz(b, buf);
+}
+
+/* Append the status answer of a pre-approval (MTN's PreApprovalResult): its payer, currency,
+   message, status, expirationDateTime once approved, reason when failed. */
+static void preapproval_status_json(struct sbuf *b, const struct payment *p, const char *status,
+                                    const char *reason, int reason_object)
+{
+    sb_str(b, "{\"payer\":{\"partyIdType\":");
+    sb_jstrz(b, p->party_type);
+    sb_str(b, ",\"partyId\":");
+    sb_jstrz(b, p->party_id);
+    sb_str(b, "},\"payerCurrency\":");
+    sb_jstrz(b, p->currency);
+    if (p->payer_message) {
+        sb_str(b, ",\"payerMessage\":");
+        sb_jstrz(b, p->payer_message);
+    }
+    sb_str(b, ",\"status\":");
+    sb_jstrz(b, status);
+    int64_t exp = preapproval_expiry(p);
+    if (strcmp(status, "SUCCESSFUL") == 0 && exp >= 0) {
+        sb_str(b, ",\"expirationDateTime\":");
+        sb_time(b, exp);
+    }
+    if (reason) {
+        sb_str(b, ",\"reason\":");
+        if (reason_object) {
+            sb_str(b, "{\"code\":");
+            sb_jstrz(b, reason);
+            sb_str(b, ",\"message\":");
+            sb_jstrz(b, reason_message(reason));
+            sb_str(b, "}");
+        } else {
+            sb_jstrz(b, reason);
+        }
+    }
+    sb_str(b, "}");
+}
+
 /* Append the status answer of a payment (see sandbox.h). */
 void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int reason_object,
                      size_t padding, int final)
@@ -780,6 +881,10 @@ void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int r
         status = outcome_at(p, fin > now ? fin : now, &reason);
     } else {
         status = payment_status_now(p, now, &reason);
+    }
+    if (p->op == OP_PREAPPROVAL) {
+        preapproval_status_json(b, p, status, reason, reason_object);
+        return;
     }
     sb_str(b, "{");
     if (padding) {
@@ -959,6 +1064,7 @@ static void count_post(int op)
     case OP_REQUESTTOWITHDRAW: STAT_INC(withdraw_posts); break;
     case OP_INVOICE: STAT_INC(invoice_posts); break;
     case OP_PAYMENT: STAT_INC(payment_posts); break;
+    case OP_PREAPPROVAL: break;
     default: STAT_INC(cashtransfer_posts); break;
     }
 }
@@ -1484,6 +1590,104 @@ static void handle_userinfo(struct req *r, int prod, const char *type, size_t tl
     reply_json(r, 200, body);
 }
 
+/* 1 if pre-approval p is approved and in force at now (monotonic) and wall (seconds). */
+static int preapproval_in_force(const struct payment *p, int64_t now, int64_t wall)
+{
+    const char *reason;
+    int64_t exp = preapproval_expiry(p);
+    return p->op == OP_PREAPPROVAL && !p->cancelled && now >= p->visible_ms &&
+           strcmp(payment_status_now(p, now, &reason), "SUCCESSFUL") == 0 && (exp < 0 || wall < exp);
+}
+
+/* GET /collection/v1_0/preapprovals/{msisdn|email}/{id}: the payer's approved pre-approvals in
+   force (not cancelled nor expired), as MTN's PreApprovalDetails; [] when none. */
+static void handle_preapprovals(struct req *r, const char *type, size_t tlen, const char *id,
+                                size_t idlen)
+{
+    enum holder_type ht = holder_type_of(type, tlen);
+    const char *key;
+    size_t keylen;
+    if ((ht != HT_MSISDN && ht != HT_EMAIL) || holder_key(ht, id, idlen, &key, &keylen) != 0) {
+        reply_shared(r, ANS_400_EMPTY);
+        return;
+    }
+    int hc = holder_case(key, keylen);
+    if (hc == 450) {
+        reply_shared(r, ANS_404_RESOURCE);
+        return;
+    }
+    if (holder_error(r, hc))
+        return;
+    const char *party_type = ht == HT_MSISDN ? "MSISDN" : "EMAIL";
+    int64_t now = now_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec;
+    struct sbuf b;
+    sb_init(&b);
+    sb_str(&b, "[");
+    int n = 0;
+    store_lock();
+    for (const struct refrec *rec = store_first(); rec; rec = rec->onext) {
+        const struct payment *p = rec->pay;
+        if (!p || p->product != PROD_COLLECTION || !preapproval_in_force(p, now, wall) ||
+            strcmp(p->party_type, party_type) != 0 || strlen(p->party_id) != idlen ||
+            (ht == HT_EMAIL ? strncasecmp(p->party_id, id, idlen) : strncmp(p->party_id, id, idlen)) != 0)
+            continue;
+        int64_t created = p->accepted_us / 1000000;
+        int64_t approved = (p->accepted_us + (p->pending_until_ms - p->accepted_ms) * 1000) / 1000000;
+        sb_str(&b, n++ ? ",{\"preApprovalId\":" : "{\"preApprovalId\":");
+        sb_jstrz(&b, rec->id);
+        sb_str(&b, ",\"toFri\":\"FRI:momo-sandbox/USER\",\"fromFri\":");
+        char fri[320];
+        snprintf(fri, sizeof(fri), "FRI:%s/%s", p->party_id, party_type);
+        sb_jstrz(&b, fri);
+        sb_str(&b, ",\"fromCurrency\":");
+        sb_jstrz(&b, p->currency);
+        sb_str(&b, ",\"createdTime\":");
+        sb_time(&b, created);
+        sb_str(&b, ",\"approvedTime\":");
+        sb_time(&b, approved);
+        if (preapproval_expiry(p) >= 0) {
+            sb_str(&b, ",\"expiryTime\":");
+            sb_time(&b, preapproval_expiry(p));
+        }
+        sb_str(&b, ",\"status\":\"APPROVED\",\"message\":");
+        sb_jstrz(&b, p->payer_message ? p->payer_message : "");
+        sb_str(&b, "}");
+    }
+    store_unlock();
+    sb_str(&b, "]");
+    reply_sbuf(r, 200, &b);
+}
+
+/* DELETE /collection/v1_0/preapproval/{id}: cancels an approved pre-approval in force (200,
+   no body); 404 for any other id, 400 for one that is not a UUID. */
+static void handle_preapproval_cancel(struct req *r, const char *ref, size_t reflen)
+{
+    char id[37];
+    if (reflen != 36 || !is_uuid(ref)) {
+        reply_shared(r, ANS_400_EMPTY);
+        return;
+    }
+    lower_copy(id, ref, sizeof(id));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int done = 0;
+    store_lock();
+    struct refrec *rec = store_find(id);
+    if (rec && rec->pay && rec->pay->product == PROD_COLLECTION &&
+        preapproval_in_force(rec->pay, now_ms(), (int64_t)ts.tv_sec)) {
+        rec->pay->cancelled = 1;
+        done = 1;
+    }
+    store_unlock();
+    if (done)
+        reply_json(r, 200, NULL);
+    else
+        reply_shared(r, ANS_404_RESOURCE);
+}
+
 /* GET /{product}/v1_0/account/balance[/{currency}]. */
 static void handle_balance(struct req *r, int prod, const char *currency)
 {
@@ -1793,7 +1997,8 @@ static int product_of(const char *url, const char **rest)
 
 enum route { RT_NONE, RT_TOKEN, RT_TOKEN_NOSLASH, RT_CREATE, RT_STATUS, RT_BALANCE,
              RT_BALANCE_CUR, RT_ACTIVE, RT_USERINFO, RT_DELIVERY,
-             RT_BC_AUTHORIZE, RT_OAUTH2_TOKEN, RT_CONSENT_USERINFO, RT_CANCEL };
+             RT_BC_AUTHORIZE, RT_OAUTH2_TOKEN, RT_CONSENT_USERINFO, RT_CANCEL,
+             RT_PREAPPROVALS, RT_PREAPPROVAL_CANCEL };
 
 /* Creating POSTs: product, path, operation, API version. */
 static const struct {
@@ -1813,6 +2018,7 @@ static const struct {
     { PROD_REMITTANCE, "/v2_0/cashtransfer", OP_CASHTRANSFER, 2 },
     { PROD_COLLECTION, "/v2_0/invoice", OP_INVOICE, 2 },
     { PROD_COLLECTION, "/v2_0/payment", OP_PAYMENT, 2 },
+    { PROD_COLLECTION, "/v2_0/preapproval", OP_PREAPPROVAL, 2 },
 };
 
 /* Status GETs: product, path prefix (the reference id follows), operation. */
@@ -1830,6 +2036,7 @@ static const struct {
     { PROD_REMITTANCE, "/v2_0/cashtransfer/", OP_CASHTRANSFER },
     { PROD_COLLECTION, "/v2_0/invoice/", OP_INVOICE },     /* GET, and DELETE: RT_CANCEL */
     { PROD_COLLECTION, "/v2_0/payment/", OP_PAYMENT },
+    { PROD_COLLECTION, "/v2_0/preapproval/", OP_PREAPPROVAL },
 };
 
 #define N_ROUTES(a) (sizeof(a) / sizeof((a)[0]))
@@ -1903,6 +2110,22 @@ static void route_of(int prod, const char *rest, struct route_info *ri)
         ri->rt = RT_BALANCE_CUR;
         ri->arg = rest + 22;
         ri->arglen = strlen(ri->arg);
+    } else if (prod == PROD_COLLECTION && strncmp(rest, "/v1_0/preapprovals/", 19) == 0) {
+        /* {type}/{id} */
+        const char *t = rest + 19;
+        const char *s1 = strchr(t, '/');
+        if (s1 && s1 > t && s1[1] && !strchr(s1 + 1, '/')) {
+            ri->rt = RT_PREAPPROVALS;
+            ri->arg = t;
+            ri->arglen = (size_t)(s1 - t);
+            ri->arg2 = s1 + 1;
+            ri->arg2len = strlen(ri->arg2);
+        }
+    } else if (prod == PROD_COLLECTION && strncmp(rest, "/v1_0/preapproval/", 18) == 0 && rest[18] &&
+               !strchr(rest + 18, '/')) {
+        ri->rt = RT_PREAPPROVAL_CANCEL;
+        ri->arg = rest + 18;
+        ri->arglen = strlen(ri->arg);
     } else if (strncmp(rest, "/v1_0/accountholder/", 20) == 0) {
         /* {type}/{id}/active or {type}/{id}/basicuserinfo */
         const char *t = rest + 20;
@@ -1966,8 +2189,10 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         ri.rt = RT_CANCEL;
     int want_post = ri.rt == RT_TOKEN || ri.rt == RT_CREATE || ri.rt == RT_DELIVERY ||
                     ri.rt == RT_BC_AUTHORIZE || ri.rt == RT_OAUTH2_TOKEN;
-    if (ri.rt == RT_CANCEL ? 0 : want_post ? strcmp(method, "POST") != 0 : !is_get(method)) {
-        reply_405(r, want_post ? "POST" : ri.rt == RT_STATUS && ri.op == OP_INVOICE ? "GET, DELETE" : "GET");
+    if (ri.rt == RT_CANCEL ? 0 : ri.rt == RT_PREAPPROVAL_CANCEL ? strcmp(method, "DELETE") != 0 :
+        want_post ? strcmp(method, "POST") != 0 : !is_get(method)) {
+        reply_405(r, ri.rt == RT_PREAPPROVAL_CANCEL ? "DELETE" : want_post ? "POST" :
+                  ri.rt == RT_STATUS && ri.op == OP_INVOICE ? "GET, DELETE" : "GET");
         goto out;
     }
     if (ri.rt == RT_TOKEN) {
@@ -2015,6 +2240,12 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         handle_delivery(c, r, ri.arglen < 63 ? ref : "-", &cfg);
         break;
     }
+    case RT_PREAPPROVALS:
+        handle_preapprovals(r, ri.arg, ri.arglen, ri.arg2, ri.arg2len);
+        break;
+    case RT_PREAPPROVAL_CANCEL:
+        handle_preapproval_cancel(r, ri.arg, ri.arglen);
+        break;
     case RT_BALANCE:
     case RT_BALANCE_CUR:
     case RT_ACTIVE:

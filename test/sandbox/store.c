@@ -351,7 +351,7 @@ struct payment *payment_new(const struct payment_fields *f)
 static const char *const product_names[PROD_COUNT] = { "collection", "disbursement", "remittance" };
 static const char *const op_names[OP_COUNT] = { "requesttopay", "transfer", "deposit", "refund",
                                                 "cashtransfer", "requesttowithdraw", "invoice",
-                                                "payment" };
+                                                "payment", "preapproval" };
 
 const char *product_name(int product)
 {
@@ -365,7 +365,8 @@ const char *op_name(int op)
 
 int op_has_payer(int op)
 {
-    return op == OP_REQUESTTOPAY || op == OP_REQUESTTOWITHDRAW || op == OP_INVOICE || op == OP_PAYMENT;
+    return op == OP_REQUESTTOPAY || op == OP_REQUESTTOWITHDRAW || op == OP_INVOICE || op == OP_PAYMENT ||
+           op == OP_PREAPPROVAL;
 }
 
 int product_index(const char *name)

@@ -13,6 +13,7 @@ enum product { PROD_COLLECTION, PROD_DISBURSEMENT, PROD_REMITTANCE, PROD_COUNT }
 /* Operations that create a transaction (the resource a reference id names). */
 enum op { OP_REQUESTTOPAY, OP_TRANSFER, OP_DEPOSIT, OP_REFUND, OP_CASHTRANSFER, OP_REQUESTTOWITHDRAW,
           OP_INVOICE, OP_PAYMENT,
+          OP_PREAPPROVAL,
           OP_COUNT };
 
 /* Name of a product ("collection", ...) or operation ("requesttopay", ...). */
@@ -21,7 +22,8 @@ const char *op_name(int op);
 /* Product index of a name (exact, lowercase), or -1. */
 int product_index(const char *name);
 /* 1 if op's party is its payer (request to pay, request to withdraw, an invoice's intendedPayer,
-   a payment's customerReference: the payer's test numbers decide them), 0 if its payee. */
+   a payment's customerReference, a pre-approval's payer: the payer's test numbers decide them),
+   0 if its payee. */
 int op_has_payer(int op);
 
 /* Strings of a new transaction (NULL allowed for the optional ones). */
@@ -57,9 +59,11 @@ struct payment {
     int64_t hold_until_ms;      /* early callback: PENDING, whatever the outcome, before this */
     uint64_t seq;               /* unique serial, never reused */
     int64_t refunded_cents;     /* mutable: requesttopay, sum of accepted refunds */
+    int cancelled;              /* mutable: pre-approvals: cancelled (DELETE) */
     unsigned long notifications;    /* mutable: delivery notifications accepted */
     int64_t cancelled_ms;       /* mutable: invoices, monotonic time of the accepted DELETE; 0 = none */
-    int64_t validity_s;         /* invoices: validityDuration in seconds (0 = not given) */
+    int64_t validity_s;         /* invoices: validityDuration, pre-approvals: validityTime, in
+                                   seconds (0 = not given) */
     char *last_notification;    /* mutable: malloc'd, NULL before the first */
 };
 

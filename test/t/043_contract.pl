@@ -71,6 +71,13 @@ my $wd1 = final_payment('request to withdraw, version 1',
 	"momo_request_to_withdraw(300, 'EUR', '46733000006', 'contract-wd1', 'Cash out', 'Agent 7')");
 my $wd2 = final_payment('request to withdraw, version 2',
 	"momo_request_to_withdraw(301, 'EUR', '46733000007', 'contract-wd2', 'Cash out', 'Agent 7', version => 2)");
+# Pre-approvals (v2), by each of MTN's Party types.
+my $pa = final_payment('pre-approval',
+	"momo_preapproval('46733000010', 'EUR', 'Monthly plan', interval '30 days', 'contract-pa')");
+my $pa_email = final_payment('pre-approval by email',
+	"momo_preapproval('jane.doe+box\@example.com', 'EUR', external_id => 'contract-pa2', id_type => 'email')");
+final_payment('pre-approval by party code',
+	"momo_preapproval('0f8fad5b-d9cb-469f-a165-70867728950e', 'EUR', 'Weekly', interval '7 days', 'contract-pa3', 'party_code')");
 
 # Collection's invoices and payments (v2 only): an invoice with every member,
 # paid; one cancelled while MTN keeps it open (46733123454 stays CREATED); a
@@ -148,6 +155,15 @@ for my $p (qw(collection disbursement remittance))
 }
 $node->append_conf('postgresql.conf', "log_statement = 'none'\nlog_min_messages = warning");
 $node->reload;
+# A payer's approved pre-approvals, by msisdn and email; one cancelled.
+is($node->safe_psql('postgres', "SELECT preapproval_id FROM momo_approved_preapprovals('46733000010')"),
+	$pa, 'momo_approved_preapprovals lists the approved pre-approval of a number');
+is($node->safe_psql('postgres',
+		"SELECT preapproval_id FROM momo_approved_preapprovals('jane.doe+box\@example.com', 'email')"),
+	$pa_email, 'momo_approved_preapprovals lists the approved pre-approval of an email');
+is($node->safe_psql('postgres', "SELECT momo_cancel_preapproval('$pa')"), '', 'momo_cancel_preapproval is taken');
+is($node->safe_psql('postgres', "SELECT count(*) FROM momo_approved_preapprovals('46733000010')"),
+	'0', 'the cancelled pre-approval is no longer listed');
 like($node->safe_psql('postgres', "SELECT api_user FROM momo_sandbox_provision('localhost')"),
 	$UUID4, 'momo_sandbox_provision creates an API user (the Provisioning API)');
 is($node->safe_psql('postgres', "SELECT ok FROM momo_preflight() WHERE check_name = 'callback host (collection)'"),
@@ -205,6 +221,10 @@ my @expected = (
 	'collection DELETE /v2_0/invoice/{referenceId}',
 	'collection POST /v2_0/payment',
 	'collection GET /v2_0/payment/{x-referenceId}',
+	'collection POST /v2_0/preapproval',
+	'collection GET /v2_0/preapproval/{referenceId}',
+	'collection GET /v1_0/preapprovals/{accountHolderIdType}/{accountHolderId}',
+	'collection DELETE /v1_0/preapproval/{preapprovalid}',
 	'disbursement POST /v1_0/transfer',
 	'disbursement GET /v1_0/transfer/{referenceId}',
 	'disbursement POST /v1_0/deposit',
@@ -312,7 +332,7 @@ for my $p ([ $dep2, 'deposit', 'contract-dep2|46733000008|201|<none>' ],
 		'the invoice carried its intended payer, payee, validity and description');
 	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/collection/v2_0/invoice/$inv" } @{ $rec->{requests} }),
 		'the invoice was followed at /collection/v2_0/invoice/{referenceId}');
-	my ($del) = grep { $_->{method} eq 'DELETE' } @{ $rec->{requests} };
+	my ($del) = grep { $_->{method} eq 'DELETE' && $_->{path} =~ m{/v2_0/invoice/} } @{ $rec->{requests} };
 	is($del && $del->{path}, "/collection/v2_0/invoice/$inv_cancelled", 'the cancellation was a DELETE of the invoice');
 	my $xref = $del ? $del->{headers}{'X-Reference-Id'} // '' : '';
 	ok($xref =~ $UUID4 && $xref ne $inv_cancelled, 'the cancellation had a reference id of its own');
@@ -330,6 +350,26 @@ for my $p ([ $dep2, 'deposit', 'contract-dep2|46733000008|201|<none>' ],
 		'the payment carried money, its customer reference and every optional member');
 	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/collection/v2_0/payment/$pay" } @{ $rec->{requests} }),
 		'the payment was followed at /collection/v2_0/payment/{referenceId}');
+}
+
+# The pre-approval carried MTN's PreApproval members (no amount), every
+# time to /v2_0/preapproval, was followed at /v2_0/preapproval/{referenceId}
+# and cancelled at /v1_0/preapproval/{id}.
+{
+	my @posts = grep {
+		$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $pa
+	} @{ $rec->{requests} };
+	ok(@posts && !grep({ $_->{path} ne '/collection/v2_0/preapproval' } @posts),
+		'the pre-approval was POSTed to /collection/v2_0/preapproval, every time');
+	my $body = @posts ? JSON::PP::decode_json(Encode::encode('UTF-8', $posts[0]{body})) : {};
+	is(JSON::PP->new->canonical->encode($body),
+		'{"payer":{"partyId":"46733000010","partyIdType":"MSISDN"},"payerCurrency":"EUR",'
+		  . '"payerMessage":"Monthly plan","validityTime":2592000}',
+		'the pre-approval carried its payer, currency, message and validityTime (an integer), no amount');
+	ok((grep { $_->{method} eq 'GET' && $_->{path} eq "/collection/v2_0/preapproval/$pa" } @{ $rec->{requests} }),
+		'the pre-approval was followed at /collection/v2_0/preapproval/{referenceId}');
+	ok((grep { $_->{method} eq 'DELETE' && $_->{path} eq "/collection/v1_0/preapproval/$pa" } @{ $rec->{requests} }),
+		'the pre-approval was cancelled with DELETE /collection/v1_0/preapproval/{preapprovalid}');
 }
 
 my ($dn_req) = grep { $_->{path} =~ m{/deliverynotification$} } @{ $rec->{requests} };
@@ -479,11 +519,23 @@ SKIP:
 		sub { $_[0]{method} eq 'POST' && $_[0]{path} eq '/collection/v2_0/payment' },
 		$body_edit->(sub { $_[0]{maxNumberOfRetries} = '2' }), qr/maxNumberOfRetries is string, not integer/);
 	$mutated->('a cancellation without its own X-Reference-Id',
-		sub { $_[0]{method} eq 'DELETE' },
+		sub { $_[0]{method} eq 'DELETE' && $_[0]{path} =~ m{/v2_0/invoice/} },
 		sub { delete $_[0]{headers}{'X-Reference-Id'} }, qr/required header X-Reference-Id is missing/);
 	$mutated->('an invoice status check of a reference id that is not a UUID',
 		sub { $_[0]{method} eq 'GET' && $_[0]{path} =~ m{^/collection/v2_0/invoice/} },
 		sub { $_[0]{path} =~ s{[^/]+$}{12345} }, qr/x-referenceId "12345" \(path\) is not a UUID version 4/);
+	$mutated->('a pre-approval without payerCurrency',
+		sub { $_[0]{path} eq '/collection/v2_0/preapproval' },
+		$body_edit->(sub { delete $_[0]{payerCurrency} }), qr/payerCurrency is missing/);
+	$mutated->('a pre-approval whose validityTime is a string',
+		sub { $_[0]{path} eq '/collection/v2_0/preapproval' && $_[0]{body} =~ /validityTime/ },
+		$body_edit->(sub { $_[0]{validityTime} = "$_[0]{validityTime}" }), qr/validityTime is string, not integer/);
+	$mutated->('a pre-approval whose PARTY_CODE payer is no UUID',
+		sub { $_[0]{path} eq '/collection/v2_0/preapproval' && $_[0]{body} =~ /PARTY_CODE/ },
+		$body_edit->(sub { $_[0]{payer}{partyId} = 'shop-7' }), qr/partyId "shop-7" is not a party code/);
+	$mutated->('a list of pre-approvals of an id type the definition does not list',
+		sub { $_[0]{path} =~ m{^/collection/v1_0/preapprovals/email/} },
+		sub { $_[0]{path} =~ s{/email/}{/party_code/} }, qr/accountHolderIdType "party_code" is not/);
 	$mutated->('an account holder check of an id type no definition lists',
 		sub { $_[0]{path} =~ m{^/collection/v1_0/accountholder/party_code/.*/active$} },
 		sub { $_[0]{path} =~ s{/party_code/}{/alias/} }, qr/accountHolderIdType "alias" is not email or msisdn or party_code/);

@@ -491,8 +491,11 @@ sub _live_rules
 	$party = 'intendedPayer' if exists $op->{schema} && _schema_has($op, 'intendedPayer');
 	if ($party)
 	{
-		# a payment: the amount, its currency and the party are needed
-		for my $k ('amount', 'currency', $party)
+		# a payment: the amount, its currency and the party are needed; a
+		# pre-approval (MTN's PreApproval, which has no amount): the payer
+		# and payerCurrency
+		my @needed = _schema_has($op, 'amount') ? ('amount', 'currency', $party) : ($party, 'payerCurrency');
+		for my $k (@needed)
 		{
 			push @p, "body: $k is missing (README, \"Bodies\": every payment has it)" unless exists $json->{$k};
 		}
@@ -507,10 +510,18 @@ sub _live_rules
 			{
 				push @p, "body: $party.$k is missing" unless exists $pty->{$k};
 			}
-			# MSISDN: digits with the country code, no "+" (README, "Bodies")
+			# MSISDN: digits with the country code, no "+" (README, "Bodies");
+			# EMAIL an e-mail address, PARTY_CODE a UUID (the Party schema's
+			# IsEmail and IsUuid)
 			push @p, "body: $party.partyId \"$pty->{partyId}\" is not an MSISDN (digits only)"
 			  if ($pty->{partyIdType} // '') eq 'MSISDN' && defined $pty->{partyId}
 			  && $pty->{partyId} !~ /^[0-9]{8,15}$/;
+			push @p, "body: $party.partyId \"$pty->{partyId}\" is not an e-mail address"
+			  if ($pty->{partyIdType} // '') eq 'EMAIL' && defined $pty->{partyId}
+			  && $pty->{partyId} !~ /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+			push @p, "body: $party.partyId \"$pty->{partyId}\" is not a party code (a UUID)"
+			  if ($pty->{partyIdType} // '') eq 'PARTY_CODE' && defined $pty->{partyId}
+			  && $pty->{partyId} !~ $UUID;
 		}
 		my $payee = $party eq 'intendedPayer' ? $json->{payee} : undef;
 		if (ref $payee eq 'HASH')
