@@ -50,7 +50,7 @@ GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, t
                           momo_cancel_invoice(uuid),
                           momo_user_info_with_consent(text, text, text, interval),
                           momo_balance(text),
-                          momo_account_holder_active(text, text),
+                          momo_account_holder_active(text, text, text),
                           momo_payment_status(uuid), momo_await(uuid, interval) TO tenant;
 GRANT SELECT ON momo_payments TO tenant;
 });
