@@ -138,6 +138,27 @@ request_payment(FunctionCallInfo fcinfo, MomoOperation operation, int version_ar
 	return queue_payment(fcinfo, &terms);
 }
 
+/* A function that checks an operation's arguments and fills in its terms. */
+typedef void (*MomoValidateFn) (FunctionCallInfo fcinfo, const MomoConfig *cfg,
+								MomoPaymentTerms *terms);
+
+/*
+ * Checks the arguments of an operation with arguments of its own (validate
+ * knows them) and queues it.
+ */
+static Datum
+request_operation(FunctionCallInfo fcinfo, MomoOperation operation, MomoValidateFn validate)
+{
+	MomoConfig	cfg;
+	MomoPaymentTerms terms;
+
+	momo_require_preload();
+	momo_settings_require(&cfg, momo_protocol_operation_product(operation));
+	validate(fcinfo, &cfg, &terms);
+	terms.operation = operation;
+	return queue_payment(fcinfo, &terms);
+}
+
 /*
  * momo_request_to_pay(amount, currency, msisdn, external_id, payer_message,
  * payee_note, callback_url): checks everything, writes a queued payment and returns its
@@ -197,14 +218,7 @@ momo_request_to_withdraw(PG_FUNCTION_ARGS)
 Datum
 momo_cash_transfer(PG_FUNCTION_ARGS)
 {
-	MomoConfig	cfg;
-	MomoPaymentTerms terms;
-
-	momo_require_preload();
-	momo_settings_require(&cfg, MOMO_REMITTANCE);
-	momo_validate_cash_transfer(fcinfo, &cfg, &terms);
-	terms.operation = MOMO_CASH_TRANSFER;
-	return queue_payment(fcinfo, &terms);
+	PG_RETURN_DATUM(request_operation(fcinfo, MOMO_CASH_TRANSFER, momo_validate_cash_transfer));
 }
 
 /*
@@ -218,14 +232,7 @@ momo_cash_transfer(PG_FUNCTION_ARGS)
 Datum
 momo_create_invoice(PG_FUNCTION_ARGS)
 {
-	MomoConfig	cfg;
-	MomoPaymentTerms terms;
-
-	momo_require_preload();
-	momo_settings_require(&cfg, MOMO_COLLECTION);
-	momo_validate_invoice(fcinfo, &cfg, &terms);
-	terms.operation = MOMO_INVOICE;
-	return queue_payment(fcinfo, &terms);
+	PG_RETURN_DATUM(request_operation(fcinfo, MOMO_INVOICE, momo_validate_invoice));
 }
 
 /*
@@ -240,14 +247,7 @@ momo_create_invoice(PG_FUNCTION_ARGS)
 Datum
 momo_create_payment(PG_FUNCTION_ARGS)
 {
-	MomoConfig	cfg;
-	MomoPaymentTerms terms;
-
-	momo_require_preload();
-	momo_settings_require(&cfg, MOMO_COLLECTION);
-	momo_validate_create_payment(fcinfo, &cfg, &terms);
-	terms.operation = MOMO_PAYMENT;
-	return queue_payment(fcinfo, &terms);
+	PG_RETURN_DATUM(request_operation(fcinfo, MOMO_PAYMENT, momo_validate_create_payment));
 }
 
 /*
@@ -260,14 +260,7 @@ momo_create_payment(PG_FUNCTION_ARGS)
 Datum
 momo_preapproval(PG_FUNCTION_ARGS)
 {
-	MomoConfig	cfg;
-	MomoPaymentTerms terms;
-
-	momo_require_preload();
-	momo_settings_require(&cfg, MOMO_COLLECTION);
-	momo_validate_preapproval(fcinfo, &cfg, &terms);
-	terms.operation = MOMO_PREAPPROVAL;
-	return queue_payment(fcinfo, &terms);
+	PG_RETURN_DATUM(request_operation(fcinfo, MOMO_PREAPPROVAL, momo_validate_preapproval));
 }
 
 /*

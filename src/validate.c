@@ -627,16 +627,29 @@ check_code(Problems *ps, const char *name, char *value, int min_len, int max_len
 	return value;
 }
 
-/* Adds "key":value (a JSON string) to the object being built in buf. */
+/* Adds "key":raw (raw JSON text: a number, a boolean or an object) to the object in buf. */
 static void
-add_member(StringInfo buf, const char *key, const char *value)
+add_raw_member(StringInfo buf, const char *key, const char *raw)
 {
-	if (value == NULL)
+	if (raw == NULL)
 		return;
 	appendStringInfoChar(buf, buf->len > 1 ? ',' : ' ');
 	escape_json(buf, key);
 	appendStringInfoChar(buf, ':');
-	escape_json(buf, value);
+	appendStringInfoString(buf, raw);
+}
+
+/* Adds "key":value (a JSON string) to the object being built in buf. */
+static void
+add_member(StringInfo buf, const char *key, const char *value)
+{
+	StringInfoData json;
+
+	if (value == NULL)
+		return;
+	initStringInfo(&json);
+	escape_json(&json, value);
+	add_raw_member(buf, key, json.data);
 }
 
 /*
@@ -768,17 +781,6 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 															 DirectFunctionCall1(jsonb_in, CStringGetDatum(obj.data))));
 }
 
-/* Adds "key":raw (raw JSON text: a number, a boolean or an object) to the object in buf. */
-static void
-add_raw_member(StringInfo buf, const char *key, const char *raw)
-{
-	if (raw == NULL)
-		return;
-	appendStringInfoChar(buf, buf->len > 1 ? ',' : ' ');
-	escape_json(buf, key);
-	appendStringInfoChar(buf, ':');
-	appendStringInfoString(buf, raw);
-}
 
 /* Returns the text of a jsonb object built as text in obj, as jsonb writes it. */
 static char *
