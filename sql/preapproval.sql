@@ -230,6 +230,7 @@ SELECT momo_test.try(format($$INSERT INTO momo_payments (reference_id, external_
                     '{"payer":{"partyIdType":"MSISDN","partyId":"46733000001"},"payerCurrency":"XAF"}',
                     '{"payer":{"partyIdType":"MSISDN","partyId":"46733000001"},"amount":"900000"}',
                     '{"payer":{"partyIdType":"MSISDN","partyId":"46733000001"},"validityTime":"60"}',
+                    '{"payer":{"partyIdType":"MSISDN","partyId":"46733000001"},"validityTime":9999999999}',
                     '{"payer":{"partyIdType":"MSISDN","partyId":"46733000001","extra":1}}',
                     '{"validityTime":60}',
                     '[]']) t;

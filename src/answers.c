@@ -172,7 +172,8 @@ parse_expiry(const char *v, bool is_string, double *out)
 		if (*end != '\0' || !(n > 0) || n > 1e15)
 			return false;
 		*out = floor(n > 1e11 ? n / 1000 : n);
-		return true;
+		/* A time between 2000 and 2100, or none (a YYYYMMDDHHmmSS number is none). */
+		return *out >= 946684800.0 && *out < 4102444800.0;
 	}
 	if (strlen(v) < 16 || !read_digits(v, 4, &y) || v[4] != '-' || !read_digits(v + 5, 2, &mo) ||
 		v[7] != '-' || !read_digits(v + 8, 2, &d) || (v[10] != 'T' && v[10] != ' ') ||

@@ -233,11 +233,15 @@ momo_account_holder_active(PG_FUNCTION_ARGS)
 	MomoJsonField f[] = {{.path = "result"}};
 	MomoProduct product;
 	MomoIdType	type;
+	MomoActing	a;
 	char	   *id = momo_validate_account_holder(fcinfo, 1, 2, active_id_types, "MTN's account holder check",
 												  &product, &type);
 
 	momo_require_preload();
 	momo_settings_require(&cfg, product);
+	/* Nothing is asked where momo would refuse to log it (inside the worker, an unsafe table). */
+	momo_owner_enter(fcinfo, &a);
+	momo_owner_leave(&a);
 	charge_status_budget("the account holder check");
 	req = momo_api_call(momo_http_client(), &cfg, false, holder_path(type, id, "active"), NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_active", req,
@@ -275,12 +279,16 @@ momo_account_holder_info(PG_FUNCTION_ARGS)
 	bool		nulls[6];
 	MomoProduct product;
 	MomoIdType	type;
+	MomoActing	a;
 	char	   *id = momo_validate_account_holder(fcinfo, 1, 2, info_id_types,
 												  "MTN's basic user information",
 												  &product, &type);
 
 	momo_require_preload();
 	momo_settings_require(&cfg, product);
+	/* Nothing is asked where momo would refuse to log it (inside the worker, an unsafe table). */
+	momo_owner_enter(fcinfo, &a);
+	momo_owner_leave(&a);
 	charge_status_budget("the account holder information request");
 	req = momo_api_call(momo_http_client(), &cfg, false, holder_path(type, id, "basicuserinfo"), NULL, NULL);
 	log_call(fcinfo, &cfg, NULL, "account_holder_info", req, req->status == 200);
@@ -817,6 +825,9 @@ momo_approved_preapprovals(PG_FUNCTION_ARGS)
 									  &product, &type);
 	momo_require_preload();
 	momo_settings_require(&cfg, MOMO_COLLECTION);
+	/* Nothing is asked where momo would refuse to log it (inside the worker, an unsafe table). */
+	momo_owner_enter(fcinfo, &a);
+	momo_owner_leave(&a);
 	charge_status_budget("the request for approved pre-approvals");
 	req = momo_api_call(momo_http_client(), &cfg, false,
 						psprintf("v1_0/preapprovals/%s/%s", momo_id_type_names[type],
@@ -854,26 +865,43 @@ momo_approved_preapprovals(PG_FUNCTION_ARGS)
 	momo_owner_enter(fcinfo, &a);
 	rc = SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 0);
 	momo_spi_check(rc, SPI_OK_SELECT, "reading MTN's approved pre-approvals");
-	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		Datum		values[lengthof(preapproval_members)];
-		bool		nulls[lengthof(preapproval_members)];
-		char	   *kind = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+		/*
+		 * MTN lists every pre-approval the payer gave the merchant; a caller
+		 * is shown only those it may see in momo_payments (a tenant's own,
+		 * under row-level security), unless it may see every payment.  The
+		 * rows are read first: the checks run queries of their own.
+		 */
+		uint64		n = SPI_processed;
+		SPITupleTable *rows = SPI_tuptable;
+		bool		sees_all;
 
-		if (kind == NULL || strcmp(kind, "array") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("MTN's answer to the request for approved pre-approvals is not a list"),
-					 errdetail("It is a JSON %s.", kind ? kind : "null")));
-		for (size_t i = 0; i < lengthof(preapproval_members); i++)
+		sees_all = momo_store_caller_sees_all(a.schema, a.caller);
+		for (uint64 r = 0; r < n; r++)
 		{
-			char	   *v = SPI_getvalue(tup, SPI_tuptable->tupdesc, (int) i + 2);
+			HeapTuple	tup = rows->vals[r];
+			Datum		values[lengthof(preapproval_members)];
+			bool		nulls[lengthof(preapproval_members)];
+			char	   *kind = SPI_getvalue(tup, rows->tupdesc, 1);
+			char	   *pid = SPI_getvalue(tup, rows->tupdesc, 2);	/* preApprovalId */
 
-			nulls[i] = (v == NULL);
-			values[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+			if (kind == NULL || strcmp(kind, "array") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("MTN's answer to the request for approved pre-approvals is not a list"),
+						 errdetail("It is a JSON %s.", kind ? kind : "null")));
+			if (!sees_all &&
+				(pid == NULL || !momo_validate_is_uuid(pid) || !momo_store_caller_sees(a.schema, a.caller, pid)))
+				continue;
+			for (size_t i = 0; i < lengthof(preapproval_members); i++)
+			{
+				char	   *v = SPI_getvalue(tup, rows->tupdesc, (int) i + 2);
+
+				nulls[i] = (v == NULL);
+				values[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+			}
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	momo_owner_leave(&a);
 	return (Datum) 0;
@@ -881,7 +909,7 @@ momo_approved_preapprovals(PG_FUNCTION_ARGS)
 
 /*
  * momo_cancel_preapproval(preapproval_id): cancels, now, an approved
- * pre-approval the caller made and may see (its reference id: momo's
+ * pre-approval the caller may see, as momo_refund's (its reference id: momo's
  * pre-approvals are MTN's with the X-Reference-Id momo gave them), with
  * MTN's DELETE /collection/v1_0/preapproval/{preapprovalid}.  Not undone
  * by a rollback; the row stays as it is (final rows never change), the
@@ -917,6 +945,7 @@ momo_cancel_preapproval(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pre-approval %s is %s, not approved", ref, momo_status_names[p.status]),
+				 p.status == MOMO_STATUS_FAILED ? 0 :
 				 errhint("MTN cancels approved pre-approvals only; wait for it with momo_await.")));
 	req = momo_api_call_method(momo_http_client(), &cfg, "DELETE", psprintf("v1_0/preapproval/%s", ref),
 							   NULL, NULL);

@@ -90,7 +90,8 @@ preapproval_terms_ok(Datum d, const char *msisdn)
 		return false;
 	if (has_validity &&
 		(f[2].value == NULL || f[2].is_string || f[2].value[0] == '-' || f[2].value[0] == '0' ||
-		 strspn(f[2].value, "0123456789") != strlen(f[2].value) || strlen(f[2].value) > 10))
+		 strspn(f[2].value, "0123456789") != strlen(f[2].value) || strlen(f[2].value) > 10 ||
+		 strtoll(f[2].value, NULL, 10) > PG_INT32_MAX))	/* as momo_preapproval allows */
 		return false;
 	return true;
 }

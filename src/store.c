@@ -917,6 +917,38 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 	return SPI_processed == 1;
 }
 
+/*
+ * Returns true if caller may read every payment (SELECT on momo_payments,
+ * and no row-level security applies to it): a merchant's role rather than
+ * a tenant's.
+ */
+bool
+momo_store_caller_sees_all(const char *schema, Oid caller)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile int rc = 0;
+	char	   *table = quote_literal_cstr(psprintf("%s.momo_payments", schema));
+	bool		isnull;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(caller, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		rc = SPI_execute(psprintf("SELECT pg_catalog.has_table_privilege(%s, 'SELECT')"
+								  " AND NOT pg_catalog.row_security_active(%s)", table, table),
+						 true, 1);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	momo_spi_check(rc, SPI_OK_SELECT, "checking the caller's view of the payments");
+	return SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+}
+
 /* Appends one exchange with MTN that concerns no queued payment to momo_events. */
 void
 momo_store_log_event(const char *schema, const char *reference_id, const char *product,

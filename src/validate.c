@@ -1193,8 +1193,8 @@ is_email(const char *s)
 }
 
 /* Is s a UUID (8-4-4-4-12 hexadecimal digits, any version)? */
-static bool
-is_uuid(const char *s)
+bool
+momo_validate_is_uuid(const char *s)
 {
 	if (strlen(s) != 36)
 		return false;
@@ -1276,7 +1276,7 @@ check_holder_id(Problems *ps, const char *column, char *id, int type)
 		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must be an email address when id_type is email, not \"%s\"", column, shown(id)),
 					"One @ between the name and a domain with a dot, without spaces; or say id_type => 'msisdn' for a number.");
-	else if (type == MOMO_ID_PARTY_CODE && !is_uuid(id))
+	else if (type == MOMO_ID_PARTY_CODE && !momo_validate_is_uuid(id))
 		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must be a party code (a UUID) when id_type is party_code, not \"%s\"", column, shown(id)),
 					"MTN's party code is the UUID of the party, such as 0f8fad5b-d9cb-469f-a165-70867728950e.");

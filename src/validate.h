@@ -21,6 +21,7 @@
 #define momo_validate_column(name) err_generic_string(PG_DIAG_COLUMN_NAME, (name))
 
 extern bool momo_validate_converts_to_utf8(const char *s);
+extern bool momo_validate_is_uuid(const char *s);
 extern void momo_validate_utf8_terms(const MomoPaymentTerms *t);
 extern void momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 								  MomoPaymentTerms *terms, int version_argno, int callback_argno);
