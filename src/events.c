@@ -74,16 +74,20 @@ events_hand_over(int level)
 {
 	int			kept = 0;
 	bool		handed = false;
+	bool		served = false;
 	uint64		dropped = level == 0 ? logged_dropped : 0;
 
 	if ((n_logged == 0 && dropped == 0) || momo_shared == NULL)
 		return;
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	/* Only a database a worker serves: the others' would wait for ever. */
+	for (int i = 0; i < momo_shared->ndatabases && !served; i++)
+		served = momo_shared->databases[i].dboid == MyDatabaseId && momo_shared->databases[i].serving;
 	for (int i = 0; i < n_logged; i++)
 	{
 		if (logged[i].level < level)
 			logged[kept++] = logged[i];
-		else if (momo_shared->npending_events == MOMO_PENDING_EVENTS)
+		else if (!served || momo_shared->npending_events == MOMO_PENDING_EVENTS)
 			dropped++;			/* full: this one, never another's */
 		else
 		{
@@ -101,8 +105,10 @@ events_hand_over(int level)
 		ereport(LOG,
 				(errmsg("momo could not keep %llu exchanges with MTN of an aborted transaction for momo_events",
 						(unsigned long long) dropped),
+				 served ?
 				 errdetail("At most %d wait for the workers at once, and %d in one transaction.",
-						   MOMO_PENDING_EVENTS, MAX_LOGGED)));
+						   MOMO_PENDING_EVENTS, MAX_LOGGED) :
+				 errdetail("No momo worker serves this database.")));
 }
 
 /* Transaction callback: a commit forgets the events, an abort hands them over. */
