@@ -18,24 +18,30 @@
 
 /* Keys momo reads from answers; a body repeating one may be taken as unreadable. */
 static const char *const answer_keys[] = {
-	"status", "reason", "reason.code", "financialTransactionId", "code", "message"
+	"status", "reason", "reason.code", "financialTransactionId", "errorReason",
+	"errorReason.code", "expirationDateTime", "code", "message"
 };
 
 /*
  * The reason a FAILED status answer carries, read as the body says: reason
- * as a string (the live API) or reason.code (the published definition); an
- * empty string is no reason.
+ * as a string (the live API) or reason.code (the published definition),
+ * else an invoice's errorReason, as a string or errorReason.code; an empty
+ * string is no reason.
  */
 static const char *
 expected_reason(void)
 {
-	RefValue	r = ref_get("reason");
-	RefValue	c = ref_get("reason.code");
+	static const char *const paths[] = {
+		"reason", "reason.code", "errorReason", "errorReason.code"
+	};
 
-	if (r.kind == REF_STRING && r.text[0] != '\0')
-		return r.text;
-	if (c.kind == REF_STRING && c.text[0] != '\0')
-		return c.text;
+	for (size_t i = 0; i < lengthof(paths); i++)
+	{
+		RefValue	v = ref_get(paths[i]);
+
+		if (v.kind == REF_STRING && v.text[0] != '\0')
+			return v.text;
+	}
 	return "UNKNOWN";
 }
 

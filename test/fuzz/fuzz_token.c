@@ -117,6 +117,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fuzz_fail("no token from a 200 whose access_token is usable: %s",
 						  error ? error : "(no error)");
 			break;
+		case MOMO_TOKEN_PENDING:
+			/* only the worker's background fetch says so; the range check above refuses it */
+			fuzz_fail("PENDING from parsing an answer");
+			break;
 	}
 	fuzz_reset_memory();
 	return 0;
