@@ -355,3 +355,20 @@ ALTER SYSTEM RESET momo.remittance_subscription_key_primary;
 ALTER SYSTEM RESET momo.remittance_api_user;
 ALTER SYSTEM RESET momo.remittance_api_key;
 SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+
+-- Blank messages are omitted, as empty ones are (MTN answers 500 to an
+-- empty payerMessage or payeeNote, and trims): neither the row nor the body
+-- MTN receives has them.  A blank external_id is refused like an empty one.
+SELECT momo_test.sandbox('recorded/reset', '{}') IS NOT NULL AS recording_reset;
+SELECT momo_request_to_pay(5, 'EUR', '56733123453', 'blank-messages', '   ', '  ') AS blank_ref \gset
+SELECT payer_message IS NULL AS no_payer_message, payee_note IS NULL AS no_payee_note
+  FROM momo_payments WHERE reference_id = :'blank_ref';
+SELECT status FROM momo_test.outcome(:'blank_ref');
+SELECT (r->>'body')::jsonb ? 'payerMessage' AS sent_payer_message,
+       (r->>'body')::jsonb ? 'payeeNote' AS sent_payee_note,
+       (r->>'body')::jsonb->>'externalId' AS external_id
+  FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
+ WHERE r->>'method' = 'POST' AND r->>'path' LIKE '%/requesttopay';
+\pset tuples_only on
+SELECT momo_test.try($$SELECT momo_request_to_pay(5, 'EUR', '56733123453', '   ')$$);
+\pset tuples_only off
