@@ -203,6 +203,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		check_other(&h, &a, ok);
 
+	/*
+	 * A pre-approval's expiry is none (-1) or a time momo can store: from
+	 * 1970 to year 9999 for a date, from 2000 to 2100 for a number (seconds
+	 * or milliseconds since the epoch; a YYYYMMDDHHmmSS number is none).
+	 * Only a readable status answer carries one.
+	 */
+	if (a.expires != -1)
+	{
+		RefValue	e = ref_get("expirationDateTime");
+
+		if (!(a.expires >= 0 && a.expires < 253402300800.0))
+			fuzz_fail("expiry %g is not a time from 1970 to 9999", a.expires);
+		if (!(h.op == MOMO_OP_STATUS && h.status == 200 && ok))
+			fuzz_fail("expiry %g from an answer that is not a readable status", a.expires);
+		if (e.kind == REF_NUMBER && !(a.expires >= 946684800.0 && a.expires < 4102444800.0))
+			fuzz_fail("expiry %g from the number %s is not between 2000 and 2100", a.expires, e.text);
+		if (e.kind != REF_NUMBER && e.kind != REF_STRING)
+			fuzz_fail("expiry %g, but the body's expirationDateTime is neither a date nor a number",
+					  a.expires);
+	}
+
 	/* last_error says what went wrong whenever something did. */
 	if (h.status != 0 && a.error == NULL &&
 		a.verdict != MOMO_ACCEPTED && a.verdict != MOMO_PENDING &&

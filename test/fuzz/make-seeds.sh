@@ -38,6 +38,9 @@ declare -A B=(
     [azure-401]='{"statusCode":401,"message":"Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."}'
     [azure-404]='{"statusCode":404,"message":"Resource not found"}'
     [azure-429]='{"statusCode":429,"message":"Rate limit is exceeded. Try again in 1 seconds."}'
+    [invoice-failed]='{"referenceId":"7d1f9b8e-3c1a-4d2e-9f10-0a1b2c3d4e5f","externalId":"INV-44","amount":"100","currency":"EUR","status":"FAILED","paymentReference":"8812345","invoiceId":"INV0001","errorReason":{"code":"EXPIRED","message":"Invoice expired"}}'
+    [preapproval-date]='{"payer":{"partyIdType":"MSISDN","partyId":"46733123451"},"payerCurrency":"EUR","status":"SUCCESSFUL","expirationDateTime":"2027-06-01T10:00:00.000+02:00"}'
+    [preapproval-number]='{"payer":{"partyIdType":"MSISDN","partyId":"46733123451"},"payerCurrency":"EUR","status":"SUCCESSFUL","expirationDateTime":1811671200000}'
     [login-failed]='{"error":"login_failed"}'
     [empty]=''
 )
@@ -74,6 +77,9 @@ put "$A" status-200-failed-str   '\003\000' status-failed-string
 put "$A" status-200-failed-obj   '\003\000' status-failed-object
 put "$A" status-200-pending      '\003\000' status-pending
 put "$A" status-200-created      '\003\000' status-created
+put "$A" status-200-invoice-failed '\003\000' invoice-failed
+put "$A" status-200-preapproval-date '\003\000' preapproval-date
+put "$A" status-200-preapproval-number '\003\000' preapproval-number
 put "$A" status-404              '\013\000' err-404
 put "$A" status-404-gateway      '\013\000' azure-404
 put "$A" status-401-empty        '\011\000' empty
