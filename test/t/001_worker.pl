@@ -176,6 +176,24 @@ payment_works($node, 'first payment', external_id => 'w-first');
 		"CREATE EXTENSION momo; SELECT momo_request_to_pay(1, 'EUR', '46733000001')");
 	like($err, qr/momo does not serve database "postgres": momo.databases does not list it/,
 		'momo_request_to_pay refuses a database that momo.databases does not list');
+
+	# A synchronous call there still asks MTN; if its transaction aborts,
+	# no worker would ever write its events: they are dropped at once, with
+	# a LOG line saying why, and do not take the shared queue's room from
+	# the databases momo serves, whose aborted calls' events still arrive.
+	my $pos = -s $later->logfile;
+	($rc, $out, $err) = $later->psql('postgres',
+		'BEGIN; SELECT (momo_balance()).currency; ROLLBACK;');
+	is($out, 'EUR', 'a synchronous call works in a database momo.databases does not list')
+	  or diag($err);
+	ok(wait_for_log_count($later,
+			qr/LOG:  momo could not keep 1 exchanges with MTN of an aborted transaction for momo_events\n.*DETAIL:  No momo worker serves this database\./,
+			1, $pos, 20),
+		'its aborted transaction\'s exchange is dropped, and the log says no worker serves the database');
+	$later->safe_psql('momo_later', 'BEGIN; SELECT momo_balance(); ROLLBACK;');
+	ok(poll_until($later, 'momo_later',
+			"SELECT count(*) FROM momo_events WHERE operation = 'balance'", '1', 20),
+		'the aborted call of a served database still reaches its momo_events');
 	$later->stop;
 }
 
