@@ -144,11 +144,19 @@ SELECT r->>'method' AS method, replace(r->>'path', :'i4', '<ref>') AS path, (r->
   FROM jsonb_array_elements(momo_test.sandbox('recorded')->'requests') r
  WHERE r->>'method' = 'DELETE' AND r->>'path' LIKE '%/' || :'i4';
 SELECT status, reason FROM momo_payment_changes WHERE reference_id = :'i4' ORDER BY id;
--- Only a pending invoice: not a final one, not a payment of another
--- operation, not one MTN has not accepted yet, nor an unknown one.
+-- Cancelling it again (an application's retry) returns it as it is, and
+-- sends nothing.
+SELECT (momo_test.stat('invoice_deletes'))::int AS deletes_before \gset
+SELECT status, reason FROM momo_cancel_invoice(:'i4');
+SELECT (momo_test.stat('invoice_deletes'))::int - :deletes_before AS deletes_sent_again;
+-- Only a pending invoice: not one final otherwise (MTN's reason is
+-- named), not a payment of another operation, not one MTN has not
+-- accepted yet, nor an unknown one.
+SELECT momo_create_invoice(106, 'EUR', '46733123451', 'INV-C1') AS i7 \gset
+SELECT status, reason FROM momo_test.outcome(:'i7');
 \pset tuples_only on
 \pset format unaligned
-SELECT momo_test.try(format('SELECT momo_cancel_invoice(%L)', :'i4'));
+SELECT momo_test.try(format('SELECT momo_cancel_invoice(%L)', :'i7'));
 SELECT momo_test.try(format('SELECT momo_cancel_invoice(%L)', :'p1'));
 SELECT momo_test.try('SELECT momo_cancel_invoice(NULL)');
 SELECT momo_test.try($$SELECT momo_cancel_invoice('7d1f9b8e-0000-4000-8000-00000000b001')$$);
@@ -172,6 +180,22 @@ SELECT momo_test.wait_for(format($$SELECT count(*) = 1 FROM momo_events
                                      WHERE reference_id = %L AND operation = 'cancel_invoice'$$, :'i6'))
        AS cancel_event_kept;
 SELECT status, reason FROM momo_test.outcome(:'i6');
+-- A cancellation repeated after one whose transaction rolled back, before
+-- anyone recorded the outcome (the row lock keeps the worker out): MTN
+-- refuses the second DELETE (the invoice is not open any more), momo asks
+-- about the invoice, records it cancelled and returns it.
+SELECT momo_create_invoice(108, 'EUR', '46733123454', 'INV-C2') AS i8 \gset
+SELECT momo_test.wait_sent(:'i8') AS i8_status;
+SELECT (momo_test.stat('invoice_deletes'))::int AS deletes_before \gset
+BEGIN;
+SELECT status AS locked_while FROM momo_payments WHERE reference_id = :'i8' FOR UPDATE;
+SAVEPOINT first_cancel;
+SELECT status, reason FROM momo_cancel_invoice(:'i8');
+ROLLBACK TO first_cancel;
+SELECT status, reason FROM momo_cancel_invoice(:'i8');
+COMMIT;
+SELECT (momo_test.stat('invoice_deletes'))::int - :deletes_before AS deletes_sent;
+SELECT status, reason FROM momo_payments WHERE reference_id = :'i8';
 
 -- The terms never change; only an invoice or a payment has their shape.
 SELECT momo_create_invoice(106, 'EUR', '46733123454', 'INV-7') AS i7 \gset

@@ -15,6 +15,7 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -494,6 +495,34 @@ momo_payment_status(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(p.row);
 }
 
+/* Returns true if invoice p is final as cancelled (MTN's TRANSACTION_CANCELED). */
+static bool
+invoice_cancelled(const MomoPayment *p)
+{
+	bool		isnull;
+	Datum		reason;
+
+	if (p->status != MOMO_STATUS_FAILED)
+		return false;
+	reason = GetAttributeByName(DatumGetHeapTupleHeader(p->row), "reason", &isnull);
+	return !isnull && strcmp(TextDatumGetCString(reason), "TRANSACTION_CANCELED") == 0;
+}
+
+/* Raises the ERROR for an invoice that cannot be cancelled: it is final otherwise. */
+static void
+raise_invoice_final(const char *ref, const MomoPayment *p, const char *hint)
+{
+	bool		isnull;
+	Datum		reason = GetAttributeByName(DatumGetHeapTupleHeader(p->row), "reason", &isnull);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("invoice %s is already %s; only a pending invoice can be cancelled",
+					ref, momo_status_names[p->status]),
+			 isnull ? 0 : errdetail("MTN's reason: %s.", TextDatumGetCString(reason)),
+			 errhint("%s", hint)));
+}
+
 /*
  * momo_cancel_invoice(reference_id): asks MTN to cancel a pending invoice
  * (MTN's CancelInvoice: DELETE /v2_0/invoice/{ref}, with an X-Reference-Id
@@ -502,7 +531,9 @@ momo_payment_status(PG_FUNCTION_ARGS)
  * answer (FAILED, TRANSACTION_CANCELED) is recorded, and returns its row.
  * Only a caller who may SELECT the invoice's row may cancel it; nothing
  * moves money, so it is sent now, not by the worker after commit: a
- * rollback does not undo it (the worker records the outcome then).
+ * rollback does not undo it (the worker records the outcome then).  An
+ * invoice already cancelled is returned as it is, so a repeated
+ * cancellation (an application's retry) succeeds.
  */
 Datum
 momo_cancel_invoice(PG_FUNCTION_ARGS)
@@ -533,12 +564,14 @@ momo_cancel_invoice(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("invoice %s has not been accepted by MTN yet", ref),
 				 errhint("The worker sends it after the transaction that requested it commits; nothing was sent.")));
+	/* Cancelling a cancelled invoice changes nothing: it is returned as it is. */
+	if (invoice_cancelled(&p))
+	{
+		momo_owner_leave(&a);
+		PG_RETURN_DATUM(p.row);
+	}
 	if (momo_lifecycle_is_final(p.status))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("invoice %s is already %s; only a pending invoice can be cancelled",
-						ref, momo_status_names[p.status]),
-				 errhint("Nothing was sent.")));
+		raise_invoice_final(ref, &p, "Nothing was sent.");
 
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"externalId\":");
@@ -556,7 +589,27 @@ momo_cancel_invoice(PG_FUNCTION_ARGS)
 						 NULL, req->elapsed * 1000.0,
 						 req->status == 0 ? momo_http_describe_failure(req) : NULL);
 	if (!ok)
+	{
+		/*
+		 * MTN refuses to cancel an invoice that is not open any more, as
+		 * after a cancellation whose transaction rolled back (MTN was told,
+		 * the row was not): asked about now, one MTN has cancelled is
+		 * recorded and returned, so that repeating a cancellation is
+		 * harmless, and one paid or expired meanwhile is named.
+		 */
+		if (req->status >= 400 && req->status != 401 && req->status != 429 &&
+			check_now(a.schema, &p) && momo_store_fetch(a.schema, ref, &p))
+		{
+			if (invoice_cancelled(&p))
+			{
+				momo_owner_leave(&a);
+				PG_RETURN_DATUM(p.row);
+			}
+			if (momo_lifecycle_is_final(p.status))
+				raise_invoice_final(ref, &p, "MTN refused the cancellation.");
+		}
 		momo_calls_raise_failure(&cfg, "the cancellation of the invoice", req);
+	}
 
 	/* MTN's answer about the invoice now, recorded; the worker's otherwise. */
 	if (check_now(a.schema, &p) && !momo_store_fetch(a.schema, ref, &p))
