@@ -40,6 +40,7 @@
 typedef struct LoggedEvent
 {
 	int			level;
+	bool		in_flight;		/* asked, no answer yet (momo_events_begin_call) */
 	MomoPendingEvent event;
 } LoggedEvent;
 
@@ -159,14 +160,14 @@ events_subxact_callback(SubXactEvent event, SubTransactionId mySubid pg_attribut
 }
 
 /*
- * Logs an exchange of a synchronous call in momo_events of schema, in the
- * caller's transaction, and remembers it for the worker should that
- * transaction abort (see above).  Runs as momo_worker (momo_owner_enter).
+ * Remembers an exchange for the worker should the transaction abort, at the
+ * current nesting level; returns it, or NULL when the transaction has
+ * remembered MAX_LOGGED already (it is counted as dropped).
  */
-void
-momo_events_log_call(const char *schema, const char *reference_id, const char *product,
-					 const char *operation, int http_status, const char *outcome,
-					 const char *reason, double latency_ms, const char *error)
+static LoggedEvent *
+events_remember(const char *reference_id, const char *product, const char *operation,
+				int http_status, const char *outcome, const char *reason, double latency_ms,
+				const char *error)
 {
 	if (!callbacks_registered)
 	{
@@ -174,7 +175,6 @@ momo_events_log_call(const char *schema, const char *reference_id, const char *p
 		RegisterSubXactCallback(events_subxact_callback, NULL);
 		callbacks_registered = true;
 	}
-	/* Remembered first: if the insert itself fails, the abort hands it over. */
 	if (n_logged == logged_room && logged_room < MAX_LOGGED)
 	{
 		int			room = Min(MAX_LOGGED, Max(16, logged_room * 2));
@@ -185,12 +185,16 @@ momo_events_log_call(const char *schema, const char *reference_id, const char *p
 		logged_room = room;
 	}
 	if (n_logged == logged_room)
+	{
 		logged_dropped++;
+		return NULL;
+	}
 	else
 	{
 		MomoPendingEvent *e = &logged[n_logged].event;
 
 		logged[n_logged].level = GetCurrentTransactionNestLevel();
+		logged[n_logged].in_flight = false;
 		e->dboid = MyDatabaseId;
 		e->at = GetCurrentTimestamp();
 		copy_field(e->reference_id, sizeof(e->reference_id), reference_id);
@@ -201,8 +205,45 @@ momo_events_log_call(const char *schema, const char *reference_id, const char *p
 		copy_field(e->reason, sizeof(e->reason), reason);
 		e->latency_ms = latency_ms;
 		copy_field(e->error, sizeof(e->error), error);
-		n_logged++;
+		return &logged[n_logged++];
 	}
+}
+
+/*
+ * Says that a synchronous call is about to ask MTN something that acts
+ * (a cancellation, a notification, a consent request): should the call be
+ * interrupted before its exchange is logged (statement_timeout, a cancel,
+ * a lost client), the abort hands the worker an event with the outcome
+ * "unknown", so that momo_events says MTN may have been asked.  The
+ * exchange's momo_events_log_call takes its place.
+ */
+void
+momo_events_begin_call(const char *reference_id, const char *product, const char *operation)
+{
+	LoggedEvent *e = events_remember(reference_id, product, operation, 0, "unknown", NULL, 0,
+									 "the call was interrupted before MTN's answer was logged");
+
+	if (e)
+		e->in_flight = true;
+}
+
+/*
+ * Logs an exchange of a synchronous call in momo_events of schema, in the
+ * caller's transaction, and remembers it for the worker should that
+ * transaction abort (see above).  Runs as momo_worker (momo_owner_enter).
+ */
+void
+momo_events_log_call(const char *schema, const char *reference_id, const char *product,
+					 const char *operation, int http_status, const char *outcome,
+					 const char *reason, double latency_ms, const char *error)
+{
+	/* The exchange takes the place of its call's "unknown" one, if any. */
+	if (n_logged > 0 && logged[n_logged - 1].in_flight &&
+		strcmp(logged[n_logged - 1].event.operation, operation) == 0)
+		n_logged--;
+	/* Remembered first: if the insert itself fails, the abort hands it over. */
+	(void) events_remember(reference_id, product, operation, http_status, outcome, reason,
+						   latency_ms, error);
 	momo_store_log_event(schema, reference_id, product, operation, http_status, outcome,
 						 reason, latency_ms, error);
 }
