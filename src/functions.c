@@ -310,11 +310,7 @@ momo_refund(PG_FUNCTION_ARGS)
 		raise_no_payment(ref);
 	values[0] = CStringGetTextDatum(ref);
 	/* First lock the payment, so that refunds of it queue up behind each other ... */
-	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid FOR UPDATE",
-										schema),
-							   1, types, values, NULL, false, 1);
-	momo_spi_check(rc, SPI_OK_SELECT, "locking the payment to refund");
-	if (SPI_processed == 0)
+	if (!momo_store_lock(schema, ref))
 		raise_no_payment(ref);
 	/* ... then, with a new snapshot, see every refund committed before ours. */
 #define Anum_refunded_status	1
@@ -550,8 +546,13 @@ momo_cancel_invoice(PG_FUNCTION_ARGS)
 	momo_require_preload();
 	momo_settings_require(&cfg, MOMO_COLLECTION);
 	momo_owner_enter(fcinfo, &a);
-	/* A caller who may not see the invoice learns nothing about it. */
-	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_fetch(a.schema, ref, &p))
+	/*
+	 * A caller who may not see the invoice learns nothing about it.  Locked,
+	 * so that two cancellations at once do not both ask MTN: the second
+	 * waits for the first's transaction and sees its outcome.
+	 */
+	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_lock(a.schema, ref) ||
+		!momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
 	if (p.terms.operation != MOMO_INVOICE)
 		ereport(ERROR,

@@ -918,6 +918,28 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 }
 
 /*
+ * Locks the payment reference_id of schema's momo_payments (FOR UPDATE),
+ * waiting for a transaction that holds it, as the caller's lock_timeout
+ * allows; returns false if there is no such payment.  Acts that must not
+ * run twice at once for one payment (refunds of it, its cancellation)
+ * queue up behind each other this way; in READ COMMITTED, the next query
+ * then sees what the transaction before committed.
+ */
+bool
+momo_store_lock(const char *schema, const char *reference_id)
+{
+	Datum		values[1] = {CStringGetTextDatum(reference_id)};
+	Oid			types[1] = {TEXTOID};
+	int			rc;
+
+	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid FOR UPDATE",
+										schema),
+							   1, types, values, NULL, false, 1);
+	momo_spi_check(rc, SPI_OK_SELECT, "locking the payment");
+	return SPI_processed == 1;
+}
+
+/*
  * Returns true if caller may read every payment (SELECT on momo_payments,
  * and no row-level security applies to it): a merchant's role rather than
  * a tenant's.

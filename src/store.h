@@ -53,6 +53,7 @@ extern bool momo_store_record(const char *schema, const MomoPayment *p, MomoOp o
 extern int	momo_store_record_batch(const char *schema, const MomoRecord *recs, int n,
 									bool reschedule);
 extern bool momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id);
+extern bool momo_store_lock(const char *schema, const char *reference_id);
 extern bool momo_store_caller_sees_all(const char *schema, Oid caller);
 extern void momo_store_log_event(const char *schema, const char *reference_id,
 								 const char *product, const char *operation, int http_status,

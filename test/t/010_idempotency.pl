@@ -3,7 +3,8 @@
 # the two requests run in two sessions at once: the second waits for the
 # first and gets its payment (or, after the first rolled back, makes the
 # only one).  The same for the README's invoice recipe under a concurrent
-# INSERT ... ON CONFLICT DO NOTHING.  MTN (the sandbox) is the witness.
+# INSERT ... ON CONFLICT DO NOTHING, and for two cancellations of one
+# invoice.  MTN (the sandbox) is the witness.
 use strict;
 use warnings;
 
@@ -104,6 +105,34 @@ $node->safe_psql('postgres', q{
 		'1', 'recipe: one payment for the invoice');
 	is(await_payment($node, $ref)->{status}, 'successful', 'recipe: it succeeds');
 	is(posts_for('INV-77'), 1, 'recipe: MTN received one request');
+}
+
+# Two cancellations of one invoice at once (an application's retry while the
+# first is still running): the second waits for the first and returns the
+# invoice it cancelled; MTN is asked once.
+{
+	my $inv = $node->safe_psql('postgres',
+		"SELECT momo_create_invoice(78, 'EUR', '46733123454', 'INV-78', validity_duration => 86400)");
+	ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$inv'",
+			'pending', 30), 'cancel: the invoice is pending');
+	my $deletes = sandbox_get('/_sandbox/stats')->{invoice_deletes};
+	my $a = $node->background_psql('postgres');
+	my $b = $node->background_psql('postgres');
+	$a->query_safe('BEGIN');
+	is($a->query_safe("SELECT status || '/' || reason FROM momo_cancel_invoice('$inv')"),
+		'failed/TRANSACTION_CANCELED', 'cancel: the first cancellation cancels it');
+	my $b_pid = $b->query_safe('SELECT pg_backend_pid()');
+	$b->{stdin} .= "SELECT 'row:' || status || '/' || reason FROM momo_cancel_invoice('$inv');\n";
+	$b->{run}->pump_nb;
+	ok(poll_until($node, 'postgres',
+			"SELECT wait_event_type FROM pg_stat_activity WHERE pid = $b_pid", 'Lock', 30),
+		'cancel: the second cancellation waits for the first');
+	$a->query_safe('COMMIT');
+	my ($row_b) = $b->query_safe('SELECT 1') =~ /row:(\S+)/;
+	$a->quit;
+	$b->quit;
+	is($row_b, 'failed/TRANSACTION_CANCELED', 'cancel: the second returns the invoice cancelled');
+	is(sandbox_get('/_sandbox/stats')->{invoice_deletes} - $deletes, 1, 'cancel: MTN was asked once');
 }
 
 done_testing();
