@@ -57,6 +57,12 @@ SELECT momo_test.try($$SELECT * FROM momo_user_info_with_consent('46733123452')$
 SELECT momo_test.try($$SELECT * FROM momo_user_info_with_consent('46733123450')$$);
 -- Never decides: momo stops at the timeout ...
 SELECT momo_test.try($$SELECT * FROM momo_user_info_with_consent('46733123453', timeout => '2 seconds')$$);
+-- A timeout shorter than MTN's interval (a second here): the request is on
+-- the phone, so it is asked about once, at the timeout.
+SELECT momo_test.try($$SELECT * FROM momo_user_info_with_consent('46733000009', timeout => '500 ms')$$);
+SELECT c->>'msisdn' || ': ' || (c->>'polls') || ' poll(s), granted ' || (c->>'granted')
+  FROM jsonb_array_elements(momo_test.sandbox('consent')->'requests') c
+ WHERE c->>'msisdn' = '46733000009';
 -- ... and statement_timeout (or a cancel) interrupts the wait.
 SET statement_timeout = '1500ms';
 SELECT * FROM momo_user_info_with_consent('46733123453');

@@ -622,20 +622,29 @@ momo_user_info_with_consent(PG_FUNCTION_ARGS)
 	explicit_bzero(access, strlen(access));
 
 	/* 2. the OAuth2 token, polled at MTN's interval until the account holder decides */
-	while (token == NULL)
+	for (int polls = 0; token == NULL; polls++)
 	{
 		char	   *code;
+		long		wait_ms = interval_ms;
 
-		if (ms_since(started) + interval_ms > deadline_ms)
+		/*
+		 * No poll after the deadline; but the request is on the phone now,
+		 * so it is asked about once at least, at the deadline if that comes
+		 * before MTN's interval.
+		 */
+		if (polls == 0 && ms_since(started) + interval_ms > deadline_ms)
+			wait_ms = Max(0, deadline_ms - ms_since(started));
+		else if (ms_since(started) + interval_ms > deadline_ms)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("account holder %s did not answer the consent request in time", msisdn),
 					 errdetail(deadline_ms < timeout_ms ?
-							   "MTN keeps the request for %ld seconds only." :
-							   "No answer came within the timeout of %ld seconds.",
-							   (deadline_ms + 999) / 1000),
+							   "MTN keeps the request for %s seconds only." :
+							   "No answer came within the timeout of %s seconds.",
+							   deadline_ms % 1000 == 0 ? psprintf("%ld", deadline_ms / 1000) :
+							   psprintf("%.3f", deadline_ms / 1000.0)),
 					 errhint("Ask again, and let the account holder know a request is on their phone.")));
-		consent_sleep(interval_ms);
+		consent_sleep(wait_ms);
 		req = consent_poll(&cfg, key, auth_req_id);
 		code = consent_error_code(req);
 		if (req->status == 200)
