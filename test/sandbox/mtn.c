@@ -838,7 +838,7 @@ static void sb_time(struct sbuf *b, int64_t t)
 static void preapproval_status_json(struct sbuf *b, const struct payment *p, const char *status,
                                     const char *reason, int reason_object)
 {
-    sb_str(b, "{\"payer\":{\"partyIdType\":");
+    sb_str(b, "\"payer\":{\"partyIdType\":");
     sb_jstrz(b, p->party_type);
     sb_str(b, ",\"partyId\":");
     sb_jstrz(b, p->party_id);
@@ -855,18 +855,8 @@ static void preapproval_status_json(struct sbuf *b, const struct payment *p, con
         sb_str(b, ",\"expirationDateTime\":");
         sb_time(b, exp);
     }
-    if (reason) {
-        sb_str(b, ",\"reason\":");
-        if (reason_object) {
-            sb_str(b, "{\"code\":");
-            sb_jstrz(b, reason);
-            sb_str(b, ",\"message\":");
-            sb_jstrz(b, reason_message(reason));
-            sb_str(b, "}");
-        } else {
-            sb_jstrz(b, reason);
-        }
-    }
+    if (reason)
+        reason_json(b, "reason", reason, reason_object);
     sb_str(b, "}");
 }
 
@@ -882,10 +872,6 @@ void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int r
     } else {
         status = payment_status_now(p, now, &reason);
     }
-    if (p->op == OP_PREAPPROVAL) {
-        preapproval_status_json(b, p, status, reason, reason_object);
-        return;
-    }
     sb_str(b, "{");
     if (padding) {
         sb_str(b, "\"padding\":\"");
@@ -895,6 +881,10 @@ void txn_status_json(struct sbuf *b, const struct payment *p, int64_t now, int r
             b->p[b->len] = 0;
         }
         sb_str(b, "\",");
+    }
+    if (p->op == OP_PREAPPROVAL) {
+        preapproval_status_json(b, p, status, reason, reason_object);
+        return;
     }
     if (p->op == OP_INVOICE) {
         invoice_status_json(b, p, status, reason, reason_object);

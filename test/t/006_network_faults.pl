@@ -203,6 +203,21 @@ for my $case (
 	completes($what, $ref);
 }
 
+# The same for a pre-approval's status answer (MTN's own shape, without
+# amount): an oversized one is not read either.
+{
+	my $what = 'oversized pre-approval status body';
+	sandbox_post('/_sandbox/config', { status_body => 'oversized' });
+	my $ref = $node->safe_psql('postgres',
+		"SELECT momo_preapproval('46733000061', 'EUR', 'Plan', interval '1 day', 'oversized-pa')");
+	my $row = row_when($ref, sub { $_[0]{status_checks} >= 2 });
+	while_faulty($what, $row, status => 'pending', error => qr/larger than \d+ bytes|file size exceeded/i,
+		http => undef);
+	sandbox_post('/_sandbox/config', { status_body => 'normal' });
+	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful',
+		"$what: once the fault is gone the pre-approval is successful");
+}
+
 ############################################################################
 # A redirect on every call (token included), to a second sandbox: never
 # followed.  A status check of a pending payment is redirected too.
