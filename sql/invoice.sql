@@ -197,6 +197,71 @@ COMMIT;
 SELECT (momo_test.stat('invoice_deletes'))::int - :deletes_before AS deletes_sent;
 SELECT status, reason FROM momo_payments WHERE reference_id = :'i8';
 
+-- What the payer is shown to pay later: MTN's invoiceId and paymentReference
+-- (and, with a validity, its expiryDateTime) come with the invoice's status
+-- while it is pending (46733123454 stays CREATED): the worker keeps them in
+-- the row at once, as MTN says them, and an application reads them there
+-- (README's recipe).
+SELECT momo_create_invoice(108, 'EUR', '46733123454', 'INV-9', validity_duration => 86400) AS i9 \gset
+SELECT momo_test.wait_for(format($$SELECT payment_reference IS NOT NULL FROM momo_payments
+                                    WHERE reference_id = %L$$, :'i9')) AS reference_kept;
+-- recipe: invoice-reference
+-- What the shop shows a customer who pays an invoice later: the reference to quote,
+-- MTN's invoice id and until when, once MTN has told them (the invoice is unpaid).
+CREATE VIEW shop_invoices_to_pay WITH (security_invoker = true) AS
+SELECT reference_id, external_id, amount, currency, payment_reference, invoice_id, expires_at
+  FROM momo_payments
+ WHERE operation = 'invoice' AND status = 'pending' AND payment_reference IS NOT NULL;
+-- end recipe
+SELECT i.external_id, i.amount, i.currency,
+       i.payment_reference = s->>'paymentReference' AS reference_as_mtn_says,
+       i.invoice_id = s->>'invoiceId' AS invoice_id_as_mtn_says,
+       i.expires_at = to_timestamp((s->>'accepted_us')::bigint / 1000000 + 86400) AS expiry_as_mtn_says
+  FROM shop_invoices_to_pay i, momo_test.sandbox('payments/' || :'i9') s
+ WHERE i.reference_id = :'i9';
+SELECT payment_reference AS i9_reference FROM momo_payments WHERE reference_id = :'i9' \gset
+-- A status check asked for (momo_payment_status) keeps them too: in a
+-- transaction that holds the row (the worker skips it), they are taken away
+-- and the synchronous answer brings them back.
+BEGIN;
+UPDATE momo_payments SET payment_reference = NULL, invoice_id = NULL, expires_at = NULL
+ WHERE reference_id = :'i9';
+SELECT status, payment_reference = :'i9_reference' AS same_reference, invoice_id IS NOT NULL AS has_invoice_id,
+       expires_at IS NOT NULL AS has_expiry
+  FROM momo_payment_status(:'i9');
+COMMIT;
+-- Kept in the final row: cancelled, it leaves the view, its reference stays.
+SELECT status, reason, payment_reference = :'i9_reference' AS same_reference, invoice_id IS NOT NULL AS has_invoice_id,
+       expires_at IS NOT NULL AS has_expiry
+  FROM momo_cancel_invoice(:'i9');
+SELECT count(*) AS still_to_pay FROM shop_invoices_to_pay WHERE reference_id = :'i9';
+-- The reference is no change of status: the change feed has none of its own.
+SELECT status, reason FROM momo_payment_changes WHERE reference_id = :'i9' ORDER BY id;
+-- Every final invoice kept them (paid, failed, expired; an expiry only with a
+-- validity); a payment has none.
+SELECT v.n, p.operation, p.status, p.payment_reference = s->>'paymentReference' AS reference_as_mtn_says,
+       p.invoice_id = s->>'invoiceId' AS invoice_id_as_mtn_says, p.expires_at IS NOT NULL AS has_expiry
+  FROM (VALUES (1, :'i1'::uuid), (2, :'i2'::uuid), (3, :'i3'::uuid), (4, :'p1'::uuid)) v(n, ref)
+  JOIN momo_payments p ON p.reference_id = v.ref
+  CROSS JOIN LATERAL momo_test.sandbox('payments/' || v.ref::text) s
+ ORDER BY v.n;
+-- The row takes no reference for another operation, nor one too long.
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn,
+                                                  operation, api_version, extra_terms, payment_reference,
+                                                  created_at, updated_at, next_check_at)
+                       VALUES ('7d1f9b8e-0000-4000-8000-00000000b00a', 'PAY-bad', 1, 'EUR', 'METER-1',
+                               'payment', 2, '{}', 'PR1', '2026-01-01', '2026-01-01', '2026-01-01')$$);
+SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn,
+                                                  operation, api_version, extra_terms, payment_reference,
+                                                  created_at, updated_at, next_check_at)
+                       VALUES ('7d1f9b8e-0000-4000-8000-00000000b00b', 'INV-bad', 1, 'EUR', '46733000001',
+                               'invoice', 2, '{}', repeat('9', 101), '2026-01-01', '2026-01-01', '2026-01-01')$$);
+\pset tuples_only off
+\pset format aligned
+DROP VIEW shop_invoices_to_pay;
+
 -- The terms never change; only an invoice or a payment has their shape.
 SELECT momo_create_invoice(106, 'EUR', '46733123454', 'INV-7') AS i7 \gset
 \pset tuples_only on

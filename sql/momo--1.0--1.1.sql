@@ -455,7 +455,14 @@ ALTER TABLE @extschema@.momo_payments
     ADD CONSTRAINT momo_payments_amount_given
         CHECK ((amount IS NULL) = (operation = 'preapproval')),
     ADD CONSTRAINT momo_payments_expires_at
-        CHECK (expires_at IS NULL OR operation = 'preapproval');
+        CHECK (expires_at IS NULL OR operation IN ('preapproval', 'invoice')),
+    ADD COLUMN invoice_id text,
+    ADD COLUMN payment_reference text,
+    ADD CONSTRAINT momo_payments_invoice_refs
+        CHECK ((invoice_id IS NULL AND payment_reference IS NULL) OR operation = 'invoice'),
+    ADD CONSTRAINT momo_payments_invoice_refs_length
+        CHECK (pg_catalog.octet_length(invoice_id) OPERATOR(pg_catalog.<=) 100
+               AND pg_catalog.octet_length(payment_reference) OPERATOR(pg_catalog.<=) 100);
 
 COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment, pre-approval) or disbursement/remittance (payouts)';
 COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider), preapproval (no money: the payer''s consent to later debits)';
@@ -463,7 +470,9 @@ COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''
 COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members, a pre-approval''s payer and validityTime (NULL for the others); they never change';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
 COMMENT ON COLUMN @extschema@.momo_payments.amount IS 'the amount, in currency; NULL for a pre-approval, which has none';
-COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval expires (its expirationDateTime), once MTN tells it; NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval (its expirationDateTime) or an invoice (its expiryDateTime) expires, once MTN tells it; NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.invoice_id IS 'MTN''s invoiceId of an invoice, once MTN tells it (while pending); NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.payment_reference IS 'MTN''s paymentReference of an invoice, the reference its payer quotes to pay it, once MTN tells it (while pending); NULL for other operations';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     amount numeric,

@@ -105,6 +105,8 @@ CREATE TABLE @extschema@.momo_payments (
     extra_terms              jsonb,
     callback_url             text,
     expires_at               timestamptz,
+    invoice_id               text,
+    payment_reference        text,
     CONSTRAINT momo_payments_api_version
         CHECK ((api_version = 1 AND operation <> 'cash_transfer'
                 AND operation NOT IN ('invoice', 'payment')
@@ -121,7 +123,12 @@ CREATE TABLE @extschema@.momo_payments (
     CONSTRAINT momo_payments_amount_given
         CHECK ((amount IS NULL) = (operation = 'preapproval')),
     CONSTRAINT momo_payments_expires_at
-        CHECK (expires_at IS NULL OR operation = 'preapproval'),
+        CHECK (expires_at IS NULL OR operation IN ('preapproval', 'invoice')),
+    CONSTRAINT momo_payments_invoice_refs
+        CHECK ((invoice_id IS NULL AND payment_reference IS NULL) OR operation = 'invoice'),
+    CONSTRAINT momo_payments_invoice_refs_length
+        CHECK (pg_catalog.octet_length(invoice_id) OPERATOR(pg_catalog.<=) 100
+               AND pg_catalog.octet_length(payment_reference) OPERATOR(pg_catalog.<=) 100),
     CONSTRAINT momo_payments_refund_of_refunds
         CHECK ((operation = 'refund') = (refund_of IS NOT NULL)),
     CONSTRAINT momo_payments_completed_iff_final
@@ -147,7 +154,9 @@ COMMENT ON COLUMN @extschema@.momo_payments.api_version IS 'the version of MTN''
 COMMENT ON COLUMN @extschema@.momo_payments.extra_terms IS 'the further terms of an operation, as the members of MTN''s body: a cash transfer''s originating side, an invoice''s or a payment''s own members, a pre-approval''s payer and validityTime (NULL for the others); they never change';
 COMMENT ON COLUMN @extschema@.momo_payments.callback_url IS 'the URL MTN is asked to call back for this payment (momo adds the reference id and its signature), on the host of momo.callback_url; NULL: momo.callback_url';
 COMMENT ON COLUMN @extschema@.momo_payments.amount IS 'the amount, in currency; NULL for a pre-approval, which has none';
-COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval expires (its expirationDateTime), once MTN tells it; NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval (its expirationDateTime) or an invoice (its expiryDateTime) expires, once MTN tells it; NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.invoice_id IS 'MTN''s invoiceId of an invoice, once MTN tells it (while pending); NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.payment_reference IS 'MTN''s paymentReference of an invoice, the reference its payer quotes to pay it, once MTN tells it (while pending); NULL for other operations';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)

@@ -144,12 +144,13 @@ days_from_civil(int y, int m, int d)
 }
 
 /*
- * Reads a pre-approval's expirationDateTime into seconds since the epoch,
- * or returns false.  MTN's definition calls it an integer "in
- * YYYY-MM-DDTHH:mm:SS format": a string of that form is read (UTC unless it
- * carries Z or an offset such as +02:00; fractions of a second are
- * dropped), and so is a number (seconds since the epoch, or milliseconds
- * when it is too large to be seconds).
+ * Reads a pre-approval's expirationDateTime, or an invoice's
+ * expiryDateTime, into seconds since the epoch, or returns false.  MTN's
+ * definition calls the first an integer "in YYYY-MM-DDTHH:mm:SS format",
+ * the second a string "in YYYY-MM-DD:THH:mm:ss format": a string of either
+ * form is read (UTC unless it carries Z or an offset such as +02:00;
+ * fractions of a second are dropped), and so is a number (seconds since the
+ * epoch, or milliseconds when it is too large to be seconds).
  */
 static bool
 parse_expiry(const char *v, bool is_string, double *out)
@@ -176,10 +177,15 @@ parse_expiry(const char *v, bool is_string, double *out)
 		return *out >= 946684800.0 && *out < 4102444800.0;
 	}
 	if (strlen(v) < 16 || !read_digits(v, 4, &y) || v[4] != '-' || !read_digits(v + 5, 2, &mo) ||
-		v[7] != '-' || !read_digits(v + 8, 2, &d) || (v[10] != 'T' && v[10] != ' ') ||
-		!read_digits(v + 11, 2, &h) || v[13] != ':' || !read_digits(v + 14, 2, &mi))
+		v[7] != '-' || !read_digits(v + 8, 2, &d))
 		return false;
-	p = v + 16;
+	p = v + 10;
+	if (p[0] == ':' && p[1] == 'T')
+		p++;					/* the definition's YYYY-MM-DD:THH:mm:ss */
+	if ((p[0] != 'T' && p[0] != ' ') || !read_digits(p + 1, 2, &h) || p[3] != ':' ||
+		!read_digits(p + 4, 2, &mi))
+		return false;
+	p += 6;
 	if (*p == ':')
 	{
 		if (!read_digits(p + 1, 2, &s))
@@ -217,6 +223,29 @@ parse_expiry(const char *v, bool is_string, double *out)
 	return true;
 }
 
+/*
+ * Returns an invoice's invoiceId or paymentReference as momo keeps it, or
+ * NULL: a string (not a number, an object or null) of 1 to
+ * MOMO_MAX_INVOICE_REF_LEN bytes without control characters (json.c has
+ * checked that the body is valid UTF-8, and its parser that every escape is
+ * one).  Anything else is not kept rather than cut: the payer quotes it.
+ */
+static char *
+invoice_ref(const MomoJsonField *f)
+{
+	size_t		n;
+
+	if (f->value == NULL || !f->is_string)
+		return NULL;
+	n = strlen(f->value);
+	if (n == 0 || n > MOMO_MAX_INVOICE_REF_LEN)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char) f->value[i] < 0x20 || f->value[i] == 0x7f)
+			return NULL;
+	return f->value;
+}
+
 /* Sets the verdict of a status answer (HTTP 200) from its body. */
 static void
 classify_status_body(const char *body, size_t len, MomoAnswer *a)
@@ -229,6 +258,9 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 		{.path = "errorReason"},
 		{.path = "errorReason.code"},
 		{.path = "expirationDateTime"},
+		{.path = "expiryDateTime"},
+		{.path = "invoiceId"},
+		{.path = "paymentReference"},
 	};
 	char	   *err = momo_json_extract(body, len, f, lengthof(f));
 	const char *status;
@@ -246,8 +278,16 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 		a->error = pstrdup("status answer without a status");
 		return;
 	}
-	/* A pre-approval's expiry; one that cannot be read is left out. */
-	if (f[6].value && !parse_expiry(f[6].value, f[6].is_string, &a->expires))
+	/*
+	 * A pre-approval's expiry (expirationDateTime), else an invoice's
+	 * (expiryDateTime); one that cannot be read is left out.
+	 */
+	if (f[6].value)
+	{
+		if (!parse_expiry(f[6].value, f[6].is_string, &a->expires))
+			a->expires = -1;
+	}
+	else if (f[7].value && !parse_expiry(f[7].value, f[7].is_string, &a->expires))
 		a->expires = -1;
 	if (strcmp(status, "SUCCESSFUL") == 0)
 	{
@@ -279,7 +319,11 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 	{
 		a->verdict = MOMO_RETRY;
 		a->error = psprintf("unknown payment status \"%s\"", excerpt(status, strlen(status)));
+		return;
 	}
+	/* An invoice's ids, with any status MTN tells (lifecycle.c keeps them). */
+	a->invoice_id = invoice_ref(&f[8]);
+	a->payment_reference = invoice_ref(&f[9]);
 }
 
 /*
@@ -300,6 +344,8 @@ momo_answers_classify(MomoOp op, long status, const char *body, size_t len, Momo
 	a->reason = NULL;
 	a->financial_transaction_id = NULL;
 	a->expires = -1;
+	a->invoice_id = NULL;
+	a->payment_reference = NULL;
 	a->error = NULL;
 	if (body == NULL)
 		len = 0;

@@ -12,6 +12,12 @@
 /* Longest access token momo keeps. */
 #define MOMO_MAX_TOKEN_LEN 4096
 
+/*
+ * Longest invoiceId or paymentReference of an invoice momo keeps, in bytes
+ * (momo_payments' constraint momo_payments_invoice_refs_length says the same).
+ */
+#define MOMO_MAX_INVOICE_REF_LEN 100
+
 typedef enum MomoOp
 {
 	MOMO_OP_CREATE,				/* POST /collection/v1_0/requesttopay */
@@ -40,8 +46,12 @@ typedef struct MomoAnswer
 	int			http_status;	/* 0 when no answer came */
 	char	   *reason;			/* MTN's reason or error code */
 	char	   *financial_transaction_id;
-	double		expires;		/* a pre-approval's expirationDateTime, seconds
-								 * since the epoch; < 0: none */
+	double		expires;		/* a pre-approval's expirationDateTime, or an
+								 * invoice's expiryDateTime, seconds since the
+								 * epoch; < 0: none */
+	char	   *invoice_id;		/* an invoice's invoiceId, or NULL */
+	char	   *payment_reference;	/* an invoice's paymentReference (what its
+									 * payer quotes), or NULL */
 	char	   *error;			/* for last_error; NULL for a clean answer */
 	bool		not_sent;		/* the request provably never reached MTN */
 	bool		given_back;		/* the worker only: MTN processed nothing of

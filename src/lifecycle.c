@@ -234,6 +234,21 @@ momo_lifecycle_decide(const MomoPayment *p, MomoOp op, const MomoAnswer *a, bool
 	c->expires = (p->terms.operation == MOMO_PREAPPROVAL &&
 				  (c->status == MOMO_STATUS_PENDING || c->status == MOMO_STATUS_SUCCESSFUL) &&
 				  (a->verdict == MOMO_PENDING || a->verdict == MOMO_SUCCESSFUL)) ? a->expires : -1;
+
+	/*
+	 * An invoice's invoiceId, paymentReference and expiry, with any status
+	 * MTN tells: they come while it is pending (its payer needs them to
+	 * pay), and stay with the row once final.
+	 */
+	c->invoice_id = NULL;
+	c->payment_reference = NULL;
+	if (p->terms.operation == MOMO_INVOICE &&
+		(a->verdict == MOMO_PENDING || a->verdict == MOMO_SUCCESSFUL || a->verdict == MOMO_FAILED))
+	{
+		c->expires = a->expires;
+		c->invoice_id = a->invoice_id;
+		c->payment_reference = a->payment_reference;
+	}
 	c->error = error;
 	c->http_status = a->http_status;
 	c->event_operation = (op == MOMO_OP_CREATE) ? momo_operation_names[p->terms.operation] : "status";

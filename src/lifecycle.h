@@ -56,8 +56,12 @@ typedef struct MomoRowChange
 	MomoStatus	status;		/* its status after the answer */
 	const char *reason;		/* for momo_payments.reason, or NULL */
 	const char *ftid;		/* financial transaction id, or NULL */
-	double		expires;		/* a pre-approval's expiry, seconds since the
-								 * epoch; < 0: none (expires_at kept) */
+	double		expires;		/* a pre-approval's or an invoice's expiry,
+								 * seconds since the epoch; < 0: none
+								 * (expires_at kept) */
+	const char *invoice_id;		/* an invoice's invoiceId, or NULL (kept) */
+	const char *payment_reference;	/* an invoice's paymentReference, or NULL
+									 * (kept) */
 	int			http_status;	/* 0 when no answer came */
 	const char *error;		/* for last_error, or NULL */
 	double		delay_ms;		/* < 0: keep next_check_at */

@@ -10,6 +10,12 @@
  *	  URL, are not in PAYMENT_COLUMNS: a schema of 1.0 has none of them
  *	  (store.c, version_column, puts them after them).
  *
+ *	  Columns momo writes from MTN's answers but never reads back, and so
+ *	  not read here (store.c's record statement, only in a schema of 1.1):
+ *	  expires_at (a pre-approval's or an invoice's expiry), invoice_id and
+ *	  payment_reference (an invoice's invoiceId and paymentReference, at
+ *	  most MOMO_MAX_INVOICE_REF_LEN bytes, answers.h).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MOMO_PAYMENT_ROW_H

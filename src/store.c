@@ -65,7 +65,7 @@
 	"(status = 'pending' OR (status = 'queued' AND (send_refused OR attempts > 0)))"
 
 /* Arguments (arrays) of the statement that records answers. */
-#define RECORD_ARGS 18
+#define RECORD_ARGS 20
 
 /*
  * Statements run for every payment, prepared once per schema and kept for
@@ -171,7 +171,7 @@ prepare_plans(const char *schema)
 	Oid			batch_types[RECORD_ARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
-	FLOAT8ARRAYOID};
+	FLOAT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	const char *claim =
 		"SELECT NULL, " PAYMENT_COLUMNS ", %s FROM %s.momo_payments p"
 		" WHERE %s AND next_check_at <= pg_catalog.now() AND product = ANY ($3)"
@@ -243,10 +243,11 @@ prepare_plans(const char *schema)
 											   "  pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
 											   "  pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
 											   "  pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15),"
-											   "  pg_catalog.unnest($16), pg_catalog.unnest($17), pg_catalog.unnest($18))"
+											   "  pg_catalog.unnest($16), pg_catalog.unnest($17), pg_catalog.unnest($18),"
+											   "  pg_catalog.unnest($19), pg_catalog.unnest($20))"
 											   "  AS v(reference_id, status, reason, ftid, http_status, error, delay_ms, checks,"
 											   "       sends, failed, product, event_operation, outcome, latency_ms, not_found,"
-											   "       keep, send_refused, expires)),"
+											   "       keep, send_refused, expires, invoice_id, payment_reference)),"
 											   " ev AS ("
 											   "  INSERT INTO %s.momo_events (reference_id, product, operation, http_status,"
 											   "                              outcome, reason, latency_ms, error)"
@@ -277,10 +278,15 @@ prepare_plans(const char *schema)
 											   " WHERE p.reference_id = v.reference_id::uuid AND p.completed_at IS NULL"
 											   " RETURNING v.status IN " MOMO_SQL_FINAL_STATUSES,
 											   schema, schema,
-		/* a schema of 1.0 has no expires_at (nor pre-approvals) */
+		/*
+		 * a schema of 1.0 has no expires_at, invoice_id nor
+		 * payment_reference (nor pre-approvals, nor invoices)
+		 */
 											   plans.has_api_version ?
 											   " expires_at = CASE WHEN v.expires >= 0::float8"
-											   "   THEN pg_catalog.to_timestamp(v.expires) ELSE p.expires_at END," : "",
+											   "   THEN pg_catalog.to_timestamp(v.expires) ELSE p.expires_at END,"
+											   " invoice_id = COALESCE(v.invoice_id, p.invoice_id),"
+											   " payment_reference = COALESCE(v.payment_reference, p.payment_reference)," : "",
 											   quote_literal_cstr(momo_operation_names[MOMO_REQUEST_TO_PAY]), schema),
 									  RECORD_ARGS, batch_types, CURSOR_OPT_GENERIC_PLAN);
 	{
@@ -730,6 +736,24 @@ clip(const char *s, int max)
 }
 
 /*
+ * Returns s to be kept as it is, or NULL: an id MTN gave that someone will
+ * quote (an invoice's paymentReference) is kept exactly or not at all.  In
+ * a database whose encoding is not UTF-8, one with other characters than
+ * ASCII is not kept (clip would change them).
+ */
+static char *
+exact_text(const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	if (GetDatabaseEncoding() != PG_UTF8)
+		for (const char *c = s; *c; c++)
+			if ((unsigned char) *c >= 0x80)
+				return NULL;
+	return pstrdup(s);
+}
+
+/*
  * Records the answer to op for payment p (see momo_lifecycle_decide).
  * Returns true if the payment became final.
  */
@@ -805,6 +829,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	char	  **outcomes = palloc(sizeof(char *) * n);
 	Datum	   *latencies = palloc(sizeof(Datum) * n);
 	Datum	   *expires = palloc(sizeof(Datum) * n);
+	char	  **invoice_ids = palloc(sizeof(char *) * n);
+	char	  **payment_refs = palloc(sizeof(char *) * n);
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 	Datum		values[RECORD_ARGS];
@@ -835,6 +861,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 		outcomes[i] = (char *) c.outcome;
 		latencies[i] = Float8GetDatum(recs[i].answer->elapsed * 1000.0);
 		expires[i] = Float8GetDatum(c.expires);
+		invoice_ids[i] = exact_text(c.invoice_id);
+		payment_refs[i] = exact_text(c.payment_reference);
 	}
 	prepare_plans(schema);
 	values[0] = text_array(refs, n);
@@ -859,6 +887,8 @@ momo_store_record_batch(const char *schema, const MomoRecord *recs, int n, bool 
 	values[16] = PointerGetDatum(construct_array(send_refused, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 	values[17] = PointerGetDatum(construct_array(expires, n, FLOAT8OID, 8,
 												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[18] = text_array(invoice_ids, n);
+	values[19] = text_array(payment_refs, n);
 	rc = SPI_execute_plan(plans.record_batch, values, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "recording answers from MTN");
 	for (uint64 i = 0; i < SPI_processed; i++)

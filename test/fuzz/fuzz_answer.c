@@ -10,7 +10,9 @@
  *	  a payment is never successful without the status SUCCESSFUL, never
  *	  failed on a transient error, every verdict is one the status allows,
  *	  sending pauses only for a refusal of the merchant's configuration,
- *	  and every text momo stores is valid UTF-8.
+ *	  an invoice's invoiceId and paymentReference are kept exactly as the
+ *	  body says them (or not at all), and every text momo stores is valid
+ *	  UTF-8.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,7 +21,8 @@
 /* Keys momo reads from answers; a body repeating one may be taken as unreadable. */
 static const char *const answer_keys[] = {
 	"status", "reason", "reason.code", "financialTransactionId", "errorReason",
-	"errorReason.code", "expirationDateTime", "code", "message"
+	"errorReason.code", "expirationDateTime", "expiryDateTime", "invoiceId",
+	"paymentReference", "code", "message"
 };
 
 /*
@@ -43,6 +46,40 @@ expected_reason(void)
 			return v.text;
 	}
 	return "UNKNOWN";
+}
+
+/*
+ * An invoice's invoiceId or paymentReference as the body says it, as momo
+ * keeps it: a string of 1 to MOMO_MAX_INVOICE_REF_LEN bytes without control
+ * characters; NULL for anything else (a number, an object, null, a longer
+ * string), which momo does not keep rather than keep changed.
+ */
+static const char *
+expected_invoice_ref(const char *path)
+{
+	RefValue	v = ref_get(path);
+	size_t		n;
+
+	if (v.kind != REF_STRING)
+		return NULL;
+	n = strlen(v.text);
+	if (n == 0 || n > MOMO_MAX_INVOICE_REF_LEN)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char) v.text[i] < 0x20 || v.text[i] == 0x7f)
+			return NULL;
+	return v.text;
+}
+
+/* Checks that momo's value of an invoice's id (s) is the body's. */
+static void
+check_invoice_ref(const char *path, const char *s)
+{
+	const char *want = expected_invoice_ref(path);
+
+	if ((s == NULL) != (want == NULL) || (s && strcmp(s, want) != 0))
+		fuzz_fail("%s \"%s\", but the body's is \"%s\"", path,
+				  s ? s : "(null)", want ? want : "(null)");
 }
 
 /* True if s (momo's) and the reference value agree: both absent/null, or the same scalar text. */
@@ -91,6 +128,11 @@ check_status_200(const MomoAnswer *a, bool ok, bool may_refuse)
 			break;
 		default:
 			fuzz_fail("verdict %d on a status check answered 200", a->verdict);
+	}
+	if (a->verdict == MOMO_SUCCESSFUL || a->verdict == MOMO_FAILED || a->verdict == MOMO_PENDING)
+	{
+		check_invoice_ref("invoiceId", a->invoice_id);
+		check_invoice_ref("paymentReference", a->payment_reference);
 	}
 }
 
@@ -190,8 +232,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check_text("reason", a.reason);
 	fuzz_check_text("financial_transaction_id", a.financial_transaction_id);
 	fuzz_check_text("error", a.error);
+	fuzz_check_text("invoice_id", a.invoice_id);
+	fuzz_check_text("payment_reference", a.payment_reference);
 	if (a.financial_transaction_id && a.verdict != MOMO_SUCCESSFUL)
 		fuzz_fail("financial transaction id on verdict %d", a.verdict);
+	if ((a.invoice_id || a.payment_reference) &&
+		a.verdict != MOMO_SUCCESSFUL && a.verdict != MOMO_FAILED && a.verdict != MOMO_PENDING)
+		fuzz_fail("an invoice's ids on verdict %d", a.verdict);
 
 	if (h.status == 0)
 	{
@@ -204,14 +251,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_other(&h, &a, ok);
 
 	/*
-	 * A pre-approval's expiry is none (-1) or a time momo can store: from
-	 * 1970 to year 9999 for a date, from 2000 to 2100 for a number (seconds
-	 * or milliseconds since the epoch; a YYYYMMDDHHmmSS number is none).
-	 * Only a readable status answer carries one.
+	 * A pre-approval's or an invoice's expiry is none (-1) or a time momo
+	 * can store: from 1970 to year 9999 for a date, from 2000 to 2100 for a
+	 * number (seconds or milliseconds since the epoch; a YYYYMMDDHHmmSS
+	 * number is none).  Only a readable status answer carries one: from its
+	 * expirationDateTime (a pre-approval's) when that is a scalar, else from
+	 * its expiryDateTime (an invoice's).
 	 */
 	if (a.expires != -1)
 	{
 		RefValue	e = ref_get("expirationDateTime");
+
+		if (e.kind != REF_STRING && e.kind != REF_NUMBER && e.kind != REF_TRUE && e.kind != REF_FALSE)
+			e = ref_get("expiryDateTime");
 
 		if (!(a.expires >= 0 && a.expires < 253402300800.0))
 			fuzz_fail("expiry %g is not a time from 1970 to 9999", a.expires);
@@ -220,7 +272,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (e.kind == REF_NUMBER && !(a.expires >= 946684800.0 && a.expires < 4102444800.0))
 			fuzz_fail("expiry %g from the number %s is not between 2000 and 2100", a.expires, e.text);
 		if (e.kind != REF_NUMBER && e.kind != REF_STRING)
-			fuzz_fail("expiry %g, but the body's expirationDateTime is neither a date nor a number",
+			fuzz_fail("expiry %g, but the body's expirationDateTime or expiryDateTime is neither a date nor a number",
 					  a.expires);
 	}
 

@@ -28,6 +28,7 @@ declare -A B=(
     [status-failed-string]='{'"$TERMS"',"status":"FAILED","reason":"APPROVAL_REJECTED"}'
     [status-failed-object]='{'"$TERMS"',"status":"FAILED","reason":{"code":"PAYER_NOT_FOUND","message":"Payer not found"}}'
     [status-pending]='{'"$TERMS"',"status":"PENDING"}'
+    [invoice-pending]='{"invoiceId":"4567890123","paymentReference":"PR4567890123","externalId":"INV-44","amount":"100","currency":"EUR","expiryDateTime":"2026-12-31:T10:00:00","intendedPayer":{"partyIdType":"MSISDN","partyId":"46733123454"},"status":"PENDING"}'
     [status-created]='{"externalId":"INV-43","amount":"100","currency":"EUR",'"$PAYER"',"status":"CREATED"}'
     [err-409]='{"code":"RESOURCE_ALREADY_EXIST","message":"Duplicated reference id. Creation of resource failed."}'
     [err-404]='{"code":"RESOURCE_NOT_FOUND","message":"Requested resource was not found."}'
@@ -74,6 +75,7 @@ put "$A" status-502-other        '\065\222' empty          # 100 + 146 + 256 = 5
 put "$A" status-200-other-op     '\024\144' status-successful  # request to pay answered 200 (100 + 100)
 put "$A" status-200-successful   '\003\000' status-successful
 put "$A" status-200-failed-str   '\003\000' status-failed-string
+put "$A" status-200-invoice-pending '\003\000' invoice-pending
 put "$A" status-200-failed-obj   '\003\000' status-failed-object
 put "$A" status-200-pending      '\003\000' status-pending
 put "$A" status-200-created      '\003\000' status-created

@@ -166,6 +166,12 @@ static void payment_json(struct sbuf *b, const struct refrec *rec, int64_t now)
     sb_printf(b, ",\"cancelled\":%s", p->cancelled_ms ? "true" : "false");
     sb_printf(b, ",\"notifications\":%lu,\"lastNotification\":", p->notifications);
     sb_jstrz(b, p->last_notification);
+    if (p->op == OP_INVOICE) {
+        /* as its status answer says them (mtn.c, invoice_status_json) */
+        sb_str(b, ",\"invoiceId\":");
+        sb_jstrz(b, p->ftid);
+        sb_printf(b, ",\"paymentReference\":\"PR%s\"", p->ftid);
+    }
     if (p->op == OP_PREAPPROVAL)
         sb_printf(b, ",\"validityTime\":%lld,\"cancelled\":%s", (long long)p->validity_s,
                   p->cancelled ? "true" : "false");
