@@ -337,6 +337,25 @@ for my $p ([ $dep2, 'deposit', 'contract-dep2|46733000008|201|<none>' ],
 	my $xref = $del ? $del->{headers}{'X-Reference-Id'} // '' : '';
 	ok($xref =~ $UUID4 && $xref ne $inv_cancelled, 'the cancellation had a reference id of its own');
 	is($del && $del->{body}, '{"externalId":"contract-inv-cancel"}', "the cancellation named the invoice's externalId");
+	# What the payer quotes: the definition's InvoiceResult has paymentReference
+	# and invoiceId, and each invoice's row keeps them as MTN's status answers
+	# gave them (the paid one and the cancelled one, both final).
+	my $result = do
+	{
+		open my $fh, '<:raw', "$FindBin::RealBin/momo-api-spec/collection.openapi3.json" or die $!;
+		local $/;
+		JSON::PP->new->utf8->decode(<$fh>)->{components}{schemas}{InvoiceResult}{properties};
+	};
+	is(join(' ', map { exists $result->{$_} ? $_ : "<no $_>" } qw(paymentReference invoiceId expiryDateTime)),
+		'paymentReference invoiceId expiryDateTime', "MTN's InvoiceResult has the members momo keeps");
+	for my $r ($inv, $inv_cancelled)
+	{
+		my $s = sandbox_get("/_sandbox/payments/$r");
+		is($node->safe_psql('postgres',
+				"SELECT payment_reference || ' ' || invoice_id FROM momo_payments WHERE reference_id = '$r'"),
+			join(' ', $s->{paymentReference} // '<none>', $s->{invoiceId} // '<none>'),
+			"the invoice's row keeps MTN's paymentReference and invoiceId ($r)");
+	}
 	($post) = grep {
 		$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $pay
 	} @{ $rec->{requests} };
