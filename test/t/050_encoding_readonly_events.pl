@@ -75,6 +75,17 @@ my $plain = $node->safe_psql('w1252',
 my $row = await_payment($node, $plain, db => 'w1252', seconds => 30);
 is($row->{status}, 'successful', "another tenant's plain payment of the database is still sent and completes");
 
+# An invoice's paymentReference and invoiceId (ASCII, as MTN's) are kept in a
+# database that is not in UTF-8 too, exactly as MTN's status answer gave them.
+my $winv = $node->safe_psql('w1252',
+	"SELECT momo_create_invoice(2, 'EUR', '46733000006', 'w1252-inv')", extra_params => [ '-U', 'tenant' ]);
+$row = await_payment($node, $winv, db => 'w1252', seconds => 30);
+my $winv_mtn = sandbox_get("/_sandbox/payments/$winv");
+is($node->safe_psql('w1252',
+		"SELECT status || ' ' || payment_reference || ' ' || invoice_id FROM momo_payments WHERE reference_id = '$winv'"),
+	join(' ', 'successful', $winv_mtn->{paymentReference} // '<none>', $winv_mtn->{invoiceId} // '<none>'),
+	"a WIN1252 database keeps an invoice's paymentReference and invoiceId as MTN gave them");
+
 ############################################################################
 # (2) READ ONLY: MTN is asked, then momo fails to log it
 $node->safe_psql('postgres', 'CREATE EXTENSION momo');
