@@ -46,3 +46,32 @@ SELECT e.operation, e.outcome, count(*)
   FROM momo_events e
  WHERE e.reference_id = :'inv' AND e.operation = 'cancel_invoice'
  GROUP BY 1, 2 ORDER BY 2;
+
+-- A call refused before its request leaves asks MTN nothing, and leaves no
+-- unknown exchange: in a read-only transaction, or with the subscription
+-- keys refused (MTN's 401: no token, so nothing is sent).  A rolled-back
+-- balance call, whose exchange the worker writes after theirs, marks when
+-- any event of theirs would have been written.
+SELECT count(*) AS balance_events FROM momo_events WHERE operation = 'balance' \gset
+BEGIN READ ONLY;
+SELECT momo_delivery_notification(:'pay', 'Your order has shipped');
+ROLLBACK;
+SELECT momo_create_invoice(203, 'EUR', '46733123454', 'INT-4') AS inv2 \gset
+SELECT momo_test.wait_sent(:'inv2') AS invoice;
+SELECT momo_test.sandbox('keys', format('{"refuse": [%s, %s]}',
+         to_json('collection=' || current_setting('momo.subscription_key_primary')),
+         to_json('collection=' || current_setting('momo.subscription_key_secondary')))::jsonb)
+       IS NOT NULL AS keys_refused;
+SELECT status FROM momo_cancel_invoice(:'inv2');
+SELECT momo_test.sandbox('keys', '{"refuse": []}') IS NOT NULL AS keys_accepted;
+BEGIN;
+SELECT currency FROM momo_balance();
+ROLLBACK;
+SELECT momo_test.wait_for(format($$SELECT count(*) > %s FROM momo_events WHERE operation = 'balance'$$,
+                                 :balance_events)) AS marker_written;
+SELECT e.operation, e.outcome, count(*)
+  FROM momo_events e
+ WHERE (e.reference_id = :'pay' AND e.operation = 'delivery_notification')
+    OR (e.reference_id = :'inv2' AND e.operation = 'cancel_invoice')
+ GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT s->>'status' AS invoice_at_mtn FROM momo_test.sandbox('payments/' || :'inv2') s;

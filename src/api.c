@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "api.h"
+#include "events.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -1042,9 +1043,11 @@ momo_api_call_method(MomoHttpClient *client, const MomoConfig *cfg, const char *
 		}
 		for (int h = 0; headers && headers[h]; h += 2)
 			momo_http_header(req, headers[h], headers[h + 1]);
+		momo_events_sending();
 		momo_http_perform(client, cfg, req);
 		if (req->status != 401)
 			break;
+		momo_events_not_acted();
 		if (pass == 0 && req->response_len > 0 && strstr(req->response, "subscription key"))
 			switch_key(cfg, key);
 		else

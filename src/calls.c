@@ -593,7 +593,7 @@ momo_user_info_with_consent(PG_FUNCTION_ARGS)
 	INSTR_TIME_SET_CURRENT(started);
 
 	/* 1. bc-authorize, with the product's access token */
-	momo_events_begin_call(NULL, momo_product_names[cfg.product], "consent_request");
+	momo_events_expect_call(NULL, momo_product_names[cfg.product], "consent_request");
 	req = momo_api_call(momo_http_client(), &cfg, true, "v1_0/bc-authorize",
 						momo_protocol_bc_authorize_body(msisdn, scope), form);
 	log_consent(fcinfo, &cfg, "consent_request", req,
@@ -784,7 +784,7 @@ momo_delivery_notification(PG_FUNCTION_ARGS)
 	headers[2] = language ? "Language" : NULL;
 	headers[3] = language;
 	headers[4] = NULL;
-	momo_events_begin_call(ref, momo_product_names[cfg.product], "delivery_notification");
+	momo_events_expect_call(ref, momo_product_names[cfg.product], "delivery_notification");
 	req = momo_api_call(momo_http_client(), &cfg, true,
 						psprintf("v1_0/requesttopay/%s/deliverynotification", ref),
 						body.data, headers);
@@ -958,7 +958,7 @@ momo_cancel_preapproval(PG_FUNCTION_ARGS)
 				 errmsg("pre-approval %s is %s, not approved", ref, momo_status_names[p.status]),
 				 p.status == MOMO_STATUS_FAILED ? 0 :
 				 errhint("MTN cancels approved pre-approvals only; wait for it with momo_await.")));
-	momo_events_begin_call(ref, momo_product_names[cfg.product], "cancel_preapproval");
+	momo_events_expect_call(ref, momo_product_names[cfg.product], "cancel_preapproval");
 	req = momo_api_call_method(momo_http_client(), &cfg, "DELETE", psprintf("v1_0/preapproval/%s", ref),
 							   NULL, NULL);
 	log_call(fcinfo, &cfg, ref, "cancel_preapproval", req, req->status == 200);

@@ -56,6 +56,13 @@ static int	logged_room = 0;
 static uint64 logged_dropped = 0;	/* beyond MAX_LOGGED, in this transaction */
 static bool callbacks_registered = false;
 
+/*
+ * The acting call about to ask MTN (momo_events_expect_call), until its
+ * exchange is logged or its (sub)transaction ends.
+ */
+static bool expecting = false;
+static MomoPendingEvent expected;
+
 /* Copies s into a field of size len, cut short if need be. */
 static void
 copy_field(char *field, size_t len, const char *s)
@@ -120,6 +127,7 @@ events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	{
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			expecting = false;
 			events_hand_over(0);
 			break;
 		case XACT_EVENT_PRE_PREPARE:
@@ -133,6 +141,7 @@ events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
+			expecting = false;
 			n_logged = 0;
 			logged_dropped = 0;
 			break;
@@ -150,12 +159,27 @@ events_subxact_callback(SubXactEvent event, SubTransactionId mySubid pg_attribut
 	int			level = GetCurrentTransactionNestLevel();
 
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		expecting = false;
 		events_hand_over(level);
+	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
 		for (int i = 0; i < n_logged; i++)
 			if (logged[i].level >= level)
 				logged[i].level = level - 1;
+	}
+}
+
+/* Registers the transaction callbacks, once per backend. */
+static void
+events_register(void)
+{
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(events_xact_callback, NULL);
+		RegisterSubXactCallback(events_subxact_callback, NULL);
+		callbacks_registered = true;
 	}
 }
 
@@ -169,12 +193,7 @@ events_remember(const char *reference_id, const char *product, const char *opera
 				int http_status, const char *outcome, const char *reason, double latency_ms,
 				const char *error)
 {
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(events_xact_callback, NULL);
-		RegisterSubXactCallback(events_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
+	events_register();
 	if (n_logged == logged_room && logged_room < MAX_LOGGED)
 	{
 		int			room = Min(MAX_LOGGED, Max(16, logged_room * 2));
@@ -210,21 +229,51 @@ events_remember(const char *reference_id, const char *product, const char *opera
 }
 
 /*
- * Says that a synchronous call is about to ask MTN something that acts
- * (a cancellation, a notification, a consent request): should the call be
- * interrupted before its exchange is logged (statement_timeout, a cancel,
- * a lost client), the abort hands the worker an event with the outcome
- * "unknown", so that momo_events says MTN may have been asked.  The
- * exchange's momo_events_log_call takes its place.
+ * Says that a synchronous call is about to ask MTN something that acts (a
+ * cancellation, a notification, a consent request) through
+ * momo_api_call_method: once its request leaves (momo_events_sending),
+ * should the call be interrupted before its exchange is logged
+ * (statement_timeout, a cancel, a lost client), the abort hands the worker
+ * an event with the outcome "unknown", so that momo_events says MTN may
+ * have acted.  Nothing is remembered for a call refused before its request
+ * leaves (a read-only transaction, no token): MTN was not asked.  The
+ * exchange's momo_events_log_call takes the unknown one's place.
  */
 void
-momo_events_begin_call(const char *reference_id, const char *product, const char *operation)
+momo_events_expect_call(const char *reference_id, const char *product, const char *operation)
 {
-	LoggedEvent *e = events_remember(reference_id, product, operation, 0, "unknown", NULL, 0,
-									 "the call was interrupted before MTN's answer was logged");
+	events_register();
+	memset(&expected, 0, sizeof(expected));
+	copy_field(expected.reference_id, sizeof(expected.reference_id), reference_id);
+	copy_field(expected.product, sizeof(expected.product), product);
+	copy_field(expected.operation, sizeof(expected.operation), operation);
+	expecting = true;
+}
 
+/* The expected call's request leaves now (see momo_events_expect_call). */
+void
+momo_events_sending(void)
+{
+	LoggedEvent *e;
+
+	if (!expecting || (n_logged > 0 && logged[n_logged - 1].in_flight))
+		return;
+	e = events_remember(expected.reference_id[0] ? expected.reference_id : NULL, expected.product,
+						expected.operation, 0, "unknown", NULL, 0,
+						"the call was interrupted before MTN's answer was logged");
 	if (e)
 		e->in_flight = true;
+}
+
+/*
+ * The expected call's request was refused without effect (MTN's 401: the
+ * token or key; momo asks again with another): it is no unknown exchange.
+ */
+void
+momo_events_not_acted(void)
+{
+	if (expecting && n_logged > 0 && logged[n_logged - 1].in_flight)
+		n_logged--;
 }
 
 /*
@@ -241,6 +290,7 @@ momo_events_log_call(const char *schema, const char *reference_id, const char *p
 	if (n_logged > 0 && logged[n_logged - 1].in_flight &&
 		strcmp(logged[n_logged - 1].event.operation, operation) == 0)
 		n_logged--;
+	expecting = false;
 	/* Remembered first: if the insert itself fails, the abort hands it over. */
 	(void) events_remember(reference_id, product, operation, http_status, outcome, reason,
 						   latency_ms, error);

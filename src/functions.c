@@ -582,7 +582,7 @@ momo_cancel_invoice(PG_FUNCTION_ARGS)
 	headers[0] = "X-Reference-Id";
 	headers[1] = momo_protocol_new_uuid();
 	headers[2] = NULL;
-	momo_events_begin_call(ref, momo_product_names[cfg.product], "cancel_invoice");
+	momo_events_expect_call(ref, momo_product_names[cfg.product], "cancel_invoice");
 	req = momo_api_call_method(momo_http_client(), &cfg, "DELETE",
 							   psprintf("v2_0/invoice/%s", ref), body.data, headers);
 	ok = req->status >= 200 && req->status < 300;
