@@ -546,13 +546,8 @@ momo_cancel_invoice(PG_FUNCTION_ARGS)
 	momo_require_preload();
 	momo_settings_require(&cfg, MOMO_COLLECTION);
 	momo_owner_enter(fcinfo, &a);
-	/*
-	 * A caller who may not see the invoice learns nothing about it.  Locked,
-	 * so that two cancellations at once do not both ask MTN: the second
-	 * waits for the first's transaction and sees its outcome.
-	 */
-	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_lock(a.schema, ref) ||
-		!momo_store_fetch(a.schema, ref, &p))
+	/* A caller who may not see the invoice learns nothing about it. */
+	if (!momo_store_caller_sees(a.schema, a.caller, ref) || !momo_store_fetch(a.schema, ref, &p))
 		raise_no_payment(ref);
 	if (p.terms.operation != MOMO_INVOICE)
 		ereport(ERROR,
@@ -560,6 +555,12 @@ momo_cancel_invoice(PG_FUNCTION_ARGS)
 				 errmsg("payment %s is a %s; only an invoice can be cancelled", ref,
 						momo_operation_names[p.terms.operation]),
 				 momo_validate_column("reference_id")));
+	/*
+	 * Locked, so that two cancellations at once do not both ask MTN: the
+	 * second waits for the first's transaction and sees its outcome.
+	 */
+	if (!momo_store_lock(a.schema, ref) || !momo_store_fetch(a.schema, ref, &p))
+		raise_no_payment(ref);
 	if (p.status == MOMO_STATUS_QUEUED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

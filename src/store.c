@@ -948,12 +948,14 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 }
 
 /*
- * Locks the payment reference_id of schema's momo_payments (FOR UPDATE),
- * waiting for a transaction that holds it, as the caller's lock_timeout
- * allows; returns false if there is no such payment.  Acts that must not
- * run twice at once for one payment (refunds of it, its cancellation)
- * queue up behind each other this way; in READ COMMITTED, the next query
- * then sees what the transaction before committed.
+ * Locks the payment reference_id of schema's momo_payments (FOR NO KEY
+ * UPDATE: an application's foreign key to it is not blocked), waiting for a
+ * transaction that holds it, as the caller's lock_timeout allows; returns
+ * false if there is no such payment.  Acts that must not run twice at once
+ * for one payment (refunds of it, its cancellation) queue up behind each
+ * other this way (the worker's claims pass over it); in READ COMMITTED, the
+ * next query then sees what the transaction before committed, in REPEATABLE
+ * READ or SERIALIZABLE the second gets a serialization failure.
  */
 bool
 momo_store_lock(const char *schema, const char *reference_id)
@@ -962,7 +964,7 @@ momo_store_lock(const char *schema, const char *reference_id)
 	Oid			types[1] = {TEXTOID};
 	int			rc;
 
-	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid FOR UPDATE",
+	rc = SPI_execute_with_args(psprintf("SELECT FROM %s.momo_payments WHERE reference_id = $1::uuid FOR NO KEY UPDATE",
 										schema),
 							   1, types, values, NULL, false, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "locking the payment");
