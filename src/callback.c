@@ -174,12 +174,22 @@ momo_callback(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(ref);
 	values[1] = Float8GetDatum(Max(DUPLICATE_WINDOW_MS,
 									Min(momo_poll_interval_min_ms, momo_poll_interval_max_ms)) / 1000.0);
+	/*
+	 * Never waits for a lock: a transaction that holds the payment's row (a
+	 * cancellation, a status check, an application's own) would hold up the
+	 * callback endpoint, and every callback behind it, for as long as it
+	 * stays open.  A payment locked so is being asked about already; the
+	 * worker asks in its turn.
+	 */
 	rc = SPI_execute_with_args(psprintf("UPDATE %s.momo_payments SET callback_at = pg_catalog.now(),"
 										" next_check_at = pg_catalog.now(), updated_at = pg_catalog.now()"
 										" WHERE reference_id = $1::uuid AND status IN " MOMO_SQL_OPEN_STATUSES
 										"   AND (callback_at IS NULL"
-										"        OR callback_at < pg_catalog.now() - pg_catalog.make_interval(secs => $2))",
-										schema),
+										"        OR callback_at < pg_catalog.now() - pg_catalog.make_interval(secs => $2))"
+										"   AND reference_id IN (SELECT l.reference_id FROM %s.momo_payments l"
+										"                         WHERE l.reference_id = $1::uuid"
+										"                         FOR NO KEY UPDATE SKIP LOCKED)",
+										schema, schema),
 							   2, types, values, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_UPDATE, "recording a callback");
 	if (SPI_processed == 1)
@@ -189,9 +199,12 @@ momo_callback(PG_FUNCTION_ARGS)
 	}
 
 #define Anum_callback_status 1
-	rc = SPI_execute_with_args(psprintf("SELECT status FROM %s.momo_payments WHERE reference_id = $1::uuid",
+#define Anum_callback_recent 2
+	rc = SPI_execute_with_args(psprintf("SELECT status, callback_at IS NOT NULL AND callback_at >="
+										" pg_catalog.now() - pg_catalog.make_interval(secs => $2)"
+										" FROM %s.momo_payments WHERE reference_id = $1::uuid",
 										schema),
-							   1, types, values, NULL, true, 1);
+							   2, types, values, NULL, true, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "reading a payment");
 	if (SPI_processed == 0)
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_UNKNOWN, "ignored: unknown payment"));
@@ -199,5 +212,8 @@ momo_callback(PG_FUNCTION_ARGS)
 																			SPI_tuptable->tupdesc,
 																			Anum_callback_status))))
 		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_FINAL, "ignored: the payment is already final"));
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_callback_recent), "f") == 0)
+		PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_DUPLICATE,
+								"ignored: the payment is being updated; the worker asks MTN in its turn"));
 	PG_RETURN_DATUM(ignored(&a, MOMO_CALLBACK_DUPLICATE, "ignored: duplicate"));
 }

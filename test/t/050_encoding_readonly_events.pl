@@ -21,6 +21,11 @@
 # (4) PREPARE TRANSACTION forgot the events, and ROLLBACK PREPARED then
 #     lost them.  Now a transaction that asked MTN cannot be prepared: the
 #     PREPARE fails, the transaction aborts, and its events are written.
+# (5) momo_callback waited for the row lock of any transaction holding the
+#     payment (a tenant's open cancellation or status check, an
+#     application's own), holding up the callback endpoint and every
+#     callback behind it.  Now it never waits: a locked payment is being
+#     asked about already, and the worker asks in its turn.
 use strict;
 use warnings;
 
@@ -31,6 +36,7 @@ use MomoTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Digest::SHA qw(hmac_sha256_hex);
 
 start_sandbox();
 
@@ -138,6 +144,32 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0', 
 ok(poll_until($node, 'postgres',
 		"SELECT count(*) FROM momo_events WHERE operation = 'account_holder_active'", '1', 15),
 	'the exchange of that transaction is in momo_events');
+
+############################################################################
+# (5) a callback for a payment whose row another transaction holds
+{
+	my $secret = 'rt12e-callback-secret-0123456789';
+	$node->safe_psql('postgres', "ALTER SYSTEM SET momo.callback_secret = '$secret'; SELECT pg_reload_conf();");
+	my $cb_inv = $node->safe_psql('postgres',
+		"SELECT momo_create_invoice(101, 'EUR', '46733123454', 'rt12e-cb', validity_duration => 86400)");
+	ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$cb_inv'",
+			'pending', 30), 'callback: the invoice is pending');
+	ok(poll_until($node, 'postgres', "SELECT current_setting('momo.callback_secret') <> ''", 't', 30),
+		'callback: the secret is set');
+	my $query = "momo_ref=$cb_inv&momo_sig=" . hmac_sha256_hex($cb_inv, $secret);
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe('BEGIN');
+	$holder->query_safe("SELECT FROM momo_payments WHERE reference_id = '$cb_inv' FOR UPDATE");
+	my ($cb_rc, $cb_out, $cb_err) = $node->psql('postgres',
+		"SET statement_timeout = '10s'; SELECT momo_callback('$query', '{\"status\":\"SUCCESSFUL\"}')");
+	is("$cb_rc/$cb_out", '0/ignored: the payment is being updated; the worker asks MTN in its turn',
+		'callback: a payment another transaction holds is not waited for')
+	  or diag($cb_err);
+	$holder->query_safe('COMMIT');
+	$holder->quit;
+	is($node->safe_psql('postgres', "SELECT momo_callback('$query', '{\"status\":\"SUCCESSFUL\"}')"),
+		'scheduled', 'callback: once the holder is gone, the callback schedules a check');
+}
 
 $node->stop;
 done_testing();
