@@ -58,7 +58,7 @@ PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null) -
 SHLIB_LINK = -lcurl -lssl -lcrypto
 
 # Regression tests: SQL in sql/, expected output in expected/.
-REGRESS = setup sandbox validation msisdn settings security catalogue secrets outcomes faults functions idempotency trigger api callback lifecycle changes pause counts monitoring withdraw version2 cash_transfer callback_url consent invoice account_holder_ids preapproval preapproval_tenants interrupted upgrade
+REGRESS = setup sandbox validation msisdn settings security catalogue secrets outcomes faults functions idempotency trigger api callback lifecycle changes pause counts monitoring withdraw version2 cash_transfer callback_url consent invoice account_holder_ids preapproval preapproval_tenants interrupted party_id upgrade
 REGRESS_OPTS = --inputdir=. --use-existing --dbname=contrib_regression
 
 # No LLVM bitcode: JIT inlining of momo buys nothing, and clang need not be installed.

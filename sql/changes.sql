@@ -21,7 +21,7 @@ CREATE ROLE momo_feed_a IN ROLE momo_feed_app;
 CREATE ROLE momo_feed_b IN ROLE momo_feed_app;
 CREATE ROLE momo_feed_stranger;
 GRANT USAGE ON SCHEMA public TO momo_feed_app;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                           momo_payment_status(uuid),
                           momo_await(uuid, interval),
                           momo_changes(bigint, integer) TO momo_feed_app;
@@ -187,7 +187,7 @@ RESET ROLE;
 DROP SCHEMA feed_a CASCADE;
 DROP POLICY own_payments ON momo_payments;
 ALTER TABLE momo_payments DISABLE ROW LEVEL SECURITY;
-REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                        momo_payment_status(uuid), momo_await(uuid, interval),
                        momo_changes(bigint, integer) FROM momo_feed_app;
 REVOKE ALL ON momo_payments FROM momo_feed_app;

@@ -54,13 +54,13 @@ SELECT status, count(*) FROM momo_payments WHERE external_id = 'IDEM-3' GROUP BY
 -- has its own keys, and learns nothing of the other's.
 CREATE ROLE momo_idem_other;
 GRANT USAGE ON SCHEMA public TO momo_idem_other;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text) TO momo_idem_other;
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text) TO momo_idem_other;
 SET ROLE momo_idem_other;
 SELECT momo_request_to_pay(77, 'EUR', '46733000077', 'IDEM-1') <> :'first' AS other_role_other_payment;
 RESET ROLE;
 SELECT requested_by = current_user AS by_me, count(*) FROM momo_payments
  WHERE external_id = 'IDEM-1' AND operation = 'request_to_pay' GROUP BY 1 ORDER BY 1;
-REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text) FROM momo_idem_other;
+REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text) FROM momo_idem_other;
 REVOKE ALL ON SCHEMA public FROM momo_idem_other;
 
 -- A refund repeated with its external_id returns the same refund, also when

@@ -320,7 +320,7 @@ SELECT momo_test.try($$SELECT momo_create_payment(10, 'EUR', 'METER-A', 'Electri
 \pset tuples_only off
 \pset format aligned
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION momo_create_invoice(numeric, text, text, text, integer, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_create_invoice(numeric, text, text, text, integer, text, text, text, text),
                           momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text),
                           momo_cancel_invoice(uuid) TO momo_inv_app;
 ALTER TABLE momo_payments ENABLE ROW LEVEL SECURITY;
@@ -349,7 +349,7 @@ SELECT status, reason FROM momo_cancel_invoice(:'a_ref');
 RESET ROLE;
 DROP POLICY momo_inv_own ON momo_payments;
 ALTER TABLE momo_payments DISABLE ROW LEVEL SECURITY;
-REVOKE ALL ON FUNCTION momo_create_invoice(numeric, text, text, text, integer, text, text, text),
+REVOKE ALL ON FUNCTION momo_create_invoice(numeric, text, text, text, integer, text, text, text, text),
                        momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text),
                        momo_cancel_invoice(uuid) FROM momo_inv_app;
 REVOKE ALL ON FUNCTION momo_test.try(text), momo_test.wait_sent(uuid) FROM momo_inv_app;

@@ -1,6 +1,7 @@
 --
 -- lifecycle: the names momo's C code writes into momo_payments (statuses,
--- operations, products; src/lifecycle.h, src/protocol.c, src/settings.c)
+-- operations, products, party id types; src/lifecycle.h, src/protocol.c,
+-- src/settings.c)
 -- are exactly those its CHECK constraints allow, and every name any of its
 -- constraints or index predicates spells is one of them.  The C names are
 -- read from the sources by test/c-names.sh, so that a status added on one
@@ -9,12 +10,14 @@
 \set c_statuses `test/c-names.sh momo_status_names`
 \set c_operations `test/c-names.sh momo_operation_names`
 \set c_products `test/c-names.sh momo_product_names`
+\set c_id_types `test/c-names.sh momo_id_type_names`
 
 -- The CHECK constraint of each column, against the C table of its names.
 SELECT c.col, c.c_names, k.allowed, c.c_names = k.allowed AS same
   FROM (VALUES (1, 'status', :'c_statuses'),
                (2, 'operation', :'c_operations'),
-               (3, 'product', :'c_products')) AS c(n, col, c_names)
+               (3, 'product', :'c_products'),
+               (4, 'party_id_type', :'c_id_types')) AS c(n, col, c_names)
   LEFT JOIN LATERAL (
         SELECT string_agg(m[1], ',' ORDER BY m[1] COLLATE "C") AS allowed
           FROM pg_constraint con
@@ -33,7 +36,7 @@ SELECT DISTINCT m[1] AS unknown_name
         SELECT pg_get_expr(indpred, indrelid) FROM pg_index
          WHERE indrelid = 'momo_payments'::regclass AND indpred IS NOT NULL) AS d
  CROSS JOIN regexp_matches(d.def, '''([a-z_]+)''::text', 'g') AS m
- WHERE m[1] <> ALL (string_to_array(:'c_statuses' || ',' || :'c_operations' || ',' || :'c_products', ','));
+ WHERE m[1] <> ALL (string_to_array(:'c_statuses' || ',' || :'c_operations' || ',' || :'c_products' || ',' || :'c_id_types', ','));
 
 -- The index predicates and constraints do spell names (the query above
 -- would pass vacuously otherwise).

@@ -462,7 +462,12 @@ ALTER TABLE @extschema@.momo_payments
         CHECK ((invoice_id IS NULL AND payment_reference IS NULL) OR operation = 'invoice'),
     ADD CONSTRAINT momo_payments_invoice_refs_length
         CHECK (pg_catalog.octet_length(invoice_id) OPERATOR(pg_catalog.<=) 100
-               AND pg_catalog.octet_length(payment_reference) OPERATOR(pg_catalog.<=) 100);
+               AND pg_catalog.octet_length(payment_reference) OPERATOR(pg_catalog.<=) 100),
+    -- payers and payees named by msisdn, email or party code
+    ADD COLUMN party_id_type text NOT NULL DEFAULT 'msisdn'
+        CHECK (party_id_type IN ('msisdn', 'email', 'party_code')),
+    ADD CONSTRAINT momo_payments_party_id_type
+        CHECK (party_id_type = 'msisdn' OR operation <> 'payment');
 
 COMMENT ON COLUMN @extschema@.momo_payments.product IS 'MoMo product: collection (request to pay or to withdraw, invoice, payment, pre-approval) or disbursement/remittance (payouts)';
 COMMENT ON COLUMN @extschema@.momo_payments.operation IS 'request_to_pay, request_to_withdraw or invoice (money in), transfer, deposit or cash_transfer (money out), refund (of refund_of), payment (to a service provider), preapproval (no money: the payer''s consent to later debits)';
@@ -473,6 +478,7 @@ COMMENT ON COLUMN @extschema@.momo_payments.amount IS 'the amount, in currency; 
 COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval (its expirationDateTime) or an invoice (its expiryDateTime) expires, once MTN tells it; NULL for other operations';
 COMMENT ON COLUMN @extschema@.momo_payments.invoice_id IS 'MTN''s invoiceId of an invoice, once MTN tells it (while pending); NULL for other operations';
 COMMENT ON COLUMN @extschema@.momo_payments.payment_reference IS 'MTN''s paymentReference of an invoice, the reference its payer quotes to pay it, once MTN tells it (while pending); NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.party_id_type IS 'how msisdn names the payer or payee: msisdn (a number), email or party_code (MTN''s partyIdType MSISDN, EMAIL or PARTY_CODE), sent as it is on every resend; msisdn for a payment to a service provider, whose msisdn is the customer reference';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     amount numeric,
@@ -482,16 +488,17 @@ CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
     version integer DEFAULT 1,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_withdraw'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) IS
+COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text, text) IS
     'queue a request to withdraw (cash-out) from msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text, text) FROM PUBLIC;
 
 -- Deposits and refunds in MTN's version 1 or 2 (momo_deposit and momo_refund
 -- take a version), and a callback URL per payment (every function that
@@ -540,16 +547,17 @@ CREATE FUNCTION @extschema@.momo_request_to_pay(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_pay'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text) IS
     'queue a request to pay; sent by the momo worker when the transaction commits';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.momo_transfer(
     amount numeric,
@@ -558,16 +566,17 @@ CREATE FUNCTION @extschema@.momo_transfer(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text, text) IS
     'queue a disbursement transfer (pay out to msisdn); sent by the momo worker when the transaction commits';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.momo_remittance_transfer(
     amount numeric,
@@ -576,16 +585,17 @@ CREATE FUNCTION @extschema@.momo_remittance_transfer(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_remittance_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text) IS
     'queue a remittance transfer to msisdn (needs the momo.remittance_* settings)';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.momo_deposit(
     amount numeric,
@@ -595,13 +605,14 @@ CREATE FUNCTION @extschema@.momo_deposit(
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
     version integer DEFAULT 1,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_deposit'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) IS
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text) IS
     'queue a disbursement deposit to msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_refund(
@@ -620,7 +631,7 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) IS
     'queue a refund of a successful request to pay, whole (amount NULL) or in part; never more than is left; with MTN''s API version 1 or 2';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) FROM PUBLIC;
 
 -- The EXECUTE each role (or PUBLIC) had on the old function, with its
@@ -635,11 +646,11 @@ DECLARE
     owner oid;
 BEGIN
     FOR f IN SELECT * FROM (VALUES
-            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text)'::pg_catalog.regprocedure),
             ('momo_upgrade.refund_acl', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.request_to_pay_acl', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.transfer_acl', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.remittance_transfer_acl', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
+            ('momo_upgrade.request_to_pay_acl', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.transfer_acl', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.remittance_transfer_acl', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
     LOOP
         owner := (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn);
         FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
@@ -685,16 +696,17 @@ CREATE FUNCTION @extschema@.momo_cash_transfer(
     payer_email text DEFAULT NULL,
     payer_msisdn text DEFAULT NULL,
     payer_gender text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_cash_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text, text) IS
     'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
 
 -- Collection's invoices (momo_create_invoice, momo_cancel_invoice) and
 -- payments (momo_create_payment), MTN's /v2_0/invoice and /v2_0/payment:
@@ -707,13 +719,14 @@ CREATE FUNCTION @extschema@.momo_create_invoice(
     validity_duration integer DEFAULT NULL,
     description text DEFAULT NULL,
     payee_msisdn text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_create_invoice'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text, text) IS
     'queue a collection invoice (MTN''s /v2_0/invoice) that the payer msisdn can pay later, valid for validity_duration seconds; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_cancel_invoice(reference_id uuid)
@@ -747,7 +760,7 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) IS
     'queue a collection payment to a service provider (MTN''s /v2_0/payment: a bill, air time) for customer_reference; sent by the momo worker when the transaction commits';
 
-REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_cancel_invoice(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) FROM PUBLIC;
 

@@ -107,6 +107,10 @@ CREATE TABLE @extschema@.momo_payments (
     expires_at               timestamptz,
     invoice_id               text,
     payment_reference        text,
+    party_id_type            text NOT NULL DEFAULT 'msisdn'
+                             CHECK (party_id_type IN ('msisdn', 'email', 'party_code')),
+    CONSTRAINT momo_payments_party_id_type
+        CHECK (party_id_type = 'msisdn' OR operation <> 'payment'),
     CONSTRAINT momo_payments_api_version
         CHECK ((api_version = 1 AND operation <> 'cash_transfer'
                 AND operation NOT IN ('invoice', 'payment')
@@ -157,6 +161,7 @@ COMMENT ON COLUMN @extschema@.momo_payments.amount IS 'the amount, in currency; 
 COMMENT ON COLUMN @extschema@.momo_payments.expires_at IS 'when MTN says a pre-approval (its expirationDateTime) or an invoice (its expiryDateTime) expires, once MTN tells it; NULL for other operations';
 COMMENT ON COLUMN @extschema@.momo_payments.invoice_id IS 'MTN''s invoiceId of an invoice, once MTN tells it (while pending); NULL for other operations';
 COMMENT ON COLUMN @extschema@.momo_payments.payment_reference IS 'MTN''s paymentReference of an invoice, the reference its payer quotes to pay it, once MTN tells it (while pending); NULL for other operations';
+COMMENT ON COLUMN @extschema@.momo_payments.party_id_type IS 'how msisdn names the payer or payee: msisdn (a number), email or party_code (MTN''s partyIdType MSISDN, EMAIL or PARTY_CODE), sent as it is on every resend; msisdn for a payment to a service provider, whose msisdn is the customer reference';
 
 -- The worker's queue: due rows in order.
 CREATE INDEX momo_payments_due ON @extschema@.momo_payments (next_check_at)
@@ -399,13 +404,14 @@ CREATE FUNCTION @extschema@.momo_request_to_pay(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_pay'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text) IS
     'queue a request to pay; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_normalize_msisdn(msisdn text, country text DEFAULT NULL)
@@ -442,13 +448,14 @@ CREATE FUNCTION @extschema@.momo_transfer(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text, text) IS
     'queue a disbursement transfer (pay out to msisdn); sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_deposit(
@@ -459,13 +466,14 @@ CREATE FUNCTION @extschema@.momo_deposit(
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
     version integer DEFAULT 1,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_deposit'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) IS
+COMMENT ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text) IS
     'queue a disbursement deposit to msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_refund(
@@ -491,13 +499,14 @@ CREATE FUNCTION @extschema@.momo_remittance_transfer(
     external_id text DEFAULT NULL,
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_remittance_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text) IS
     'queue a remittance transfer to msisdn (needs the momo.remittance_* settings)';
 
 CREATE FUNCTION @extschema@.momo_request_to_withdraw(
@@ -508,13 +517,14 @@ CREATE FUNCTION @extschema@.momo_request_to_withdraw(
     payer_message text DEFAULT NULL,
     payee_note text DEFAULT NULL,
     version integer DEFAULT 1,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_request_to_withdraw'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) IS
+COMMENT ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text, text) IS
     'queue a request to withdraw (cash-out) from msisdn, with MTN''s API version 1 or 2; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_cash_transfer(
@@ -536,13 +546,14 @@ CREATE FUNCTION @extschema@.momo_cash_transfer(
     payer_email text DEFAULT NULL,
     payer_msisdn text DEFAULT NULL,
     payer_gender text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_cash_transfer'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text, text) IS
     'queue a remittance cash transfer (MTN''s /v2_0/cashtransfer) to msisdn, with its originating side; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_create_invoice(
@@ -553,13 +564,14 @@ CREATE FUNCTION @extschema@.momo_create_invoice(
     validity_duration integer DEFAULT NULL,
     description text DEFAULT NULL,
     payee_msisdn text DEFAULT NULL,
+    id_type text DEFAULT 'msisdn',
     callback_url text DEFAULT NULL)
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'momo_create_invoice'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
-COMMENT ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text, text) IS
     'queue a collection invoice (MTN''s /v2_0/invoice) that the payer msisdn can pay later, valid for validity_duration seconds; sent by the momo worker when the transaction commits';
 
 CREATE FUNCTION @extschema@.momo_cancel_invoice(reference_id uuid)
@@ -950,7 +962,7 @@ COMMENT ON VIEW @extschema@.momo_stats IS
 
 -- Nothing of momo is open to PUBLIC; see README.md for the grants an application needs.
 REVOKE ALL ON TABLE @extschema@.momo_payments FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_normalize_msisdn(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payment_status(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_await(uuid, interval) FROM PUBLIC;
@@ -961,13 +973,13 @@ REVOKE ALL ON TABLE @extschema@.momo_fee_schedule, @extschema@.momo_events, @ext
 REVOKE ALL ON FUNCTION @extschema@.momo_fee(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_fee_lookup(numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_events_guard() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_transfer(numeric, text, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_cash_transfer(numeric, text, text, text, text, text, text, numeric, text, text, text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_create_invoice(numeric, text, text, text, integer, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_cancel_invoice(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text, text, text, text, text, text, text, integer, boolean, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_preapproval(text, text, text, interval, text, text, text) FROM PUBLIC;

@@ -57,7 +57,7 @@ SELECT count(*) AS paused_after_errors FROM momo_pauses;
 CREATE ROLE momo_pause_stranger;
 GRANT USAGE ON SCHEMA momo_test TO momo_pause_stranger;
 GRANT EXECUTE ON FUNCTION momo_test.try(text) TO momo_pause_stranger;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text) TO momo_pause_stranger;
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text) TO momo_pause_stranger;
 GRANT SELECT ON momo_payments TO momo_pause_stranger;
 SET ROLE momo_pause_stranger;
 \pset tuples_only on

@@ -22,7 +22,7 @@ RESET client_min_messages;
 CREATE ROLE momo_secrets_app;
 -- Exactly the grants README.md gives an application role.
 GRANT USAGE ON SCHEMA public TO momo_secrets_app;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                           momo_payment_status(uuid),
                           momo_await(uuid, interval),
                           momo_changes(bigint, integer) TO momo_secrets_app;
@@ -273,7 +273,7 @@ BEGIN
     PERFORM pg_temp.look($q$SELECT momo_payments_notify()$q$);
     PERFORM pg_temp.look($q$CREATE TRIGGER sneaky BEFORE UPDATE ON momo_payments FOR EACH ROW EXECUTE FUNCTION momo_payments_guard()$q$);
     PERFORM pg_temp.look($q$ALTER TABLE momo_payments DISABLE TRIGGER momo_payments_guard$q$);
-    PERFORM pg_temp.look($q$ALTER FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text) SECURITY INVOKER$q$);
+    PERFORM pg_temp.look($q$ALTER FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text) SECURITY INVOKER$q$);
     PERFORM pg_temp.look($q$CREATE OR REPLACE FUNCTION momo_await(uuid, interval) RETURNS momo_payments LANGUAGE sql AS 'SELECT NULL::momo_payments'$q$);
     PERFORM pg_temp.look($q$CREATE TABLE public.sneaky (ref uuid REFERENCES momo_payments)$q$);
     PERFORM pg_temp.look($q$DROP EXTENSION momo$q$);

@@ -17,7 +17,7 @@ SELECT has_table_privilege('momo_stranger', 'momo_payments', 'SELECT') AS strang
 
 -- The grants README.md gives an application role.
 GRANT USAGE ON SCHEMA public TO momo_app;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                           momo_payment_status(uuid),
                           momo_await(uuid, interval),
                           momo_changes(bigint, integer) TO momo_app;
@@ -143,7 +143,7 @@ DROP ROLE momo_tenant_b;
 REVOKE ALL ON FUNCTION momo_test.try(text) FROM momo_app;
 REVOKE ALL ON SCHEMA momo_test FROM momo_app;
 
-REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+REVOKE ALL ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                        momo_payment_status(uuid), momo_await(uuid, interval),
                        momo_changes(bigint, integer) FROM momo_app;
 REVOKE ALL ON momo_payments FROM momo_app;

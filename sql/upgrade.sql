@@ -145,11 +145,11 @@ SELECT p.oid::regprocedure AS function, a.grantee::regrole AS grantee, a.grantor
                      'momo_remittance_transfer', 'momo_account_holder_active', 'momo_account_holder_info')
    AND a.grantee <> p.proowner
  ORDER BY 1, 2;
-SELECT r AS role, has_function_privilege(r, 'momo_deposit(numeric, text, text, text, text, text, integer, text)', 'EXECUTE') AS deposit,
+SELECT r AS role, has_function_privilege(r, 'momo_deposit(numeric, text, text, text, text, text, integer, text, text)', 'EXECUTE') AS deposit,
        has_function_privilege(r, 'momo_refund(uuid, numeric, text, text, text, integer, text)', 'EXECUTE') AS refund,
-       has_function_privilege(r, 'momo_request_to_pay(numeric, text, text, text, text, text, text)', 'EXECUTE') AS request_to_pay,
-       has_function_privilege(r, 'momo_transfer(numeric, text, text, text, text, text, text)', 'EXECUTE') AS transfer,
-       has_function_privilege(r, 'momo_remittance_transfer(numeric, text, text, text, text, text, text)', 'EXECUTE') AS remittance
+       has_function_privilege(r, 'momo_request_to_pay(numeric, text, text, text, text, text, text, text)', 'EXECUTE') AS request_to_pay,
+       has_function_privilege(r, 'momo_transfer(numeric, text, text, text, text, text, text, text)', 'EXECUTE') AS transfer,
+       has_function_privilege(r, 'momo_remittance_transfer(numeric, text, text, text, text, text, text, text)', 'EXECUTE') AS remittance
   FROM unnest(ARRAY['momo_upgrade_app', 'momo_upgrade_admin']) r ORDER BY 1;
 -- The role granted EXECUTE on the function of 1.0 calls the new one: the
 -- error is momo's, whose body ran (this database is not served), not a
@@ -158,11 +158,11 @@ SET ROLE momo_upgrade_app;
 SELECT momo_deposit(10, 'EUR', '46733000001', 'UPG-1', version => 2);
 SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'UPG-2', callback_url => 'https://localhost/shop/momo/');
 RESET ROLE;
-REVOKE ALL ON FUNCTION momo_deposit(numeric, text, text, text, text, text, integer, text),
+REVOKE ALL ON FUNCTION momo_deposit(numeric, text, text, text, text, text, integer, text, text),
                        momo_refund(uuid, numeric, text, text, text, integer, text),
-                       momo_request_to_pay(numeric, text, text, text, text, text, text),
-                       momo_transfer(numeric, text, text, text, text, text, text),
-                       momo_remittance_transfer(numeric, text, text, text, text, text, text),
+                       momo_request_to_pay(numeric, text, text, text, text, text, text, text),
+                       momo_transfer(numeric, text, text, text, text, text, text, text),
+                       momo_remittance_transfer(numeric, text, text, text, text, text, text, text),
                        momo_account_holder_active(text, text, text),
                        momo_account_holder_info(text, text, text)
   FROM momo_upgrade_app, momo_upgrade_admin CASCADE;

@@ -113,13 +113,13 @@ SELECT momo_test.try($$SELECT momo_request_to_withdraw(10, 'EUR', '46733000028',
 \pset tuples_only off
 \pset format aligned
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) TO momo_wd_app;
+GRANT EXECUTE ON FUNCTION momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text, text) TO momo_wd_app;
 SET ROLE momo_wd_app;
 SELECT momo_request_to_withdraw(10, 'EUR', '46733000028', 'WD-4') AS app_ref \gset
 RESET ROLE;
 SELECT p.requested_by, p.operation, o.status FROM momo_test.outcome(:'app_ref') o
   JOIN momo_payments p ON p.reference_id = :'app_ref';
-REVOKE ALL ON FUNCTION momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text) FROM momo_wd_app;
+REVOKE ALL ON FUNCTION momo_request_to_withdraw(numeric, text, text, text, text, text, integer, text, text) FROM momo_wd_app;
 REVOKE ALL ON FUNCTION momo_test.try(text) FROM momo_wd_app;
 REVOKE ALL ON SCHEMA public, momo_test FROM momo_wd_app;
 DROP ROLE momo_wd_app;

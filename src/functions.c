@@ -122,8 +122,8 @@ queue_payment(FunctionCallInfo fcinfo, MomoPaymentTerms *terms)
 /*
  * Checks everything about a payment with the arguments (amount, currency,
  * msisdn, external_id, payer_message, payee_note, the API version at
- * version_argno unless it is negative, and the callback URL after them)
- * and queues it.
+ * version_argno unless it is negative, and the party's id type and the
+ * callback URL after them) and queues it.
  */
 static Datum
 request_payment(FunctionCallInfo fcinfo, MomoOperation operation, int version_argno)
@@ -134,7 +134,8 @@ request_payment(FunctionCallInfo fcinfo, MomoOperation operation, int version_ar
 	momo_require_preload();
 	momo_settings_require(&cfg, momo_protocol_operation_product(operation));
 	momo_validate_payment(fcinfo, &cfg, &terms, version_argno,
-						  version_argno >= 0 ? version_argno + 1 : 6);
+						  version_argno >= 0 ? version_argno + 1 : 6,
+						  version_argno >= 0 ? version_argno + 2 : 7);
 	terms.operation = operation;
 	return queue_payment(fcinfo, &terms);
 }
@@ -162,8 +163,10 @@ request_operation(FunctionCallInfo fcinfo, MomoOperation operation, MomoValidate
 
 /*
  * momo_request_to_pay(amount, currency, msisdn, external_id, payer_message,
- * payee_note, callback_url): checks everything, writes a queued payment and returns its
- * reference id.  The worker is woken when the transaction commits.
+ * payee_note, id_type, callback_url): checks everything, writes a queued
+ * payment and returns its reference id.  The payer msisdn is a number, an
+ * email or a party code, as id_type says.  The worker is woken when the
+ * transaction commits.
  */
 Datum
 momo_request_to_pay(PG_FUNCTION_ARGS)
@@ -197,9 +200,10 @@ momo_remittance_transfer(PG_FUNCTION_ARGS)
 
 /*
  * momo_request_to_withdraw(amount, currency, msisdn, external_id,
- * payer_message, payee_note, version): like momo_request_to_pay, a
- * withdrawal (cash-out) the payer msisdn authorizes, POSTed to MTN's /v1_0
- * or /v2_0 (version, kept with the payment for every resend).
+ * payer_message, payee_note, version, id_type, callback_url): like
+ * momo_request_to_pay, a withdrawal (cash-out) the payer msisdn authorizes,
+ * POSTed to MTN's /v1_0 or /v2_0 (version, kept with the payment for every
+ * resend).
  */
 Datum
 momo_request_to_withdraw(PG_FUNCTION_ARGS)
@@ -212,9 +216,10 @@ momo_request_to_withdraw(PG_FUNCTION_ARGS)
  * payee_note, originating_country, original_amount, original_currency,
  * payer_identification_type, payer_identification_number, payer_identity,
  * payer_first_name, payer_surname, payer_language_code, payer_email,
- * payer_msisdn, payer_gender, callback_url): a remittance cash transfer to msisdn,
- * POSTed to MTN's /v2_0/cashtransfer (it has no version 1) with the
- * originating side, which the row keeps in extra_terms.
+ * payer_msisdn, payer_gender, id_type, callback_url): a remittance cash
+ * transfer to msisdn (of id_type), POSTed to MTN's /v2_0/cashtransfer (it
+ * has no version 1) with the originating side, which the row keeps in
+ * extra_terms.
  */
 Datum
 momo_cash_transfer(PG_FUNCTION_ARGS)
@@ -224,11 +229,11 @@ momo_cash_transfer(PG_FUNCTION_ARGS)
 
 /*
  * momo_create_invoice(amount, currency, msisdn, external_id,
- * validity_duration, description, payee_msisdn, callback_url): Collection's
- * invoice (MTN's CreateInvoice, /v2_0/invoice, which has no version 1) for
- * the intended payer msisdn, to be paid later through any channel; followed
- * at /v2_0/invoice/{ref} until paid, failed or cancelled.  Its further
- * members are kept in extra_terms.
+ * validity_duration, description, payee_msisdn, id_type, callback_url):
+ * Collection's invoice (MTN's CreateInvoice, /v2_0/invoice, which has no
+ * version 1) for the intended payer msisdn (of id_type), to be paid later
+ * through any channel; followed at /v2_0/invoice/{ref} until paid, failed
+ * or cancelled.  Its further members are kept in extra_terms.
  */
 Datum
 momo_create_invoice(PG_FUNCTION_ARGS)
@@ -266,9 +271,10 @@ momo_preapproval(PG_FUNCTION_ARGS)
 
 /*
  * momo_refund(reference_id, amount, external_id, payer_message, payee_note,
- * version, callback_url): queues a refund, POSTed to MTN's /v1_0 or /v2_0 (version), of a
- * successful request to pay to its payer, of amount or
- * (NULL) of all that is left; never more than was collected, counting
+ * version, callback_url): queues a refund, POSTed to MTN's /v1_0 or /v2_0
+ * (version), of a successful request to pay to its payer (named as that
+ * payment named it: its msisdn and party id type), of amount or (NULL) of
+ * all that is left; never more than was collected, counting
  * earlier refunds that did not fail.  The original row is locked first and
  * the earlier refunds counted after, with a fresh snapshot (so READ
  * COMMITTED only), so concurrent refunds cannot together exceed it.
@@ -319,11 +325,14 @@ momo_refund(PG_FUNCTION_ARGS)
 #define Anum_refunded_currency	4
 #define Anum_refunded_msisdn	5
 #define Anum_refunded_refunds	6	/* the sum of the refunds that did not fail */
+#define Anum_refunded_id_type	7	/* party_id_type, msisdn in a schema of 1.0 */
+	/* (momo_refund of a schema of 1.0 has five arguments, its table no party_id_type) */
 	rc = SPI_execute_with_args(psprintf("SELECT p.status, p.operation, p.amount, p.currency, p.msisdn,"
 										" (SELECT coalesce(sum(r.amount), 0) FROM %s.momo_payments r"
-										"   WHERE r.refund_of = p.reference_id AND r.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME) ")"
+										"   WHERE r.refund_of = p.reference_id AND r.status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME) "),"
+										" %s"
 										" FROM %s.momo_payments p WHERE p.reference_id = $1::uuid",
-										schema, schema),
+										schema, PG_NARGS() > 6 ? "p.party_id_type" : "'msisdn'::text", schema),
 							   1, types, values, NULL, false, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "reading the payment to refund");
 	if (SPI_processed == 0)
@@ -357,6 +366,7 @@ momo_refund(PG_FUNCTION_ARGS)
 	terms.operation = MOMO_REFUND;
 	terms.refund_of = ref;
 	terms.msisdn = SPI_getvalue(tup, desc, Anum_refunded_msisdn);
+	terms.party_id_type = momo_protocol_id_type_by_name(SPI_getvalue(tup, desc, Anum_refunded_id_type));
 
 	/*
 	 * A retry of a refund (same external_id, not failed) gets that refund

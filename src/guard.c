@@ -35,12 +35,12 @@ PG_FUNCTION_INFO_V1(momo_payments_guard);
 
 /*
  * The columns that make up a payment's terms (a schema of 1.0 has no
- * api_version, extra_terms nor callback_url).
+ * api_version, extra_terms, callback_url nor party_id_type).
  */
 static const char *const term_columns[] = {
 	"reference_id", "external_id", "amount", "currency", "msisdn", "payer_message",
 	"payee_note", "created_at", "product", "operation", "refund_of", "requested_by",
-	"api_version", "extra_terms", "callback_url"
+	"api_version", "extra_terms", "callback_url", "party_id_type"
 };
 
 /*
@@ -57,14 +57,15 @@ static const char *const body_members[] = {
 /*
  * Returns true if a pre-approval's extra terms d (jsonb) are its payer and
  * validityTime only, as momo_preapproval writes them: {"payer":
- * {"partyIdType": MSISDN, EMAIL or PARTY_CODE, "partyId": the row's
- * msisdn}} and, if given, "validityTime", a positive whole number.  (Its
+ * {"partyIdType": the row's party id type (MSISDN, EMAIL or PARTY_CODE),
+ * "partyId": the row's msisdn}} and, if given, "validityTime", a positive
+ * whole number.  (Its
  * body's other members, payerCurrency and payerMessage, come from the
  * row's columns: a payer other than the row's, or a member written twice,
  * would send what the table does not show.)
  */
 static bool
-preapproval_terms_ok(Datum d, const char *msisdn)
+preapproval_terms_ok(Datum d, const char *msisdn, MomoIdType type)
 {
 	Jsonb	   *jb = DatumGetJsonbP(d);
 	bool		has_validity;
@@ -84,8 +85,7 @@ preapproval_terms_ok(Datum d, const char *msisdn)
 	text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 	if (momo_json_extract(text, strlen(text), f, lengthof(f)) != NULL ||
 		f[0].value == NULL || !f[0].is_string || f[1].value == NULL || !f[1].is_string ||
-		(strcmp(f[0].value, "MSISDN") != 0 && strcmp(f[0].value, "EMAIL") != 0 &&
-		 strcmp(f[0].value, "PARTY_CODE") != 0) ||
+		strcmp(f[0].value, momo_party_id_types[type]) != 0 ||
 		strcmp(f[1].value, msisdn) != 0)
 		return false;
 	if (has_validity &&
@@ -104,7 +104,8 @@ preapproval_terms_ok(Datum d, const char *msisdn)
  * checked by preapproval_terms_ok.
  */
 static bool
-extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation, const char *msisdn)
+extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation, const char *msisdn,
+			   MomoIdType type)
 {
 	bool		invoice = operation != NULL && strcmp(operation, "invoice") == 0;
 	int			attnum = SPI_fnumber(desc, "extra_terms");
@@ -117,7 +118,7 @@ extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation, const char 
 	if (isnull)
 		return true;
 	if (operation != NULL && strcmp(operation, momo_operation_names[MOMO_PREAPPROVAL]) == 0)
-		return preapproval_terms_ok(d, msisdn);
+		return preapproval_terms_ok(d, msisdn, type);
 	if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(d)))
 		return false;
 	for (size_t i = 0; i < lengthof(body_members); i++)
@@ -214,6 +215,45 @@ reference_ok(const char *r)
 	return true;
 }
 
+/*
+ * Returns the party id type of a row (msisdn in a schema of 1.0, which has
+ * no party_id_type), or -1 if it names none (the CHECK constraint runs
+ * after this trigger).
+ */
+static int
+row_id_type(HeapTuple tup, TupleDesc desc)
+{
+	char	   *v;
+
+	if (SPI_fnumber(desc, "party_id_type") <= 0)
+		return MOMO_ID_MSISDN;
+	v = column_text(tup, desc, "party_id_type");
+	for (int t = 0; t < MOMO_N_ID_TYPES; t++)
+		if (v != NULL && strcmp(v, momo_id_type_names[t]) == 0)
+			return t;
+	return -1;
+}
+
+/*
+ * Returns true if id is a party's id of type as momo's functions write it:
+ * a number with its country code (8 to 15 digits, not starting with 0), an
+ * email address, or a party code (a UUID in small letters).
+ */
+static bool
+party_id_ok(const char *id, int type)
+{
+	switch (type)
+	{
+		case MOMO_ID_MSISDN:
+			return chars_between(id, '0', '9', 8, 15) && id[0] != '0';
+		case MOMO_ID_EMAIL:
+			return momo_validate_is_email(id);
+		case MOMO_ID_PARTY_CODE:
+			return momo_validate_is_uuid(id) && strpbrk(id, "ABCDEF") == NULL;
+	}
+	return false;
+}
+
 /* Raises the guard's ERROR. */
 static void
 refuse(int sqlstate, const char *hint, const char *message)
@@ -263,6 +303,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		char	   *msisdn = column_text(new, desc, "msisdn");
 		char	   *external_id = column_text(new, desc, "external_id");
 		char	   *operation = column_text(new, desc, "operation");
+		int			type = row_id_type(new, desc);
 
 		/*
 		 * A payment to a service provider (operation payment) keeps its
@@ -270,18 +311,19 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		 */
 		/*
 		 * ... and a pre-approval's payer may be an email or a party code too
-		 * (its type is in extra_terms).
+		 * (its type is in extra_terms, and must be the row's).  Every other
+		 * payer or payee is an id of the row's party id type.
 		 */
-		if (currency == NULL || !chars_between(currency, 'A', 'Z', 3, 3) || msisdn == NULL ||
+		if (currency == NULL || !chars_between(currency, 'A', 'Z', 3, 3) || msisdn == NULL || type < 0 ||
 			(operation != NULL && strcmp(operation, "payment") == 0 ?
-			 !reference_ok(msisdn) :
+			 (!reference_ok(msisdn) || type != MOMO_ID_MSISDN) :
 			 operation != NULL && strcmp(operation, momo_operation_names[MOMO_PREAPPROVAL]) == 0 ?
 			 (msisdn[0] == '\0' || strlen(msisdn) > 254 || strpbrk(msisdn, " \t\r\n\"/\\") != NULL) :
-			 (!chars_between(msisdn, '0', '9', 8, 15) || msisdn[0] == '0')) ||
+			 !party_id_ok(msisdn, type)) ||
 			!message_ok(column_text(new, desc, "payer_message")) ||
 			!message_ok(column_text(new, desc, "payee_note")) ||
 			(external_id != NULL && external_id[0] == '\0') ||
-			!extra_terms_ok(new, desc, operation, msisdn) || !terms_convert_to_utf8(new, desc))
+			!extra_terms_ok(new, desc, operation, msisdn, (MomoIdType) type) || !terms_convert_to_utf8(new, desc))
 			refuse(ERRCODE_CHECK_VIOLATION,
 				   "Request payments with momo_request_to_pay, which explains what is wrong.",
 				   psprintf("payment %s has malformed terms", column_text(new, desc, "reference_id")));
@@ -332,7 +374,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		Datum		n;
 
 		if ((strcmp(term_columns[i], "api_version") == 0 || strcmp(term_columns[i], "extra_terms") == 0 ||
-			 strcmp(term_columns[i], "callback_url") == 0) &&
+			 strcmp(term_columns[i], "callback_url") == 0 || strcmp(term_columns[i], "party_id_type") == 0) &&
 			SPI_fnumber(desc, term_columns[i]) <= 0)
 			continue;
 		attnum = attnum_of(desc, term_columns[i]);

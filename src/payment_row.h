@@ -6,9 +6,9 @@
  *	  position of each in its result (Anum_payment_*, as pg_cron's
  *	  cron_job.h declares its table).  A column added to PAYMENT_COLUMNS gets
  *	  its constant here, in the same order, and Natts_payment grows by one.
- *	  The last columns, the API version, the extra terms and the callback
- *	  URL, are not in PAYMENT_COLUMNS: a schema of 1.0 has none of them
- *	  (store.c, version_column, puts them after them).
+ *	  The last columns, the API version, the extra terms, the callback URL
+ *	  and the party id type, are not in PAYMENT_COLUMNS: a schema of 1.0 has
+ *	  none of them (store.c, version_column, puts them after them).
  *
  *	  Columns momo writes from MTN's answers but never reads back, and so
  *	  not read here (store.c's record statement, only in a schema of 1.1):
@@ -52,7 +52,8 @@
 #define Anum_payment_api_version	20	/* smallint: 1 or 2 */
 #define Anum_payment_extra_terms	21	/* jsonb as text, or NULL */
 #define Anum_payment_callback_url	22	/* text, or NULL */
+#define Anum_payment_party_id_type	23	/* msisdn, email or party_code */
 
-#define Natts_payment				22
+#define Natts_payment				23
 
 #endif							/* MOMO_PAYMENT_ROW_H */

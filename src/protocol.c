@@ -179,8 +179,22 @@ append_json_string(StringInfo buf, const char *s)
 	escape_json(buf, utf8);
 }
 
-const char *const momo_id_type_names[MOMO_N_ID_TYPES] = {"msisdn", "email", "party_code"};
+/* (one a line: test/c-names.sh reads them for the regression test lifecycle) */
+const char *const momo_id_type_names[MOMO_N_ID_TYPES] = {
+	"msisdn", "email", "party_code"
+};
 const char *const momo_party_id_types[MOMO_N_ID_TYPES] = {"MSISDN", "EMAIL", "PARTY_CODE"};
+
+/* Returns the id type named name (as momo_payments.party_id_type keeps it). */
+MomoIdType
+momo_protocol_id_type_by_name(const char *name)
+{
+	for (int t = 0; t < MOMO_N_ID_TYPES; t++)
+		if (name != NULL && strcmp(name, momo_id_type_names[t]) == 0)
+			return (MomoIdType) t;
+	elog(ERROR, "unknown party id type \"%s\"", name ? name : "(null)");
+	return MOMO_ID_MSISDN;		/* keep compiler quiet */
+}
 
 /*
  * Returns s escaped for one segment of a URL's path: every byte but
@@ -260,7 +274,8 @@ preapproval_body(const MomoPaymentTerms *p)
 
 /*
  * Builds the JSON body of a payment: the payer of a request to pay or to
- * withdraw, the payee of the others, the refunded reference id of a refund,
+ * withdraw, the payee of the others (each of the party id type the row
+ * keeps), the refunded reference id of a refund,
  * the further members of a cash transfer, an invoice or a payment.  Empty
  * optional fields are omitted.  An invoice's payer is its intendedPayer; a
  * payment (MTN's CreatePayments) has its own shape: externalTransactionId,
@@ -298,7 +313,9 @@ momo_protocol_payment_body(const MomoPaymentTerms *p)
 	appendStringInfoString(&buf, p->operation == MOMO_INVOICE ? ",\"intendedPayer\":" :
 						   (p->operation == MOMO_REQUEST_TO_PAY ||
 							p->operation == MOMO_REQUEST_TO_WITHDRAW) ? ",\"payer\":" : ",\"payee\":");
-	appendStringInfoString(&buf, "{\"partyIdType\":\"MSISDN\",\"partyId\":");
+	appendStringInfoString(&buf, "{\"partyIdType\":");
+	append_json_string(&buf, momo_party_id_types[p->party_id_type]);
+	appendStringInfoString(&buf, ",\"partyId\":");
 	append_json_string(&buf, p->msisdn);
 	appendStringInfoChar(&buf, '}');
 	if (p->operation == MOMO_REFUND && p->refund_of)

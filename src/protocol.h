@@ -51,6 +51,7 @@ typedef enum MomoIdType
 extern const char *const momo_id_type_names[MOMO_N_ID_TYPES];
 extern const char *const momo_party_id_types[MOMO_N_ID_TYPES];
 extern char *momo_protocol_path_segment(const char *s);
+extern MomoIdType momo_protocol_id_type_by_name(const char *name);
 
 /* The terms of a payment, as text ready to send. */
 typedef struct MomoPaymentTerms
@@ -60,7 +61,8 @@ typedef struct MomoPaymentTerms
 	char	   *reference_id;
 	char	   *amount;			/* NULL for a pre-approval */
 	char	   *currency;
-	char	   *msisdn;
+	char	   *msisdn;			/* the payer's or payee's id, of party_id_type */
+	MomoIdType	party_id_type;	/* how msisdn names the party (0: by number) */
 	char	   *external_id;
 	char	   *payer_message;	/* NULL: omitted */
 	char	   *payee_note;		/* NULL: omitted */

@@ -153,14 +153,14 @@ use_schema(const char *schema)
 /*
  * The columns a payment's statement selects after PAYMENT_COLUMNS (see
  * payment_row.h): its API version, which is 1 for every payment of a schema
- * of 1.0, its extra terms and its own callback URL, which none has there
- * (all three came with 1.1).
+ * of 1.0, its extra terms and its own callback URL, which none has there,
+ * and its party id type, msisdn for all there (all four came with 1.1).
  */
 static const char *
 version_column(void)
 {
-	return plans.has_api_version ? "p.api_version, p.extra_terms::text, p.callback_url" :
-		"1::smallint, NULL::text, NULL::text";
+	return plans.has_api_version ? "p.api_version, p.extra_terms::text, p.callback_url, p.party_id_type" :
+		"1::smallint, NULL::text, NULL::text, 'msisdn'::text";
 }
 
 /* Makes sure the worker's statements are prepared for schema. */
@@ -383,6 +383,7 @@ read_payment(int i, MomoPayment *p, bool want_row)
 	p->terms.api_version = DatumGetInt16(SPI_getbinval(tup, desc, Anum_payment_api_version, &isnull));
 	p->terms.extra_terms = column_text(tup, desc, Anum_payment_extra_terms);
 	p->terms.callback_url = column_text(tup, desc, Anum_payment_callback_url);
+	p->terms.party_id_type = momo_protocol_id_type_by_name(SPI_getvalue(tup, desc, Anum_payment_party_id_type));
 }
 
 /*
@@ -457,6 +458,9 @@ momo_store_differing_terms(const MomoPaymentTerms *t, const MomoPayment *p)
 		appendStringInfo(&d, "%samount %s, not %s", d.len ? "; " : "", p->terms.amount, t->amount);
 	if (t->currency && !same_text(t->currency, p->terms.currency))
 		appendStringInfo(&d, "%scurrency %s, not %s", d.len ? "; " : "", p->terms.currency, t->currency);
+	if (t->party_id_type != p->terms.party_id_type)
+		appendStringInfo(&d, "%sid_type %s, not %s", d.len ? "; " : "",
+						 momo_id_type_names[p->terms.party_id_type], momo_id_type_names[t->party_id_type]);
 	if (t->msisdn && !same_text(t->msisdn, p->terms.msisdn))
 		appendStringInfo(&d, "%smsisdn %s, not %s", d.len ? "; " : "", p->terms.msisdn, t->msisdn);
 	if (!same_text(t->payer_message, p->terms.payer_message))
@@ -509,8 +513,8 @@ momo_store_refuse_different_terms(const MomoPaymentTerms *t, const MomoPayment *
 char *
 momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, bool *existing)
 {
-	Datum		values[14];
-	char		nulls[14];
+	Datum		values[15];
+	char		nulls[15];
 	const char *v[11] = {t->reference_id, t->external_id, t->amount, t->currency,
 		t->msisdn, t->payer_message, t->payee_note,
 		momo_operation_names[t->operation], momo_product_names[momo_protocol_operation_product(t->operation)],
@@ -519,18 +523,20 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 	use_schema(schema);
 	/*
 	 * A schema of 1.0 has no momo_request_to_withdraw nor momo_cash_transfer,
-	 * every payment is of version 1, and its functions take no callback_url.
+	 * every payment is of version 1, and its functions take no callback_url
+	 * nor id_type.
 	 */
 	if (!plans.has_api_version &&
-		(t->api_version != 1 || t->extra_terms != NULL || t->callback_url != NULL))
+		(t->api_version != 1 || t->extra_terms != NULL || t->callback_url != NULL ||
+		 t->party_id_type != MOMO_ID_MSISDN))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("momo's schema in this database has no API version of payments"),
 				 errhint("Run ALTER EXTENSION momo UPDATE in this database.")));
 	if (plans.insert == NULL)
 	{
-		Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT2OID, TEXTOID, TEXTOID};
+		Oid			types[15] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT2OID, TEXTOID, TEXTOID, TEXTOID};
 
 		plans.insert = momo_spi_prepare_kept(psprintf("INSERT INTO %s.momo_payments"
 											 " (reference_id, external_id, amount, currency, msisdn,"
@@ -542,9 +548,9 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 											 " WHERE status <> " MOMO_SQL(MOMO_STATUS_FAILED_NAME)
 											 " DO NOTHING",
 											 schema,
-											 plans.has_api_version ? ", api_version, extra_terms, callback_url" : "",
-											 plans.has_api_version ? ", $12, $13::jsonb, $14" : ""),
-									plans.has_api_version ? 14 : 11, types, 0);
+											 plans.has_api_version ? ", api_version, extra_terms, callback_url, party_id_type" : "",
+											 plans.has_api_version ? ", $12, $13::jsonb, $14, $15" : ""),
+									plans.has_api_version ? 15 : 11, types, 0);
 	}
 	for (int i = 0; i < 11; i++)
 	{
@@ -557,6 +563,8 @@ momo_store_insert(const char *schema, Oid caller, const MomoPaymentTerms *t, boo
 	nulls[12] = t->extra_terms ? ' ' : 'n';
 	values[13] = t->callback_url ? CStringGetTextDatum(t->callback_url) : (Datum) 0;
 	nulls[13] = t->callback_url ? ' ' : 'n';
+	values[14] = CStringGetTextDatum(momo_id_type_names[t->party_id_type]);
+	nulls[14] = ' ';
 	*existing = false;
 
 	/*

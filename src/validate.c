@@ -520,17 +520,42 @@ check_callback_url(Problems *ps, FunctionCallInfo fcinfo, int argno, const MomoC
 	return NULL;
 }
 
+/* Adds the problems of more to ps, after those it has. */
+static void
+add_problems(Problems *ps, const Problems *more)
+{
+	for (int i = 0; i < more->n; i++)
+		add_problem(ps, more->items[i].column, more->items[i].sqlstate, more->items[i].message,
+					more->items[i].hint);
+}
+
+/*
+ * Checks the id type at argno (a schema of 1.0 has none: msisdn) of the
+ * party (payer or payee) a payment names, into tp, which its caller adds
+ * to the other problems where the argument is.  MTN's Party takes all three
+ * types in every product.  Returns the type, or -1.
+ */
+static int
+check_party_id_type(Problems *tp, FunctionCallInfo fcinfo, int argno)
+{
+	tp->n = 0;
+	return check_id_type(tp, fcinfo, argno, (1u << MOMO_N_ID_TYPES) - 1, "a payment");
+}
+
 /*
  * Checks the arguments (amount, currency, msisdn, external_id,
- * payer_message, payee_note) of a payment into ps, and fills in terms
- * (version 1).
+ * payer_message, payee_note) of a payment into ps, msisdn as the id of
+ * type (see check_party_id_type; < 0: unknown, msisdn is not checked), and
+ * fills in terms (version 1).
  */
 static void
-check_payment(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+check_payment(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms,
+			  int type)
 {
 	char	   *currency;
 
 	memset(terms, 0, sizeof(*terms));
+	terms->party_id_type = type >= 0 ? (MomoIdType) type : MOMO_ID_MSISDN;
 	terms->api_version = 1;
 	currency = text_arg(fcinfo, 1);
 	/* In argument order, so the error names the first bad argument. */
@@ -538,7 +563,7 @@ check_payment(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 								 (currency && strlen(currency) == 3 &&
 								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
 	terms->currency = check_currency(ps, currency, cfg);
-	terms->msisdn = check_msisdn(ps, "msisdn", text_arg(fcinfo, 2), momo_settings_msisdn_market(), false);
+	terms->msisdn = check_holder_id(ps, "msisdn", text_arg(fcinfo, 2), type);
 	terms->external_id = check_text(ps, "external_id", text_arg(fcinfo, 3),
 									 MAX_EXTERNAL_ID_CHARS, false);
 	terms->payer_message = check_text(ps, "payer_message", text_arg(fcinfo, 4),
@@ -551,21 +576,23 @@ check_payment(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
  * Checks every argument of a payment function with the arguments (amount,
  * currency, msisdn, external_id, payer_message, payee_note), the API
  * version at version_argno unless it is negative or the function has no
- * such argument (then version 1), and the callback URL at callback_argno
- * likewise (then none), and fills in terms, or raises one ERROR describing
- * every problem.
+ * such argument (then version 1), the party's id type at idtype_argno and
+ * the callback URL at callback_argno likewise (then msisdn and none), and
+ * fills in terms, or raises one ERROR describing every problem.
  */
 void
 momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms,
-					  int version_argno, int callback_argno)
+					  int version_argno, int idtype_argno, int callback_argno)
 {
 	Problems	ps;
+	Problems	tp;
 
 	ps.n = 0;
-	check_payment(&ps, fcinfo, cfg, terms);
+	check_payment(&ps, fcinfo, cfg, terms, check_party_id_type(&tp, fcinfo, idtype_argno));
 	/* The function of a schema of 1.0 has no version: version 1. */
 	if (version_argno >= 0 && version_argno < PG_NARGS())
 		terms->api_version = check_api_version(&ps, fcinfo, version_argno);
+	add_problems(&ps, &tp);
 	terms->callback_url = check_callback_url(&ps, fcinfo, callback_argno, cfg);
 	raise_problems(&ps);
 }
@@ -659,7 +686,8 @@ add_member(StringInfo buf, const char *key, const char *value)
  * originating_country, original_amount, original_currency,
  * payer_identification_type, payer_identification_number, payer_identity,
  * payer_first_name, payer_surname, payer_language_code, payer_email,
- * payer_msisdn, payer_gender.  Fills in terms (version 2, and the further
+ * payer_msisdn, payer_gender; and the payee's id_type and the callback URL.
+ * Fills in terms (version 2, and the further
  * members of MTN's body as the text of a jsonb object, which the row keeps
  * and every resend sends), or raises one ERROR describing every problem.
  */
@@ -675,9 +703,10 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 	char	   *language;
 	char	   *email;
 	char	   *payer_msisdn = NULL;
+	Problems	tp;
 
 	ps.n = 0;
-	check_payment(&ps, fcinfo, cfg, terms);
+	check_payment(&ps, fcinfo, cfg, terms, check_party_id_type(&tp, fcinfo, 18));
 	terms->api_version = 2;
 	country = check_code(&ps, "originating_country", text_arg(fcinfo, 6), 2, 2, false,
 						 "an ISO 3166 country code of two letters", "For example 'FR' or 'US'.");
@@ -774,7 +803,8 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 	add_member(&obj, "payerMsisdn", payer_msisdn);
 	add_member(&obj, "payerGender", check_detail(&ps, "payer_gender", text_arg(fcinfo, 17), 16));
 	appendStringInfoChar(&obj, '}');
-	terms->callback_url = check_callback_url(&ps, fcinfo, 18, cfg);
+	add_problems(&ps, &tp);
+	terms->callback_url = check_callback_url(&ps, fcinfo, 19, cfg);
 	raise_problems(&ps);
 	/* As jsonb writes it: the text the row keeps, compared by idempotency. */
 	terms->extra_terms = DatumGetCString(DirectFunctionCall1(jsonb_out,
@@ -836,11 +866,12 @@ check_count(Problems *ps, FunctionCallInfo fcinfo, int argno, const char *name, 
 
 /*
  * Checks the arguments of momo_create_invoice (amount, currency, msisdn,
- * external_id, validity_duration, description, payee_msisdn, callback_url):
- * msisdn is the intended payer; the others, optional (NULL: left out of the
- * request), are the invoice's validity in seconds (MTN's validityDuration,
- * a JSON string), its description (a message: MTN writes it in the payer's
- * history), the payee's number and the payment's own callback URL.  Fills
+ * external_id, validity_duration, description, payee_msisdn, id_type,
+ * callback_url): msisdn is the intended payer, of id_type; the others,
+ * optional (NULL: left out of the request), are the invoice's validity in
+ * seconds (MTN's validityDuration, a JSON string), its description (a
+ * message: MTN writes it in the payer's history), the payee's number and
+ * the payment's own callback URL.  Fills
  * in terms (version 2; the further members of MTN's body, in MTN's names,
  * as the text of a jsonb object), or raises one ERROR describing every
  * problem.
@@ -854,17 +885,21 @@ momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 	char	   *validity;
 	char	   *description;
 	char	   *payee = NULL;
+	Problems	tp;
+	int			type;
 
 	ps.n = 0;
 	memset(terms, 0, sizeof(*terms));
 	terms->api_version = 2;
+	type = check_party_id_type(&tp, fcinfo, 7);
+	terms->party_id_type = type >= 0 ? (MomoIdType) type : MOMO_ID_MSISDN;
 	currency = text_arg(fcinfo, 1);
 	/* In argument order, so the error names the first bad argument. */
 	terms->amount = check_amount(&ps, fcinfo, 0,
 								 (currency && strlen(currency) == 3 &&
 								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
 	terms->currency = check_currency(&ps, currency, cfg);
-	terms->msisdn = check_msisdn(&ps, "msisdn", text_arg(fcinfo, 2), momo_settings_msisdn_market(), false);
+	terms->msisdn = check_holder_id(&ps, "msisdn", text_arg(fcinfo, 2), type);
 	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 3),
 									 MAX_EXTERNAL_ID_CHARS, false);
 	validity = check_count(&ps, fcinfo, 4, "validity_duration", 1,
@@ -872,7 +907,8 @@ momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 	description = check_text(&ps, "description", text_arg(fcinfo, 5), MAX_MESSAGE_CHARS, true);
 	if (!PG_ARGISNULL(6))
 		payee = check_msisdn(&ps, "payee_msisdn", text_arg(fcinfo, 6), momo_settings_msisdn_market(), false);
-	terms->callback_url = check_callback_url(&ps, fcinfo, 7, cfg);
+	add_problems(&ps, &tp);
+	terms->callback_url = check_callback_url(&ps, fcinfo, 8, cfg);
 	raise_problems(&ps);
 
 	initStringInfo(&obj);
@@ -984,6 +1020,7 @@ momo_validate_preapproval(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPa
 	terms->api_version = 2;
 	/* MTN's Party takes all three types; the id's problems come first. */
 	type = check_id_type(&tp, fcinfo, 5, (1u << MOMO_N_ID_TYPES) - 1, "a pre-approval");
+	terms->party_id_type = type >= 0 ? (MomoIdType) type : MOMO_ID_MSISDN;
 	terms->msisdn = check_holder_id(&ps, "msisdn", text_arg(fcinfo, 0), type);
 	terms->currency = check_currency(&ps, text_arg(fcinfo, 1), cfg);
 	terms->payer_message = check_text(&ps, "payer_message", text_arg(fcinfo, 2), MAX_MESSAGE_CHARS, true);
@@ -1004,8 +1041,7 @@ momo_validate_preapproval(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPa
 		}
 	}
 	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 4), MAX_EXTERNAL_ID_CHARS, false);
-	for (int i = 0; i < tp.n; i++)
-		add_problem(&ps, tp.items[i].column, tp.items[i].sqlstate, tp.items[i].message, tp.items[i].hint);
+	add_problems(&ps, &tp);
 	terms->callback_url = check_callback_url(&ps, fcinfo, 6, cfg);
 	raise_problems(&ps);
 
@@ -1176,8 +1212,8 @@ momo_validate_pause(FunctionCallInfo fcinfo, int reason_argno, int product_argno
  * controls, non-ASCII or the specials a plain address never has ("/"
  * among them, which no path segment carries through every proxy).
  */
-static bool
-is_email(const char *s)
+bool
+momo_validate_is_email(const char *s)
 {
 	const char *at = strchr(s, '@');
 	size_t		len = strlen(s);
@@ -1272,7 +1308,7 @@ check_holder_id(Problems *ps, const char *column, char *id, int type)
 					"Give the account holder's party code (a UUID).");
 		return NULL;
 	}
-	if (type == MOMO_ID_EMAIL && !is_email(id))
+	if (type == MOMO_ID_EMAIL && !momo_validate_is_email(id))
 		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must be an email address when id_type is email, not \"%s\"", column, shown(id)),
 					"One @ between the name and a domain with a dot, without spaces; or say id_type => 'msisdn' for a number.");
@@ -1316,10 +1352,8 @@ momo_validate_account_holder(FunctionCallInfo fcinfo, int product_argno, int idt
 					  p >= 0 ? product_allowed[p] : (1u << MOMO_N_ID_TYPES) - 1,
 					  p >= 0 && product_argno >= 0 ? psprintf("%s of %s", what, momo_product_names[p]) : what);
 	id = check_holder_id(&ps, "msisdn", text_arg(fcinfo, 0), t);
-	for (int i = 0; i < pp.n; i++)
-		add_problem(&ps, pp.items[i].column, pp.items[i].sqlstate, pp.items[i].message, pp.items[i].hint);
-	for (int i = 0; i < tp.n; i++)
-		add_problem(&ps, tp.items[i].column, tp.items[i].sqlstate, tp.items[i].message, tp.items[i].hint);
+	add_problems(&ps, &pp);
+	add_problems(&ps, &tp);
 	raise_problems(&ps);
 	*product = (MomoProduct) p;
 	*type = (MomoIdType) t;

@@ -22,9 +22,11 @@
 
 extern bool momo_validate_converts_to_utf8(const char *s);
 extern bool momo_validate_is_uuid(const char *s);
+extern bool momo_validate_is_email(const char *s);
 extern void momo_validate_utf8_terms(const MomoPaymentTerms *t);
 extern void momo_validate_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg,
-								  MomoPaymentTerms *terms, int version_argno, int callback_argno);
+								  MomoPaymentTerms *terms, int version_argno, int idtype_argno,
+								  int callback_argno);
 extern void momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg,
 										MomoPaymentTerms *terms);
 extern void momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg,

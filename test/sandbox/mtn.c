@@ -98,15 +98,30 @@ static const char *reason_message(const char *code)
     return code;
 }
 
-/* The test-number entry of a payment's party, or NULL (an ordinary number). */
+/*
+ * The test-number entry of a payment's party, or NULL (an ordinary party).  A party given by
+ * EMAIL or PARTY_CODE stands for the number its id names, as an account holder's does (see
+ * holder_key): an email's local part, a party code's last group without its first digit.
+ */
 static const struct test_number *party_entry(const struct payment *p)
 {
-    if (strcmp(p->party_type, "MSISDN") != 0)
+    const char *key = p->party_id;
+    size_t keylen = strlen(p->party_id);
+    if (strcmp(p->party_type, "EMAIL") == 0) {
+        const char *at = strchr(p->party_id, '@');
+        keylen = at ? (size_t)(at - p->party_id) : 0;
+    } else if (strcmp(p->party_type, "PARTY_CODE") == 0) {
+        if (keylen != 36)
+            return NULL;
+        key += 25;
+        keylen = 11;
+    } else if (strcmp(p->party_type, "MSISDN") != 0) {
         return NULL;
+    }
     const struct test_number *tab = op_has_payer(p->op) ? test_numbers : payee_numbers;
     size_t n = op_has_payer(p->op) ? N_TEST_NUMBERS : N_PAYEE_NUMBERS;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(tab[i].msisdn, p->party_id) == 0)
+        if (strlen(tab[i].msisdn) == keylen && memcmp(tab[i].msisdn, key, keylen) == 0)
             return &tab[i];
     return NULL;
 }
@@ -455,7 +470,11 @@ static int check_note(const struct jnode *n)
     return 0;
 }
 
-/* Check a party object {partyIdType, partyId}; 0 ok (*type and *id set), -1 for 400. */
+static int valid_email(const char *s, size_t n);
+static int valid_uuid(const char *s, size_t n);
+
+/* Check a party object {partyIdType, partyId}: an MSISDN is digits, an EMAIL an address, a
+   PARTY_CODE a UUID (as for account holders); 0 ok (*type and *id set), -1 for 400. */
 static int check_party(const struct json *d, const struct jnode *party, const char **type,
                        const char **id)
 {
@@ -467,10 +486,12 @@ static int check_party(const struct json *d, const struct jnode *party, const ch
         if (!valid_msisdn(pid->str, pid->len))
             return -1;
     } else if (strcmp(pt->str, "EMAIL") == 0) {
-        const char *at = strchr(pid->str, '@');
-        if (!at || at == pid->str || at[1] == 0)
+        if (!valid_email(pid->str, pid->len))
             return -1;
-    } else if (strcmp(pt->str, "PARTY_CODE") != 0) {
+    } else if (strcmp(pt->str, "PARTY_CODE") == 0) {
+        if (!valid_uuid(pid->str, pid->len))
+            return -1;
+    } else {
         return -1;
     }
     *type = pt->str;

@@ -66,7 +66,7 @@ $node->safe_psql('victim', q{
 	GRANT INSERT, SELECT ON public.pwned TO PUBLIC;
 	-- the README's grants for an application role
 	GRANT USAGE ON SCHEMA momo TO app;
-	GRANT EXECUTE ON FUNCTION momo.momo_request_to_pay(numeric, text, text, text, text, text, text),
+	GRANT EXECUTE ON FUNCTION momo.momo_request_to_pay(numeric, text, text, text, text, text, text, text),
 	                          momo.momo_payment_status(uuid), momo.momo_await(uuid, interval) TO app;
 	GRANT SELECT ON momo.momo_payments TO app;
 });

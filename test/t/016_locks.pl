@@ -41,7 +41,7 @@ $node->safe_psql('postgres', q{
 CREATE ROLE momo_shop;
 CREATE SCHEMA shop AUTHORIZATION momo_shop;
 GRANT USAGE ON SCHEMA public TO momo_shop;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                           momo_payment_status(uuid),
                           momo_await(uuid, interval) TO momo_shop;
 GRANT SELECT ON momo_payments TO momo_shop;

@@ -189,7 +189,7 @@ my @queued;
 # (d) A role with an application's grants; the notification.
 {
 	sql(q{CREATE ROLE app LOGIN;
-		GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+		GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
 		                          momo_payment_status(uuid), momo_await(uuid, interval) TO app;
 		GRANT SELECT ON momo_payments TO app;});
 	my $as_app = sub {

@@ -33,7 +33,7 @@ ok(wait_for_worker($node), 'worker runs');
 $node->safe_psql('postgres', q{
 CREATE ROLE app LOGIN;
 GRANT USAGE ON SCHEMA public TO app;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                           momo_payment_status(uuid) TO app;
 GRANT SELECT ON momo_payments TO app;
 CREATE SCHEMA shop AUTHORIZATION app;

@@ -34,7 +34,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE shop_b');
 $node->safe_psql('shop_a', q{
 	CREATE EXTENSION momo;
 	CREATE ROLE tenant_a LOGIN;
-	GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+	GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
 		momo_payment_status(uuid), momo_await(uuid, interval),
 		momo_changes(bigint, integer) TO tenant_a;
 	GRANT SELECT ON momo_payments TO tenant_a;

@@ -34,7 +34,7 @@ $node->safe_psql('postgres', q{
 	ALTER TABLE momo_payments ENABLE ROW LEVEL SECURITY;
 	CREATE POLICY own_payments ON momo_payments FOR SELECT TO tenant_a, tenant_b
 		USING (requested_by = current_user);
-	GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+	GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
 		momo_payment_status(uuid), momo_await(uuid, interval),
 		momo_changes(bigint, integer) TO tenant_a, tenant_b;
 	GRANT SELECT ON momo_payments TO tenant_a, tenant_b;

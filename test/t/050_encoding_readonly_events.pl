@@ -51,8 +51,8 @@ DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenant') THEN CREATE ROLE tenant LOGIN; END IF;
 END $$;
 GRANT USAGE ON SCHEMA public TO tenant;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
-                          momo_create_invoice(numeric, text, text, text, integer, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
+                          momo_create_invoice(numeric, text, text, text, integer, text, text, text, text),
                           momo_cancel_invoice(uuid),
                           momo_user_info_with_consent(text, text, text, interval),
                           momo_balance(text),

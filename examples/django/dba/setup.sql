@@ -16,7 +16,7 @@ ALTER SCHEMA public OWNER TO CURRENT_USER;
 CREATE EXTENSION momo;
 CREATE SCHEMA shop AUTHORIZATION momo_shop;
 GRANT USAGE ON SCHEMA public TO momo_shop;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text, text, text),
                           momo_payment_status(uuid),
                           momo_await(uuid, interval),
                           momo_changes(bigint, integer),
