@@ -100,6 +100,52 @@ my $pay = final_payment('payment',
 	  . "product_id => 'AIR', product_offering_id => 'AIR-10', receiver_message => 'Top-up', "
 	  . "sender_note => 'For mum', max_number_of_retries => 2, include_sender_charges => false)");
 
+# Every request that names a payer or payee, with the party given by EMAIL
+# and by PARTY_CODE (id_type): all queued first, then followed to the end;
+# the refunds pay back payers named so.
+my %party_ids = (email => 'jane.doe+momo@example.com', party_code => '0f8fad5b-d9cb-469f-a165-70867728950e');
+my %party_refs;
+for my $t (sort keys %party_ids)
+{
+	my $id = $party_ids{$t};
+	my $x = "contract-$t";
+	my %calls = (
+		'request to pay' => "momo_request_to_pay(15, 'EUR', '$id', '$x-rtp', id_type => '$t')",
+		'request to withdraw, version 1' => "momo_request_to_withdraw(16, 'EUR', '$id', '$x-wd1', id_type => '$t')",
+		'request to withdraw, version 2' =>
+		  "momo_request_to_withdraw(17, 'EUR', '$id', '$x-wd2', version => 2, id_type => '$t')",
+		'transfer' => "momo_transfer(18, 'EUR', '$id', '$x-tr', id_type => '$t')",
+		'deposit' => "momo_deposit(19, 'EUR', '$id', '$x-dep', id_type => '$t')",
+		'deposit, version 2' => "momo_deposit(20, 'EUR', '$id', '$x-dep2', version => 2, id_type => '$t')",
+		'remittance transfer' => "momo_remittance_transfer(21, 'EUR', '$id', '$x-rem', id_type => '$t')",
+		'cash transfer' =>
+		  "momo_cash_transfer(22, 'EUR', '$id', '$x-ct', originating_country => 'FR', id_type => '$t')",
+		'invoice' => "momo_create_invoice(23, 'EUR', '$id', '$x-inv', id_type => '$t')");
+	$party_refs{$t}{$_} = $node->safe_psql('postgres', "SELECT $calls{$_}") for keys %calls;
+}
+# the final status of a payment and the party id type its row keeps
+sub status_and_type
+{
+	my ($ref) = @_;
+	my $row = await_payment($node, $ref, seconds => 30);
+	return ($row->{status} // '<none>') . ' '
+	  . $node->safe_psql('postgres', "SELECT party_id_type FROM momo_payments WHERE reference_id = '$ref'");
+}
+for my $t (sort keys %party_refs)
+{
+	for my $what (sort keys %{ $party_refs{$t} })
+	{
+		is(status_and_type($party_refs{$t}{$what}), "successful $t", "$what, the party by $t: successful");
+	}
+	for my $v (1, 2)
+	{
+		my $ref = $node->safe_psql('postgres',
+			"SELECT momo_refund('$party_refs{$t}{'request to pay'}', 1, 'contract-$t-ref$v', version => $v)");
+		is(status_and_type($ref), "successful $t", "refund, version $v, the party by $t: successful");
+		$party_refs{$t}{"refund, version $v"} = $ref;
+	}
+}
+
 # A payment MTN keeps pending (46733123454 stays CREATED): momo_payment_status
 # asks MTN.
 {
@@ -260,6 +306,28 @@ my $rtp_body = $rtp_req ? JSON::PP::decode_json(Encode::encode('UTF-8', $rtp_req
 is(join('|', map { $rtp_body->{$_} // '<none>' } qw(amount currency externalId payerMessage payeeNote)),
 	'1500|EUR|contract-rtp|Thanks for shopping|Order 42',
 	'the request to pay carried payerMessage and payeeNote, amount as a string');
+# Each request naming a party by email or party code sent it as MTN's Party
+# (checked above against the definitions with the others), every time.
+for my $t (sort keys %party_refs)
+{
+	my $type = uc $t;
+	for my $what (sort keys %{ $party_refs{$t} })
+	{
+		my $ref = $party_refs{$t}{$what};
+		my @posts = grep {
+			$_->{method} eq 'POST' && ($_->{headers}{'X-Reference-Id'} // '') eq $ref
+		} @{ $rec->{requests} };
+		my @parties = map {
+			my $b = JSON::PP::decode_json(Encode::encode('UTF-8', $_->{body}));
+			my $p = $b->{payer} // $b->{payee} // $b->{intendedPayer} // {};
+			($p->{partyIdType} // '<none>') . ' ' . ($p->{partyId} // '<none>')
+		} @posts;
+		ok(@parties && !grep({ $_ ne "$type $party_ids{$t}" } @parties),
+			"$what: every POST named its party as $type $party_ids{$t}")
+		  or diag(join("\n", @parties));
+	}
+}
+
 # A request to withdraw went to the version asked for, with its payer, and
 # its status was asked at /v1_0 (the only version of the status check).
 for my $wd ([ $wd1, 1, 'contract-wd1|46733000006|300' ], [ $wd2, 2, 'contract-wd2|46733000007|301' ])
@@ -552,6 +620,9 @@ SKIP:
 	$mutated->('a pre-approval whose PARTY_CODE payer is no UUID',
 		sub { $_[0]{path} eq '/collection/v2_0/preapproval' && $_[0]{body} =~ /PARTY_CODE/ },
 		$body_edit->(sub { $_[0]{payer}{partyId} = 'shop-7' }), qr/partyId "shop-7" is not a party code/);
+	$mutated->('a transfer whose EMAIL payee is no address',
+		sub { $_[0]{path} eq '/disbursement/v1_0/transfer' && $_[0]{body} =~ /"EMAIL"/ },
+		$body_edit->(sub { $_[0]{payee}{partyId} = 'jane' }), qr/payee\.partyId "jane" is not an e-mail address/);
 	$mutated->('a list of pre-approvals of an id type the definition does not list',
 		sub { $_[0]{path} =~ m{^/collection/v1_0/preapprovals/email/} },
 		sub { $_[0]{path} =~ s{/email/}{/party_code/} }, qr/accountHolderIdType "party_code" is not/);
