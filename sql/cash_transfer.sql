@@ -76,6 +76,7 @@ SELECT count(*) AS payments_before FROM momo_payments \gset
 \pset tuples_only on
 \pset format unaligned
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', originating_country => 'FRA')$$);
+SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', originating_country => 'ZZ')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_amount => 0, original_currency => 'USD')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000092', original_amount => 5)$$);
 -- (a red team found these accepted: no bound, no minor unit)

@@ -98,6 +98,14 @@ SELECT momo_test.try_column($$SELECT momo_fee(NULL)$$);
 SELECT momo_test.try_column($$SELECT momo_fee(10, NULL)$$);
 SELECT momo_test.try_column($$SELECT momo_fee(-1, 'RWF')$$);
 SELECT momo_test.try_column($$SELECT momo_fee(10, 'XYZ')$$);
+-- Invisible characters that only hide something on the payer's screen: a
+-- byte order mark, a word joiner, a zero-width space.  (Direction marks and
+-- joiners are text: catalogue sends them.)
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', NULL, E'\uFEFF')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '46733123456', NULL, E'pay\u2060me')$$);
+SELECT momo_test.try_column($$SELECT momo_create_invoice(10, 'EUR', '46733123456', description => E'a\u200Bb')$$);
+-- A language code with a line break is not echoed as one.
+SELECT momo_test.try_column($$SELECT momo_delivery_notification(gen_random_uuid(), 'hi', E'en\r\nX: y')$$);
 
 \pset tuples_only off
 \pset format aligned

@@ -132,13 +132,20 @@ currency_decimals(const char *currency)
 	return 2;
 }
 
-/* Returns s for an error message, cut to its first 40 characters when longer. */
+/*
+ * Returns s for an error message: cut to its first 40 bytes when longer,
+ * each control character (a line break that could forge a log line)
+ * shown as '?'.
+ */
 static char *
 shown(const char *s)
 {
-	if (strlen(s) <= 40)
-		return pstrdup(s);
-	return psprintf("%.40s… (%zu characters)", s, strlen(s));
+	char	   *out = strlen(s) <= 40 ? pstrdup(s) : psprintf("%.40s… (%zu characters)", s, strlen(s));
+
+	for (char *c = out; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return out;
 }
 
 /* Returns the first control character's position in s, or -1. */
@@ -154,8 +161,12 @@ control_char_at(const char *s)
 /*
  * Returns true if s (server encoding) holds a Unicode control character
  * that a payer's screen could hide or abuse: C1 controls, line and
- * paragraph separators, and the bidirectional embeddings, overrides and
- * isolates (U+202A..U+202E, U+2066..U+2069) that can disguise text.
+ * paragraph separators, the bidirectional embeddings, overrides and
+ * isolates (U+202A..U+202E, U+2066..U+2069) that can disguise text, and
+ * the invisible characters that only hide (U+200B, U+2060..U+2064, U+FEFF,
+ * U+FFF9..U+FFFB).  The joiners (U+200C, U+200D) and the direction marks
+ * (U+200E, U+200F, U+061C) stay: scripts, emoji and text mixing
+ * directions need them.
  */
 static bool
 has_unicode_control(const char *s)
@@ -170,7 +181,9 @@ has_unicode_control(const char *s)
 		pg_wchar	c = utf8_to_unicode(p);
 
 		if ((c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
-			(c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+			(c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) ||
+			c == 0x200b || (c >= 0x2060 && c <= 0x2064) || c == 0xfeff ||
+			(c >= 0xfff9 && c <= 0xfffb))
 			return true;
 		p += len;
 	}
@@ -679,6 +692,28 @@ add_member(StringInfo buf, const char *key, const char *value)
 	add_raw_member(buf, key, json.data);
 }
 
+/* The country codes ISO 3166-1 assigns (alpha-2), in alphabetical order. */
+static const char iso3166_countries[] =
+	"AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO "
+	"BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ "
+	"DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP "
+	"GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG "
+	"KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML "
+	"MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE "
+	"PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL "
+	"SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM "
+	"US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/* Returns true if code (two capital letters) is a country ISO 3166-1 assigns. */
+static bool
+is_iso3166_country(const char *code)
+{
+	for (const char *c = iso3166_countries; *c; c += (c[2] ? 3 : 2))
+		if (c[0] == code[0] && c[1] == code[1])
+			return true;
+	return false;
+}
+
 /*
  * Checks the arguments of momo_cash_transfer: those of a payment (amount,
  * currency, msisdn, external_id, payer_message, payee_note), then the
@@ -710,6 +745,13 @@ momo_validate_cash_transfer(FunctionCallInfo fcinfo, const MomoConfig *cfg, Momo
 	terms->api_version = 2;
 	country = check_code(&ps, "originating_country", text_arg(fcinfo, 6), 2, 2, false,
 						 "an ISO 3166 country code of two letters", "For example 'FR' or 'US'.");
+	if (country && !is_iso3166_country(country))
+	{
+		add_problem(&ps, "originating_country", ERRCODE_INVALID_PARAMETER_VALUE,
+					psprintf("originating_country \"%s\" is not an ISO 3166 country code", country),
+					"For example 'FR' or 'US'.");
+		country = NULL;
+	}
 	if (!PG_ARGISNULL(7))
 	{
 		Numeric		n = PG_GETARG_NUMERIC(7);
