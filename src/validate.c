@@ -340,6 +340,22 @@ check_msisdn(Problems *ps, const char *column, char *msisdn, const MomoMarket *l
 	return v;
 }
 
+/*
+ * Checks a payment's amount (argument 0) and currency (argument 1), in
+ * argument order so that the error names the first bad one, into terms;
+ * the amount's decimals are those of the currency when it is well written.
+ */
+static void
+check_money(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms)
+{
+	char	   *currency = text_arg(fcinfo, 1);
+
+	terms->amount = check_amount(ps, fcinfo, 0,
+								 (currency && strlen(currency) == 3 &&
+								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
+	terms->currency = check_currency(ps, currency, cfg);
+}
+
 /* Checks a free-text field (external id or a message); returns it or NULL. */
 static char *
 check_text(Problems *ps, const char *name, char *value, int max_chars, bool is_message)
@@ -565,17 +581,10 @@ static void
 check_payment(Problems *ps, FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymentTerms *terms,
 			  int type)
 {
-	char	   *currency;
-
 	memset(terms, 0, sizeof(*terms));
 	terms->party_id_type = type >= 0 ? (MomoIdType) type : MOMO_ID_MSISDN;
 	terms->api_version = 1;
-	currency = text_arg(fcinfo, 1);
-	/* In argument order, so the error names the first bad argument. */
-	terms->amount = check_amount(ps, fcinfo, 0,
-								 (currency && strlen(currency) == 3 &&
-								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
-	terms->currency = check_currency(ps, currency, cfg);
+	check_money(ps, fcinfo, cfg, terms);
 	terms->msisdn = check_holder_id(ps, "msisdn", text_arg(fcinfo, 2), type);
 	terms->external_id = check_text(ps, "external_id", text_arg(fcinfo, 3),
 									 MAX_EXTERNAL_ID_CHARS, false);
@@ -923,7 +932,6 @@ momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 {
 	Problems	ps;
 	StringInfoData obj;
-	char	   *currency;
 	char	   *validity;
 	char	   *description;
 	char	   *payee = NULL;
@@ -935,12 +943,7 @@ momo_validate_invoice(FunctionCallInfo fcinfo, const MomoConfig *cfg, MomoPaymen
 	terms->api_version = 2;
 	type = check_party_id_type(&tp, fcinfo, 7);
 	terms->party_id_type = type >= 0 ? (MomoIdType) type : MOMO_ID_MSISDN;
-	currency = text_arg(fcinfo, 1);
-	/* In argument order, so the error names the first bad argument. */
-	terms->amount = check_amount(&ps, fcinfo, 0,
-								 (currency && strlen(currency) == 3 &&
-								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
-	terms->currency = check_currency(&ps, currency, cfg);
+	check_money(&ps, fcinfo, cfg, terms);
 	terms->msisdn = check_holder_id(&ps, "msisdn", text_arg(fcinfo, 2), type);
 	terms->external_id = check_text(&ps, "external_id", text_arg(fcinfo, 3),
 									 MAX_EXTERNAL_ID_CHARS, false);
@@ -988,7 +991,6 @@ momo_validate_create_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, Mom
 {
 	Problems	ps;
 	StringInfoData obj;
-	char	   *currency;
 	char	   *provider;
 	char	   *coupon;
 	char	   *product;
@@ -1000,11 +1002,7 @@ momo_validate_create_payment(FunctionCallInfo fcinfo, const MomoConfig *cfg, Mom
 	ps.n = 0;
 	memset(terms, 0, sizeof(*terms));
 	terms->api_version = 2;
-	currency = text_arg(fcinfo, 1);
-	terms->amount = check_amount(&ps, fcinfo, 0,
-								 (currency && strlen(currency) == 3 &&
-								  strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3) ? currency : NULL);
-	terms->currency = check_currency(&ps, currency, cfg);
+	check_money(&ps, fcinfo, cfg, terms);
 	terms->msisdn = check_required_text(&ps, "customer_reference", text_arg(fcinfo, 2), 64,
 										"The customer's reference at the service provider, such as a phone or meter number.");
 	provider = check_required_text(&ps, "service_provider_user_name", text_arg(fcinfo, 3), 100,
