@@ -143,6 +143,17 @@ SELECT momo_test.try_column($$SELECT momo_remittance_transfer(10, 'EUR', 'jane@'
 SELECT momo_test.try_column($$SELECT momo_request_to_withdraw(10, 'EUR', '46733000001', id_type => '')$$);
 SELECT momo_test.try_column($$SELECT momo_cash_transfer(10, 'EUR', '46733000001', id_type => 'msisdn ')$$);
 SELECT momo_test.try_column($$SELECT momo_create_invoice(10, 'EUR', 'jane@example.com', id_type => 'party_code')$$);
+-- Addresses MTN would refuse: a dot at an end of the name or two in a row,
+-- a name of more than 64 characters, a domain label starting with a
+-- hyphen.  A party code given as a number, and a callback URL where id_type
+-- now is (positionally), say how to pass them.
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '.jane@example.com', id_type => 'email')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', 'jane.@example.com', id_type => 'email')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', 'ja..ne@example.com', id_type => 'email')$$);
+SELECT momo_test.try_column(format($$SELECT momo_request_to_pay(10, 'EUR', '%s@example.com', id_type => 'email')$$, repeat('j', 65)));
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', 'jane@-example.com', id_type => 'email')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '0f8fad5b-d9cb-469f-a165-70867728950e')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '46733000001', NULL, NULL, NULL, 'https://localhost/cb')$$);
 -- Several at once: every one named, in argument order (id_type where it is,
 -- before callback_url).
 SELECT momo_test.try_column($$SELECT momo_request_to_pay(0, 'EUR', 'jane', 'PID-9', id_type => 'email')$$);

@@ -1248,9 +1248,11 @@ momo_validate_pause(FunctionCallInfo fcinfo, int reason_argno, int product_argno
 
 /*
  * Is s an email address as MTN's IsEmail would take it: one "@" between a
- * local part and a domain with a dot, at most 254 characters, no spaces,
- * controls, non-ASCII or the specials a plain address never has ("/"
- * among them, which no path segment carries through every proxy).
+ * local part of at most 64 characters and a domain with a dot, at most 254
+ * characters, no spaces, controls, non-ASCII or the specials a plain
+ * address never has ("/" among them, which no path segment carries through
+ * every proxy); no dot at either end of the local part or the domain, nor
+ * two in a row; no domain label that begins or ends with a hyphen.
  */
 bool
 momo_validate_is_email(const char *s)
@@ -1258,12 +1260,17 @@ momo_validate_is_email(const char *s)
 	const char *at = strchr(s, '@');
 	size_t		len = strlen(s);
 
-	if (len > 254 || at == NULL || at == s || at[1] == '\0' || at[1] == '.' ||
+	if (len > 254 || at == NULL || at == s || at - s > 64 || at[1] == '\0' || at[1] == '.' ||
+		s[0] == '.' || at[-1] == '.' ||
 		strchr(at + 1, '@') != NULL || strchr(at + 1, '.') == NULL || s[len - 1] == '.' ||
-		strstr(at, "..") != NULL)
+		strstr(s, "..") != NULL)
 		return false;
 	for (const unsigned char *c = (const unsigned char *) s; *c; c++)
 		if (*c <= ' ' || *c >= 0x7f || strchr("\"(),:;<>[\\]/", *c) != NULL)
+			return false;
+	/* each label of the domain: no hyphen at its ends */
+	for (const char *c = at + 1; *c; c++)
+		if (*c == '-' && (c[-1] == '@' || c[-1] == '.' || c[1] == '.' || c[1] == '\0'))
 			return false;
 	return true;
 }
@@ -1288,8 +1295,8 @@ momo_validate_is_uuid(const char *s)
 }
 
 /*
- * Checks the id type at argno (NULL or a missing argument: msisdn), any
- * case, against the types the operation takes (allowed, a bit per
+ * Checks the id type at argno (a missing argument: msisdn; NULL is
+ * refused), in any case, against the types the operation takes (allowed, a bit per
  * MomoIdType; what names the operation in the error).  Returns the type, or
  * -1 after recording a problem.
  */
@@ -1322,6 +1329,8 @@ check_id_type(Problems *ps, FunctionCallInfo fcinfo, int argno, unsigned allowed
 	}
 	add_problem(ps, "id_type", ERRCODE_INVALID_PARAMETER_VALUE,
 				psprintf("id_type must be msisdn, email or party_code, not \"%s\"", shown(v)),
+				pg_strncasecmp(v, "http", 4) == 0 ?
+				"id_type comes before callback_url: pass the callback URL by name (callback_url => ...)." :
 				"The kind of id the account holder is given by, in any case; msisdn when left out.");
 	return -1;
 }
@@ -1337,9 +1346,19 @@ check_holder_id(Problems *ps, const char *column, char *id, int type)
 {
 	if (type == MOMO_ID_MSISDN || type < 0)
 	{
+		int			before = ps->n;
+		char	   *msisdn;
+
 		if (type < 0 && id != NULL)
 			return NULL;
-		return check_msisdn(ps, column, id, momo_settings_msisdn_market(), false);
+		msisdn = check_msisdn(ps, column, id, momo_settings_msisdn_market(), false);
+		/* An email address or a party code given as a number: say how to name them. */
+		if (ps->n > before && id != NULL &&
+			(strchr(id, '@') != NULL || momo_validate_is_uuid(id)))
+			ps->items[ps->n - 1].hint = pstrdup(strchr(id, '@') ?
+												"For an email address, pass id_type => 'email'." :
+												"For a party code, pass id_type => 'party_code'.");
+		return msisdn;
 	}
 	if (id == NULL)
 	{
@@ -1351,7 +1370,7 @@ check_holder_id(Problems *ps, const char *column, char *id, int type)
 	if (type == MOMO_ID_EMAIL && !momo_validate_is_email(id))
 		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must be an email address when id_type is email, not \"%s\"", column, shown(id)),
-					"One @ between the name and a domain with a dot, without spaces; or say id_type => 'msisdn' for a number.");
+					"One @ between a name of at most 64 characters and a domain with a dot, without spaces or a dot at either end of either part; or say id_type => 'msisdn' for a number.");
 	else if (type == MOMO_ID_PARTY_CODE && !momo_validate_is_uuid(id))
 		add_problem(ps, column, ERRCODE_INVALID_PARAMETER_VALUE,
 					psprintf("%s must be a party code (a UUID) when id_type is party_code, not \"%s\"", column, shown(id)),
