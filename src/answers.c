@@ -150,8 +150,13 @@ days_from_civil(int y, int m, int d)
  * the second a string "in YYYY-MM-DD:THH:mm:ss format": a string of either
  * form is read (UTC unless it carries Z or an offset such as +02:00;
  * fractions of a second are dropped), and so is a number (seconds since the
- * epoch, or milliseconds when it is too large to be seconds).
+ * epoch, or milliseconds when it is too large to be seconds).  Either must
+ * be a time from 2000 to 2100: anything else is no expiry (a YYYYMMDDHHmmSS
+ * number, a date before the payment could exist).
  */
+#define MIN_EXPIRY 946684800.0	/* 2000-01-01 */
+#define MAX_EXPIRY 4102444800.0 /* 2100-01-01 */
+
 static bool
 parse_expiry(const char *v, bool is_string, double *out)
 {
@@ -174,7 +179,7 @@ parse_expiry(const char *v, bool is_string, double *out)
 			return false;
 		*out = floor(n > 1e11 ? n / 1000 : n);
 		/* A time between 2000 and 2100, or none (a YYYYMMDDHHmmSS number is none). */
-		return *out >= 946684800.0 && *out < 4102444800.0;
+		return *out >= MIN_EXPIRY && *out < MAX_EXPIRY;
 	}
 	if (strlen(v) < 16 || !read_digits(v, 4, &y) || v[4] != '-' || !read_digits(v + 5, 2, &mo) ||
 		v[7] != '-' || !read_digits(v + 8, 2, &d))
@@ -220,7 +225,7 @@ parse_expiry(const char *v, bool is_string, double *out)
 		h > 23 || mi > 59 || s > 60)
 		return false;
 	*out = (double) days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + s - off;
-	return true;
+	return *out >= MIN_EXPIRY && *out < MAX_EXPIRY;
 }
 
 /*
@@ -282,13 +287,13 @@ classify_status_body(const char *body, size_t len, MomoAnswer *a)
 	 * A pre-approval's expiry (expirationDateTime), else an invoice's
 	 * (expiryDateTime); one that cannot be read is left out.
 	 */
-	if (f[6].value)
+	for (int i = 6; i <= 7 && a->expires == -1; i++)
 	{
-		if (!parse_expiry(f[6].value, f[6].is_string, &a->expires))
-			a->expires = -1;
+		double		t;
+
+		if (f[i].value && parse_expiry(f[i].value, f[i].is_string, &t))
+			a->expires = t;
 	}
-	else if (f[7].value && !parse_expiry(f[7].value, f[7].is_string, &a->expires))
-		a->expires = -1;
 	if (strcmp(status, "SUCCESSFUL") == 0)
 	{
 		a->verdict = MOMO_SUCCESSFUL;
