@@ -118,6 +118,12 @@ SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amo
                        VALUES ('7d1f9b8e-0000-4000-8000-00000000b005', 'PID-bad', NULL, 'EUR', 'jane@example.com',
                                'preapproval', 2, '{"payer": {"partyIdType": "MSISDN", "partyId": "jane@example.com"}}',
                                'email')$$);
+-- ... a pre-approval's payer of its type: not a party code that is none.
+SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn, operation,
+                                                  api_version, extra_terms, party_id_type)
+                       VALUES ('7d1f9b8e-0000-4000-8000-00000000b007', 'PID-bad', NULL, 'EUR', 'NOT-A-UUID',
+                               'preapproval', 2, '{"payer": {"partyIdType": "PARTY_CODE", "partyId": "NOT-A-UUID"}}',
+                               'party_code')$$);
 SELECT momo_test.try($$INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn, operation,
                                                   api_version, extra_terms, party_id_type)
                        VALUES ('7d1f9b8e-0000-4000-8000-00000000b006', 'PID-bad', 1, 'EUR', 'jane@example.com',

@@ -308,17 +308,13 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		/*
 		 * A payment to a service provider (operation payment) keeps its
 		 * customer reference, which need not be a phone number, in msisdn.
-		 */
-		/*
-		 * ... and a pre-approval's payer may be an email or a party code too
-		 * (its type is in extra_terms, and must be the row's).  Every other
-		 * payer or payee is an id of the row's party id type.
+		 * Every other payer or payee, a pre-approval's too (whose type
+		 * extra_terms repeats, and must be the row's), is an id of the row's
+		 * party id type.
 		 */
 		if (currency == NULL || !chars_between(currency, 'A', 'Z', 3, 3) || msisdn == NULL || type < 0 ||
 			(operation != NULL && strcmp(operation, "payment") == 0 ?
 			 (!reference_ok(msisdn) || type != MOMO_ID_MSISDN) :
-			 operation != NULL && strcmp(operation, momo_operation_names[MOMO_PREAPPROVAL]) == 0 ?
-			 (msisdn[0] == '\0' || strlen(msisdn) > 254 || strpbrk(msisdn, " \t\r\n\"/\\") != NULL) :
 			 !party_id_ok(msisdn, type)) ||
 			!message_ok(column_text(new, desc, "payer_message")) ||
 			!message_ok(column_text(new, desc, "payee_note")) ||
