@@ -230,6 +230,16 @@ SELECT status, payment_reference = :'i9_reference' AS same_reference, invoice_id
        expires_at IS NOT NULL AS has_expiry
   FROM momo_payment_status(:'i9');
 COMMIT;
+-- The first reference kept is kept for good: the payer may have been shown
+-- it.  A row holding another (as if MTN had given another before) keeps it
+-- through a later answer; the expiry is MTN's latest.
+BEGIN;
+UPDATE momo_payments SET payment_reference = 'SHOWN-TO-PAYER', invoice_id = 'FIRST-ID',
+                         expires_at = '2001-01-01 00:00:00+00'
+ WHERE reference_id = :'i9';
+SELECT payment_reference, invoice_id, expires_at > '2001-01-01 00:00:00+00' AS expiry_taken
+  FROM momo_payment_status(:'i9');
+ROLLBACK;
 -- Kept in the final row: cancelled, it leaves the view, its reference stays.
 SELECT status, reason, payment_reference = :'i9_reference' AS same_reference, invoice_id IS NOT NULL AS has_invoice_id,
        expires_at IS NOT NULL AS has_expiry

@@ -285,8 +285,8 @@ prepare_plans(const char *schema)
 											   plans.has_api_version ?
 											   " expires_at = CASE WHEN v.expires >= 0::float8"
 											   "   THEN pg_catalog.to_timestamp(v.expires) ELSE p.expires_at END,"
-											   " invoice_id = COALESCE(v.invoice_id, p.invoice_id),"
-											   " payment_reference = COALESCE(v.payment_reference, p.payment_reference)," : "",
+											   " invoice_id = COALESCE(p.invoice_id, v.invoice_id),"
+											   " payment_reference = COALESCE(p.payment_reference, v.payment_reference)," : "",
 											   quote_literal_cstr(momo_operation_names[MOMO_REQUEST_TO_PAY]), schema),
 									  RECORD_ARGS, batch_types, CURSOR_OPT_GENERIC_PLAN);
 	{
