@@ -80,6 +80,12 @@ SELECT momo_test.try(format('UPDATE momo_payments SET status = %L WHERE referenc
 SELECT momo_test.try(format('UPDATE momo_payments SET last_error = %L WHERE reference_id = %L', 'x', :'final_ref'));
 SELECT momo_test.try(format('UPDATE momo_payments SET amount = 1 WHERE reference_id = %L', :'open_ref'));
 SELECT momo_test.try(format('UPDATE momo_payments SET msisdn = %L WHERE reference_id = %L', '46733000099', :'open_ref'));
+-- The guard remembers where its columns are, but never trusts a position
+-- whose column was renamed: it looks again (and here finds no msisdn).
+BEGIN;
+ALTER TABLE momo_payments RENAME COLUMN msisdn TO payer_number;
+SELECT momo_test.try(format('UPDATE momo_payments SET payer_number = %L WHERE reference_id = %L', '46733000099', :'open_ref'));
+ROLLBACK;
 SELECT momo_test.try(format('UPDATE momo_payments SET status = %L WHERE reference_id = %L', 'queued', :'open_ref'));
 -- (a NULL status is refused by the constraint; the guard once crashed the server on it)
 \set VERBOSITY terse

@@ -103,12 +103,14 @@ preapproval_terms_ok(Datum d, const char *msisdn, MomoIdType type)
  * invoice's payee_msisdn) is one of its extra terms.  A pre-approval's are
  * checked by preapproval_terms_ok.
  */
+static int	guard_fnumber(TupleDesc desc, const char *name);
+
 static bool
 extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation, const char *msisdn,
 			   MomoIdType type)
 {
 	bool		invoice = operation != NULL && strcmp(operation, "invoice") == 0;
-	int			attnum = SPI_fnumber(desc, "extra_terms");
+	int			attnum = guard_fnumber(desc, "extra_terms");
 	bool		isnull;
 	Datum		d;
 
@@ -128,11 +130,64 @@ extra_terms_ok(HeapTuple tup, TupleDesc desc, const char *operation, const char 
 	return true;
 }
 
+/*
+ * The positions of the columns the guard has looked up, by the address of
+ * their name (the guard asks with its own constant strings).  The guard
+ * runs for every row the worker records, and looking up each of its
+ * twenty-odd columns by name, a walk over the table's columns each, was a
+ * third of its cost.  A remembered position is used only while the column
+ * there is still a live one of that name, so a table changed by ALTER
+ * TABLE costs one more look, never a wrong column.  A column that is
+ * missing (a schema of 1.0 lacks some) is not remembered.
+ */
+#define GUARD_POSITIONS 64
+static struct
+{
+	const char *name;
+	int			attnum;
+}			guard_positions[GUARD_POSITIONS];
+static int	n_guard_positions = 0;
+
+/* SPI_fnumber(desc, name), remembered (see guard_positions). */
+static int
+guard_fnumber(TupleDesc desc, const char *name)
+{
+	int			slot = -1;
+	int			attnum;
+
+	for (int i = 0; i < n_guard_positions; i++)
+		if (guard_positions[i].name == name)
+		{
+			Form_pg_attribute att;
+
+			slot = i;
+			attnum = guard_positions[i].attnum;
+			if (attnum < 1 || attnum > desc->natts)
+				break;
+			att = TupleDescAttr(desc, attnum - 1);
+			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+				return attnum;
+			break;
+		}
+	attnum = SPI_fnumber(desc, name);
+	if (attnum > 0)
+	{
+		if (slot < 0 && n_guard_positions < GUARD_POSITIONS)
+			slot = n_guard_positions++;
+		if (slot >= 0)
+		{
+			guard_positions[slot].name = name;
+			guard_positions[slot].attnum = attnum;
+		}
+	}
+	return attnum;
+}
+
 /* Returns the attribute number of column name. */
 static int
 attnum_of(TupleDesc desc, const char *name)
 {
-	int			attnum = SPI_fnumber(desc, name);
+	int			attnum = guard_fnumber(desc, name);
 
 	if (attnum <= 0)
 		elog(ERROR, "momo_payments_guard: momo_payments has no column %s", name);
@@ -170,7 +225,7 @@ terms_convert_to_utf8(HeapTuple tup, TupleDesc desc)
 	{
 		char	   *v;
 
-		if (SPI_fnumber(desc, columns[i]) <= 0)
+		if (guard_fnumber(desc, columns[i]) <= 0)
 			continue;			/* extra_terms: not in a schema of 1.0 */
 		v = column_text(tup, desc, columns[i]);
 		if (v && !momo_validate_converts_to_utf8(v))
@@ -225,7 +280,7 @@ row_id_type(HeapTuple tup, TupleDesc desc)
 {
 	char	   *v;
 
-	if (SPI_fnumber(desc, "party_id_type") <= 0)
+	if (guard_fnumber(desc, "party_id_type") <= 0)
 		return MOMO_ID_MSISDN;
 	v = column_text(tup, desc, "party_id_type");
 	for (int t = 0; t < MOMO_N_ID_TYPES; t++)
@@ -288,7 +343,6 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
 	HeapTuple	old;
-	char	   *ref;
 	char	   *old_status;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
@@ -327,7 +381,6 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 	}
 
 	old = td->tg_trigtuple;
-	ref = column_text(old, desc, "reference_id");
 	old_status = column_text(old, desc, "status");
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
@@ -337,7 +390,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		if (!is_final(old_status))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 				   "Only successful or failed payments can be deleted.",
-				   psprintf("payment %s is %s and cannot be deleted", ref, old_status));
+				   psprintf("payment %s is %s and cannot be deleted", column_text(old, desc, "reference_id"), old_status));
 
 		/*
 		 * A final payment still counts for a while: its external_id is an
@@ -352,14 +405,14 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 										-(int64) momo_event_retention_s * 1000))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 				   "Final payments are kept for momo.event_retention: their external_id is an idempotency key, and refunds count against what was collected.",
-				   psprintf("payment %s became final less than momo.event_retention ago and cannot be deleted yet", ref));
+				   psprintf("payment %s became final less than momo.event_retention ago and cannot be deleted yet", column_text(old, desc, "reference_id")));
 		return PointerGetDatum(old);
 	}
 
 	/* UPDATE */
 	if (is_final(old_status))
 		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
-			   psprintf("payment %s is final (%s) and cannot change", ref, old_status));
+			   psprintf("payment %s is final (%s) and cannot change", column_text(old, desc, "reference_id"), old_status));
 	for (size_t i = 0; i < lengthof(term_columns); i++)
 	{
 		int			attnum;
@@ -371,7 +424,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 
 		if ((strcmp(term_columns[i], "api_version") == 0 || strcmp(term_columns[i], "extra_terms") == 0 ||
 			 strcmp(term_columns[i], "callback_url") == 0 || strcmp(term_columns[i], "party_id_type") == 0) &&
-			SPI_fnumber(desc, term_columns[i]) <= 0)
+			guard_fnumber(desc, term_columns[i]) <= 0)
 			continue;
 		attnum = attnum_of(desc, term_columns[i]);
 		att = TupleDescAttr(desc, attnum - 1);
@@ -380,11 +433,11 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		if (old_null != new_null ||
 			(!old_null && !datumIsEqual(o, n, att->attbyval, att->attlen)))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "Request a new payment instead.",
-				   psprintf("the terms of payment %s cannot change", ref));
+				   psprintf("the terms of payment %s cannot change", column_text(old, desc, "reference_id")));
 	}
 	if (!status_is(old_status, MOMO_STATUS_QUEUED) &&
 		status_is(column_text(td->tg_newtuple, desc, "status"), MOMO_STATUS_QUEUED))
 		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, NULL,
-			   psprintf("payment %s cannot go back from %s to queued", ref, old_status));
+			   psprintf("payment %s cannot go back from %s to queued", column_text(old, desc, "reference_id"), old_status));
 	return PointerGetDatum(td->tg_newtuple);
 }
