@@ -104,6 +104,10 @@ PG_FUNCTION_INFO_V1(momo_changes);
 static SPIPlanPtr insert_plan = NULL;
 static char *insert_schema = NULL;
 
+/* The numbering statement (see momo_changes_number), likewise. */
+static SPIPlanPtr number_plan = NULL;
+static char *number_schema = NULL;
+
 /*
  * momo_payments_change(): AFTER INSERT and AFTER UPDATE OF status (when it
  * changes) on momo_payments, FOR EACH ROW: writes the new status to
@@ -198,17 +202,32 @@ momo_changes_number(Oid nsp, const char *schema, int limit)
 	 * LIMIT, and the outer one a volatile function).  Rows are matched by
 	 * ctid: ids are not unique (a pg_restore of momo_payments fires the
 	 * trigger before the id sequence is restored), and no one else updates
-	 * a row without a number.
+	 * a row without a number.  Prepared once per schema and kept: the
+	 * worker numbers every few milliseconds while payments flow.
 	 */
-	rc = SPI_execute_with_args(psprintf("UPDATE %s.momo_payment_changes c SET seq = n.seq"
-										" FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
-										"       FROM (SELECT ctid FROM %s.momo_payment_changes"
-										"              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
-										" WHERE c.ctid = n.row",
-										schema,
-										quote_literal_cstr(psprintf("%s.momo_change_seq", schema)),
-										schema),
-							   1, types, values, NULL, false, 0);
+	if (number_plan == NULL || strcmp(number_schema, schema) != 0)
+	{
+		SPIPlanPtr	plan;
+
+		if (number_plan)
+		{
+			SPI_freeplan(number_plan);
+			number_plan = NULL;
+			pfree(number_schema);
+		}
+		plan = momo_spi_prepare_kept(psprintf("UPDATE %s.momo_payment_changes c SET seq = n.seq"
+											  " FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
+											  "       FROM (SELECT ctid FROM %s.momo_payment_changes"
+											  "              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
+											  " WHERE c.ctid = n.row",
+											  schema,
+											  quote_literal_cstr(psprintf("%s.momo_change_seq", schema)),
+											  schema),
+									 1, types, 0);
+		number_schema = MemoryContextStrdup(TopMemoryContext, schema);
+		number_plan = plan;
+	}
+	rc = SPI_execute_plan(number_plan, values, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_UPDATE, "numbering changes of payments");
 	return (int64) SPI_processed;
 }
