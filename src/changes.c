@@ -109,6 +109,29 @@ static SPIPlanPtr number_plan = NULL;
 static char *number_schema = NULL;
 
 /*
+ * Prepares sql, a statement of schema, and keeps it in *plan, in place of
+ * the one kept for *plan_schema (freed).  Only once it is prepared is it
+ * kept: a failure leaves nothing kept.
+ */
+static void
+keep_schema_plan(SPIPlanPtr *plan, char **plan_schema, const char *schema, const char *sql,
+				 int nargs, Oid *types)
+{
+	SPIPlanPtr	prepared;
+
+	if (*plan)
+	{
+		SPI_freeplan(*plan);
+		*plan = NULL;
+		pfree(*plan_schema);
+		*plan_schema = NULL;
+	}
+	prepared = momo_spi_prepare_kept(sql, nargs, types, 0);
+	*plan_schema = MemoryContextStrdup(TopMemoryContext, schema);
+	*plan = prepared;
+}
+
+/*
  * momo_payments_change(): AFTER INSERT and AFTER UPDATE OF status (when it
  * changes) on momo_payments, FOR EACH ROW: writes the new status to
  * momo_payment_changes, without a number.  In C because it runs for every
@@ -145,18 +168,10 @@ momo_payments_change(PG_FUNCTION_ARGS)
 	if (insert_plan == NULL || strcmp(insert_schema, schema) != 0)
 	{
 		Oid			types[3] = {UUIDOID, TEXTOID, TEXTOID};
-		SPIPlanPtr	plan;
 
-		if (insert_plan)
-		{
-			SPI_freeplan(insert_plan);
-			insert_plan = NULL;
-			pfree(insert_schema);
-		}
-		plan = momo_spi_prepare_kept(psprintf("INSERT INTO %s.momo_payment_changes (reference_id, status, reason)"
-											  " VALUES ($1, $2, $3)", schema), 3, types, 0);
-		insert_schema = MemoryContextStrdup(TopMemoryContext, schema);
-		insert_plan = plan;
+		keep_schema_plan(&insert_plan, &insert_schema, schema,
+						 psprintf("INSERT INTO %s.momo_payment_changes (reference_id, status, reason)"
+								  " VALUES ($1, $2, $3)", schema), 3, types);
 	}
 	rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
 	momo_spi_check(rc, SPI_OK_INSERT, "writing a payment's change of status");
@@ -206,27 +221,14 @@ momo_changes_number(Oid nsp, const char *schema, int limit)
 	 * worker numbers every few milliseconds while payments flow.
 	 */
 	if (number_plan == NULL || strcmp(number_schema, schema) != 0)
-	{
-		SPIPlanPtr	plan;
-
-		if (number_plan)
-		{
-			SPI_freeplan(number_plan);
-			number_plan = NULL;
-			pfree(number_schema);
-		}
-		plan = momo_spi_prepare_kept(psprintf("UPDATE %s.momo_payment_changes c SET seq = n.seq"
-											  " FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
-											  "       FROM (SELECT ctid FROM %s.momo_payment_changes"
-											  "              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
-											  " WHERE c.ctid = n.row",
-											  schema,
-											  quote_literal_cstr(psprintf("%s.momo_change_seq", schema)),
-											  schema),
-									 1, types, 0);
-		number_schema = MemoryContextStrdup(TopMemoryContext, schema);
-		number_plan = plan;
-	}
+		keep_schema_plan(&number_plan, &number_schema, schema,
+						 psprintf("UPDATE %s.momo_payment_changes c SET seq = n.seq"
+								  " FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
+								  "       FROM (SELECT ctid FROM %s.momo_payment_changes"
+								  "              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
+								  " WHERE c.ctid = n.row",
+								  schema, quote_literal_cstr(psprintf("%s.momo_change_seq", schema)), schema),
+						 1, types);
 	rc = SPI_execute_plan(number_plan, values, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_UPDATE, "numbering changes of payments");
 	return (int64) SPI_processed;
