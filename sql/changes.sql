@@ -199,3 +199,31 @@ DROP ROLE momo_feed_a;
 DROP ROLE momo_feed_b;
 DROP ROLE momo_feed_app;
 DROP ROLE momo_feed_stranger;
+
+-- The feed's trigger keeps its insert for one schema; called again from
+-- within that insert for another schema (a trigger on one feed table that
+-- writes a payment of another schema, which only a superuser can set up:
+-- the function is not PUBLIC's), it once freed the statement it was still
+-- running and crashed the server.  Each feed now has its rows.
+BEGIN;
+CREATE SCHEMA feed_x;
+CREATE SCHEMA feed_y;
+CREATE TABLE feed_x.momo_payments (reference_id uuid, status text, reason text);
+CREATE TABLE feed_y.momo_payments (reference_id uuid, status text, reason text);
+CREATE TABLE feed_x.momo_payment_changes (id bigserial, seq bigint, reference_id uuid, status text,
+                                          reason text, changed_at timestamptz DEFAULT now());
+CREATE TABLE feed_y.momo_payment_changes (LIKE feed_x.momo_payment_changes INCLUDING DEFAULTS);
+CREATE TRIGGER c AFTER INSERT ON feed_x.momo_payments FOR EACH ROW EXECUTE FUNCTION momo_payments_change();
+CREATE TRIGGER c AFTER INSERT ON feed_y.momo_payments FOR EACH ROW EXECUTE FUNCTION momo_payments_change();
+CREATE FUNCTION feed_x.bounce() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO feed_y.momo_payments VALUES (NEW.reference_id, 'queued', 'bounced');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER b AFTER INSERT ON feed_x.momo_payment_changes FOR EACH ROW EXECUTE FUNCTION feed_x.bounce();
+INSERT INTO feed_x.momo_payments VALUES ('7d1f9b8e-0000-4000-8000-0000000000f1', 'queued', NULL);
+INSERT INTO feed_x.momo_payments VALUES ('7d1f9b8e-0000-4000-8000-0000000000f2', 'queued', NULL);
+SELECT 'x' AS feed, reference_id, status, reason FROM feed_x.momo_payment_changes
+UNION ALL
+SELECT 'y', reference_id, status, reason FROM feed_y.momo_payment_changes ORDER BY 1, 2;
+ROLLBACK;

@@ -104,6 +104,13 @@ PG_FUNCTION_INFO_V1(momo_changes);
 static SPIPlanPtr insert_plan = NULL;
 static char *insert_schema = NULL;
 
+/* The trigger's insert, and the types of its parameters. */
+#define CHANGE_INSERT "INSERT INTO %s.momo_payment_changes (reference_id, status, reason) VALUES ($1, $2, $3)"
+static Oid	change_types[3] = {UUIDOID, TEXTOID, TEXTOID};
+
+/* How many calls of the trigger are running its kept insert (see there). */
+static int	change_nesting = 0;
+
 /* The numbering statement (see momo_changes_number), likewise. */
 static SPIPlanPtr number_plan = NULL;
 static char *number_schema = NULL;
@@ -147,7 +154,7 @@ momo_payments_change(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
-	int			rc;
+	volatile int rc;			/* set in PG_TRY */
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -165,17 +172,36 @@ momo_payments_change(PG_FUNCTION_ARGS)
 		elog(ERROR, "schema %u of momo_payments does not exist", RelationGetNamespace(td->tg_relation));
 	schema = (char *) quote_identifier(schema);
 	momo_spi_connect();
-	if (insert_plan == NULL || strcmp(insert_schema, schema) != 0)
+	if (insert_plan != NULL && strcmp(insert_schema, schema) != 0 && change_nesting > 0)
 	{
-		Oid			types[3] = {UUIDOID, TEXTOID, TEXTOID};
-
-		keep_schema_plan(&insert_plan, &insert_schema, schema,
-						 psprintf("INSERT INTO %s.momo_payment_changes (reference_id, status, reason)"
-								  " VALUES ($1, $2, $3)", schema), 3, types);
+		/*
+		 * Called from within its own insert (a trigger on the feed table
+		 * writing a payment of another schema): the kept statement the
+		 * outer call is running must not be freed, so this one runs its own
+		 * once.
+		 */
+		rc = SPI_execute_with_args(psprintf(CHANGE_INSERT, schema), 3, change_types, values, nulls,
+								   false, 0);
 	}
-	rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
+	else
+	{
+		if (insert_plan == NULL || strcmp(insert_schema, schema) != 0)
+			keep_schema_plan(&insert_plan, &insert_schema, schema, psprintf(CHANGE_INSERT, schema),
+							 3, change_types);
+		change_nesting++;
+		PG_TRY();
+		{
+			rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
+		}
+		PG_FINALLY();
+		{
+			change_nesting--;
+		}
+		PG_END_TRY();
+	}
 	momo_spi_check(rc, SPI_OK_INSERT, "writing a payment's change of status");
 	SPI_finish();
+
 
 	/*
 	 * The worker numbers it once it has committed: its commit wakes the
