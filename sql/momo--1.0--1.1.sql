@@ -888,3 +888,13 @@ COMMENT ON FUNCTION @extschema@.momo_cancel_preapproval(uuid) IS
 REVOKE ALL ON FUNCTION @extschema@.momo_preapproval(text, text, text, interval, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_approved_preapprovals(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_cancel_preapproval(uuid) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.momo_config_loaded(OUT database text, OUT pid integer, OUT loaded_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_config_loaded'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.momo_config_loaded() IS
+    'each running momo process (the launcher with a NULL database, and each database''s worker) and when the configuration it runs with was loaded (its last reload)';
+
+REVOKE ALL ON FUNCTION @extschema@.momo_config_loaded() FROM PUBLIC;

@@ -755,6 +755,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.momo_worker_status() IS
     'the running momo worker''s pid, and why it is not sending payments (NULL when nothing stops it)';
 
+CREATE FUNCTION @extschema@.momo_config_loaded(OUT database text, OUT pid integer, OUT loaded_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'momo_config_loaded'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.momo_config_loaded() IS
+    'each running momo process (the launcher with a NULL database, and each database''s worker) and when the configuration it runs with was loaded (its last reload)';
+
 CREATE FUNCTION @extschema@.momo_ignored_callbacks(OUT reason text, OUT ignored bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'momo_ignored_callbacks'
@@ -997,6 +1005,7 @@ REVOKE ALL ON FUNCTION @extschema@.momo_callback(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_preflight() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_worker_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.momo_config_loaded() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_ignored_callbacks() FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_horizon FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.momo_payment_counts FROM PUBLIC;

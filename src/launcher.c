@@ -843,6 +843,7 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 	launcher_wait_old_workers();
 	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
 	momo_shared->launcher_pid = MyProcPid;
+	momo_shared->launcher_conf_loaded = PgReloadTime;
 	momo_shared->launcher_latch = MyLatch;
 	momo_shared->nnotices = 0;
 	momo_shared->notices_lost = false;
@@ -879,6 +880,9 @@ momo_launcher_main(Datum arg pg_attribute_unused())
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+			momo_shared->launcher_conf_loaded = PgReloadTime;
+			LWLockRelease(momo_shared->lock);
 			list_free_deep(launcher_reported);
 			launcher_reported = NIL;
 			scan = true;
@@ -1037,6 +1041,7 @@ momo_launcher_attach(Datum arg)
 		proc_exit(0);
 	}
 	slot->worker_pid = MyProcPid;
+	slot->worker_conf_loaded = PgReloadTime;
 	slot->worker_latch = MyLatch;
 	slot->serving = true;
 	slot->served = true;
@@ -1094,6 +1099,55 @@ momo_launcher_publish_problem(const char *problem, const char *unpaused)
 		strlcpy(my_database->worker_unpaused, unpaused, sizeof(my_database->worker_unpaused));
 	}
 	LWLockRelease(momo_shared->lock);
+}
+
+/*
+ * The worker tells when the configuration it runs with was loaded: at its
+ * start (what it inherited from the postmaster) and after each reload.
+ * PgReloadTime moves only when a reload succeeded.
+ */
+void
+momo_launcher_publish_conf_loaded(void)
+{
+	LWLockAcquire(momo_shared->lock, LW_EXCLUSIVE);
+	if (my_database)
+		my_database->worker_conf_loaded = PgReloadTime;
+	LWLockRelease(momo_shared->lock);
+}
+
+/*
+ * The running launcher and workers, each with when the configuration it
+ * runs with was loaded (momo_config_loaded()): a palloc'd array, its length
+ * returned.
+ */
+int
+momo_launcher_conf_loaded(MomoConfLoaded **out)
+{
+	MomoConfLoaded *s = palloc0(sizeof(MomoConfLoaded) * (momo_shared->ndatabases + 1));
+	int			n = 0;
+
+	LWLockAcquire(momo_shared->lock, LW_SHARED);
+	if (momo_shared->launcher_pid != 0)
+	{
+		s[n].dboid = InvalidOid;
+		s[n].pid = momo_shared->launcher_pid;
+		s[n].loaded_at = momo_shared->launcher_conf_loaded;
+		n++;
+	}
+	for (int i = 0; i < momo_shared->ndatabases; i++)
+	{
+		MomoDatabase *slot = &momo_shared->databases[i];
+
+		if (!OidIsValid(slot->dboid) || slot->worker_pid == 0)
+			continue;
+		s[n].dboid = slot->dboid;
+		s[n].pid = slot->worker_pid;
+		s[n].loaded_at = slot->worker_conf_loaded;
+		n++;
+	}
+	LWLockRelease(momo_shared->lock);
+	*out = s;
+	return n;
 }
 
 /* Commits that changed momo_pauses in this database so far (see MomoDatabase). */

@@ -11,6 +11,7 @@
 #ifndef MOMO_LAUNCHER_H
 #define MOMO_LAUNCHER_H
 
+#include "datatype/timestamp.h"
 #include "nodes/nodes.h"
 
 #include "momo.h"
@@ -30,6 +31,7 @@ extern void momo_launcher_publish_problem(const char *problem, const char *unpau
 extern uint64 momo_launcher_feed_asked(void);
 extern void momo_launcher_feed_numbered(uint64 through);
 extern uint64 momo_launcher_pause_changes(void);
+extern void momo_launcher_publish_conf_loaded(void);
 
 /* Backends */
 extern void momo_launcher_utility_before(Node *parsetree);
@@ -53,5 +55,15 @@ typedef struct MomoWorkerSummary
 extern int	momo_launcher_summaries(MomoWorkerSummary **out);
 extern int	momo_launcher_unserved(Oid **dboids, MomoUnservedWhy **whys);
 extern pid_t momo_launcher_running(void);
+
+/* A running momo process and when the configuration it runs with was loaded. */
+typedef struct MomoConfLoaded
+{
+	Oid			dboid;			/* its database, or InvalidOid for the launcher */
+	pid_t		pid;
+	TimestampTz loaded_at;
+} MomoConfLoaded;
+
+extern int	momo_launcher_conf_loaded(MomoConfLoaded **out);
 
 #endif							/* MOMO_LAUNCHER_H */

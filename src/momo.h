@@ -106,6 +106,9 @@ typedef struct MomoDatabase
 								 * have: COMMIT PREPARED), counted after they
 								 * are visible; the worker reads the table
 								 * again when this moves */
+	TimestampTz worker_conf_loaded; /* when the configuration its worker runs
+									 * with was loaded (its PgReloadTime, after
+									 * each reload): momo_config_loaded() */
 } MomoDatabase;
 
 /*
@@ -162,6 +165,8 @@ typedef struct MomoShared
 	MomoTokenSlot token[MOMO_N_PRODUCTS];	/* shared by every database */
 	pid_t		launcher_pid;	/* the running launcher, or 0 */
 	Latch	   *launcher_latch; /* set to wake it, or NULL */
+	TimestampTz launcher_conf_loaded;	/* when the configuration the launcher
+										 * runs with was loaded (its PgReloadTime) */
 	Oid			notices[MOMO_LAUNCHER_NOTICES]; /* databases the launcher must
 												 * look at again (CREATE
 												 * EXTENSION momo, CREATE

@@ -19,6 +19,7 @@
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "api.h"
@@ -35,6 +36,7 @@
 PG_FUNCTION_INFO_V1(momo_preflight);
 PG_FUNCTION_INFO_V1(momo_token_refreshes);
 PG_FUNCTION_INFO_V1(momo_worker_status);
+PG_FUNCTION_INFO_V1(momo_config_loaded);
 PG_FUNCTION_INFO_V1(momo_ignored_callbacks);
 
 /* Adds one check's row; ok is NULL (not known) when unknown is true. */
@@ -408,6 +410,38 @@ momo_worker_status(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(problem);
 	nulls[1] = (problem[0] == '\0');
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * momo_config_loaded(): each running momo process (the launcher, with a NULL
+ * database, and one worker per database) and when the configuration it runs
+ * with was loaded: once that is after a pg_reload_conf(), the process has
+ * taken its settings (the tests wait for it after ALTER SYSTEM).
+ */
+Datum
+momo_config_loaded(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MomoConfLoaded *procs;
+	int			n;
+
+	momo_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	n = momo_launcher_conf_loaded(&procs);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		char	   *dbname = OidIsValid(procs[i].dboid) ? get_database_name(procs[i].dboid) : NULL;
+
+		values[0] = dbname ? CStringGetTextDatum(dbname) : (Datum) 0;
+		nulls[0] = (dbname == NULL);
+		values[1] = Int32GetDatum((int32) procs[i].pid);
+		values[2] = TimestampTzGetDatum(procs[i].loaded_at);
+		nulls[2] = (procs[i].loaded_at == 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
 }
 
 /*

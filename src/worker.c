@@ -2075,6 +2075,7 @@ reload_config(WorkerState *st)
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	resolve_configs(st);
+	momo_launcher_publish_conf_loaded();
 	unpublish_problems();
 	st->unused_checked_at = 0;	/* and products just unset are looked at */
 	st->pauses_reread = true;	/* and the pauses told again */
@@ -2194,6 +2195,7 @@ momo_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	pin_session_settings();
 	momo_launcher_attach(arg);	/* exits unless momo is installed there */
+	momo_launcher_publish_conf_loaded();
 	use_utf8_as_client_encoding();
 	momo_in_worker = true;
 	pgstat_report_appname("momo worker");
