@@ -140,14 +140,14 @@ SELECT (s->>'refundedAmount')::numeric AS refunded_at_mtn
 ALTER SYSTEM SET momo.remittance_subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01';
 ALTER SYSTEM SET momo.remittance_api_user = '5f9b2c7e-3c1a-4d2e-9f10-0a1b2c3d4e5f';
 ALTER SYSTEM SET momo.remittance_api_key = '6a1b2c3d4e5f40718293a4b5c6d7e8f9';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_remittance_transfer(7, 'EUR', '46733000070', 'REM-1') AS rem \gset
 SELECT p.product, p.operation, o.status FROM momo_test.outcome(:'rem') o, momo_payments p
  WHERE p.reference_id = :'rem';
 ALTER SYSTEM RESET momo.remittance_subscription_key_primary;
 ALTER SYSTEM RESET momo.remittance_api_user;
 ALTER SYSTEM RESET momo.remittance_api_key;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 
 -- Delivery notification to the payer of a request to pay.
 SELECT momo_delivery_notification(:'ref', 'Your order has shipped');
@@ -225,7 +225,7 @@ SELECT momo_test.try($$SELECT momo_sandbox_provision(NULL)$$);
 -- momo.callback_secret (HMAC-SHA256, checked here with pgcrypto).
 CREATE EXTENSION pgcrypto SCHEMA momo_test;   -- dropped with momo_test by setup
 ALTER SYSTEM SET momo.callback_secret = 'regression-callback-secret-0123456789';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_request_to_pay(15, 'EUR', '46733123453', 'API-callback') AS cb_ref \gset
 SELECT momo_test.wait_sent(:'cb_ref');
 SELECT encode(momo_test.hmac(:'cb_ref', current_setting('momo.callback_secret'), 'sha256'), 'hex') AS sig \gset
@@ -268,7 +268,7 @@ SELECT status, callback_at IS NOT NULL AS called_back FROM momo_payments WHERE r
 SELECT status FROM momo_await(:'path_ref');
 SELECT momo_test.sandbox('config', '{"early_callbacks": false}') IS NOT NULL AS configured;
 ALTER SYSTEM RESET momo.callback_secret;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 -- Without a secret every callback is ignored (polling still follows the payment).
 SELECT momo_callback(format('momo_ref=%s&momo_sig=%s', :'cb_ref', :'sig'), NULL);
 
@@ -290,7 +290,7 @@ SELECT momo_test.try($$SELECT momo_remittance_transfer(NULL, 'EUR', '46733000001
 
 -- Disbursement without its API user: each of its functions names the setting.
 ALTER SYSTEM SET momo.disbursement_api_user = '';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 \pset tuples_only on
 \pset format unaligned
 SELECT momo_test.try($$SELECT momo_transfer(10, 'EUR', '46733000001')$$);
@@ -300,7 +300,7 @@ SELECT momo_test.try($$SELECT momo_balance('disbursement')$$);
 \pset tuples_only off
 \pset format aligned
 ALTER SYSTEM RESET momo.disbursement_api_user;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 
 -- The event log: every exchange, never a secret; append-only.
 SELECT operation, outcome, http_status
@@ -337,24 +337,24 @@ SELECT check_name, ok, detail FROM momo_preflight()
 -- every remittance with INVALID_CALLBACK_URL_HOST, and the preflight says so.
 -- An API user MTN does not know is named too.
 ALTER SYSTEM SET momo.remittance_subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT api_user AS other_user, api_key AS other_key
   FROM momo_sandbox_provision('payouts.example.rw', 'remittance') \gset
 \set ECHO none
 SELECT format('ALTER SYSTEM SET momo.remittance_api_user = %L', :'other_user') \gexec
 SELECT format('ALTER SYSTEM SET momo.remittance_api_key = %L', :'other_key') \gexec
 \set ECHO all
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT ok, replace(detail, :'other_user', '<the new API user>') AS detail
   FROM momo_preflight() WHERE check_name = 'callback host (remittance)';
 ALTER SYSTEM SET momo.remittance_api_user = '00000000-0000-4000-8000-0000000000aa';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT check_name, ok, detail FROM momo_preflight()
  WHERE check_name IN ('access token (remittance)', 'callback host (remittance)') ORDER BY 1;
 ALTER SYSTEM RESET momo.remittance_subscription_key_primary;
 ALTER SYSTEM RESET momo.remittance_api_user;
 ALTER SYSTEM RESET momo.remittance_api_key;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 
 -- Blank messages are omitted, as empty ones are (MTN answers 500 to an
 -- empty payerMessage or payeeNote, and trims): neither the row nor the body

@@ -19,7 +19,7 @@ RESET client_min_messages;
 ALTER SYSTEM SET momo.callback_secret = 'regression-callback-secret-0123456789';
 ALTER SYSTEM SET momo.poll_interval_min = '10min';
 ALTER SYSTEM SET momo.poll_interval_max = '10min';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT current_setting('momo.callback_secret') = 'regression-callback-secret-0123456789' AS secret_set,
        current_setting('momo.poll_interval_min') AS poll_interval_min;
 
@@ -143,4 +143,4 @@ SELECT momo_test.sandbox('config', '{"early_callbacks": false}') IS NOT NULL AS 
 ALTER SYSTEM RESET momo.callback_secret;
 ALTER SYSTEM RESET momo.poll_interval_min;
 ALTER SYSTEM RESET momo.poll_interval_max;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;

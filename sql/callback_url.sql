@@ -16,7 +16,7 @@ ALTER SYSTEM SET momo.callback_secret = 'regression-callback-secret-0123456789';
 ALTER SYSTEM SET momo.remittance_subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01';
 ALTER SYSTEM SET momo.remittance_api_user = '5f9b2c7e-3c1a-4d2e-9f10-0a1b2c3d4e5f';
 ALTER SYSTEM SET momo.remittance_api_key = '6a1b2c3d4e5f40718293a4b5c6d7e8f9';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT current_setting('momo.callback_url') AS callback_url,
        current_setting('momo.callback_secret') <> '' AS secret_set;
 
@@ -107,7 +107,7 @@ SELECT momo_test.try($$SELECT momo_request_to_pay(1, 'EUR', '46733000001', 'CBU-
 
 -- With no momo.callback_url there is no registered host to be on.
 ALTER SYSTEM SET momo.callback_url = '';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_test.try($$SELECT momo_request_to_pay(1, 'EUR', '46733000001', 'CBU-bad', callback_url => 'https://localhost/x')$$);
 ALTER SYSTEM RESET momo.callback_url;
 \pset tuples_only off
@@ -119,11 +119,11 @@ ALTER SYSTEM RESET momo.callback_url;
 -- unpaused.  (A red team found the product paused for every tenant, and
 -- paused again at each resume, by one tenant's URL.)
 ALTER SYSTEM SET momo.callback_url = 'https://shop.example/momo/callback';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_request_to_pay(48, 'EUR', '46733000048', 'CBU-refused',
                            callback_url => 'https://shop.example/own/') AS refused \gset
 ALTER SYSTEM RESET momo.callback_url;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 -- (Refused at its first send, it is asked about before the refusal stands,
 -- as any refused send is: an earlier send might have arrived.)
 SELECT momo_test.wait_for(format($$SELECT send_refused FROM momo_payments WHERE reference_id = %L$$, :'refused'))
@@ -149,5 +149,5 @@ ALTER SYSTEM RESET momo.callback_secret;
 ALTER SYSTEM RESET momo.remittance_subscription_key_primary;
 ALTER SYSTEM RESET momo.remittance_api_user;
 ALTER SYSTEM RESET momo.remittance_api_key;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 DROP FUNCTION momo_test.callback_sent(uuid);

@@ -11,7 +11,7 @@
 ALTER SYSTEM SET momo.remittance_subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b01';
 ALTER SYSTEM SET momo.remittance_api_user = '5f9b2c7e-3c1a-4d2e-9f10-0a1b2c3d4e5f';
 ALTER SYSTEM SET momo.remittance_api_key = '6a1b2c3d4e5f40718293a4b5c6d7e8f9';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT current_setting('momo.remittance_api_user') AS remittance_api_user;
 
 -- Every originating detail; and none of them.
@@ -137,4 +137,4 @@ SELECT momo_test.try(format($$INSERT INTO momo_payments (reference_id, external_
 ALTER SYSTEM RESET momo.remittance_subscription_key_primary;
 ALTER SYSTEM RESET momo.remittance_api_user;
 ALTER SYSTEM RESET momo.remittance_api_key;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;

@@ -96,7 +96,7 @@ BEGIN
 END
 $$;
 ALTER SYSTEM SET momo.target_environment = 'mtnrwanda';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 -- (the sandbox's number is one of another country now: it needs its +)
 SELECT momo_request_to_pay(19, 'EUR', '+46733000019', 'F-target') AS ref \gset
 SELECT momo_test.wait_paused('NOT_ALLOWED_TARGET_ENVIRONMENT', :'ref') AS problem;
@@ -105,19 +105,19 @@ SELECT status, reason, send_refused, attempts, last_http_status, last_error
 SELECT momo_test.sandbox('payments/' || :'ref') IS NULL AS not_stored_by_mtn;
 SELECT product, reason, paused_by, automatic FROM momo_pauses;
 ALTER SYSTEM RESET momo.target_environment;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 -- The pause holds until an operator resumes it.
 SELECT momo_resume();
 SELECT * FROM momo_test.outcome(:'ref');
 SELECT s->'posts' AS posts, s->'accepted' AS accepted FROM momo_test.seen(:'ref') s;
 -- ... and a callback URL whose host is not the API user's (INVALID_CALLBACK_URL_HOST).
 ALTER SYSTEM SET momo.callback_url = 'https://elsewhere.example/cb';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_request_to_pay(20, 'EUR', '46733000020', 'F-callback') AS ref \gset
 SELECT momo_test.wait_paused('INVALID_CALLBACK_URL_HOST', :'ref') AS problem;
 SELECT status, attempts, last_http_status FROM momo_payments WHERE reference_id = :'ref';
 ALTER SYSTEM RESET momo.callback_url;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_resume('collection');
 SELECT * FROM momo_test.outcome(:'ref');
 SELECT problem FROM momo_worker_status();
@@ -125,20 +125,20 @@ SELECT problem FROM momo_worker_status();
 -- Key rotation: MTN refuses the primary subscription key (the API gateway's
 -- 401), and the secondary key takes over.
 ALTER SYSTEM SET momo.subscription_key_primary = '0b0b0b0b0b0b4b0b8b0b0b0b0b0b0bff';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_request_to_pay(21, 'EUR', '46733000021', 'F-key-rotation') AS ref \gset
 SELECT * FROM momo_test.outcome(:'ref');
 -- Without a secondary key nothing is sent: the payment waits, queued, until
 -- the configuration is fixed, then goes through.
 ALTER SYSTEM SET momo.subscription_key_secondary = '';
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT momo_request_to_pay(22, 'EUR', '46733000022', 'F-key-refused') AS ref \gset
 SELECT status FROM momo_await(:'ref', '1 second');
 SELECT status, attempts, momo_test.seen(:'ref') IS NULL AS unseen_by_mtn
   FROM momo_payments WHERE reference_id = :'ref';
 ALTER SYSTEM RESET momo.subscription_key_primary;
 ALTER SYSTEM RESET momo.subscription_key_secondary;
-SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;
+SELECT momo_test.reload() AS reloaded;
 SELECT * FROM momo_test.outcome(:'ref');
 
 -- Over the whole file: every reference id reached the sandbox's store at

@@ -113,7 +113,7 @@ SELECT current_setting('momo.msisdn_country') AS msisdn_country,
 -- Only a market's calling code, or nothing.
 ALTER SYSTEM SET momo.msisdn_country = '44';
 ALTER SYSTEM SET momo.msisdn_country = 'RW';
-\set reload 'SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;'
+\set reload 'SELECT momo_test.reload() AS reloaded;'
 
 -- By default, the country of momo.target_environment ...
 ALTER SYSTEM SET momo.target_environment = 'mtnuganda';

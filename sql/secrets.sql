@@ -299,7 +299,7 @@ RESET ROLE;
 
 -- :reload applies postgresql.auto.conf; this session picks it up when the
 -- statement (which sleeps while the postmaster signals everyone) ends.
-\set reload 'SELECT pg_reload_conf() AND pg_sleep(0.5) IS NOT NULL AS reloaded;'
+\set reload 'SELECT momo_test.reload() AS reloaded;'
 -- :request is a request the role makes; its amount is bad too, so nothing
 -- is queued should the configuration be fine after all.
 \set request 'SET ROLE momo_secrets_app; DO $$ BEGIN PERFORM pg_temp.look($q$SELECT momo_request_to_pay(-1, ''EUR'', ''46733123456'')$q$); END $$; RESET ROLE;'

@@ -40,7 +40,7 @@ ALTER SYSTEM SET momo.api_user = 'has space';
 
 -- :reload applies postgresql.auto.conf; the session picks it up when the
 -- statement (which sleeps while the postmaster signals everyone) ends.
-\set reload 'SELECT pg_reload_conf() AS reloaded, pg_sleep(0.5) IS NOT NULL AS waited;'
+\set reload 'SELECT momo_test.reload() AS reloaded;'
 
 -- Missing credentials.
 ALTER SYSTEM SET momo.api_key = '';

@@ -6,6 +6,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS momo CASCADE;
 DROP SCHEMA IF EXISTS momo_test CASCADE;
+DROP EXTENSION IF EXISTS dblink;
 DROP EXTENSION IF EXISTS pgcrypto;
 DROP SCHEMA IF EXISTS shop CASCADE;
 DO $$
@@ -58,6 +59,55 @@ EXCEPTION WHEN OTHERS THEN
                           || coalesce(E'\n  DETAIL: ' || nullif(detail, ''), '')
                           || coalesce(E'\n  HINT: ' || nullif(hint, ''), ''),
                           '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'g');
+END
+$$;
+
+-- Reloads the configuration (after ALTER SYSTEM) and returns only once
+-- (a) this session will run its next statement with it and (b) every
+-- running momo process (the launcher, each database's worker) has loaded
+-- it; an ERROR naming what did not reload after the timeout. No sleep is
+-- the synchronisation: a backend reloads only between statements, so (a)
+-- is told by a NEW connection (dblink), which inherits the postmaster's
+-- configuration: once it is newer than the moment before pg_reload_conf(),
+-- the postmaster has reloaded, and had signalled every process, this one
+-- included, before it forked that connection. (b) is momo_config_loaded().
+CREATE EXTENSION dblink SCHEMA momo_test;
+CREATE FUNCTION momo_test.reload(timeout interval DEFAULT '60 seconds') RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    before timestamptz := clock_timestamp();
+    deadline timestamptz := clock_timestamp() + timeout;
+    conn text := format('host=%s port=%s dbname=%s user=%s',
+                        split_part(current_setting('unix_socket_directories'), ',', 1),
+                        current_setting('port'), quote_literal(current_database()),
+                        quote_literal(current_user));
+    postmaster timestamptz;
+    lagging text;
+BEGIN
+    PERFORM pg_reload_conf();
+    LOOP
+        SELECT t INTO postmaster
+          FROM momo_test.dblink(conn, 'SELECT pg_conf_load_time()') AS d(t timestamptz);
+        EXIT WHEN postmaster > before;
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'the postmaster did not reload its configuration in %', timeout;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    LOOP
+        SELECT string_agg(coalesce('the worker of ' || database, 'the launcher')
+                          || ' (pid ' || pid || ', configuration of '
+                          || coalesce(loaded_at::text, 'unknown') || ')', ', ' ORDER BY database NULLS FIRST)
+          INTO lagging
+          FROM momo_config_loaded()
+         WHERE loaded_at IS NULL OR loaded_at <= before;
+        EXIT WHEN lagging IS NULL;
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'momo did not reload its configuration in %: %', timeout, lagging;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN true;
 END
 $$;
 
