@@ -174,6 +174,18 @@ SELECT backend_type, datname = current_database() AS in_this_database,
        application_name
   FROM pg_stat_activity WHERE backend_type = 'momo worker';
 
+-- momo_test.reload() really waits: when it returns, this session and every
+-- momo process (the launcher and this database's worker, at least) have
+-- loaded a configuration newer than the moment before it was called; the
+-- half-second sleep it replaces promised neither.
+SELECT clock_timestamp() AS before_reload \gset
+SELECT momo_test.reload() AS reloaded;
+SELECT pg_conf_load_time() > :'before_reload' AS this_session_reloaded;
+SELECT count(*) FILTER (WHERE database IS NULL) AS launchers,
+       count(*) FILTER (WHERE database = current_database()) AS workers_here,
+       bool_and(loaded_at > :'before_reload') AS all_reloaded
+  FROM momo_config_loaded();
+
 -- Everything momo installed.
 SELECT pg_describe_object(classid, objid, objsubid) AS object
   FROM pg_depend
