@@ -30,8 +30,10 @@
 #      --with-openssl (pgcrypto needs it) without ICU, readline, NLS, LLVM or
 #      any PL; `make` (server, client programs, pg_regress and the
 #      PostgreSQL::Test modules: no docs), `make install`, and of contrib only
-#      pgcrypto (sql/api.sql uses it) and auto_explain (t/027 reads the plans
-#      of the worker's claims from it).
+#      pgcrypto (sql/api.sql uses it), auto_explain (t/027 reads the plans
+#      of the worker's claims from it) and dblink (sql/setup.sql's
+#      momo_test.reload() asks a new connection whether the postmaster has
+#      reloaded).
 #   3. The prefix must contain "postgres" or "pgsql": Debian's patch
 #      50-per-version-dirs otherwise puts the modules into
 #      /usr/lib/postgresql/15/lib, over the system PostgreSQL.  Every
@@ -68,7 +70,7 @@ CONFIGURE_OPTIONS=(
     --with-system-tzdata=/usr/share/zoneinfo
 )
 BUILD_CFLAGS="-O2 -fno-omit-frame-pointer"
-CONTRIB=(pgcrypto auto_explain)
+CONTRIB=(pgcrypto auto_explain dblink)
 
 die() { echo "build-cassert-pg.sh: $*" >&2; exit 2; }
 say() { echo "build-cassert-pg.sh: $*"; }
@@ -104,6 +106,7 @@ complete() {
     [ "$(grep -v '^source=' "$STAMP")" = "$(expected_stamp)" ] || return 1
     for f in bin/postgres bin/pg_ctl bin/initdb bin/psql bin/pg_config bin/pg_dump bin/pg_restore \
              bin/pg_basebackup lib/pgcrypto.so share/extension/pgcrypto.control \
+             lib/dblink.so share/extension/dblink.control \
              lib/pgxs/src/makefiles/pgxs.mk lib/pgxs/src/test/regress/pg_regress \
              lib/pgxs/src/test/perl/PostgreSQL/Test/Cluster.pm include/15/server/postgres.h; do
         [ -e "$PREFIX/$f" ] || return 1
