@@ -32,7 +32,9 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_proc.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -93,6 +95,92 @@ pins_search_path(HeapTuple proctup)
 		if (strncmp(TextDatumGetCString(items[i]), "search_path=", 12) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * The role that role stands for in this database: the database's owner for
+ * pg_database_owner, else role itself.
+ */
+static Oid
+actual_role(Oid role)
+{
+	HeapTuple	tup;
+
+	if (role != ROLE_PG_DATABASE_OWNER)
+		return role;
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
+	role = ((Form_pg_database) GETSTRUCT(tup))->datdba;
+	ReleaseSysCache(tup);
+	return role;
+}
+
+/*
+ * Returns who, other than superusers, controls momo's schema nsp -- its
+ * owner (the database's owner where that is pg_database_owner) and the roles
+ * its ACL lets create in it -- or NULL if no one does.  Such a role could
+ * rename the schema and put one of its own, with tables of its own, under
+ * the name momo's statements use: the worker would then send payments that
+ * role wrote.  CREATE EXTENSION refuses such a schema, but it can be given
+ * away later (ALTER DATABASE ... OWNER TO, ALTER SCHEMA ... OWNER TO, GRANT
+ * CREATE), and a database copied from a template where momo is in schema
+ * public belongs, with that schema, to whoever created it.  Checked at each
+ * use, from the catalog caches.
+ */
+char *
+momo_owner_schema_problem(Oid nsp)
+{
+	HeapTuple	tup;
+	Oid			owner;
+	Datum		acl_datum;
+	bool		isnull;
+	StringInfoData who;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema %u", nsp);
+	initStringInfo(&who);
+	owner = actual_role(((Form_pg_namespace) GETSTRUCT(tup))->nspowner);
+	if (!superuser_arg(owner))
+		appendStringInfo(&who, "%s (its owner)", quote_identifier(GetUserNameFromId(owner, false)));
+	acl_datum = SysCacheGetAttr(NAMESPACEOID, tup, Anum_pg_namespace_nspacl, &isnull);
+	if (!isnull)
+	{
+		Acl		   *acl = DatumGetAclP(acl_datum);
+		AclItem    *items = ACL_DAT(acl);
+
+		for (int i = 0; i < ACL_NUM(acl); i++)
+		{
+			Oid			grantee = items[i].ai_grantee;
+
+			if ((items[i].ai_privs & ACL_CREATE) == 0)
+				continue;
+			if (grantee == ACL_ID_PUBLIC)
+			{
+				appendStringInfo(&who, "%sPUBLIC (every role may create in it)", who.len ? ", " : "");
+				continue;
+			}
+			grantee = actual_role(grantee);
+			if (grantee == owner || superuser_arg(grantee))
+				continue;
+			appendStringInfo(&who, "%s%s", who.len ? ", " : "",
+							 quote_identifier(GetUserNameFromId(grantee, false)));
+		}
+	}
+	if (who.len == 0)
+	{
+		ReleaseSysCache(tup);
+		return NULL;
+	}
+	{
+		char	   *problem = psprintf("schema %s, which holds momo's tables, is controlled by roles that are not superusers: %s",
+									   quote_identifier(NameStr(((Form_pg_namespace) GETSTRUCT(tup))->nspname)),
+									   who.data);
+
+		ReleaseSysCache(tup);
+		return problem;
+	}
 }
 
 /*
@@ -468,7 +556,9 @@ momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("schema \"%s\" has no table momo_payments", name)));
 	a->owner = momo_owner_of(a->relid);
-	problem = momo_owner_table_problem(a->relid, a->owner, nsp);
+	problem = momo_owner_schema_problem(nsp);
+	if (problem == NULL)
+		problem = momo_owner_table_problem(a->relid, a->owner, nsp);
 	if (problem)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -24,6 +24,7 @@ typedef struct MomoActing
 
 extern bool momo_in_worker;
 
+extern char *momo_owner_schema_problem(Oid nsp);
 extern char *momo_owner_table_problem(Oid relid, Oid owner, Oid nsp);
 extern Oid	momo_owner_of(Oid relid);
 extern void momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a);

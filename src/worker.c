@@ -466,6 +466,13 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	if (!OidIsValid(rel))
 		return false;			/* momo is not installed here (or was just dropped) */
 	owner = momo_owner_of(rel);
+	problem = momo_owner_schema_problem(nsp);
+	if (problem)
+	{
+		report_problem(st, PROBLEM_OWNER, problem,
+					   "Only superusers may own or create in momo's schema: ALTER SCHEMA ... OWNER TO a superuser and REVOKE CREATE from the others, or install momo in a schema of its own; see the README, \"Security model\".");
+		return false;
+	}
 	problem = momo_owner_table_problem(rel, owner, nsp);
 	if (problem)
 	{
