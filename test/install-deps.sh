@@ -8,7 +8,8 @@
 # Debian package needs (test/package.sh), what building PostgreSQL from Debian's source
 # package with assertions needs for test/cassert.sh, gdb for backtraces,
 # prometheus-postgres-exporter for test/t/034_exporter.pl, whose service it
-# stops and disables).
+# stops and disables, pgbouncer for test/t/051_pooler.pl, whose service it
+# stops and disables too).
 # The deb-src entry that build needs is added by test/build-cassert-pg.sh,
 # only when it has to build.
 #
@@ -52,24 +53,31 @@ PACKAGES=(
     python3-django             # examples/django: the Django example and its tests (run.sh)
     python3-psycopg2
     prometheus-postgres-exporter  # test/t/034_exporter.pl runs it (monitoring/postgres_exporter_queries.yaml)
+    pgbouncer                  # test/t/051_pooler.pl: the README's pooler table, through a real PgBouncer
 )
 
 # The exporter's package enables a service on port 9187 that the tests do not
 # want (034_exporter.pl runs its own, on a free port, against its own
 # cluster): stopped and disabled wherever this script finds it, also when
 # nothing was missing.
-stop_exporter_service() {
+# The same for pgbouncer's service (port 6432): 051_pooler.pl runs its own.
+stop_service() {
+    local svc=$1
     command -v systemctl >/dev/null 2>&1 || return 0
-    if systemctl is-enabled --quiet prometheus-postgres-exporter 2>/dev/null \
-       || systemctl is-active --quiet prometheus-postgres-exporter 2>/dev/null; then
+    if systemctl is-enabled --quiet "$svc" 2>/dev/null \
+       || systemctl is-active --quiet "$svc" 2>/dev/null; then
         if [ "$(id -u)" -eq 0 ]; then
-            systemctl disable --now prometheus-postgres-exporter >/dev/null 2>&1 || true
-            echo "install-deps: stopped and disabled the prometheus-postgres-exporter service"
+            systemctl disable --now "$svc" >/dev/null 2>&1 || true
+            echo "install-deps: stopped and disabled the $svc service"
         else
-            echo "install-deps: the prometheus-postgres-exporter service is enabled; the tests do not need it:" >&2
-            echo "  sudo systemctl disable --now prometheus-postgres-exporter" >&2
+            echo "install-deps: the $svc service is enabled; the tests do not need it:" >&2
+            echo "  sudo systemctl disable --now $svc" >&2
         fi
     fi
+}
+stop_exporter_service() {
+    stop_service prometheus-postgres-exporter
+    stop_service pgbouncer
 }
 
 missing=()
