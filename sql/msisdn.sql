@@ -90,10 +90,32 @@ SELECT momo_normalize_msisdn('+7 788 123 4567', '250') AS plus, momo_normalize_m
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('+256 772 123', '250')$$);
 -- no country code, and no country of local numbers
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('0788 123 456')$$);
+-- bare digits, and no country of local numbers (the sandbox's default): a
+-- length that no number of the country code they begin with has is
+-- refused, where momo knows that country's lengths (MTN's markets, +1 and
+-- +7: 11 digits in all); 788123456, a Rwandan number without its 0, is no
+-- number of +7
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('788123456')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('788 123 4567')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('7 788 123 45678')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('1 415 555 010')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('25078812345')$$);
+SELECT momo_test.try_column($$SELECT momo_request_to_pay(10, 'EUR', '788123456')$$);
+-- ... and taken with a length of theirs (the sandbox's test numbers too)
+\pset tuples_only off
+\pset format aligned
+SELECT momo_normalize_msisdn('7 788 123 4567') AS russia_kazakhstan,
+       momo_normalize_msisdn('1 415 555 0100') AS nanp,
+       momo_normalize_msisdn('250 788 123 456') AS rwanda,
+       momo_normalize_msisdn('46733123450') AS sandbox_test_number,
+       momo_normalize_msisdn('56733123453') AS sandbox_test_number_2;
+\pset tuples_only on
+\pset format unaligned
 -- a country that is not one of MTN's markets, or not a calling code (the
 -- number, which lacks only its country code, is not wrong too)
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('0788 123 456', '44')$$);
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('0788 123 456', 'RW')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('788123456', '44')$$);
 
 -- The payment functions normalise the same way, and refuse the same way:
 -- nothing is written.

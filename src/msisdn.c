@@ -49,6 +49,26 @@ static const MomoMarket markets[] = {
 	{"231", "Liberia", "mtnliberia", 9, true, "88 612 3456"},
 };
 
+/*
+ * Country codes outside MTN's markets whose numbers all have one length
+ * after the country code: the North American Numbering Plan's and that of
+ * Russia and Kazakhstan (11 digits in all, as E.164 assigns them).  Bare
+ * digits of another length that begin with them, with no country of local
+ * numbers, are refused: 788123456, a Rwandan number without its 0, is no
+ * number of +7.
+ */
+typedef struct FixedPlan
+{
+	const char *code;
+	const char *countries;
+	int			national_digits;
+} FixedPlan;
+
+static const FixedPlan fixed_plans[] = {
+	{"1", "the North American Numbering Plan", 10},
+	{"7", "Russia or Kazakhstan", 10},
+};
+
 /* ITU-T E.164: a number with its country code has at most 15 digits. */
 #define E164_MIN_DIGITS 8
 #define E164_MAX_DIGITS 15
@@ -149,6 +169,7 @@ static char *
 refuse(MomoMsisdnProblem *problem, int sqlstate, char *message, char *hint)
 {
 	problem->no_country = false;
+	problem->may_lack_country = false;
 	problem->sqlstate = sqlstate;
 	problem->message = message;
 	problem->hint = hint;
@@ -211,6 +232,39 @@ international(const char *digits, const MomoMarket *local, MomoMsisdnProblem *pr
 }
 
 /*
+ * Returns the MSISDN of bare digits d (n of them, not starting with 0),
+ * with no country of local numbers: a number with its country code.  One
+ * within E.164's bounds whose country code has numbers of one length only
+ * (fixed_plans; those of MTN's markets are checked by international()) and
+ * that has another is refused: it is more likely a local number without
+ * its country code, and the hint says how to write one.
+ */
+static char *
+bare_international(const char *d, int n, MomoMsisdnProblem *problem)
+{
+	if (n >= E164_MIN_DIGITS && n <= E164_MAX_DIGITS)
+	{
+		for (size_t i = 0; i < lengthof(fixed_plans); i++)
+		{
+			const FixedPlan *p = &fixed_plans[i];
+			int			nsn = n - (int) strlen(p->code);
+
+			if (strncmp(d, p->code, strlen(p->code)) != 0 || nsn == p->national_digits)
+				continue;
+			refuse(problem, ERRCODE_INVALID_PARAMETER_VALUE,
+				   psprintf("msisdn is too %s: a number of %s has %d digits after the country code %s, not %d",
+							nsn < p->national_digits ? "short" : "long", p->countries,
+							p->national_digits, p->code, nsn),
+				   psprintf("%s If it is a local number without its country code, set momo.msisdn_country to the country calling code of local numbers.",
+							momo_msisdn_hint(NULL)));
+			problem->may_lack_country = true;
+			return NULL;
+		}
+	}
+	return international(d, NULL, problem);
+}
+
+/*
  * Returns the number written as MTN wants it (country code and national
  * number, digits only), reading a number without a country code as one of
  * local (NULL: there is no such country, and such a number is refused).
@@ -261,7 +315,7 @@ momo_msisdn_normalize(const char *written, const MomoMarket *local, MomoMsisdnPr
 	if (local == NULL)
 	{
 		if (d[0] != '0')
-			return international(d, local, problem);
+			return bare_international(d, n, problem);
 		refuse(problem, ERRCODE_INVALID_PARAMETER_VALUE,
 			   pstrdup("msisdn has no country code"),
 			   pstrdup("Write the number with its country code, e.g. 250788123456 or +250 788 123 456, or set momo.msisdn_country to the country calling code of local numbers."));

@@ -29,6 +29,9 @@ typedef struct MomoMsisdnProblem
 	char	   *message;
 	char	   *hint;
 	bool		no_country;		/* only its country code is missing */
+	bool		may_lack_country;	/* bare digits refused with no country of
+									 * local numbers: may be a local number
+									 * without its country code */
 } MomoMsisdnProblem;
 
 extern const MomoMarket *momo_msisdn_market(const char *code);

@@ -333,9 +333,11 @@ check_msisdn(Problems *ps, const char *column, char *msisdn, const MomoMarket *l
 	if (v == NULL && strcmp(column, "msisdn") != 0 && strncmp(problem.message, "msisdn ", 7) == 0)
 		problem.message = psprintf("%s%s", column, problem.message + 6);
 	/* An argument that takes no local numbers (local NULL) has no setting to name. */
-	if (v == NULL && local == NULL && problem.no_country && strcmp(column, "msisdn") != 0)
+	if (v == NULL && local == NULL && (problem.no_country || problem.may_lack_country) &&
+		strcmp(column, "msisdn") != 0)
 		problem.hint = psprintf("Write %s with its country code, e.g. +33 6 12 34 56 78.", column);
-	if (v == NULL && !(country_unknown && problem.no_country))
+	/* When the country given is wrong, a number that may lack only its country code is not wrong too. */
+	if (v == NULL && !(country_unknown && (problem.no_country || problem.may_lack_country)))
 		add_problem(ps, column, problem.sqlstate, problem.message, problem.hint);
 	return v;
 }
