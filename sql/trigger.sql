@@ -201,8 +201,10 @@ SELECT invoice_no, status, paid_at IS NOT NULL AS paid FROM shop.invoices WHERE 
 
 -- Paying again after a failure: the payer gives another number; one UPDATE
 -- corrects it and asks for a new payment of the same invoice.
+-- recipe: pay-again
 UPDATE shop.invoices SET customer_msisdn = '250788000002', status = 'open', payment_ref = NULL
  WHERE invoice_no = 'INV-1002' AND status = 'payment failed';
+-- end recipe
 SELECT invoice_no, status, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1002';
 SELECT (momo_await(payment_ref)).status FROM shop.invoices WHERE invoice_no = 'INV-1002';
 SELECT invoice_no, status, paid_at IS NOT NULL AS paid, failure_reason FROM shop.invoices WHERE invoice_no = 'INV-1002';

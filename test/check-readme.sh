@@ -6,8 +6,14 @@
 # every file that has them: a regression file (sql/*.sql), which the
 # regression suite runs, and the Django example's files (examples/django,
 # SQL, or Python between "# recipe: NAME" and "# end recipe"), which its own
-# tests run (examples/django/run-tests.sh).  Prints "ok recipe NAME (FILE)"
+# tests run (examples/django/run.sh).  Prints "ok recipe NAME (FILE)"
 # or "FAILED recipe NAME" (with a diff) for each.
+#
+# A Python file may also carry a part of a recipe: a string literal between
+# "# recipe-part: NAME" and "# end recipe" (its first line `X = """`, its
+# last `"""`), whose lines must be consecutive lines of the README's block:
+# the feed-poll query that examples/django's listener runs, with a SELECT of
+# its own after it.
 #
 # And the README's "Source layout" names, as `path`, every file of src/,
 # every script of sql/ that is not a regression test (REGRESS in the
@@ -34,6 +40,26 @@ for name in $names; do
     # every file that carries the recipe: the regression file (sql/*.sql) that
     # runs it, and the Django example's files that are it; the lines between
     # "-- recipe: NAME" and "-- end recipe" ("#" for Python)
+    # the parts of it that the Django example's Python files carry
+    parts=$(grep -rlE --include='*.py' -e "^# recipe-part: $name\$" examples/django || true)
+    for file in $parts; do
+        awk -v m="# recipe-part: $name" '
+            $0 == m { inside = 1; first = 1; next }
+            inside && $0 == "# end recipe" { exit }
+            inside && first { first = 0; if ($0 ~ /^[A-Za-z_][A-Za-z_0-9]* = """$/) next }
+            inside { print }' "$file" | sed '${/^"""$/d}' > "$tmp/part"
+        if [ -s "$tmp/part" ] && python3 -c '
+import sys
+block = open(sys.argv[1]).read().split("\n")
+part = open(sys.argv[2]).read().rstrip("\n").split("\n")
+sys.exit(0 if any(block[i:i + len(part)] == part for i in range(len(block))) else 1)' "$tmp/readme" "$tmp/part"; then
+            echo "ok recipe $name (part, $file)"
+        else
+            echo "FAILED recipe $name: $file's part is not a run of lines of README.md's block"
+            diff -u "$tmp/readme" "$tmp/part" | sed 's/^/    /' || true
+            failed=1
+        fi
+    done
     files=$( { grep -l -- "^-- recipe: $name\$" sql/*.sql || true
                grep -rlE --include='*.sql' --include='*.py' -e "^(-- |# )recipe: $name\$" examples/django || true; } )
     if [ -z "$files" ]; then

@@ -12,21 +12,25 @@ import select
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-BATCH = 100
-
-# The README's feed-poll recipe, for the shop's consumer: the changes after the
-# position, and the position moved past them, in the transaction that acts on them.
-POLL = """
+# The README's feed-poll recipe (its query, between check-readme.sh's markers,
+# which keep it identical to the README's), for the shop's consumer: the changes
+# after the position, at most 100, and the position moved past them, in the
+# transaction that acts on them.  feed_position is shop.feed_position through
+# the connection's search_path (settings.py).  Then the columns the listener
+# acts on, of every row: one with only a number counts too, the position moved.
+# recipe-part: feed-poll
+POLL_CHANGES = """
 WITH pos AS (
-    SELECT after FROM shop.feed_position WHERE consumer = 'shop' FOR UPDATE
+    SELECT after FROM feed_position WHERE consumer = 'shop' FOR UPDATE
 ), changes AS (
-    SELECT c.* FROM pos, momo_changes(pos.after, %s) AS c
+    SELECT c.* FROM pos, momo_changes(pos.after, 100) AS c
 ), moved AS (
-    UPDATE shop.feed_position SET after = (SELECT max(seq) FROM changes)
+    UPDATE feed_position SET after = (SELECT max(seq) FROM changes)
      WHERE consumer = 'shop' AND EXISTS (SELECT FROM changes)
 )
-SELECT seq, reference_id, status, reason, changed_at FROM changes ORDER BY seq
 """
+# end recipe
+POLL = POLL_CHANGES + "SELECT seq, reference_id, status, reason, changed_at FROM changes ORDER BY seq\n"
 
 
 class Command(BaseCommand):
@@ -56,7 +60,7 @@ class Command(BaseCommand):
         transaction: each change is acted on once (or again, if it rolls back).
         Returns how many changes it read (0: caught up)."""
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(POLL, [BATCH])
+            cur.execute(POLL)
             rows = cur.fetchall()
             for seq, reference_id, status, reason, changed_at in rows:
                 if status not in ("successful", "failed"):
