@@ -7,15 +7,21 @@ momo.callback_url pointing at this server's port, status checks so rare --
 momo.poll_interval_min = 10 min -- that only a callback can settle a payment
 within a test's bounds) and sets SHOP_LIVE_PORT and SHOP_SANDBOX_URL.
 """
+import io
 import json
 import os
+import threading
 import time
 import urllib.request
 import uuid
 
+import psycopg2
+from django.conf import settings
+from django.core import signing
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test import LiveServerTestCase
+from django.urls import reverse
 
 from .models import Invoice
 from .views import invoice_url
@@ -23,6 +29,7 @@ from .views import invoice_url
 SANDBOX_URL = os.environ.get("SHOP_SANDBOX_URL", "http://127.0.0.1:18080")
 APPROVES = "+46 733 123 999"       # the sandbox: pending, then successful
 REJECTS = "46733123451"            # the sandbox: failed, APPROVAL_REJECTED
+PENDS = "46733123454"              # the sandbox: CREATED (pending) for a long time
 BOUND = 30                         # seconds: the longest wait for anything
 
 
@@ -110,16 +117,27 @@ class ShopTest(LiveServerTestCase):
         page = self.client.get(invoice_url(invoice.invoice_no))
         self.assertContains(page, '<span id="failure-reason">APPROVAL_REJECTED</span>', html=False)
 
-        # the README's "pay again": another number, and the status back to open
-        Invoice.objects.filter(pk=invoice.invoice_no, status="payment failed") \
-            .update(customer_msisdn="46733123999", status="open", payment_ref=None)
+        # the page's "Pay again" button (a POST: a GET asks no one), with another
+        # number: the README's UPDATE, and the invoice's trigger asks for a new payment
+        pay_again = reverse("invoice_pay_again", args=[signing.dumps(invoice.invoice_no, salt="invoice")])
+        self.assertContains(page, f'<form method="post" action="{pay_again}" id="pay-again">', html=False)
+        self.assertEqual(self.client.get(pay_again).status_code, 405)
+        r = self.client.post(pay_again, {"customer_msisdn": "12"})     # not a number: nothing changes
+        self.assertContains(r, "msisdn is too short", status_code=400)
+        self.assertEqual(Invoice.objects.get(pk=invoice.invoice_no).payment_ref, first_ref)
+        r = self.client.post(pay_again, {"customer_msisdn": "46733123999"})
+        self.assertRedirects(r, invoice_url(invoice.invoice_no), fetch_redirect_response=False)
         invoice = Invoice.objects.get(pk=invoice.invoice_no)
         self.assertNotEqual(invoice.payment_ref, first_ref)
+        self.assertEqual(invoice.customer_msisdn, "46733123999")
+        # a second click finds the invoice open: nothing more is asked
+        self.assertEqual(self.client.post(pay_again, {}).status_code, 302)
         invoice = self.final_invoice(invoice.invoice_no)
         self.assertEqual((invoice.status, invoice.failure_reason), ("paid", None))
         self.assertEqual(fetch("SELECT status FROM momo_payments WHERE external_id = %s ORDER BY created_at",
                                [invoice.invoice_no]),
                          [("failed",), ("successful",)])
+        self.assertNotContains(self.client.get(invoice_url(invoice.invoice_no)), 'id="pay-again"')
 
     def test_open_invoice_keeps_its_terms_and_is_not_deleted(self):
         data, _ = self.checkout()
@@ -247,3 +265,48 @@ class ShopTest(LiveServerTestCase):
                                [invoices]), [(2,)])
         self.assertGreaterEqual(fetch("SELECT after FROM shop.feed_position WHERE consumer = 'shop'")[0][0],
                                 position)
+
+    def listener(self, *args):
+        """momo_listen in LISTEN loop mode, in a thread of its own (with its own
+        connection): returns the thread and its output, once it listens."""
+        out = io.StringIO()
+
+        def run():
+            try:
+                call_command("momo_listen", "--timeout", str(BOUND), *args, verbosity=2, stdout=out)
+            finally:
+                connection.close()
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_for("the listener listens", lambda: "listening" in out.getvalue() or not thread.is_alive())
+        return thread, out
+
+    def test_fake_notification_marks_nothing_paid(self):
+        # Anyone who may connect may pg_notify on momo_payments: the listener
+        # takes a notification only as a hint to read the feed, whose rows are
+        # the payments' own, and a fake "successful" marks nothing.
+        data, _ = self.checkout(customer_msisdn=PENDS)
+        no = data["invoice_no"]
+        ref = str(Invoice.objects.get(pk=no).payment_ref)
+        db = connection.settings_dict["NAME"]
+        with psycopg2.connect(dbname=db, user=settings.MOMO_DBA_USER) as dba:
+            dba.autocommit = True
+            dba.cursor().execute("DO $$ BEGIN CREATE ROLE shop_stranger LOGIN; "
+                                 "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        thread, out = self.listener("--wakeups", "1")
+        self.assertIn("listening", out.getvalue())
+        stranger = psycopg2.connect(dbname=db, user="shop_stranger")
+        try:
+            stranger.autocommit = True
+            stranger.cursor().execute("SELECT pg_notify('momo_payments', %s)",
+                                      [json.dumps({"reference_id": ref, "status": "successful"})])
+        finally:
+            stranger.close()
+        thread.join(BOUND)
+        self.assertFalse(thread.is_alive(), "the listener did not stop after its wake-up")
+        self.assertIn("woken by 1 notification(s)", out.getvalue())
+        # it read the feed after the wake-up: the payment is not final, nothing is marked
+        self.assertEqual(Invoice.objects.get(pk=no).status, "open")
+        self.assertEqual(fetch("SELECT count(*) FROM shop.payment_notices WHERE invoice_no = %s", [no]), [(0,)])
+        self.assertNotEqual(fetch("SELECT status FROM momo_payments WHERE reference_id = %s", [ref]),
+                            [("successful",)])

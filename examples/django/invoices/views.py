@@ -52,6 +52,10 @@ def invoice_detail(request, token):
     except signing.BadSignature:
         raise Http404("no such invoice")
     invoice = get_object_or_404(Invoice, pk=invoice_no)
+    return invoice_page(request, invoice)
+
+
+def invoice_page(request, invoice, error=None, status=200):
     payment = None
     if invoice.payment_ref:
         with connection.cursor() as cur:
@@ -60,7 +64,34 @@ def invoice_detail(request, token):
             payment = dict(zip(("status", "reason", "updated_at"), cur.fetchone() or ()))
     number = invoice.customer_msisdn
     masked = number[:3] + "*" * max(len(number) - 5, 0) + number[-2:]
-    return render(request, "invoices/detail.html", {"invoice": invoice, "payment": payment, "payer": masked})
+    return render(request, "invoices/detail.html",
+                  {"invoice": invoice, "payment": payment, "payer": masked, "error": error,
+                   "pay_again": reverse("invoice_pay_again", args=[signing.dumps(invoice.invoice_no, salt="invoice")])},
+                  status=status)
+
+
+@require_http_methods(["POST"])                 # it asks the payer again: never on a GET
+def invoice_pay_again(request, token):
+    """The README's "pay again": after a failure, the invoice goes back to open,
+    with no payment, and its trigger asks the payer (the number given, or the
+    same one) for a new payment.  One UPDATE, in the README's words; a second
+    click finds the invoice open and changes nothing."""
+    try:
+        invoice_no = signing.loads(token, salt="invoice")
+    except signing.BadSignature:
+        raise Http404("no such invoice")
+    invoice = get_object_or_404(Invoice, pk=invoice_no)
+    msisdn = request.POST.get("customer_msisdn", "").strip() or invoice.customer_msisdn
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("""UPDATE shop.invoices SET customer_msisdn = %s, status = 'open', payment_ref = NULL
+ WHERE invoice_no = %s AND status = 'payment failed'""", [msisdn, invoice_no])
+    except DatabaseError as e:
+        cause = e.__cause__
+        if getattr(cause, "pgcode", None) is None or not cause.pgcode.startswith("22"):
+            raise
+        return invoice_page(request, invoice, error=cause.diag.message_primary, status=400)
+    return redirect(invoice_url(invoice_no))
 
 
 # recipe: callback-view

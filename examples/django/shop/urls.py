@@ -6,5 +6,6 @@ from invoices import views
 urlpatterns = [
     path("", views.invoice_new, name="invoice_new"),
     path("invoices/<str:token>/", views.invoice_detail, name="invoice"),
+    path("invoices/<str:token>/pay-again/", views.invoice_pay_again, name="invoice_pay_again"),
     path("auth/api/momo/callback/", views.momo_callback, name="momo_callback"),
 ]

@@ -8,6 +8,7 @@ change it missed; LISTEN momo_payments only wakes it sooner.  Works behind a
 transaction pooler with --once from cron (no session state between polls).
 """
 import select
+import time
 
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
@@ -40,19 +41,39 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="catch up, then exit")
         parser.add_argument("--interval", type=float, default=10.0,
                             help="seconds between polls when no notification comes (default 10)")
+        parser.add_argument("--timeout", type=float, default=None,
+                            help="stop after this many seconds (default: never)")
+        parser.add_argument("--wakeups", type=int, default=None,
+                            help="stop after this many wake-ups by a notification, each followed by a poll")
 
-    def handle(self, *args, once=False, interval=10.0, **options):
+    def handle(self, *args, once=False, interval=10.0, timeout=None, wakeups=None, **options):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        verbose = options.get("verbosity", 1) >= 2
         if not once:
             with connection.cursor() as cur:     # autocommit: LISTEN takes effect at once
                 cur.execute("LISTEN momo_payments")
+        woken = 0
+        listening = not once
         while True:
             while self.poll() > 0:               # catch up, a batch per transaction
                 pass
-            if once:
+            if once or (wakeups is not None and woken >= wakeups):
                 return
+            if listening and verbose:
+                self.stdout.write("listening")       # caught up; notifications wake it from here on
+                listening = False
+            wait = interval
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return
             raw = connection.connection
-            select.select([raw], [], [], interval)   # a notification is only a hint to poll
-            raw.poll()
+            select.select([raw], [], [], wait)   # a notification is only a hint to poll:
+            raw.poll()                           # its payload, which anyone may send
+            if raw.notifies:                     # (pg_notify), is never trusted
+                woken += 1
+                if verbose:
+                    self.stdout.write(f"woken by {len(raw.notifies)} notification(s)")
             raw.notifies.clear()
 
     def poll(self):
