@@ -289,10 +289,13 @@ class ShopTest(LiveServerTestCase):
         no = data["invoice_no"]
         ref = str(Invoice.objects.get(pk=no).payment_ref)
         db = connection.settings_dict["NAME"]
-        with psycopg2.connect(dbname=db, user=settings.MOMO_DBA_USER) as dba:
+        dba = psycopg2.connect(dbname=db, user=settings.MOMO_DBA_USER)
+        try:
             dba.autocommit = True
             dba.cursor().execute("DO $$ BEGIN CREATE ROLE shop_stranger LOGIN; "
                                  "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        finally:
+            dba.close()
         thread, out = self.listener("--wakeups", "1")
         self.assertIn("listening", out.getvalue())
         stranger = psycopg2.connect(dbname=db, user="shop_stranger")
@@ -310,3 +313,61 @@ class ShopTest(LiveServerTestCase):
         self.assertEqual(fetch("SELECT count(*) FROM shop.payment_notices WHERE invoice_no = %s", [no]), [(0,)])
         self.assertNotEqual(fetch("SELECT status FROM momo_payments WHERE reference_id = %s", [ref]),
                             [("successful",)])
+
+    def test_listener_loop_is_woken_by_a_payment(self):
+        # momo_listen's LISTEN loop: caught up, it sleeps until a payment's
+        # notification wakes it, then reads the feed and acts on the change.
+        thread, out = self.listener("--interval", str(BOUND), "--wakeups", "1")
+        data, _ = self.checkout()
+        thread.join(BOUND)
+        self.assertFalse(thread.is_alive(), "no notification woke the listener")
+        lines = out.getvalue().splitlines()
+        self.assertIn(f"invoice {data['invoice_no']}: payment successful", lines)
+        self.assertLess(lines.index("woken by 1 notification(s)"),
+                        lines.index(f"invoice {data['invoice_no']}: payment successful"))
+        self.assertEqual(fetch("SELECT status FROM shop.payment_notices WHERE invoice_no = %s",
+                               [data["invoice_no"]]), [("successful",)])
+
+    def test_listener_behind_the_feeds_horizon(self):
+        # A listener down for longer than momo.event_retention: the changes it
+        # missed were purged, momo_changes refuses (55000, "no longer kept"), and
+        # the listener re-reads the payments from momo_payments, as the hint says,
+        # then goes on from the horizon.  The purge is made here, as the worker
+        # makes it (the changes deleted, the horizon noted), by the DBA.
+        data, _ = self.checkout()
+        no = data["invoice_no"]
+        ref = str(self.final_invoice(no).payment_ref)
+        self.assertEqual(Invoice.objects.get(pk=no).status, "paid")
+        dba = psycopg2.connect(dbname=connection.settings_dict["NAME"], user=settings.MOMO_DBA_USER)
+        dba.autocommit = True                   # each statement its own transaction
+        cur = dba.cursor()
+        try:
+            def numbered():
+                cur.execute("SELECT max(seq) FROM momo_changes(0, 100000) WHERE reference_id = %s"
+                            " AND status = 'successful'", [ref])
+                return cur.fetchone()[0]
+            horizon = wait_for("the payment's final change numbered", numbered)
+            position = fetch("SELECT after FROM shop.feed_position WHERE consumer = 'shop'")[0][0]
+            self.assertLess(position, horizon)
+            cur.execute("DELETE FROM momo_payment_changes WHERE seq <= %s", [horizon])
+            cur.execute("INSERT INTO momo_change_horizon (purged_through) VALUES (%s)"
+                        " ON CONFLICT (one) DO UPDATE SET purged_through = excluded.purged_through", [horizon])
+            try:
+                out, err = io.StringIO(), io.StringIO()
+                call_command("momo_listen", "--once", stdout=out, stderr=err)
+                self.assertIn(f"the feed's changes up to {horizon} were purged", err.getvalue())
+                self.assertIn(f"invoice {no}: payment successful", out.getvalue())
+                self.assertEqual(fetch("SELECT status, seq FROM shop.payment_notices WHERE invoice_no = %s", [no]),
+                                 [("successful", horizon)])
+                self.assertGreaterEqual(
+                    fetch("SELECT after FROM shop.feed_position WHERE consumer = 'shop'")[0][0], horizon)
+                # and from there on, the feed again: nothing re-read, nothing noticed twice
+                err = io.StringIO()
+                call_command("momo_listen", "--once", stdout=io.StringIO(), stderr=err)
+                self.assertEqual(err.getvalue(), "")
+                self.assertEqual(fetch("SELECT count(*) FROM shop.payment_notices WHERE invoice_no = %s", [no]),
+                                 [(1,)])
+            finally:
+                cur.execute("DELETE FROM momo_change_horizon")
+        finally:
+            dba.close()

@@ -7,11 +7,12 @@ position in shop.feed_position, so after being down it catches up on every
 change it missed; LISTEN momo_payments only wakes it sooner.  Works behind a
 transaction pooler with --once from cron (no session state between polls).
 """
+import re
 import select
 import time
 
 from django.core.management.base import BaseCommand
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 # The README's feed-poll recipe (its query, between check-readme.sh's markers,
 # which keep it identical to the README's), for the shop's consumer: the changes
@@ -79,26 +80,61 @@ class Command(BaseCommand):
     def poll(self):
         """Acts on the next changes and moves the position past them, in one
         transaction: each change is acted on once (or again, if it rolls back).
-        Returns how many changes it read (0: caught up)."""
+        Returns how many changes it read (0: caught up).  Behind the feed's
+        horizon (it was down longer than momo.event_retention), it re-reads the
+        payments instead, as momo's hint says, and goes on from the horizon."""
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute(POLL)
+                rows = cur.fetchall()
+                for seq, reference_id, status, reason, changed_at in rows:
+                    self.act(cur, seq, reference_id, status, reason, changed_at)
+            return len(rows)
+        except DatabaseError as e:
+            # 55000, "changes of payments after N are no longer kept", whose
+            # hint names the number to go on from
+            cause = e.__cause__
+            horizon = re.search(r"the changes after (\d+)\.", getattr(getattr(cause, "diag", None), "message_hint", None) or "")
+            if getattr(cause, "pgcode", None) != "55000" or horizon is None:
+                raise
+            return self.reread(int(horizon.group(1)))
+
+    def reread(self, horizon):
+        """The changes up to horizon were purged before the listener saw them:
+        the final payments of the invoices it has no notice of are read from
+        momo_payments (their seq in the notice is the horizon), and the position
+        moves to the horizon, in one transaction.  Returns 1 (poll again)."""
+        self.stderr.write(f"the feed's changes up to {horizon} were purged before they were read: "
+                          "re-reading the invoices' payments from momo_payments")
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(POLL)
-            rows = cur.fetchall()
-            for seq, reference_id, status, reason, changed_at in rows:
-                if status not in ("successful", "failed"):
-                    continue                     # not final (or a row with only a number)
-                cur.execute("""
-                    INSERT INTO shop.payment_notices (reference_id, invoice_no, status, reason, seq)
-                    SELECT payment_ref, invoice_no, %s, %s, %s FROM shop.invoices WHERE payment_ref = %s
-                    ON CONFLICT (reference_id) DO NOTHING
-                    RETURNING invoice_no""", [status, reason, seq, reference_id])
-                noticed = cur.fetchone()
-                cur.execute("""
-                    UPDATE shop.invoices
-                       SET status = CASE %s WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
-                           paid_at = CASE %s WHEN 'successful' THEN %s::timestamptz END,
-                           failure_reason = %s
-                     WHERE payment_ref = %s AND status = 'open'""",
-                            [status, status, changed_at, reason, reference_id])
-                if noticed:
-                    self.stdout.write(f"invoice {noticed[0]}: payment {status}" + (f" ({reason})" if reason else ""))
-        return len(rows)
+            cur.execute("SELECT after FROM shop.feed_position WHERE consumer = 'shop' FOR UPDATE")
+            cur.execute("""
+                SELECT p.reference_id, p.status, p.reason, p.updated_at
+                  FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref
+                 WHERE p.status IN ('successful', 'failed')
+                   AND NOT EXISTS (SELECT FROM shop.payment_notices n WHERE n.reference_id = p.reference_id)""")
+            for reference_id, status, reason, updated_at in cur.fetchall():
+                self.act(cur, horizon, reference_id, status, reason, updated_at)
+            cur.execute("UPDATE shop.feed_position SET after = %s WHERE consumer = 'shop' AND after < %s",
+                        [horizon, horizon])
+        return 1
+
+    def act(self, cur, seq, reference_id, status, reason, changed_at):
+        """One change: a notice and the invoice marked, once its payment is final."""
+        if status not in ("successful", "failed"):
+            return                               # not final (or a row with only a number)
+        cur.execute("""
+            INSERT INTO shop.payment_notices (reference_id, invoice_no, status, reason, seq)
+            SELECT payment_ref, invoice_no, %s, %s, %s FROM shop.invoices WHERE payment_ref = %s
+            ON CONFLICT (reference_id) DO NOTHING
+            RETURNING invoice_no""", [status, reason, seq, reference_id])
+        noticed = cur.fetchone()
+        cur.execute("""
+            UPDATE shop.invoices
+               SET status = CASE %s WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
+                   paid_at = CASE %s WHEN 'successful' THEN %s::timestamptz END,
+                   failure_reason = %s
+             WHERE payment_ref = %s AND status = 'open'""",
+                    [status, status, changed_at, reason, reference_id])
+        if noticed:
+            self.stdout.write(f"invoice {noticed[0]}: payment {status}" + (f" ({reason})" if reason else ""))
