@@ -146,20 +146,31 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 	int			rc;
 	char	   *owner;
 	bool		super;
-	bool		login;
 	int64		members;
 	bool		isnull;
+	StringInfoData attrs;
+	static const char *const attr_names[] = {"LOGIN", "BYPASSRLS", "CREATEROLE", "REPLICATION"};
 
 	if (!OidIsValid(rel))
 		return;
 	values[0] = ObjectIdGetDatum(rel);
+
+	/*
+	 * The same rule as the install script's: the owner of momo_payments
+	 * (momo_worker) must be an ordinary role that no one can become or that
+	 * reaches beyond momo's tables.  The install checks it once; a DBA may
+	 * change the role afterwards, so it is checked again here.  The worker
+	 * itself refuses only a superuser owner (it would run triggers as one):
+	 * stopping payments would not close what the other attributes open.
+	 */
 #define Anum_owner_name		1
 #define Anum_owner_super	2
-#define Anum_owner_login	3
-#define Anum_owner_members	4
-	rc = SPI_execute_with_args("SELECT r.rolname::text, r.rolsuper, r.rolcanlogin,"
+#define Anum_owner_members	3
+#define Anum_owner_attrs	4
+	rc = SPI_execute_with_args("SELECT r.rolname::text, r.rolsuper,"
 							   " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_auth_members m"
-							   "   WHERE m.roleid OPERATOR(pg_catalog.=) r.oid)"
+							   "   WHERE m.roleid OPERATOR(pg_catalog.=) r.oid),"
+							   " r.rolcanlogin, r.rolbypassrls, r.rolcreaterole, r.rolreplication"
 							   " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r"
 							   "   ON r.oid OPERATOR(pg_catalog.=) c.relowner"
 							   " WHERE c.oid OPERATOR(pg_catalog.=) $1",
@@ -169,13 +180,18 @@ add_trust_checks(ReturnSetInfo *rsinfo, Oid nsp)
 		elog(ERROR, "momo_payments (relation %u) has no owner", rel);
 	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_name);
 	super = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_super, &isnull));
-	login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_login, &isnull));
 	members = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_members, &isnull));
-	add_check(rsinfo, "worker role", !super && members == 0,
-			  super ? psprintf("momo_payments is owned by superuser %s: the worker refuses to act as it (ALTER TABLE momo_payments OWNER TO momo_worker)", owner) :
+	initStringInfo(&attrs);
+	for (int i = 0; i < (int) lengthof(attr_names); i++)
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, Anum_owner_attrs + i, &isnull)))
+			appendStringInfo(&attrs, "%s%s", attrs.len ? " " : "", attr_names[i]);
+	add_check(rsinfo, "worker role", !super && members == 0 && attrs.len == 0,
+			  super ? psprintf("momo_payments is owned by superuser %s: the worker refuses to act as it (%s)", owner,
+							   strcmp(owner, "momo_worker") == 0 ? "ALTER ROLE momo_worker NOSUPERUSER" :
+							   "ALTER TABLE momo_payments OWNER TO momo_worker") :
 			  members > 0 ? psprintf("%s, the owner of momo_payments, has members: they can act with momo's rights (REVOKE %s FROM ...)", owner, owner) :
-			  psprintf("%s owns momo_payments: an ordinary role%s, with no members", owner,
-					   login ? " (it may log in: ALTER ROLE ... NOLOGIN is safer)" : ", no login"));
+			  attrs.len > 0 ? psprintf("%s, the owner of momo_payments, has %s, which momo refuses at install (ALTER ROLE %s NOLOGIN NOBYPASSRLS NOCREATEROLE NOREPLICATION)", owner, attrs.data, owner) :
+			  psprintf("%s owns momo_payments: an ordinary role, no login, with no members", owner));
 
 	/* The schema: only superusers may own it or create in it (see the install script). */
 	values[0] = ObjectIdGetDatum(nsp);
