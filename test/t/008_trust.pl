@@ -108,6 +108,19 @@ sub app_payment
 	return $ref;
 }
 
+# A payment and its open invoice, in one transaction of the application (as
+# an application does it): the worker, woken at commit, may complete the
+# payment before a separate INSERT of the invoice would come.
+sub app_payment_with_invoice
+{
+	my ($ext, $table) = @_;
+	my ($rc, $ref, $err) = as_role('app', qq{
+		WITH p AS (SELECT momo_request_to_pay(10, 'EUR', '46733000001', '$ext') AS ref)
+		INSERT INTO $table SELECT ref, 'open', NULL FROM p RETURNING payment_ref});
+	die "request failed: $err" if $rc;
+	return $ref;
+}
+
 ############################################################################
 # 1. The database owner hijacks an operator of the worker's queries.  The
 # worker's statements had numeric * integer and float8 < integer, which no
@@ -145,8 +158,6 @@ sub app_payment
 			INSERT INTO public.pwned VALUES (current_user, 'momo_worker.now()');
 			RETURN pg_catalog.now();
 		END $$;
-		-- (ANALYZE momo_payments, to have its plans redone, is out of her
-		-- reach now: momo's schema is not hers; the restart below redoes them)
 		ALTER DATABASE victim SET search_path = "$user", public, momo, pg_catalog;
 	});
 	is($rc, 0, 'mallory, the database owner, planted operators and a search path') or diag($err);
@@ -155,6 +166,22 @@ sub app_payment
 	  if $node->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname = 'momo_worker'});
 	$node->restart;    # "the next worker start"
 	ok(wait_for_worker($node, db => 'victim', timeout => 60), 'the worker started again');
+
+	# As in the original attack, mallory has the worker's queries planned
+	# again with her operators in reach: a bare ANALYZE, which a database
+	# owner may run on every table of her database, momo's included (and
+	# which runs what index and statistics expressions call as the table's
+	# owner).  analyze_count (manual ANALYZEs only) proves it reached them.
+	# (The test's own queries here name pg_catalog's operator: her planted
+	# >=(numeric, integer) is first on this database's search path.)
+	my $analyzed = q{SELECT coalesce(sum(analyze_count), 0) FROM pg_stat_all_tables
+		WHERE schemaname = 'momo' AND relname IN ('momo_payments', 'momo_events')};
+	my $before = $node->safe_psql('victim', $analyzed);
+	($rc, $out, $err) = as_role('mallory', 'ANALYZE;');
+	is($rc, 0, 'mallory ran a bare ANALYZE') or diag($err);
+	unlike($err, qr/skipping "momo_payments"/, 'it was not refused on momo_payments');
+	ok(poll_until($node, 'victim', "SELECT ($analyzed) OPERATOR(pg_catalog.>=) " . ($before + 2) . '::numeric', 't', 30),
+		'her ANALYZE reached momo_payments and momo_events');
 
 	my @refs = map { app_payment("op-$_") } 1 .. 3;
 	is(join(',', map { await_payment($node, $_, db => 'victim')->{status} } @refs),
@@ -276,8 +303,7 @@ sub install_recipe
 			                   AND NEW.requested_by = 'app')
 			EXECUTE FUNCTION shop.invoices_payment_final();
 	});
-	my $ref = app_payment('table-attack');
-	as_role('app', "INSERT INTO shop.invoices VALUES ('$ref', 'open', NULL)");
+	my $ref = app_payment_with_invoice('table-attack', 'shop.invoices');
 	is(await_payment($node, $ref, db => 'victim')->{status}, 'successful', 'the payment completes');
 	ok(poll_until($node, 'victim', "SELECT status FROM shop.invoices WHERE payment_ref = '$ref'", 'paid', 30),
 		'the invoice is marked paid in the worker\'s transaction');
@@ -357,6 +383,65 @@ sub install_recipe
 	is(await_payment($node, $ref, db => 'victim', seconds => 90)->{status}, 'successful',
 		'once the trigger is gone, the waiting payments complete');
 	ok(!is_superuser('app'), 'app did not become superuser');
+}
+
+############################################################################
+# 2d. invoices is a VIEW of the application, with an INSTEAD OF trigger of
+# the application's (SECURITY INVOKER, as such triggers usually are): the
+# recipe's trigger function updates the view in the worker's transaction.
+# The INSTEAD OF trigger runs as whoever updates the view -- the recipe
+# function's owner, the application -- never as momo_worker or a superuser.
+{
+	$node->safe_psql('victim', 'DELETE FROM momo.pwned');
+	my ($rc, $out, $err) = as_role('app', q{
+		CREATE TABLE shop.invoice_rows (payment_ref uuid, status text, paid_at timestamptz);
+		CREATE VIEW shop.invoices_view AS SELECT * FROM shop.invoice_rows;
+		CREATE FUNCTION shop.invoices_view_update() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.pwned VALUES (current_user, 'INSTEAD OF trigger on the view');
+			BEGIN
+				EXECUTE 'ALTER ROLE app SUPERUSER';
+			EXCEPTION WHEN OTHERS THEN NULL;
+			END;
+			BEGIN
+				EXECUTE 'GRANT ALL ON momo.momo_payments TO app';
+			EXCEPTION WHEN OTHERS THEN NULL;
+			END;
+			UPDATE shop.invoice_rows SET status = NEW.status, paid_at = NEW.paid_at
+			 WHERE payment_ref = OLD.payment_ref;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER invoices_view_update INSTEAD OF UPDATE ON shop.invoices_view
+			FOR EACH ROW EXECUTE FUNCTION shop.invoices_view_update();
+		CREATE FUNCTION shop.view_payment_final() RETURNS trigger
+		LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+		BEGIN
+			UPDATE shop.invoices_view
+			   SET status = CASE NEW.status WHEN 'successful' THEN 'paid' ELSE 'payment failed' END,
+			       paid_at = CASE NEW.status WHEN 'successful' THEN NEW.completed_at END
+			 WHERE payment_ref = NEW.reference_id;
+			RETURN NULL;
+		END $$;
+	});
+	is($rc, 0, 'the application made invoices a view with an INSTEAD OF trigger') or diag($err);
+	$node->safe_psql('victim', q{
+		CREATE TRIGGER view_payment_final AFTER UPDATE OF status ON momo.momo_payments
+			FOR EACH ROW WHEN (NEW.status IN ('successful', 'failed') AND OLD.status <> NEW.status
+			                   AND NEW.requested_by = 'app')
+			EXECUTE FUNCTION shop.view_payment_final();
+	});
+	is($node->safe_psql('victim', q{SELECT ok FROM momo_preflight() WHERE check_name = 'triggers on momo_payments'}),
+		't', 'the recipe trigger, updating a view, is as the README asks');
+	my $ref = app_payment_with_invoice('view-attack', 'shop.invoice_rows');
+	is(await_payment($node, $ref, db => 'victim')->{status}, 'successful', 'the payment completes');
+	ok(poll_until($node, 'victim', "SELECT status FROM shop.invoice_rows WHERE payment_ref = '$ref'", 'paid', 30),
+		'the invoice is marked paid through the view, in the worker\'s transaction');
+	is(pwned(), 'app via INSTEAD OF trigger on the view',
+		'the INSTEAD OF trigger ran once, as the application');
+	ok(!is_superuser('app'), 'app did not become superuser');
+	is($node->safe_psql('victim', q{SELECT has_table_privilege('app', 'momo.momo_payments', 'UPDATE')}), 'f',
+		'the application gained no right on momo_payments');
+	$node->safe_psql('victim', 'DROP TRIGGER view_payment_final ON momo.momo_payments; DELETE FROM momo.pwned');
 }
 
 ############################################################################
