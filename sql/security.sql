@@ -121,6 +121,16 @@ RESET ROLE;
 DROP FUNCTION momo_test.b_helper(uuid);
 REVOKE ALL ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer, text),
                        momo_delivery_notification(uuid, text) FROM momo_app;
+-- momo_stats granted to a tenant (the README says not to): the view is
+-- security_invoker, so it reads momo's tables and views as the tenant, who
+-- may read none behind its figures but momo_payments (under the policy):
+-- refused, rather than showing every tenant's figures.
+GRANT SELECT ON momo_stats TO momo_app;
+SET ROLE momo_tenant_b;
+SELECT metric, label, value FROM momo_stats WHERE metric = 'payments';
+SELECT value FROM momo_stats WHERE metric = 'queue_depth';
+RESET ROLE;
+REVOKE SELECT ON momo_stats FROM momo_app;
 -- A role that may SELECT some columns only is refused: momo shows whole rows.
 CREATE ROLE momo_columns_only IN ROLE momo_app;
 GRANT SELECT (reference_id, status) ON momo_payments TO momo_columns_only;
