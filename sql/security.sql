@@ -66,13 +66,20 @@ SELECT count(*) AS rows_holding_a_secret
 -- Several tenants in one database: row-level security on requested_by (the
 -- role that asked for each payment) shows each tenant only its own; the
 -- SECURITY DEFINER functions respect what the caller may SELECT.
-CREATE ROLE momo_tenant_a IN ROLE momo_app;
-CREATE ROLE momo_tenant_b IN ROLE momo_app;
+CREATE ROLE momo_tenants IN ROLE momo_app;
+CREATE ROLE momo_tenant_a IN ROLE momo_tenants;
+CREATE ROLE momo_tenant_b IN ROLE momo_tenants;
 GRANT USAGE ON SCHEMA momo_test TO momo_app;          -- for momo_test.try only
 GRANT EXECUTE ON FUNCTION momo_test.try(text) TO momo_app;
-ALTER TABLE momo_payments ENABLE ROW LEVEL SECURITY;
-CREATE POLICY momo_own_payments ON momo_payments FOR SELECT TO momo_app
+-- README.md's recipe, as printed:
+-- recipe: rls
+-- The DBA, as a superuser, once: each tenant sees only the payments it requested.
+SET search_path = pg_catalog, pg_temp;
+ALTER TABLE public.momo_payments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_payments ON public.momo_payments FOR SELECT TO momo_tenants
     USING (requested_by = current_user);
+RESET search_path;
+-- end recipe
 SET ROLE momo_tenant_a;
 SELECT momo_request_to_pay(31, 'EUR', '46733000031', 'TENANT-A') AS a_ref \gset
 SELECT external_id, requested_by FROM momo_payments;
@@ -132,7 +139,7 @@ SELECT value FROM momo_stats WHERE metric = 'queue_depth';
 RESET ROLE;
 REVOKE SELECT ON momo_stats FROM momo_app;
 -- A role that may SELECT some columns only is refused: momo shows whole rows.
-CREATE ROLE momo_columns_only IN ROLE momo_app;
+CREATE ROLE momo_columns_only IN ROLE momo_tenants;
 GRANT SELECT (reference_id, status) ON momo_payments TO momo_columns_only;
 REVOKE SELECT ON momo_payments FROM momo_app;
 SET ROLE momo_columns_only;
@@ -146,10 +153,11 @@ RESET ROLE;
 GRANT SELECT ON momo_payments TO momo_app;
 REVOKE ALL ON momo_payments FROM momo_columns_only;
 DROP ROLE momo_columns_only;
-DROP POLICY momo_own_payments ON momo_payments;
+DROP POLICY own_payments ON momo_payments;
 ALTER TABLE momo_payments DISABLE ROW LEVEL SECURITY;
 DROP ROLE momo_tenant_a;
 DROP ROLE momo_tenant_b;
+DROP ROLE momo_tenants;
 REVOKE ALL ON FUNCTION momo_test.try(text) FROM momo_app;
 REVOKE ALL ON SCHEMA momo_test FROM momo_app;
 
