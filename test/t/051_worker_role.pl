@@ -7,7 +7,8 @@
 # refuse to act.  Given LOGIN, BYPASSRLS, CREATEROLE or REPLICATION (which
 # CREATE EXTENSION refuses), momo_preflight()'s "worker role" check fails and
 # names them.  And CREATE EXTENSION refuses to install while momo_worker is
-# a superuser, or has BYPASSRLS, in another database of the cluster.
+# a superuser, or has BYPASSRLS, in another database of the cluster.  And
+# FORCE ROW LEVEL SECURITY on momo_payments stops the worker the same way.
 use strict;
 use warnings;
 
@@ -82,6 +83,42 @@ is(await_payment($node, $ref)->{status}, 'successful', 'a payment completes');
 			q{SELECT count(*) FROM momo_stats WHERE metric = 'worker_problem'}, '0', 30),
 		'and the worker_problem row is gone');
 	like(preflight(), qr/^true\|/, 'preflight is satisfied again');
+}
+
+############################################################################
+# 1b. FORCE ROW LEVEL SECURITY on momo_payments: its policies would apply to
+# momo_worker, hiding payments from the worker (a tenant-style policy would
+# show it none).  The worker says it will not act rather than silently
+# seeing nothing, and resumes once it is gone.
+{
+	my $pos = log_position($node);
+	$node->safe_psql('postgres', q{
+		ALTER TABLE momo_payments ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE momo_payments FORCE ROW LEVEL SECURITY;
+		CREATE POLICY nothing_for_momo ON momo_payments USING (requested_by = current_user);
+	});
+	my $posts = sandbox_get('/_sandbox/stats')->{rtp_posts};
+	my $queued = $node->safe_psql('postgres', q{
+		INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn)
+		VALUES (gen_random_uuid(), 'written-under-force', 10, 'EUR', '46733000001')
+		RETURNING reference_id});
+	ok(wait_for_log_count($node, qr/momo worker is not sending payments: momo_payments has FORCE ROW LEVEL SECURITY/, 1, $pos, 30),
+		'FORCE ROW LEVEL SECURITY: the worker says it will not act');
+	ok(poll_until($node, 'postgres',
+			q{SELECT count(*) FROM momo_stats WHERE metric = 'worker_problem' AND label LIKE '%FORCE ROW LEVEL SECURITY%'},
+			'1', 30),
+		'momo_stats shows it');
+	is($node->safe_psql('postgres', q{SELECT ok FROM momo_preflight() WHERE check_name = 'triggers on momo_payments'}),
+		'f', 'momo_preflight() flags it');
+	is(payment_row($node, $queued)->{status}, 'queued', 'the payment stays queued');
+	is(sandbox_get('/_sandbox/stats')->{rtp_posts}, $posts, 'no request to pay reached MTN');
+	$node->safe_psql('postgres', q{
+		DROP POLICY nothing_for_momo ON momo_payments;
+		ALTER TABLE momo_payments NO FORCE ROW LEVEL SECURITY;
+		ALTER TABLE momo_payments DISABLE ROW LEVEL SECURITY;
+	});
+	request_payment($node, external_id => 'wakes-the-worker-2');
+	is(await_payment($node, $queued)->{status}, 'successful', 'without it, the payment completes');
 }
 
 ############################################################################
