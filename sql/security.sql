@@ -204,6 +204,23 @@ RESET ROLE;
 SELECT check_name, ok FROM "'::text IS NULL OR m.pwn() --".momo_preflight()
  WHERE check_name IN ('payments in pg_dump', 'secrets closed to PUBLIC', 'schema');
 SELECT count(*) AS checks FROM "'::text IS NULL OR m.pwn() --".momo_preflight();
+-- ... and so do the functions whose statements name momo's tables from the
+-- schema's name (quoted as an identifier, then as a literal for regclass):
+-- a payment (written by the DBA: momo does not serve this database), with
+-- its change recorded by the feed's trigger; the feed (which only a worker
+-- numbers, and none serves this database: it has nothing to show yet); a
+-- status; the caller's view of every payment (asked by
+-- momo_approved_preapprovals).  (The worker's own statements are run under
+-- such a name by t/008_trust.pl.)
+\set VERBOSITY terse
+INSERT INTO "'::text IS NULL OR m.pwn() --".momo_payments (reference_id, external_id, amount, currency, msisdn)
+VALUES (gen_random_uuid(), 'RENAMED', 12, 'EUR', '46733000012') RETURNING reference_id AS renamed_ref \gset
+SELECT count(*) AS changes_recorded FROM "'::text IS NULL OR m.pwn() --".momo_payment_changes;
+SELECT external_id, status FROM "'::text IS NULL OR m.pwn() --".momo_changes(0, 10);
+SELECT external_id, status FROM "'::text IS NULL OR m.pwn() --".momo_payment_status(:'renamed_ref');
+SELECT "'::text IS NULL OR m.pwn() --".momo_payment_status('00000000-0000-4000-8000-000000000000');
+SELECT count(*) >= 0 AS answered FROM "'::text IS NULL OR m.pwn() --".momo_approved_preapprovals('46733000012');
+\set VERBOSITY default
 -- ... and the attacker's function never ran.
 SELECT is_called AS attacker_function_ran FROM m.calls;
 \c contrib_regression

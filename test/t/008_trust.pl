@@ -714,6 +714,50 @@ sub install_recipe
 		'once momo_worker owns the table again, the payment completes');
 }
 
+############################################################################
+# momo's schema under a hostile name: the worker builds its statements from
+# the schema's name (quoted as an identifier, and that as a literal where a
+# regclass is named: numbering the change feed, recording a status).  Here
+# the DBA renames it to SQL that would call mallory's function -- as the
+# owner of a schema could (sql/security.sql runs the backends' side); the
+# function counts its calls in a sequence, which no rollback undoes.
+# (Under a renamed schema the worker cannot record a final status: the
+# bodies of momo's SQL and PL/pgSQL functions name the schema as it was at
+# CREATE EXTENSION, as @extschema@ is in every extension; so the test
+# renames it back to see the payment complete.)
+{
+	my $hostile = q{"'::text IS NULL OR public.pwn_rename() --"};
+	my ($rc, $out, $err) = as_role('mallory', q{
+		CREATE SEQUENCE public.rename_calls;
+		GRANT USAGE, SELECT ON SEQUENCE public.rename_calls TO PUBLIC;
+		CREATE FUNCTION public.pwn_rename() RETURNS boolean LANGUAGE plpgsql AS $$
+		BEGIN
+			PERFORM pg_catalog.nextval('public.rename_calls');
+			INSERT INTO public.pwned VALUES (current_user, 'hostile schema name');
+			RETURN true;
+		END $$;
+	});
+	is($rc, 0, 'mallory planted the function a hostile name would call') or diag($err);
+	$node->safe_psql('victim', "ALTER SCHEMA momo RENAME TO $hostile");
+	my $ref = $node->safe_psql('victim',
+		"SELECT $hostile.momo_request_to_pay(11, 'EUR', '46733000011', 'hostile-schema')");
+	ok(poll_until($node, 'victim',
+			"SELECT count(*) FROM $hostile.momo_changes(0, 100000) WHERE reference_id = '$ref' AND status = 'queued'",
+			'1', 30),
+		'under the hostile name the worker numbers the change feed');
+	ok(poll_until($node, 'victim', "SELECT status FROM $hostile.momo_payments WHERE reference_id = '$ref'",
+			'pending', 30),
+		'and sends the payment, and records it pending');
+	is($node->safe_psql('victim', 'SELECT is_called FROM public.rename_calls'), 'f',
+		'the hostile name never called the planted function');
+	$node->safe_psql('victim', "ALTER SCHEMA $hostile RENAME TO momo");
+	is(await_payment($node, $ref, db => 'victim', seconds => 90)->{status}, 'successful',
+		'renamed back, the payment completes');
+	is($node->safe_psql('victim', 'SELECT is_called FROM public.rename_calls'), 'f',
+		'the planted function never ran');
+	is(pwned(), 'nothing', 'nothing planted ran');
+}
+
 ok(!is_superuser($_), "$_ is no superuser at the end") for qw(mallory app momo_worker);
 
 done_testing();
