@@ -149,7 +149,29 @@ SELECT momo_test.try(format('SELECT momo_payment_status(%L)', :'a_ref'));
 SELECT momo_test.try(format('SELECT momo_await(%L, %L)', :'a_ref', '1 second'));
 \pset tuples_only off
 \pset format aligned
+-- So are momo_refund and momo_delivery_notification, on a successful payment
+-- it requested itself and whose permitted columns it sees: nothing is sent.
 RESET ROLE;
+GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer, text),
+                          momo_delivery_notification(uuid, text) TO momo_columns_only;
+SET ROLE momo_columns_only;
+SELECT momo_request_to_pay(33, 'EUR', '46733000033', 'COLUMNS-ONLY') AS c_ref \gset
+RESET ROLE;
+SELECT status FROM momo_await(:'c_ref');
+SET ROLE momo_columns_only;
+SELECT status FROM momo_payments WHERE reference_id = :'c_ref';
+\pset tuples_only on
+\pset format unaligned
+SELECT momo_test.try(format('SELECT momo_refund(%L)', :'c_ref'));
+SELECT momo_test.try(format('SELECT momo_delivery_notification(%L, %L)', :'c_ref', 'Hello from a column'));
+\pset tuples_only off
+\pset format aligned
+RESET ROLE;
+SELECT count(*) AS refunds_of_c FROM momo_payments WHERE refund_of = :'c_ref';
+SELECT count(*) AS notifications_to_c_payer FROM momo_events
+ WHERE reference_id = :'c_ref' AND operation = 'delivery_notification';
+REVOKE ALL ON FUNCTION momo_refund(uuid, numeric, text, text, text, integer, text),
+                       momo_delivery_notification(uuid, text) FROM momo_columns_only;
 GRANT SELECT ON momo_payments TO momo_app;
 REVOKE ALL ON momo_payments FROM momo_columns_only;
 DROP ROLE momo_columns_only;
