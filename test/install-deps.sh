@@ -8,7 +8,7 @@
 # Debian package needs (test/package.sh), what building PostgreSQL from Debian's source
 # package with assertions needs for test/cassert.sh, gdb for backtraces,
 # prometheus-postgres-exporter for test/t/034_exporter.pl, whose service it
-# stops and disables, pgbouncer for test/t/051_pooler.pl, whose service it
+# stops and disables, pgbouncer for test/t/053_pooler.pl, whose service it
 # stops and disables too).
 # The deb-src entry that build needs is added by test/build-cassert-pg.sh,
 # only when it has to build.
@@ -53,14 +53,14 @@ PACKAGES=(
     python3-django             # examples/django: the Django example and its tests (run.sh)
     python3-psycopg2
     prometheus-postgres-exporter  # test/t/034_exporter.pl runs it (monitoring/postgres_exporter_queries.yaml)
-    pgbouncer                  # test/t/051_pooler.pl: the README's pooler table, through a real PgBouncer
+    pgbouncer                  # test/t/053_pooler.pl: the README's pooler table, through a real PgBouncer
 )
 
 # The exporter's package enables a service on port 9187 that the tests do not
 # want (034_exporter.pl runs its own, on a free port, against its own
 # cluster): stopped and disabled wherever this script finds it, also when
 # nothing was missing.
-# The same for pgbouncer's service (port 6432): 051_pooler.pl runs its own.
+# The same for pgbouncer's service (port 6432): 053_pooler.pl runs its own.
 stop_service() {
     local svc=$1
     command -v systemctl >/dev/null 2>&1 || return 0

@@ -67,7 +67,7 @@ cp -r "$REPO/test/t" "$SCRATCH/t"
 cp "$SANDBOX_BIN" "$SCRATCH/momo-sandbox"
 cp "$REPO/test/make-ca.sh" "$SCRATCH/make-ca.sh"
 cp -r "$REPO/monitoring" "$SCRATCH/monitoring"    # the exporter's queries file (t/034_exporter.pl)
-cp "$REPO/README.md" "$SCRATCH/README.md"              # the recipes t/051_pooler.pl runs as printed
+cp "$REPO/README.md" "$SCRATCH/README.md"              # the recipes t/053_pooler.pl runs as printed
 if [ "$(id -u)" -eq 0 ]; then
     chown -R "$RUN_USER:" "$SCRATCH"
     chmod 0755 "$SCRATCH"

@@ -1,5 +1,5 @@
 
-# 051_pooler.pl - the README's table "Connection poolers and the change
+# 053_pooler.pl - the README's table "Connection poolers and the change
 # feed", through a real PgBouncer (Debian's pgbouncer) in transaction pooling
 # mode with one server connection (default_pool_size = 1) in front of the
 # test cluster:
@@ -56,7 +56,7 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 my $user = getpwuid($<);
 my $bport = PostgreSQL::Test::Cluster::get_free_port();
 my $bdir = PostgreSQL::Test::Utils::tempdir('pgbouncer');
-my $blog = "$PostgreSQL::Test::Utils::log_path/051_pooler_pgbouncer.log";
+my $blog = "$PostgreSQL::Test::Utils::log_path/053_pooler_pgbouncer.log";
 open(my $af, '>', "$bdir/userlist.txt") or die;
 print $af qq{"$user" ""\n};
 close $af;
@@ -217,7 +217,7 @@ $direct->quit;
 
 # (b) momo_await through PgBouncer holds the pool's server connection.  The
 # payment cannot turn final while collection is paused.
-sql("SELECT momo_pause('051_pooler: hold a payment queued', 'collection')");
+sql("SELECT momo_pause('053_pooler: hold a payment queued', 'collection')");
 my $ref_b = request_payment($node, external_id => 'POOL-B', msisdn => '46733000102');
 my $await = psql_via_start("SELECT status FROM momo_await('$ref_b', '5 minutes')");
 ok(poll_until($node, 'postgres',
