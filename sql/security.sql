@@ -226,7 +226,14 @@ RESET ROLE;
 SELECT check_name, ok FROM "'::text IS NULL OR m.pwn() --".momo_preflight()
  WHERE check_name IN ('payments in pg_dump', 'secrets closed to PUBLIC', 'schema');
 SELECT count(*) AS checks FROM "'::text IS NULL OR m.pwn() --".momo_preflight();
--- ... and so do the functions whose statements name momo's tables from the
+-- While an ordinary role owns the schema, momo's functions refuse to act
+-- (that role could swap another schema in under the name:
+-- t/060_schema_control.pl) ...
+\set VERBOSITY terse
+SELECT "'::text IS NULL OR m.pwn() --".momo_payment_status('00000000-0000-4000-8000-000000000000');
+\set VERBOSITY default
+-- ... so the DBA takes the schema back, under the attacker's name, and then
+-- they answer: so do the functions whose statements name momo's tables from the
 -- schema's name (quoted as an identifier, then as a literal for regclass):
 -- a payment (written by the DBA: momo does not serve this database), with
 -- its change recorded by the feed's trigger; the feed (which only a worker
@@ -234,6 +241,7 @@ SELECT count(*) AS checks FROM "'::text IS NULL OR m.pwn() --".momo_preflight();
 -- status; the caller's view of every payment (asked by
 -- momo_approved_preapprovals).  (The worker's own statements are run under
 -- such a name by t/008_trust.pl.)
+ALTER SCHEMA "'::text IS NULL OR m.pwn() --" OWNER TO CURRENT_USER;
 \set VERBOSITY terse
 INSERT INTO "'::text IS NULL OR m.pwn() --".momo_payments (reference_id, external_id, amount, currency, msisdn)
 VALUES (gen_random_uuid(), 'RENAMED', 12, 'EUR', '46733000012') RETURNING reference_id AS renamed_ref \gset
