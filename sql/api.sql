@@ -262,7 +262,7 @@ SELECT momo_test.wait_sent(:'path_ref');
 SELECT split_part(c->>'url', '?', 1) AS callback_url, c->>'method' AS method,
        (c->>'body')::jsonb->>'status' AS body_says
   FROM jsonb_array_elements(momo_test.sandbox('callbacks?referenceId=' || :'path_ref')) c;
-SELECT momo_callback(split_part(c->>'url', '?', 2), c->>'body') AS verdict
+SELECT momo_test.callback(split_part(c->>'url', '?', 2), c->>'body') AS verdict
   FROM jsonb_array_elements(momo_test.sandbox('callbacks?referenceId=' || :'path_ref')) c;
 SELECT status, callback_at IS NOT NULL AS called_back FROM momo_payments WHERE reference_id = :'path_ref';
 SELECT status FROM momo_await(:'path_ref');

@@ -52,7 +52,7 @@ SELECT momo_request_to_pay(42, 'EUR', '46733123453', 'CBU-3',
 SELECT momo_test.wait_sent(:'called');
 SELECT split_part(c->>'url', '?', 1) AS called_at
   FROM jsonb_array_elements(momo_test.sandbox('callbacks?referenceId=' || :'called')) c;
-SELECT momo_callback(split_part(c->>'url', '?', 2), c->>'body') AS verdict
+SELECT momo_test.callback(split_part(c->>'url', '?', 2), c->>'body') AS verdict
   FROM jsonb_array_elements(momo_test.sandbox('callbacks?referenceId=' || :'called')) c;
 SELECT momo_test.sandbox('config', '{"early_callbacks": false}') IS NOT NULL AS configured;
 
