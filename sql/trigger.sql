@@ -34,9 +34,11 @@ CREATE TABLE shop.invoices (
 -- Request payment once the invoice is inserted: same transaction, so there is
 -- no invoice without its payment and no payment for an invoice that rolled
 -- back.  AFTER INSERT, so that an INSERT ... ON CONFLICT DO NOTHING that
--- inserts nothing requests nothing.
+-- inserts nothing requests nothing.  SECURITY DEFINER: the payment is the
+-- application role's whoever inserts the invoice (a DBA in psql too), so
+-- the DBA's trigger below marks it and momo's idempotency sees one payer.
 CREATE FUNCTION shop.invoices_request_payment() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE shop.invoices
        SET payment_ref = public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
@@ -52,10 +54,12 @@ CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
 -- failure they may, and setting the status back to 'open' with payment_ref
 -- NULL pays again: a new payment with the same invoice_no (momo allows it
 -- once the last one failed).
--- Nothing else changes the invoice's payment, and a paid invoice stays paid
--- (a stale copy saved by an ORM would undo them).
+-- Nothing else changes the invoice's payment, a paid invoice stays paid
+-- (a stale copy saved by an ORM would undo them), and the status is its
+-- payment's: set by hand to anything else it is refused.  SECURITY DEFINER,
+-- as above.
 CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
         IF NEW.payment_ref IS NOT NULL THEN     -- a stale copy of the invoice, saved whole
@@ -75,6 +79,15 @@ BEGIN
         RAISE EXCEPTION 'invoice % is paid: it cannot be set back to %', OLD.invoice_no, NEW.status
               USING ERRCODE = 'object_not_in_prerequisite_state',
                     HINT = 'A payment that succeeded stays successful; refund it if need be.';
+    ELSIF NEW.status IS DISTINCT FROM OLD.status
+          AND NEW.status IS DISTINCT FROM
+              (SELECT CASE p.status WHEN 'successful' THEN 'paid' WHEN 'failed' THEN 'payment failed'
+                                    ELSE 'open' END
+                 FROM public.momo_payments p WHERE p.reference_id = OLD.payment_ref) THEN
+        RAISE EXCEPTION 'invoice %''s status is its payment''s: it cannot be set to % by hand', OLD.invoice_no, NEW.status
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'The invoice is marked when its payment is final; after a failure, '
+                           'status = ''open'' with payment_ref = NULL pays again.';
     ELSIF OLD.status <> 'payment failed'
           AND (NEW.amount, NEW.currency, NEW.customer_msisdn)
               IS DISTINCT FROM (OLD.amount, OLD.currency, OLD.customer_msisdn) THEN
@@ -250,12 +263,37 @@ SELECT i.amount, i.currency, i.customer_msisdn, i.status, p.amount AS asked, p.s
   FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref
  WHERE i.invoice_no = 'INV-1007';
 SELECT count(*) AS payments FROM momo_payments WHERE external_id = 'INV-1007';
+-- Its status is its payment's: not 'paid' by hand while the payment is
+-- pending (the invoice would show paid for money not taken), nor 'payment
+-- failed' (which would let it be deleted, and momo collect for no invoice).
+UPDATE shop.invoices SET status = 'paid', paid_at = now() WHERE invoice_no = 'INV-1007';
+UPDATE shop.invoices SET status = 'payment failed' WHERE invoice_no = 'INV-1007';
+DELETE FROM shop.invoices WHERE invoice_no = 'INV-1007';
+SELECT status FROM shop.invoices WHERE invoice_no = 'INV-1007';
 -- TRUNCATE, which fires no row trigger, is refused while any invoice is open or paid.
 TRUNCATE shop.invoices;
 SELECT count(*) AS invoices FROM shop.invoices;
 -- An invoice whose payment failed may be deleted.
 DELETE FROM shop.invoices WHERE invoice_no = 'INV-1006';
 SELECT count(*) AS invoices FROM shop.invoices WHERE invoice_no = 'INV-1006';
+
+-- A DBA (a superuser, in psql) pays the application's failed invoice
+-- INV-1008 again, and inserts INV-1009: the payments are still the
+-- application role's, so the invoices follow them and momo's idempotency
+-- sees one payer (a payment of the DBA's own was once left unseen by the
+-- DBA's trigger, and the application, seeing an open invoice, had the payer
+-- charged a second time).
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1008', '46733123450', 6, 'EUR');
 RESET ROLE;
+SELECT (momo_await(payment_ref)).status FROM shop.invoices WHERE invoice_no = 'INV-1008';
+UPDATE shop.invoices SET customer_msisdn = '46733000008', status = 'open', payment_ref = NULL
+ WHERE invoice_no = 'INV-1008' AND status = 'payment failed';
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1009', '46733000009', 9, 'EUR');
+SELECT invoice_no, (momo_await(payment_ref)).status FROM shop.invoices WHERE invoice_no IN ('INV-1008', 'INV-1009') ORDER BY 1;
+SELECT i.invoice_no, i.status, p.requested_by, p.status AS payment
+  FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref
+ WHERE i.invoice_no IN ('INV-1008', 'INV-1009') ORDER BY 1;
+SELECT external_id, count(*) FILTER (WHERE status = 'successful') AS successful, count(*) AS payments
+  FROM momo_payments WHERE external_id IN ('INV-1008', 'INV-1009') GROUP BY 1 ORDER BY 1;
 
 DROP TRIGGER invoices_payment_final ON momo_payments;

@@ -16,9 +16,11 @@ CREATE TABLE shop.invoices (
 -- Request payment once the invoice is inserted: same transaction, so there is
 -- no invoice without its payment and no payment for an invoice that rolled
 -- back.  AFTER INSERT, so that an INSERT ... ON CONFLICT DO NOTHING that
--- inserts nothing requests nothing.
+-- inserts nothing requests nothing.  SECURITY DEFINER: the payment is the
+-- application role's whoever inserts the invoice (a DBA in psql too), so
+-- the DBA's trigger below marks it and momo's idempotency sees one payer.
 CREATE FUNCTION shop.invoices_request_payment() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE shop.invoices
        SET payment_ref = public.momo_request_to_pay(NEW.amount, NEW.currency, NEW.customer_msisdn,
@@ -34,10 +36,12 @@ CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
 -- failure they may, and setting the status back to 'open' with payment_ref
 -- NULL pays again: a new payment with the same invoice_no (momo allows it
 -- once the last one failed).
--- Nothing else changes the invoice's payment, and a paid invoice stays paid
--- (a stale copy saved by an ORM would undo them).
+-- Nothing else changes the invoice's payment, a paid invoice stays paid
+-- (a stale copy saved by an ORM would undo them), and the status is its
+-- payment's: set by hand to anything else it is refused.  SECURITY DEFINER,
+-- as above.
 CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
         IF NEW.payment_ref IS NOT NULL THEN     -- a stale copy of the invoice, saved whole
@@ -57,6 +61,15 @@ BEGIN
         RAISE EXCEPTION 'invoice % is paid: it cannot be set back to %', OLD.invoice_no, NEW.status
               USING ERRCODE = 'object_not_in_prerequisite_state',
                     HINT = 'A payment that succeeded stays successful; refund it if need be.';
+    ELSIF NEW.status IS DISTINCT FROM OLD.status
+          AND NEW.status IS DISTINCT FROM
+              (SELECT CASE p.status WHEN 'successful' THEN 'paid' WHEN 'failed' THEN 'payment failed'
+                                    ELSE 'open' END
+                 FROM public.momo_payments p WHERE p.reference_id = OLD.payment_ref) THEN
+        RAISE EXCEPTION 'invoice %''s status is its payment''s: it cannot be set to % by hand', OLD.invoice_no, NEW.status
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'The invoice is marked when its payment is final; after a failure, '
+                           'status = ''open'' with payment_ref = NULL pays again.';
     ELSIF OLD.status <> 'payment failed'
           AND (NEW.amount, NEW.currency, NEW.customer_msisdn)
               IS DISTINCT FROM (OLD.amount, OLD.currency, OLD.customer_msisdn) THEN
