@@ -88,6 +88,12 @@ SELECT momo_normalize_msisdn('+7 788 123 4567', '250') AS plus, momo_normalize_m
 \pset format unaligned
 -- another market's number, written with its country code: that market's length
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('+256 772 123', '250')$$);
+-- +1 and +7 numbers have one length, with + or 00 too; and "(0)" right after
+-- the + leaves no country code (a red team's '+(0)788123456', meant as a
+-- Rwandan number, went to country code 7)
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('+(0)788123456', '250')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('+788123456', '250')$$);
+SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('00 1 415 555 010')$$);
 -- no country code, and no country of local numbers
 SELECT momo_test.try_column($$SELECT momo_normalize_msisdn('0788 123 456')$$);
 -- bare digits, and no country of local numbers (the sandbox's default): a

@@ -207,6 +207,9 @@ national(const char *nsn, const MomoMarket *m, const MomoMarket *local, MomoMsis
 	return psprintf("%s%s", m->code, nsn);
 }
 
+static bool fixed_plan_refused(const char *digits, int n, const MomoMarket *local,
+							   MomoMsisdnProblem *problem);
+
 /* Returns the MSISDN of digits, a number with its country code, or NULL with the problem. */
 static char *
 international(const char *digits, const MomoMarket *local, MomoMsisdnProblem *problem)
@@ -220,6 +223,8 @@ international(const char *digits, const MomoMarket *local, MomoMsisdnProblem *pr
 					  momo_msisdn_hint(local));
 	if ((m = market_of_number(digits)) != NULL)
 		return national(digits + strlen(m->code), m, local, problem);
+	if (n >= E164_MIN_DIGITS && n <= E164_MAX_DIGITS && fixed_plan_refused(digits, n, local, problem))
+		return NULL;
 	if (n < E164_MIN_DIGITS)
 		return refuse(problem, ERRCODE_INVALID_PARAMETER_VALUE,
 					  psprintf("msisdn is too short: %d digits, at least %d are needed", n, E164_MIN_DIGITS),
@@ -232,34 +237,46 @@ international(const char *digits, const MomoMarket *local, MomoMsisdnProblem *pr
 }
 
 /*
+ * Refuses (true, with the problem) digits, n of them with their country
+ * code, whose country code has numbers of one length only (fixed_plans;
+ * those of MTN's markets are checked by national()) and that have another.
+ */
+static bool
+fixed_plan_refused(const char *digits, int n, const MomoMarket *local, MomoMsisdnProblem *problem)
+{
+	for (size_t i = 0; i < lengthof(fixed_plans); i++)
+	{
+		const FixedPlan *p = &fixed_plans[i];
+		int			nsn = n - (int) strlen(p->code);
+
+		if (strncmp(digits, p->code, strlen(p->code)) != 0 || nsn == p->national_digits)
+			continue;
+		refuse(problem, ERRCODE_INVALID_PARAMETER_VALUE,
+			   psprintf("msisdn is too %s: a number of %s has %d digits after the country code %s, not %d",
+						nsn < p->national_digits ? "short" : "long", p->countries,
+						p->national_digits, p->code, nsn),
+			   momo_msisdn_hint(local));
+		return true;
+	}
+	return false;
+}
+
+/*
  * Returns the MSISDN of bare digits d (n of them, not starting with 0),
  * with no country of local numbers: a number with its country code.  One
- * within E.164's bounds whose country code has numbers of one length only
- * (fixed_plans; those of MTN's markets are checked by international()) and
- * that has another is refused: it is more likely a local number without
- * its country code, and the hint says how to write one.
+ * of a fixed plan's country codes with another length is more likely a
+ * local number without its country code, and the hint says how to write
+ * one.
  */
 static char *
 bare_international(const char *d, int n, MomoMsisdnProblem *problem)
 {
-	if (n >= E164_MIN_DIGITS && n <= E164_MAX_DIGITS)
+	if (n >= E164_MIN_DIGITS && n <= E164_MAX_DIGITS && fixed_plan_refused(d, n, NULL, problem))
 	{
-		for (size_t i = 0; i < lengthof(fixed_plans); i++)
-		{
-			const FixedPlan *p = &fixed_plans[i];
-			int			nsn = n - (int) strlen(p->code);
-
-			if (strncmp(d, p->code, strlen(p->code)) != 0 || nsn == p->national_digits)
-				continue;
-			refuse(problem, ERRCODE_INVALID_PARAMETER_VALUE,
-				   psprintf("msisdn is too %s: a number of %s has %d digits after the country code %s, not %d",
-							nsn < p->national_digits ? "short" : "long", p->countries,
-							p->national_digits, p->code, nsn),
-				   psprintf("%s If it is a local number without its country code, set momo.msisdn_country to the country calling code of local numbers.",
-							momo_msisdn_hint(NULL)));
-			problem->may_lack_country = true;
-			return NULL;
-		}
+		problem->hint = psprintf("%s If it is a local number without its country code, set momo.msisdn_country to the country calling code of local numbers.",
+								 momo_msisdn_hint(NULL));
+		problem->may_lack_country = true;
+		return NULL;
 	}
 	return international(d, NULL, problem);
 }
@@ -279,6 +296,7 @@ momo_msisdn_normalize(const char *written, const MomoMarket *local, MomoMsisdnPr
 	int			n = 0;
 	bool		plus = false;
 	bool		bad = false;
+	bool		trunk_first = false;
 
 	/*
 	 * Digits, the separators people write, and a + before any digit.  "(0)"
@@ -288,7 +306,11 @@ momo_msisdn_normalize(const char *written, const MomoMarket *local, MomoMsisdnPr
 	for (const char *c = written; *c; c++)
 	{
 		if (strncmp(c, "(0)", 3) == 0)
+		{
+			if (plus && n == 0)
+				trunk_first = true; /* +(0)788 ...: the country code is missing */
 			c += 2;
+		}
 		else if (*c >= '0' && *c <= '9')
 			d[n++] = *c;
 		else if (*c == '+' && n == 0 && !plus)
@@ -305,6 +327,10 @@ momo_msisdn_normalize(const char *written, const MomoMarket *local, MomoMsisdnPr
 	if (n == 0)
 		return refuse(problem, ERRCODE_INVALID_PARAMETER_VALUE,
 					  pstrdup("msisdn must not be empty"), momo_msisdn_hint(local));
+	if (trunk_first)
+		return refuse(problem, ERRCODE_INVALID_PARAMETER_VALUE,
+					  pstrdup("msisdn must have a country code after +, not (0)"),
+					  momo_msisdn_hint(local));
 
 	if (plus)
 		return international(d, local, problem);
