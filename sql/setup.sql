@@ -2,9 +2,11 @@
 -- setup: install momo and wait until its worker serves this database.
 --
 -- Start clean, even in a database an earlier run left behind (this also
--- drops and recreates the extension under a running worker).
-SET client_min_messages = warning;
+-- drops and recreates the extension under a running worker; the WARNING
+-- that payments not final are discarded is for such a run only).
+SET client_min_messages = error;
 DROP EXTENSION IF EXISTS momo CASCADE;
+SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS momo_test CASCADE;
 DROP EXTENSION IF EXISTS dblink;
 DROP EXTENSION IF EXISTS pgcrypto;

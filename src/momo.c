@@ -30,6 +30,7 @@
 #include "owner.h"
 #include "redact.h"
 #include "settings.h"
+#include "store.h"
 
 PG_MODULE_MAGIC;
 
@@ -492,6 +493,14 @@ momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		wake_at_commit = pauses_at_commit = true;
 	momo_launcher_utility_before(parsetree);
+	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+			if (strcmp(strVal(lfirst(lc)), "momo") == 0)
+				momo_store_warn_drop();
+	}
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,

@@ -33,10 +33,12 @@
 #include "utils/uuid.h"
 
 #include "lifecycle.h"
+#include "owner.h"
 #include "payment_row.h"
 #include "settings.h"
 #include "spi_util.h"
 #include "store.h"
+#include "version.h"
 
 /*
  * Columns of the results of store.c's other statements (the payment's are
@@ -1193,4 +1195,41 @@ momo_store_products_waiting(const char *schema, char **products, int n, bool *wa
 			if (strcmp(products[i], name) == 0)
 				waiting[i] = true;
 	}
+}
+
+/*
+ * Before DROP EXTENSION momo: a WARNING with the number of payments that
+ * are not final, which the drop discards.  MTN may still collect or pay
+ * them; momo never learns their outcome, and the same payment requested
+ * again after CREATE EXTENSION is a new one (a red team had a payer charged
+ * twice that way).  Counted only while superusers alone control momo's
+ * schema (otherwise the name could be anyone's table), as the dropping
+ * superuser, whom row level security does not limit.
+ */
+void
+momo_store_warn_drop(void)
+{
+	Oid			nsp = momo_version_extension_lookup(NULL);
+	char	   *sql;
+	int64		open;
+	bool		isnull;
+
+	/* Only a superuser may drop momo (it is created by one): for others, PostgreSQL's ERROR. */
+	if (!superuser() || !OidIsValid(nsp) || !OidIsValid(get_relname_relid("momo_payments", nsp)) ||
+		momo_owner_schema_problem(nsp) != NULL)
+		return;
+	sql = psprintf("SELECT pg_catalog.count(*) FROM %s.momo_payments WHERE completed_at IS NULL",
+				   quote_identifier(get_namespace_name(nsp)));
+	momo_spi_connect();
+	momo_spi_check(SPI_execute(sql, true, 0), SPI_OK_SELECT, "counting the payments that are not final");
+	open = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (open > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg_plural("dropping momo discards %lld payment that is not final",
+							   "dropping momo discards %lld payments that are not final",
+							   open, (long long) open),
+				 errdetail("MTN may still act on what was sent, and momo will not learn the outcome; a payment requested again after CREATE EXTENSION momo is a new one."),
+				 errhint("Roll back, and drop momo once SELECT count(*) FROM momo_payments WHERE completed_at IS NULL returns 0.")));
 }

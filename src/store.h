@@ -64,6 +64,7 @@ extern void momo_store_log_event_at(const char *schema, TimestampTz at, const ch
 									const char *outcome, const char *reason, double latency_ms,
 									const char *error);
 extern uint64 momo_store_purge_events(const char *schema, int limit);
+extern void momo_store_warn_drop(void);
 extern long momo_store_next_due_ms(const char *schema, char **skip, int nskip);
 extern void momo_store_sendable(const char *schema, char **refs, int n, bool *sendable);
 extern int	momo_store_progress(const char *schema, const char *reference_id, TransactionId *xmin);
