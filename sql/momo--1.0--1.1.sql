@@ -898,3 +898,24 @@ COMMENT ON FUNCTION @extschema@.momo_config_loaded() IS
     'each running momo process (the launcher with a NULL database, and each database''s worker) and when the configuration it runs with was loaded (its last reload)';
 
 REVOKE ALL ON FUNCTION @extschema@.momo_config_loaded() FROM PUBLIC;
+
+-- NOTIFY momo_payments, '{"reference_id":…,"status":…}' when a payment becomes
+-- final.  Any role may LISTEN, and any role may NOTIFY on any channel: the
+-- payload tells only what a stranger may know, and a listener re-reads the row
+-- (README, "Security model").  With momo.wait_for_standby the worker sends it
+-- instead, once that standby has flushed the commit (it finds the final
+-- statuses in the change feed): a NOTIFY sent at commit would tell of a status
+-- that a failover to that standby could still lose.
+CREATE OR REPLACE FUNCTION @extschema@.momo_payments_notify() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.current_setting('momo.wait_for_standby', true) <> '' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_catalog.pg_notify('momo_payments',
+        pg_catalog.json_build_object('reference_id', NEW.reference_id,
+                                     'status', NEW.status)::text);
+    RETURN NULL;
+END
+$$;

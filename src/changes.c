@@ -116,6 +116,14 @@ static SPIPlanPtr number_plan = NULL;
 static char *number_schema = NULL;
 
 /*
+ * The final statuses numbered since momo_changes_take_finals last took them
+ * (each a MomoNumberedFinal), kept in finals_cxt while momo_changes_collect
+ * has set one: the worker announces them itself with momo.wait_for_standby.
+ */
+static MemoryContext finals_cxt = NULL;
+static List *numbered_finals = NIL;
+
+/*
  * Prepares sql, a statement of schema, and keeps it in *plan, in place of
  * the one kept for *plan_schema (freed).  Only once it is prepared is it
  * kept: a failure leaves nothing kept.
@@ -252,12 +260,65 @@ momo_changes_number(Oid nsp, const char *schema, int limit)
 								  " FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
 								  "       FROM (SELECT ctid FROM %s.momo_payment_changes"
 								  "              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
-								  " WHERE c.ctid = n.row",
+								  " WHERE c.ctid = n.row"
+								  " RETURNING c.reference_id::pg_catalog.text, c.status",
 								  schema, quote_literal_cstr(psprintf("%s.momo_change_seq", schema)), schema),
 						 1, types);
 	rc = SPI_execute_plan(number_plan, values, NULL, false, 0);
-	momo_spi_check(rc, SPI_OK_UPDATE, "numbering changes of payments");
-	return (int64) SPI_processed;
+	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "numbering changes of payments");
+	if (finals_cxt != NULL)
+	{
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			char	   *status = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+			MemoryContext old;
+			MomoNumberedFinal *f;
+
+			if (status == NULL || (strcmp(status, "successful") != 0 && strcmp(status, "failed") != 0))
+				continue;
+			old = MemoryContextSwitchTo(finals_cxt);
+			f = palloc(sizeof(MomoNumberedFinal));
+			f->reference_id = pstrdup(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+			f->status = pstrdup(status);
+			numbered_finals = lappend(numbered_finals, f);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	{
+		int64		numbered = (int64) SPI_processed;
+
+		SPI_freetuptable(SPI_tuptable);
+		return numbered;
+	}
+}
+
+/*
+ * From now on, momo_changes_number keeps the final statuses it numbers in
+ * cxt (NULL: no more), for momo_changes_take_finals.  The worker's, with
+ * momo.wait_for_standby: the trigger momo_payments_notify leaves their
+ * NOTIFY to it.
+ */
+void
+momo_changes_collect(MemoryContext cxt)
+{
+	finals_cxt = cxt;
+	if (cxt == NULL)
+		numbered_finals = NIL;	/* freed with the context */
+}
+
+/*
+ * The final statuses numbered since the last call (a List of
+ * MomoNumberedFinal, in finals_cxt), in the order they were written; the
+ * caller owns them.  A numbering that rolled back leaves its rows here too:
+ * they are committed, and announced once more when numbered again.
+ */
+List *
+momo_changes_take_finals(void)
+{
+	List	   *l = numbered_finals;
+
+	numbered_finals = NIL;
+	return l;
 }
 
 /*

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/dbcommands.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -646,10 +647,16 @@ interval_ms(Interval *iv)
 	return ms;
 }
 
+/* How often momo_await looks whether the standby of momo.wait_for_standby caught up. */
+#define STANDBY_NAP_MS 10
+
 /*
  * momo_await(reference_id, timeout): waits, without polling MTN or the table
  * in a busy loop, until the payment is final or the timeout passes; returns
- * the row.  The worker wakes waiters when it records a final status.
+ * the row.  The worker wakes waiters when it records a final status.  With
+ * momo.wait_for_standby, a final status is returned only once that standby
+ * has it; when the timeout passes before, an ERROR says so (the row would
+ * tell of a status that a failover could still lose).
  */
 Datum
 momo_await(PG_FUNCTION_ARGS)
@@ -659,6 +666,8 @@ momo_await(PG_FUNCTION_ARGS)
 	instr_time	started;
 	MomoPayment p;
 	int64		timeout;
+	bool		named = (momo_wait_for_standby != NULL && momo_wait_for_standby[0] != '\0');
+	XLogRecPtr	final_lsn = InvalidXLogRecPtr;
 
 	momo_require_preload();
 	momo_validate_require_arg(fcinfo, 1, "timeout");
@@ -689,8 +698,23 @@ momo_await(PG_FUNCTION_ARGS)
 		progress = momo_store_progress(a.schema, ref, &xmin);
 		if (progress < 0)
 			raise_no_payment(ref);
-		if (progress > 0)
+		if (progress > 0 && !named)
 			break;
+		if (progress > 0)
+		{
+			bool		connected;
+
+			/*
+			 * With momo.wait_for_standby, a final status is returned once
+			 * that standby has flushed WAL up to the insert position read
+			 * when the row was first seen final: past the commit that made
+			 * it so, which preceded that read.
+			 */
+			if (XLogRecPtrIsInvalid(final_lsn))
+				final_lsn = GetXLogInsertRecPtr();
+			if (momo_named_standby_has(final_lsn, &connected))
+				break;
+		}
 		if (TransactionIdIsCurrentTransactionId(xmin))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -700,10 +724,23 @@ momo_await(PG_FUNCTION_ARGS)
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, started);
 		remaining = timeout - (int64) INSTR_TIME_GET_MILLISEC(now);
+		if (remaining <= 0 && !XLogRecPtrIsInvalid(final_lsn))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("payment %s is final, but standby \"%s\" (momo.wait_for_standby) has not flushed it yet",
+							ref, momo_wait_for_standby),
+					 errdetail("momo_await returns a final status only once a failover to that standby would keep it."),
+					 errhint("Call momo_await again; pg_stat_replication shows how far the standby is.")));
 		if (remaining <= 0)
 			break;
-		/* Woken by the worker; the one-second cap covers finishes announced elsewhere. */
-		ConditionVariableTimedSleep(&momo_shared->finished_cv, (long) Min(remaining, 1000),
+
+		/*
+		 * Woken by the worker; the one-second cap covers finishes announced
+		 * elsewhere.  The walsenders wake no one: while the standby is
+		 * waited for, look again every STANDBY_NAP_MS.
+		 */
+		ConditionVariableTimedSleep(&momo_shared->finished_cv,
+									(long) Min(remaining, XLogRecPtrIsInvalid(final_lsn) ? 1000 : STANDBY_NAP_MS),
 									momo_wait_event(MOMO_WAIT_AWAIT));
 	}
 	ConditionVariableCancelSleep();

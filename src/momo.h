@@ -10,6 +10,7 @@
 #ifndef MOMO_H
 #define MOMO_H
 
+#include "access/xlogdefs.h"
 #include "portability/instr_time.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -220,6 +221,7 @@ extern uint64 momo_feed_ask(void);
 extern bool momo_feed_numbered(uint64 ticket);
 extern void momo_announce_final_at_commit(void);
 extern void momo_announce_final(void);
+extern bool momo_named_standby_has(XLogRecPtr lsn, bool *connected);
 extern uint64 momo_count_ignored_callback(MomoIgnoredCallback why, bool *log_now);
 extern uint64 momo_forged_callbacks_last_hour(void);
 extern int	momo_take_status_checks(int want, int reserve, bool backend);

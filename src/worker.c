@@ -62,6 +62,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
 #include "mb/pg_wchar.h"
@@ -263,6 +264,11 @@ typedef struct WorkerState
 
 	XLogRecPtr	unannounced;	/* end of the last commit that made payments
 								 * final, until the standbys have it */
+	List	   *to_notify;		/* with momo.wait_for_standby: final statuses
+								 * numbered in the change feed, to NOTIFY once
+								 * notify_lsn is durable (see notify_finals) */
+	XLogRecPtr	notify_lsn;
+	MemoryContext notify_cxt;	/* holds them */
 	Pause		pause[MOMO_N_PRODUCTS];	/* see sending_paused */
 	bool		pauses_known;	/* momo_pauses read since the worker started:
 								 * until then, no payment request is sent */
@@ -567,8 +573,8 @@ sync_standbys_have(XLogRecPtr lsn)
  * lsn; *connected tells whether it is connected at all.  Reads shared
  * memory only: no query, no user code.
  */
-static bool
-named_standby_has(XLogRecPtr lsn, bool *connected)
+bool
+momo_named_standby_has(XLogRecPtr lsn, bool *connected)
 {
 	int			nbackends;
 	bool		has = false;
@@ -625,7 +631,7 @@ lsn_durable(XLogRecPtr lsn, const char **why)
 		return false;
 	}
 	if (momo_wait_for_standby && momo_wait_for_standby[0] &&
-		!named_standby_has(lsn, &connected))
+		!momo_named_standby_has(lsn, &connected))
 	{
 		*why = psprintf(connected ? "standby \"%s\" (momo.wait_for_standby) has not flushed them" :
 						"standby \"%s\" (momo.wait_for_standby) is not connected",
@@ -921,6 +927,84 @@ short_work(WorkerState *st, ShortWorkFn fn, void *arg, const char *what, const c
 	return done;
 }
 
+/*
+ * With momo.wait_for_standby, the trigger momo_payments_notify sends no
+ * NOTIFY (it would tell of a final status that a failover to that standby
+ * could lose): the worker sends them, for every final status that commits,
+ * whoever wrote it (its own answers, momo_payment_status in a backend).  It
+ * finds them in the change feed as it numbers it (collect_finals before, then
+ * take_finals), and sends them once the standby has flushed WAL up to the
+ * insert position read after the numbering, past the commits of all of them
+ * (notify_finals).  A crash in between loses those notifications, as it
+ * loses any NOTIFY a listener has not read: listeners re-read the rows when
+ * they reconnect.
+ */
+static void
+collect_finals(WorkerState *st)
+{
+	if (momo_wait_for_standby == NULL || momo_wait_for_standby[0] == '\0')
+	{
+		momo_changes_collect(NULL);
+		return;
+	}
+	if (st->notify_cxt == NULL)
+		st->notify_cxt = AllocSetContextCreate(TopMemoryContext, "momo notifications",
+											   ALLOCSET_SMALL_SIZES);
+	momo_changes_collect(st->notify_cxt);
+}
+
+/* After a numbering (see collect_finals): keeps what it found to tell. */
+static void
+take_finals(WorkerState *st)
+{
+	List	   *l = momo_changes_take_finals();
+	MemoryContext old;
+
+	if (l == NIL)
+		return;
+	old = MemoryContextSwitchTo(st->notify_cxt);
+	st->to_notify = list_concat(st->to_notify, l);
+	MemoryContextSwitchTo(old);
+	st->notify_lsn = GetXLogInsertRecPtr();
+}
+
+/* short_work of notify_finals: the NOTIFY of each, sent at its commit. */
+static void
+notify_batch(WorkerState *st, void *arg pg_attribute_unused())
+{
+	ListCell   *lc;
+
+	foreach(lc, st->to_notify)
+	{
+		MomoNumberedFinal *f = (MomoNumberedFinal *) lfirst(lc);
+
+		/* As the trigger's json_build_object writes it; uuids and words only. */
+		Async_Notify("momo_payments",
+					 psprintf("{\"reference_id\" : \"%s\", \"status\" : \"%s\"}",
+							  f->reference_id, f->status));
+	}
+}
+
+/*
+ * Sends the NOTIFYs that collect_finals kept, once WAL up to notify_lsn
+ * would survive a failover under the configured mode (lsn_durable); looks
+ * without waiting: the loop comes back within LATCH_POLL_MS while some wait.
+ */
+static void
+notify_finals(WorkerState *st)
+{
+	const char *why;
+
+	if (st->to_notify == NIL || !lsn_durable(st->notify_lsn, &why))
+		return;
+	if (short_work(st, notify_batch, NULL, "notify listeners of final statuses",
+				   "It tries again shortly."))
+	{
+		st->to_notify = NIL;
+		MemoryContextReset(st->notify_cxt);
+	}
+}
+
 /* short_work of purge_events: one batch of each. */
 static void
 purge_batch(WorkerState *st, void *arg pg_attribute_unused())
@@ -949,8 +1033,10 @@ purge_events(WorkerState *st)
 		return;					/* not looked for yet */
 	report_activity(st, "momo: purging old events");
 	st->purging = false;
+	collect_finals(st);		/* it numbers the change feed too */
 	if (!short_work(st, purge_batch, NULL, "purge old events", "It tries again in an hour."))
 		st->purging = false;
+	take_finals(st);
 	if (!st->purging)
 		st->purged_at = now;
 }
@@ -1007,9 +1093,11 @@ number_changes(WorkerState *st)
 	if (st->schema != NULL)
 	{
 		report_activity(st, "momo: numbering changes of payments");
+		collect_finals(st);
 		if (!short_work(st, number_batch, &numbered, "number changes of payments",
 						"It tries again within momo.idle_interval, or when a poll asks."))
 			numbered = 0;
+		take_finals(st);
 	}
 
 	/*
@@ -2008,6 +2096,7 @@ pipeline_turn(WorkerState *st)
 	}
 	see_pauses(st);				/* a commit may have paused or resumed sending */
 	announce_finals(st);
+	notify_finals(st);
 	check_durable(st);
 	start_waiting(st);
 
@@ -2030,7 +2119,7 @@ pipeline_turn(WorkerState *st)
 		(claim_now(st, claim_room(st)) ? ms_until(st->next_claim_at, now) : LONG_MAX / 2);
 	if (st->nanswered > 0)
 		wait_ms = Min(wait_ms, ms_until(TimestampTzPlusMilliseconds(st->first_answer_at, FLUSH_DELAY_MS), now));
-	if (!XLogRecPtrIsInvalid(st->unannounced) || st->purging)
+	if (!XLogRecPtrIsInvalid(st->unannounced) || st->to_notify != NIL || st->purging)
 		wait_ms = Min(wait_ms, LATCH_POLL_MS);
 	/* And when the change feed is to be numbered (number_changes). */
 	wait_ms = Min(wait_ms,

@@ -13,6 +13,12 @@
 #       down is not visible (nor announced) until the standby has it.
 #   (c) momo.wait_for_standby names an asynchronous standby, which is
 #       stopped: nothing is sent until it is back and has caught up.
+#   (d) that standby stays connected but flushes nothing (its WAL receiver
+#       stopped with SIGSTOP): nothing new is sent ("has not flushed them"),
+#       and a final status recorded meanwhile, by the worker or by
+#       momo_payment_status in a backend, is neither NOTIFYed nor returned by
+#       momo_await (which says why when its timeout passes) until the standby
+#       has it; then both are.
 use strict;
 use warnings;
 
@@ -31,6 +37,9 @@ start_sandbox();
 
 my $node = momo_node('durable', allows_streaming => 1, extra_conf => join("\n",
 		'wal_writer_delay = 10s',
+		# (d) keeps a standby's WAL receiver stopped for half a minute: its
+		# walsender must not give up on it meanwhile.
+		'wal_sender_timeout = 5min',
 		'momo.wait_for_standby_timeout = 2s'));
 $node->safe_psql('postgres', 'CREATE EXTENSION momo');
 ok(wait_for_worker($node), 'worker runs');
@@ -206,6 +215,123 @@ my $standby;
 	is(sandbox_get("/_sandbox/requests/$ref"), undef, 'MTN never saw the payment');
 	ok(set_momo($node, wait_for_standby => ''), 'momo.wait_for_standby unset');
 	is(await_payment($node, $ref, seconds => 30)->{status}, 'successful', 'then it completes');
+}
+
+############################################################################
+# (d) momo.wait_for_standby names a standby that is connected but flushes
+# nothing (its WAL receiver is stopped with SIGSTOP): a final status, whether
+# the worker records it or momo_payment_status in a backend, is committed and
+# visible here (an asynchronous standby cannot prevent that), but neither
+# NOTIFY nor momo_await tells of it until the standby has flushed it.
+{
+	# Sets momo settings and waits until this database's worker has them.
+	my $set_worker = sub {
+		my %set = @_;
+		my $t0 = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
+		ok(set_momo($node, %set), 'set ' . join(', ', map { "momo.$_ = '$set{$_}'" } sort keys %set));
+		ok(poll_until($node, 'postgres',
+				"SELECT count(*) FROM momo_config_loaded() WHERE database = 'postgres' AND loaded_at > '$t0'",
+				'1', 30),
+			'... and the worker has reloaded');
+	};
+	$set_worker->(wait_for_standby => 'sync1');
+	ok(poll_until($node, 'postgres',
+			"SELECT state FROM pg_stat_replication WHERE application_name = 'sync1'", 'streaming', 30),
+		'standby sync1 streams');
+
+	my $listener = $node->background_psql('postgres');
+	$listener->query_safe('LISTEN momo_payments');
+	my $heard = '';
+	# Whether the listener has heard of payment $ref (it reads what came with a query).
+	my $notified = sub {
+		my ($ref) = @_;
+		$heard .= $listener->query_safe('SELECT 1');
+		return $heard =~ /Asynchronous notification "momo_payments" with payload "[^\n]*\Q$ref\E[^\n]*" received/;
+	};
+	my $wait_notified = sub {
+		my ($ref) = @_;
+		my $deadline = time() + 60;
+		while (time() < $deadline)
+		{
+			return 1 if $notified->($ref);
+			usleep(50_000);
+		}
+		return 0;
+	};
+	# momo_await's answer: the status, or its error.
+	my $await = sub {
+		my ($ref, $secs) = @_;
+		my ($rc, $out, $err) = $node->psql('postgres', "SELECT status FROM momo_await('$ref', '$secs seconds')");
+		return $rc == 0 ? $out : $err;
+	};
+	my $receiver;
+	my $pause_receiver = sub {
+		$receiver = $standby->safe_psql('postgres', 'SELECT pid FROM pg_stat_wal_receiver');
+		ok($receiver =~ /^\d+$/ && kill('STOP', $receiver), "the standby's WAL receiver ($receiver) is stopped");
+	};
+	my $resume_receiver = sub {
+		ok(kill('CONT', $receiver), "the standby's WAL receiver goes on");
+	};
+
+	# The worker: its status check is in flight (answered 4 s late) when
+	# the standby stops flushing; MTN answers SUCCESSFUL.
+	sandbox_post('/_sandbox/config', { status_delay_ms => 4000 });
+	my $ref = request_payment($node, msisdn => '46733000208', external_id => 'D-lag-worker');
+	my $deadline = time() + 30;
+	usleep(20_000) while time() < $deadline
+	  && !(sandbox_get("/_sandbox/requests/$ref") // {})->{status_gets};
+	ok((sandbox_get("/_sandbox/requests/$ref") // {})->{status_gets},
+		'MTN accepted a payment and is asked for its status');
+	$pause_receiver->();
+	ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$ref'",
+			'successful', 30),
+		'the worker records MTN\'s SUCCESSFUL: visible here');
+	like($await->($ref, 1), qr/payment \Q$ref\E is final, but standby "sync1" \(momo\.wait_for_standby\) has not flushed it yet/,
+		'momo_await does not return it: an error says why when its timeout passes');
+	ok(!$notified->($ref), 'no NOTIFY told of it');
+
+	# Meanwhile nothing is sent: the standby is connected but behind.
+	my $ref2 = request_payment($node, msisdn => '46733000209', external_id => 'D-lag-new');
+	ok(wait_for_problem(qr/standby "sync1" \(momo\.wait_for_standby\) has not flushed them/, 30),
+		'a new payment is not sent: the worker says the standby has not flushed it');
+	is(sandbox_get("/_sandbox/requests/$ref2"), undef, 'MTN never saw it');
+	ok(!$notified->($ref), 'still no NOTIFY');
+
+	$resume_receiver->();
+	is($await->($ref, 60), 'successful', 'once the standby has caught up, momo_await returns it');
+	ok($wait_notified->($ref), '... and a NOTIFY tells of it');
+	is(await_payment($node, $ref2, seconds => 60)->{status}, 'successful', 'the new payment completes');
+	ok($wait_notified->($ref2), '... and is told too');
+	sandbox_post('/_sandbox/config', { status_delay_ms => 0 });
+
+	# A backend: momo_payment_status records MTN's SUCCESSFUL itself.  The
+	# worker polls hourly, and cannot check while the standby is behind.
+	$set_worker->(poll_interval_min => '1h', poll_interval_max => '1h');
+	sandbox_post('/_sandbox/config', { pending_ms => 1000 });
+	$ref = request_payment($node, msisdn => '46733000210', external_id => 'D-lag-backend');
+	ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$ref'",
+			'pending', 30),
+		'a payment is pending');
+	$deadline = time() + 30;
+	usleep(50_000) while time() < $deadline
+	  && (sandbox_get("/_sandbox/payments/$ref") // {})->{status} ne 'SUCCESSFUL';
+	is((sandbox_get("/_sandbox/payments/$ref") // {})->{status}, 'SUCCESSFUL', 'MTN has it SUCCESSFUL');
+	$pause_receiver->();
+	is($node->safe_psql('postgres', "SELECT status FROM momo_payment_status('$ref')"), 'successful',
+		'momo_payment_status records it final, and commits');
+	like($await->($ref, 1), qr/payment \Q$ref\E is final, but standby "sync1" \(momo\.wait_for_standby\) has not flushed it yet/,
+		'momo_await does not return it');
+	ok(!$notified->($ref), 'no NOTIFY told of it');
+	$resume_receiver->();
+	is($await->($ref, 60), 'successful', 'once the standby has caught up, momo_await returns it');
+	ok($wait_notified->($ref), '... and a NOTIFY tells of it');
+	is(scalar(() = $heard =~ /\Q$ref\E/g), 1, '... once');
+
+	sandbox_post('/_sandbox/config', { pending_ms => 0 });
+	$node->safe_psql('postgres',
+		'ALTER SYSTEM RESET momo.poll_interval_min; ALTER SYSTEM RESET momo.poll_interval_max; ALTER SYSTEM RESET momo.wait_for_standby');
+	$node->reload;
+	$listener->quit;
 	$standby->stop;
 }
 
