@@ -112,6 +112,7 @@ static const struct {
     { "deliver_callbacks", offsetof(struct config, deliver_callbacks) },
     { "duplicate_callbacks", offsetof(struct config, duplicate_callbacks) },
     { "early_callbacks", offsetof(struct config, early_callbacks) },
+    { "conflict_permanent", offsetof(struct config, conflict_permanent) },
 };
 #define N_BOOL_SETTINGS (sizeof(bool_settings) / sizeof(bool_settings[0]))
 #define N_INT_SETTINGS (sizeof(int_settings) / sizeof(int_settings[0]))

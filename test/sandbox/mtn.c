@@ -1298,7 +1298,9 @@ static void handle_create(struct MHD_Connection *c, struct req *r, const struct 
                     STAT_INC(txn_conflicts);
                 /* conflict_status: how a resend of a stored payment is answered */
                 reply_shared(r, cfg->conflict_status == 400 ? ANS_400_EMPTY :
-                             cfg->conflict_status == 500 ? ANS_500_INTERNAL : ANS_409_EXISTS);
+                             cfg->conflict_status == 500 ?
+                             (cfg->conflict_permanent ? ANS_500_NOT_ALLOWED : ANS_500_INTERNAL) :
+                             ANS_409_EXISTS);
             } else {
                 reply_shared(r, ANS_500_EMPTY);
             }

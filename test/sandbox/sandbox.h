@@ -46,6 +46,7 @@ struct config {
     long early_callbacks;       /* 0/1: record at acceptance, status lags behind */
     long early_ms;              /* how long the status endpoint lags behind an early callback */
     long conflict_status;       /* answer to a POST of a stored reference id: 409 (MTN's), 400 or 500 */
+    long conflict_permanent;    /* 0/1: with conflict_status 500, its code is NOT_ALLOWED (no retry cures it) */
     long refuse_posts;          /* enum refuse_posts */
 };
 

@@ -1,6 +1,6 @@
 
 # 011_resend.pl - what an answer to a resend may and may not decide.  A
-# refusal (400, or a 500 with a "permanent" code) answering a RESEND says
+# refusal (400, or a 500, even with a "permanent" code) answering a RESEND says
 # nothing about the earlier send, which may have reached MTN and charged the
 # payer: momo asks MTN about the payment instead of failing it.  And a status
 # check an application asks for (momo_payment_status) never resets the
@@ -72,6 +72,34 @@ $seen = sandbox_get("/_sandbox/requests/$refund");
 is("$seen->{posts} posts, $seen->{accepted} stored", '2 posts, 1 stored', '... MTN got it twice and stored it once');
 my ($rc_r, $out_r, $err_r) = $node->psql('postgres', "SELECT momo_refund('$ref', NULL, 'refund-again')");
 like($err_r, qr/already refunded in full/, '... and a second refund of the whole is refused');
+
+# MTN answers every resend with HTTP 500, and a code no retry cures
+# (NOT_ALLOWED), while it holds the first send: a permanent refusal of the
+# resend says nothing of the first send either.  Not failed, not charged
+# twice: momo asks MTN, which says successful.  The same with a 500 whose
+# code is transient (INTERNAL_PROCESSING_ERROR) on every resend, until the
+# sends (momo.max_attempts = 2) are used up.
+for my $case (['permanent', 'true', 'NOT_ALLOWED'], ['internal', 'false', 'INTERNAL_PROCESSING_ERROR'])
+{
+	my ($name, $permanent, $code) = @$case;
+	sandbox_post('/_sandbox/config', qq({"drop_first": 1, "conflict_status": 500, "conflict_permanent": $permanent}));
+	$ref = request_payment($node, external_id => "resend-500-$name");
+	$row = await_payment($node, $ref, seconds => 60);
+	sandbox_post('/_sandbox/config', '{"drop_first": 0, "conflict_status": 409, "conflict_permanent": false}');
+	is($row->{status}, 'successful', "a resend answered 500 $code: successful, as MTN says");
+	$seen = sandbox_get("/_sandbox/requests/$ref");
+	is($seen->{accepted}, 1, '... MTN stored the payment once');
+	# A refusal stands at once, so the permanent one ends the sending; a
+	# transient 500 is tried again while sends are left.
+	my $posts = $name eq 'permanent' ? 2 : 3;
+	is($seen->{posts}, $posts, "... $posts POSTs: the first send and the resends MTN refused");
+	ok($seen->{status_gets} >= 1, '... momo asked MTN with a GET before deciding');
+	is($node->safe_psql('postgres', "SELECT coalesce(reason, 'none') FROM momo_payments WHERE reference_id = '$ref'"),
+		'none', '... no failure reason');
+	is($node->safe_psql('postgres',
+			"SELECT count(*) FROM momo_events WHERE reference_id = '$ref' AND http_status = 500"),
+		$posts - 1, "... each 500 $code is in momo_events");
+}
 
 # Without a resend, conflict_status changes nothing.
 sandbox_post('/_sandbox/config', '{"conflict_status": 400}');
