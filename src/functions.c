@@ -668,6 +668,7 @@ momo_await(PG_FUNCTION_ARGS)
 	int64		timeout;
 	bool		named = (momo_wait_for_standby != NULL && momo_wait_for_standby[0] != '\0');
 	XLogRecPtr	final_lsn = InvalidXLogRecPtr;
+	Datum		key;
 
 	momo_require_preload();
 	momo_validate_require_arg(fcinfo, 1, "timeout");
@@ -686,6 +687,8 @@ momo_await(PG_FUNCTION_ARGS)
 	if (!momo_store_caller_sees(a.schema, a.caller, ref))
 		raise_no_payment(ref);
 
+	/* Built once: the loop allocates nothing (see momo_store_progress_key). */
+	key = momo_store_progress_key(a.schema, ref);
 	ConditionVariablePrepareToSleep(&momo_shared->finished_cv);
 	for (;;)
 	{
@@ -695,7 +698,7 @@ momo_await(PG_FUNCTION_ARGS)
 		int64		remaining;
 
 		/* Only the status, at each wake-up; the whole row once, at the end. */
-		progress = momo_store_progress(a.schema, ref, &xmin);
+		progress = momo_store_progress(key, &xmin);
 		if (progress < 0)
 			raise_no_payment(ref);
 		if (progress > 0 && !named)

@@ -1137,24 +1137,45 @@ momo_store_sendable(const char *schema, char **refs, int n, bool *sendable)
 }
 
 /*
+ * What momo_store_progress asks about: payment reference_id of schema.
+ * Prepares the statement and builds its argument once, in the caller's
+ * memory context, before momo_await's loop: preparing looks the table up
+ * (allocating a name list and more, about 400 bytes), and the loop runs
+ * with SPI connected, whose memory is freed only when the call ends --
+ * up to 100 wake-ups a second while the standby of momo.wait_for_standby
+ * is waited for.
+ */
+Datum
+momo_store_progress_key(const char *schema, const char *reference_id)
+{
+	prepare_plans(schema);
+	return CStringGetTextDatum(reference_id);
+}
+
+/*
  * Whether a payment is final, cheaply (momo_await asks this at every
  * wake-up, and reads the whole row once at the end): 1 final, 0 not yet,
  * -1 no such payment.  *xmin is its row version's inserting transaction.
+ * key is momo_store_progress_key's; nothing is left allocated.
  */
 int
-momo_store_progress(const char *schema, const char *reference_id, TransactionId *xmin)
+momo_store_progress(Datum key, TransactionId *xmin)
 {
-	Datum		values[1] = {CStringGetTextDatum(reference_id)};
+	Datum		values[1] = {key};
 	bool		isnull;
 	int			rc;
 	int			result;
 
-	prepare_plans(schema);
+	if (plans.progress == NULL)
+		elog(ERROR, "momo_store_progress called before momo_store_progress_key");
 	/* Not read-only: a new snapshot each time, to see the worker's commits. */
 	rc = SPI_execute_plan(plans.progress, values, NULL, false, 1);
 	momo_spi_check(rc, SPI_OK_SELECT, "reading a payment's status");
 	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
 		return -1;
+	}
 	*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 														Anum_progress_xmin, &isnull));
 	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

@@ -67,7 +67,8 @@ extern uint64 momo_store_purge_events(const char *schema, int limit);
 extern void momo_store_warn_drop(void);
 extern long momo_store_next_due_ms(const char *schema, char **skip, int nskip);
 extern void momo_store_sendable(const char *schema, char **refs, int n, bool *sendable);
-extern int	momo_store_progress(const char *schema, const char *reference_id, TransactionId *xmin);
+extern Datum momo_store_progress_key(const char *schema, const char *reference_id);
+extern int	momo_store_progress(Datum key, TransactionId *xmin);
 extern void momo_store_products_waiting(const char *schema, char **products, int n,
 										bool *waiting);
 

@@ -290,6 +290,39 @@ my $standby;
 		'momo_await does not return it: an error says why when its timeout passes');
 	ok(!$notified->($ref), 'no NOTIFY told of it');
 
+	# A momo_await waiting for the standby looks every 10 ms: a thousand
+	# wake-ups and more of one call leave nothing behind (the bytes used in
+	# its memory contexts, pg_log_backend_memory_contexts, do not grow).
+	{
+		my $waiter = $node->background_psql('postgres', on_error_stop => 0);
+		$waiter->query_until(qr/started/, "\\echo started\nSELECT status FROM momo_await('$ref', '25 seconds');\n");
+		my $pid;
+		my $deadline = time() + 30;
+		while (time() < $deadline && !$pid)
+		{
+			$pid = $node->safe_psql('postgres',
+				"SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT status FROM momo_await%' AND state = 'active'");
+			usleep(50_000) unless $pid;
+		}
+		ok($pid, 'a momo_await waits for the standby');
+		my $used = sub {
+			my $pos = log_position($node);
+			$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
+			my $re = qr/\[$pid\][^\n]*Grand total: \d+ bytes in \d+ blocks; \d+ free[^;]*; (\d+) used/;
+			return undef unless wait_for_log_count($node, $re, 1, $pos, 30);
+			my ($u) = log_since($node, $pos) =~ $re;
+			return $u;
+		};
+		usleep(2_000_000);    # past its first wake-ups
+		my $used1 = $used->();
+		usleep(15_000_000);   # some 1500 wake-ups
+		my $used2 = $used->();
+		ok(defined $used1 && defined $used2, "its memory measured twice, 15 s apart: $used1, $used2 bytes used");
+		cmp_ok($used2 - $used1, '<', 8192, '... it did not grow');
+		$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+		$waiter->quit;
+	}
+
 	# Meanwhile nothing is sent: the standby is connected but behind.
 	my $ref2 = request_payment($node, msisdn => '46733000209', external_id => 'D-lag-new');
 	ok(wait_for_problem(qr/standby "sync1" \(momo\.wait_for_standby\) has not flushed them/, 30),
