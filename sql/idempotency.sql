@@ -84,13 +84,14 @@ SELECT momo_refund(:'first', NULL, 'IDEM-RF-2') = :'rest' AS same_refund_once_su
 
 -- momo_refund once read its arguments into memory that SPI_finish freed:
 -- refunds with an external_id of 64 to 127 characters were stored and sent
--- as a garbage byte.  Every length, as stored and as MTN received it.
-SELECT momo_request_to_pay(100, 'EUR', '46733000043', 'IDEM-LONG') AS paid \gset
+-- as a garbage byte.  Every length from 1 to 128 (the longest allowed), as
+-- stored and as MTN received it: 128 refunds of 1 out of 200.
+SELECT momo_request_to_pay(200, 'EUR', '46733000043', 'IDEM-LONG') AS paid \gset
 SELECT status FROM momo_await(:'paid');
 CREATE TEMP TABLE long_refunds AS
 SELECT n, repeat(chr(97 + n % 26), n) AS ext,
        momo_refund(:'paid', 1, repeat(chr(97 + n % 26), n), 'Refund ' || n) AS ref
-  FROM generate_series(1, 128, 3) n;
+  FROM generate_series(1, 128) n;
 SELECT count(*) AS refunds,
        count(*) FILTER (WHERE p.external_id = l.ext AND p.payer_message = 'Refund ' || l.n) AS stored_as_asked
   FROM long_refunds l JOIN momo_payments p ON p.reference_id = l.ref;
