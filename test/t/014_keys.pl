@@ -11,7 +11,9 @@
 #   - a refused secondary key sends the product back to its primary (it used
 #     to stay on the refused key, and every payment of the product waited);
 #   - a refusal answered to one product never changes another product's key,
-#     also when SQL asks for the status of a payout.
+#     also when SQL asks for the status of a payout;
+#   - SQL's status checks of a pending remittance and a pending refund carry
+#     their own product's key and token (MTN answers 200).
 use strict;
 use warnings;
 
@@ -31,7 +33,11 @@ my $node = momo_node('keys', extra_conf => join("\n",
 		"momo.disbursement_subscription_key_primary = '$K1'",
 		"momo.disbursement_subscription_key_secondary = '$K2'",
 		"momo.disbursement_api_user = '$CRED{api_user}'",
-		"momo.disbursement_api_key = '$CRED{api_key}'"));
+		"momo.disbursement_api_key = '$CRED{api_key}'",
+		# Remittance's primary is collection's secondary: its calls tell by the key.
+		"momo.remittance_subscription_key_primary = '$K2'",
+		"momo.remittance_api_user = '$CRED{api_user}'",
+		"momo.remittance_api_key = '$CRED{api_key}'"));
 $node->safe_psql('postgres', 'CREATE EXTENSION momo');
 ok(wait_for_worker($node), 'worker runs');
 
@@ -152,6 +158,43 @@ is(carried('collection') =~ /K2/ ? 'K2 used' : 'K1 only', 'K1 only',
 like(carried('disbursement'), qr/^K1 0\/[1-9]\d*, K2 [1-9]\d*\/0$/,
 	'disbursement: refused with K1, then K2 (' . carried('disbursement') . ')');
 refuse();
+
+############################################################################
+# A pending remittance and a pending refund, whose status SQL asks for: each
+# is asked about with its own product's credentials (remittance's key K2 and
+# token; a refund is disbursement's, on whichever of its keys it is now), and
+# MTN answers 200.  With another
+# product's token MTN answers 401, and the row would say so.
+{
+	my $remit = $node->safe_psql('postgres', "SELECT momo_remittance_transfer(5, 'EUR', '46733123454', 'K-remit-pending')");
+	ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$remit'",
+			'pending', 30), 'a remittance is pending');
+	my $paid = $node->safe_psql('postgres', "SELECT momo_request_to_pay(7, 'EUR', '46733000202', 'K-to-refund')");
+	is(await_payment($node, $paid, seconds => 30)->{status}, 'successful', 'a payment to refund');
+	# MTN keeps the refund pending for ten minutes.
+	sandbox_post('/_sandbox/config', { pending_ms => 600000 });
+	my $refund = $node->safe_psql('postgres', "SELECT momo_refund('$paid', NULL, 'K-refund-pending')");
+	ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$refund'",
+			'pending', 30), 'a refund is pending');
+	my $switches_pos = log_position($node);
+	for my $case ([$remit, 'remittance', qr/^K2 [1-9]\d*\/0$/], [$refund, 'refund', qr/^K[12] [1-9]\d*\/0$/])
+	{
+		my ($ref, $what, $keys) = @$case;
+		my $product = $what eq 'refund' ? 'disbursement' : $what;
+		my $gets = sandbox_get("/_sandbox/requests/$ref")->{status_gets};
+		sandbox_post('/_sandbox/reset-stats');
+		($rc, $out, $err) = $node->psql('postgres',
+			"SELECT status, last_http_status FROM momo_payment_status('$ref')");
+		is("rc $rc, $out", 'rc 0, pending|200', "momo_payment_status asks MTN about the pending $what: 200")
+		  or diag($err);
+		unlike($err, qr/MTN gave no status/, '... and MTN gave its status');
+		cmp_ok(sandbox_get("/_sandbox/requests/$ref")->{status_gets}, '>', $gets, '... MTN counted the GET');
+		like(carried($product), $keys, "... with ${product}'s key only (" . carried($product) . ')');
+		is(carried('collection'), '', '... none with collection\'s');
+	}
+	is(switches($switches_pos), '', 'no key switched');
+	sandbox_post('/_sandbox/config', { pending_ms => 0 });
+}
 
 ############################################################################
 # momo_preflight asks the Provisioning API for the callback host MTN has
