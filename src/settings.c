@@ -389,7 +389,7 @@ momo_settings_define(void)
 			   gettext_noop("How long the event log (momo_events) keeps each exchange with MTN."),
 			   &momo_event_retention_s, 90 * 86400, 3600, INT_MAX, GUC_UNIT_S);
 	define_string("momo.wait_for_standby",
-				  gettext_noop("application_name of an asynchronous standby that must have flushed a claim's WAL before the worker sends it; empty for none."),
+				  gettext_noop("application_name of an asynchronous standby that must have flushed a claim's WAL before the worker sends it, and a final status before NOTIFY or momo_await tell of it; empty for none."),
 				  &momo_wait_for_standby, 0, check_standby_name);
 	define_int("momo.wait_for_standby_timeout",
 			   gettext_noop("Longest time the worker waits for standbys to confirm a claim before it gives up and tries again later."),
