@@ -32,17 +32,22 @@
 #              payments committed one at a time, 200-300 ms apart.  Target p99
 #              <= 50 ms.  Plotted over time with gnuplot, if installed
 #              (apt-get install gnuplot-nox), to bench/out/commit-to-send.png.
-#  scrape      the cost of one scrape: the queries of
+#  scrape      the cost of one scrape: each query of
 #              monitoring/postgres_exporter_queries.yaml (each planned and run,
-#              as the exporter does), and SELECT * FROM momo_stats, on an
-#              empty momo_payments, then with BENCH_SCRAPE_ROWS finished
-#              payments (default 1,000,000; 10,000,000 takes about ten times
-#              as long to fill) and as many events older than the last five
-#              minutes, written with generate_series (triggers off, the
-#              counters then set as the upgrade from 1.0 sets them; VACUUM
-#              ANALYZE).  Ratio filled/empty, target ~1; and the same for the
-#              GROUP BY over the table that momo_stats did before the
-#              counters, which grows with the table.
+#              as the exporter does), all of them together, SELECT * FROM
+#              momo_health() alone and SELECT * FROM momo_stats, on an empty
+#              momo_payments, then with a tenth of BENCH_SCRAPE_ROWS and with
+#              BENCH_SCRAPE_ROWS finished payments (default 1,000,000;
+#              10,000,000 takes about ten times as long to fill), created 3 s
+#              apart up to now, as many events older than the last ten
+#              minutes, and two changes each in momo_payment_changes (queued,
+#              then final 2 s later; so the last day holds a day's 28,800
+#              payments, which momo_health() reads), written with
+#              generate_series (triggers off, the counters then set as the
+#              upgrade from 1.0 sets them; VACUUM ANALYZE).  Ratios against
+#              empty and x10 rows, target ~1; and the same for the GROUP BY
+#              over the table that momo_stats did before the counters, which
+#              grows with the table.
 #
 # Every figure is printed on a line of its own beginning "figure", and again
 # together at the end.  momo's settings changed for a section are restored
@@ -63,7 +68,7 @@
 #                         momo.base_url, else https://localhost:18443)
 #   BENCH_OUT             where the latency data and the plot go (bench/out)
 #   BENCH_SCRAPE_ROWS     finished payments of the scrape section (default 1000000)
-#   BENCH_SCRAPE_ROUNDS   scrapes timed at each size (default 500; the old GROUP BY 5)
+#   BENCH_SCRAPE_ROUNDS   scrapes timed at each size (default 100; the old GROUP BY 5)
 # =============================================================================
 set -euo pipefail
 export LC_ALL=C     # '.' as the decimal point in $EPOCHREALTIME and awk
@@ -416,24 +421,29 @@ GP
 fi
 
 # --- the cost of a scrape, empty and with history ------------------------------------
-# scrape_ms: milliseconds per scrape (median of 5 batches of SCRAPE_ROUNDS/5;
-# the old GROUP BY, which takes seconds at 10 million rows, 5 single runs) of
-# the exporter's queries, of momo_stats and of the old GROUP BY; prints
-# "exporter stats groupby"
+# scrape_ms: milliseconds (median of 5 batches of SCRAPE_ROUNDS/5; the old
+# GROUP BY, which takes seconds at 10 million rows, 5 single runs) of each
+# query of the exporter's file, of them all, of SELECT * FROM momo_health()
+# alone, of momo_stats and of the old GROUP BY; prints one "name ms" line each
 scrape_ms() {
-    "${PSQL[@]}" -f "$work/scrape.sql" -c "SELECT pg_temp.scrape_ms($SCRAPE_ROUNDS)"
+    "${PSQL[@]}" -F ' ' -f "$work/scrape.sql" -c "SELECT * FROM pg_temp.scrape_ms($SCRAPE_ROUNDS)"
 }
 if [[ $SECTIONS == *" scrape "* ]]; then
     SCRAPE_ROWS=${BENCH_SCRAPE_ROWS:-1000000}
-    SCRAPE_ROUNDS=${BENCH_SCRAPE_ROUNDS:-500}
-    say "scrape: the exporter's queries and momo_stats, empty and with $SCRAPE_ROWS finished payments"
-    # The queries of the exporter's file, as an array of dollar-quoted strings.
+    SCRAPE_ROUNDS=${BENCH_SCRAPE_ROUNDS:-100}
+    say "scrape: the exporter's queries, momo_health() and momo_stats, empty and with $SCRAPE_ROWS finished payments"
+    # The queries of the exporter's file, as an array of dollar-quoted
+    # strings, and their names (the file's keys), as an array of strings.
     queries=$(perl -ne '
+        if (/^(\w+):\s*$/) { push @k, $1; next }
         if (/^  query: \|/) { $in = 1; next }
         if ($in && /^    (.*)$/) { $q .= "$1\n"; next }
         if ($in) { push @q, $q; $q = ""; $in = 0 }
         END { print join(",\n", map { "\$q\$$_\$q\$" } @q) }' "$REPO/monitoring/postgres_exporter_queries.yaml")
+    names=$(perl -ne 'print "$1\n" if /^(\w+):\s*$/' "$REPO/monitoring/postgres_exporter_queries.yaml")
     nq=$(grep -c '^  query: |' "$REPO/monitoring/postgres_exporter_queries.yaml")
+    [ "$nq" -eq "$(wc -l <<<"$names")" ] || { echo "bench: $nq queries but $(wc -l <<<"$names") keys in the queries file" >&2; exit 1; }
+    names_sql=$(sed "s/.*/'&'/" <<<"$names" | paste -sd, -)
     cat > "$work/scrape.sql" <<SQL
 CREATE FUNCTION pg_temp.time_ms(qs text[], rounds integer) RETURNS float8 LANGUAGE plpgsql AS \$f\$
 DECLARE
@@ -452,31 +462,57 @@ BEGIN
     RETURN (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(batch) x);
 END
 \$f\$;
-CREATE FUNCTION pg_temp.scrape_ms(rounds integer) RETURNS text LANGUAGE sql AS \$f\$
-    SELECT format('%s %s %s',
-        round(pg_temp.time_ms(ARRAY[$queries], rounds)::numeric, 3),
-        round(pg_temp.time_ms(ARRAY['SELECT * FROM momo_stats'], rounds)::numeric, 3),
-        round(pg_temp.time_ms(ARRAY['SELECT status, operation, count(*) FROM momo_payments GROUP BY status, operation'], 5)::numeric, 3))
+CREATE FUNCTION pg_temp.scrape_ms(rounds integer) RETURNS TABLE (name text, ms numeric) LANGUAGE sql AS \$f\$
+    SELECT n, round(pg_temp.time_ms(ARRAY[q], rounds)::numeric, 3)
+      FROM unnest(ARRAY[$names_sql], ARRAY[$queries]) WITH ORDINALITY AS x(n, q, i)
+    UNION ALL
+    SELECT * FROM (VALUES
+        ('all', round(pg_temp.time_ms(ARRAY[$queries], rounds)::numeric, 3)),
+        ('momo_health()', round(pg_temp.time_ms(ARRAY['SELECT * FROM momo_health()'], rounds)::numeric, 3)),
+        ('momo_stats', round(pg_temp.time_ms(ARRAY['SELECT * FROM momo_stats'], rounds)::numeric, 3)),
+        ('groupby', round(pg_temp.time_ms(ARRAY['SELECT status, operation, count(*) FROM momo_payments GROUP BY status, operation'], 5)::numeric, 3))) v
 \$f\$;
 SQL
-    "${PSQL[@]}" -c 'TRUNCATE momo_payments, momo_events'
-    "${PSQL[@]}" -c 'VACUUM ANALYZE momo_payments, momo_events, momo_payment_counts'
-    read -r e_exp e_stats e_group <<<"$(scrape_ms)"
-    say "empty: exporter's $nq queries $e_exp ms, momo_stats $e_stats ms, GROUP BY $e_group ms"
+    # The worker purges changes and events older than momo.event_retention
+    # (90 days) hourly; the history below reaches further back (3 s apart),
+    # and must not be deleted under the measurement.
+    settings momo.event_retention=3650d
+    "${PSQL[@]}" -c 'TRUNCATE momo_payments, momo_events, momo_payment_changes'
+    "${PSQL[@]}" -c 'VACUUM ANALYZE momo_payments, momo_events, momo_payment_counts, momo_payment_changes'
+    declare -A empty tenth_ms full
+    while read -r n ms; do empty[$n]=$ms; done <<<"$(scrape_ms)"
+    say "empty: all $nq queries ${empty[all]} ms, momo_health() ${empty[momo_health()]} ms, momo_stats ${empty[momo_stats]} ms, GROUP BY ${empty[groupby]} ms"
     # fill FROM TO: payments FROM..TO of SCRAPE_ROWS, final, created 3 s
-    # apart up to an hour ago, and as many events up to ten minutes ago,
-    # written as a restore or an old release would have them, without
-    # momo's triggers; then counted as the upgrade from 1.0 counts them.
+    # apart up to now, as many events, and two changes each (queued when
+    # created, final 2 s later) in the order they were made, so that the
+    # last day holds a day's changes (28,800 payments) and the last five
+    # minutes a hundred, one in ten failed; all written as a restore or an
+    # old release would have them, without momo's triggers (the changes
+    # numbered from momo_change_seq, as the worker numbers them); then
+    # counted as the upgrade from 1.0 counts them.  Payer numbers cycle
+    # through 1,000.
     fill() {
         "${PSQL[@]}" -c 'SET session_replication_role = replica' -c "
             INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn, status, reason,
                                        attempts, status_checks, created_at, sent_at, updated_at, completed_at,
                                        next_check_at)
-            SELECT gen_random_uuid(), 'bench-scrape-' || i, 100 + i % 1000, 'EUR', '46733000001',
+            SELECT uuid_in(md5('bench-scrape-' || i)::cstring), 'bench-scrape-' || i, 100 + i % 1000, 'EUR',
+                   (46733000000 + i % 1000)::text,
                    CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'successful' END,
-                   CASE WHEN i % 10 = 0 THEN 'APPROVAL_REJECTED' END, 1, 1, t, t, t, t, t
+                   CASE WHEN i % 10 = 0 THEN 'APPROVAL_REJECTED' END, 1, 1, t, t, t + interval '2 seconds',
+                   t + interval '2 seconds', t
               FROM generate_series($1, $2) i,
-                   LATERAL (SELECT now() - interval '1 hour' - ($SCRAPE_ROWS - i) * interval '3 seconds' AS t) c" \
+                   LATERAL (SELECT now() - interval '5 seconds' - ($SCRAPE_ROWS - i) * interval '3 seconds' AS t) c" \
+          -c "
+            INSERT INTO momo_payment_changes (seq, reference_id, status, reason, changed_at)
+            SELECT nextval('momo_change_seq'), uuid_in(md5('bench-scrape-' || i)::cstring), s.status, s.reason,
+                   now() - interval '5 seconds' - ($SCRAPE_ROWS - i) * interval '3 seconds' + s.after
+              FROM generate_series($1, $2) i,
+                   LATERAL (VALUES (1, 'queued', NULL, interval '0'),
+                                   (2, CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'successful' END,
+                                       CASE WHEN i % 10 = 0 THEN 'APPROVAL_REJECTED' END, interval '2 seconds'))
+                           AS s(k, status, reason, after)
+             ORDER BY i, s.k" \
           -c "
             INSERT INTO momo_events (at, reference_id, product, operation, http_status, outcome, latency_ms)
             SELECT now() - interval '10 minutes' - ($SCRAPE_ROWS - i) * interval '3 seconds', NULL,
@@ -488,21 +524,30 @@ SQL
             SELECT p.product, p.operation, p.status, count(*), 0, true
               FROM momo_payments p WHERE p.status IN ('successful', 'failed')
              GROUP BY p.product, p.operation, p.status"
-        "${PSQL[@]}" -c 'VACUUM ANALYZE momo_payments, momo_events, momo_payment_counts'
+        "${PSQL[@]}" -c 'VACUUM ANALYZE momo_payments, momo_events, momo_payment_counts, momo_payment_changes'
     }
     tenth=$((SCRAPE_ROWS / 10))
+    t0=$EPOCHREALTIME
     fill 1 "$tenth"
-    read -r t_exp t_stats t_group <<<"$(scrape_ms)"
-    say "with $tenth: exporter's $nq queries $t_exp ms, momo_stats $t_stats ms, GROUP BY $t_group ms"
+    say "filled $tenth in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
+    while read -r n ms; do tenth_ms[$n]=$ms; done <<<"$(scrape_ms)"
+    say "with $tenth: all $nq queries ${tenth_ms[all]} ms, momo_health() ${tenth_ms[momo_health()]} ms, momo_stats ${tenth_ms[momo_stats]} ms, GROUP BY ${tenth_ms[groupby]} ms"
     t0=$EPOCHREALTIME
     fill $((tenth + 1)) "$SCRAPE_ROWS"
-    say "filled in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s: $("${PSQL[@]}" -c "SELECT pg_size_pretty(pg_total_relation_size('momo_payments')) || ' of payments, ' || pg_size_pretty(pg_total_relation_size('momo_events')) || ' of events'")"
-    read -r f_exp f_stats f_group <<<"$(scrape_ms)"
-    say "with $SCRAPE_ROWS: exporter's $nq queries $f_exp ms, momo_stats $f_stats ms, GROUP BY $f_group ms"
+    say "filled in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s: $("${PSQL[@]}" -c "SELECT pg_size_pretty(pg_total_relation_size('momo_payments')) || ' of payments, ' || pg_size_pretty(pg_total_relation_size('momo_payment_changes')) || ' of changes, ' || pg_size_pretty(pg_total_relation_size('momo_events')) || ' of events'")"
+    while read -r n ms; do full[$n]=$ms; done <<<"$(scrape_ms)"
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
-    figure "scrape: the exporter's $nq queries: $e_exp ms empty, $t_exp ms with $tenth finished payments and as many events, $f_exp ms with $SCRAPE_ROWS: ratio $(ratio "$t_exp" "$f_exp") (x10 rows; target ~1), $(ratio "$e_exp" "$f_exp") against empty"
-    figure "scrape: momo_stats: $e_stats ms empty, $t_stats ms, $f_stats ms: ratio $(ratio "$t_stats" "$f_stats") (x10 rows), $(ratio "$e_stats" "$f_stats") against empty; the GROUP BY it did before the counters: $e_group ms, $t_group ms, $f_group ms: ratio $(ratio "$t_group" "$f_group") (x10 rows)"
-    "${PSQL[@]}" -c 'TRUNCATE momo_payments, momo_events'
+    for n in $names all 'momo_health()' momo_stats groupby; do
+        case $n in
+            all) what="the exporter's $nq queries together" ;;
+            'momo_health()') what="SELECT * FROM momo_health()" ;;
+            momo_stats) what="SELECT * FROM momo_stats" ;;
+            groupby) what="the GROUP BY momo_stats did before the counters" ;;
+            *) what="the exporter's query $n" ;;
+        esac
+        figure "scrape: $what: ${empty[$n]} ms empty, ${tenth_ms[$n]} ms with $tenth finished payments, ${full[$n]} ms with $SCRAPE_ROWS: ratio $(ratio "${empty[$n]}" "${full[$n]}") against empty, $(ratio "${tenth_ms[$n]}" "${full[$n]}") x10 rows (target ~1)"
+    done
+    "${PSQL[@]}" -c 'TRUNCATE momo_payments, momo_events, momo_payment_changes'
 fi
 
 echo
