@@ -2,7 +2,8 @@
 # 040_health.pl - momo_health(), each check provoked for real: the worker,
 # payments waiting and pending too long, MTN refusing every token, no
 # successful exchange, a burst of failures, forged callbacks, a burst of
-# payments from one number, amounts near momo.max_amount; and who may ask.
+# payments from one number, amounts near momo.max_amount, a failure rate
+# above the day's; and who may ask.
 # Each check is polled until it says what it must (bounded), never slept for.
 use strict;
 use warnings;
@@ -109,7 +110,7 @@ check_is('pending_too_long', 'warning', 'a payment pending for more than momo.he
 check_is('pending_too_long', 'critical', 'and for more than four times it');
 
 # MTN refuses every subscription key: no token, payments wait, no success.
-set_momo($node, health_queued_age => '1s', health_exchange_age => '2s');
+set_momo($node, health_exchange_age => '2s');
 sandbox_post('/_sandbox/keys', qq({"refuse": ["$CRED{sub_key_primary}", "$CRED{sub_key_secondary}"]}));
 # a new token is needed: the sandbox revokes none, so the cached one is
 # forgotten by asking with a changed API key setting (a new configuration)
@@ -117,6 +118,18 @@ set_momo($node, api_key => 'ffffffffffffffffffffffffffffffff');
 my $waiting = request_payment($node, msisdn => '46733000077', external_id => 'waits');
 check_is('tokens', 'critical', 'MTN gives no token');
 like(reason_of('tokens'), qr/collection since/, 'the reason names the product and since when');
+# The payment waits: made two minutes old (as superuser, past the guard on
+# created_at) against momo.health_queued_age = 1min, a warning -- past it,
+# not five times past it, for three minutes whatever the clock does; then
+# with 1s, critical.
+$node->safe_psql('postgres', "SET session_replication_role = replica;
+	UPDATE momo_payments SET created_at = now() - interval '2 minutes' WHERE reference_id = '$waiting'");
+check_is('oldest_queued', 'warning', 'the payment has waited twice momo.health_queued_age');
+like(reason_of('oldest_queued'), qr/^1 payment\(s\) wait to be sent, the oldest for [23] min \(momo.health_queued_age: 60 s\)$/,
+	'the reason says how long, against the threshold');
+ok($node->safe_psql('postgres', "SELECT value FROM momo_health() WHERE check_name = 'oldest_queued'") >= 120,
+	'the value is its age in seconds');
+set_momo($node, health_queued_age => '1s');
 check_is('oldest_queued', 'critical', 'the payment has waited more than five times momo.health_queued_age');
 check_is('last_exchange', 'critical', 'payments are open and nothing succeeded within momo.health_exchange_age');
 check_is('momo', 'critical', 'the first row is critical');
@@ -129,6 +142,68 @@ ok(poll_until($node, 'postgres', "SELECT status <> 'queued' FROM momo_payments W
 	'the waiting payment is sent once a token comes');
 check_is('tokens', 'warning', 'a token failed within the hour, and works again');
 check_is('oldest_queued', 'ok', 'nothing waits');
+
+# The failure rate against the last day's, in a database of its own (its
+# own payments and change feed): twenty payments that succeeded two hours
+# ago (their changes backdated as superuser), then ten in the last minutes
+# of which three fail for MTN (46733123450): 30 %, under the critical half,
+# but twice the day's 0 % and ten points above it -- a warning in both
+# windows.  Then the same 30 % after a day that failed as often: no warning.
+$node->safe_psql('postgres', 'CREATE DATABASE rates');
+$node->safe_psql('rates', 'CREATE EXTENSION momo');
+ok(defined wait_for_worker($node, db => 'rates'), 'a worker serves the database rates');
+
+# settle($ok, $failing, $tag): $ok payments the sandbox accepts, $failing
+# that MTN fails, in database rates; returns once all are final.
+sub settle
+{
+	my ($n_ok, $n_failing, $tag) = @_;
+	$node->safe_psql('rates',
+		"SELECT momo_request_to_pay(10, 'EUR', '4673301' || lpad(i::text, 4, '0'), '$tag-ok-' || i) FROM generate_series(1, $n_ok) i;
+		 SELECT momo_request_to_pay(10, 'EUR', '46733123450', '$tag-failing-' || i) FROM generate_series(1, $n_failing) i");
+	ok(poll_until($node, 'rates',
+			"SELECT count(*) FILTER (WHERE status = 'successful') || ' ' || count(*) FILTER (WHERE status = 'failed')"
+			  . " FROM momo_payments WHERE external_id LIKE '$tag-%'", "$n_ok $n_failing", 60),
+		"$tag: $n_ok successful, $n_failing failed");
+}
+
+# backdate(): every change of the last hour in database rates, two hours earlier
+sub backdate
+{
+	$node->safe_psql('rates',
+		"UPDATE momo_payment_changes SET changed_at = changed_at - interval '2 hours' WHERE changed_at > now() - interval '1 hour'");
+}
+
+sub rate_is
+{
+	my ($check, $want, $what) = @_;
+	ok(poll_until($node, 'rates', "SELECT status || ' ' || value FROM momo_health() WHERE check_name = '$check'", $want, 30),
+		"$check: $want ($what)");
+}
+
+settle(20, 0, 'day');
+backdate();
+rate_is('failure_rate_5m', 'ok 0', 'nothing final in the last five minutes');
+settle(7, 3, 'now');
+rate_is('failure_rate_5m', 'warning 0.3', 'three of ten failed for MTN against none the rest of the day');
+rate_is('failure_rate_60m', 'warning 0.3', 'the same in the last hour');
+like($node->safe_psql('rates', "SELECT reason FROM momo_health() WHERE check_name = 'failure_rate_5m'"),
+	qr/^3 of 10 payment\(s\) failed in the last 5 minutes for MTN's or momo's reasons \(30%; the rest of the day: 0% of 20\), 0 more were declined by their payers; reasons: INTERNAL_PROCESSING_ERROR 3$/,
+	"the reason gives the rate against the rest of the day's");
+like($node->safe_psql('rates', "SELECT reason FROM momo_health() WHERE check_name = 'failure_rate_60m'"),
+	qr/^3 of 10 payment\(s\) failed in the last 60 minutes .*\(30%; the rest of the day: 0% of 20\)/,
+	'and so does the hour');
+
+# A day that failed as often: those ten and ten more failed, two hours ago
+# -- 13 of 40 -- and again three of ten now: as usual, no warning.
+backdate();
+settle(0, 10, 'bad-day');
+backdate();
+settle(7, 3, 'again');
+rate_is('failure_rate_5m', 'ok 0.3', 'three of ten failed, as 13 of 40 did the rest of the day');
+rate_is('failure_rate_60m', 'ok 0.3', 'the same in the last hour');
+like($node->safe_psql('rates', "SELECT reason FROM momo_health() WHERE check_name = 'failure_rate_5m'"),
+	qr/\(30%; the rest of the day: 3[23]% of 40\)/, "the rest of the day's rate is the day's");
 
 # The worker: this database no longer served.
 $node->safe_psql('postgres', 'CREATE DATABASE other');
