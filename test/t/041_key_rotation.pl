@@ -9,7 +9,8 @@
 # setting applied with a reload.  Tokens here last 2 seconds (refreshed 1 s
 # before they expire), so every window between a regeneration and its reload
 # sees token requests refused.  Payments are requested all along, each in its
-# own transaction.
+# own transaction.  Then the same with the keys in the server's environment,
+# the server restarted with each new one.
 use strict;
 use warnings;
 
@@ -122,17 +123,123 @@ is($?, 0, 'every payment was requested without an error') or diag($err);
 is(requested(), $N, "$N payments requested");
 
 # Every payment completes, successful, taken once.
-ok(poll_until($node, 'postgres', "SELECT count(*) FROM momo_payments WHERE status <> 'successful'", '0', 120),
-	'every payment is successful');
-is($node->safe_psql('postgres', "SELECT count(*) FROM momo_payments WHERE status = 'failed'"), '0', 'none failed');
-my $stored = sandbox_get('/_sandbox/payments');
-my %ours = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', 'SELECT reference_id FROM momo_payments');
-my @taken = grep { $ours{ $_->{referenceId} } } @$stored;
-is(scalar(@taken), $N, 'MTN holds each payment once');
-is(scalar(grep { $_->{accepted} != 1 } @taken), 0, 'each was accepted once');
-my %ext;
-$ext{ $_->{externalId} }++ for @taken;
-is(scalar(grep { $_ > 1 } values %ext), 0, 'no external id was charged twice');
+sub all_taken_once
+{
+	my ($node, $N) = @_;
+	ok(poll_until($node, 'postgres', "SELECT count(*) FROM momo_payments WHERE status <> 'successful'", '0', 120),
+		'every payment is successful');
+	is($node->safe_psql('postgres', "SELECT count(*) FROM momo_payments WHERE status = 'failed'"), '0', 'none failed');
+	my $stored = sandbox_get('/_sandbox/payments');
+	my %ours = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', 'SELECT reference_id FROM momo_payments');
+	my @taken = grep { $ours{ $_->{referenceId} } } @$stored;
+	is(scalar(@taken), $N, 'MTN holds each payment once');
+	is(scalar(grep { $_->{accepted} != 1 } @taken), 0, 'each was accepted once');
+	my %ext;
+	$ext{ $_->{externalId} }++ for @taken;
+	is(scalar(grep { $_ > 1 } values %ext), 0, 'no external id was charged twice');
+}
+all_taken_once($node, $N);
+$node->stop;
 
+############################################################################
+# The same runbook with the secrets in the server's environment (README:
+# change the file, restart PostgreSQL): each new key goes into the
+# environment the server is restarted with, while payments flow.  The
+# application here does what one must across a restart: a request that
+# fails to connect is made again, with the same external id (momo returns
+# the payment the first made, if it committed).
+sandbox_post('/_sandbox/reset', '{}');
+sandbox_post('/_sandbox/keys', qq({"refuse": ["$K3", "$K4"]}));
+sandbox_post('/_sandbox/config', '{"token_lifetime": 2}');
+my %env = (
+	MOMO_SUBSCRIPTION_KEY_PRIMARY => $K1,
+	MOMO_SUBSCRIPTION_KEY_SECONDARY => $K2,
+	MOMO_API_USER => $CRED{api_user},
+	MOMO_API_KEY => $CRED{api_key});
+$node = momo_node('rotation_env', credentials => 0, env => \%env, extra_conf => join("\n",
+		"momo.environment = 'sandbox'",
+		"momo.base_url = '" . sandbox_url() . "'",
+		"momo.target_environment = 'sandbox'",
+		"momo.callback_url = 'https://localhost/momo/callback'",
+		'momo.token_refresh_margin = 1'));
+$node->safe_psql('postgres', 'CREATE EXTENSION momo');
+ok(defined wait_for_worker($node), 'the worker runs, its keys from the environment');
+is($node->safe_psql('postgres', "SELECT current_setting('momo.api_key') || current_setting('momo.subscription_key_primary')"),
+	'', 'no key is set in the configuration');
+
+# restarted_with(what, name => value, ...): the server restarted (fast, as
+# systemctl restart does) with those variables changed in its environment.
+sub restarted_with
+{
+	my ($what, %set) = @_;
+	@env{ keys %set } = values %set;
+	$node->stop('fast');
+	start_with_env($node, \%env);
+	ok(defined wait_for_worker($node), "restarted with $what in the environment");
+}
+
+# Payments flow until the test says stop (a file), each in a connection of
+# its own, whatever the machine's speed.
+$script = "$PostgreSQL::Test::Utils::tmp_check/rotation_env_payments.sh";
+my $stop = "$PostgreSQL::Test::Utils::tmp_check/rotation_env_stop";
+open($fh, '>', $script) or die "cannot write $script: $!";
+print $fh <<'SH';
+connstr=$1; stop=$2
+i=0
+while [ ! -e "$stop" ]; do
+	i=$((i + 1))
+	deadline=$((SECONDS + 60))
+	until psql -X -q -At -d "$connstr" -c "SELECT momo_request_to_pay(10, 'EUR', '467330' || (10000 + $i), 'env-$i')" >/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "env-$i: not requested within 60 s" >&2; exit 1; }
+		sleep 0.1
+	done
+	sleep 0.02
+done
+SH
+close $fh;
+($out, $err) = ('', '');
+$flow = IPC::Run::start([ 'bash', $script, $node->connstr('postgres'), $stop ], '>', \$out, '2>', \$err);
+ok(poll_until($node, 'postgres', "SELECT count(*) >= 20 FROM momo_payments WHERE status = 'successful'", 't', 30),
+	'payments flow');
+
+# 1. The secondary key is regenerated; the server restarted with it.
+sandbox_post('/_sandbox/keys', qq({"refuse": ["$K2", "$K4"]}));
+$n = requested();
+wait_more($n, 'the secondary key is regenerated');
+restarted_with('the new secondary key', MOMO_SUBSCRIPTION_KEY_SECONDARY => $K3);
+$n = requested();
+wait_more($n, 'the restart with the new secondary key');
+# 2. The primary is regenerated: MTN refuses it, momo takes the new
+#    secondary; then the server is restarted with the new primary.
+@before = refusals();
+sandbox_post('/_sandbox/keys', qq({"refuse": ["$K1", "$K2"]}));
+@after = wait_refused('the primary key is regenerated', 0, @before);
+pass('MTN refused the old primary key to momo');
+$n = requested();
+wait_more($n, 'the primary key is regenerated');
+restarted_with('the new primary key', MOMO_SUBSCRIPTION_KEY_PRIMARY => $K4);
+$n = requested();
+wait_more($n, 'the restart with the new primary key');
+# 3. A new API key: the old one is refused at the next token; the server is
+#    restarted with the new one.
+$r = HTTP::Tiny->new(timeout => 15)->post(sandbox_url() . "/v1_0/apiuser/$CRED{api_user}/apikey",
+	{ headers => { 'Ocp-Apim-Subscription-Key' => $K4, 'Content-Type' => 'application/json' }, content => '' });
+is($r->{status}, 201, 'a new API key is made');
+$new_key = decode_json($r->{content})->{apiKey};
+@before = refusals();
+@after = wait_refused('the API key is regenerated', 1, @before);
+cmp_ok($after[0], '>', $before[0], 'MTN refused a token request with the old API key');
+restarted_with('the new API key', MOMO_API_KEY => $new_key);
+$n = requested();
+wait_more($n, 'the restart with the new API key');
+
+open($fh, '>', $stop) or die "cannot write $stop: $!";
+close $fh;
+$flow->finish;
+is($?, 0, 'every payment was requested (connections refused during the restarts asked again)') or diag($err);
+$N = requested();
+is($node->safe_psql('postgres', "SELECT count(DISTINCT external_id) FROM momo_payments WHERE external_id LIKE 'env-%'"), $N,
+	"$N payments requested, one for each external id");
+all_taken_once($node, $N);
 $node->stop;
 done_testing();
