@@ -4,8 +4,10 @@
 # as a role that has exactly the grants the README gives the monitoring
 # role, and after a known set of payments (successful, failed, one left
 # pending at MTN) serves momo's metrics at /metrics, each with the name, type
-# and value expected.  The counters move with the next payment, and the
-# monitoring role cannot read a payer's number.
+# and value expected; momo_health_status and momo_health_value as
+# momo_health() has them.  The counters move with the next payment; an
+# operator's pause and an automatic one (MTN refuses the merchant) show in
+# momo_paused{automatic}; the monitoring role cannot read a payer's number.
 use strict;
 use warnings;
 
@@ -191,6 +193,32 @@ is_deeply({ map { /check_name="(.*)"/; $1 => $m->{$_} } grep { /^momo_health_sta
 	'momo_health_status: every check, as momo_health() has it');
 is($m->{'momo_paused{automatic="",product="collection"}'}, 0, 'momo_paused: collection is not paused');
 
+# The figure behind each check, as momo_health() has it: scraped until the
+# scrape and a momo_health() right after it agree (bounded), every check
+# compared but last_exchange, an age in seconds that moves between the two.
+sub health_values
+{
+	return { map { split /\|/ } split /\n/, $node->safe_psql('postgres',
+			"SELECT check_name, coalesce(value, 0) FROM momo_health() WHERE check_name <> 'last_exchange'") };
+}
+my $want;
+($m) = scrape_until(sub {
+		my ($v) = @_;
+		$want = health_values();
+		my %got = map { /check_name="(.*)"/; $1 => $v->{$_} } grep { /^momo_health_value\{/ && !/"last_exchange"/ } keys %$v;
+		return keys(%got) == keys(%$want) && !grep { !defined $got{$_} || $got{$_} != $want->{$_} } keys %$want;
+	}, 30);
+is_deeply({ map { /check_name="(.*)"/; $1 => $m->{$_} + 0 } grep { /^momo_health_value\{/ && !/"last_exchange"/ } keys %$m },
+	{ map { $_ => $want->{$_} + 0 } keys %$want },
+	'momo_health_value: every check\'s figure, as momo_health() has it');
+is(scalar(keys %$want), 12, 'twelve checks compared (all but last_exchange)');
+ok(defined $m->{'momo_health_value{check_name="last_exchange"}'}
+	  && $m->{'momo_health_value{check_name="last_exchange"}'} >= -1,
+	'momo_health_value: last_exchange is served');
+is($m->{'momo_health_value{check_name="worker"}'},
+	$node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'momo worker'"),
+	'momo_health_value{check_name="worker"}: the worker\'s pid');
+
 # Every metric the queries file names is served.
 my @names = qw(momo_payments_total momo_open_payments momo_queue_depth momo_queue_pending
   momo_queue_oldest_queued_age_seconds momo_queue_oldest_open_age_seconds momo_queue_needing_attention
@@ -216,6 +244,26 @@ is($m->{'momo_health_status{check_name="paused"}'}, 1, 'momo_health_status: the 
 is($m->{momo_worker_sending}, 0, 'momo_worker_sending: 0 while paused');
 unlike(join("\n", keys %$m), qr/exporter test/, "the operator's reason is in no series");
 $node->safe_psql('postgres', "SELECT momo_resume()");
+($m) = scrape_until(sub { ($_[0]{'momo_paused{automatic="",product="collection"}'} // 1) == 0 }, 30);
+is($m->{'momo_paused{automatic="",product="collection"}'}, 0, 'momo_paused: 0 once resumed');
+
+# MTN refuses the merchant (NOT_ALLOWED_TARGET_ENVIRONMENT): the worker
+# pauses collection by itself; the exporter says it was automatic, and
+# health pages.  Resumed once MTN takes requests again, the payment goes.
+sandbox_post('/_sandbox/config', { refuse_posts => 'target_environment' });
+my $refused = request_payment($node, msisdn => '46733000001', external_id => 'exp-refused');
+($m) = scrape_until(sub { ($_[0]{'momo_paused{automatic="true",product="collection"}'} // 0) == 1 }, 30);
+is($m->{'momo_paused{automatic="true",product="collection"}'}, 1, 'momo_paused{automatic="true"}: 1 after MTN refused the merchant');
+is($node->safe_psql('postgres', "SELECT automatic FROM momo_pauses WHERE product = 'collection'"), 't',
+	'momo_pauses: the pause is automatic');
+is($m->{'momo_health_status{check_name="paused"}'}, 2, 'momo_health_status: an automatic pause is critical');
+is($m->{'momo_health_status{check_name="momo"}'}, 2, 'momo_health_status{check_name="momo"}: page');
+is($m->{momo_worker_sending}, 0, 'momo_worker_sending: 0');
+sandbox_post('/_sandbox/config', { refuse_posts => 'none' });
+$node->safe_psql('postgres', "SELECT momo_resume()");
+is(await_payment($node, $refused)->{status}, 'successful', 'resumed, the refused payment is sent again and succeeds');
+($m) = scrape_until(sub { ($_[0]{'momo_paused{automatic="",product="collection"}'} // 1) == 0 }, 30);
+is($m->{'momo_paused{automatic="",product="collection"}'}, 0, 'momo_paused: 0 once resumed');
 
 ############################################################################
 # The monitoring role sees figures, not payments: no payer's number, amount
