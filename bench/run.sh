@@ -56,7 +56,7 @@
 # together at the end.  momo's settings changed for a section are restored
 # on exit; the test cluster and sandbox are left running
 # (test/cluster.sh stop) with momo_payments empty.  On a 2-core machine the
-# whole run takes about 3 minutes.
+# whole run takes about 4 minutes.
 #
 # Environment:
 #   BENCH_SECTIONS        the sections to run (see above)
