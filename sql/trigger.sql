@@ -46,8 +46,25 @@ BEGIN
      WHERE invoice_no = NEW.invoice_no;
     RETURN NULL;
 END $$;
+REVOKE ALL ON FUNCTION shop.invoices_request_payment() FROM PUBLIC;
 CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_request_payment();
+
+-- A new invoice is open and has no payment yet: its status and payment are
+-- momo's to set (an invoice inserted 'paid' would claim money not taken).
+CREATE FUNCTION shop.invoices_before_insert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.status IS DISTINCT FROM 'open' OR NEW.payment_ref IS NOT NULL
+       OR NEW.paid_at IS NOT NULL OR NEW.failure_reason IS NOT NULL THEN
+        RAISE EXCEPTION 'invoice % must be inserted open, without payment_ref, paid_at or failure_reason', NEW.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Insert its number, payer, amount and currency: its payment sets the rest.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER invoices_before_insert BEFORE INSERT ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_insert();
 
 -- What is asked is what is marked paid: the amount, currency and payer cannot
 -- change while the payment is open, nor once the invoice is paid.  After a
@@ -61,7 +78,11 @@ CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
 CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
+    IF NEW.invoice_no IS DISTINCT FROM OLD.invoice_no THEN
+        RAISE EXCEPTION 'invoice %''s number cannot change: it names its payments at MTN', OLD.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Its payments have it as external_id; insert another invoice instead.';
+    ELSIF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
         IF NEW.payment_ref IS NOT NULL THEN     -- a stale copy of the invoice, saved whole
             RAISE EXCEPTION 'invoice % is paid again only with its payment_ref set to NULL', OLD.invoice_no
                   USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -98,6 +119,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+REVOKE ALL ON FUNCTION shop.invoices_before_update() FROM PUBLIC;
 CREATE TRIGGER invoices_before_update BEFORE UPDATE ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_update();
 
@@ -193,6 +215,18 @@ SELECT invoice_no, (momo_await(payment_ref)).status FROM shop.invoices ORDER BY 
 -- A failure's reason is copied onto the invoice.
 SELECT invoice_no, status, paid_at IS NOT NULL AS paid, failure_reason FROM shop.invoices ORDER BY 1;
 
+-- An invoice is inserted open, without a payment: inserted 'paid', it would
+-- claim money not taken; inserted 'payment failed', it could be deleted
+-- while its payment goes on.
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency, status, paid_at)
+    VALUES ('INV-1010', '46733123453', 100, 'EUR', 'paid', now());
+INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency, status)
+    VALUES ('INV-1010', '46733123453', 100, 'EUR', 'payment failed');
+SELECT count(*) AS payments FROM momo_payments WHERE external_id = 'INV-1010';
+-- The recipe's SECURITY DEFINER functions are the application's alone: no
+-- other role may put them on a table of its own and request payments as it.
+SELECT p.proname, pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_execute
+  FROM pg_proc p WHERE p.pronamespace = 'shop'::regnamespace AND p.prosecdef ORDER BY 1;
 -- A bad invoice is refused whole: no invoice, no payment.
 INSERT INTO shop.invoices (invoice_no, customer_msisdn, amount, currency) VALUES ('INV-1004', 'not a number', 5, 'EUR');
 -- The currency is the invoice's: the sandbox takes EUR only, and refuses an
@@ -263,6 +297,9 @@ SELECT i.amount, i.currency, i.customer_msisdn, i.status, p.amount AS asked, p.s
   FROM shop.invoices i JOIN momo_payments p ON p.reference_id = i.payment_ref
  WHERE i.invoice_no = 'INV-1007';
 SELECT count(*) AS payments FROM momo_payments WHERE external_id = 'INV-1007';
+-- Nor may its number change (the payments' external_id: a red team renamed
+-- an invoice and paid it again under the new number, twice charged).
+UPDATE shop.invoices SET invoice_no = 'INV-1007b' WHERE invoice_no = 'INV-1007';
 -- Its status is its payment's: not 'paid' by hand while the payment is
 -- pending (the invoice would show paid for money not taken), nor 'payment
 -- failed' (which would let it be deleted, and momo collect for no invoice).

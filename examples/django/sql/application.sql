@@ -28,8 +28,25 @@ BEGIN
      WHERE invoice_no = NEW.invoice_no;
     RETURN NULL;
 END $$;
+REVOKE ALL ON FUNCTION shop.invoices_request_payment() FROM PUBLIC;
 CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_request_payment();
+
+-- A new invoice is open and has no payment yet: its status and payment are
+-- momo's to set (an invoice inserted 'paid' would claim money not taken).
+CREATE FUNCTION shop.invoices_before_insert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.status IS DISTINCT FROM 'open' OR NEW.payment_ref IS NOT NULL
+       OR NEW.paid_at IS NOT NULL OR NEW.failure_reason IS NOT NULL THEN
+        RAISE EXCEPTION 'invoice % must be inserted open, without payment_ref, paid_at or failure_reason', NEW.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Insert its number, payer, amount and currency: its payment sets the rest.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER invoices_before_insert BEFORE INSERT ON shop.invoices
+    FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_insert();
 
 -- What is asked is what is marked paid: the amount, currency and payer cannot
 -- change while the payment is open, nor once the invoice is paid.  After a
@@ -43,7 +60,11 @@ CREATE TRIGGER invoices_request_payment AFTER INSERT ON shop.invoices
 CREATE FUNCTION shop.invoices_before_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
+    IF NEW.invoice_no IS DISTINCT FROM OLD.invoice_no THEN
+        RAISE EXCEPTION 'invoice %''s number cannot change: it names its payments at MTN', OLD.invoice_no
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Its payments have it as external_id; insert another invoice instead.';
+    ELSIF OLD.status = 'payment failed' AND NEW.status = 'open' THEN
         IF NEW.payment_ref IS NOT NULL THEN     -- a stale copy of the invoice, saved whole
             RAISE EXCEPTION 'invoice % is paid again only with its payment_ref set to NULL', OLD.invoice_no
                   USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -80,6 +101,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+REVOKE ALL ON FUNCTION shop.invoices_before_update() FROM PUBLIC;
 CREATE TRIGGER invoices_before_update BEFORE UPDATE ON shop.invoices
     FOR EACH ROW EXECUTE FUNCTION shop.invoices_before_update();
 
