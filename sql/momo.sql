@@ -1041,3 +1041,49 @@ ALTER TABLE @extschema@.momo_pauses OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_attention OWNER TO momo_worker;
 ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;
+
+-- Nothing else of momo is anyone's but momo_worker's and the installing
+-- superuser's: the installing role's default privileges (ALTER DEFAULT
+-- PRIVILEGES ... GRANT ALL ON TABLES / EXECUTE ON FUNCTIONS TO ...) granted
+-- momo's objects to other roles as they were created, and those grants
+-- outlive the REVOKEs from PUBLIC above and the changes of owner (a red team
+-- had such a role insert a payout into momo_payments, which the worker
+-- sent, and call momo_transfer).  The DBA grants what the README's
+-- "Security model" lists, after the install.
+DO $momo$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        SELECT pg_catalog.format('%s %s', CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                                 c.oid::pg_catalog.regclass) AS object, a.grantee
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+          CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+                                                   WHERE e.extname OPERATOR(pg_catalog.=) 'momo')
+           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+        UNION ALL
+        SELECT pg_catalog.format('FUNCTION %s', p.oid::pg_catalog.regprocedure), a.grantee
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid
+          CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+                                                   WHERE e.extname OPERATOR(pg_catalog.=) 'momo')
+           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+    LOOP
+        CONTINUE WHEN g.grantee OPERATOR(pg_catalog.=) 'momo_worker'::pg_catalog.regrole
+                   OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+                               WHERE r.oid OPERATOR(pg_catalog.=) g.grantee AND r.rolsuper);
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', g.object,
+                                  CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);
+    END LOOP;
+END
+$momo$;

@@ -262,3 +262,41 @@ ROLLBACK;
 \c contrib_regression
 DROP DATABASE momo_attack WITH (FORCE);
 DROP ROLE momo_schema_owner;
+
+-- Default privileges of the installing role grant none of momo's objects to
+-- anyone: a red team's role, granted ALL ON TABLES and EXECUTE ON FUNCTIONS
+-- by ALTER DEFAULT PRIVILEGES, wrote a payout into momo_payments (which
+-- the worker sent) and called momo_transfer.
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS momo_defaults WITH (FORCE);
+DROP ROLE IF EXISTS momo_default_grantee;
+RESET client_min_messages;
+CREATE ROLE momo_default_grantee;
+CREATE DATABASE momo_defaults;
+\c momo_defaults
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO momo_default_grantee;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON SEQUENCES TO momo_default_grantee;
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO momo_default_grantee;
+CREATE EXTENSION momo;
+SELECT count(*) FILTER (WHERE a.grantee = 'momo_default_grantee'::regrole) AS granted_to_the_role,
+       count(*) FILTER (WHERE a.grantee = 0) AS granted_to_public
+  FROM pg_depend d
+  JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
+  CROSS JOIN LATERAL aclexplode(c.relacl) a
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'momo') AND d.deptype = 'e';
+SELECT count(*) FILTER (WHERE a.grantee = 'momo_default_grantee'::regrole) AS functions_granted_to_the_role,
+       count(*) FILTER (WHERE a.grantee = 0) AS functions_granted_to_public
+  FROM pg_depend d
+  JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass
+  CROSS JOIN LATERAL aclexplode(p.proacl) a
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'momo') AND d.deptype = 'e';
+SET ROLE momo_default_grantee;
+\set VERBOSITY terse
+INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn)
+VALUES (gen_random_uuid(), 'DEFAULTS', 5000, 'EUR', '46733000001');
+SELECT momo_transfer(7000, 'EUR', '46733000001', 'DEFAULTS');
+\set VERBOSITY default
+RESET ROLE;
+\c contrib_regression
+DROP DATABASE momo_defaults WITH (FORCE);
+DROP ROLE momo_default_grantee;
