@@ -381,6 +381,10 @@ CREATE INDEX momo_payments_checks ON @extschema@.momo_payments (next_check_at, r
     WHERE status = 'pending' OR (status = 'queued' AND (send_refused OR attempts > 0));
 CREATE INDEX momo_payments_announced ON @extschema@.momo_payments (next_check_at, reference_id)
     WHERE status IN ('queued', 'pending') AND callback_at >= next_check_at;
+-- momo_health's checks of recent payments (bursts to one number, amounts
+-- near momo.max_amount) read them by the time they were requested: the
+-- newest entries of this index, however long the history.
+CREATE INDEX momo_payments_created_at ON @extschema@.momo_payments (created_at);
 
 -- The balance in a given currency (GET /v1_0/account/balance/{currency}).
 CREATE FUNCTION @extschema@.momo_balance(product text, currency text,

@@ -186,6 +186,10 @@ CREATE UNIQUE INDEX momo_payments_idempotency
     ON @extschema@.momo_payments (requested_by, operation, external_id)
     WHERE status <> 'failed';
 CREATE INDEX momo_payments_refund_of ON @extschema@.momo_payments (refund_of) WHERE refund_of IS NOT NULL;
+-- momo_health's checks of recent payments (bursts to one number, amounts
+-- near momo.max_amount) read them by the time they were requested: the
+-- newest entries of this index, however long the history.
+CREATE INDEX momo_payments_created_at ON @extschema@.momo_payments (created_at);
 
 -- pg_dump keeps the payments.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payments', '');

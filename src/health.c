@@ -574,10 +574,15 @@ check_suspicious(Health *h, const char *schema)
 	char	   *number = NULL;
 	double		near;
 
+	/*
+	 * The payments requested in the window, by momo_payments_created_at:
+	 * the newest rows, whose pages are the table's newest, however long
+	 * the history.
+	 */
 	health_query(psprintf("SELECT p.msisdn, pg_catalog.count(*)"
-						  " FROM %s.momo_payment_changes c JOIN %s.momo_payments p ON p.reference_id = c.reference_id"
-						  " WHERE c.changed_at > pg_catalog.now() - interval '10 minutes' AND c.status = 'queued'"
-						  " GROUP BY p.msisdn ORDER BY 2 DESC LIMIT 1", schema, schema),
+						  " FROM %s.momo_payments p"
+						  " WHERE p.created_at > pg_catalog.now() - interval '10 minutes'"
+						  " GROUP BY p.msisdn ORDER BY 2 DESC LIMIT 1", schema),
 				 0, NULL, NULL, "reading recent payments by number");
 	if (SPI_processed > 0)
 	{
@@ -594,9 +599,9 @@ check_suspicious(Health *h, const char *schema)
 				   burst, number, momo_health_payer_burst);
 
 	health_query(psprintf("SELECT pg_catalog.count(*)"
-						  " FROM %s.momo_payment_changes c JOIN %s.momo_payments p ON p.reference_id = c.reference_id"
-						  " WHERE c.changed_at > pg_catalog.now() - interval '1 hour' AND c.status = 'queued'"
-						  "   AND p.amount >= $1::pg_catalog.numeric", schema, schema),
+						  " FROM %s.momo_payments p"
+						  " WHERE p.created_at > pg_catalog.now() - interval '1 hour'"
+						  "   AND p.amount >= $1::pg_catalog.numeric", schema),
 				 1, types, values, "reading recent large payments");
 	near = get_float(0, 1, &isnull);
 	health_add(h, "near_max_amount",
