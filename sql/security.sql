@@ -259,6 +259,12 @@ SELECT is_called AS attacker_function_ran FROM m.calls;
 BEGIN;
 DROP EXTENSION momo;
 ROLLBACK;
+-- So does dropping its schema with CASCADE, which drops momo with it.
+SET client_min_messages = warning;
+BEGIN;
+DROP SCHEMA "'::text IS NULL OR m.pwn() --" CASCADE;
+ROLLBACK;
+RESET client_min_messages;
 \c contrib_regression
 DROP DATABASE momo_attack WITH (FORCE);
 DROP ROLE momo_schema_owner;

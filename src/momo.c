@@ -23,6 +23,7 @@
 #include "storage/shmem.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/wait_event.h"
 
 #include "launcher.h"
@@ -31,6 +32,7 @@
 #include "redact.h"
 #include "settings.h"
 #include "store.h"
+#include "version.h"
 
 PG_MODULE_MAGIC;
 
@@ -478,6 +480,34 @@ momo_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 }
 
 /*
+ * DROP EXTENSION momo, and DROP SCHEMA ... CASCADE of momo's schema (which
+ * drops the extension with it): the payments not final it discards are
+ * counted in a WARNING (momo_store_warn_drop).
+ */
+static void
+warn_drop(DropStmt *drop)
+{
+	ListCell   *lc;
+	char	   *schema = NULL;
+
+	if (drop->removeType == OBJECT_SCHEMA && drop->behavior == DROP_CASCADE)
+	{
+		Oid			nsp = momo_version_extension_lookup(NULL);
+
+		if (!OidIsValid(nsp) || (schema = get_namespace_name(nsp)) == NULL)
+			return;
+	}
+	else if (drop->removeType != OBJECT_EXTENSION)
+		return;
+	foreach(lc, drop->objects)
+		if (strcmp(strVal(lfirst(lc)), schema ? schema : "momo") == 0)
+		{
+			momo_store_warn_drop();
+			return;
+		}
+}
+
+/*
  * Utility hook: COMMIT PREPARED may publish payments or change momo_pauses,
  * so it wakes the worker at commit, and has it look at the pauses again; CREATE/DROP EXTENSION momo, CREATE/DROP DATABASE and the
  * like concern the launcher (momo_launcher_utility_before and _after).
@@ -493,14 +523,8 @@ momo_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		wake_at_commit = pauses_at_commit = true;
 	momo_launcher_utility_before(parsetree);
-	if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
-	{
-		ListCell   *lc;
-
-		foreach(lc, ((DropStmt *) parsetree)->objects)
-			if (strcmp(strVal(lfirst(lc)), "momo") == 0)
-				momo_store_warn_drop();
-	}
+	if (IsA(parsetree, DropStmt))
+		warn_drop((DropStmt *) parsetree);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
