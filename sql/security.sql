@@ -301,8 +301,29 @@ SET ROLE momo_default_grantee;
 INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn)
 VALUES (gen_random_uuid(), 'DEFAULTS', 5000, 'EUR', '46733000001');
 SELECT momo_transfer(7000, 'EUR', '46733000001', 'DEFAULTS');
-\set VERBOSITY default
 RESET ROLE;
+-- Nor does a role that may write every table (pg_write_all_data), or any
+-- other role given a write privilege: only momo writes payments (its
+-- functions and worker act as momo_worker; a superuser may).  A red team's
+-- such role queued a payout that the worker sent, and marked a queued
+-- payment successful that MTN never had.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS momo_all_writer;
+RESET client_min_messages;
+CREATE ROLE momo_all_writer;
+GRANT pg_write_all_data, pg_read_all_data TO momo_all_writer;
+INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn)
+VALUES ('00000000-0000-4000-8000-00000000beef', 'QUEUED', 10, 'EUR', '46733000001');
+SET ROLE momo_all_writer;
+INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn)
+VALUES (gen_random_uuid(), 'WRITER', 5000, 'EUR', '46733000001');
+UPDATE momo_payments SET status = 'successful', completed_at = now()
+ WHERE reference_id = '00000000-0000-4000-8000-00000000beef';
+DELETE FROM momo_payments WHERE reference_id = '00000000-0000-4000-8000-00000000beef';
+RESET ROLE;
+\set VERBOSITY default
+SELECT external_id FROM momo_payments ORDER BY 1;
 \c contrib_regression
 DROP DATABASE momo_defaults WITH (FORCE);
 DROP ROLE momo_default_grantee;
+DROP ROLE momo_all_writer;

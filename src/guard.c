@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "access/xact.h"
@@ -348,6 +350,22 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		elog(ERROR, "momo_payments_guard must be a BEFORE ... FOR EACH ROW trigger");
+
+	/*
+	 * Only momo writes payments: its functions and its worker act as the
+	 * table's owner (momo_worker, owner.c), and a superuser may.  Any other
+	 * role given a write privilege -- a DBA's GRANT, a member of
+	 * pg_write_all_data, a grant kept by a superuser since demoted -- could
+	 * queue a payout that the worker sends, or mark successful a payment
+	 * MTN never confirmed (a red team did both).
+	 */
+	if (GetUserId() != td->tg_relation->rd_rel->relowner && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only momo writes momo_payments"),
+				 errdetail("Role \"%s\" may not insert, update or delete payments; momo's functions do.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Request payments with momo's functions, and revoke write privileges on momo_payments (and membership in pg_write_all_data) from roles other than momo_worker.")));
 	desc = RelationGetDescr(td->tg_relation);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
