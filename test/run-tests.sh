@@ -7,7 +7,8 @@
 # test environment (test/cluster.sh), runs clang's static analyzer
 # (test/scan-build.sh), the pg_regress suite against the test environment,
 # the TAP suite (test/run-tap.sh), the Django example's tests
-# (examples/django/run.sh test), the fuzzers (test/fuzz/run.sh, 60 s per parser), the
+# (examples/django/run.sh test) and its demo used as a person would (run.sh
+# demo-check), the fuzzers (test/fuzz/run.sh, 60 s per parser), the
 # regression suite once more under AddressSanitizer (test/asan.sh), the
 # regression and TAP suites once more against PostgreSQL built with
 # --enable-cassert (test/cassert.sh), and ends with one line "N passed, N failed".
@@ -146,6 +147,9 @@ fi
 
 run_suite "the Django example: Django's test runner against its own cluster and sandbox (examples/django/run.sh test)" \
     '^test_[a-z_]+ \(.*\) \.\.\. ok$' '^[a-zA-Z_]+ \(.*\) \.\.\. (FAIL|ERROR)$' bash examples/django/run.sh test
+
+run_suite "the Django example's demo, used as a person would (examples/django/run.sh demo-check)" \
+    '^ok demo ' '^FAILED demo' bash examples/django/run.sh demo-check
 
 run_suite "fuzzing of the parsers of network data (test/fuzz/run.sh)" \
     '^ok +fuzz_' '^FAILED +fuzz_' bash test/fuzz/run.sh

@@ -14,6 +14,10 @@
 #          exits non-zero when a test failed.  `make test` runs it.
 #   demo   `manage.py runserver` on http://localhost:8000/ (SHOP_PORT): the
 #          checkout page, until Ctrl-C, which stops the environment.
+#   demo-check
+#          the demo on a free port, used as a person would (demo_check.py:
+#          the form filled in, the invoice paid through MTN's callback),
+#          then stopped.  `make test` runs it.
 #
 # Needs momo installed (make install, or the Debian package), the sandbox built
 # (make -C test/sandbox), and Debian's python3-django and python3-psycopg2
@@ -24,13 +28,13 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 mode=${1:-test}
-case "$mode" in test|demo) ;; *) echo "usage: $0 test|demo" >&2; exit 2 ;; esac
+case "$mode" in test|demo|demo-check) ;; *) echo "usage: $0 test|demo|demo-check" >&2; exit 2 ;; esac
 
 export MOMO_TEST_DIR=${MOMO_DJANGO_TEST_DIR:-/tmp/momo-django}
 export MOMO_TEST_PGPORT=${MOMO_DJANGO_PGPORT:-55460}
 export MOMO_TEST_HTTP_PORT=${MOMO_DJANGO_HTTP_PORT:-18190}
 export MOMO_TEST_HTTPS_PORT=${MOMO_DJANGO_HTTPS_PORT:-18553}
-if [ "$mode" = test ]; then
+if [ "$mode" != demo ]; then
     # Django's test server: a port no one used lately (its server does not
     # reuse an address that a closed connection still holds).  Status checks
     # so rare that only a callback settles a payment within a test's bounds.
@@ -73,6 +77,16 @@ if [ "$mode" = test ]; then
 else
     # the sandbox sends MTN's callbacks; a payer takes 5 s to approve
     curl -fsS -o /dev/null -X POST -d '{"deliver_callbacks": true, "pending_ms": 5000}' "$SANDBOX_URL/_sandbox/config"
+    if [ "$mode" = demo-check ]; then
+        /usr/bin/python3 manage.py runserver --noreload "localhost:$WEB_PORT" >"$MOMO_TEST_DIR/runserver.log" 2>&1 &
+        server=$!
+        rc=0
+        /usr/bin/python3 "$HERE/demo_check.py" "http://localhost:$WEB_PORT" || rc=$?
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+        [ "$rc" -eq 0 ] || tail -n 30 "$MOMO_TEST_DIR/runserver.log"
+        exit "$rc"
+    fi
     echo
     echo "The shop: http://localhost:$WEB_PORT/  (46733123451: the payer rejects; most other numbers approve)"
     echo "Ctrl-C stops it and its environment."
