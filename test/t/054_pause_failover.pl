@@ -1,5 +1,5 @@
 
-# 051_pause_failover.pl - the pause survives a failover (issue 13: "the
+# 054_pause_failover.pl - the pause survives a failover (issue 13: "the
 # pause survives a restart and a failover (it lives in a table, not in
 # memory)").  A primary with collection paused and payments queued behind
 # the pause fails; its streaming standby is promoted.  The new primary's
