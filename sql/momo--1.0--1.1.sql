@@ -923,3 +923,25 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Only momo writes its tables (src/guard.c, momo_writer_guard): any role but
+-- momo_worker (as which momo's functions and worker act) and superusers is
+-- refused, whatever privileges it holds -- a member of pg_write_all_data
+-- could otherwise forge the audit trail or the change feed, lift a pause, or
+-- empty the payments with TRUNCATE (which fires no row trigger).
+CREATE FUNCTION @extschema@.momo_writer_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'momo_writer_guard'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@.momo_writer_guard() FROM PUBLIC;
+CREATE TRIGGER momo_writer_guard BEFORE TRUNCATE ON @extschema@.momo_payments
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_events
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_payment_changes
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_change_horizon
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_payment_counts
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_pauses
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();

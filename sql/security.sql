@@ -321,6 +321,20 @@ UPDATE momo_payments SET status = 'successful', completed_at = now()
  WHERE reference_id = '00000000-0000-4000-8000-00000000beef';
 DELETE FROM momo_payments WHERE reference_id = '00000000-0000-4000-8000-00000000beef';
 RESET ROLE;
+-- ... nor any other table momo writes: not the audit trail, the change feed,
+-- the counters or the pauses, and not by TRUNCATE either (granted here).
+SELECT momo_pause('the DBA keeps payouts paused', 'disbursement') IS NOT NULL AS paused;
+GRANT TRUNCATE ON momo_payments, momo_events TO momo_all_writer;
+SET ROLE momo_all_writer;
+INSERT INTO momo_events (reference_id, product, operation, http_status, outcome)
+VALUES ('00000000-0000-4000-8000-00000000beef', 'collection', 'status', 200, 'successful');
+UPDATE momo_payment_changes SET status = 'successful';
+DELETE FROM momo_payment_counts;
+DELETE FROM momo_pauses;
+TRUNCATE momo_payments;
+TRUNCATE momo_events;
+RESET ROLE;
+SELECT product FROM momo_pauses;
 \set VERBOSITY default
 SELECT external_id FROM momo_payments ORDER BY 1;
 \c contrib_regression

@@ -34,6 +34,7 @@
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(momo_payments_guard);
+PG_FUNCTION_INFO_V1(momo_writer_guard);
 
 /*
  * The columns that make up a payment's terms (a schema of 1.0 has no
@@ -338,6 +339,45 @@ is_final(const char *status)
 	return status_is(status, MOMO_STATUS_SUCCESSFUL) || status_is(status, MOMO_STATUS_FAILED);
 }
 
+/*
+ * Only momo writes its tables: its functions and its worker act as their
+ * owner (momo_worker, owner.c), and a superuser may.  Any other role given
+ * a write privilege -- a DBA's GRANT, a member of pg_write_all_data, a
+ * grant kept by a superuser since demoted -- could queue a payout that the
+ * worker sends, mark successful a payment MTN never confirmed (a red team
+ * did both), forge the audit trail or the change feed, or lift a pause.
+ */
+static void
+require_momo_writer(Relation rel)
+{
+	if (GetUserId() == rel->rd_rel->relowner || superuser())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("only momo writes %s", RelationGetRelationName(rel)),
+			 errdetail("Role \"%s\" may not write it; momo's functions do.",
+					   GetUserNameFromId(GetUserId(), false)),
+			 errhint("Revoke write privileges on momo's tables (and membership in pg_write_all_data) from roles other than momo_worker.")));
+}
+
+/*
+ * momo_writer_guard(): BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE, FOR
+ * EACH STATEMENT, on every table momo writes: refuses any writer but
+ * momo_worker and superusers (require_momo_writer).  Also on
+ * momo_payments, for TRUNCATE, which fires no row trigger.
+ */
+Datum
+momo_writer_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		elog(ERROR, "momo_writer_guard must be a BEFORE ... FOR EACH STATEMENT trigger");
+	require_momo_writer(td->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
 /* The trigger function: BEFORE INSERT OR UPDATE OR DELETE, FOR EACH ROW. */
 Datum
 momo_payments_guard(PG_FUNCTION_ARGS)
@@ -351,21 +391,7 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		elog(ERROR, "momo_payments_guard must be a BEFORE ... FOR EACH ROW trigger");
 
-	/*
-	 * Only momo writes payments: its functions and its worker act as the
-	 * table's owner (momo_worker, owner.c), and a superuser may.  Any other
-	 * role given a write privilege -- a DBA's GRANT, a member of
-	 * pg_write_all_data, a grant kept by a superuser since demoted -- could
-	 * queue a payout that the worker sends, or mark successful a payment
-	 * MTN never confirmed (a red team did both).
-	 */
-	if (GetUserId() != td->tg_relation->rd_rel->relowner && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only momo writes momo_payments"),
-				 errdetail("Role \"%s\" may not insert, update or delete payments; momo's functions do.",
-						   GetUserNameFromId(GetUserId(), false)),
-				 errhint("Request payments with momo's functions, and revoke write privileges on momo_payments (and membership in pg_write_all_data) from roles other than momo_worker.")));
+	require_momo_writer(td->tg_relation);
 	desc = RelationGetDescr(td->tg_relation);
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))

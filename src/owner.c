@@ -67,7 +67,7 @@ static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments
 	"momo_payments_change_insert", "momo_payments_change_update",
 	"momo_payments_count_insert", "momo_payments_count_update", "momo_payments_count_delete",
 	"momo_payments_count_flush", "momo_payments_count_truncate", "momo_events_guard",
-	"momo_pauses_change", "momo_pauses_truncate"};
+	"momo_pauses_change", "momo_pauses_truncate", "momo_writer_guard"};
 
 /*
  * Every table momo's functions and worker write as its owner: a trigger on
