@@ -175,12 +175,14 @@ END
 $$;
 
 -- The launcher starts this database's worker when CREATE EXTENSION momo
--- commits (momo.databases lists it); it may still be starting.
+-- commits (momo.databases lists it); it may still be starting (it names
+-- itself in application_name once connected and attached).
 DO $$
 BEGIN
     FOR i IN 1..600 LOOP
         PERFORM 1 FROM pg_stat_activity
-         WHERE backend_type = 'momo worker' AND datname = current_database();
+         WHERE backend_type = 'momo worker' AND datname = current_database()
+           AND application_name = 'momo worker';
         IF FOUND THEN
             RETURN;
         END IF;

@@ -63,9 +63,11 @@ sub postmaster_pid
 # The worker runs, connected to the database momo.databases lists.
 my $wpid = wait_for_worker($node);
 ok($wpid, 'a momo worker runs');
-is($node->safe_psql('postgres',
-		"SELECT datname || '/' || coalesce(application_name, '') FROM pg_stat_activity WHERE backend_type = 'momo worker'"),
-	'postgres/momo worker',
+# (it names itself in application_name once connected and attached, a
+# moment after pg_stat_activity first shows it)
+ok(poll_until($node, 'postgres',
+		"SELECT datname || '/' || coalesce(application_name, '') FROM pg_stat_activity WHERE backend_type = 'momo worker'",
+		'postgres/momo worker', 30),
 	'exactly one momo worker, connected to the database momo.databases lists (postgres)');
 like(slurp_file($node->logfile), qr/momo worker started in database "postgres"/,
 	'the worker logs its start');
