@@ -2209,7 +2209,8 @@ void mtn_handle(struct MHD_Connection *c, const char *url, const char *method, s
         goto out;
     }
     if (ri.rt == RT_TOKEN) {
-        r->token_rec = store_note_token_request(prod, r->due_ms > 0 ? r->due_ms - now_ms() : 0);
+        r->token_rec = store_note_token_request(prod, r->due_ms > 0 ? r->due_ms - now_ms() : 0,
+                                                 cfg.token_lifetime);
         handle_token(c, r, prod, &cfg);
         goto out;
     }

@@ -211,13 +211,14 @@ void store_note_status_answer(const char *id)
 struct token_rec {
     int product;
     int64_t delay_ms;
+    long lifetime;
     uint64_t received_event, answered_event;
     unsigned status;
 };
 static struct token_rec token_log[TOKEN_LOG_MAX];
 static size_t token_log_n;
 
-size_t store_note_token_request(int prod, int64_t delay_ms)
+size_t store_note_token_request(int prod, int64_t delay_ms, long lifetime)
 {
     size_t rec = 0;
     store_lock();
@@ -226,6 +227,7 @@ size_t store_note_token_request(int prod, int64_t delay_ms)
         memset(t, 0, sizeof(*t));
         t->product = prod;
         t->delay_ms = delay_ms;
+        t->lifetime = lifetime;
         t->received_event = store_next_event();
         rec = token_log_n;
     }
@@ -249,9 +251,10 @@ void store_token_log_json(struct sbuf *b)
     sb_str(b, "[");
     for (size_t i = 0; i < token_log_n; i++) {
         const struct token_rec *t = &token_log[i];
-        sb_printf(b, "%s{\"product\":\"%s\",\"delay_ms\":%lld,\"received_event\":%llu,"
-                  "\"answered_event\":%llu,\"status\":%u}", i ? "," : "", product_name(t->product),
-                  (long long)t->delay_ms, (unsigned long long)t->received_event,
+        sb_printf(b, "%s{\"product\":\"%s\",\"delay_ms\":%lld,\"lifetime\":%ld,"
+                  "\"received_event\":%llu,\"answered_event\":%llu,\"status\":%u}",
+                  i ? "," : "", product_name(t->product), (long long)t->delay_ms, t->lifetime,
+                  (unsigned long long)t->received_event,
                   (unsigned long long)t->answered_event, t->status);
     }
     sb_str(b, "]");

@@ -97,10 +97,11 @@ uint64_t store_next_event(void);
 /* Note that a status GET of the (lowercase) id is being answered now (takes the lock). */
 void store_note_status_answer(const char *id);
 /* Token POSTs, in the order they came (the last TOKEN_LOG_MAX): a new record
- * of product prod answered about delay_ms late, as its index plus 1 (0: not
- * recorded), and its answer, when it is handed to the connection. */
+ * of product prod answered about delay_ms late with a token of lifetime
+ * seconds (the configuration the request was answered by), as its index plus
+ * 1 (0: not recorded), and its answer, when it is handed to the connection. */
 #define TOKEN_LOG_MAX 4096
-size_t store_note_token_request(int prod, int64_t delay_ms);
+size_t store_note_token_request(int prod, int64_t delay_ms, long lifetime);
 void store_note_token_answer(size_t rec, unsigned status);
 /* Appends the token log as a JSON array; empties it. */
 struct sbuf;
