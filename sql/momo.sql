@@ -1049,13 +1049,18 @@ ALTER FUNCTION @extschema@.momo_fee_lookup(numeric, text) OWNER TO momo_worker;
 -- Only momo writes its tables (src/guard.c, momo_writer_guard): any role but
 -- momo_worker (as which momo's functions and worker act) and superusers is
 -- refused, whatever privileges it holds -- a member of pg_write_all_data
--- could otherwise forge the audit trail or the change feed, lift a pause, or
--- empty the payments with TRUNCATE (which fires no row trigger).
+-- could otherwise forge the audit trail or the change feed, lift a pause,
+-- set MTN's fees, or empty the payments with TRUNCATE (which fires no row
+-- trigger).  ALWAYS: also under session_replication_role = replica, which
+-- skips triggers of the default kind, the row guard of momo_payments among
+-- them (a role granted SET on it had the worker send a payout it wrote).
 CREATE FUNCTION @extschema@.momo_writer_guard() RETURNS trigger
 AS 'MODULE_PATHNAME', 'momo_writer_guard'
 LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@.momo_writer_guard() FROM PUBLIC;
-CREATE TRIGGER momo_writer_guard BEFORE TRUNCATE ON @extschema@.momo_payments
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_payments
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_fee_schedule
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_events
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
@@ -1067,6 +1072,13 @@ CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE O
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_pauses
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+ALTER TABLE @extschema@.momo_payments ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_fee_schedule ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_events ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_payment_changes ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_change_horizon ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_payment_counts ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_pauses ENABLE ALWAYS TRIGGER momo_writer_guard;
 
 -- Nothing else of momo is anyone's but momo_worker's and the installing
 -- superuser's: the installing role's default privileges (ALTER DEFAULT

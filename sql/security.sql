@@ -333,11 +333,39 @@ DELETE FROM momo_payment_counts;
 DELETE FROM momo_pauses;
 TRUNCATE momo_payments;
 TRUNCATE momo_events;
+-- ... nor MTN's fees, which the worker writes into every successful payment.
+INSERT INTO momo_fee_schedule (currency, free_up_to, percent) VALUES ('XAF', 0, 100);
 RESET ROLE;
+-- ... and not with session_replication_role = replica, which skips triggers
+-- of the default kind (momo's row guard among them): a red team's role,
+-- granted SET on it, wrote a payout that the worker sent, lifted a pause
+-- and set a fee.  The writer guards fire ALWAYS.
+GRANT SET ON PARAMETER session_replication_role TO momo_all_writer;
+SET ROLE momo_all_writer;
+SET session_replication_role = replica;
+INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn, operation, product)
+VALUES (gen_random_uuid(), 'REPLICA', 5000, 'EUR', '46733000001', 'transfer', 'disbursement');
+UPDATE momo_payments SET status = 'successful', completed_at = now()
+ WHERE reference_id = '00000000-0000-4000-8000-00000000beef';
+DELETE FROM momo_pauses;
+INSERT INTO momo_fee_schedule (currency, free_up_to, percent) VALUES ('XAF', 0, 100);
+RESET session_replication_role;
+RESET ROLE;
+REVOKE SET ON PARAMETER session_replication_role FROM momo_all_writer;
 SELECT product FROM momo_pauses;
+SELECT count(*) AS fee_rows_of_xaf FROM momo_fee_schedule WHERE currency = 'XAF';
 \set VERBOSITY default
 SELECT external_id FROM momo_payments ORDER BY 1;
 \c contrib_regression
 DROP DATABASE momo_defaults WITH (FORCE);
 DROP ROLE momo_default_grantee;
+-- momo's own functions refuse to run with session_replication_role =
+-- replica, where their triggers (the row guard, the change feed, the
+-- counters) would not fire.
+\set VERBOSITY terse
+SET session_replication_role = replica;
+SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'REPLICA');
+RESET session_replication_role;
+\set VERBOSITY default
+SELECT count(*) AS requested FROM momo_payments WHERE external_id = 'REPLICA';
 DROP ROLE momo_all_writer;

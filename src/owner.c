@@ -548,6 +548,19 @@ momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a)
 				 errhint("Triggers on momo_payments must not call momo's functions.")));
 	if (name == NULL)
 		elog(ERROR, "schema %u of the called function does not exist", nsp);
+
+	/*
+	 * With session_replication_role = replica, triggers of the default kind
+	 * do not fire: momo's row guard, change feed, counters and NOTIFY on
+	 * what its statements write.  (Its writer guards fire ALWAYS: no role
+	 * but momo_worker and superusers writes its tables in that mode either.)
+	 */
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("momo's functions do not run with session_replication_role = replica"),
+				 errdetail("momo's triggers on its tables would not fire."),
+				 errhint("SET session_replication_role = origin first.")));
 	a->schema = pstrdup(quote_identifier(name));
 	a->caller = GetUserId();
 	a->relid = get_relname_relid("momo_payments", nsp);
