@@ -366,6 +366,25 @@ DROP ROLE momo_default_grantee;
 SET session_replication_role = replica;
 SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'REPLICA');
 RESET session_replication_role;
+-- A member of momo_worker could SET ROLE to it and write as momo, or change
+-- momo's triggers as their owner (in PostgreSQL 15 any role with CREATEROLE
+-- may grant it): momo refuses to act while momo_worker has members.
+GRANT momo_worker TO momo_all_writer;
+SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'MEMBER');
+REVOKE momo_worker FROM momo_all_writer;
+-- An application's BEFORE ROW trigger on momo's tables would run after
+-- momo's guard checked the row, and could change it (a red team's turned a
+-- payout of 10 into 1,000 to another payee): momo refuses to act while one
+-- is there, whoever owns it.  (AFTER triggers, as the invoice recipe's, it
+-- allows under the rules of the README's "Security model".)
+CREATE FUNCTION public.momo_regress_before_row() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$BEGIN RETURN NEW; END$$;
+ALTER FUNCTION public.momo_regress_before_row() OWNER TO momo_all_writer;
+CREATE TRIGGER zz_rewrite BEFORE INSERT OR UPDATE ON momo_payments
+    FOR EACH ROW EXECUTE FUNCTION public.momo_regress_before_row();
+SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'BEFORE_ROW');
+DROP TRIGGER zz_rewrite ON momo_payments;
+DROP FUNCTION public.momo_regress_before_row();
 \set VERBOSITY default
-SELECT count(*) AS requested FROM momo_payments WHERE external_id = 'REPLICA';
+SELECT count(*) AS requested FROM momo_payments WHERE external_id IN ('REPLICA', 'MEMBER', 'BEFORE_ROW');
 DROP ROLE momo_all_writer;

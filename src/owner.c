@@ -32,6 +32,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_auth_members.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
@@ -41,6 +42,7 @@
 #include "access/genam.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_statistic_ext.h"
+#include "catalog/pg_trigger.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
@@ -49,6 +51,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/catcache.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -76,6 +79,7 @@ static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments
 static const char *const momo_written_tables[] = {"momo_payments", "momo_events",
 	"momo_payment_changes", "momo_change_horizon", "momo_pauses", "momo_payment_counts"};
 
+static void check_members(Oid owner, StringInfo why);
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
 static void check_expressions(Relation rel, StringInfo why);
 
@@ -197,6 +201,7 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 		return psprintf("momo_payments is owned by superuser \"%s\", and momo never acts as a superuser",
 						GetUserNameFromId(owner, false));
 	initStringInfo(&why);
+	check_members(owner, &why);
 	rel = table_open(relid, AccessShareLock);
 	if (rel->rd_rel->relforcerowsecurity)
 		appendStringInfoString(&why, "momo_payments has FORCE ROW LEVEL SECURITY, which hides payments from momo_worker");
@@ -254,8 +259,34 @@ foreign_code_walker(Node *node, void *context)
 }
 
 /*
+ * Appends to *why the roles that are members of owner (momo_worker), if any:
+ * each could SET ROLE to it and, as the owner of momo's tables, write
+ * payments the worker sends, or change momo's triggers.  The install
+ * refuses such a role and momo_preflight() fails it; but a membership can be
+ * granted later (by a role with CREATEROLE, in PostgreSQL 15 any role but a
+ * superuser's), so it is checked at each use, from the catalog cache.
+ */
+static void
+check_members(Oid owner, StringInfo why)
+{
+	CatCList   *members = SearchSysCacheList1(AUTHMEMROLEMEM, ObjectIdGetDatum(owner));
+
+	for (int i = 0; i < members->n_members; i++)
+	{
+		Form_pg_auth_members m = (Form_pg_auth_members) GETSTRUCT(&members->members[i]->tuple);
+
+		appendStringInfo(why, "%srole \"%s\" is a member of \"%s\", the owner of momo's tables, and could act with its rights",
+						 why->len ? "; " : "", GetUserNameFromId(m->member, false),
+						 GetUserNameFromId(owner, false));
+	}
+	ReleaseSysCacheList(members);
+}
+
+/*
  * Appends to *why each trigger on rel, other than momo's own, that would
- * run with owner's rights or a superuser's.  Checked at each use: the
+ * run with owner's rights or a superuser's, or that fires BEFORE each row
+ * (it could change a row after momo's guard checked it: a payment's payee
+ * or amount, an event, a pause).  Checked at each use: the
  * function's owner can change it at any time.
  */
 static void
@@ -282,6 +313,8 @@ check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
 				own = true;
 		if (own)
 			problem = NULL;
+		else if (TRIGGER_FOR_BEFORE(t->tgtype) && TRIGGER_FOR_ROW(t->tgtype))
+			problem = "runs BEFORE each row, where it could change a row after momo checked it (use an AFTER trigger)";
 		else if (!proc->prosecdef)
 			problem = "runs as whoever fires it (it is not SECURITY DEFINER)";
 		else if (superuser_arg(proc->proowner))

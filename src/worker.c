@@ -483,7 +483,7 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	if (problem)
 	{
 		report_problem(st, PROBLEM_OWNER, problem,
-					   "momo_payments must be owned by momo_worker (an ordinary role), without FORCE ROW LEVEL SECURITY, and every other trigger on it must be SECURITY DEFINER, owned by the application, with SET search_path; see the README, \"Security model\".");
+					   "momo_payments must be owned by momo_worker (an ordinary role that no role is a member of), without FORCE ROW LEVEL SECURITY, and every other trigger on it must be an AFTER trigger calling a SECURITY DEFINER function owned by the application, with SET search_path; see the README, \"Security model\".");
 		return false;
 	}
 	if (OidIsValid(owner))
