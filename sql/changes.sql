@@ -112,13 +112,13 @@ ROLLBACK;
 \pset format aligned
 RESET ROLE;
 
--- Any writer of a status is in the feed: here the DBA, by hand, as the
--- table's owner, fails a payment MTN keeps pending (the worker and momo's
--- functions wrote the changes above).
+-- Any writer of a status is in the feed: here the DBA, by hand, as a
+-- superuser, fails a payment MTN keeps pending (the worker and momo's
+-- functions wrote the changes above; a session acting as the table's owner,
+-- momo_worker, by SET ROLE may not write it).
 SELECT momo_request_to_pay(44, 'EUR', '46733123454', 'FEED-DBA') AS dba \gset
 SELECT momo_test.wait_sent(:'dba') AS dba_sent;
 BEGIN;
-SET LOCAL ROLE momo_worker;
 UPDATE momo_payments SET status = 'failed', reason = 'CANCELLED_BY_DBA', completed_at = now()
  WHERE reference_id = :'dba' AND status IN ('queued', 'pending');
 COMMIT;

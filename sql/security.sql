@@ -372,6 +372,14 @@ RESET session_replication_role;
 GRANT momo_worker TO momo_all_writer;
 SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'MEMBER');
 REVOKE momo_worker FROM momo_all_writer;
+-- Nor does a session that became momo_worker by SET ROLE (a superuser's
+-- here, or a member's, which may outlive its membership) write momo's
+-- tables: only momo's own code acting as momo_worker does.
+SET ROLE momo_worker;
+INSERT INTO momo_payments (reference_id, external_id, amount, currency, msisdn, operation, product)
+VALUES (gen_random_uuid(), 'SET_ROLE', 5000, 'EUR', '46733000001', 'transfer', 'disbursement');
+DELETE FROM momo_pauses;
+RESET ROLE;
 -- An application's BEFORE ROW trigger on momo's tables would run after
 -- momo's guard checked the row, and could change it (a red team's turned a
 -- payout of 10 into 1,000 to another payee): momo refuses to act while one
@@ -386,5 +394,5 @@ SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'BEFORE_ROW');
 DROP TRIGGER zz_rewrite ON momo_payments;
 DROP FUNCTION public.momo_regress_before_row();
 \set VERBOSITY default
-SELECT count(*) AS requested FROM momo_payments WHERE external_id IN ('REPLICA', 'MEMBER', 'BEFORE_ROW');
+SELECT count(*) AS requested FROM momo_payments WHERE external_id IN ('REPLICA', 'MEMBER', 'SET_ROLE', 'BEFORE_ROW');
 DROP ROLE momo_all_writer;

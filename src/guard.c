@@ -29,6 +29,7 @@
 
 #include "json.h"
 #include "lifecycle.h"
+#include "owner.h"
 #include "protocol.h"
 #include "settings.h"
 #include "validate.h"
@@ -341,16 +342,23 @@ is_final(const char *status)
 
 /*
  * Only momo writes its tables: its functions and its worker act as their
- * owner (momo_worker, owner.c), and a superuser may.  Any other role given
- * a write privilege -- a DBA's GRANT, a member of pg_write_all_data, a
- * grant kept by a superuser since demoted -- could queue a payout that the
- * worker sends, mark successful a payment MTN never confirmed (a red team
- * did both), forge the audit trail or the change feed, or lift a pause.
+ * owner (momo_worker, owner.c), marked MOMO_SECURITY_ACTING, and a
+ * superuser may.  Any other role given a write privilege -- a DBA's GRANT, a
+ * member of pg_write_all_data, a grant kept by a superuser since demoted --
+ * could queue a payout that the worker sends, mark successful a payment MTN
+ * never confirmed (a red team did both), forge the audit trail or the
+ * change feed, or lift a pause; and so could a session that became
+ * momo_worker itself by SET ROLE, as a member of it (a red team's CREATEROLE
+ * role granted itself momo_worker) or after its membership was revoked.
  */
 static void
 require_momo_writer(Relation rel)
 {
-	if (GetUserId() == rel->rd_rel->relowner || superuser())
+	Oid			userid;
+	int			sec_context;
+
+	GetUserIdAndSecContext(&userid, &sec_context);
+	if ((userid == rel->rd_rel->relowner && (sec_context & MOMO_SECURITY_ACTING) != 0) || superuser())
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -612,7 +612,7 @@ momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a)
 				 errhint("See the README, \"Security model\"; momo_preflight() shows it too.")));
 	GetUserIdAndSecContext(&a->saved_userid, &a->saved_sec_context);
 	SetUserIdAndSecContext(a->owner, a->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+						   SECURITY_RESTRICTED_OPERATION | MOMO_SECURITY_ACTING);
 	momo_spi_connect();
 }
 

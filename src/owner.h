@@ -22,6 +22,20 @@ typedef struct MomoActing
 	int			saved_sec_context;
 } MomoActing;
 
+/*
+ * A bit of SecurityRestrictionContext that PostgreSQL 15 leaves unused (it
+ * uses the lowest three), set with SECURITY_LOCAL_USERID_CHANGE and
+ * SECURITY_RESTRICTED_OPERATION where momo's own C code becomes the owner of
+ * its tables (momo_owner_enter, the worker's begin_work).  PostgreSQL keeps
+ * it as it keeps the others -- a SECURITY DEFINER function called meanwhile
+ * adds its own bit to it, an aborted (sub)transaction restores what its start
+ * saved -- and no SQL can set it: so momo's guards tell momo's statements
+ * from a session that became momo_worker by SET ROLE (a superuser's, or a
+ * member's, which PostgreSQL lets go on acting as it after the membership is
+ * revoked).
+ */
+#define MOMO_SECURITY_ACTING 0x0100
+
 extern bool momo_in_worker;
 
 extern char *momo_owner_schema_problem(Oid nsp);

@@ -488,7 +488,7 @@ begin_work(WorkerState *st, MemoryContext cxt)
 	}
 	if (OidIsValid(owner))
 		SetUserIdAndSecContext(owner, st->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
+							   SECURITY_RESTRICTED_OPERATION | MOMO_SECURITY_ACTING);
 	clear_problem(st, PROBLEM_OWNER);
 	st->nsp = nsp;
 	momo_spi_connect();
