@@ -371,7 +371,22 @@ RESET session_replication_role;
 -- may grant it): momo refuses to act while momo_worker has members.
 GRANT momo_worker TO momo_all_writer;
 SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'MEMBER');
+-- Nor may a role with momo_worker's rights change momo's tables as their
+-- owner (an event trigger refuses its DDL): a red team's member disabled
+-- their guards for a moment, granted itself INSERT, and left a function
+-- momo's statements trusted, then revoked its membership; the worker sent
+-- the payouts it wrote.
+SET ROLE momo_all_writer;
+ALTER TABLE momo_payments DISABLE TRIGGER USER;
+GRANT INSERT ON momo_payments TO momo_all_writer;
+SET ROLE momo_worker;
+CREATE FUNCTION pg_temp.door() RETURNS void LANGUAGE sql AS 'SELECT';
+COMMENT ON TABLE momo_payments IS 'mine';
+RESET ROLE;
 REVOKE momo_worker FROM momo_all_writer;
+SELECT count(*) AS guards_enabled FROM pg_trigger
+ WHERE tgrelid = 'momo_payments'::regclass AND tgname IN ('momo_payments_guard', 'momo_writer_guard')
+   AND tgenabled IN ('O', 'A');
 -- Nor does a session that became momo_worker by SET ROLE (a superuser's
 -- here, or a member's, which may outlive its membership) write momo's
 -- tables: only momo's own code acting as momo_worker does.

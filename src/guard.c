@@ -14,11 +14,13 @@
 #include "miscadmin.h"
 
 #include "access/htup_details.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
@@ -36,6 +38,7 @@
 
 PG_FUNCTION_INFO_V1(momo_payments_guard);
 PG_FUNCTION_INFO_V1(momo_writer_guard);
+PG_FUNCTION_INFO_V1(momo_ddl_guard);
 
 /*
  * The columns that make up a payment's terms (a schema of 1.0 has no
@@ -384,6 +387,43 @@ momo_writer_guard(PG_FUNCTION_ARGS)
 		elog(ERROR, "momo_writer_guard must be a BEFORE ... FOR EACH STATEMENT trigger");
 	require_momo_writer(td->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * momo_ddl_guard(): an event trigger, ON ddl_command_start, ENABLE ALWAYS:
+ * refuses every DDL command (ALTER TABLE, GRANT, CREATE FUNCTION, COMMENT,
+ * ...) by a role that has momo_worker's rights -- momo_worker itself by
+ * SET ROLE, or a member of it -- outside momo's own code.  The owner of
+ * momo's tables could otherwise disable their guards for a moment, grant
+ * itself INSERT, or leave a function of its own that momo's statements
+ * would trust, and revoke its membership: a red team's CREATEROLE role did
+ * each, and the worker then sent a payout the role had written.  momo
+ * refuses to act while momo_worker has members (owner.c), but cannot see
+ * what a member changed and put back.  Superusers are not refused.
+ */
+Datum
+momo_ddl_guard(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *ed = (EventTriggerData *) fcinfo->context;
+	Oid			worker = get_role_oid("momo_worker", true);
+	Oid			userid;
+	int			sec_context;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "momo_ddl_guard must be an event trigger");
+	GetUserIdAndSecContext(&userid, &sec_context);
+	if (!OidIsValid(worker) || (sec_context & MOMO_SECURITY_ACTING) != 0 || superuser() ||
+		!has_privs_of_role(userid, worker))
+		PG_RETURN_VOID();
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 userid == worker ?
+			 errmsg("momo refuses %s as momo_worker outside momo's own code", GetCommandTagName(ed->tag)) :
+			 errmsg("momo refuses %s by role \"%s\", a member of momo_worker",
+					GetCommandTagName(ed->tag), GetUserNameFromId(userid, false)),
+			 errdetail("momo_worker owns momo's tables; only momo's own code acts as it."),
+			 errhint("Grant momo_worker to no one: REVOKE momo_worker FROM the roles that are members of it.")));
+	PG_RETURN_VOID();
 }
 
 /* The trigger function: BEFORE INSERT OR UPDATE OR DELETE, FOR EACH ROW. */
