@@ -413,7 +413,7 @@ momo_ddl_guard(PG_FUNCTION_ARGS)
 		elog(ERROR, "momo_ddl_guard must be an event trigger");
 	GetUserIdAndSecContext(&userid, &sec_context);
 	if (!OidIsValid(worker) || (sec_context & MOMO_SECURITY_ACTING) != 0 || superuser() ||
-		!has_privs_of_role(userid, worker))
+		!is_member_of_role(userid, worker))
 		PG_RETURN_VOID();
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

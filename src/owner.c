@@ -41,6 +41,9 @@
 #include "executor/spi.h"
 #include "access/genam.h"
 #include "catalog/pg_namespace.h"
+#include "commands/extension.h"
+#include "catalog/pg_extension.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_trigger.h"
 #include "lib/stringinfo.h"
@@ -498,21 +501,47 @@ acting_as_worker(void)
 	return OidIsValid(worker_role) && GetUserId() == worker_role;
 }
 
-/* True if function fn_oid may run with momo_worker's rights. */
+/*
+ * True if function fn_oid may run with momo_worker's rights: pg_catalog's, a
+ * superuser's, or one of momo's own that momo_worker owns (its SQL
+ * functions).  A function momo_worker owns that is not part of the
+ * extension was left by someone who had its rights (a member, for a moment).
+ */
 static bool
 trusted_function(Oid fn_oid)
 {
 	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	Form_pg_proc proc;
 	bool		trusted;
+	bool		workers;
 
 	if (!HeapTupleIsValid(tup))
 		return false;
 	proc = (Form_pg_proc) GETSTRUCT(tup);
-	trusted = proc->pronamespace == PG_CATALOG_NAMESPACE || proc->proowner == worker_role ||
-		superuser_arg(proc->proowner);
+	trusted = proc->pronamespace == PG_CATALOG_NAMESPACE || superuser_arg(proc->proowner);
+	workers = proc->proowner == worker_role;
 	ReleaseSysCache(tup);
+	if (!trusted && workers)
+	{
+		Oid			ext = get_extension_oid("momo", true);
+
+		trusted = OidIsValid(ext) && getExtensionOfObject(ProcedureRelationId, fn_oid) == ext;
+	}
 	return trusted;
+}
+
+/* True if function fn_oid is SECURITY DEFINER. */
+static bool
+security_definer(Oid fn_oid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	bool		secdef;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	secdef = ((Form_pg_proc) GETSTRUCT(tup))->prosecdef;
+	ReleaseSysCache(tup);
+	return secdef;
 }
 
 static bool
@@ -532,6 +561,27 @@ momo_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 				 errmsg("momo refuses to run %s with its rights", format_procedure_qualified(flinfo->fn_oid)),
 				 errdetail("A function of another role was called while momo acted as momo_worker (in a trigger, a condition, a default or a constraint on momo's tables)."),
 				 errhint("Code on momo's tables must be SECURITY DEFINER and owned by the application; see the README, \"Security model\".")));
+
+	/*
+	 * A SECURITY DEFINER function called from momo's statements (the
+	 * application's trigger) runs as its owner, and PostgreSQL keeps the
+	 * caller's security context bits for it: momo's mark,
+	 * MOMO_SECURITY_ACTING, is taken off until it returns (PostgreSQL puts
+	 * the caller's context back then, and an abort does), so that nothing
+	 * it calls -- a function someone left owned by momo_worker, a GRANT
+	 * momo_worker in a function of a CREATEROLE role -- acts as momo's own
+	 * code (a red team had both write payouts).  momo has no SECURITY
+	 * DEFINER function of its own.
+	 */
+	if (event == FHET_START)
+	{
+		Oid			userid;
+		int			sec_context;
+
+		GetUserIdAndSecContext(&userid, &sec_context);
+		if ((sec_context & MOMO_SECURITY_ACTING) != 0 && security_definer(flinfo->fn_oid))
+			SetUserIdAndSecContext(userid, sec_context & ~MOMO_SECURITY_ACTING);
+	}
 	if (prev_fmgr_hook)
 		prev_fmgr_hook(event, flinfo, private);
 }
