@@ -392,8 +392,8 @@ momo_writer_guard(PG_FUNCTION_ARGS)
 /*
  * momo_ddl_guard(): an event trigger, ON ddl_command_start, ENABLE ALWAYS:
  * refuses every DDL command (ALTER TABLE, GRANT, CREATE FUNCTION, COMMENT,
- * ...) by a role that has momo_worker's rights -- momo_worker itself by
- * SET ROLE, or a member of it -- outside momo's own code.  The owner of
+ * ...) by a role that has momo_worker's rights -- momo_worker itself, or a
+ * member of it (momo's own code runs no DDL).  The owner of
  * momo's tables could otherwise disable their guards for a moment, grant
  * itself INSERT, or leave a function of its own that momo's statements
  * would trust, and revoke its membership: a red team's CREATEROLE role did
@@ -406,19 +406,16 @@ momo_ddl_guard(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *ed = (EventTriggerData *) fcinfo->context;
 	Oid			worker = get_role_oid("momo_worker", true);
-	Oid			userid;
-	int			sec_context;
+	Oid			userid = GetUserId();
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "momo_ddl_guard must be an event trigger");
-	GetUserIdAndSecContext(&userid, &sec_context);
-	if (!OidIsValid(worker) || (sec_context & MOMO_SECURITY_ACTING) != 0 || superuser() ||
-		!is_member_of_role(userid, worker))
+	if (!OidIsValid(worker) || superuser() || !is_member_of_role(userid, worker))
 		PG_RETURN_VOID();
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 userid == worker ?
-			 errmsg("momo refuses %s as momo_worker outside momo's own code", GetCommandTagName(ed->tag)) :
+			 errmsg("momo refuses %s as momo_worker", GetCommandTagName(ed->tag)) :
 			 errmsg("momo refuses %s by role \"%s\", a member of momo_worker",
 					GetCommandTagName(ed->tag), GetUserNameFromId(userid, false)),
 			 errdetail("momo_worker owns momo's tables; only momo's own code acts as it."),

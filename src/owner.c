@@ -530,20 +530,6 @@ trusted_function(Oid fn_oid)
 	return trusted;
 }
 
-/* True if function fn_oid is SECURITY DEFINER. */
-static bool
-security_definer(Oid fn_oid)
-{
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
-	bool		secdef;
-
-	if (!HeapTupleIsValid(tup))
-		return false;
-	secdef = ((Form_pg_proc) GETSTRUCT(tup))->prosecdef;
-	ReleaseSysCache(tup);
-	return secdef;
-}
-
 static bool
 momo_needs_fmgr_hook(Oid fn_oid)
 {
@@ -566,12 +552,17 @@ momo_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 	 * A SECURITY DEFINER function called from momo's statements (the
 	 * application's trigger) runs as its owner, and PostgreSQL keeps the
 	 * caller's security context bits for it: momo's mark,
-	 * MOMO_SECURITY_ACTING, is taken off until it returns (PostgreSQL puts
-	 * the caller's context back then, and an abort does), so that nothing
-	 * it calls -- a function someone left owned by momo_worker, a GRANT
-	 * momo_worker in a function of a CREATEROLE role -- acts as momo's own
-	 * code (a red team had both write payouts).  momo has no SECURITY
-	 * DEFINER function of its own.
+	 * MOMO_SECURITY_ACTING, is taken off for any function that starts as
+	 * another role than momo_worker, until it returns (PostgreSQL puts the
+	 * caller's context back then for a SECURITY DEFINER function, and an
+	 * abort does; momo's own switches to the caller drop it themselves), so
+	 * that nothing it calls -- a function someone left owned by momo_worker,
+	 * a GRANT momo_worker in a function of a CREATEROLE role -- acts as
+	 * momo's own code (red teams had both write payouts).  Judged by the
+	 * role the function runs as, not by the catalog: PostgreSQL keeps a
+	 * SECURITY DEFINER function's owner from its first call in a statement,
+	 * even if the function is altered meanwhile (a red team's flipped itself
+	 * to SECURITY INVOKER between two rows).
 	 */
 	if (event == FHET_START)
 	{
@@ -579,7 +570,7 @@ momo_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 		int			sec_context;
 
 		GetUserIdAndSecContext(&userid, &sec_context);
-		if ((sec_context & MOMO_SECURITY_ACTING) != 0 && security_definer(flinfo->fn_oid))
+		if ((sec_context & MOMO_SECURITY_ACTING) != 0 && !acting_as_worker())
 			SetUserIdAndSecContext(userid, sec_context & ~MOMO_SECURITY_ACTING);
 	}
 	if (prev_fmgr_hook)

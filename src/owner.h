@@ -26,13 +26,15 @@ typedef struct MomoActing
  * A bit of SecurityRestrictionContext that PostgreSQL 15 leaves unused (it
  * uses the lowest three), set with SECURITY_LOCAL_USERID_CHANGE and
  * SECURITY_RESTRICTED_OPERATION where momo's own C code becomes the owner of
- * its tables (momo_owner_enter, the worker's begin_work).  PostgreSQL keeps
- * it as it keeps the others -- a SECURITY DEFINER function called meanwhile
- * adds its own bit to it, an aborted (sub)transaction restores what its start
- * saved -- and no SQL can set it: so momo's guards tell momo's statements
- * from a session that became momo_worker by SET ROLE (a superuser's, or a
- * member's, which PostgreSQL lets go on acting as it after the membership is
- * revoked).
+ * its tables (momo_owner_enter, the worker's begin_work).  PostgreSQL saves
+ * and restores it with the others (an aborted (sub)transaction restores what
+ * its start saved), and no SQL can set it: so momo's guards tell momo's
+ * statements from a session that became momo_worker by SET ROLE (a
+ * superuser's, or a member's, which PostgreSQL lets go on acting as it after
+ * the membership is revoked).  PostgreSQL hands the caller's bits to every
+ * function it calls, so momo's function-manager hook takes this one off for
+ * any function that starts as another role than momo_worker (owner.c), and
+ * momo's own switches to the caller drop it.
  */
 #define MOMO_SECURITY_ACTING 0x0100
 

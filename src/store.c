@@ -942,7 +942,8 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 										 1, types, 0);
 	}
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(caller, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	/* as the caller, without momo's mark (owner.h): its policies are its code */
+	SetUserIdAndSecContext(caller, (save_sec_context | SECURITY_LOCAL_USERID_CHANGE) & ~MOMO_SECURITY_ACTING);
 	PG_TRY();
 	{
 		/* The whole row: a caller with SELECT on some columns only sees no payment. */
@@ -996,7 +997,8 @@ momo_store_caller_sees_all(const char *schema, Oid caller)
 	bool		isnull;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(caller, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	/* as the caller, without momo's mark (owner.h): its policies are its code */
+	SetUserIdAndSecContext(caller, (save_sec_context | SECURITY_LOCAL_USERID_CHANGE) & ~MOMO_SECURITY_ACTING);
 	PG_TRY();
 	{
 		rc = SPI_execute(psprintf("SELECT pg_catalog.has_table_privilege(%s, 'SELECT')"
