@@ -13,33 +13,18 @@
  *	  number taken while the change is written (nextval) is not in commit
  *	  order -- a transaction that took 10 can commit after one that took 11,
  *	  and a poller that saw 11 and moved on would never see 10.  Here the
- *	  numberer first takes a self-exclusive lock on momo_change_seq (which
- *	  only it takes, to the end of its transaction), then, with a snapshot
- *	  taken after the lock, gives the committed rows without a number the
- *	  numbers after the largest given so far (the largest kept, or the
- *	  horizon of the purged ones), in the order they were written.
+ *	  numberer first takes an exclusive lock on momo_change_seq (which only
+ *	  it takes, to the end of its transaction), then, with a snapshot taken
+ *	  after the lock, gives the committed rows without a number the next
+ *	  numbers of momo_change_seq, in the order they were written.
  *	  So the numbering transactions run one after the other, each handing out
  *	  numbers larger than all before it; PostgreSQL releases a transaction's
  *	  locks only after its commit is visible to every snapshot, so a snapshot
  *	  that sees a number sees every smaller one; and a change that commits
- *	  later, or whose numbering rolls back, is numbered by a later numberer,
- *	  above every number committed before (the numbers of a numbering that
- *	  rolled back, which no one saw, may be given again).  A poller that
- *	  moves its position to the last number it was given never passes over a
- *	  change.
- *
- *	  Why the numbers do not come from the sequence (nextval), and why the
- *	  lock is SHARE UPDATE EXCLUSIVE: a member of pg_write_all_data may
- *	  setval any sequence (it cannot be revoked) -- backwards, and the next
- *	  changes were numbered below a poller's position, which never saw them,
- *	  or collided on the unique index; to its maximum, and every nextval
- *	  failed.  And nextval, setval, currval and pg_sequence_last_value take
- *	  ROW EXCLUSIVE on a sequence before they check privileges, to the end
- *	  of the transaction even from a savepoint rolled back, so any role can
- *	  hold it as long as it likes: that does not conflict with this lock.
- *	  Nothing but its owner's DDL locks a sequence more strongly (LOCK TABLE
- *	  refuses sequences).  So momo_change_seq is only the numberer's lock;
- *	  its value means nothing (test/t/063_feed_setval.pl).
+ *	  later, or whose numbering rolls back (nextval is not rolled back), is
+ *	  numbered by a later numberer, above every number handed out before.  A
+ *	  poller that moves its position to the last number it was given never
+ *	  passes over a change.
  *
  *	  Why only the worker numbers, in short transactions of its own: the
  *	  lock is held to the end of the numbering transaction, and a numbering
@@ -256,36 +241,28 @@ momo_changes_number(Oid nsp, const char *schema, int limit)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("schema %s has no sequence momo_change_seq", schema)));
-	if (!ConditionalLockRelationOid(seqrel, ShareUpdateExclusiveLock))
+	if (!ConditionalLockRelationOid(seqrel, ExclusiveLock))
 		return -1;
 
 	/*
 	 * A statement after the lock: its snapshot sees every numbering that
-	 * committed before, so the largest number given is the largest kept, or
-	 * the horizon when the purge took it (which only the worker writes,
-	 * after numbering, in the same transaction): one backward scan of the
-	 * index on seq, and the horizon's one row.  The rows get the numbers
-	 * after it, in id order (row_number over the sorted subquery, which is
-	 * not flattened: it has a LIMIT).  Rows are matched by ctid: ids are not
-	 * unique (a pg_restore of momo_payments fires the trigger before the id
-	 * sequence is restored), and no one else updates a row without a
-	 * number.  Prepared once per schema and kept: the worker numbers every
-	 * few milliseconds while payments flow.
+	 * committed before.  The numbers are drawn in id order (nextval in the
+	 * target list of the sorted subquery, which is not flattened: it has a
+	 * LIMIT, and the outer one a volatile function).  Rows are matched by
+	 * ctid: ids are not unique (a pg_restore of momo_payments fires the
+	 * trigger before the id sequence is restored), and no one else updates
+	 * a row without a number.  Prepared once per schema and kept: the
+	 * worker numbers every few milliseconds while payments flow.
 	 */
 	if (number_plan == NULL || strcmp(number_schema, schema) != 0)
 		keep_schema_plan(&number_plan, &number_schema, schema,
 						 psprintf("UPDATE %s.momo_payment_changes c SET seq = n.seq"
-								  " FROM (SELECT u.row, t.top OPERATOR(pg_catalog.+)"
-								  "               pg_catalog.row_number() OVER (ORDER BY u.id) AS seq"
-								  "       FROM (SELECT ctid AS row, id FROM %s.momo_payment_changes"
-								  "              WHERE seq IS NULL ORDER BY id LIMIT $1) u,"
-								  "            (SELECT GREATEST((SELECT m.seq FROM %s.momo_payment_changes m"
-								  "                              WHERE m.seq IS NOT NULL ORDER BY m.seq DESC LIMIT 1),"
-								  "                             (SELECT h.purged_through FROM %s.momo_change_horizon h),"
-								  "                             0::pg_catalog.int8) AS top) t) n"
-								  " WHERE c.ctid OPERATOR(pg_catalog.=) n.row"
+								  " FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
+								  "       FROM (SELECT ctid FROM %s.momo_payment_changes"
+								  "              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
+								  " WHERE c.ctid = n.row"
 								  " RETURNING c.reference_id::pg_catalog.text, c.status",
-								  schema, schema, schema, schema),
+								  schema, quote_literal_cstr(psprintf("%s.momo_change_seq", schema)), schema),
 						 1, types);
 	rc = SPI_execute_plan(number_plan, values, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "numbering changes of payments");
