@@ -83,8 +83,9 @@ REVOKE ALL ON FUNCTION @extschema@.momo_normalize_msisdn(text, text) FROM PUBLIC
 -- A row gets its number (seq) only after it has committed: the worker, in
 -- short transactions of its own (never a transaction of momo_changes'
 -- caller, which could hold it), numbers the committed rows that have none,
--- in the order they were written (id), holding a lock on momo_change_seq
--- that only one transaction holds at a time, to its end.  Numbers are so handed
+-- in the order they were written (id), holding to its end the lock on the
+-- row of momo_change_numbering, which keeps the last number handed out (one
+-- transaction at a time).  Numbers are so handed
 -- out in the order the numbering transactions commit: once a poller sees
 -- number n, every smaller number is already visible, and a change that
 -- commits later gets a number larger than any already handed out.  A
@@ -99,7 +100,6 @@ CREATE TABLE @extschema@.momo_payment_changes (
     reason       text,
     changed_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE SEQUENCE @extschema@.momo_change_seq;
 -- The feed reads by number; the numberer finds the rows without one.
 CREATE UNIQUE INDEX momo_payment_changes_seq ON @extschema@.momo_payment_changes (seq)
     WHERE seq IS NOT NULL;
@@ -114,9 +114,20 @@ CREATE TABLE @extschema@.momo_change_horizon (
     purged_through bigint NOT NULL DEFAULT 0,
     one            boolean PRIMARY KEY DEFAULT true CHECK (one)
 );
+-- The last number the worker handed out, in one row it makes at its first
+-- numbering, and only ever raises.  Not a sequence: any role may take a lock
+-- on a sequence (nextval locks before it checks privileges, to the end of
+-- the transaction), which held the numbering up, and setval() by a member of
+-- pg_write_all_data set the numbers back below where pollers stood; this row
+-- only momo writes (momo_writer_guard), and a role without privileges on it
+-- can take no lock that the numbering's row lock waits for.
+CREATE TABLE @extschema@.momo_change_numbering (
+    numbered_through bigint NOT NULL,
+    one              boolean PRIMARY KEY DEFAULT true CHECK (one)
+);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payment_changes', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payment_changes_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_numbering', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_horizon', '');
 
 -- The payments of 1.0 enter the feed as they are: one change each, their
@@ -133,6 +144,8 @@ COMMENT ON COLUMN @extschema@.momo_payment_changes.seq IS
     'the change''s number in the feed: NULL until the worker numbers it, after it committed';
 COMMENT ON TABLE @extschema@.momo_change_horizon IS
     'the highest number of a change the worker purged (no row: none purged): momo_changes refuses to answer from before it';
+COMMENT ON TABLE @extschema@.momo_change_numbering IS
+    'the last number the worker gave a change (no row: none yet): the next numbering goes on from it';
 
 CREATE FUNCTION @extschema@.momo_payments_change() RETURNS trigger
 AS 'MODULE_PATHNAME', 'momo_payments_change'
@@ -159,13 +172,13 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.momo_changes(bigint, integer) IS
     'the status changes numbered after "after" of the payments the caller may see, in order (at most max_rows)';
 
-REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_horizon FROM PUBLIC;
-REVOKE ALL ON SEQUENCE @extschema@.momo_change_seq FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_horizon,
+    @extschema@.momo_change_numbering FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_changes(bigint, integer) FROM PUBLIC;
 ALTER TABLE @extschema@.momo_payment_changes OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_change_horizon OWNER TO momo_worker;
-ALTER SEQUENCE @extschema@.momo_change_seq OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_change_numbering OWNER TO momo_worker;
 
 -- momo_health (README, "Health"): one answer for an on-call engineer.
 CREATE FUNCTION @extschema@.momo_health(OUT check_name text, OUT status text,
@@ -946,6 +959,8 @@ CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE O
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_change_horizon
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_change_numbering
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_payment_counts
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_pauses
@@ -955,6 +970,7 @@ ALTER TABLE @extschema@.momo_fee_schedule ENABLE ALWAYS TRIGGER momo_writer_guar
 ALTER TABLE @extschema@.momo_events ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_payment_changes ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_change_horizon ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_change_numbering ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_payment_counts ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_pauses ENABLE ALWAYS TRIGGER momo_writer_guard;
 

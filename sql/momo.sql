@@ -339,8 +339,9 @@ CREATE TRIGGER momo_payments_notify
 -- A row gets its number (seq) only after it has committed: the worker, in
 -- short transactions of its own (never a transaction of momo_changes'
 -- caller, which could hold it), numbers the committed rows that have none,
--- in the order they were written (id), holding a lock on momo_change_seq
--- that only one transaction holds at a time, to its end.  Numbers are so handed
+-- in the order they were written (id), holding to its end the lock on the
+-- row of momo_change_numbering, which keeps the last number handed out (one
+-- transaction at a time).  Numbers are so handed
 -- out in the order the numbering transactions commit: once a poller sees
 -- number n, every smaller number is already visible, and a change that
 -- commits later gets a number larger than any already handed out.  A
@@ -355,7 +356,6 @@ CREATE TABLE @extschema@.momo_payment_changes (
     reason       text,
     changed_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE SEQUENCE @extschema@.momo_change_seq;
 -- The feed reads by number; the numberer finds the rows without one.
 CREATE UNIQUE INDEX momo_payment_changes_seq ON @extschema@.momo_payment_changes (seq)
     WHERE seq IS NOT NULL;
@@ -370,9 +370,20 @@ CREATE TABLE @extschema@.momo_change_horizon (
     purged_through bigint NOT NULL DEFAULT 0,
     one            boolean PRIMARY KEY DEFAULT true CHECK (one)
 );
+-- The last number the worker handed out, in one row it makes at its first
+-- numbering, and only ever raises.  Not a sequence: any role may take a lock
+-- on a sequence (nextval locks before it checks privileges, to the end of
+-- the transaction), which held the numbering up, and setval() by a member of
+-- pg_write_all_data set the numbers back below where pollers stood; this row
+-- only momo writes (momo_writer_guard), and a role without privileges on it
+-- can take no lock that the numbering's row lock waits for.
+CREATE TABLE @extschema@.momo_change_numbering (
+    numbered_through bigint NOT NULL,
+    one              boolean PRIMARY KEY DEFAULT true CHECK (one)
+);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payment_changes', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_payment_changes_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_numbering', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.momo_change_horizon', '');
 
 COMMENT ON TABLE @extschema@.momo_payment_changes IS
@@ -381,6 +392,8 @@ COMMENT ON COLUMN @extschema@.momo_payment_changes.seq IS
     'the change''s number in the feed: NULL until the worker numbers it, after it committed';
 COMMENT ON TABLE @extschema@.momo_change_horizon IS
     'the highest number of a change the worker purged (no row: none purged): momo_changes refuses to answer from before it';
+COMMENT ON TABLE @extschema@.momo_change_numbering IS
+    'the last number the worker gave a change (no row: none yet): the next numbering goes on from it';
 
 CREATE FUNCTION @extschema@.momo_payments_change() RETURNS trigger
 AS 'MODULE_PATHNAME', 'momo_payments_change'
@@ -1017,11 +1030,11 @@ REVOKE ALL ON FUNCTION @extschema@.momo_token_refreshes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_worker_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_config_loaded() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_ignored_callbacks() FROM PUBLIC;
-REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_horizon FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.momo_payment_changes, @extschema@.momo_change_horizon,
+    @extschema@.momo_change_numbering FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.momo_payment_counts FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_count() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_count_flush() FROM PUBLIC;
-REVOKE ALL ON SEQUENCE @extschema@.momo_change_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_payments_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_changes(bigint, integer) FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.momo_pauses FROM PUBLIC;
@@ -1040,7 +1053,7 @@ ALTER TABLE @extschema@.momo_fee_schedule OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_payment_changes OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_change_horizon OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_payment_counts OWNER TO momo_worker;
-ALTER SEQUENCE @extschema@.momo_change_seq OWNER TO momo_worker;
+ALTER TABLE @extschema@.momo_change_numbering OWNER TO momo_worker;
 ALTER TABLE @extschema@.momo_pauses OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_stats OWNER TO momo_worker;
 ALTER VIEW @extschema@.momo_attention OWNER TO momo_worker;
@@ -1068,6 +1081,8 @@ CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE O
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_change_horizon
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
+CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_change_numbering
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_payment_counts
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.momo_writer_guard();
 CREATE TRIGGER momo_writer_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.momo_pauses
@@ -1077,6 +1092,7 @@ ALTER TABLE @extschema@.momo_fee_schedule ENABLE ALWAYS TRIGGER momo_writer_guar
 ALTER TABLE @extschema@.momo_events ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_payment_changes ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_change_horizon ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE @extschema@.momo_change_numbering ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_payment_counts ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE @extschema@.momo_pauses ENABLE ALWAYS TRIGGER momo_writer_guard;
 

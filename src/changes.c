@@ -13,18 +13,32 @@
  *	  number taken while the change is written (nextval) is not in commit
  *	  order -- a transaction that took 10 can commit after one that took 11,
  *	  and a poller that saw 11 and moved on would never see 10.  Here the
- *	  numberer first takes an exclusive lock on momo_change_seq (which only
- *	  it takes, to the end of its transaction), then, with a snapshot taken
- *	  after the lock, gives the committed rows without a number the next
- *	  numbers of momo_change_seq, in the order they were written.
- *	  So the numbering transactions run one after the other, each handing out
- *	  numbers larger than all before it; PostgreSQL releases a transaction's
- *	  locks only after its commit is visible to every snapshot, so a snapshot
- *	  that sees a number sees every smaller one; and a change that commits
- *	  later, or whose numbering rolls back (nextval is not rolled back), is
- *	  numbered by a later numberer, above every number handed out before.  A
- *	  poller that moves its position to the last number it was given never
- *	  passes over a change.
+ *	  numberer first locks the one row of momo_change_numbering, which keeps
+ *	  the last number handed out (the lock held to the end of its
+ *	  transaction), then, with a snapshot taken after the lock, gives the
+ *	  committed rows without a number the numbers after it, in the order they
+ *	  were written, and raises the row to the last of them.  So the numbering
+ *	  transactions run one after the other, each handing out numbers larger
+ *	  than all before it; PostgreSQL releases a transaction's locks only
+ *	  after its commit is visible to every snapshot, so a snapshot that sees
+ *	  a number sees every smaller one; and a change that commits later, or
+ *	  whose numbering rolls back (the row with it), is numbered by a later
+ *	  numberer, above every number handed out before.  A poller that moves
+ *	  its position to the last number it was given never passes over a
+ *	  change.
+ *
+ *	  Why a row and not a sequence (as before): nextval locks a sequence
+ *	  before it checks privileges, to the end of the caller's transaction, so
+ *	  any role could hold the numbering up with a refused nextval; and
+ *	  setval() by a member of pg_write_all_data set the numbers back below
+ *	  where pollers stood, who then passed over the changes numbered there.
+ *	  Only momo writes the row (momo_writer_guard), its lock is a row lock
+ *	  that only a role allowed to update it can take, and it is never lowered.
+ *	  Nor is it derived from the numbers kept: the changes and the horizon
+ *	  may be deleted (a DBA's cleanup), and numbering again from below would
+ *	  hide what follows from every poller.  Only when the row itself is gone
+ *	  (it is made at the first numbering) does the numberer start again from
+ *	  the largest number kept or purged.
  *
  *	  Why only the worker numbers, in short transactions of its own: the
  *	  lock is held to the end of the numbering transaction, and a numbering
@@ -111,8 +125,10 @@ static Oid	change_types[3] = {UUIDOID, TEXTOID, TEXTOID};
 /* How many calls of the trigger are running its kept insert (see there). */
 static int	change_nesting = 0;
 
-/* The numbering statement (see momo_changes_number), likewise. */
-static SPIPlanPtr number_plan = NULL;
+/* The numbering's statements (see momo_changes_number), likewise. */
+static SPIPlanPtr mark_plan = NULL;		/* locks and reads the last number */
+static char *mark_schema = NULL;
+static SPIPlanPtr number_plan = NULL;	/* numbers, and raises the last number */
 static char *number_schema = NULL;
 
 /*
@@ -220,6 +236,67 @@ momo_payments_change(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* What lock_numbering found. */
+typedef enum NumberingLock
+{
+	NUMBERING_LOCKED,			/* the row is this transaction's */
+	NUMBERING_BUSY,				/* another transaction holds the row */
+	NUMBERING_NOTHING			/* no row, and no change to number */
+} NumberingLock;
+
+/*
+ * Locks the row of momo_change_numbering and returns the last number handed
+ * out in *last.  Makes the row if there is none (the first numbering, or a
+ * DBA deleted it), from the largest number kept or purged -- but only when
+ * there are committed changes to number: a pg_restore creates the extension
+ * (and wakes its worker) before it loads the row it dumped, and a row made
+ * in between would make the dumped one fail (a duplicate key) and the
+ * numbers start again below the restored ones.  The changes it restores
+ * come after the row (momo_payment_changes, and the trigger's rows of
+ * momo_payments, sort after momo_change_numbering).  Waits for nothing.
+ */
+static NumberingLock
+lock_numbering(const char *schema, int64 *last)
+{
+	int			rc;
+	bool		isnull;
+
+	if (mark_plan == NULL || strcmp(mark_schema, schema) != 0)
+		keep_schema_plan(&mark_plan, &mark_schema, schema,
+						 psprintf("SELECT numbered_through FROM %s.momo_change_numbering"
+								  " FOR UPDATE SKIP LOCKED", schema),
+						 0, NULL);
+	rc = SPI_execute_plan(mark_plan, NULL, NULL, false, 0);
+	momo_spi_check(rc, SPI_OK_SELECT, "locking the numbering of changes of payments");
+	if (SPI_processed == 0)
+	{
+		/* No row, or one that another transaction holds (then leave it). */
+		rc = SPI_execute(psprintf("SELECT EXISTS (SELECT FROM %s.momo_change_numbering)", schema),
+						 false, 0);
+		momo_spi_check(rc, SPI_OK_SELECT, "looking for the numbering of changes of payments");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			return NUMBERING_BUSY;
+		/* one made at once by another numberer: ON CONFLICT waits for it, then leaves it */
+		rc = SPI_execute(psprintf("INSERT INTO %s.momo_change_numbering (numbered_through)"
+								  " SELECT GREATEST((SELECT pg_catalog.max(c.seq) FROM %s.momo_payment_changes c),"
+								  "                 (SELECT pg_catalog.max(h.purged_through) FROM %s.momo_change_horizon h),"
+								  "                 0::pg_catalog.int8)"
+								  "  WHERE EXISTS (SELECT FROM %s.momo_payment_changes u WHERE u.seq IS NULL)"
+								  " ON CONFLICT (one) DO NOTHING"
+								  " RETURNING numbered_through",
+								  schema, schema, schema, schema),
+						 false, 0);
+		momo_spi_check(rc, SPI_OK_INSERT_RETURNING, "starting the numbering of changes of payments");
+		if (SPI_processed == 0)
+			return NUMBERING_NOTHING;
+	}
+	*last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		elog(ERROR, "momo_change_numbering holds no number");
+	SPI_freetuptable(SPI_tuptable);
+	return NUMBERING_LOCKED;
+}
+
 /*
  * Numbers at most limit committed changes that have no number yet, in the
  * order they were written, if no other transaction is numbering (see the
@@ -232,40 +309,54 @@ momo_payments_change(PG_FUNCTION_ARGS)
 int64
 momo_changes_number(Oid nsp, const char *schema, int limit)
 {
-	Oid			seqrel = get_relname_relid("momo_change_seq", nsp);
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(limit)};
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		values[2];
+	int64		last;
 	int			rc;
 
-	if (!OidIsValid(seqrel))
+	if (!OidIsValid(get_relname_relid("momo_change_numbering", nsp)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("schema %s has no sequence momo_change_seq", schema)));
-	if (!ConditionalLockRelationOid(seqrel, ExclusiveLock))
-		return -1;
+				 errmsg("schema %s has no table momo_change_numbering", schema)));
+	switch (lock_numbering(schema, &last))
+	{
+		case NUMBERING_LOCKED:
+			break;
+		case NUMBERING_BUSY:
+			return -1;
+		case NUMBERING_NOTHING:
+			return 0;
+	}
 
 	/*
 	 * A statement after the lock: its snapshot sees every numbering that
-	 * committed before.  The numbers are drawn in id order (nextval in the
-	 * target list of the sorted subquery, which is not flattened: it has a
-	 * LIMIT, and the outer one a volatile function).  Rows are matched by
-	 * ctid: ids are not unique (a pg_restore of momo_payments fires the
-	 * trigger before the id sequence is restored), and no one else updates
-	 * a row without a number.  Prepared once per schema and kept: the
-	 * worker numbers every few milliseconds while payments flow.
+	 * committed before.  The numbers follow the last one, in id order; the
+	 * row is raised to the last of them in the same statement.  Rows are
+	 * matched by ctid: ids are not unique (a pg_restore of momo_payments
+	 * fires the trigger before the id sequence is restored), and no one
+	 * else updates a row without a number.  Prepared once per schema and
+	 * kept: the worker numbers every few milliseconds while payments flow.
 	 */
 	if (number_plan == NULL || strcmp(number_schema, schema) != 0)
 		keep_schema_plan(&number_plan, &number_schema, schema,
-						 psprintf("UPDATE %s.momo_payment_changes c SET seq = n.seq"
-								  " FROM (SELECT u.ctid AS row, pg_catalog.nextval(%s::pg_catalog.regclass) AS seq"
-								  "       FROM (SELECT ctid FROM %s.momo_payment_changes"
-								  "              WHERE seq IS NULL ORDER BY id LIMIT $1) u) n"
-								  " WHERE c.ctid = n.row"
-								  " RETURNING c.reference_id::pg_catalog.text, c.status",
-								  schema, quote_literal_cstr(psprintf("%s.momo_change_seq", schema)), schema),
-						 1, types);
+						 psprintf("WITH u AS ("
+								  "  SELECT s.ctid AS row, $2 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY s.id) AS seq"
+								  "    FROM (SELECT ctid, id FROM %s.momo_payment_changes"
+								  "           WHERE seq IS NULL ORDER BY id LIMIT $1) s),"
+								  " n AS ("
+								  "  UPDATE %s.momo_payment_changes c SET seq = u.seq FROM u"
+								  "   WHERE c.ctid OPERATOR(pg_catalog.=) u.row"
+								  "  RETURNING c.seq, c.reference_id, c.status),"
+								  " m AS ("
+								  "  UPDATE %s.momo_change_numbering SET numbered_through = (SELECT pg_catalog.max(n.seq) FROM n)"
+								  "   WHERE EXISTS (SELECT FROM n))"
+								  " SELECT n.reference_id::pg_catalog.text, n.status FROM n ORDER BY n.seq",
+								  schema, schema, schema),
+						 2, types);
+	values[0] = Int32GetDatum(limit);
+	values[1] = Int64GetDatum(last);
 	rc = SPI_execute_plan(number_plan, values, NULL, false, 0);
-	momo_spi_check(rc, SPI_OK_UPDATE_RETURNING, "numbering changes of payments");
+	momo_spi_check(rc, SPI_OK_SELECT, "numbering changes of payments");
 	if (finals_cxt != NULL)
 	{
 		for (uint64 r = 0; r < SPI_processed; r++)

@@ -80,7 +80,8 @@ static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments
  * any of them runs in their statements.  (momo_fee_schedule is only read.)
  */
 static const char *const momo_written_tables[] = {"momo_payments", "momo_events",
-	"momo_payment_changes", "momo_change_horizon", "momo_pauses", "momo_payment_counts"};
+	"momo_payment_changes", "momo_change_horizon", "momo_change_numbering", "momo_pauses",
+	"momo_payment_counts"};
 
 static void check_members(Oid owner, StringInfo why);
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);

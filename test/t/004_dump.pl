@@ -54,6 +54,8 @@ my $session = $src->background_psql('postgres');
 $session->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
 my $snapshot = $session->query_safe('SELECT pg_export_snapshot()');
 my $before = $session->query_safe($rows_sql);
+my $mark_sql = "SELECT coalesce(max(numbered_through)::text, 'none') FROM momo_change_numbering";
+my $mark = $session->query_safe($mark_sql);
 $src->command_ok(
 	[ 'pg_dump', '-Fc', '--snapshot', $snapshot, '-f', $dumpfile, '-d', 'postgres' ],
 	'pg_dump of the source database');
@@ -96,6 +98,11 @@ is($dst->safe_psql('restored', q{
 	    || ' ' || (SELECT string_agg(k || '=' || n, ',' ORDER BY k)
 	               FROM (SELECT status || '/' || operation AS k, count(*) AS n FROM momo_payments GROUP BY 1) g)}) =~ s/^(\S+) \1$/same/r,
 	'same', 'momo_stats counts the restored payments as the table has them');
+
+# The change feed goes on from where it was: the last number handed out is
+# restored (numbering from below it would hide what follows from pollers).
+is($dst->safe_psql('restored', $mark_sql), $mark, 'the restored feed keeps its last number');
+isnt($mark, 'none', '... which the source had');
 
 # The restored table keeps its guard: a final payment cannot change.
 my ($rc, $out, $err) = $dst->psql('restored',

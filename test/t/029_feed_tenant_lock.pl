@@ -2,9 +2,11 @@
 # 029_feed_tenant_lock.pl - one tenant must not be able to stop the change
 # feed of every other tenant.
 #
-# momo_changes numbers the committed changes under an exclusive lock on
-# momo_change_seq that it holds until its caller's transaction ends; a poll
-# that finds the lock taken returns only what is numbered already.  A tenant
+# momo_changes once numbered the committed changes under an exclusive lock
+# (on the sequence the feed numbered from, since replaced by the row of
+# momo_change_numbering: t/065) that it held until its caller's transaction
+# ended; a poll that finds the lock taken returns only what is numbered
+# already.  A tenant
 # of the README's multi-tenant recipe (EXECUTE on momo_changes, SELECT on
 # momo_payments under the policy) calls momo_changes once in a transaction
 # and leaves it open (idle in transaction, or PREPARE TRANSACTION, which
