@@ -975,9 +975,10 @@ ALTER TABLE @extschema@.momo_payment_counts ENABLE ALWAYS TRIGGER momo_writer_gu
 ALTER TABLE @extschema@.momo_pauses ENABLE ALWAYS TRIGGER momo_writer_guard;
 
 -- No DDL by a role with momo_worker's rights (momo_worker by SET ROLE, or a
--- member of it) outside momo's own code (src/guard.c, momo_ddl_guard): as the
--- owner of momo's tables it could disable their guards for a moment, grant
--- itself INSERT, or leave a function that momo's statements would trust.
+-- member of it, NOINHERIT or not; src/guard.c, momo_ddl_guard), and no
+-- exception for momo's own code, which runs none: as the owner of momo's
+-- tables such a role could disable their guards for a moment, grant itself
+-- INSERT, or leave a function that momo's statements would trust.
 -- ALWAYS: also under session_replication_role = replica.
 CREATE FUNCTION @extschema@.momo_ddl_guard() RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'momo_ddl_guard'
