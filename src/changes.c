@@ -474,9 +474,7 @@ see_as_caller(Oid caller, const char *sql, Datum *values)
 	int			save_sec_context;
 	volatile int rc = 0;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	/* as the caller, without momo's mark (owner.h): its policies are its code */
-	SetUserIdAndSecContext(caller, (save_sec_context | SECURITY_LOCAL_USERID_CHANGE) & ~MOMO_SECURITY_ACTING);
+	momo_owner_as_caller(caller, &save_userid, &save_sec_context);
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql, 5, types, values, NULL, false, 0);

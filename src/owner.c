@@ -658,6 +658,20 @@ momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a)
 	momo_spi_connect();
 }
 
+/*
+ * Saves the current user and security context in *save_userid and
+ * *save_sec_context (the caller gives them back with SetUserIdAndSecContext,
+ * in a PG_FINALLY), and becomes caller, to run a statement under the
+ * caller's own privileges and row-level security policies -- without
+ * momo's mark (owner.h): those policies are the caller's code.
+ */
+void
+momo_owner_as_caller(Oid caller, Oid *save_userid, int *save_sec_context)
+{
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(caller, (*save_sec_context | SECURITY_LOCAL_USERID_CHANGE) & ~MOMO_SECURITY_ACTING);
+}
+
 /* Ends what momo_owner_enter began: SPI finished, the caller's identity back. */
 void
 momo_owner_leave(MomoActing *a)

@@ -34,7 +34,7 @@ typedef struct MomoActing
  * the membership is revoked).  PostgreSQL hands the caller's bits to every
  * function it calls, so momo's function-manager hook takes this one off for
  * any function that starts as another role than momo_worker (owner.c), and
- * momo's own switches to the caller drop it.
+ * momo's own switches to the caller (momo_owner_as_caller) drop it.
  */
 #define MOMO_SECURITY_ACTING 0x0100
 
@@ -45,6 +45,7 @@ extern char *momo_owner_table_problem(Oid relid, Oid owner, Oid nsp);
 extern Oid	momo_owner_of(Oid relid);
 extern void momo_owner_enter(FunctionCallInfo fcinfo, MomoActing *a);
 extern void momo_owner_leave(MomoActing *a);
+extern void momo_owner_as_caller(Oid caller, Oid *save_userid, int *save_sec_context);
 extern void momo_owner_install_hooks(void);
 
 #endif							/* MOMO_OWNER_H */

@@ -941,9 +941,7 @@ momo_store_caller_sees(const char *schema, Oid caller, const char *reference_id)
 												  schema),
 										 1, types, 0);
 	}
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	/* as the caller, without momo's mark (owner.h): its policies are its code */
-	SetUserIdAndSecContext(caller, (save_sec_context | SECURITY_LOCAL_USERID_CHANGE) & ~MOMO_SECURITY_ACTING);
+	momo_owner_as_caller(caller, &save_userid, &save_sec_context);
 	PG_TRY();
 	{
 		/* The whole row: a caller with SELECT on some columns only sees no payment. */
@@ -996,9 +994,7 @@ momo_store_caller_sees_all(const char *schema, Oid caller)
 	char	   *table = quote_literal_cstr(psprintf("%s.momo_payments", schema));
 	bool		isnull;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	/* as the caller, without momo's mark (owner.h): its policies are its code */
-	SetUserIdAndSecContext(caller, (save_sec_context | SECURITY_LOCAL_USERID_CHANGE) & ~MOMO_SECURITY_ACTING);
+	momo_owner_as_caller(caller, &save_userid, &save_sec_context);
 	PG_TRY();
 	{
 		rc = SPI_execute(psprintf("SELECT pg_catalog.has_table_privilege(%s, 'SELECT')"
