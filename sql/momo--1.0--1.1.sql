@@ -16,6 +16,20 @@
 -- lets such a worker's transaction end, then has the table to itself.
 LOCK TABLE @extschema@.momo_payments IN ACCESS EXCLUSIVE MODE;
 
+-- momo's relations and functions before the update (in a setting of this
+-- transaction): at its end, what the updating role's default privileges
+-- granted on those it created is revoked, as CREATE EXTENSION does.
+SELECT pg_catalog.set_config('momo_upgrade.members_before',
+    (SELECT pg_catalog.array_agg(d.objid)::text
+       FROM pg_catalog.pg_depend d
+      WHERE d.classid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_class'::pg_catalog.regclass,
+                                                        'pg_catalog.pg_proc'::pg_catalog.regclass])
+        AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+        AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+                                                WHERE e.extname OPERATOR(pg_catalog.=) 'momo')
+        AND d.deptype OPERATOR(pg_catalog.=) 'e'),
+    true);
+
 -- The event log's guard: messages in PostgreSQL's style (no "momo: "
 -- prefix), with a hint.
 CREATE OR REPLACE FUNCTION @extschema@.momo_events_guard() RETURNS trigger
@@ -651,46 +665,6 @@ COMMENT ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, int
 REVOKE ALL ON FUNCTION @extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_refund(uuid, numeric, text, text, text, integer, text) FROM PUBLIC;
 
--- The EXECUTE each role (or PUBLIC) had on the old function, with its
--- grant option, but not the owner's own (which a fresh install has too),
--- in the order they were given and each by its grantor (a role that had
--- the grant option gives again what it gave: REVOKE ... CASCADE from it
--- still reaches them).
-DO $$
-DECLARE
-    f record;
-    g record;
-    owner oid;
-BEGIN
-    FOR f IN SELECT * FROM (VALUES
-            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.refund_acl', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.request_to_pay_acl', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.transfer_acl', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.remittance_transfer_acl', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
-    LOOP
-        owner := (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn);
-        FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
-                 FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[])
-                      WITH ORDINALITY AS i(item, n),
-                      LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
-                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                   AND a.grantee OPERATOR(pg_catalog.<>) owner
-                 ORDER BY i.n
-        LOOP
-            IF g.grantor OPERATOR(pg_catalog.<>) owner THEN
-                EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
-            END IF;
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', f.fn,
-                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
-                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-            RESET ROLE;
-        END LOOP;
-        PERFORM pg_catalog.set_config(f.setting, '', true);
-    END LOOP;
-END
-$$;
 
 -- Remittance's cash transfer (momo_cash_transfer), MTN's /v2_0/cashtransfer:
 -- its originating side is kept in extra_terms (see above).
@@ -825,39 +799,6 @@ COMMENT ON FUNCTION @extschema@.momo_account_holder_info(text, text, text) IS
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_active(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.momo_account_holder_info(text, text, text) FROM PUBLIC;
 
--- (each grant by its grantor, in its order, as for momo_deposit above)
-DO $$
-DECLARE
-    f record;
-    g record;
-    owner oid;
-BEGIN
-    FOR f IN SELECT * FROM (VALUES
-            ('momo_upgrade.active_acl', '@extschema@.momo_account_holder_active(text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.info_acl', '@extschema@.momo_account_holder_info(text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
-    LOOP
-        owner := (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn);
-        FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
-                 FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[])
-                      WITH ORDINALITY AS i(item, n),
-                      LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
-                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                   AND a.grantee OPERATOR(pg_catalog.<>) owner
-                 ORDER BY i.n
-        LOOP
-            IF g.grantor OPERATOR(pg_catalog.<>) owner THEN
-                EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
-            END IF;
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', f.fn,
-                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
-                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-            RESET ROLE;
-        END LOOP;
-        PERFORM pg_catalog.set_config(f.setting, '', true);
-    END LOOP;
-END
-$$;
 
 -- Pre-approvals (MTN's /v2_0/preapproval, its status, the list of a payer's
 -- approved ones, and their cancellation): a pre-approval is a row of
@@ -987,3 +928,97 @@ REVOKE ALL ON FUNCTION @extschema@.momo_ddl_guard() FROM PUBLIC;
 CREATE EVENT TRIGGER momo_ddl_guard ON ddl_command_start
     EXECUTE FUNCTION @extschema@.momo_ddl_guard();
 ALTER EVENT TRIGGER momo_ddl_guard ENABLE ALWAYS;
+
+-- What the updating role's default privileges (ALTER DEFAULT PRIVILEGES ...
+-- GRANT ALL ON TABLES / EXECUTE ON FUNCTIONS TO ...) granted on the objects
+-- the update created, to roles other than momo_worker and superusers, is
+-- revoked, as CREATE EXTENSION revokes it (see momo.sql): such a role
+-- could otherwise read every tenant's change feed, lift a pause, or queue a
+-- payout with a function new in 1.1.  The grants on objects of 1.0 are the
+-- DBA's and stay; those on the functions the update recreated are given
+-- again below, as they were.
+DO $momo$
+DECLARE
+    g record;
+    before pg_catalog.oid[] := pg_catalog.current_setting('momo_upgrade.members_before')::pg_catalog.oid[];
+BEGIN
+    FOR g IN
+        SELECT pg_catalog.format('%s %s', CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                                 c.oid::pg_catalog.regclass) AS object, a.grantee
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+          CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+                                                   WHERE e.extname OPERATOR(pg_catalog.=) 'momo')
+           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND NOT d.objid OPERATOR(pg_catalog.=) ANY (before)
+           AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+        UNION ALL
+        SELECT pg_catalog.format('FUNCTION %s', p.oid::pg_catalog.regprocedure), a.grantee
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid
+          CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+                                                   WHERE e.extname OPERATOR(pg_catalog.=) 'momo')
+           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND NOT d.objid OPERATOR(pg_catalog.=) ANY (before)
+           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+    LOOP
+        CONTINUE WHEN g.grantee OPERATOR(pg_catalog.=) 'momo_worker'::pg_catalog.regrole
+                   OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+                               WHERE r.oid OPERATOR(pg_catalog.=) g.grantee AND r.rolsuper);
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', g.object,
+                                  CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);
+    END LOOP;
+    PERFORM pg_catalog.set_config('momo_upgrade.members_before', '', true);
+END
+$momo$;
+
+-- The EXECUTE each role (or PUBLIC) had on the functions of 1.0 that the
+-- update dropped and created anew (momo_deposit, momo_refund, ...; their
+-- grants saved above), with its grant option, but not the owner's own
+-- (which a fresh install has too), in the order they were given and each
+-- by its grantor (a role that had the grant option gives again what it
+-- gave: REVOKE ... CASCADE from it still reaches them).
+DO $$
+DECLARE
+    f record;
+    g record;
+    owner oid;
+BEGIN
+    FOR f IN SELECT * FROM (VALUES
+            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.refund_acl', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.request_to_pay_acl', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.transfer_acl', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.remittance_transfer_acl', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.active_acl', '@extschema@.momo_account_holder_active(text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.info_acl', '@extschema@.momo_account_holder_info(text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
+    LOOP
+        owner := (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn);
+        FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
+                 FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[])
+                      WITH ORDINALITY AS i(item, n),
+                      LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
+                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                   AND a.grantee OPERATOR(pg_catalog.<>) owner
+                 ORDER BY i.n
+        LOOP
+            IF g.grantor OPERATOR(pg_catalog.<>) owner THEN
+                EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
+            END IF;
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', f.fn,
+                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+            RESET ROLE;
+        END LOOP;
+        PERFORM pg_catalog.set_config(f.setting, '', true);
+    END LOOP;
+END
+$$;

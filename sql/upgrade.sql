@@ -44,7 +44,10 @@ SELECT 'function: ' || pg_get_functiondef(p.oid) || ' acl ' || coalesce(p.proacl
 FROM pg_proc p JOIN member m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
 UNION ALL
 SELECT 'relation: ' || c.oid::regclass || ' kind ' || c.relkind::text || ' persistence ' || c.relpersistence::text
-    || ' owner ' || c.relowner::regrole || ' acl ' || coalesce(c.relacl::text, 'default')
+    || ' owner ' || c.relowner::regrole || ' acl '
+    -- (an ACL spelled out that grants what the default grants is the default)
+    || coalesce(NULLIF(c.relacl::text, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char",
+                                                  c.relowner)::text), 'default')
     || ' options ' || coalesce(c.reloptions::text, '') || ' rls ' || c.relrowsecurity || '/' || c.relforcerowsecurity
     || ' replica identity ' || c.relreplident::text
     || ' comment ' || coalesce(obj_description(c.oid, 'pg_class'), '')
@@ -132,9 +135,34 @@ SET ROLE momo_upgrade_admin;
 GRANT EXECUTE ON FUNCTION momo_refund(uuid, numeric, text, text, text) TO momo_upgrade_clerk;
 GRANT EXECUTE ON FUNCTION momo_account_holder_info(text, text) TO momo_upgrade_clerk;
 RESET ROLE;
+-- The DBA's grant on a table of 1.0; and the updating role's default
+-- privileges, which grant everything it creates to the application's role.
+GRANT SELECT ON momo_payments TO momo_upgrade_app;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO momo_upgrade_app;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON SEQUENCES TO momo_upgrade_app;
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO momo_upgrade_app, PUBLIC;
 -- Until the update, the library says the schema is older than itself.
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
 ALTER EXTENSION momo UPDATE;
+ALTER DEFAULT PRIVILEGES REVOKE ALL ON TABLES FROM momo_upgrade_app;
+ALTER DEFAULT PRIVILEGES REVOKE ALL ON SEQUENCES FROM momo_upgrade_app;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM momo_upgrade_app, PUBLIC;
+-- What the default privileges granted on what the update created is
+-- revoked, as CREATE EXTENSION revokes it (the new tables would show every
+-- tenant's change feed, the new functions lift a pause or queue a payout);
+-- the DBA's grant on momo_payments stays.
+SELECT c.oid::regclass AS relation, a.grantee::regrole AS grantee, a.privilege_type
+  FROM pg_class c, aclexplode(c.relacl) a
+ WHERE c.relnamespace = 'public'::regnamespace AND a.grantee <> c.relowner
+   AND a.grantee <> 'momo_worker'::regrole
+ ORDER BY 1, 2, 3;
+SELECT count(*) AS functions_granted_by_default
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.pronamespace = 'public'::regnamespace AND a.grantee <> p.proowner
+   AND a.grantee <> 'momo_worker'::regrole
+   AND p.proname NOT IN ('momo_deposit', 'momo_refund', 'momo_request_to_pay', 'momo_transfer',
+                         'momo_remittance_transfer', 'momo_account_holder_active', 'momo_account_holder_info');
+REVOKE SELECT ON momo_payments FROM momo_upgrade_app;
 SELECT ok, detail FROM momo_preflight() WHERE check_name = 'version';
 -- The grants hold on the new functions, each from its grantor, and nothing
 -- more is granted.
