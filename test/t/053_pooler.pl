@@ -14,7 +14,12 @@
 #       of (a)'s LISTEN, which stayed on the server connection;
 #   (c) the README's feed-poll recipe, taken from README.md and run as
 #       printed through it, returns every change of every payment: queued,
-#       pending and final, each once, in order.
+#       pending and final, each once, in order;
+#   (d) the table's last column, through a second pool of the same
+#       PgBouncer in statement pooling mode: momo_request_to_pay and
+#       momo_changes each work as a statement on its own, and give every
+#       change of the payment; a transaction of two statements is refused
+#       (why a client acts on the rows it polled in a later statement).
 # No sleeps: each wait is a bounded poll on a state.
 use strict;
 use warnings;
@@ -64,6 +69,8 @@ open(my $cf, '>', "$bdir/pgbouncer.ini") or die;
 print $cf join("\n",
 	'[databases]',
 	'postgres = host=' . $node->host . ' port=' . $node->port . ' dbname=postgres',
+	'postgres_statement = host=' . $node->host . ' port=' . $node->port
+	  . ' dbname=postgres pool_mode=statement pool_size=1',
 	'[pgbouncer]',
 	'listen_addr = 127.0.0.1',
 	"listen_port = $bport",
@@ -286,6 +293,27 @@ for my $ext (@ext)
 # And the earlier payments, made before the position was kept: from 0.
 is(statuses('POOL-A'), 'queued pending successful', '(c) POOL-A\'s changes too');
 is(statuses('POOL-B'), 'queued pending successful', '(c) POOL-B\'s changes too');
+
+# (d) Statement pooling: each statement on its own.
+my $via_statement = "host=127.0.0.1 port=$bport dbname=postgres_statement user=$user";
+($rc, $out, $err) = psql_via($via_statement, 'BEGIN; SELECT 1; COMMIT;');
+isnt($rc, 0, '(d) statement pooling refuses a transaction of several statements');
+like($err, qr/transaction blocks not allowed in statement pooling mode/, '(d) ... as PgBouncer says');
+($rc, my $ref_d, $err) = psql_via($via_statement,
+	"SELECT momo_request_to_pay(10, 'EUR', '46733000301', 'POOL-D')");
+is($rc, 0, '(d) momo_request_to_pay through statement pooling') or diag $err;
+my $seen = '';
+$deadline = time() + 60;
+while (time() < $deadline)
+{
+	($rc, $seen, $err) = psql_via($via_statement,
+		"SELECT string_agg(status, ' ' ORDER BY seq) FROM momo_changes(0, 1000)"
+		  . " WHERE reference_id = '$ref_d'");
+	last if $rc != 0 || $seen eq 'queued pending successful';
+	usleep(100_000);
+}
+is($seen, 'queued pending successful', '(d) momo_changes through statement pooling: every change, in order')
+  or diag $err;
 
 $bouncer->kill_kill;
 $bouncer->finish;
