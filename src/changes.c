@@ -247,7 +247,10 @@ typedef enum NumberingLock
 
 /*
  * Locks the row of momo_change_numbering and returns the last number handed
- * out in *last.  Makes the row if there is none (the first numbering, or a
+ * out in *last: the row's, or a larger number kept or purged if there is one
+ * (a restore into a database whose row was behind the restored changes
+ * failed to load its own row, and every numbering after it failed on a
+ * duplicate number, for good).  Makes the row if there is none (the first numbering, or a
  * DBA deleted it), from the largest number kept or purged -- but only when
  * there are committed changes to number: a pg_restore creates the extension
  * (and wakes its worker) before it loads the row it dumped, and a row made
@@ -264,8 +267,11 @@ lock_numbering(const char *schema, int64 *last)
 
 	if (mark_plan == NULL || strcmp(mark_schema, schema) != 0)
 		keep_schema_plan(&mark_plan, &mark_schema, schema,
-						 psprintf("SELECT numbered_through FROM %s.momo_change_numbering"
-								  " FOR UPDATE SKIP LOCKED", schema),
+						 psprintf("SELECT GREATEST(n.numbered_through,"
+								  "                (SELECT pg_catalog.max(c.seq) FROM %s.momo_payment_changes c),"
+								  "                (SELECT pg_catalog.max(h.purged_through) FROM %s.momo_change_horizon h))"
+								  "  FROM %s.momo_change_numbering n FOR UPDATE OF n SKIP LOCKED",
+								  schema, schema, schema),
 						 0, NULL);
 	rc = SPI_execute_plan(mark_plan, NULL, NULL, false, 0);
 	momo_spi_check(rc, SPI_OK_SELECT, "locking the numbering of changes of payments");

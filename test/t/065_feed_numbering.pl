@@ -226,5 +226,16 @@ is($node->safe_psql('restored', "SELECT count(*) FROM momo_payment_changes WHERE
 is($node->safe_psql('restored', "SELECT count(*) FROM momo_payment_changes WHERE seq > $mark"), $payments,
 	"the restore's own changes (each payment's status, once more) are numbered after them");
 
+# A row left behind the changes kept (a restore into a database whose row
+# was behind the restored changes failed to load its own row, and every
+# numbering after it failed on a duplicate number, for good): the
+# numbering goes on above the largest number kept.
+my $top = $node->safe_psql('restored', 'SELECT max(seq) FROM momo_payment_changes');
+$node->safe_psql('restored', 'UPDATE momo_change_numbering SET numbered_through = 1');
+my $r5 = $node->safe_psql('restored', "SELECT momo_request_to_pay(10, 'EUR', '46733123450', 'after-restore')");
+ok(poll_until($node, 'restored',
+		"SELECT min(seq) > $top FROM momo_payment_changes WHERE reference_id = '$r5'", 't', 60),
+	'a row behind the changes kept: the next change is numbered above them');
+
 $node->stop;
 done_testing();
