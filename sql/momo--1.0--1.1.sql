@@ -982,14 +982,26 @@ $momo$;
 -- The EXECUTE each role (or PUBLIC) had on the functions of 1.0 that the
 -- update dropped and created anew (momo_deposit, momo_refund, ...; their
 -- grants saved above), with its grant option, but not the owner's own
--- (which a fresh install has too), in the order they were given and each
--- by its grantor (a role that had the grant option gives again what it
--- gave: REVOKE ... CASCADE from it still reaches them).
+-- (which a fresh install has too; nor the old owner's, when another
+-- superuser updates), in the order they were given and each by its grantor
+-- (a role that had the grant option gives again what it gave: REVOKE ...
+-- CASCADE from it still reaches them).  Only for such a role does the
+-- update become the grantor (SET LOCAL ROLE), and it then becomes again
+-- the role it ran as (RESET ROLE would be the session's login role, which
+-- may be no superuser: an update run after SET ROLE to a superuser failed).
+-- PostgreSQL records what an extension's script grants as the object's
+-- initial privileges (pg_init_privs), which pg_dump leaves out: these
+-- grants are the DBA's, so the initial privileges are set back to what the
+-- function had before them, as after a fresh install, and a dump keeps
+-- them (they were lost in a restore).
 DO $$
 DECLARE
     f record;
     g record;
     owner oid;
+    ran_as text := pg_catalog.current_setting('role');
+    before pg_catalog.aclitem[];
+    switched boolean;
 BEGIN
     FOR f IN SELECT * FROM (VALUES
             ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text)'::pg_catalog.regprocedure),
@@ -1000,24 +1012,46 @@ BEGIN
             ('momo_upgrade.active_acl', '@extschema@.momo_account_holder_active(text, text, text)'::pg_catalog.regprocedure),
             ('momo_upgrade.info_acl', '@extschema@.momo_account_holder_info(text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
     LOOP
-        owner := (SELECT proowner FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) f.fn);
+        SELECT p.proowner, p.proacl INTO owner, before
+          FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) f.fn;
         FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
                  FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[])
                       WITH ORDINALITY AS i(item, n),
                       LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
                  WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
                    AND a.grantee OPERATOR(pg_catalog.<>) owner
+                   AND a.grantee OPERATOR(pg_catalog.<>) a.grantor
                  ORDER BY i.n
         LOOP
-            IF g.grantor OPERATOR(pg_catalog.<>) owner THEN
+            switched := g.grantor OPERATOR(pg_catalog.<>) owner
+                        AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+                                         WHERE r.oid OPERATOR(pg_catalog.=) g.grantor AND r.rolsuper);
+            IF switched THEN
                 EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
             END IF;
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', f.fn,
                 CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                      ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
                 CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-            RESET ROLE;
+            IF switched THEN
+                IF ran_as OPERATOR(pg_catalog.=) 'none' THEN
+                    SET LOCAL ROLE NONE;
+                ELSE
+                    EXECUTE pg_catalog.format('SET LOCAL ROLE %I', ran_as);
+                END IF;
+            END IF;
         END LOOP;
+        IF before IS NULL THEN
+            DELETE FROM pg_catalog.pg_init_privs
+             WHERE objoid OPERATOR(pg_catalog.=) f.fn
+               AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+               AND objsubid OPERATOR(pg_catalog.=) 0;
+        ELSE
+            UPDATE pg_catalog.pg_init_privs SET initprivs = before
+             WHERE objoid OPERATOR(pg_catalog.=) f.fn
+               AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+               AND objsubid OPERATOR(pg_catalog.=) 0;
+        END IF;
         PERFORM pg_catalog.set_config(f.setting, '', true);
     END LOOP;
 END

@@ -11,8 +11,12 @@ SET client_min_messages = warning;
 DROP DATABASE IF EXISTS momo_upgrade_template;
 DROP DATABASE IF EXISTS momo_upgrade_fresh;
 DROP DATABASE IF EXISTS momo_upgrade_walked;
+DROP DATABASE IF EXISTS momo_upgrade_roles;
 DROP ROLE IF EXISTS momo_upgrade_app;
 DROP ROLE IF EXISTS momo_upgrade_admin;
+DROP ROLE IF EXISTS momo_upgrade_ops;
+DROP ROLE IF EXISTS momo_upgrade_dba;
+DROP ROLE IF EXISTS momo_upgrade_user;
 RESET client_min_messages;
 CREATE DATABASE momo_upgrade_template;
 \c momo_upgrade_template
@@ -42,6 +46,13 @@ UNION ALL
 SELECT 'function: ' || pg_get_functiondef(p.oid) || ' acl ' || coalesce(p.proacl::text, 'default')
     || ' owner ' || p.proowner::regrole || ' comment ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
 FROM pg_proc p JOIN member m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+UNION ALL
+-- (the privileges pg_dump takes as the extension's, and so leaves out, of
+-- functions: the DBA's grants on those the update recreates must not be)
+SELECT 'initial privileges: ' || pg_describe_object(i.classoid, i.objoid, i.objsubid) || ' '
+    || i.initprivs::text || ' ' || i.privtype::text
+FROM pg_init_privs i JOIN member m ON m.classid = i.classoid AND m.objid = i.objoid
+WHERE i.classoid = 'pg_proc'::regclass
 UNION ALL
 SELECT 'relation: ' || c.oid::regclass || ' kind ' || c.relkind::text || ' persistence ' || c.relpersistence::text
     || ' owner ' || c.relowner::regrole || ' acl '
@@ -230,7 +241,35 @@ UNION ALL
  EXCEPT ALL SELECT 'only in a fresh install: ' || line FROM describe_momo() AS line)
 ORDER BY 1;
 
+-- The update run by a login role that is no superuser, after SET ROLE to a
+-- superuser that did not install 1.0 (it failed: giving the grants again,
+-- the update went back to the login role, which could not become the
+-- installer): it completes as that role, the application's grant is kept,
+-- and the installer gets no EXECUTE of its own on the functions recreated.
 \c contrib_regression
+CREATE DATABASE momo_upgrade_roles;
+\c momo_upgrade_roles
+SELECT current_user AS installer \gset
+CREATE EXTENSION momo VERSION '1.0';
+CREATE ROLE momo_upgrade_dba SUPERUSER NOLOGIN;
+CREATE ROLE momo_upgrade_ops LOGIN IN ROLE momo_upgrade_dba;
+CREATE ROLE momo_upgrade_user;
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text) TO momo_upgrade_user;
+\c - momo_upgrade_ops
+SET ROLE momo_upgrade_dba;
+ALTER EXTENSION momo UPDATE;
+SELECT current_user AS after_the_update;
+RESET ROLE;
+\c - :installer
+SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.privilege_type
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = 'momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::regprocedure
+ ORDER BY 1::text;
+\c contrib_regression
+DROP DATABASE momo_upgrade_roles;
+DROP ROLE momo_upgrade_user;
+DROP ROLE momo_upgrade_ops;
+DROP ROLE momo_upgrade_dba;
 DROP DATABASE momo_upgrade_fresh;
 DROP DATABASE momo_upgrade_walked;
 DROP DATABASE momo_upgrade_template;
