@@ -408,6 +408,17 @@ CREATE TRIGGER zz_rewrite BEFORE INSERT OR UPDATE ON momo_payments
 SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'BEFORE_ROW');
 DROP TRIGGER zz_rewrite ON momo_payments;
 DROP FUNCTION public.momo_regress_before_row();
+-- A data-only pg_restore --disable-triggers ends with ALTER TABLE ...
+-- ENABLE TRIGGER ALL, which makes momo's ALWAYS triggers fire in origin
+-- mode only: its writer guards would no longer fire under
+-- session_replication_role = replica.  momo refuses to act until they do
+-- again (and says how), on momo_fee_schedule too.
+ALTER TABLE momo_payment_changes ENABLE TRIGGER ALL;
+ALTER TABLE momo_fee_schedule ENABLE TRIGGER ALL;
+SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'TRIGGERS_ALL');
+SELECT check_name, detail FROM momo_preflight() WHERE NOT ok AND check_name NOT IN ('worker', 'callback signing');
+ALTER TABLE momo_payment_changes ENABLE ALWAYS TRIGGER momo_writer_guard;
+ALTER TABLE momo_fee_schedule ENABLE ALWAYS TRIGGER momo_writer_guard;
 \set VERBOSITY default
-SELECT count(*) AS requested FROM momo_payments WHERE external_id IN ('REPLICA', 'MEMBER', 'SET_ROLE', 'BEFORE_ROW');
+SELECT count(*) AS requested FROM momo_payments WHERE external_id IN ('REPLICA', 'MEMBER', 'SET_ROLE', 'BEFORE_ROW', 'TRIGGERS_ALL');
 DROP ROLE momo_all_writer;

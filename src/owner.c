@@ -76,6 +76,13 @@ static const char *const own_triggers[] = {"momo_payments_guard", "momo_payments
 	"momo_pauses_change", "momo_pauses_truncate", "momo_writer_guard"};
 
 /*
+ * Those of them that momo installs ENABLE ALWAYS, to fire also under
+ * session_replication_role = replica (the others fire in origin mode).
+ */
+static const char *const always_triggers[] = {"momo_writer_guard", "momo_pauses_change",
+	"momo_pauses_truncate"};
+
+/*
  * Every table momo's functions and worker write as its owner: a trigger on
  * any of them runs in their statements.  (momo_fee_schedule is only read.)
  */
@@ -85,6 +92,7 @@ static const char *const momo_written_tables[] = {"momo_payments", "momo_events"
 
 static void check_members(Oid owner, StringInfo why);
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
+static void check_own_trigger(Relation rel, Trigger *t, StringInfo why);
 static void check_expressions(Relation rel, StringInfo why);
 
 /* Returns true if a function's settings pin search_path. */
@@ -212,6 +220,23 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 	check_triggers(rel, owner, nsp, &why);
 	check_expressions(rel, &why);
 	table_close(rel, AccessShareLock);
+	/*
+	 * momo_fee_schedule, which momo only reads: its writer guard (a schema
+	 * of 1.0 has none) must fire ALWAYS; the application's triggers on it
+	 * never run in momo's statements.
+	 */
+	{
+		Oid			fees = get_relname_relid("momo_fee_schedule", nsp);
+
+		if (OidIsValid(fees))
+		{
+			rel = table_open(fees, AccessShareLock);
+			for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+				if (strcmp(rel->trigdesc->triggers[i].tgname, "momo_writer_guard") == 0)
+					check_own_trigger(rel, &rel->trigdesc->triggers[i], &why);
+			table_close(rel, AccessShareLock);
+		}
+	}
 	/* The other tables momo writes as their owner (a schema of 1.0 lacks some). */
 	for (size_t i = 1; i < lengthof(momo_written_tables); i++)
 	{
@@ -293,6 +318,32 @@ check_members(Oid owner, StringInfo why)
  * or amount, an event, a pause).  Checked at each use: the
  * function's owner can change it at any time.
  */
+/*
+ * Adds to why if t, one of momo's own triggers on rel, is not enabled as
+ * momo installs it: a data-only pg_restore --disable-triggers ends with
+ * ALTER TABLE ... ENABLE TRIGGER ALL, which makes ALWAYS triggers fire in
+ * origin mode only, so that under session_replication_role = replica (a
+ * role granted SET on it) the writer guards no longer fire.
+ */
+static void
+check_own_trigger(Relation rel, Trigger *t, StringInfo why)
+{
+	bool		always = false;
+
+	for (size_t j = 0; j < lengthof(always_triggers); j++)
+		if (strcmp(t->tgname, always_triggers[j]) == 0)
+			always = true;
+	if (always && t->tgenabled != TRIGGER_FIRES_ALWAYS)
+		appendStringInfo(why, "%smomo's trigger %s on %s no longer fires ALWAYS (as after pg_restore --disable-triggers):"
+						 " ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
+						 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
+						 quote_identifier(RelationGetRelationName(rel)), quote_identifier(t->tgname));
+	else if (!always && t->tgenabled != TRIGGER_FIRES_ON_ORIGIN && t->tgenabled != TRIGGER_FIRES_ALWAYS)
+		appendStringInfo(why, "%smomo's trigger %s on %s is disabled (or fires in replica mode only): ALTER TABLE %s ENABLE TRIGGER %s",
+						 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
+						 quote_identifier(RelationGetRelationName(rel)), quote_identifier(t->tgname));
+}
+
 static void
 check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
 {
@@ -316,7 +367,7 @@ check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why)
 			if (strcmp(t->tgname, own_triggers[j]) == 0 && proc->pronamespace == nsp)
 				own = true;
 		if (own)
-			problem = NULL;
+			check_own_trigger(rel, t, why);
 		else if (TRIGGER_FOR_BEFORE(t->tgtype) && TRIGGER_FOR_ROW(t->tgtype))
 			problem = "runs BEFORE each row, where it could change a row after momo checked it (use an AFTER trigger)";
 		else if (!proc->prosecdef)
