@@ -87,7 +87,6 @@
 #include "utils/tuplestore.h"
 
 #include "changes.h"
-#include "lifecycle.h"
 #include "momo.h"
 #include "owner.h"
 #include "settings.h"
@@ -337,41 +336,22 @@ momo_changes_number(Oid nsp, const char *schema, int limit)
 
 	/*
 	 * A statement after the lock: its snapshot sees every numbering that
-	 * committed before.  The numbers follow the last one, in the order the
-	 * changes were written (id), but each payment's own changes take the
-	 * numbers that fall to it in the order of their statuses (queued, then
-	 * pending, then final: the only order a payment's statuses can come
-	 * in): ids come from a sequence that a member of pg_write_all_data can
-	 * set back (setval), which put a payment's final status before its
-	 * queued one.  The row is raised to the last number in the same
-	 * statement.  Rows are matched by ctid: ids are not unique (a
-	 * pg_restore of momo_payments fires the trigger before the id sequence
-	 * is restored), and no one else updates a row without a number.  (s is
-	 * read twice, so it is materialized: both read the same rows.)
-	 * Prepared once per schema and kept: the worker numbers every few
-	 * milliseconds while payments flow.
+	 * committed before.  The numbers follow the last one, in id order; the
+	 * row is raised to the last of them in the same statement.  Rows are
+	 * matched by ctid: ids are not unique (a pg_restore of momo_payments
+	 * fires the trigger before the id sequence is restored), and no one
+	 * else updates a row without a number.  Prepared once per schema and
+	 * kept: the worker numbers every few milliseconds while payments flow.
 	 */
 	if (number_plan == NULL || strcmp(number_schema, schema) != 0)
 		keep_schema_plan(&number_plan, &number_schema, schema,
-						 psprintf("WITH s AS MATERIALIZED ("
-								  "  SELECT ctid AS row, id, reference_id,"
-								  "         CASE WHEN status OPERATOR(pg_catalog.=) " MOMO_SQL(MOMO_STATUS_QUEUED_NAME) " THEN 0"
-								  "              WHEN status OPERATOR(pg_catalog.=) " MOMO_SQL(MOMO_STATUS_PENDING_NAME) " THEN 1"
-								  "              ELSE 2 END AS stage"
-								  "    FROM %s.momo_payment_changes WHERE seq IS NULL ORDER BY id LIMIT $1),"
-								  " slot AS ("
-								  "  SELECT s.reference_id, pg_catalog.row_number() OVER (PARTITION BY s.reference_id ORDER BY s.id) AS k,"
-								  "         $2 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY s.id) AS seq"
-								  "    FROM s),"
-								  " take AS ("
-								  "  SELECT s.row, s.reference_id,"
-								  "         pg_catalog.row_number() OVER (PARTITION BY s.reference_id ORDER BY s.stage, s.id) AS k"
-								  "    FROM s),"
+						 psprintf("WITH u AS ("
+								  "  SELECT s.ctid AS row, $2 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY s.id) AS seq"
+								  "    FROM (SELECT ctid, id FROM %s.momo_payment_changes"
+								  "           WHERE seq IS NULL ORDER BY id LIMIT $1) s),"
 								  " n AS ("
-								  "  UPDATE %s.momo_payment_changes c SET seq = slot.seq"
-								  "    FROM take JOIN slot ON slot.reference_id OPERATOR(pg_catalog.=) take.reference_id"
-								  "                       AND slot.k OPERATOR(pg_catalog.=) take.k"
-								  "   WHERE c.ctid OPERATOR(pg_catalog.=) take.row"
+								  "  UPDATE %s.momo_payment_changes c SET seq = u.seq FROM u"
+								  "   WHERE c.ctid OPERATOR(pg_catalog.=) u.row"
 								  "  RETURNING c.seq, c.reference_id, c.status),"
 								  " m AS ("
 								  "  UPDATE %s.momo_change_numbering SET numbered_through = (SELECT pg_catalog.max(n.seq) FROM n)"

@@ -129,35 +129,6 @@ $a->quit;
 $bulk->query_safe('ROLLBACK');
 $bulk->quit;
 
-# (2b) ... nor reorder a payment's changes: the ids that order the changes
-# come from a sequence pg_write_all_data may set back.  While numbering is
-# held up (a superuser's session holds the row), a payment is queued, the
-# id sequence is set back below its queued change, and the payment turns
-# final: its pending and final changes get smaller ids than its queued one,
-# and all three are numbered together.  The feed still gives them in the
-# order they happened.
-# (Sending is paused until the sequence is set back, so that the pending
-# and final changes come after it; the sandbox fails this payer's payments.)
-my $hold = $node->background_psql('postgres');
-$hold->query_safe('BEGIN');
-$hold->query_safe('SELECT numbered_through FROM momo_change_numbering FOR UPDATE');
-$node->safe_psql('postgres', "SELECT momo_pause('the test sets the id sequence back', 'collection')");
-my $rq = pay();
-$node->safe_psql('postgres', "SELECT setval('momo_payment_changes_id_seq', 1)",
-	extra_params => [ '-U', 'bulk' ]);
-$node->safe_psql('postgres', "SELECT momo_resume('collection')");
-ok(poll_until($node, 'postgres', "SELECT status FROM momo_payments WHERE reference_id = '$rq'",
-		'failed', 60), 'the payment turned final while numbering was held up');
-is($node->safe_psql('postgres',
-		"SELECT string_agg(status, ' ' ORDER BY id) FROM momo_payment_changes WHERE reference_id = '$rq'"),
-	'pending failed queued', 'its changes were written with ids out of order');
-$hold->query_safe('ROLLBACK');
-$hold->quit;
-ok(poll_until($node, 'postgres',
-		"SET ROLE tenant_b; SELECT string_agg(status, ' ' ORDER BY seq) FROM momo_changes($s2, 1000)"
-		  . " WHERE reference_id = '$rq'", 'queued pending failed', 60),
-	'the feed gives them in the order they happened');
-
 # A DBA's cleanup: every change deleted, the horizon noted and then
 # deleted too (as examples/django's horizon test does).  The numbering goes
 # on above the numbers handed out, so a poller at $s2 sees what follows.
