@@ -519,8 +519,16 @@ momo_payments_guard(PG_FUNCTION_ARGS)
 		att = TupleDescAttr(desc, attnum - 1);
 		o = heap_getattr(old, attnum, desc, &old_null);
 		n = heap_getattr(td->tg_newtuple, attnum, desc, &new_null);
+		/*
+		 * By content, not by bytes: a column that ALTER TABLE ... ADD COLUMN
+		 * ... DEFAULT added (party_id_type, by the update from 1.0) reads
+		 * from the rows written before as its stored default, with a 4-byte
+		 * header, and from each row written after with a short one; the
+		 * bytes differed, and no payment in flight across the update could
+		 * be recorded again.
+		 */
 		if (old_null != new_null ||
-			(!old_null && !datumIsEqual(o, n, att->attbyval, att->attlen)))
+			(!old_null && !datum_image_eq(o, n, att->attbyval, att->attlen)))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "Request a new payment instead.",
 				   psprintf("the terms of payment %s cannot change", column_text(old, desc, "reference_id")));
 	}

@@ -18,6 +18,13 @@
 #     takes AccessExclusiveLock first.  The window is short: eight rounds
 #     made a pass of the unfixed code unlikely (it failed 2 of 5 and 1 of 8
 #     rounds in two runs), not impossible.
+#     And the payments in flight across it are recorded after it: a
+#     payment sent under 1.0 and pending (its payer never answers) has its
+#     status checks recorded, and every payment of the application's turns
+#     final.  None could be (a red team's): the update adds party_id_type
+#     with a default, which the rows of 1.0 give with another header than
+#     the rows written after, and the guard, comparing bytes, took every
+#     update of such a row for a change of its terms.
 use strict;
 use warnings;
 
@@ -68,6 +75,9 @@ for my $round (1 .. 8)
 	$app->{run}->pump_nb;
 	ok(poll_until($node, $db, "SELECT count(*) > 3 FROM momo_payments WHERE status <> 'queued'", 't', 30),
 		"round $round: the worker is sending the application's payments");
+	my $held = $node->safe_psql($db, "SELECT momo_request_to_pay(1, 'EUR', '46733123453')");
+	ok(poll_until($node, $db, "SELECT status FROM momo_payments WHERE reference_id = '$held'", 'pending', 30),
+		"round $round: a payment sent under 1.0 is pending");
 
 	my ($out, $err) = ('', '');
 	my $rc = $node->psql($db, 'ALTER EXTENSION momo UPDATE', stdout => \$out, stderr => \$err);
@@ -75,8 +85,14 @@ for my $round (1 .. 8)
 	  or diag($err);
 	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'momo'"),
 		'1.1', "round $round: $db is at 1.1");
+	my $checks = $node->safe_psql($db, "SELECT status_checks FROM momo_payments WHERE reference_id = '$held'");
+	ok(poll_until($node, $db, "SELECT status_checks > $checks FROM momo_payments WHERE reference_id = '$held'",
+			't', 60), "round $round: its status checks are recorded after the update");
 	$app->query_safe('SELECT 1');    # the loop has ended
 	$app->quit;
+	ok(poll_until($node, $db, "SELECT count(*) FROM momo_payments WHERE status = 'queued'"
+			  . " OR (status = 'pending' AND reference_id <> '$held')", '0', 60),
+		"round $round: every payment of the application's is final");
 	$node->safe_psql('postgres', "DROP DATABASE $db WITH (FORCE)");
 }
 
