@@ -986,7 +986,8 @@ $momo$;
 -- superuser updates), in the order they were given and each by its grantor
 -- (a role that had the grant option gives again what it gave: REVOKE ...
 -- CASCADE from it still reaches them).  Only for such a role does the
--- update become the grantor (SET LOCAL ROLE), and it then becomes again
+-- update become the grantor (SET LOCAL ROLE; the session's login role must
+-- be a superuser, or a member of that role), and it then becomes again
 -- the role it ran as (RESET ROLE would be the session's login role, which
 -- may be no superuser: an update run after SET ROLE to a superuser failed).
 -- PostgreSQL records what an extension's script grants as the object's
@@ -1023,9 +1024,15 @@ BEGIN
                    AND a.grantee OPERATOR(pg_catalog.<>) a.grantor
                  ORDER BY i.n
         LOOP
+            -- (the old function's owner, whose own entry the saved ACL
+            -- holds, gave its grants as the owner: the new owner gives them)
             switched := g.grantor OPERATOR(pg_catalog.<>) owner
                         AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
-                                         WHERE r.oid OPERATOR(pg_catalog.=) g.grantor AND r.rolsuper);
+                                         WHERE r.oid OPERATOR(pg_catalog.=) g.grantor AND r.rolsuper)
+                        AND NOT EXISTS (SELECT FROM pg_catalog.unnest(pg_catalog.current_setting(f.setting)::pg_catalog.aclitem[]) AS o(item),
+                                             LATERAL pg_catalog.aclexplode(ARRAY[o.item]) AS e
+                                         WHERE e.grantee OPERATOR(pg_catalog.=) g.grantor
+                                           AND e.grantor OPERATOR(pg_catalog.=) g.grantor);
             IF switched THEN
                 EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
             END IF;

@@ -17,6 +17,7 @@ DROP ROLE IF EXISTS momo_upgrade_admin;
 DROP ROLE IF EXISTS momo_upgrade_ops;
 DROP ROLE IF EXISTS momo_upgrade_dba;
 DROP ROLE IF EXISTS momo_upgrade_user;
+DROP ROLE IF EXISTS momo_upgrade_installer;
 RESET client_min_messages;
 CREATE DATABASE momo_upgrade_template;
 \c momo_upgrade_template
@@ -244,23 +245,30 @@ ORDER BY 1;
 -- The update run by a login role that is no superuser, after SET ROLE to a
 -- superuser that did not install 1.0 (it failed: giving the grants again,
 -- the update went back to the login role, which could not become the
--- installer): it completes as that role, the application's grant is kept,
--- and the installer gets no EXECUTE of its own on the functions recreated.
+-- installer), and the installer since made an ordinary role (it failed
+-- too: the update gave the installer's grants as the installer, who may
+-- no longer give them): it completes as that role, the application's grant
+-- is kept, and the installer gets no EXECUTE of its own on the functions
+-- recreated.
 \c contrib_regression
 CREATE DATABASE momo_upgrade_roles;
 \c momo_upgrade_roles
-SELECT current_user AS installer \gset
+SELECT current_user AS dba \gset
+CREATE ROLE momo_upgrade_installer SUPERUSER LOGIN;
+CREATE ROLE momo_upgrade_user;
+\c - momo_upgrade_installer
 CREATE EXTENSION momo VERSION '1.0';
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text) TO momo_upgrade_user;
+\c - :dba
+ALTER ROLE momo_upgrade_installer NOSUPERUSER;
 CREATE ROLE momo_upgrade_dba SUPERUSER NOLOGIN;
 CREATE ROLE momo_upgrade_ops LOGIN IN ROLE momo_upgrade_dba;
-CREATE ROLE momo_upgrade_user;
-GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text) TO momo_upgrade_user;
 \c - momo_upgrade_ops
 SET ROLE momo_upgrade_dba;
 ALTER EXTENSION momo UPDATE;
 SELECT current_user AS after_the_update;
 RESET ROLE;
-\c - :installer
+\c - :dba
 SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.privilege_type
   FROM pg_proc p, aclexplode(p.proacl) a
  WHERE p.oid = 'momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::regprocedure
@@ -268,6 +276,7 @@ SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.privilege
 \c contrib_regression
 DROP DATABASE momo_upgrade_roles;
 DROP ROLE momo_upgrade_user;
+DROP ROLE momo_upgrade_installer;
 DROP ROLE momo_upgrade_ops;
 DROP ROLE momo_upgrade_dba;
 DROP DATABASE momo_upgrade_fresh;
