@@ -546,20 +546,40 @@ BEGIN
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_deposit(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
         true);
+    PERFORM pg_catalog.set_config('momo_upgrade.deposit_owner',
+        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_deposit(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
     PERFORM pg_catalog.set_config('momo_upgrade.refund_acl',
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_refund(uuid, numeric, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
+    PERFORM pg_catalog.set_config('momo_upgrade.refund_owner',
+        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_refund(uuid, numeric, text, text, text)'::pg_catalog.regprocedure), ''),
         true);
     PERFORM pg_catalog.set_config('momo_upgrade.request_to_pay_acl',
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
         true);
+    PERFORM pg_catalog.set_config('momo_upgrade.request_to_pay_owner',
+        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
     PERFORM pg_catalog.set_config('momo_upgrade.transfer_acl',
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
         true);
+    PERFORM pg_catalog.set_config('momo_upgrade.transfer_owner',
+        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
     PERFORM pg_catalog.set_config('momo_upgrade.remittance_transfer_acl',
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
+        true);
+    PERFORM pg_catalog.set_config('momo_upgrade.remittance_transfer_owner',
+        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
         true);
 END
@@ -765,8 +785,16 @@ BEGIN
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_active(text, text)'::pg_catalog.regprocedure), ''),
         true);
+    PERFORM pg_catalog.set_config('momo_upgrade.active_owner',
+        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_active(text, text)'::pg_catalog.regprocedure), ''),
+        true);
     PERFORM pg_catalog.set_config('momo_upgrade.info_acl',
         coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
+                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_info(text, text)'::pg_catalog.regprocedure), ''),
+        true);
+    PERFORM pg_catalog.set_config('momo_upgrade.info_owner',
+        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
                   WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_info(text, text)'::pg_catalog.regprocedure), ''),
         true);
 END
@@ -981,15 +1009,17 @@ $momo$;
 
 -- The EXECUTE each role (or PUBLIC) had on the functions of 1.0 that the
 -- update dropped and created anew (momo_deposit, momo_refund, ...; their
--- grants saved above), with its grant option, but not the owner's own
--- (which a fresh install has too; nor the old owner's, when another
--- superuser updates), in the order they were given and each by its grantor
--- (a role that had the grant option gives again what it gave: REVOKE ...
--- CASCADE from it still reaches them).  Only for such a role does the
--- update become the grantor (SET LOCAL ROLE; the session's login role must
--- be a superuser, or a member of that role), and it then becomes again
--- the role it ran as (RESET ROLE would be the session's login role, which
--- may be no superuser: an update run after SET ROLE to a superuser failed).
+-- grants and owners saved above), with its grant option, each by its
+-- grantor (a role that had the grant option gives again what it gave:
+-- REVOKE ... CASCADE from it still reaches them).  Not the old owner's own
+-- entry (a fresh install has none), nor a role's grant to itself.  The old
+-- owner's grants are given as the new owner's; a role's grants are given
+-- as that role (SET LOCAL ROLE; the session's login role must be a
+-- superuser, or a member of it), after the grant that gave it its grant
+-- option (the ACL need not list them in that order), and then the update
+-- becomes again the role it ran as (RESET ROLE would be the session's login
+-- role, which may be no superuser).  A superuser's grant is recorded as the
+-- owner's whoever gives it, so none is given as a superuser.
 -- PostgreSQL records what an extension's script grants as the object's
 -- initial privileges (pg_init_privs), which pg_dump leaves out: these
 -- grants are the DBA's, so the initial privileges are set back to what the
@@ -1000,39 +1030,50 @@ DECLARE
     f record;
     g record;
     owner oid;
+    old_owner oid;
     ran_as text := pg_catalog.current_setting('role');
     before pg_catalog.aclitem[];
     switched boolean;
 BEGIN
     FOR f IN SELECT * FROM (VALUES
-            ('momo_upgrade.deposit_acl', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.refund_acl', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.request_to_pay_acl', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.transfer_acl', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.remittance_transfer_acl', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.active_acl', '@extschema@.momo_account_holder_active(text, text, text)'::pg_catalog.regprocedure),
-            ('momo_upgrade.info_acl', '@extschema@.momo_account_holder_info(text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
+            ('momo_upgrade.deposit', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.refund', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.request_to_pay', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.transfer', '@extschema@.momo_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.remittance_transfer', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.active', '@extschema@.momo_account_holder_active(text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.info', '@extschema@.momo_account_holder_info(text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
     LOOP
         SELECT p.proowner, p.proacl INTO owner, before
           FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) f.fn;
-        FOR g IN SELECT a.grantor, a.grantee, a.is_grantable
-                 FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting), '')::pg_catalog.aclitem[])
-                      WITH ORDINALITY AS i(item, n),
-                      LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
-                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                   AND a.grantee OPERATOR(pg_catalog.<>) owner
-                   AND a.grantee OPERATOR(pg_catalog.<>) a.grantor
-                 ORDER BY i.n
+        old_owner := NULLIF(pg_catalog.current_setting(f.setting || '_owner'), '')::pg_catalog.oid;
+        FOR g IN
+            WITH RECURSIVE item AS (
+                SELECT a.grantor, a.grantee, a.is_grantable, i.n
+                  FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting || '_acl'), '')::pg_catalog.aclitem[])
+                       WITH ORDINALITY AS i(item, n),
+                       LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
+                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'),
+            -- how far each holder of the grant option is from the old owner
+            reach(holder, depth) AS (
+                SELECT old_owner, 0
+                UNION
+                SELECT item.grantee, reach.depth OPERATOR(pg_catalog.+) 1
+                  FROM item JOIN reach ON item.grantor OPERATOR(pg_catalog.=) reach.holder
+                 WHERE item.is_grantable AND reach.depth OPERATOR(pg_catalog.<) 20)
+            SELECT item.grantor, item.grantee, item.is_grantable,
+                   (SELECT pg_catalog.min(reach.depth) FROM reach
+                     WHERE reach.holder OPERATOR(pg_catalog.=) item.grantor) AS depth, item.n
+              FROM item
+             WHERE item.grantee OPERATOR(pg_catalog.<>) item.grantor
+               AND item.grantee IS DISTINCT FROM old_owner
+               AND item.grantee OPERATOR(pg_catalog.<>) owner
+             ORDER BY 4 NULLS LAST, 5
         LOOP
-            -- (the old function's owner, whose own entry the saved ACL
-            -- holds, gave its grants as the owner: the new owner gives them)
-            switched := g.grantor OPERATOR(pg_catalog.<>) owner
+            switched := g.grantor IS DISTINCT FROM old_owner
+                        AND g.grantor OPERATOR(pg_catalog.<>) owner
                         AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
-                                         WHERE r.oid OPERATOR(pg_catalog.=) g.grantor AND r.rolsuper)
-                        AND NOT EXISTS (SELECT FROM pg_catalog.unnest(pg_catalog.current_setting(f.setting)::pg_catalog.aclitem[]) AS o(item),
-                                             LATERAL pg_catalog.aclexplode(ARRAY[o.item]) AS e
-                                         WHERE e.grantee OPERATOR(pg_catalog.=) g.grantor
-                                           AND e.grantor OPERATOR(pg_catalog.=) g.grantor);
+                                         WHERE r.oid OPERATOR(pg_catalog.=) g.grantor AND r.rolsuper);
             IF switched THEN
                 EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
             END IF;
@@ -1059,7 +1100,8 @@ BEGIN
                AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
                AND objsubid OPERATOR(pg_catalog.=) 0;
         END IF;
-        PERFORM pg_catalog.set_config(f.setting, '', true);
+        PERFORM pg_catalog.set_config(f.setting || '_acl', '', true);
+        PERFORM pg_catalog.set_config(f.setting || '_owner', '', true);
     END LOOP;
 END
 $$;

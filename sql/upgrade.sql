@@ -18,6 +18,9 @@ DROP ROLE IF EXISTS momo_upgrade_ops;
 DROP ROLE IF EXISTS momo_upgrade_dba;
 DROP ROLE IF EXISTS momo_upgrade_user;
 DROP ROLE IF EXISTS momo_upgrade_installer;
+DROP ROLE IF EXISTS momo_upgrade_rb;
+DROP ROLE IF EXISTS momo_upgrade_rc;
+DROP ROLE IF EXISTS momo_upgrade_rd;
 RESET client_min_messages;
 CREATE DATABASE momo_upgrade_template;
 \c momo_upgrade_template
@@ -256,13 +259,40 @@ CREATE DATABASE momo_upgrade_roles;
 SELECT current_user AS dba \gset
 CREATE ROLE momo_upgrade_installer SUPERUSER LOGIN;
 CREATE ROLE momo_upgrade_user;
+CREATE ROLE momo_upgrade_rb;
+CREATE ROLE momo_upgrade_rc;
+CREATE ROLE momo_upgrade_rd;
 \c - momo_upgrade_installer
 CREATE EXTENSION momo VERSION '1.0';
 GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text) TO momo_upgrade_user;
+-- A chain of grant options whose ACL lists a grant before the grant option
+-- of its grantor (momo_transfer: the update failed on it), and a role's
+-- grant to itself (momo_deposit: the update took that role for the owner,
+-- and a REVOKE ... CASCADE from it no longer reached its grantee).  The
+-- login that updates is a member of the grantors (it must be, or a
+-- superuser).
+\set f 'momo_transfer(numeric, text, text, text, text, text)'
+GRANT EXECUTE ON FUNCTION :f TO momo_upgrade_rb WITH GRANT OPTION;
+SET ROLE momo_upgrade_rb;
+GRANT EXECUTE ON FUNCTION :f TO momo_upgrade_rb;
+GRANT EXECUTE ON FUNCTION :f TO momo_upgrade_rd WITH GRANT OPTION;
+SET ROLE momo_upgrade_rd;
+GRANT EXECUTE ON FUNCTION :f TO momo_upgrade_rc;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION :f TO momo_upgrade_rd WITH GRANT OPTION;
+REVOKE GRANT OPTION FOR EXECUTE ON FUNCTION :f FROM momo_upgrade_rb CASCADE;
+SELECT proacl FROM pg_proc WHERE oid = :'f'::regprocedure;
+\set g 'momo_deposit(numeric, text, text, text, text, text)'
+GRANT EXECUTE ON FUNCTION :g TO momo_upgrade_rb WITH GRANT OPTION;
+SET ROLE momo_upgrade_rb;
+GRANT EXECUTE ON FUNCTION :g TO momo_upgrade_rb;
+GRANT EXECUTE ON FUNCTION :g TO momo_upgrade_rc;
+RESET ROLE;
+SELECT proacl FROM pg_proc WHERE oid = :'g'::regprocedure;
 \c - :dba
 ALTER ROLE momo_upgrade_installer NOSUPERUSER;
 CREATE ROLE momo_upgrade_dba SUPERUSER NOLOGIN;
-CREATE ROLE momo_upgrade_ops LOGIN IN ROLE momo_upgrade_dba;
+CREATE ROLE momo_upgrade_ops LOGIN IN ROLE momo_upgrade_dba, momo_upgrade_rb, momo_upgrade_rd;
 \c - momo_upgrade_ops
 SET ROLE momo_upgrade_dba;
 ALTER EXTENSION momo UPDATE;
@@ -273,11 +303,28 @@ SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.privilege
   FROM pg_proc p, aclexplode(p.proacl) a
  WHERE p.oid = 'momo_request_to_pay(numeric, text, text, text, text, text, text, text)'::regprocedure
  ORDER BY 1::text;
+\set f 'momo_transfer(numeric, text, text, text, text, text, text, text)'
+SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.is_grantable
+  FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = :'f'::regprocedure ORDER BY 1::text, 2::text;
+-- each grant by its grantor: a REVOKE ... CASCADE reaches what it gave
+REVOKE EXECUTE ON FUNCTION :f FROM momo_upgrade_rd CASCADE;
+REVOKE EXECUTE ON FUNCTION :f FROM momo_upgrade_rb CASCADE;
+SELECT a.grantee::regrole AS grantee FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = :'f'::regprocedure ORDER BY 1::text;
+\set g 'momo_deposit(numeric, text, text, text, text, text, integer, text, text)'
+SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.is_grantable
+  FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = :'g'::regprocedure ORDER BY 1::text, 2::text;
+REVOKE EXECUTE ON FUNCTION :g FROM momo_upgrade_rb CASCADE;
+SELECT a.grantee::regrole AS grantee FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = :'g'::regprocedure ORDER BY 1::text;
 \c contrib_regression
 DROP DATABASE momo_upgrade_roles;
 DROP ROLE momo_upgrade_user;
 DROP ROLE momo_upgrade_installer;
 DROP ROLE momo_upgrade_ops;
+DROP ROLE momo_upgrade_rb;
+DROP ROLE momo_upgrade_rc;
+DROP ROLE momo_upgrade_rd;
 DROP ROLE momo_upgrade_dba;
 DROP DATABASE momo_upgrade_fresh;
 DROP DATABASE momo_upgrade_walked;
