@@ -36,9 +36,10 @@
  *	  that only a role allowed to update it can take, and it is never lowered.
  *	  Nor is it derived from the numbers kept: the changes and the horizon
  *	  may be deleted (a DBA's cleanup), and numbering again from below would
- *	  hide what follows from every poller.  Only when the row itself is gone
- *	  (it is made at the first numbering) does the numberer start again from
- *	  the largest number kept or purged.
+ *	  hide what follows from every poller.  The row is made at the first
+ *	  numbering, and again, from the largest number kept or purged, if it is
+ *	  gone; and the numberer never hands out a number at or below the largest
+ *	  kept or purged, even when the row is behind them (a restore).
  *
  *	  Why only the worker numbers, in short transactions of its own: the
  *	  lock is held to the end of the numbering transaction, and a numbering
@@ -245,30 +246,39 @@ typedef enum NumberingLock
 } NumberingLock;
 
 /*
+ * The largest number kept or purged, as two arguments of GREATEST; each %s
+ * is the quoted schema.
+ */
+#define LARGEST_KEPT \
+	"(SELECT pg_catalog.max(c.seq) FROM %s.momo_payment_changes c)," \
+	" (SELECT pg_catalog.max(h.purged_through) FROM %s.momo_change_horizon h)"
+
+/*
  * Locks the row of momo_change_numbering and returns the last number handed
  * out in *last: the row's, or a larger number kept or purged if there is one
  * (a restore into a database whose row was behind the restored changes
  * failed to load its own row, and every numbering after it failed on a
- * duplicate number, for good).  Makes the row if there is none (the first numbering, or a
- * DBA deleted it), from the largest number kept or purged -- but only when
- * there are committed changes to number: a pg_restore creates the extension
- * (and wakes its worker) before it loads the row it dumped, and a row made
- * in between would make the dumped one fail (a duplicate key) and the
- * numbers start again below the restored ones.  The changes it restores
- * come after the row (momo_payment_changes, and the trigger's rows of
- * momo_payments, sort after momo_change_numbering).  Waits for nothing.
+ * duplicate number, for good).  Makes the row if there is none (the first
+ * numbering, or a DBA deleted it), from the largest number kept or purged --
+ * but only when there are committed changes to number: a pg_restore creates
+ * the extension (and wakes its worker) before it loads the row it dumped,
+ * and a row made in between would make the dumped one fail (a duplicate
+ * key) and the numbers start again below the restored ones.  The changes it
+ * restores come after the row (momo_payment_changes, and the trigger's rows
+ * of momo_payments, sort after momo_change_numbering).  Waits for nothing
+ * but a row being made by another numberer (within the worker's
+ * lock_timeout).
  */
 static NumberingLock
 lock_numbering(const char *schema, int64 *last)
 {
 	int			rc;
 	bool		isnull;
+	bool		busy;
 
 	if (mark_plan == NULL || strcmp(mark_schema, schema) != 0)
 		keep_schema_plan(&mark_plan, &mark_schema, schema,
-						 psprintf("SELECT GREATEST(n.numbered_through,"
-								  "                (SELECT pg_catalog.max(c.seq) FROM %s.momo_payment_changes c),"
-								  "                (SELECT pg_catalog.max(h.purged_through) FROM %s.momo_change_horizon h))"
+						 psprintf("SELECT GREATEST(n.numbered_through, " LARGEST_KEPT ")"
 								  "  FROM %s.momo_change_numbering n FOR UPDATE OF n SKIP LOCKED",
 								  schema, schema, schema),
 						 0, NULL);
@@ -280,13 +290,13 @@ lock_numbering(const char *schema, int64 *last)
 		rc = SPI_execute(psprintf("SELECT EXISTS (SELECT FROM %s.momo_change_numbering)", schema),
 						 false, 0);
 		momo_spi_check(rc, SPI_OK_SELECT, "looking for the numbering of changes of payments");
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		busy = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		if (busy)
 			return NUMBERING_BUSY;
 		/* one made at once by another numberer: ON CONFLICT waits for it, then leaves it */
 		rc = SPI_execute(psprintf("INSERT INTO %s.momo_change_numbering (numbered_through)"
-								  " SELECT GREATEST((SELECT pg_catalog.max(c.seq) FROM %s.momo_payment_changes c),"
-								  "                 (SELECT pg_catalog.max(h.purged_through) FROM %s.momo_change_horizon h),"
-								  "                 0::pg_catalog.int8)"
+								  " SELECT GREATEST(" LARGEST_KEPT ", 0::pg_catalog.int8)"
 								  "  WHERE EXISTS (SELECT FROM %s.momo_payment_changes u WHERE u.seq IS NULL)"
 								  " ON CONFLICT (one) DO NOTHING"
 								  " RETURNING numbered_through",
