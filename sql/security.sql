@@ -419,6 +419,31 @@ SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'TRIGGERS_ALL');
 SELECT check_name, detail FROM momo_preflight() WHERE NOT ok AND check_name NOT IN ('worker', 'callback signing');
 ALTER TABLE momo_payment_changes ENABLE ALWAYS TRIGGER momo_writer_guard;
 ALTER TABLE momo_fee_schedule ENABLE ALWAYS TRIGGER momo_writer_guard;
+-- Nor does momo act while one of its triggers is gone (only a superuser can
+-- drop one): the writer guard of its feed's numbering, the guard of a
+-- payment's terms.
+BEGIN;
+DROP TRIGGER momo_writer_guard ON momo_change_numbering;
+DROP TRIGGER momo_payments_guard ON momo_payments;
+SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'TRIGGER_GONE');
+ROLLBACK;
+BEGIN;
+DROP TRIGGER momo_pauses_truncate ON momo_pauses;
+SELECT check_name, detail FROM momo_preflight() WHERE NOT ok AND check_name NOT IN ('worker', 'callback signing');
+ROLLBACK;
+-- Nor while one is there under its name but not as momo made it: a writer
+-- guard re-created AFTER the writes it should stop, the terms guard
+-- re-created for fewer events.
+BEGIN;
+DROP TRIGGER momo_writer_guard ON momo_payment_counts;
+CREATE TRIGGER momo_writer_guard AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON momo_payment_counts
+    FOR EACH STATEMENT EXECUTE FUNCTION momo_writer_guard();
+ALTER TABLE momo_payment_counts ENABLE ALWAYS TRIGGER momo_writer_guard;
+DROP TRIGGER momo_payments_guard ON momo_payments;
+CREATE TRIGGER momo_payments_guard BEFORE INSERT OR DELETE ON momo_payments
+    FOR EACH ROW EXECUTE FUNCTION momo_payments_guard();
+SELECT momo_request_to_pay(10, 'EUR', '46733000001', 'TRIGGER_GONE');
+ROLLBACK;
 \set VERBOSITY default
-SELECT count(*) AS requested FROM momo_payments WHERE external_id IN ('REPLICA', 'MEMBER', 'SET_ROLE', 'BEFORE_ROW', 'TRIGGERS_ALL');
+SELECT count(*) AS requested FROM momo_payments WHERE external_id IN ('REPLICA', 'MEMBER', 'SET_ROLE', 'BEFORE_ROW', 'TRIGGERS_ALL', 'TRIGGER_GONE');
 DROP ROLE momo_all_writer;

@@ -64,6 +64,7 @@
 
 #include "owner.h"
 #include "spi_util.h"
+#include "version.h"
 
 /* Set in the momo worker: momo's SQL functions refuse to run there. */
 bool		momo_in_worker = false;
@@ -83,6 +84,50 @@ static const char *const always_triggers[] = {"momo_writer_guard", "momo_pauses_
 	"momo_pauses_truncate"};
 
 /*
+ * The triggers momo installs, each on its table, with its function (of
+ * momo's schema) and its kind (timing, level, events); a schema of 1.0, not
+ * updated yet, has only those marked since_1_0.  One that is gone, or not
+ * as momo made it (only a superuser can drop or re-create one), no longer
+ * guards what it guarded: momo then refuses to act, as when one no longer
+ * fires.
+ */
+typedef struct OwnTrigger
+{
+	const char *table;			/* the table it is on */
+	const char *name;			/* the trigger's name */
+	const char *function;		/* the function it calls */
+	int16		type;			/* its tgtype */
+	bool		since_1_0;		/* 1.0 installed it too */
+} OwnTrigger;
+
+#define ROW_BEFORE(events) (TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | (events))
+#define ROW_AFTER(events) (TRIGGER_TYPE_ROW | (events))
+#define ALL_WRITES (TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE)
+
+static const OwnTrigger installed_triggers[] = {
+	{"momo_payments", "momo_payments_guard", "momo_payments_guard", ROW_BEFORE(ALL_WRITES), true},
+	{"momo_payments", "momo_payments_notify", "momo_payments_notify", ROW_AFTER(TRIGGER_TYPE_UPDATE), true},
+	{"momo_payments", "momo_payments_change_insert", "momo_payments_change", ROW_AFTER(TRIGGER_TYPE_INSERT), false},
+	{"momo_payments", "momo_payments_change_update", "momo_payments_change", ROW_AFTER(TRIGGER_TYPE_UPDATE), false},
+	{"momo_payments", "momo_payments_count_insert", "momo_payments_count", ROW_AFTER(TRIGGER_TYPE_INSERT), false},
+	{"momo_payments", "momo_payments_count_update", "momo_payments_count", ROW_AFTER(TRIGGER_TYPE_UPDATE), false},
+	{"momo_payments", "momo_payments_count_delete", "momo_payments_count", ROW_AFTER(TRIGGER_TYPE_DELETE), false},
+	{"momo_payments", "momo_payments_count_flush", "momo_payments_count_flush", ALL_WRITES, false},
+	{"momo_payments", "momo_payments_count_truncate", "momo_payments_count_flush", TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_payments", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_fee_schedule", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_events", "momo_events_guard", "momo_events_guard", ROW_BEFORE(TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE), true},
+	{"momo_events", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_payment_changes", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_change_horizon", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_change_numbering", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_payment_counts", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_pauses", "momo_pauses_change", "momo_pauses_change", ROW_AFTER(ALL_WRITES), false},
+	{"momo_pauses", "momo_pauses_truncate", "momo_pauses_change", TRIGGER_TYPE_TRUNCATE, false},
+	{"momo_pauses", "momo_writer_guard", "momo_writer_guard", TRIGGER_TYPE_BEFORE | ALL_WRITES | TRIGGER_TYPE_TRUNCATE, false},
+};
+
+/*
  * Every table momo's functions and worker write as its owner: a trigger on
  * any of them runs in their statements.  (momo_fee_schedule is only read.)
  */
@@ -93,6 +138,7 @@ static const char *const momo_written_tables[] = {"momo_payments", "momo_events"
 static void check_members(Oid owner, StringInfo why);
 static void check_triggers(Relation rel, Oid owner, Oid nsp, StringInfo why);
 static void check_own_trigger(Relation rel, Trigger *t, StringInfo why);
+static void check_installed_triggers(Relation rel, Oid nsp, bool updated, StringInfo why);
 static void check_expressions(Relation rel, StringInfo why);
 
 /* Returns true if a function's settings pin search_path. */
@@ -208,16 +254,20 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 {
 	Relation	rel;
 	StringInfoData why;
+	bool		updated;
 
 	if (superuser_arg(owner))
 		return psprintf("momo_payments is owned by superuser \"%s\", and momo never acts as a superuser",
 						GetUserNameFromId(owner, false));
 	initStringInfo(&why);
 	check_members(owner, &why);
+	/* momo_change_numbering came with 1.1, as most of momo's triggers */
+	updated = OidIsValid(get_relname_relid("momo_change_numbering", nsp));
 	rel = table_open(relid, AccessShareLock);
 	if (rel->rd_rel->relforcerowsecurity)
 		appendStringInfoString(&why, "momo_payments has FORCE ROW LEVEL SECURITY, which hides payments from momo_worker");
 	check_triggers(rel, owner, nsp, &why);
+	check_installed_triggers(rel, nsp, updated, &why);
 	check_expressions(rel, &why);
 	table_close(rel, AccessShareLock);
 	/*
@@ -234,6 +284,7 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 			for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
 				if (strcmp(rel->trigdesc->triggers[i].tgname, "momo_writer_guard") == 0)
 					check_own_trigger(rel, &rel->trigdesc->triggers[i], &why);
+			check_installed_triggers(rel, nsp, updated, &why);
 			table_close(rel, AccessShareLock);
 		}
 	}
@@ -249,6 +300,7 @@ momo_owner_table_problem(Oid relid, Oid owner, Oid nsp)
 			appendStringInfo(&why, "%s%s has FORCE ROW LEVEL SECURITY, whose policies would apply to momo_worker",
 							 why.len ? "; " : "", RelationGetRelationName(rel));
 		check_triggers(rel, owner, nsp, &why);
+		check_installed_triggers(rel, nsp, updated, &why);
 		check_expressions(rel, &why);
 		table_close(rel, AccessShareLock);
 	}
@@ -342,6 +394,38 @@ check_own_trigger(Relation rel, Trigger *t, StringInfo why)
 		appendStringInfo(why, "%smomo's trigger %s on %s is disabled (or fires in replica mode only): ALTER TABLE %s ENABLE TRIGGER %s",
 						 why->len ? "; " : "", t->tgname, RelationGetRelationName(rel),
 						 quote_identifier(RelationGetRelationName(rel)), quote_identifier(t->tgname));
+}
+
+/*
+ * Notes in why each trigger momo installs on rel (a table of schema nsp,
+ * which has been updated to 1.1 if updated) that rel no longer has as momo
+ * made it: of that name, calling that function of nsp, of that kind.
+ */
+static void
+check_installed_triggers(Relation rel, Oid nsp, bool updated, StringInfo why)
+{
+	const char *table = RelationGetRelationName(rel);
+
+	for (size_t j = 0; j < lengthof(installed_triggers); j++)
+	{
+		const OwnTrigger *want = &installed_triggers[j];
+		Trigger    *found = NULL;
+
+		if (strcmp(want->table, table) != 0 || (!updated && !want->since_1_0))
+			continue;
+		for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers && !found; i++)
+			if (strcmp(rel->trigdesc->triggers[i].tgname, want->name) == 0)
+				found = &rel->trigdesc->triggers[i];
+		if (found == NULL)
+			appendStringInfo(why, "%smomo's trigger %s on %s is gone: a superuser must create it again"
+							 " as momo's install script (momo--" MOMO_VERSION ".sql) does",
+							 why->len ? "; " : "", want->name, table);
+		else if (found->tgtype != want->type || get_func_namespace(found->tgfoid) != nsp ||
+				 strcmp(get_func_name(found->tgfoid), want->function) != 0)
+			appendStringInfo(why, "%smomo's trigger %s on %s is not as momo made it (its timing, events or function changed):"
+							 " a superuser must create it again as momo's install script (momo--" MOMO_VERSION ".sql) does",
+							 why->len ? "; " : "", want->name, table);
+	}
 }
 
 static void
