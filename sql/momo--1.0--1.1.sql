@@ -541,47 +541,32 @@ REVOKE ALL ON FUNCTION @extschema@.momo_request_to_withdraw(numeric, text, text,
 -- fresh install does.  (A view or a SQL-standard function body that calls
 -- one of them makes the DROP, and so the update, fail: it names the object.)
 DO $$
+DECLARE
+    f record;
 BEGIN
-    PERFORM pg_catalog.set_config('momo_upgrade.deposit_acl',
-        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_deposit(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.deposit_owner',
-        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_deposit(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.refund_acl',
-        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_refund(uuid, numeric, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.refund_owner',
-        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_refund(uuid, numeric, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.request_to_pay_acl',
-        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.request_to_pay_owner',
-        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.transfer_acl',
-        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.transfer_owner',
-        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.remittance_transfer_acl',
-        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.remittance_transfer_owner',
-        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure), ''),
-        true);
+    FOR f IN SELECT * FROM (VALUES
+            ('momo_upgrade.deposit', '@extschema@.momo_deposit(numeric, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.refund', '@extschema@.momo_refund(uuid, numeric, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.request_to_pay', '@extschema@.momo_request_to_pay(numeric, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.transfer', '@extschema@.momo_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.remittance_transfer', '@extschema@.momo_remittance_transfer(numeric, text, text, text, text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
+    LOOP
+        -- each EXECUTE grant as "grantor grantee grantable position", roles by
+        -- oid: a role renamed while the update runs keeps what it had
+        PERFORM pg_catalog.set_config(f.setting || '_acl',
+            coalesce((SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', a.grantor, a.grantee, a.is_grantable, i.n),
+                                                   ',' ORDER BY i.n)
+                        FROM pg_catalog.pg_proc p,
+                             pg_catalog.unnest(p.proacl) WITH ORDINALITY AS i(item, n),
+                             LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
+                       WHERE p.oid OPERATOR(pg_catalog.=) f.fn
+                         AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'), ''),
+            true);
+        PERFORM pg_catalog.set_config(f.setting || '_owner',
+            coalesce((SELECT p.proowner::text FROM pg_catalog.pg_proc p
+                       WHERE p.oid OPERATOR(pg_catalog.=) f.fn), ''),
+            true);
+    END LOOP;
 END
 $$;
 
@@ -780,23 +765,27 @@ REVOKE ALL ON FUNCTION @extschema@.momo_create_payment(numeric, text, text, text
 -- dropped and the new ones created, their EXECUTE grants kept as for
 -- momo_deposit above.
 DO $$
+DECLARE
+    f record;
 BEGIN
-    PERFORM pg_catalog.set_config('momo_upgrade.active_acl',
-        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_active(text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.active_owner',
-        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_active(text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.info_acl',
-        coalesce((SELECT proacl::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_info(text, text)'::pg_catalog.regprocedure), ''),
-        true);
-    PERFORM pg_catalog.set_config('momo_upgrade.info_owner',
-        coalesce((SELECT proowner::text FROM pg_catalog.pg_proc
-                  WHERE oid OPERATOR(pg_catalog.=) '@extschema@.momo_account_holder_info(text, text)'::pg_catalog.regprocedure), ''),
-        true);
+    FOR f IN SELECT * FROM (VALUES
+            ('momo_upgrade.active', '@extschema@.momo_account_holder_active(text, text)'::pg_catalog.regprocedure),
+            ('momo_upgrade.info', '@extschema@.momo_account_holder_info(text, text)'::pg_catalog.regprocedure)) AS v(setting, fn)
+    LOOP
+        PERFORM pg_catalog.set_config(f.setting || '_acl',
+            coalesce((SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', a.grantor, a.grantee, a.is_grantable, i.n),
+                                                   ',' ORDER BY i.n)
+                        FROM pg_catalog.pg_proc p,
+                             pg_catalog.unnest(p.proacl) WITH ORDINALITY AS i(item, n),
+                             LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
+                       WHERE p.oid OPERATOR(pg_catalog.=) f.fn
+                         AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'), ''),
+            true);
+        PERFORM pg_catalog.set_config(f.setting || '_owner',
+            coalesce((SELECT p.proowner::text FROM pg_catalog.pg_proc p
+                       WHERE p.oid OPERATOR(pg_catalog.=) f.fn), ''),
+            true);
+    END LOOP;
 END
 $$;
 
@@ -1011,15 +1000,21 @@ $momo$;
 -- update dropped and created anew (momo_deposit, momo_refund, ...; their
 -- grants and owners saved above), with its grant option, each by its
 -- grantor (a role that had the grant option gives again what it gave:
--- REVOKE ... CASCADE from it still reaches them).  Not the old owner's own
--- entry (a fresh install has none), nor a role's grant to itself.  The old
--- owner's grants are given as the new owner's; a role's grants are given
--- as that role (SET LOCAL ROLE; the session's login role must be a
--- superuser, or a member of it), after the grant that gave it its grant
--- option (the ACL need not list them in that order), and then the update
--- becomes again the role it ran as (RESET ROLE would be the session's login
--- role, which may be no superuser).  A superuser's grant is recorded as the
--- owner's whoever gives it, so none is given as a superuser.
+-- REVOKE ... CASCADE from it still reaches them).  Not the new owner's own
+-- entry (a fresh install has none), nor a role's grant to itself -- but an
+-- old owner that is not the new one, nor a superuser (ALTER FUNCTION ...
+-- OWNER TO, or an installer no longer superuser), keeps its EXECUTE, given
+-- by the new owner, and what others gave it.  The old owner's grants are given as the new
+-- owner's; a role's grants are given as that role (SET LOCAL ROLE; the
+-- session's login role must be a superuser, or a member of it), after the
+-- grant that gave it its grant option (the ACL need not list them in that
+-- order), and then the update becomes again the role it ran as (RESET ROLE
+-- would be the session's login role, which may be no superuser).  A
+-- grantor that has lost USAGE on momo's schema (which GRANT needs to find
+-- the function) is lent it for its grants, and the schema's privileges are
+-- put back after.  A superuser's grant is recorded as the owner's whoever
+-- gives it, so none is given as a superuser; nor any as momo_worker (momo's
+-- DDL guard refuses its GRANT), whose grants are given as the owner's.
 -- PostgreSQL records what an extension's script grants as the object's
 -- initial privileges (pg_init_privs), which pg_dump leaves out: these
 -- grants are the DBA's, so the initial privileges are set back to what the
@@ -1031,10 +1026,22 @@ DECLARE
     g record;
     owner oid;
     old_owner oid;
+    old_super boolean;
     ran_as text := pg_catalog.current_setting('role');
     before pg_catalog.aclitem[];
     switched boolean;
+    lent boolean;
+    schema_init pg_catalog.aclitem[];
+    schema_had_init boolean;
+    schema_lent boolean := false;
 BEGIN
+    -- GRANT on the schema records its privileges as initial ones while an
+    -- extension's script runs: those of before are put back at the end
+    SELECT i.initprivs INTO schema_init FROM pg_catalog.pg_init_privs i
+     WHERE i.objoid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+       AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+       AND i.objsubid OPERATOR(pg_catalog.=) 0;
+    schema_had_init := FOUND;
     FOR f IN SELECT * FROM (VALUES
             ('momo_upgrade.deposit', '@extschema@.momo_deposit(numeric, text, text, text, text, text, integer, text, text)'::pg_catalog.regprocedure),
             ('momo_upgrade.refund', '@extschema@.momo_refund(uuid, numeric, text, text, text, integer, text)'::pg_catalog.regprocedure),
@@ -1047,33 +1054,45 @@ BEGIN
         SELECT p.proowner, p.proacl INTO owner, before
           FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) f.fn;
         old_owner := NULLIF(pg_catalog.current_setting(f.setting || '_owner'), '')::pg_catalog.oid;
+        old_super := EXISTS (SELECT FROM pg_catalog.pg_roles r
+                              WHERE r.oid OPERATOR(pg_catalog.=) old_owner AND r.rolsuper);
         FOR g IN
             WITH RECURSIVE item AS (
-                SELECT a.grantor, a.grantee, a.is_grantable, i.n
-                  FROM pg_catalog.unnest(NULLIF(pg_catalog.current_setting(f.setting || '_acl'), '')::pg_catalog.aclitem[])
-                       WITH ORDINALITY AS i(item, n),
-                       LATERAL pg_catalog.aclexplode(ARRAY[i.item]) AS a
-                 WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'),
+                SELECT pg_catalog.split_part(e, ' ', 1)::pg_catalog.oid AS grantor,
+                       pg_catalog.split_part(e, ' ', 2)::pg_catalog.oid AS grantee,
+                       pg_catalog.split_part(e, ' ', 3)::pg_catalog.bool AS is_grantable,
+                       pg_catalog.split_part(e, ' ', 4)::pg_catalog.int8 AS n
+                  FROM pg_catalog.unnest(pg_catalog.string_to_array(
+                           NULLIF(pg_catalog.current_setting(f.setting || '_acl'), ''), ',')) AS e),
             -- how far each holder of the grant option is from the old owner
+            -- (a chain is no longer than the grants; grants may go round)
             reach(holder, depth) AS (
-                SELECT old_owner, 0
+                SELECT old_owner, 0::pg_catalog.int8
                 UNION
                 SELECT item.grantee, reach.depth OPERATOR(pg_catalog.+) 1
                   FROM item JOIN reach ON item.grantor OPERATOR(pg_catalog.=) reach.holder
-                 WHERE item.is_grantable AND reach.depth OPERATOR(pg_catalog.<) 20)
+                 WHERE item.is_grantable
+                   AND reach.depth OPERATOR(pg_catalog.<) (SELECT pg_catalog.count(*) FROM item))
             SELECT item.grantor, item.grantee, item.is_grantable,
                    (SELECT pg_catalog.min(reach.depth) FROM reach
                      WHERE reach.holder OPERATOR(pg_catalog.=) item.grantor) AS depth, item.n
               FROM item
-             WHERE item.grantee OPERATOR(pg_catalog.<>) item.grantor
-               AND item.grantee IS DISTINCT FROM old_owner
-               AND item.grantee OPERATOR(pg_catalog.<>) owner
+             WHERE item.grantee OPERATOR(pg_catalog.<>) owner
+               AND CASE WHEN item.grantee OPERATOR(pg_catalog.=) old_owner THEN NOT old_super
+                        ELSE item.grantee OPERATOR(pg_catalog.<>) item.grantor END
              ORDER BY 4 NULLS LAST, 5
         LOOP
             switched := g.grantor IS DISTINCT FROM old_owner
                         AND g.grantor OPERATOR(pg_catalog.<>) owner
                         AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
-                                         WHERE r.oid OPERATOR(pg_catalog.=) g.grantor AND r.rolsuper);
+                                         WHERE r.oid OPERATOR(pg_catalog.=) g.grantor
+                                           AND (r.rolsuper OR r.rolname OPERATOR(pg_catalog.=) 'momo_worker'));
+            lent := switched AND NOT pg_catalog.has_schema_privilege(g.grantor, '@extschema@'::pg_catalog.regnamespace, 'USAGE');
+            IF lent THEN
+                EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO %I', '@extschema@'::pg_catalog.regnamespace,
+                                          pg_catalog.pg_get_userbyid(g.grantor));
+                schema_lent := true;
+            END IF;
             IF switched THEN
                 EXECUTE pg_catalog.format('SET LOCAL ROLE %I', pg_catalog.pg_get_userbyid(g.grantor));
             END IF;
@@ -1087,6 +1106,10 @@ BEGIN
                 ELSE
                     EXECUTE pg_catalog.format('SET LOCAL ROLE %I', ran_as);
                 END IF;
+            END IF;
+            IF lent THEN
+                EXECUTE pg_catalog.format('REVOKE USAGE ON SCHEMA %s FROM %I', '@extschema@'::pg_catalog.regnamespace,
+                                          pg_catalog.pg_get_userbyid(g.grantor));
             END IF;
         END LOOP;
         IF before IS NULL THEN
@@ -1103,5 +1126,16 @@ BEGIN
         PERFORM pg_catalog.set_config(f.setting || '_acl', '', true);
         PERFORM pg_catalog.set_config(f.setting || '_owner', '', true);
     END LOOP;
+    IF schema_lent AND schema_had_init THEN
+        UPDATE pg_catalog.pg_init_privs SET initprivs = schema_init
+         WHERE objoid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+           AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+           AND objsubid OPERATOR(pg_catalog.=) 0;
+    ELSIF schema_lent THEN
+        DELETE FROM pg_catalog.pg_init_privs
+         WHERE objoid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+           AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+           AND objsubid OPERATOR(pg_catalog.=) 0;
+    END IF;
 END
 $$;

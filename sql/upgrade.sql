@@ -21,6 +21,15 @@ DROP ROLE IF EXISTS momo_upgrade_installer;
 DROP ROLE IF EXISTS momo_upgrade_rb;
 DROP ROLE IF EXISTS momo_upgrade_rc;
 DROP ROLE IF EXISTS momo_upgrade_rd;
+DROP ROLE IF EXISTS momo_upgrade_re;
+DROP ROLE IF EXISTS momo_upgrade_re_old;
+DO $$
+BEGIN
+    FOR i IN 1..23 LOOP
+        EXECUTE format('DROP ROLE IF EXISTS momo_upgrade_c%s', i);
+    END LOOP;
+END
+$$;
 RESET client_min_messages;
 CREATE DATABASE momo_upgrade_template;
 \c momo_upgrade_template
@@ -289,10 +298,90 @@ GRANT EXECUTE ON FUNCTION :g TO momo_upgrade_rb;
 GRANT EXECUTE ON FUNCTION :g TO momo_upgrade_rc;
 RESET ROLE;
 SELECT proacl FROM pg_proc WHERE oid = :'g'::regprocedure;
+-- A function of 1.0 given to an ordinary role (momo_refund): its owner
+-- lost EXECUTE in the update, and what another role had given it.
+\set h 'momo_refund(uuid, numeric, text, text, text)'
+GRANT EXECUTE ON FUNCTION :h TO momo_upgrade_rb WITH GRANT OPTION;
+SET ROLE momo_upgrade_rb;
+GRANT EXECUTE ON FUNCTION :h TO momo_upgrade_rc;
+RESET ROLE;
+ALTER FUNCTION :h OWNER TO momo_upgrade_rc;
+SELECT proacl FROM pg_proc WHERE oid = :'h'::regprocedure;
+-- One given to a superuser (momo_account_holder_active): a superuser needs
+-- no grant, and a fresh install gives it none.
+ALTER FUNCTION momo_account_holder_active(text, text) OWNER TO :dba;
+-- A chain of 21 grant options (momo_remittance_transfer): the update
+-- ordered grants only 20 deep, and gave momo_upgrade_c23's before its
+-- grantor held the option again (a failure, or the grant lost).
+DO $$
+BEGIN
+    FOR i IN 1..23 LOOP
+        EXECUTE format('CREATE ROLE momo_upgrade_c%s', i);
+    END LOOP;
+END
+$$;
+\set r 'momo_remittance_transfer(numeric, text, text, text, text, text)'
+GRANT EXECUTE ON FUNCTION :r TO momo_upgrade_c1 WITH GRANT OPTION;
+DO $$
+BEGIN
+    FOR i IN 1..20 LOOP
+        EXECUTE format('SET ROLE momo_upgrade_c%s', i);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION momo_remittance_transfer(numeric, text, text, text, text, text)'
+                       ' TO momo_upgrade_c%s WITH GRANT OPTION', i + 1);
+        RESET ROLE;
+    END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION :r TO momo_upgrade_c22 WITH GRANT OPTION;
+SET ROLE momo_upgrade_c22;
+GRANT EXECUTE ON FUNCTION :r TO momo_upgrade_c23;
+SET ROLE momo_upgrade_c21;
+GRANT EXECUTE ON FUNCTION :r TO momo_upgrade_c22 WITH GRANT OPTION;
+RESET ROLE;
+REVOKE GRANT OPTION FOR EXECUTE ON FUNCTION :r FROM momo_upgrade_c22;
+SELECT count(*) AS grants FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = :'r'::regprocedure;
+-- momo_worker gave a grant in 1.0 (momo_account_holder_info): in 1.1
+-- momo's DDL guard refuses its GRANT, and the update failed.
+\set i 'momo_account_holder_info(text, text)'
+GRANT EXECUTE ON FUNCTION :i TO momo_worker WITH GRANT OPTION;
+SET ROLE momo_worker;
+GRANT EXECUTE ON FUNCTION :i TO momo_upgrade_user;
+RESET ROLE;
+-- A grantee renamed, and another role made with its name, while the update
+-- runs (here by an event trigger, after the grants were saved): the grant
+-- went to the new role of that name.
+CREATE ROLE momo_upgrade_re;
+GRANT EXECUTE ON FUNCTION momo_request_to_pay(numeric, text, text, text, text, text) TO momo_upgrade_re;
+CREATE FUNCTION public.momo_upgrade_rename() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'momo_upgrade_re_old') THEN
+        ALTER ROLE momo_upgrade_re RENAME TO momo_upgrade_re_old;
+        CREATE ROLE momo_upgrade_re;
+    END IF;
+END
+$$;
+CREATE EVENT TRIGGER momo_upgrade_rename ON ddl_command_end WHEN TAG IN ('DROP FUNCTION')
+    EXECUTE FUNCTION public.momo_upgrade_rename();
+-- The grantors' USAGE on momo's schema taken away (GRANT needs it to find
+-- the function: the update failed); the schema's privileges and initial
+-- privileges come out of the update as they went in.
+REVOKE USAGE ON SCHEMA public FROM PUBLIC;
+CREATE TABLE momo_upgrade_schema_privileges AS
+SELECT n.nspacl, (SELECT i.initprivs FROM pg_init_privs i
+                   WHERE i.objoid = n.oid AND i.classoid = 'pg_namespace'::regclass) AS initprivs
+  FROM pg_namespace n WHERE n.nspname = 'public';
+SELECT * FROM momo_upgrade_schema_privileges;
 \c - :dba
 ALTER ROLE momo_upgrade_installer NOSUPERUSER;
 CREATE ROLE momo_upgrade_dba SUPERUSER NOLOGIN;
 CREATE ROLE momo_upgrade_ops LOGIN IN ROLE momo_upgrade_dba, momo_upgrade_rb, momo_upgrade_rd;
+DO $$
+BEGIN
+    FOR i IN 1..22 LOOP
+        EXECUTE format('GRANT momo_upgrade_c%s TO momo_upgrade_ops', i);
+    END LOOP;
+END
+$$;
 \c - momo_upgrade_ops
 SET ROLE momo_upgrade_dba;
 ALTER EXTENSION momo UPDATE;
@@ -317,6 +406,36 @@ SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.is_granta
 REVOKE EXECUTE ON FUNCTION :g FROM momo_upgrade_rb CASCADE;
 SELECT a.grantee::regrole AS grantee FROM pg_proc p, aclexplode(p.proacl) a
  WHERE p.oid = :'g'::regprocedure ORDER BY 1::text;
+-- the old owner keeps EXECUTE, given by the new one, and what rb gave it
+\set h 'momo_refund(uuid, numeric, text, text, text, integer, text)'
+SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.is_grantable
+  FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = :'h'::regprocedure ORDER BY 1::text, 2::text;
+SELECT has_function_privilege('momo_upgrade_rc', :'h', 'EXECUTE') AS old_owner_executes;
+SELECT count(*) FILTER (WHERE a.grantee = :'dba'::regrole) AS grants_to_the_superuser, count(*) AS grants
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = 'momo_account_holder_active(text, text, text)'::regprocedure;
+-- the whole chain, c23's grant by c22 among it
+\set r 'momo_remittance_transfer(numeric, text, text, text, text, text, text, text)'
+SELECT count(*) AS grants,
+       count(*) FILTER (WHERE a.grantee = 'momo_upgrade_c23'::regrole AND a.grantor = 'momo_upgrade_c22'::regrole) AS c23_by_c22
+  FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = :'r'::regprocedure;
+REVOKE EXECUTE ON FUNCTION :r FROM momo_upgrade_c1 CASCADE;
+SELECT a.grantee::regrole AS still_granted FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = :'r'::regprocedure ORDER BY 1::text;
+-- momo_worker's grant given as the owner's
+SELECT a.grantee::regrole AS grantee, a.grantor::regrole AS grantor, a.is_grantable
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = 'momo_account_holder_info(text, text, text)'::regprocedure ORDER BY 1::text, 2::text;
+-- the grant stays with the role it was given to, under its new name
+SELECT has_function_privilege('momo_upgrade_re_old', 'momo_request_to_pay(numeric, text, text, text, text, text, text, text)', 'EXECUTE') AS renamed_role,
+       has_function_privilege('momo_upgrade_re', 'momo_request_to_pay(numeric, text, text, text, text, text, text, text)', 'EXECUTE') AS role_of_that_name;
+DROP EVENT TRIGGER momo_upgrade_rename;
+DROP FUNCTION public.momo_upgrade_rename();
+-- the schema's privileges as before the update
+SELECT n.nspacl = s.nspacl AS same_acl,
+       (SELECT i.initprivs FROM pg_init_privs i
+         WHERE i.objoid = n.oid AND i.classoid = 'pg_namespace'::regclass) IS NOT DISTINCT FROM s.initprivs AS same_initprivs
+  FROM pg_namespace n, momo_upgrade_schema_privileges s WHERE n.nspname = 'public';
 \c contrib_regression
 DROP DATABASE momo_upgrade_roles;
 DROP ROLE momo_upgrade_user;
@@ -326,6 +445,15 @@ DROP ROLE momo_upgrade_rb;
 DROP ROLE momo_upgrade_rc;
 DROP ROLE momo_upgrade_rd;
 DROP ROLE momo_upgrade_dba;
+DROP ROLE momo_upgrade_re;
+DROP ROLE momo_upgrade_re_old;
+DO $$
+BEGIN
+    FOR i IN 1..23 LOOP
+        EXECUTE format('DROP ROLE momo_upgrade_c%s', i);
+    END LOOP;
+END
+$$;
 DROP DATABASE momo_upgrade_fresh;
 DROP DATABASE momo_upgrade_walked;
 DROP DATABASE momo_upgrade_template;
